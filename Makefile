@@ -1,0 +1,161 @@
+# SPDX-License-Identifier: Apache-2.0
+#
+# One Makefile for the whole tree. Every program directory contributes its *.c
+# files: main.c becomes the program, everything else goes into a static library
+# that the unit tests link against. Generated protobuf-c code lives only in
+# $(BUILD)/gen.
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+VERSION ?= 0.1.0
+
+CC      ?= cc
+PKGS    := libprotobuf-c libsystemd sqlite3 libcjson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+           -Wvla -Wimplicit-fallthrough -Wno-unused-parameter
+HARDEN  := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
+OPT     ?= -O2 -g
+CFLAGS  ?=
+override CFLAGS += -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DKYB_VERSION=\"$(VERSION)\" \
+           $(OPT) $(WARN) $(HARDEN) -I. -Icommon -I$(BUILD)/gen $(PKG_CFLAGS) -MMD -MP
+LDFLAGS ?=
+override LDFLAGS += -pie -Wl,-z,relro,-z,now
+LIBS    := $(PKG_LIBS)
+
+PROTOS      := $(shell find proto -name '*.proto' | sort)
+PROTO_C     := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+PROTO_H     := $(PROTO_C:.c=.h)
+PROTO_O     := $(PROTO_C:.c=.o)
+
+COMMON_SRC  := $(wildcard common/*.c)
+SHIM_SRC    := $(filter-out shim/main.c,$(wildcard shim/*.c))
+DAEMON_SRC  := $(filter-out kybernated/main.c,$(wildcard kybernated/*.c))
+CTL_SRC     := $(filter-out kybernatectl/main.c,$(wildcard kybernatectl/*.c))
+UNIT_SRC    := $(wildcard tests/unit/test-*.c)
+FUZZ_SRC    := $(wildcard fuzz/fuzz-*.c)
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+LIBCOMMON := $(BUILD)/libcommon.a
+LIBSHIM   := $(BUILD)/libshim.a
+LIBDAEMON := $(BUILD)/libdaemon.a
+LIBCTL    := $(BUILD)/libctl.a
+
+SHIM_BIN   := $(BUILD)/containerd-shim-kybernate-v1
+DAEMON_BIN := $(BUILD)/kybernated
+CTL_BIN    := $(BUILD)/kybernatectl
+BINS       := $(SHIM_BIN) $(DAEMON_BIN) $(CTL_BIN)
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+.PHONY: all shim daemon ctl unit check check-unit check-e2e install uninstall clean \
+        fuzz asan format lint
+all: $(BINS) $(UNIT_BINS)
+shim: $(SHIM_BIN)
+daemon: $(DAEMON_BIN)
+ctl: $(CTL_BIN)
+unit: $(UNIT_BINS)
+
+# Generated code must exist before anything that includes it is compiled, and
+# is kept (it is an intermediate of two rules).
+.SECONDARY: $(PROTO_C) $(PROTO_H)
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
+
+$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(BUILD)/%.o: %.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIBCOMMON): $(call obj,$(COMMON_SRC)) $(PROTO_O)
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(LIBSHIM): $(call obj,$(SHIM_SRC))
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(LIBDAEMON): $(call obj,$(DAEMON_SRC))
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(LIBCTL): $(call obj,$(CTL_SRC))
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHIM_BIN): $(BUILD)/shim/main.o $(LIBSHIM) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(DAEMON_BIN): $(BUILD)/kybernated/main.o $(LIBDAEMON) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(CTL_BIN): $(BUILD)/kybernatectl/main.o $(LIBCTL) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# A unit test links the library of the program its name starts with:
+# test-shim-*.c -> libshim, test-daemon-*.c -> libdaemon, test-ctl-*.c -> libctl.
+testlib = $(if $(filter test-shim-%,$(1)),$(LIBSHIM),$(if $(filter test-daemon-%,$(1)),$(LIBDAEMON),$(if $(filter test-ctl-%,$(1)),$(LIBCTL))))
+.SECONDEXPANSION:
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $$(call testlib,%) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+check: all
+	BUILD=$(abspath $(BUILD)) tests/run
+
+check-unit: $(UNIT_BINS)
+	BUILD=$(abspath $(BUILD)) tests/run --unit
+
+check-e2e: all
+	BUILD=$(abspath $(BUILD)) tests/run --e2e
+
+# ASan + UBSan over the whole suite.
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+		LDFLAGS="-fsanitize=address,undefined" check-unit
+
+# libFuzzer targets: fuzz/fuzz-<name>.c, built with clang.
+FUZZ_BUILD := build-fuzz
+fuzz:
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang HARDEN= \
+		OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" \
+		LDFLAGS="-fsanitize=address,undefined" $(FUZZ_BUILD)/libcommon.a $(FUZZ_BUILD)/libshim.a \
+		$(FUZZ_BUILD)/libdaemon.a
+	@mkdir -p $(FUZZ_BUILD)/fuzz
+	for f in $(FUZZ_SRC); do \
+		n=$$(basename $$f .c); \
+		clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I. -Icommon \
+			-I$(FUZZ_BUILD)/gen $(PKG_CFLAGS) -o $(FUZZ_BUILD)/fuzz/$$n $$f \
+			$(FUZZ_BUILD)/libshim.a $(FUZZ_BUILD)/libdaemon.a $(FUZZ_BUILD)/libcommon.a $(LIBS) || exit 1; \
+	done
+
+install: $(BINS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(SHIM_BIN) $(CTL_BIN) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(DAEMON_BIN) $(DESTDIR)$(SBINDIR)/
+	for u in systemd/*.service systemd/*.socket; do \
+		[ -f "$$u" ] || continue; \
+		sed 's|@SBINDIR@|$(SBINDIR)|g; s|@BINDIR@|$(BINDIR)|g' "$$u" > $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
+	done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/containerd-shim-kybernate-v1 $(DESTDIR)$(BINDIR)/kybernatectl \
+		$(DESTDIR)$(SBINDIR)/kybernated $(DESTDIR)$(UNITDIR)/kybernated.service \
+		$(DESTDIR)$(UNITDIR)/kybernated.socket
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --inline-suppr \
+		-I common -I $(BUILD)/gen $$(git ls-files '*.c')
+
+clean:
+	rm -rf $(BUILD) build-asan $(FUZZ_BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

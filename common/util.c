@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "util.h"
+
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, alloc = 0;
+
+        for (;;) {
+                if (size + 1 >= alloc) {
+                        size_t n = alloc ? alloc * 2 : 4096;
+                        if (n > max + 1)
+                                n = max + 1;
+                        if (n <= size + 1)
+                                return -EFBIG;
+                        char *p = realloc(buf, n);
+                        if (!p)
+                                return -ENOMEM;
+                        buf = p;
+                        alloc = n;
+                }
+                ssize_t k = read(fd, buf + size, alloc - size - 1);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        break;
+                size += (size_t)k;
+        }
+        buf[size] = 0;
+        if (ret_size)
+                *ret_size = size;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        return read_full_fd(fd, max, ret, ret_size);
+}
+
+int write_all(int fd, const void *buf, size_t len) {
+        const char *p = buf;
+        while (len > 0) {
+                ssize_t k = write(fd, p, len);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                p += k;
+                len -= (size_t)k;
+        }
+        return 0;
+}
+
+int write_file_atomic(const char *path, const void *buf, size_t len, int mode) {
+        char tmp[PATH_MAX];
+        const char *slash = strrchr(path, '/');
+        int n;
+
+        if (slash)
+                n = snprintf(tmp, sizeof(tmp), "%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1);
+        else
+                n = snprintf(tmp, sizeof(tmp), ".%s.XXXXXX", path);
+        if (n < 0 || (size_t)n >= sizeof(tmp))
+                return -ENAMETOOLONG;
+
+        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        int r = write_all(fd, buf, len);
+        if (r >= 0 && fchmod(fd, (mode_t)mode) < 0)
+                r = negative_errno();
+        if (r >= 0 && fsync(fd) < 0)
+                r = negative_errno();
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = negative_errno();
+        if (r < 0)
+                (void)unlink(tmp);
+        return r;
+}
+
+int mkdir_p(const char *path, int mode) {
+        char buf[PATH_MAX];
+        size_t l = strlen(path);
+
+        if (l == 0 || l >= sizeof(buf))
+                return -EINVAL;
+        memcpy(buf, path, l + 1);
+        for (char *p = buf + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = 0;
+                if (mkdir(buf, (mode_t)mode) < 0 && errno != EEXIST)
+                        return negative_errno();
+                *p = '/';
+        }
+        if (mkdir(buf, (mode_t)mode) < 0 && errno != EEXIST)
+                return negative_errno();
+        return 0;
+}
+
+int fd_nonblock(int fd, bool nonblock) {
+        int flags = fcntl(fd, F_GETFL);
+        if (flags < 0)
+                return negative_errno();
+        int nflags = nonblock ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+        if (nflags != flags && fcntl(fd, F_SETFL, nflags) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int fd_cloexec(int fd, bool cloexec) {
+        int flags = fcntl(fd, F_GETFD);
+        if (flags < 0)
+                return negative_errno();
+        int nflags = cloexec ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC;
+        if (nflags != flags && fcntl(fd, F_SETFD, nflags) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int64_t now_realtime_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * (int64_t)NSEC_PER_SEC + ts.tv_nsec;
+}
+
+uint64_t now_monotonic_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / NSEC_PER_USEC;
+}

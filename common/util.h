@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* Small helpers shared by every program: cleanup attributes, ownership moves,
+ * and a few string and fd utilities. Fallible functions return >= 0 on
+ * success and a negative errno on failure. */
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _unused_ __attribute__((unused))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _noreturn_ __attribute__((noreturn))
+#define _warn_unused_result_ __attribute__((warn_unused_result))
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#define USEC_PER_SEC ((uint64_t)1000000ULL)
+#define USEC_PER_MSEC ((uint64_t)1000ULL)
+#define NSEC_PER_USEC ((uint64_t)1000ULL)
+#define NSEC_PER_SEC ((uint64_t)1000000000ULL)
+
+/* Move ownership out of a cleanup variable. */
+#define TAKE_PTR(p)                                                                                       \
+        ({                                                                                                \
+                __typeof__(p) _p = (p);                                                                   \
+                (p) = NULL;                                                                               \
+                _p;                                                                                       \
+        })
+#define TAKE_FD(fd)                                                                                       \
+        ({                                                                                                \
+                int _fd = (fd);                                                                           \
+                (fd) = -EBADF;                                                                            \
+                _fd;                                                                                      \
+        })
+
+static inline void freep(void *p) {
+        free(*(void **)p);
+}
+#define _cleanup_free_ _cleanup_(freep)
+
+/* Closes fd if valid; returns -EBADF so callers can write fd = safe_close(fd). */
+static inline int safe_close(int fd) {
+        if (fd >= 0) {
+                int saved = errno;
+                (void)close(fd);
+                errno = saved;
+        }
+        return -EBADF;
+}
+static inline void closep(int *fd) {
+        safe_close(*fd);
+}
+#define _cleanup_close_ _cleanup_(closep)
+
+static inline void fclosep(FILE **f) {
+        if (*f)
+                fclose(*f);
+}
+#define _cleanup_fclose_ _cleanup_(fclosep)
+
+static inline void strv_free(char **l) {
+        if (!l)
+                return;
+        for (char **s = l; *s; s++)
+                free(*s);
+        free(l);
+}
+static inline void strv_freep(char ***l) {
+        strv_free(*l);
+}
+#define _cleanup_strv_free_ _cleanup_(strv_freep)
+#define STRV_FOREACH(s, l) for (char **s = (l); s && *s; s++)
+
+static inline bool streq_ptr(const char *a, const char *b) {
+        if (!a || !b)
+                return a == b;
+        return strcmp(a, b) == 0;
+}
+#define streq(a, b) (strcmp((a), (b)) == 0)
+
+static inline bool isempty(const char *s) {
+        return !s || !*s;
+}
+
+static inline const char *startswith(const char *s, const char *prefix) {
+        size_t l = strlen(prefix);
+        return strncmp(s, prefix, l) == 0 ? s + l : NULL;
+}
+
+/* -errno, never 0, for use right after a failed libc call. */
+static inline int negative_errno(void) {
+        return errno > 0 ? -errno : -EIO;
+}
+
+/* Reads all of fd into a NUL-terminated buffer, refusing more than max bytes. */
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size);
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
+/* Writes the whole buffer, retrying on EINTR and short writes. */
+int write_all(int fd, const void *buf, size_t len);
+/* Writes path atomically: temporary file in the same directory, fsync, rename. */
+int write_file_atomic(const char *path, const void *buf, size_t len, int mode);
+int mkdir_p(const char *path, int mode);
+int fd_nonblock(int fd, bool nonblock);
+int fd_cloexec(int fd, bool cloexec);
+/* Realtime clock, nanoseconds since the epoch. */
+int64_t now_realtime_ns(void);
+uint64_t now_monotonic_usec(void);
+/* Hex of sha256 over buf; ret must hold 65 bytes. */
+void sha256_hex(const void *buf, size_t len, char ret[static 65]);
