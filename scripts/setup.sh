@@ -1,0 +1,451 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Installs everything the build and the tests need on a Debian or Ubuntu host.
+# Idempotent: every step checks first, and a run on a complete machine takes a
+# second or two and prints one line.
+#
+#   scripts/setup.sh           install what is missing
+#   scripts/setup.sh --check   report what is missing, change nothing (exit 1 if any)
+#   scripts/setup.sh --verbose say what is checked
+#
+# What it provides:
+#   - host packages (compiler, protobuf-c, libsystemd, sqlite3, cjson, clang +
+#     libFuzzer runtime, runc, containerd 1.6, iptables, busybox-static, ...);
+#   - CRIU >= 4: the host's criu when `criu check` passes and it is >= 4, else
+#     Debian 13 (trixie)'s criu unpacked into $KYB_OPT/criu and run through that
+#     directory's own dynamic loader by the wrapper /usr/local/sbin/criu (which
+#     precedes /usr/sbin in PATH, so runc finds it first);
+#   - checkpointctl from trixie, same prefix, wrapper /usr/local/bin/checkpointctl;
+#   - containerd 1.7 from trixie in $KYB_OPT/containerd-1.7/bin (the host's
+#     containerd stays as it is);
+#   - the CRI api.proto from trixie's golang-github-kubernetes-cri-api-dev,
+#     without its gogoproto options, as $KYB_OPT/cri-api/api.proto;
+#   - npm's @grpc/grpc-js and @grpc/proto-loader in $KYB_OPT/node/node_modules.
+#
+# trixie packages are fetched with a PRIVATE apt sources file and list
+# directory under $KYB_OPT/apt; the host's apt sources are never touched (adding
+# trixie there would let the next install pull Debian 13's libc into the host).
+set -euo pipefail
+
+KYB_OPT=${KYB_OPT:-/opt/kybernate}
+TRIXIE_MIRROR=${KYB_TRIXIE_MIRROR:-http://deb.debian.org/debian}
+CHECK_ONLY=0
+VERBOSE=0
+
+for a in "$@"; do
+	case $a in
+	--check) CHECK_ONLY=1 ;;
+	--verbose | -v) VERBOSE=1 ;;
+	-h | --help)
+		sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	*)
+		echo "setup.sh: unknown option '$a' (try --help)" >&2
+		exit 2
+		;;
+	esac
+done
+
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}
+export DEBIAN_FRONTEND=noninteractive
+export LC_ALL=C
+
+missing=()   # descriptions of what is (or was) missing
+did=()       # descriptions of what this run installed
+
+say() { [ "$VERBOSE" -eq 0 ] || echo "setup: $*"; }
+note() { echo "setup: $*"; }
+die() {
+	echo "setup: ERROR: $*" >&2
+	exit 1
+}
+
+need_root() {
+	[ "$(id -u)" -eq 0 ] || die "$1 is missing and installing it needs root (run as root, or see --check)"
+}
+
+# --- host packages ----------------------------------------------------------
+
+HOST_PKGS=(build-essential gcc make pkg-config git ca-certificates
+	protobuf-c-compiler libprotobuf-c-dev libsystemd-dev libsqlite3-dev libcjson-dev
+	clang runc containerd iptables iproute2 busybox-static sqlite3 util-linux
+	tmux systemd tar jq shellcheck debian-archive-keyring xz-utils)
+
+apt_updated=0
+host_apt_update() {
+	[ "$apt_updated" -eq 0 ] || return 0
+	apt_updated=1
+	note "apt-get update (host sources)"
+	# A host may list extra sources that are unreachable here; what matters is
+	# that the Debian lists refresh, so a failure is only a warning.
+	if ! apt-get -q update >/tmp/kyb-setup-apt-update.log 2>&1; then
+		note "warning: apt-get update reported errors (see /tmp/kyb-setup-apt-update.log); going on"
+	fi
+}
+
+host_apt_install() {
+	need_root "host packages ($*)"
+	host_apt_update
+	note "apt-get install $*"
+	if ! apt-get -q -y --no-install-recommends install "$@" >/tmp/kyb-setup-apt-install.log 2>&1; then
+		tail -n 20 /tmp/kyb-setup-apt-install.log >&2
+		die "apt-get install $* failed (full log: /tmp/kyb-setup-apt-install.log)"
+	fi
+	did+=("apt: $*")
+}
+
+# Prints the packages of "$@" that are not installed.
+pkgs_missing() {
+	local p st
+	for p in "$@"; do
+		st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+		[[ $st == ii* ]] || echo "$p"
+	done
+}
+
+step_host_packages() {
+	command -v dpkg-query >/dev/null || die "this script supports Debian/Ubuntu hosts only (no dpkg-query)"
+	local want=("${HOST_PKGS[@]}") todo
+	# Node.js: any node + npm in PATH will do (a host may have its own build).
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		want+=(nodejs npm)
+	fi
+	mapfile -t todo < <(pkgs_missing "${want[@]}")
+	if [ ${#todo[@]} -gt 0 ]; then
+		missing+=("host packages: ${todo[*]}")
+		[ "$CHECK_ONLY" -eq 1 ] || host_apt_install "${todo[@]}"
+	fi
+	# libFuzzer runtime matching the installed clang.
+	if command -v clang >/dev/null; then
+		local major rt
+		major=$(clang -dumpversion 2>/dev/null | cut -d. -f1)
+		rt=libclang-rt-$major-dev
+		if [ -n "$major" ] && [ -n "$(pkgs_missing "$rt")" ]; then
+			missing+=("host package: $rt (libFuzzer runtime)")
+			[ "$CHECK_ONLY" -eq 1 ] || host_apt_install "$rt"
+		fi
+	fi
+	say "host packages ok"
+}
+
+# --- private trixie apt -----------------------------------------------------
+
+APT_DIR=$KYB_OPT/apt
+trixie_apt_opts() {
+	printf '%s\n' \
+		-o "Dir::Etc::SourceList=$APT_DIR/etc/sources.list" \
+		-o "Dir::Etc::SourceParts=-" \
+		-o "Dir::Etc::Preferences=/dev/null" \
+		-o "Dir::Etc::PreferencesParts=-" \
+		-o "Dir::State::Lists=$APT_DIR/lists" \
+		-o "Dir::State::status=/dev/null" \
+		-o "Dir::Cache=$APT_DIR/cache" \
+		-o "APT::Default-Release=" \
+		-o "APT::Sandbox::User=root"
+}
+
+trixie_updated=0
+trixie_update() {
+	[ "$trixie_updated" -eq 0 ] || return 0
+	local opts
+	mapfile -t opts < <(trixie_apt_opts)
+	mkdir -p "$APT_DIR/etc" "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
+	local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+	[ -r "$keyring" ] || die "missing $keyring (install debian-archive-keyring)"
+	echo "deb [signed-by=$keyring] $TRIXIE_MIRROR trixie main" >"$APT_DIR/etc/sources.list"
+	note "apt-get update (private trixie lists in $APT_DIR)"
+	if ! apt-get -q "${opts[@]}" update >"$APT_DIR/update.log" 2>&1; then
+		tail -n 20 "$APT_DIR/update.log" >&2
+		die "could not fetch the trixie package lists from $TRIXIE_MIRROR (log: $APT_DIR/update.log)"
+	fi
+	trixie_updated=1
+}
+
+# trixie_download DIR PKG... : downloads the .debs of PKG... (exact names)
+# into DIR. Refreshes the private lists once if they are absent or stale.
+trixie_download() {
+	local dir=$1 opts
+	shift
+	mapfile -t opts < <(trixie_apt_opts)
+	if [ ! -e "$APT_DIR/etc/sources.list" ] || ! compgen -G "$APT_DIR/lists/*Packages*" >/dev/null; then
+		trixie_update
+	fi
+	mkdir -p "$dir"
+	if ! (cd "$dir" && apt-get -q "${opts[@]}" download "$@") >"$dir/download.log" 2>&1; then
+		[ "$trixie_updated" -eq 0 ] || { tail -n 20 "$dir/download.log" >&2; die "apt-get download $* (trixie) failed"; }
+		trixie_update
+		if ! (cd "$dir" && apt-get -q "${opts[@]}" download "$@") >"$dir/download.log" 2>&1; then
+			tail -n 20 "$dir/download.log" >&2
+			die "apt-get download $* (trixie) failed (log: $dir/download.log)"
+		fi
+	fi
+}
+
+# trixie_closure PKG... : PKG and everything it depends on, recursively (trixie).
+trixie_closure() {
+	local opts
+	mapfile -t opts < <(trixie_apt_opts)
+	apt-cache "${opts[@]}" depends --recurse --no-recommends --no-suggests --no-conflicts \
+		--no-breaks --no-replaces --no-enhances "$@" 2>/dev/null | grep -v '^ ' | grep -v '^<' | sort -u
+}
+
+# Multiarch triplet and loader name of this host.
+case $(uname -m) in
+x86_64) TRIPLET=x86_64-linux-gnu LDSO=ld-linux-x86-64.so.2 ;;
+aarch64) TRIPLET=aarch64-linux-gnu LDSO=ld-linux-aarch64.so.1 ;;
+*) TRIPLET='' LDSO='' ;;
+esac
+
+STAGE=
+cleanup_stage() { [ -z "$STAGE" ] || rm -rf --one-file-system "$STAGE"; }
+trap cleanup_stage EXIT
+new_stage() {
+	cleanup_stage
+	STAGE=$(mktemp -d /tmp/kyb-setup.XXXXXX)
+}
+
+# replace_dir NEW DEST: moves NEW into place as DEST (the old DEST goes away).
+replace_dir() {
+	local new=$1 dest=$2
+	if [ -e "$dest" ]; then
+		mv "$dest" "$dest.old.$$"
+		rm -rf --one-file-system "$dest.old.$$"
+	fi
+	mkdir -p "$(dirname "$dest")"
+	mv "$new" "$dest"
+}
+
+# --- CRIU >= 4 ----------------------------------------------------------------
+
+CRIU_PREFIX=$KYB_OPT/criu
+CRIU_WRAPPER=/usr/local/sbin/criu
+CKCTL_WRAPPER=/usr/local/bin/checkpointctl
+CRIU_PKGS=(criu)
+CKCTL_PKGS=(checkpointctl)
+
+criu_major() { "$1" --version 2>/dev/null | sed -n 's/^Version: *\([0-9]*\).*/\1/p' | head -n 1; }
+
+# criu_good PATH: the binary is CRIU >= 4 and `criu check` says it works.
+criu_good() {
+	local c=$1 m
+	[ -x "$c" ] || return 1
+	m=$(criu_major "$c")
+	[ -n "$m" ] && [ "$m" -ge 4 ] || return 1
+	local out
+	out=$("$c" check 2>&1) || return 1
+	[[ $out == *"Looks good"* ]]
+}
+
+# ckctl_good PATH: checkpointctl runs (it has no version command).
+ckctl_good() {
+	local out
+	out=$("$1" --help 2>/dev/null) || return 1
+	[[ $out == *"checkpoint archives"* ]]
+}
+
+write_wrapper() {
+	local path=$1 bin=$2 name=$3 tmp
+	tmp=$(mktemp "$path.XXXXXX")
+	cat >"$tmp" <<EOF
+#!/bin/sh
+# Generated by kybernate scripts/setup.sh: runs $name from Debian 13 (trixie),
+# unpacked in $CRIU_PREFIX, through that directory's own dynamic loader. The
+# library path is given to the loader only (not LD_LIBRARY_PATH), so programs
+# $name runs (iptables-restore, tar, ip) use the host's libraries.
+P=$CRIU_PREFIX
+exec "\$P/usr/lib/$TRIPLET/$LDSO" --library-path "\$P/usr/lib/$TRIPLET:\$P/lib/$TRIPLET" \\
+	--argv0 "\$0" "\$P$bin" "\$@"
+EOF
+	chmod 0755 "$tmp"
+	mv "$tmp" "$path"
+}
+
+# Unpacks trixie's criu and checkpointctl (plus their libraries, libc included)
+# into $CRIU_PREFIX.
+install_trixie_prefix() {
+	need_root "CRIU >= 4"
+	[ -n "$TRIPLET" ] || die "no private CRIU for architecture $(uname -m); install CRIU >= 4 by hand"
+	new_stage
+	local pkgs
+	trixie_update
+	mapfile -t pkgs < <(trixie_closure "${CRIU_PKGS[@]}" "${CKCTL_PKGS[@]}")
+	[ ${#pkgs[@]} -gt 0 ] || die "could not resolve the dependencies of criu in trixie"
+	note "fetching trixie's ${CRIU_PKGS[*]} ${CKCTL_PKGS[*]} and ${#pkgs[@]} packages of libraries"
+	trixie_download "$STAGE/debs" "${pkgs[@]}"
+	mkdir -p "$STAGE/root"
+	local d
+	for d in "$STAGE"/debs/*.deb; do
+		dpkg-deb -x "$d" "$STAGE/root"
+	done
+	[ -x "$STAGE/root/usr/sbin/criu" ] || die "trixie's criu package has no /usr/sbin/criu"
+	[ -x "$STAGE/root/usr/lib/$TRIPLET/$LDSO" ] || die "trixie's libc6 has no /usr/lib/$TRIPLET/$LDSO"
+	# Keep only what is run: drop documentation.
+	rm -rf "$STAGE/root/usr/share/doc" "$STAGE/root/usr/share/man" "$STAGE/root/usr/share/locale"
+	printf '%s\n' "${pkgs[@]}" >"$STAGE/root/PACKAGES"
+	replace_dir "$STAGE/root" "$CRIU_PREFIX"
+	did+=("trixie criu + checkpointctl in $CRIU_PREFIX")
+}
+
+step_criu() {
+	# 1. our wrapper is in place and works
+	if [ -x "$CRIU_WRAPPER" ] && criu_good "$CRIU_WRAPPER"; then
+		say "criu ok ($CRIU_WRAPPER)"
+		return 0
+	fi
+	# 2. the distribution's criu is good enough (and no stale wrapper hides it)
+	local c
+	for c in /usr/sbin/criu /usr/bin/criu; do
+		if [ ! -e "$CRIU_WRAPPER" ] && criu_good "$c"; then
+			say "criu ok ($c)"
+			return 0
+		fi
+	done
+	missing+=("CRIU >= 4 that passes 'criu check'")
+	[ "$CHECK_ONLY" -eq 0 ] || return 0
+	[ -x "$CRIU_PREFIX/usr/sbin/criu" ] || install_trixie_prefix
+	write_wrapper "$CRIU_WRAPPER" /usr/sbin/criu criu
+	if ! criu_good "$CRIU_WRAPPER"; then
+		# The prefix may be damaged: unpack it afresh once.
+		install_trixie_prefix
+		write_wrapper "$CRIU_WRAPPER" /usr/sbin/criu criu
+		if ! criu_good "$CRIU_WRAPPER"; then
+			"$CRIU_WRAPPER" check >&2 || true
+			die "$CRIU_WRAPPER check does not say 'Looks good'"
+		fi
+	fi
+	did+=("criu wrapper $CRIU_WRAPPER ($("$CRIU_WRAPPER" --version | head -n 1))")
+}
+
+step_checkpointctl() {
+	local c
+	c=$(command -v checkpointctl || true)
+	if [ -n "$c" ] && ckctl_good "$c"; then
+		say "checkpointctl ok ($c)"
+		return 0
+	fi
+	missing+=("checkpointctl")
+	[ "$CHECK_ONLY" -eq 0 ] || return 0
+	[ -x "$CRIU_PREFIX/usr/bin/checkpointctl" ] || install_trixie_prefix
+	write_wrapper "$CKCTL_WRAPPER" /usr/bin/checkpointctl checkpointctl
+	ckctl_good "$CKCTL_WRAPPER" || die "$CKCTL_WRAPPER does not run"
+	did+=("checkpointctl wrapper $CKCTL_WRAPPER")
+}
+
+# --- containerd 1.7 -----------------------------------------------------------
+
+CTD17=$KYB_OPT/containerd-1.7
+step_containerd17() {
+	if [ -x "$CTD17/bin/containerd" ] && [ -x "$CTD17/bin/ctr" ] &&
+		[ -x "$CTD17/bin/containerd-shim-runc-v2" ] &&
+		[[ $("$CTD17/bin/containerd" --version 2>/dev/null) == *" 1.7."* ]]; then
+		say "containerd 1.7 ok ($CTD17)"
+		return 0
+	fi
+	missing+=("containerd 1.7 in $CTD17")
+	[ "$CHECK_ONLY" -eq 0 ] || return 0
+	need_root "containerd 1.7"
+	new_stage
+	note "fetching trixie's containerd (1.7) into $CTD17"
+	trixie_download "$STAGE/debs" containerd
+	dpkg-deb -x "$STAGE"/debs/containerd_*.deb "$STAGE/x"
+	mkdir -p "$STAGE/new/bin"
+	local b
+	for b in containerd ctr containerd-shim-runc-v2; do
+		[ -x "$STAGE/x/usr/bin/$b" ] || die "trixie's containerd package has no /usr/bin/$b"
+		cp -p "$STAGE/x/usr/bin/$b" "$STAGE/new/bin/"
+	done
+	[[ $("$STAGE/new/bin/containerd" --version) == *" 1.7."* ]] ||
+		die "trixie's containerd is not 1.7: $("$STAGE/new/bin/containerd" --version)"
+	replace_dir "$STAGE/new" "$CTD17"
+	did+=("containerd 1.7 in $CTD17")
+}
+
+# --- CRI api.proto ------------------------------------------------------------
+
+CRI_PROTO=$KYB_OPT/cri-api/api.proto
+step_cri_proto() {
+	if [ -s "$CRI_PROTO" ] && grep -q '^service RuntimeService' "$CRI_PROTO"; then
+		say "CRI api.proto ok ($CRI_PROTO)"
+		return 0
+	fi
+	missing+=("CRI api.proto ($CRI_PROTO)")
+	[ "$CHECK_ONLY" -eq 0 ] || return 0
+	need_root "CRI api.proto"
+	new_stage
+	note "fetching trixie's golang-github-kubernetes-cri-api-dev for the CRI api.proto"
+	trixie_download "$STAGE/debs" golang-github-kubernetes-cri-api-dev
+	dpkg-deb -x "$STAGE"/debs/golang-github-kubernetes-cri-api-dev_*.deb "$STAGE/x"
+	local src
+	src=$(find "$STAGE/x" -path '*/cri-api/pkg/apis/runtime/v1/api.proto' | head -n 1)
+	[ -n "$src" ] || die "no runtime/v1/api.proto in golang-github-kubernetes-cri-api-dev"
+	mkdir -p "$(dirname "$CRI_PROTO")"
+	# The gogoproto import and options only matter to Go code generators.
+	sed -e '/gogoproto/d' "$src" >"$CRI_PROTO.tmp"
+	grep -q '^service RuntimeService' "$CRI_PROTO.tmp" || die "unexpected api.proto content"
+	mv "$CRI_PROTO.tmp" "$CRI_PROTO"
+	did+=("CRI api.proto in $CRI_PROTO")
+}
+
+# --- npm packages for the CRI test client ----------------------------------------
+
+NODE_PREFIX=$KYB_OPT/node
+NPM_PKGS=("@grpc/grpc-js@^1" "@grpc/proto-loader@^0.7")
+step_node_modules() {
+	if [ -f "$NODE_PREFIX/node_modules/@grpc/grpc-js/package.json" ] &&
+		[ -f "$NODE_PREFIX/node_modules/@grpc/proto-loader/package.json" ]; then
+		say "node modules ok ($NODE_PREFIX/node_modules)"
+		return 0
+	fi
+	missing+=("npm @grpc/grpc-js @grpc/proto-loader in $NODE_PREFIX")
+	[ "$CHECK_ONLY" -eq 0 ] || return 0
+	need_root "npm packages"
+	command -v npm >/dev/null || die "npm is not installed"
+	mkdir -p "$NODE_PREFIX"
+	[ -f "$NODE_PREFIX/package.json" ] || echo '{"name":"kybernate-test-deps","private":true}' >"$NODE_PREFIX/package.json"
+	note "npm install ${NPM_PKGS[*]} into $NODE_PREFIX"
+	if ! npm --prefix "$NODE_PREFIX" install --no-audit --no-fund --loglevel=error "${NPM_PKGS[@]}" \
+		>"$NODE_PREFIX/npm-install.log" 2>&1; then
+		tail -n 20 "$NODE_PREFIX/npm-install.log" >&2
+		die "npm install failed (log: $NODE_PREFIX/npm-install.log)"
+	fi
+	node -e "require('$NODE_PREFIX/node_modules/@grpc/grpc-js'); require('$NODE_PREFIX/node_modules/@grpc/proto-loader')" ||
+		die "the installed grpc modules do not load"
+	did+=("npm grpc modules in $NODE_PREFIX")
+}
+
+# --- main -----------------------------------------------------------------------
+
+if [ "$CHECK_ONLY" -eq 0 ] && [ "$(id -u)" -eq 0 ]; then
+	# Several runs at once (parallel sessions, CI) must not unpack into the
+	# same directories together.
+	mkdir -p "$KYB_OPT"
+	exec 9>"$KYB_OPT/.setup.lock"
+	flock 9
+fi
+
+start=$SECONDS
+step_host_packages
+step_criu
+step_checkpointctl
+step_containerd17
+step_cri_proto
+step_node_modules
+
+if [ "$CHECK_ONLY" -eq 1 ]; then
+	if [ ${#missing[@]} -eq 0 ]; then
+		echo "setup: all present"
+		exit 0
+	fi
+	for m in "${missing[@]}"; do echo "setup: missing: $m"; done
+	exit 1
+fi
+
+criu_v=$(criu --version 2>/dev/null | sed -n 's/^Version: *//p' | head -n 1)
+if [ ${#did[@]} -eq 0 ]; then
+	echo "setup: all present (criu $criu_v, containerd $(containerd --version | awk '{print $3}') + 1.7 in $CTD17)"
+else
+	for d in "${did[@]}"; do echo "setup: installed: $d"; done
+	echo "setup: done in $((SECONDS - start))s (criu $criu_v)"
+fi
