@@ -1,0 +1,565 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
+#
+# Library for end-to-end test scripts (tests/e2e/*.sh). Source it:
+#
+#   . "$(dirname "$0")/../lib/common.sh"
+#   require_root
+#   require_cmd runc ctr
+#   kyb_image_build
+#   ctd_start infra-a            # private containerd 1.6 (or: ctd_start infra-b 1.7)
+#   kyb_image_import "$KYB_NS"
+#   ctr_ run --rm "$KYB_BUSYBOX" infra-c1 echo hello
+#   expect_eq "hello from ctr run" "hello" "$out"
+#   kyb_finish                   # exit status from the PASS/FAIL counts
+#
+# Results are printed as "PASS: name", "FAIL: name" and "SKIP: name (why)"
+# lines, which tests/run counts. Exit 77 (with a SKIP line) means a prerequisite
+# is truly absent. Everything registered with kyb_on_exit (and every containerd
+# started with ctd_start) is cleaned up when the script exits, even on failure.
+#
+# Variables set here:
+#   KYB_TOP          the repository root
+#   BUILD            the build directory (absolute; tests/run sets it)
+#   KYB_OPT          /opt/kybernate (what scripts/setup.sh installed)
+#   KYB_TEST         this test's name (script name without .sh)
+#   KYB_TMP          a private scratch directory, removed at exit
+#   KYB_BUSYBOX      docker.io/kybernate/busybox:test (image reference)
+#   KYB_PAUSE        docker.io/kybernate/pause:test (sandbox image: sleeps forever)
+#   KYB_BUSYBOX_TAR, KYB_PAUSE_TAR   the OCI archives (after kyb_image_build)
+#   KYB_RUNTIME      io.containerd.kybernate.v1 (our runtime, for ctr --runtime)
+#   KYB_RUNC_RUNTIME io.containerd.runc.v2
+#   KYB_CRI_HANDLER  kybernate (CRI runtime_handler of our runtime)
+#   KYB_CRI_PROTO    the CRI api.proto; KYB_NODE_MODULES the grpc npm modules
+#   KYB_CRI_CLIENT   tests/lib/cri-client.js
+# After ctd_start NAME (or ctd_use NAME):
+#   CTD_NAME CTD_VERSION CTD_ROOT CTD_STATE CTD_ADDR CTD_LOG CTD_PID CTD_CTR CTD_CONFIG
+#   CTR              "ctr --address $CTD_ADDR" (as a string, for simple use)
+#   KYB_NS           the namespace to use with ctr: NAME, or $KYB_CTD_NS if that
+#                    was set when ctd_start ran
+#   CTD_CRI_ENDPOINT unix://$CTD_ADDR (for cri-client.js)
+
+# ---- basics -------------------------------------------------------------------
+
+KYB_TOP=${KYB_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BUILD=${BUILD:-$KYB_TOP/build}
+case $BUILD in /*) ;; *) BUILD=$KYB_TOP/$BUILD ;; esac
+KYB_OPT=${KYB_OPT:-/opt/kybernate}
+KYB_TEST=${KYB_TEST:-$(basename "$0" .sh)}
+export KYB_TOP BUILD KYB_OPT
+
+# Root-owned programs first: /usr/local/sbin holds the CRIU >= 4 wrapper.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+KYB_BUSYBOX=docker.io/kybernate/busybox:test
+KYB_PAUSE=docker.io/kybernate/pause:test
+KYB_RUNTIME=io.containerd.kybernate.v1
+KYB_RUNC_RUNTIME=io.containerd.runc.v2
+KYB_CRI_HANDLER=kybernate
+KYB_CRI_PROTO=${KYB_CRI_PROTO:-$KYB_OPT/cri-api/api.proto}
+KYB_NODE_MODULES=${KYB_NODE_MODULES:-$KYB_OPT/node/node_modules}
+KYB_CRI_CLIENT=$KYB_TOP/tests/lib/cri-client.js
+KYB_CTD17_BIN=${KYB_CTD17_BIN:-$KYB_OPT/containerd-1.7/bin}
+KYB_IMAGES_DIR=${KYB_IMAGES_DIR:-$BUILD/test-images}
+KYB_TEST_RUN=/run/kyb-test     # state dirs and sockets of private containerds
+KYB_TEST_LIB=/var/lib/kyb-test # their root dirs
+
+_kyb_pass=0 _kyb_fail=0 _kyb_skip=0
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+pass() {
+	echo "PASS: $1"
+	_kyb_pass=$((_kyb_pass + 1))
+}
+
+# fail NAME [DETAILS...]: details go to stderr (the test log), before the line.
+fail() {
+	local n=$1
+	shift
+	[ $# -eq 0 ] || printf '  %s\n' "$@" >&2
+	echo "FAIL: $n"
+	_kyb_fail=$((_kyb_fail + 1))
+}
+
+# skip NAME WHY
+skip() {
+	echo "SKIP: $1 (${2:-no reason given})"
+	_kyb_skip=$((_kyb_skip + 1))
+}
+
+# skip_all WHY: the whole script cannot run here.
+skip_all() {
+	echo "SKIP: $KYB_TEST ($*)"
+	exit 77
+}
+
+# die MSG: an error in the test itself (not a checked result): counts as FAIL.
+die() {
+	fail "$KYB_TEST" "$*"
+	exit 1
+}
+
+# expect_eq NAME EXPECTED ACTUAL
+expect_eq() {
+	if [ "$2" == "$3" ]; then
+		pass "$1"
+	else
+		fail "$1" "expected: '$2'" "actual:   '$3'"
+		return 1
+	fi
+}
+
+# expect_ne NAME UNEXPECTED ACTUAL
+expect_ne() {
+	if [ "$2" != "$3" ]; then
+		pass "$1"
+	else
+		fail "$1" "did not expect: '$2'"
+		return 1
+	fi
+}
+
+# expect_contains NAME HAYSTACK NEEDLE
+expect_contains() {
+	if [[ $2 == *"$3"* ]]; then
+		pass "$1"
+	else
+		fail "$1" "expected to contain: '$3'" "actual: '$(printf '%s' "$2" | head -c 2000)'"
+		return 1
+	fi
+}
+
+# expect_ok NAME CMD...: the command succeeds (its output goes to the log).
+expect_ok() {
+	local n=$1 out rc=0
+	shift
+	out=$("$@" 2>&1) || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		pass "$n"
+	else
+		fail "$n" "command failed ($rc): $*" "$(printf '%s' "$out" | tail -n 30)"
+		return 1
+	fi
+}
+
+# expect_fail NAME CMD...: the command fails.
+expect_fail() {
+	local n=$1 out rc=0
+	shift
+	out=$("$@" 2>&1) || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		pass "$n"
+	else
+		fail "$n" "command unexpectedly succeeded: $*" "$(printf '%s' "$out" | tail -n 10)"
+		return 1
+	fi
+}
+
+# kyb_finish: exits 1 if any FAIL was printed, else 0.
+kyb_finish() {
+	log "$KYB_TEST: $_kyb_pass passed, $_kyb_fail failed, $_kyb_skip skipped"
+	[ "$_kyb_fail" -eq 0 ] && exit 0
+	exit 1
+}
+
+require_root() {
+	[ "$(id -u)" -eq 0 ] || skip_all "needs root"
+}
+
+# require_cmd CMD...: skips the script when a command is absent.
+require_cmd() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || skip_all "'$c' is not installed (run scripts/setup.sh)"
+	done
+}
+
+# require_file PATH [WHAT]
+require_file() {
+	[ -e "$1" ] || skip_all "${2:-$1} is missing (run scripts/setup.sh)"
+}
+
+# require_build FILE...: a file under $BUILD (e.g. containerd-shim-kybernate-v1).
+# Absent build products are a failure, not a skip: `make` should have built them.
+require_build() {
+	local f
+	for f in "$@"; do
+		[ -x "$BUILD/$f" ] || die "$BUILD/$f is not built (run make)"
+	done
+}
+
+# kyb_wait TIMEOUT_SECONDS CMD...: retries CMD every 0.1 s until it succeeds.
+kyb_wait() {
+	local t=$1 end
+	shift
+	end=$((SECONDS + t))
+	until "$@" >/dev/null 2>&1; do
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+
+# ---- clean-up at exit ---------------------------------------------------------
+
+_kyb_exit_cmds=()
+# kyb_on_exit CMD...: runs CMD (as one eval'd string) at exit, last registered first.
+kyb_on_exit() { _kyb_exit_cmds+=("$*"); }
+
+_kyb_exit() {
+	local rc=$? i
+	set +e
+	for ((i = ${#_kyb_exit_cmds[@]} - 1; i >= 0; i--)); do
+		eval "${_kyb_exit_cmds[i]}" >&2
+	done
+	exit "$rc"
+}
+trap _kyb_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# kyb_umount_below DIR...: detaches every mount at or below DIR (deepest first).
+kyb_umount_below() {
+	local d m
+	for d in "$@"; do
+		d=$(realpath -m "$d")
+		if [ -z "$d" ] || [ "$d" = / ]; then continue; fi
+		# mountinfo field 5 is the mount point, with \040-style escapes.
+		while read -r m; do
+			m=$(printf '%b' "$m")
+			umount -l "$m" 2>/dev/null || true
+		done < <(awk -v d="$d" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo |
+			awk '{ print length($0) " " $0 }' | sort -rn | cut -d' ' -f2-)
+	done
+}
+
+# kyb_rm_tree DIR...: umounts below DIR, then removes it without crossing mounts.
+kyb_rm_tree() {
+	local d
+	for d in "$@"; do
+		if [ -z "$d" ] || [ "$d" = / ]; then continue; fi
+		[ -e "$d" ] || continue
+		kyb_umount_below "$d"
+		rm -rf --one-file-system -- "$d" 2>/dev/null ||
+			log "warning: could not remove all of $d"
+	done
+}
+
+KYB_TMP=$(mktemp -d "/tmp/kyb-$KYB_TEST.XXXXXX")
+kyb_on_exit "kyb_rm_tree '$KYB_TMP'"
+
+# ---- test images ----------------------------------------------------------------
+
+# _kyb_blob DIR FILE: moves FILE into DIR/blobs/sha256 and prints its digest.
+_kyb_blob() {
+	local dir=$1 f=$2 h
+	h=$(sha256sum "$f" | cut -d' ' -f1)
+	mkdir -p "$dir/blobs/sha256"
+	mv "$f" "$dir/blobs/sha256/$h"
+	echo "$h"
+}
+
+# _kyb_oci_archive OUT LAYER_TAR REF CMD_JSON: writes the OCI archive OUT.
+_kyb_oci_archive() {
+	local out=$1 layer=$2 ref=$3 cmd=$4 d arch lh ls ch cs mh ms
+	d=$(mktemp -d "$KYB_TMP/oci.XXXXXX")
+	case $(uname -m) in
+	x86_64) arch=amd64 ;;
+	aarch64) arch=arm64 ;;
+	*) arch=$(uname -m) ;;
+	esac
+	cp "$layer" "$d/layer.tar"
+	lh=$(_kyb_blob "$d" "$d/layer.tar")
+	ls=$(stat -c %s "$d/blobs/sha256/$lh")
+	jq -cn --arg arch "$arch" --arg diff "sha256:$lh" --argjson cmd "$cmd" '{
+		created: "1970-01-01T00:00:00Z", architecture: $arch, os: "linux",
+		config: { Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+		          Cmd: $cmd, WorkingDir: "/" },
+		rootfs: { type: "layers", diff_ids: [$diff] },
+		history: [{ created: "1970-01-01T00:00:00Z", created_by: "kybernate tests/lib/common.sh" }]
+	}' >"$d/config.json"
+	ch=$(_kyb_blob "$d" "$d/config.json")
+	cs=$(stat -c %s "$d/blobs/sha256/$ch")
+	jq -cn --arg c "sha256:$ch" --argjson cs "$cs" --arg l "sha256:$lh" --argjson ls "$ls" '{
+		schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
+		config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: $c, size: $cs },
+		layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: $l, size: $ls }]
+	}' >"$d/manifest.json"
+	mh=$(_kyb_blob "$d" "$d/manifest.json")
+	ms=$(stat -c %s "$d/blobs/sha256/$mh")
+	echo '{"imageLayoutVersion":"1.0.0"}' >"$d/oci-layout"
+	jq -cn --arg m "sha256:$mh" --argjson ms "$ms" --arg ref "$ref" --arg arch "$arch" '{
+		schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
+		manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $m, size: $ms,
+		              platform: { architecture: $arch, os: "linux" },
+		              annotations: { "org.opencontainers.image.ref.name": $ref,
+		                             "io.containerd.image.name": $ref } }]
+	}' >"$d/index.json"
+	tar -C "$d" --owner=0 --group=0 --numeric-owner -cf "$out.tmp.$$" oci-layout index.json blobs
+	mv "$out.tmp.$$" "$out"
+	rm -rf --one-file-system "$d"
+}
+
+# kyb_rootfs_build DIR: fills DIR with the busybox root filesystem (busybox
+# plus one symlink per applet in /bin, /etc/passwd, /tmp, ...).
+kyb_rootfs_build() {
+	local r=$1 bb a
+	bb=$(command -v busybox) || die "busybox is not installed"
+	file -L "$bb" 2>/dev/null | grep -q 'statically linked' ||
+		{ [ -x /bin/busybox ] && bb=/bin/busybox; }
+	mkdir -p "$r"/{bin,etc,tmp,proc,sys,dev,root,run,var/tmp,home}
+	chmod 1777 "$r/tmp" "$r/var/tmp"
+	cp "$bb" "$r/bin/busybox"
+	for a in $("$r/bin/busybox" --list); do
+		case $a in busybox | */* | .*) continue ;; esac
+		[ -e "$r/bin/$a" ] || ln -s busybox "$r/bin/$a"
+	done
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$r/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/etc/group"
+	: >"$r/etc/hosts"
+	: >"$r/etc/resolv.conf"
+	echo kybernate-test >"$r/etc/hostname"
+}
+
+# kyb_image_build [DIR]: builds (once, cached) the two test image archives in
+# DIR (default $BUILD/test-images): busybox.tar ($KYB_BUSYBOX, Cmd sh) and
+# pause.tar ($KYB_PAUSE, sleeps forever, exits 0 on SIGTERM). Sets
+# KYB_BUSYBOX_TAR, KYB_PAUSE_TAR.
+kyb_image_build() {
+	local dir=${1:-$KYB_IMAGES_DIR} r
+	require_cmd busybox jq tar sha256sum
+	KYB_IMAGES_DIR=$dir
+	KYB_BUSYBOX_TAR=$dir/busybox.tar
+	KYB_PAUSE_TAR=$dir/pause.tar
+	if [ -s "$KYB_BUSYBOX_TAR" ] && [ -s "$KYB_PAUSE_TAR" ]; then
+		return 0
+	fi
+	mkdir -p "$dir"
+	r=$(mktemp -d "$KYB_TMP/rootfs.XXXXXX")
+	kyb_rootfs_build "$r/rootfs"
+	tar -C "$r/rootfs" --owner=0 --group=0 --numeric-owner --sort=name --mtime=@0 \
+		-cf "$r/layer.tar" .
+	_kyb_oci_archive "$KYB_BUSYBOX_TAR" "$r/layer.tar" "$KYB_BUSYBOX" '["sh"]'
+	_kyb_oci_archive "$KYB_PAUSE_TAR" "$r/layer.tar" "$KYB_PAUSE" \
+		'["/bin/sh","-c","trap \"exit 0\" TERM INT; while :; do sleep 3600 & wait $!; done"]'
+	rm -rf --one-file-system "$r"
+}
+
+# kyb_image_import NS [IMAGE_TAR...]: imports the test images (default: both)
+# into namespace NS of the current containerd (ctd_start/ctd_use).
+kyb_image_import() {
+	local ns=$1 t
+	shift
+	[ -n "${KYB_BUSYBOX_TAR:-}" ] || kyb_image_build "$KYB_IMAGES_DIR"
+	[ $# -gt 0 ] || set -- "$KYB_BUSYBOX_TAR" "$KYB_PAUSE_TAR"
+	for t in "$@"; do
+		"$CTD_CTR" --address "$CTD_ADDR" -n "$ns" image import "$t" >/dev/null ||
+			die "ctr image import $t into $ns failed"
+	done
+}
+
+# ---- private containerd ---------------------------------------------------------------
+
+_kyb_ctds=() # names started by this script
+
+# ctd_use NAME: sets the CTD_* variables for an instance started by ctd_start.
+ctd_use() {
+	local n=$1
+	CTD_NAME=$n
+	CTD_ROOT=$KYB_TEST_LIB/$n
+	CTD_STATE=$KYB_TEST_RUN/$n
+	CTD_ADDR=$CTD_STATE/containerd.sock
+	CTD_LOG=$KYB_TEST_RUN/$n.log
+	CTD_CONFIG=$KYB_TEST_RUN/$n.toml
+	CTD_PID=$(cat "$KYB_TEST_RUN/$n.pid" 2>/dev/null || true)
+	CTD_VERSION=$(cat "$KYB_TEST_RUN/$n.version" 2>/dev/null || echo 1.6)
+	if [ "$CTD_VERSION" = 1.7 ]; then
+		CTD_CTR=$KYB_CTD17_BIN/ctr
+	else
+		CTD_CTR=$(command -v ctr || echo /usr/bin/ctr)
+	fi
+	CTR="$CTD_CTR --address $CTD_ADDR"
+	CTD_CRI_ENDPOINT=unix://$CTD_ADDR
+	KYB_NS=$(cat "$KYB_TEST_RUN/$n.ns" 2>/dev/null || echo "$n")
+	export CTD_NAME CTD_ROOT CTD_STATE CTD_ADDR CTD_LOG CTD_CONFIG CTD_PID CTD_VERSION CTD_CTR \
+		CTR CTD_CRI_ENDPOINT KYB_NS
+}
+
+# ctr_ ARGS...: ctr against the current instance, in namespace $KYB_NS.
+ctr_() { "$CTD_CTR" --address "$CTD_ADDR" -n "$KYB_NS" "$@"; }
+
+# ctd_have_17: true when containerd 1.7 is installed in the private prefix.
+ctd_have_17() { [ -x "$KYB_CTD17_BIN/containerd" ] && [ -x "$KYB_CTD17_BIN/ctr" ]; }
+
+# _ctd_config: writes $CTD_CONFIG for the current instance.
+_ctd_config() {
+	mkdir -p "$CTD_ROOT/cni-conf" "$CTD_ROOT/cni-bin"
+	cat >"$CTD_CONFIG" <<EOF
+# Generated by kybernate tests/lib/common.sh for the test instance "$CTD_NAME".
+version = 2
+root = "$CTD_ROOT"
+state = "$CTD_STATE"
+oom_score = 0
+disabled_plugins = [
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing",
+]
+
+[grpc]
+  address = "$CTD_ADDR"
+
+[ttrpc]
+  address = "$CTD_ADDR.ttrpc"
+
+[debug]
+  level = "${KYB_CTD_LOG_LEVEL:-info}"
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$KYB_PAUSE"
+  restrict_oom_score_adj = true
+  disable_apparmor = true
+  enable_selinux = false
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_cdi = false
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "$KYB_RUNC_RUNTIME"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.$KYB_CRI_HANDLER]
+      runtime_type = "$KYB_RUNTIME"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "$CTD_ROOT/cni-bin"
+    conf_dir = "$CTD_ROOT/cni-conf"
+
+[plugins."io.containerd.runtime.v1.linux"]
+  shim_debug = false
+EOF
+}
+
+# ctd_start NAME [VERSION]: starts a private containerd named NAME (1.6 from the
+# host, or 1.7 from $KYB_CTD17_BIN when VERSION is 1.7), with its own root,
+# state dir, socket and config, and waits until it answers. PATH for it (and
+# so for its shims) starts with $BUILD, where containerd-shim-kybernate-v1 is.
+# Stopped automatically at exit. Extra config can be appended through
+# KYB_CTD_EXTRA_CONFIG (TOML text) before the call.
+ctd_start() {
+	local n=$1 v=${2:-1.6} bin path pid
+	[[ $n =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$ ]] || die "bad containerd instance name '$n'"
+	case $v in
+	1.6)
+		bin=$(command -v containerd) || skip_all "containerd is not installed"
+		path=$BUILD:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+		;;
+	1.7)
+		ctd_have_17 || skip_all "containerd 1.7 is not installed in $KYB_CTD17_BIN (run scripts/setup.sh)"
+		bin=$KYB_CTD17_BIN/containerd
+		path=$BUILD:$KYB_CTD17_BIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+		;;
+	*) die "ctd_start: unknown containerd version '$v' (1.6 or 1.7)" ;;
+	esac
+	mkdir -p "$KYB_TEST_RUN" "$KYB_TEST_LIB"
+	# A leftover of an earlier run with the same name goes first.
+	if [ -e "$KYB_TEST_RUN/$n.pid" ] || [ -e "$KYB_TEST_RUN/$n" ] || [ -e "$KYB_TEST_LIB/$n" ]; then
+		log "ctd_start: cleaning up leftovers of instance $n"
+		ctd_stop "$n"
+	fi
+	echo "$v" >"$KYB_TEST_RUN/$n.version"
+	echo "${KYB_CTD_NS:-$n}" >"$KYB_TEST_RUN/$n.ns"
+	ctd_use "$n"
+	mkdir -p "$CTD_ROOT" "$CTD_STATE"
+	_ctd_config
+	[ -z "${KYB_CTD_EXTRA_CONFIG:-}" ] || printf '%s\n' "$KYB_CTD_EXTRA_CONFIG" >>"$CTD_CONFIG"
+	_kyb_ctds+=("$n")
+	kyb_on_exit "ctd_stop '$n'"
+	PATH=$path setsid "$bin" --config "$CTD_CONFIG" >"$CTD_LOG" 2>&1 </dev/null &
+	pid=$!
+	echo "$pid" >"$KYB_TEST_RUN/$n.pid"
+	CTD_PID=$pid
+	if ! kyb_wait 30 "$CTD_CTR" --address "$CTD_ADDR" version; then
+		tail -n 30 "$CTD_LOG" >&2
+		die "containerd $v ($n) did not answer on $CTD_ADDR within 30 s"
+	fi
+	kill -0 "$pid" 2>/dev/null || die "containerd $v ($n) exited"
+	log "containerd $v started as $n (pid $pid, socket $CTD_ADDR, namespace $KYB_NS)"
+}
+
+# _ctd_shim_pids SOCK: pids of shims started by the containerd at SOCK.
+_ctd_shim_pids() {
+	local sock=$1 p cmd
+	for p in /proc/[0-9]*; do
+		cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+		case $cmd in
+		*containerd-shim*"-address $sock "* | *containerd-shim*"-address $sock") echo "${p#/proc/}" ;;
+		esac
+	done
+}
+
+# ctd_stop NAME: stops the instance NAME: kills its containerd, the containers
+# and shims it started, detaches mounts below its directories and removes them.
+ctd_stop() {
+	local n=$1 pid sock p f id nsdir ns h
+	[[ $n =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$ ]] || return 0
+	local state=$KYB_TEST_RUN/$n root=$KYB_TEST_LIB/$n
+	sock=$state/containerd.sock
+	pid=$(cat "$KYB_TEST_RUN/$n.pid" 2>/dev/null || true)
+	# containerd first, so it restarts nothing.
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
+		tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "containerd --config $KYB_TEST_RUN/$n.toml"; then
+		kill -TERM "$pid" 2>/dev/null
+		kyb_wait 10 sh -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null
+	fi
+	# The containers: every bundle has init.pid; then the runc state and the
+	# shim's socket (/run/containerd/s/<sha256(address/ns/id)>).
+	if [ -d "$state/io.containerd.runtime.v2.task" ]; then
+		for nsdir in "$state"/io.containerd.runtime.v2.task/*/; do
+			[ -d "$nsdir" ] || continue
+			ns=$(basename "$nsdir")
+			for f in "$nsdir"*/; do
+				id=$(basename "$f")
+				p=$(cat "$f/init.pid" 2>/dev/null || true)
+				[[ $p =~ ^[0-9]+$ ]] && kill -KILL "$p" 2>/dev/null
+				runc --root "/run/containerd/runc/$ns" delete --force "$id" >/dev/null 2>&1
+				h=$(printf '%s' "$sock/$ns/$id" | sha256sum | cut -d' ' -f1)
+				rm -f "/run/containerd/s/$h" "/run/containerd/s/$h.debug"
+			done
+			rmdir "/run/containerd/runc/$ns" 2>/dev/null
+		done
+	fi
+	for p in $(_ctd_shim_pids "$sock"); do
+		kill -KILL "$p" 2>/dev/null
+	done
+	kyb_rm_tree "$state" "$root"
+	rm -f "$KYB_TEST_RUN/$n.pid" "$KYB_TEST_RUN/$n.version" "$KYB_TEST_RUN/$n.ns" "$KYB_TEST_RUN/$n.toml"
+	# Keep the log next to the test's log when the test failed.
+	if [ -f "$KYB_TEST_RUN/$n.log" ]; then
+		if [ "$_kyb_fail" -gt 0 ]; then
+			log "--- last lines of containerd log $n:"
+			tail -n 40 "$KYB_TEST_RUN/$n.log" >&2
+		fi
+		mkdir -p "$BUILD/test-logs" 2>/dev/null && mv "$KYB_TEST_RUN/$n.log" "$BUILD/test-logs/containerd-$n.log" 2>/dev/null
+		rm -f "$KYB_TEST_RUN/$n.log"
+	fi
+	return 0
+}
+
+# ---- CRI client ------------------------------------------------------------------------
+
+# cri ARGS...: tests/lib/cri-client.js against the current instance.
+cri() { node "$KYB_CRI_CLIENT" --endpoint "$CTD_CRI_ENDPOINT" "$@"; }
+
+# require_cri: skips when the CRI client cannot run here.
+require_cri() {
+	require_cmd node
+	require_file "$KYB_CRI_PROTO" "the CRI api.proto"
+	require_file "$KYB_NODE_MODULES/@grpc/grpc-js" "npm @grpc/grpc-js"
+	require_file "$KYB_NODE_MODULES/@grpc/proto-loader" "npm @grpc/proto-loader"
+}
