@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* libFuzzer target for the tar reader: the input is an archive, extracted
+ * into a scratch directory that is emptied after every run. Nothing may be
+ * created outside it, whatever the input. */
+#include <fcntl.h>
+#include <ftw.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "kybernated/archive.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        if (ftw->level == 0)
+                return 0;
+        return remove(path) < 0 ? -1 : 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        static char scratch[64];
+        if (!scratch[0]) {
+                snprintf(scratch, sizeof(scratch), "/tmp/fuzz-archive-XXXXXX");
+                if (!mkdtemp(scratch))
+                        abort();
+        }
+
+        int in = memfd_create("fuzz-archive", MFD_CLOEXEC);
+        if (in < 0)
+                abort();
+        if (write_all(in, data, size) < 0 || lseek(in, 0, SEEK_SET) < 0)
+                abort();
+
+        /* Parse only, then extract (with small limits to keep runs fast). */
+        ArchiveLimits limits = {.max_entries = 64, .max_total_bytes = 1 << 20};
+        (void)archive_read(in, &limits, NULL, NULL);
+        if (lseek(in, 0, SEEK_SET) < 0)
+                abort();
+        int dfd = open(scratch, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                abort();
+        (void)archive_extract(in, dfd, &limits, false);
+        close(dfd);
+        close(in);
+        (void)nftw(scratch, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+        return 0;
+}
