@@ -43,6 +43,13 @@
                 _fd;                                                                                      \
         })
 
+/* Defines name##p(type **p) calling func(*p), for _cleanup_(name##p). */
+#define DEFINE_POINTER_CLEANUP(type, func)                                                                \
+        static inline void func##p(type **p) {                                                            \
+                if (*p)                                                                                   \
+                        func(*p);                                                                         \
+        }
+
 static inline void freep(void *p) {
         free(*(void **)p);
 }

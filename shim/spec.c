@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <cJSON.h>
+
+#include "spec.h"
+#include "util.h"
+
+#define SPEC_LIST_MAX 4096
+
+static void cjson_deletep(cJSON **j) {
+        cJSON_Delete(*j);
+}
+#define _cleanup_json_ _cleanup_(cjson_deletep)
+
+void spec_done(Spec *s) {
+        free(s->sandbox_id);
+        strv_free(s->env);
+        strv_free(s->annotation_keys);
+        strv_free(s->annotation_values);
+        *s = (Spec){};
+}
+
+static int strv_push(char ***l, size_t *n, const char *v) {
+        if (*n >= SPEC_LIST_MAX)
+                return -E2BIG;
+        char **x = reallocarray(*l, *n + 2, sizeof(char *));
+        if (!x)
+                return -ENOMEM;
+        *l = x;
+        x[*n] = strdup(v);
+        if (!x[*n])
+                return -ENOMEM;
+        x[++*n] = NULL;
+        return 0;
+}
+
+static bool has_new_pid_ns(const cJSON *root) {
+        const cJSON *linux_ = cJSON_GetObjectItemCaseSensitive(root, "linux");
+        const cJSON *nss = cJSON_GetObjectItemCaseSensitive(linux_, "namespaces");
+        const cJSON *ns;
+        cJSON_ArrayForEach(ns, nss) {
+                const cJSON *type = cJSON_GetObjectItemCaseSensitive(ns, "type");
+                const cJSON *path = cJSON_GetObjectItemCaseSensitive(ns, "path");
+                if (cJSON_IsString(type) && streq(type->valuestring, "pid"))
+                        return !cJSON_IsString(path) || isempty(path->valuestring);
+        }
+        return false;
+}
+
+int spec_parse(const char *json, size_t len, Spec *ret) {
+        _cleanup_json_ cJSON *root = cJSON_ParseWithLength(json, len);
+        Spec s = {};
+        size_t n_env = 0, n_ann = 0, n_val = 0;
+        int r = 0;
+
+        if (!cJSON_IsObject(root))
+                return -EBADMSG;
+        s.private_pid_ns = has_new_pid_ns(root);
+        const cJSON *env = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "process"), "env");
+        const cJSON *e;
+        cJSON_ArrayForEach(e, env) {
+                if (cJSON_IsString(e) && (r = strv_push(&s.env, &n_env, e->valuestring)) < 0)
+                        goto fail;
+        }
+        const cJSON *ann = cJSON_GetObjectItemCaseSensitive(root, "annotations");
+        cJSON_ArrayForEach(e, ann) {
+                if (!cJSON_IsString(e) || !e->string)
+                        continue;
+                if ((r = strv_push(&s.annotation_keys, &n_ann, e->string)) < 0 ||
+                    (r = strv_push(&s.annotation_values, &n_val, e->valuestring)) < 0)
+                        goto fail;
+        }
+        const char *sb = spec_annotation(&s, "io.kubernetes.cri.sandbox-id");
+        if (sb && !(s.sandbox_id = strdup(sb))) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        *ret = s;
+        return 0;
+fail:
+        spec_done(&s);
+        return r;
+}
+
+int spec_load(const char *bundle, Spec *ret) {
+        _cleanup_free_ char *path = NULL, *json = NULL;
+        size_t len;
+        int r;
+
+        if (asprintf(&path, "%s/config.json", bundle) < 0)
+                return -ENOMEM;
+        r = read_full_file(path, SPEC_MAX_SIZE, &json, &len);
+        if (r < 0)
+                return r;
+        return spec_parse(json, len, ret);
+}
+
+const char *spec_env(const Spec *s, const char *name) {
+        size_t l = strlen(name);
+        STRV_FOREACH(e, s->env)
+                if (strncmp(*e, name, l) == 0 && (*e)[l] == '=')
+                        return *e + l + 1;
+        return NULL;
+}
+
+const char *spec_annotation(const Spec *s, const char *key) {
+        for (size_t i = 0; s->annotation_keys && s->annotation_keys[i]; i++)
+                if (streq(s->annotation_keys[i], key))
+                        return s->annotation_values[i];
+        return NULL;
+}
+
+static int any_json(const Google__Protobuf__Any *any, cJSON **ret) {
+        if (!any || any->value.len == 0 || any->value.len > SPEC_MAX_SIZE)
+                return -EINVAL;
+        cJSON *j = cJSON_ParseWithLength((const char *)any->value.data, any->value.len);
+        if (!cJSON_IsObject(j)) {
+                cJSON_Delete(j);
+                return -EBADMSG;
+        }
+        *ret = j;
+        return 0;
+}
+
+static int print_json(cJSON *j, char **ret) {
+        char *s = cJSON_PrintUnformatted(j);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+int spec_process_from_any(const Google__Protobuf__Any *any, char **ret_json) {
+        _cleanup_json_ cJSON *j = NULL;
+        int r = any_json(any, &j);
+        if (r < 0)
+                return r;
+        const cJSON *args = cJSON_GetObjectItemCaseSensitive(j, "args");
+        const cJSON *cwd = cJSON_GetObjectItemCaseSensitive(j, "cwd");
+        if (!cJSON_IsArray(args) || cJSON_GetArraySize(args) == 0)
+                return -EINVAL;
+        const cJSON *a;
+        cJSON_ArrayForEach(a, args)
+                if (!cJSON_IsString(a))
+                        return -EINVAL;
+        if (cwd && (!cJSON_IsString(cwd) || cwd->valuestring[0] != '/'))
+                return -EINVAL;
+        return print_json(j, ret_json);
+}
+
+int spec_process_with_terminal(const char *json, bool terminal, char **ret_json) {
+        _cleanup_json_ cJSON *j = cJSON_Parse(json);
+        if (!cJSON_IsObject(j))
+                return -EBADMSG;
+        cJSON_DeleteItemFromObjectCaseSensitive(j, "terminal");
+        if (!cJSON_AddBoolToObject(j, "terminal", terminal))
+                return -ENOMEM;
+        return print_json(j, ret_json);
+}
+
+int spec_resources_from_any(const Google__Protobuf__Any *any, char **ret_json) {
+        _cleanup_json_ cJSON *j = NULL;
+        int r = any_json(any, &j);
+        if (r < 0)
+                return r;
+        return print_json(j, ret_json);
+}
