@@ -99,6 +99,8 @@ int ttrpc_call_reply_errno(TtrpcCall *call, int r, const char *fmt, ...) __attri
 /* Metadata value for a (lower-case) key, or NULL. */
 const char *ttrpc_call_metadata(TtrpcCall *call, const char *key);
 const char *ttrpc_call_method(TtrpcCall *call);
+/* The request's timeout_nano (0: none); the server does not enforce it. */
+int64_t ttrpc_call_timeout_nano(TtrpcCall *call);
 /* Whether the connection the call came on is still open. */
 bool ttrpc_call_connected(TtrpcCall *call);
 

@@ -1,0 +1,659 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ttrpc server and client on sd-event. Both sides share a Channel: one
+ * non-blocking socket with a read buffer that cuts frames out of the byte
+ * stream (partial frames, many frames per read, oversize frames skipped) and
+ * a queue of whole frames to write, so frames never interleave and the loop
+ * never blocks. Wire rules: shared/docs/PROTOCOL.md section 1. */
+#include <ctype.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "google/rpc/status.pb-c.h"
+#include "log.h"
+#include "ttrpc.h"
+#include "ttrpc/ttrpc.pb-c.h"
+#include "util.h"
+
+#define READ_CHUNK (64u * 1024u)
+#define MAX_ERROR_MESSAGE (16u * 1024u)
+#define new0(t, n) ((t *)calloc((n), sizeof(t)))
+#define OVERSIZE_FMT "message length %zu exceed maximum message size of %u"
+
+void ttrpc_header_encode(const TtrpcFrameHeader *h, uint8_t out[TTRPC_HEADER_SIZE]) {
+        for (int i = 0; i < 4; i++) {
+                out[i] = (uint8_t)(h->length >> (24 - 8 * i));
+                out[4 + i] = (uint8_t)(h->stream_id >> (24 - 8 * i));
+        }
+        out[8] = h->type;
+        out[9] = h->flags;
+}
+
+void ttrpc_header_decode(const uint8_t in[TTRPC_HEADER_SIZE], TtrpcFrameHeader *ret) {
+        *ret = (TtrpcFrameHeader){
+                .length = (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3],
+                .stream_id = (uint32_t)in[4] << 24 | (uint32_t)in[5] << 16 | (uint32_t)in[6] << 8 | in[7],
+                .type = in[8],
+                .flags = in[9],
+        };
+}
+
+int ttrpc_code_from_errno(int e) {
+        switch (e < 0 ? -e : e) {
+        case 0:
+                return TTRPC_OK;
+        case ECANCELED:
+                return TTRPC_CANCELLED;
+        case EINVAL:
+        case EBADMSG:
+                return TTRPC_INVALID_ARGUMENT;
+        case ETIMEDOUT:
+                return TTRPC_DEADLINE_EXCEEDED;
+        case ENOENT:
+        case ESRCH:
+                return TTRPC_NOT_FOUND;
+        case EEXIST:
+                return TTRPC_ALREADY_EXISTS;
+        case EPERM:
+        case EACCES:
+                return TTRPC_PERMISSION_DENIED;
+        case ENOMEM:
+        case ENOSPC:
+        case EMSGSIZE:
+                return TTRPC_RESOURCE_EXHAUSTED;
+        case EBUSY:
+        case EALREADY:
+                return TTRPC_FAILED_PRECONDITION;
+        case ERANGE:
+                return TTRPC_OUT_OF_RANGE;
+        case EOPNOTSUPP:
+        case ENOSYS:
+                return TTRPC_UNIMPLEMENTED;
+        case ECONNREFUSED:
+        case ECONNRESET:
+        case ENOTCONN:
+        case EPIPE:
+        case EAGAIN:
+        case ESHUTDOWN:
+                return TTRPC_UNAVAILABLE;
+        default:
+                return TTRPC_UNKNOWN;
+        }
+}
+
+/* One whole frame waiting to be written. */
+typedef struct OutBuf {
+        struct OutBuf *next;
+        size_t len, done;
+        uint8_t data[];
+} OutBuf;
+
+static int frame_new(uint32_t stream_id, uint8_t type, const ProtobufCMessage *m, OutBuf **ret) {
+        size_t n = m ? protobuf_c_message_get_packed_size(m) : 0;
+        if (n > TTRPC_MAX_MESSAGE_SIZE)
+                return -EMSGSIZE;
+        OutBuf *b = malloc(sizeof(OutBuf) + TTRPC_HEADER_SIZE + n);
+        if (!b)
+                return -ENOMEM;
+        *b = (OutBuf){.len = TTRPC_HEADER_SIZE + n};
+        ttrpc_header_encode(&(TtrpcFrameHeader){.length = (uint32_t)n, .stream_id = stream_id, .type = type},
+                            b->data);
+        if (n > 0)
+                protobuf_c_message_pack(m, b->data + TTRPC_HEADER_SIZE);
+        *ret = b;
+        return 0;
+}
+
+typedef struct Channel Channel;
+typedef struct ChannelOps {
+        /* A complete frame (length within the limit). */
+        void (*frame)(Channel *ch, const TtrpcFrameHeader *h, const uint8_t *data);
+        /* An oversize frame whose data has been skipped. */
+        void (*oversize)(Channel *ch, const TtrpcFrameHeader *h);
+        /* The socket failed or the peer closed it; the channel is closed already. */
+        void (*closed)(Channel *ch);
+        /* Keep the owner alive across callbacks that may drop it. */
+        void (*ref)(Channel *ch);
+        void (*unref)(Channel *ch);
+} ChannelOps;
+
+struct Channel {
+        const ChannelOps *ops;
+        int fd;
+        unsigned gen; /* bumped on open and close, so loops notice either */
+        sd_event_source *io;
+        uint8_t *rbuf;
+        size_t rlen, rcap;
+        uint32_t discard; /* bytes of an oversize frame still to skip */
+        TtrpcFrameHeader discard_hdr;
+        OutBuf *out, *out_tail;
+};
+
+static void channel_close(Channel *ch) {
+        if (ch->fd < 0)
+                return;
+        ch->io = sd_event_source_disable_unref(ch->io);
+        ch->fd = safe_close(ch->fd);
+        while (ch->out) {
+                OutBuf *b = ch->out;
+                ch->out = b->next;
+                free(b);
+        }
+        ch->out_tail = NULL;
+        ch->rlen = 0;
+        ch->discard = 0;
+        ch->gen++;
+}
+
+static void channel_done(Channel *ch) {
+        channel_close(ch);
+        free(ch->rbuf);
+        ch->rbuf = NULL;
+        ch->rcap = 0;
+}
+
+static int channel_flush(Channel *ch) {
+        while (ch->out) {
+                OutBuf *b = ch->out;
+                ssize_t n = send(ch->fd, b->data + b->done, b->len - b->done, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                break;
+                        return negative_errno();
+                }
+                b->done += (size_t)n;
+                if (b->done < b->len)
+                        continue;
+                ch->out = b->next;
+                free(b);
+        }
+        if (!ch->out)
+                ch->out_tail = NULL;
+        return sd_event_source_set_io_events(ch->io, ch->out ? EPOLLIN | EPOLLOUT : EPOLLIN);
+}
+
+/* Queues one frame. Write errors are left for the io callback to find, so
+ * this never calls back into the owner. */
+static int channel_send(Channel *ch, uint32_t stream_id, uint8_t type, const ProtobufCMessage *m) {
+        OutBuf *b;
+        int r;
+
+        if (ch->fd < 0)
+                return -ENOTCONN;
+        r = frame_new(stream_id, type, m, &b);
+        if (r < 0)
+                return r;
+        if (ch->out_tail)
+                ch->out_tail->next = b;
+        else
+                ch->out = b;
+        ch->out_tail = b;
+        if (ch->out == b && channel_flush(ch) < 0)
+                (void)sd_event_source_set_io_events(ch->io, EPOLLIN | EPOLLOUT);
+        return 0;
+}
+
+static int channel_read(Channel *ch) {
+        size_t need = READ_CHUNK, off = 0;
+        unsigned gen = ch->gen;
+
+        /* Make room for at least the rest of the frame being assembled. */
+        if (ch->discard == 0 && ch->rlen >= TTRPC_HEADER_SIZE) {
+                TtrpcFrameHeader h;
+                ttrpc_header_decode(ch->rbuf, &h);
+                need = MAX(need, TTRPC_HEADER_SIZE + (size_t)h.length - ch->rlen);
+        }
+        if (ch->rcap - ch->rlen < need) {
+                uint8_t *p = realloc(ch->rbuf, ch->rlen + need);
+                if (!p)
+                        return -ENOMEM;
+                ch->rbuf = p;
+                ch->rcap = ch->rlen + need;
+        }
+        ssize_t n = recv(ch->fd, ch->rbuf + ch->rlen, ch->rcap - ch->rlen, MSG_DONTWAIT);
+        if (n < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : negative_errno();
+        if (n == 0)
+                return -ECONNRESET;
+        ch->rlen += (size_t)n;
+
+        for (;;) {
+                TtrpcFrameHeader h;
+                if (ch->discard > 0) {
+                        size_t k = MIN((size_t)ch->discard, ch->rlen - off);
+                        off += k;
+                        ch->discard -= (uint32_t)k;
+                        if (ch->discard > 0)
+                                break;
+                        ch->ops->oversize(ch, &ch->discard_hdr);
+                        if (ch->gen != gen)
+                                return 0;
+                        continue;
+                }
+                if (ch->rlen - off < TTRPC_HEADER_SIZE)
+                        break;
+                ttrpc_header_decode(ch->rbuf + off, &h);
+                if (h.length > TTRPC_MAX_MESSAGE_SIZE) {
+                        off += TTRPC_HEADER_SIZE;
+                        ch->discard = h.length;
+                        ch->discard_hdr = h;
+                        continue;
+                }
+                if (ch->rlen - off - TTRPC_HEADER_SIZE < h.length)
+                        break;
+                off += TTRPC_HEADER_SIZE + h.length;
+                ch->ops->frame(ch, &h, ch->rbuf + off - h.length);
+                if (ch->gen != gen)
+                        return 0;
+        }
+        memmove(ch->rbuf, ch->rbuf + off, ch->rlen - off);
+        ch->rlen -= off;
+        if (ch->rlen == 0 && ch->rcap > 2 * READ_CHUNK) { /* don't keep a 4 MiB buffer around */
+                free(ch->rbuf);
+                ch->rbuf = NULL;
+                ch->rcap = 0;
+        }
+        return 0;
+}
+
+static int channel_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Channel *ch = userdata;
+        unsigned gen = ch->gen;
+        int r = 0;
+
+        ch->ops->ref(ch);
+        if (revents & EPOLLOUT)
+                r = channel_flush(ch);
+        if (r >= 0 && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+                r = channel_read(ch);
+        if (r < 0 && ch->gen == gen) {
+                log_debug_errno(r, "ttrpc connection closed: %m");
+                channel_close(ch);
+                ch->ops->closed(ch);
+        }
+        ch->ops->unref(ch);
+        return 0; /* never negative: that would disable the source */
+}
+
+static int channel_open(Channel *ch, sd_event *event, int fd) {
+        int r = sd_event_add_io(event, &ch->io, fd, EPOLLIN, channel_io, ch);
+        if (r < 0)
+                return r;
+        ch->fd = fd;
+        ch->rlen = 0;
+        ch->discard = 0;
+        ch->gen++;
+        return 0;
+}
+
+/* ---- server ---- */
+
+typedef struct Service {
+        char *name;
+        const TtrpcMethod *methods;
+        size_t n_methods;
+        void *userdata;
+} Service;
+
+typedef struct Conn {
+        Channel ch; /* first: the channel callbacks cast back */
+        unsigned n_ref;
+        TtrpcServer *server; /* NULL once closed */
+        struct Conn *prev, *next;
+} Conn;
+
+struct TtrpcServer {
+        sd_event *event;
+        sd_event_source *listener;
+        Service *services;
+        size_t n_services;
+        bool check_peer;
+        Conn *conns;
+        size_t n_conns;
+};
+
+struct TtrpcCall {
+        unsigned n_ref; /* the pending reply, and the handler while it runs */
+        bool replied;
+        Conn *conn;
+        uint32_t stream_id;
+        Ttrpc__Request *req;
+};
+
+static void conn_ref(Channel *ch) {
+        ((Conn *)ch)->n_ref++;
+}
+
+static void conn_unref(Channel *ch) {
+        Conn *c = (Conn *)ch;
+        if (--c->n_ref > 0)
+                return;
+        channel_done(&c->ch);
+        free(c);
+}
+
+static void conn_closed(Channel *ch) {
+        Conn *c = (Conn *)ch;
+        if (!c->server)
+                return;
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                c->server->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        c->server->n_conns--;
+        c->server = NULL;
+        conn_unref(ch); /* the server's reference */
+}
+
+static int send_status(Conn *c, uint32_t stream_id, int code, const char *fmt, va_list ap) {
+        _cleanup_free_ char *msg = NULL;
+        Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
+        Ttrpc__Response resp = TTRPC__RESPONSE__INIT;
+
+        if (vasprintf(&msg, fmt, ap) < 0)
+                return -ENOMEM;
+        if (strlen(msg) > MAX_ERROR_MESSAGE)
+                msg[MAX_ERROR_MESSAGE] = 0;
+        st.code = code;
+        st.message = msg;
+        resp.status = &st;
+        return channel_send(&c->ch, stream_id, TTRPC_TYPE_RESPONSE, &resp.base);
+}
+
+_printf_(4, 5) static int conn_send_error(Conn *c, uint32_t stream_id, int code, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        int r = send_status(c, stream_id, code, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+static void call_unref(TtrpcCall *call) {
+        if (--call->n_ref > 0)
+                return;
+        conn_unref(&call->conn->ch);
+        ttrpc__request__free_unpacked(call->req, NULL);
+        free(call);
+}
+
+static const TtrpcMethod *server_find(TtrpcServer *s, Conn *c, uint32_t stream_id, const Ttrpc__Request *req,
+                                      void **ret_userdata) {
+        for (size_t i = 0; i < s->n_services; i++) {
+                if (!streq(s->services[i].name, req->service))
+                        continue;
+                for (size_t j = 0; j < s->services[i].n_methods; j++)
+                        if (streq(s->services[i].methods[j].name, req->method)) {
+                                *ret_userdata = s->services[i].userdata;
+                                return &s->services[i].methods[j];
+                        }
+                (void)conn_send_error(c, stream_id, TTRPC_UNIMPLEMENTED, "method %s", req->method);
+                return NULL;
+        }
+        (void)conn_send_error(c, stream_id, TTRPC_UNIMPLEMENTED, "service %s", req->service);
+        return NULL;
+}
+
+static void conn_frame(Channel *ch, const TtrpcFrameHeader *h, const uint8_t *data) {
+        Conn *c = (Conn *)ch;
+        Ttrpc__Request *req;
+        ProtobufCMessage *in;
+        void *userdata = NULL;
+
+        if (h->type != TTRPC_TYPE_REQUEST || !c->server)
+                return; /* Data and Response frames are not ours to answer */
+        if (h->stream_id % 2 == 0) {
+                (void)conn_send_error(c, h->stream_id, TTRPC_INVALID_ARGUMENT,
+                                      "StreamID must be odd for client initiated streams");
+                return;
+        }
+        req = ttrpc__request__unpack(NULL, h->length, data);
+        if (!req) {
+                (void)conn_send_error(c, h->stream_id, TTRPC_INVALID_ARGUMENT,
+                                      "unmarshal request error: invalid ttrpc.Request");
+                return;
+        }
+        for (size_t i = 0; i < req->n_metadata; i++)
+                for (char *k = req->metadata[i]->key; *k; k++)
+                        *k = (char)tolower((unsigned char)*k);
+
+        const TtrpcMethod *m = server_find(c->server, c, h->stream_id, req, &userdata);
+        if (!m) {
+                ttrpc__request__free_unpacked(req, NULL);
+                return;
+        }
+        in = protobuf_c_message_unpack(m->input, NULL, req->payload.len, req->payload.data);
+        if (!in) {
+                (void)conn_send_error(c, h->stream_id, TTRPC_INVALID_ARGUMENT,
+                                      "unmarshal request error: invalid %s", m->input->name);
+                ttrpc__request__free_unpacked(req, NULL);
+                return;
+        }
+        TtrpcCall *call = new0(TtrpcCall, 1);
+        if (!call) {
+                (void)conn_send_error(c, h->stream_id, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+                protobuf_c_message_free_unpacked(in, NULL);
+                ttrpc__request__free_unpacked(req, NULL);
+                return;
+        }
+        *call = (TtrpcCall){.n_ref = 2, .conn = c, .stream_id = h->stream_id, .req = req};
+        conn_ref(ch);
+        int r = m->handler(call, in, userdata);
+        protobuf_c_message_free_unpacked(in, NULL);
+        if (r < 0 && !call->replied)
+                (void)ttrpc_call_reply_errno(call, r, "%s", strerror(-r));
+        call_unref(call);
+}
+
+static void conn_oversize(Channel *ch, const TtrpcFrameHeader *h) {
+        (void)conn_send_error((Conn *)ch, h->stream_id, TTRPC_RESOURCE_EXHAUSTED, OVERSIZE_FMT,
+                              (size_t)h->length, TTRPC_MAX_MESSAGE_SIZE);
+}
+
+static const ChannelOps conn_ops = {
+        .frame = conn_frame,
+        .oversize = conn_oversize,
+        .closed = conn_closed,
+        .ref = conn_ref,
+        .unref = conn_unref,
+};
+
+int ttrpc_server_new(sd_event *event, TtrpcServer **ret) {
+        TtrpcServer *s = new0(TtrpcServer, 1);
+        if (!s)
+                return -ENOMEM;
+        s->event = sd_event_ref(event);
+        s->check_peer = true;
+        *ret = s;
+        return 0;
+}
+
+TtrpcServer *ttrpc_server_free(TtrpcServer *s) {
+        if (!s)
+                return NULL;
+        ttrpc_server_stop_listening(s);
+        while (s->conns) {
+                Conn *c = s->conns;
+                channel_close(&c->ch);
+                conn_closed(&c->ch);
+        }
+        for (size_t i = 0; i < s->n_services; i++)
+                free(s->services[i].name);
+        free(s->services);
+        sd_event_unref(s->event);
+        free(s);
+        return NULL;
+}
+
+int ttrpc_server_add_service(TtrpcServer *s, const char *service, const TtrpcMethod *methods, size_t n_methods,
+                             void *userdata) {
+        Service *n = reallocarray(s->services, s->n_services + 1, sizeof(Service));
+        if (!n)
+                return -ENOMEM;
+        s->services = n;
+        char *name = strdup(service);
+        if (!name)
+                return -ENOMEM;
+        s->services[s->n_services++] = (Service){name, methods, n_methods, userdata};
+        return 0;
+}
+
+static int peer_check(int fd) {
+        struct ucred uc;
+        socklen_t l = sizeof(uc);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &l) < 0)
+                return negative_errno();
+        if (uc.uid != geteuid() || uc.gid != getegid())
+                return -EPERM;
+        return 0;
+}
+
+int ttrpc_server_add_connection(TtrpcServer *s, int fd) {
+        _cleanup_close_ int cfd = fd;
+        int r;
+
+        r = fd_nonblock(cfd, true);
+        if (r < 0)
+                return r;
+        if (s->check_peer) {
+                r = peer_check(cfd);
+                if (r < 0)
+                        return r;
+        }
+        Conn *c = new0(Conn, 1);
+        if (!c)
+                return -ENOMEM;
+        *c = (Conn){.ch = {.ops = &conn_ops, .fd = -EBADF}, .n_ref = 1, .server = s, .next = s->conns};
+        r = channel_open(&c->ch, s->event, cfd);
+        if (r < 0) {
+                free(c);
+                return r;
+        }
+        TAKE_FD(cfd);
+        if (s->conns)
+                s->conns->prev = c;
+        s->conns = c;
+        s->n_conns++;
+        return 0;
+}
+
+static int server_on_accept(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+                if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                        log_warning_errno(errno, "Failed to accept ttrpc connection: %m");
+                return 0;
+        }
+        int r = ttrpc_server_add_connection(userdata, cfd);
+        if (r < 0)
+                log_warning_errno(r, "Dropped ttrpc connection: %m");
+        return 0;
+}
+
+int ttrpc_server_listen_fd(TtrpcServer *s, int fd) {
+        _cleanup_close_ int lfd = fd;
+        int r;
+
+        if (s->listener)
+                return -EBUSY;
+        r = fd_nonblock(lfd, true);
+        if (r < 0)
+                return r;
+        r = sd_event_add_io(s->event, &s->listener, lfd, EPOLLIN, server_on_accept, s);
+        if (r < 0)
+                return r;
+        (void)sd_event_source_set_io_fd_own(s->listener, true);
+        TAKE_FD(lfd);
+        return 0;
+}
+
+void ttrpc_server_set_check_peer(TtrpcServer *s, bool check) {
+        s->check_peer = check;
+}
+
+void ttrpc_server_stop_listening(TtrpcServer *s) {
+        s->listener = sd_event_source_disable_unref(s->listener);
+}
+
+size_t ttrpc_server_connection_count(TtrpcServer *s) {
+        return s->n_conns;
+}
+
+static int call_finish(TtrpcCall *call, const Ttrpc__Response *resp) {
+        int r = 0;
+        if (call->conn->server)
+                r = channel_send(&call->conn->ch, call->stream_id, TTRPC_TYPE_RESPONSE, &resp->base);
+        call->replied = true;
+        call_unref(call);
+        return r;
+}
+
+static int call_error(TtrpcCall *call, int code, const char *fmt, va_list ap) {
+        int r = 0;
+        if (call->conn->server)
+                r = send_status(call->conn, call->stream_id, code, fmt, ap);
+        call->replied = true;
+        call_unref(call);
+        return r;
+}
+
+int ttrpc_call_reply(TtrpcCall *call, const ProtobufCMessage *msg) {
+        Ttrpc__Response resp = TTRPC__RESPONSE__INIT;
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t n = msg ? protobuf_c_message_get_packed_size(msg) : 0;
+
+        if (n > TTRPC_MAX_MESSAGE_SIZE - 16) { /* 16 > tag and length of Response.payload */
+                (void)ttrpc_call_reply_error(call, TTRPC_RESOURCE_EXHAUSTED, OVERSIZE_FMT, n,
+                                             TTRPC_MAX_MESSAGE_SIZE);
+                return -EMSGSIZE;
+        }
+        if (n > 0) {
+                buf = malloc(n);
+                if (!buf) {
+                        (void)ttrpc_call_reply_error(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+                        return -ENOMEM;
+                }
+                protobuf_c_message_pack(msg, buf);
+                resp.payload = (ProtobufCBinaryData){n, buf};
+        }
+        return call_finish(call, &resp);
+}
+
+int ttrpc_call_reply_error(TtrpcCall *call, int code, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        int r = call_error(call, code, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+int ttrpc_call_reply_errno(TtrpcCall *call, int error, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        int r = call_error(call, ttrpc_code_from_errno(error), fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+const char *ttrpc_call_metadata(TtrpcCall *call, const char *key) {
+        for (size_t i = 0; i < call->req->n_metadata; i++)
+                if (streq(call->req->metadata[i]->key, key))
+                        return call->req->metadata[i]->value;
+        return NULL;
+}
+
+const char *ttrpc_call_method(TtrpcCall *call) {
+        return call->req->method;
+}
+
+int64_t ttrpc_call_timeout_nano(TtrpcCall *call) {
+        return call->req->timeout_nano;
+}
+
+bool ttrpc_call_connected(TtrpcCall *call) {
+        return call->conn->server != NULL;
+}
