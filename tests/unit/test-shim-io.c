@@ -1,0 +1,671 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The shim's stdio module against real kernel objects: FIFOs, pipes, files,
+ * a shell-script logger, a pty pair and a unix socket playing runc. */
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+
+#include "shim/io.h"
+#include "shim/uri.h"
+#include "test.h"
+
+#define WAIT_USEC (5 * USEC_PER_SEC)
+
+static char tmpdir[PATH_MAX];
+
+static void setup_tmpdir(void) {
+        strcpy(tmpdir, "/tmp/test-shim-io.XXXXXX");
+        ASSERT_NOT_NULL(mkdtemp(tmpdir));
+}
+
+static void cleanup_tmpdir(void) {
+        char cmd[PATH_MAX + 64];
+        snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system '%s'", tmpdir);
+        if (system(cmd) != 0)
+                fprintf(stderr, "cleanup of %s failed\n", tmpdir);
+}
+
+static char *path_in(const char *name) {
+        char *p;
+        ASSERT_TRUE(asprintf(&p, "%s/%s", tmpdir, name) > 0);
+        return p;
+}
+
+static char *fifo_in(const char *name) {
+        char *p = path_in(name);
+        ASSERT_OK(mkfifo(p, 0600));
+        return p;
+}
+
+/* containerd's side of an output FIFO: a reader, opened before the shim. */
+static int fifo_reader(const char *p) {
+        int fd = open(p, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        return fd;
+}
+
+static sd_event *new_loop(void) {
+        sd_event *e = NULL;
+        ASSERT_OK(sd_event_new(&e));
+        return e;
+}
+
+/* Runs the loop and reads fd (non-blocking) until want bytes, EOF or the
+ * deadline. Returns the byte count; *ret_eof tells whether EOF was seen. */
+static size_t loop_read(sd_event *e, int fd, char *buf, size_t want, bool *ret_eof) {
+        uint64_t deadline = now_monotonic_usec() + WAIT_USEC;
+        size_t got = 0;
+        bool eof = false;
+
+        while (got < want && now_monotonic_usec() < deadline) {
+                ASSERT_OK(sd_event_run(e, 10 * USEC_PER_MSEC));
+                struct pollfd p = {.fd = fd, .events = POLLIN};
+                if (poll(&p, 1, 0) <= 0)
+                        continue;
+                ssize_t n = read(fd, buf + got, want - got);
+                if (n == 0) {
+                        eof = true;
+                        break;
+                }
+                if (n < 0) {
+                        ASSERT_TRUE(errno == EAGAIN || errno == EINTR);
+                        continue;
+                }
+                got += (size_t)n;
+        }
+        if (ret_eof)
+                *ret_eof = eof;
+        return got;
+}
+
+static void loop_for(sd_event *e, uint64_t usec) {
+        uint64_t deadline = now_monotonic_usec() + usec;
+        while (now_monotonic_usec() < deadline)
+                ASSERT_OK(sd_event_run(e, 10 * USEC_PER_MSEC));
+}
+
+static bool readable(int fd) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        return poll(&p, 1, 0) > 0;
+}
+
+/* The child's fds as runc would inherit them: dups that outlive started(). */
+static void child_fds(ProcessIO *io, int fds[3]) {
+        int raw[3];
+        process_io_child_fds(io, raw);
+        for (int i = 0; i < 3; i++) {
+                ASSERT_TRUE(raw[i] >= 0);
+                fds[i] = fcntl(raw[i], F_DUPFD_CLOEXEC, 3);
+                ASSERT_TRUE(fds[i] >= 0);
+        }
+}
+
+static void write_str(int fd, const char *s) {
+        ASSERT_OK(write_all(fd, s, strlen(s)));
+}
+
+static bool is_dev_null(int fd) {
+        struct stat st;
+        ASSERT_OK(fstat(fd, &st));
+        return S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3);
+}
+
+typedef struct DoneState {
+        int calls;
+        int fifo_fd; /* if >= 0, drained into buf when done runs */
+        char buf[256];
+        size_t len;
+        uint64_t at;
+} DoneState;
+
+static void on_done(void *userdata) {
+        DoneState *d = userdata;
+        d->calls++;
+        d->at = now_monotonic_usec();
+        if (d->fifo_fd >= 0) {
+                ssize_t n = read(d->fifo_fd, d->buf, sizeof(d->buf) - 1);
+                d->len = n > 0 ? (size_t)n : 0;
+        }
+}
+
+static void wait_done(sd_event *e, DoneState *d, uint64_t usec) {
+        uint64_t deadline = now_monotonic_usec() + usec;
+        while (d->calls == 0 && now_monotonic_usec() < deadline)
+                ASSERT_OK(sd_event_run(e, 10 * USEC_PER_MSEC));
+}
+
+/* ------------------------------------------------------------ URI parsing */
+
+TEST(uri_parse) {
+        StdioURI u;
+
+        ASSERT_OK(stdio_uri_parse("", &u));
+        ASSERT_EQ(u.kind, STDIO_NONE);
+        ASSERT_OK(stdio_uri_parse(NULL, &u));
+        ASSERT_EQ(u.kind, STDIO_NONE);
+
+        ASSERT_OK(stdio_uri_parse("/run/containerd/fifo/123/c-stdout", &u));
+        ASSERT_EQ(u.kind, STDIO_PATH);
+        ASSERT_STREQ(u.path, "/run/containerd/fifo/123/c-stdout");
+        stdio_uri_done(&u);
+
+        /* Plain paths are verbatim: no decoding. */
+        ASSERT_OK(stdio_uri_parse("/a%20b", &u));
+        ASSERT_STREQ(u.path, "/a%20b");
+        stdio_uri_done(&u);
+
+        ASSERT_OK(stdio_uri_parse("fifo:///x/y", &u));
+        ASSERT_EQ(u.kind, STDIO_PATH);
+        ASSERT_STREQ(u.path, "/x/y");
+        stdio_uri_done(&u);
+
+        ASSERT_OK(stdio_uri_parse("file:///var/log/my%20log.txt", &u));
+        ASSERT_EQ(u.kind, STDIO_FILE);
+        ASSERT_STREQ(u.path, "/var/log/my log.txt");
+        ASSERT_NULL(u.args);
+        stdio_uri_done(&u);
+
+        ASSERT_OK(stdio_uri_parse("FILE:///l", &u));
+        ASSERT_EQ(u.kind, STDIO_FILE);
+        stdio_uri_done(&u);
+
+        ASSERT_OK(stdio_uri_parse("binary:///usr/bin/logger?id=a%2Fb&x=1+2&id=second&flag&e=", &u));
+        ASSERT_EQ(u.kind, STDIO_BINARY);
+        ASSERT_STREQ(u.path, "/usr/bin/logger");
+        ASSERT_EQ(u.n_args, 8);
+        ASSERT_STREQ(u.args[0], "id");
+        ASSERT_STREQ(u.args[1], "a/b");
+        ASSERT_STREQ(u.args[2], "x");
+        ASSERT_STREQ(u.args[3], "1 2");
+        ASSERT_STREQ(u.args[4], "flag");
+        ASSERT_STREQ(u.args[5], "");
+        ASSERT_STREQ(u.args[6], "e");
+        ASSERT_STREQ(u.args[7], "");
+        ASSERT_NULL(u.args[8]);
+        stdio_uri_done(&u);
+
+        ASSERT_OK(stdio_uri_parse("binary:///bin/l", &u));
+        ASSERT_EQ(u.kind, STDIO_BINARY);
+        ASSERT_EQ(u.n_args, 0);
+        ASSERT_NOT_NULL(u.args);
+        ASSERT_NULL(u.args[0]);
+        stdio_uri_done(&u);
+
+        ASSERT_OK(stdio_uri_parse("binary:///bin/l?&&a=b&", &u));
+        ASSERT_EQ(u.n_args, 2);
+        stdio_uri_done(&u);
+}
+
+TEST(uri_parse_invalid) {
+        static const char *const bad[] = {
+                "relative/path",
+                "stdout",
+                "http://host/x",
+                "tcp:///x",
+                "file://host/x",  /* a host part */
+                "file://",        /* no path */
+                "file:x",         /* no "//" */
+                "file:///x?y=1",  /* a query on file:// */
+                "file:///x#frag", /* fragments */
+                "binary:///x#frag",
+                "binary://relative", /* host, not path */
+                "binary:///b?%",     /* truncated escapes */
+                "binary:///b?a=%4",
+                "binary:///b?a=%zz",
+                "binary:///b?a=%00", /* decoded NUL */
+                "file:///a%00b",
+                "binary:///b?=v", /* empty key */
+                "://x",
+                "fifo://x",
+        };
+        StdioURI u;
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                int r = stdio_uri_parse(bad[i], &u);
+                if (r != -EINVAL)
+                        test_fail(__FILE__, __LINE__, "\"%s\" parsed: %d", bad[i], r);
+                ASSERT_EQ(u.kind, STDIO_NONE);
+                ASSERT_NULL(u.path);
+        }
+
+        /* Bounds: overlong input, too many arguments, an overlong path. */
+        char *s = malloc(STDIO_URI_MAX + 16);
+        ASSERT_NOT_NULL(s);
+        memset(s, 'a', STDIO_URI_MAX + 8);
+        s[0] = '/';
+        s[STDIO_URI_MAX + 8] = 0;
+        ASSERT_ERROR(stdio_uri_parse(s, &u), EINVAL);
+
+        strcpy(s, "file://");
+        memset(s + 7, 'a', PATH_MAX + 10);
+        s[7] = '/';
+        s[7 + PATH_MAX + 10] = 0;
+        ASSERT_ERROR(stdio_uri_parse(s, &u), EINVAL);
+
+        strcpy(s, "binary:///b?");
+        for (int i = 0; i < STDIO_URI_ARGS_MAX; i++)
+                sprintf(s + strlen(s), "k%d=v&", i);
+        ASSERT_ERROR(stdio_uri_parse(s, &u), EINVAL);
+        free(s);
+
+        /* Exactly at the argument limit is fine. */
+        char ok[1024] = "binary:///b?";
+        for (int i = 0; i < STDIO_URI_ARGS_MAX / 2; i++)
+                sprintf(ok + strlen(ok), "k%d=v&", i);
+        ASSERT_OK(stdio_uri_parse(ok, &u));
+        ASSERT_EQ(u.n_args, STDIO_URI_ARGS_MAX);
+        stdio_uri_done(&u);
+}
+
+/* ------------------------------------------------------------ null and FIFOs */
+
+TEST(null_io) {
+        sd_event *e = new_loop();
+        ProcessIO *io = NULL;
+        int fds[3];
+
+        ASSERT_OK(process_io_new(e, &(ProcessIOConfig){.id = "c1"}, &io));
+        process_io_child_fds(io, fds);
+        for (int i = 0; i < 3; i++)
+                ASSERT_TRUE(fds[i] >= 0 && is_dev_null(fds[i]));
+        ASSERT_EQ(fcntl(fds[0], F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+        ASSERT_NULL(process_io_console_socket(io));
+        ASSERT_ERROR(process_io_resize(io, 80, 24), ENOTTY);
+        ASSERT_OK(process_io_close_stdin(io));
+        ASSERT_OK(process_io_started(io));
+        process_io_child_fds(io, fds);
+        ASSERT_TRUE(fds[0] < 0 && fds[1] < 0 && fds[2] < 0);
+
+        DoneState d = {.fifo_fd = -EBADF};
+        ASSERT_OK(process_io_shutdown(io, on_done, &d));
+        ASSERT_EQ(d.calls, 0); /* never from inside the call */
+        ASSERT_ERROR(process_io_shutdown(io, on_done, &d), EALREADY);
+        wait_done(e, &d, WAIT_USEC);
+        ASSERT_EQ(d.calls, 1);
+        loop_for(e, 50 * USEC_PER_MSEC);
+        ASSERT_EQ(d.calls, 1);
+        process_io_free(io);
+        sd_event_unref(e);
+}
+
+TEST(fifo_stdout_stderr) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *out = fifo_in("c-stdout"), *err = fifo_in("c-stderr");
+        int rout = fifo_reader(out), rerr = fifo_reader(err);
+        ProcessIO *io = NULL;
+        int fds[3];
+        char buf[64] = {};
+
+        ASSERT_OK(process_io_new(e, &(ProcessIOConfig){.id = "c1", .stdout_path = out, .stderr_path = err},
+                                 &io));
+        child_fds(io, fds);
+        ASSERT_TRUE(is_dev_null(fds[0])); /* no stdin requested */
+        ASSERT_FALSE(is_dev_null(fds[1]));
+        /* The child's ends are ordinary blocking fds. */
+        ASSERT_EQ(fcntl(fds[1], F_GETFL) & O_NONBLOCK, 0);
+        ASSERT_OK(process_io_started(io));
+
+        write_str(fds[1], "hello out\n");
+        write_str(fds[2], "hello err\n");
+        ASSERT_EQ(loop_read(e, rout, buf, 10, NULL), 10);
+        ASSERT_STREQ(buf, "hello out\n");
+        memset(buf, 0, sizeof(buf));
+        ASSERT_EQ(loop_read(e, rerr, buf, 10, NULL), 10);
+        ASSERT_STREQ(buf, "hello err\n");
+
+        /* The process exits: EOF reaches containerd once the output is drained. */
+        write_str(fds[1], "last");
+        for (int i = 0; i < 3; i++)
+                safe_close(fds[i]);
+        DoneState d = {.fifo_fd = rout};
+        ASSERT_OK(process_io_shutdown(io, on_done, &d));
+        wait_done(e, &d, WAIT_USEC);
+        ASSERT_EQ(d.calls, 1);
+        ASSERT_EQ(d.len, 4); /* already in the FIFO when done ran */
+        ASSERT_TRUE(now_monotonic_usec() - d.at < USEC_PER_SEC);
+        process_io_free(io);
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
+TEST(fifo_same_stdout_stderr) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *out = fifo_in("c-out");
+        int r = fifo_reader(out);
+        ProcessIO *io = NULL;
+        int fds[3];
+        char buf[64] = {};
+
+        ASSERT_OK(process_io_new(e, &(ProcessIOConfig){.id = "c1", .stdout_path = out, .stderr_path = out},
+                                 &io));
+        child_fds(io, fds);
+        ASSERT_OK(process_io_started(io));
+        write_str(fds[1], "one.");
+        ASSERT_EQ(loop_read(e, r, buf, 4, NULL), 4);
+        write_str(fds[2], "two.");
+        ASSERT_EQ(loop_read(e, r, buf + 4, 4, NULL), 4);
+        ASSERT_STREQ(buf, "one.two.");
+        for (int i = 0; i < 3; i++)
+                safe_close(fds[i]);
+        DoneState d = {.fifo_fd = -EBADF};
+        ASSERT_OK(process_io_shutdown(io, on_done, &d));
+        wait_done(e, &d, WAIT_USEC);
+        ASSERT_EQ(d.calls, 1);
+        /* Both copiers closed their writer: containerd sees EOF. */
+        bool eof = false;
+        ASSERT_EQ(loop_read(e, r, buf, sizeof(buf), &eof), 0);
+        ASSERT_TRUE(eof);
+        process_io_free(io);
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
+TEST(fifo_stdin_and_close_io) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *in = fifo_in("c-stdin");
+        ProcessIO *io = NULL;
+        int fds[3];
+        char buf[64] = {};
+        bool eof;
+
+        ASSERT_OK(process_io_new(e, &(ProcessIOConfig){.id = "c1", .stdin_path = in}, &io));
+        child_fds(io, fds);
+        ASSERT_TRUE(is_dev_null(fds[1]) && is_dev_null(fds[2]));
+        ASSERT_OK(process_io_started(io));
+
+        /* containerd's writer can open at once: the shim's reader is there. */
+        int w = open(in, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        ASSERT_TRUE(w >= 0);
+        write_str(w, "data\n");
+        ASSERT_EQ(loop_read(e, fds[0], buf, 5, NULL), 5);
+        ASSERT_STREQ(buf, "data\n");
+
+        /* The client closes its side: no EOF yet, the shim holds a writer. */
+        safe_close(w);
+        loop_for(e, 100 * USEC_PER_MSEC);
+        ASSERT_FALSE(readable(fds[0]));
+
+        /* CloseIO: now EOF. */
+        ASSERT_OK(process_io_close_stdin(io));
+        ASSERT_OK(process_io_close_stdin(io));
+        ASSERT_EQ(loop_read(e, fds[0], buf, sizeof(buf), &eof), 0);
+        ASSERT_TRUE(eof);
+
+        process_io_free(io);
+        for (int i = 0; i < 3; i++)
+                safe_close(fds[i]);
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
+TEST(fifo_close_io_before_client_closes) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *in = fifo_in("c-stdin");
+        ProcessIO *io = NULL;
+        int fds[3];
+        char buf[64] = {};
+        bool eof;
+
+        ASSERT_OK(process_io_new(e, &(ProcessIOConfig){.id = "c1", .stdin_path = in}, &io));
+        child_fds(io, fds);
+        int w = open(in, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        ASSERT_TRUE(w >= 0);
+        ASSERT_OK(process_io_started(io));
+        ASSERT_OK(process_io_close_stdin(io));
+        loop_for(e, 50 * USEC_PER_MSEC);
+        ASSERT_FALSE(readable(fds[0])); /* the client still has its writer */
+        write_str(w, "tail");
+        safe_close(w);
+        ASSERT_EQ(loop_read(e, fds[0], buf, 4, NULL), 4);
+        ASSERT_STREQ(buf, "tail");
+        ASSERT_EQ(loop_read(e, fds[0], buf, sizeof(buf), &eof), 0);
+        ASSERT_TRUE(eof);
+        process_io_free(io);
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
+/* More than the buffer, the FIFO and the pipe hold together: the copier must
+ * stop and resume without losing or reordering a byte. */
+TEST(fifo_backpressure) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *out = fifo_in("c-stdout");
+        int r = fifo_reader(out);
+        ProcessIO *io = NULL;
+        int fds[3];
+        const size_t total = 2 * 1024 * 1024;
+        size_t written = 0, readn = 0;
+        _cleanup_free_ char *chunk = malloc(65536);
+
+        ASSERT_OK(process_io_new(e, &(ProcessIOConfig){.id = "c1", .stdout_path = out}, &io));
+        child_fds(io, fds);
+        ASSERT_OK(process_io_started(io));
+        ASSERT_OK(fd_nonblock(fds[1], true));
+
+        /* Let the writer fill everything before anyone reads. */
+        for (int round = 0; round < 50; round++) {
+                for (size_t i = 0; i < 4096 && written < total; i++) {
+                        char c = (char)(written % 251);
+                        ssize_t n = write(fds[1], &c, 1);
+                        if (n < 0) {
+                                ASSERT_EQ(errno, EAGAIN);
+                                break;
+                        }
+                        written++;
+                }
+                ASSERT_OK(sd_event_run(e, 1000));
+        }
+        ASSERT_TRUE(written < total); /* it did block */
+
+        uint64_t deadline = now_monotonic_usec() + 20 * USEC_PER_SEC;
+        while (readn < total && now_monotonic_usec() < deadline) {
+                while (written < total) {
+                        size_t k = MIN(total - written, (size_t)65536);
+                        for (size_t i = 0; i < k; i++)
+                                chunk[i] = (char)((written + i) % 251);
+                        ssize_t n = write(fds[1], chunk, k);
+                        if (n < 0) {
+                                ASSERT_EQ(errno, EAGAIN);
+                                break;
+                        }
+                        written += (size_t)n;
+                }
+                ASSERT_OK(sd_event_run(e, 1000));
+                ssize_t n = read(r, chunk, 65536);
+                if (n < 0) {
+                        ASSERT_EQ(errno, EAGAIN);
+                        continue;
+                }
+                for (ssize_t i = 0; i < n; i++)
+                        if (chunk[i] != (char)((readn + (size_t)i) % 251))
+                                test_fail(__FILE__, __LINE__, "byte %zu corrupted", readn + (size_t)i);
+                readn += (size_t)n;
+        }
+        ASSERT_EQ(readn, total);
+        process_io_free(io);
+        for (int i = 0; i < 3; i++)
+                safe_close(fds[i]);
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
+/* containerd goes away (restart): its FIFO keeps our reader, the data waits
+ * there, and the next reader gets it. Nothing dies. */
+TEST(fifo_reader_goes_away) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *out = fifo_in("c-stdout");
+        int r = fifo_reader(out);
+        ProcessIO *io = NULL;
+        int fds[3];
+        char buf[64] = {};
+
+        ASSERT_OK(process_io_new(e, &(ProcessIOConfig){.id = "c1", .stdout_path = out}, &io));
+        child_fds(io, fds);
+        ASSERT_OK(process_io_started(io));
+        safe_close(r);
+        write_str(fds[1], "while away");
+        loop_for(e, 100 * USEC_PER_MSEC);
+        r = fifo_reader(out);
+        ASSERT_EQ(loop_read(e, r, buf, 10, NULL), 10);
+        ASSERT_STREQ(buf, "while away");
+        process_io_free(io);
+        for (int i = 0; i < 3; i++)
+                safe_close(fds[i]);
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
+/* A grandchild keeps the pipe open: done comes after the timeout anyway. */
+TEST(shutdown_timeout) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *out = fifo_in("c-stdout");
+        int r = fifo_reader(out);
+        ProcessIO *io = NULL;
+        int fds[3];
+        char buf[64] = {};
+
+        ASSERT_OK(process_io_new(e, &(ProcessIOConfig){.id = "c1", .stdout_path = out}, &io));
+        child_fds(io, fds);
+        ASSERT_OK(process_io_started(io));
+        write_str(fds[1], "x");
+        uint64_t t0 = now_monotonic_usec();
+        DoneState d = {.fifo_fd = -EBADF};
+        ASSERT_OK(process_io_shutdown(io, on_done, &d));
+        wait_done(e, &d, WAIT_USEC);
+        ASSERT_EQ(d.calls, 1);
+        ASSERT_TRUE(d.at - t0 >= PROCESS_IO_DRAIN_TIMEOUT_USEC - 100 * USEC_PER_MSEC);
+        ASSERT_TRUE(d.at - t0 < PROCESS_IO_DRAIN_TIMEOUT_USEC + USEC_PER_SEC);
+        /* Copying goes on in the background after the timeout. */
+        write_str(fds[1], "y");
+        ASSERT_EQ(loop_read(e, r, buf, 2, NULL), 2);
+        ASSERT_STREQ(buf, "xy");
+        process_io_free(io);
+        for (int i = 0; i < 3; i++)
+                safe_close(fds[i]);
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
+/* free() before done fired: done is never called. */
+TEST(free_before_done) {
+        sd_event *e = new_loop();
+        ProcessIO *io = NULL;
+        DoneState d = {.fifo_fd = -EBADF};
+
+        ASSERT_OK(process_io_new(e, &(ProcessIOConfig){.id = "c1"}, &io));
+        ASSERT_OK(process_io_shutdown(io, on_done, &d));
+        process_io_free(io);
+        loop_for(e, 50 * USEC_PER_MSEC);
+        ASSERT_EQ(d.calls, 0);
+        sd_event_unref(e);
+}
+
+TEST(io_uid_chown) {
+        if (geteuid() != 0)
+                return_skip("needs root for fchown");
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *in = fifo_in("c-stdin"), *out = fifo_in("c-stdout");
+        int r = fifo_reader(out);
+        ProcessIO *io = NULL;
+        int fds[3];
+        struct stat st;
+
+        ASSERT_OK(process_io_new(
+                e,
+                &(ProcessIOConfig){
+                        .id = "c1", .stdin_path = in, .stdout_path = out, .io_uid = 1234, .io_gid = 4321},
+                &io));
+        process_io_child_fds(io, fds);
+        for (int i = 0; i < 2; i++) {
+                ASSERT_OK(fstat(fds[i], &st));
+                ASSERT_TRUE(S_ISFIFO(st.st_mode));
+                ASSERT_EQ(st.st_uid, 1234);
+                ASSERT_EQ(st.st_gid, 4321);
+        }
+        process_io_free(io);
+        safe_close(r);
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
+/* A plain path naming a regular file is appended to, as the runc shim does. */
+TEST(plain_path_regular_file) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *out = path_in("out.log"), *content = NULL;
+        ProcessIO *io = NULL;
+        int fds[3];
+
+        ASSERT_OK(write_file_atomic(out, "old\n", 4, 0644));
+        ASSERT_OK(process_io_new(e, &(ProcessIOConfig){.id = "c1", .stdout_path = out, .stderr_path = out},
+                                 &io));
+        child_fds(io, fds);
+        ASSERT_OK(process_io_started(io));
+        write_str(fds[1], "new\n");
+        for (int i = 0; i < 3; i++)
+                safe_close(fds[i]);
+        DoneState d = {.fifo_fd = -EBADF};
+        ASSERT_OK(process_io_shutdown(io, on_done, &d));
+        wait_done(e, &d, WAIT_USEC);
+        ASSERT_EQ(d.calls, 1);
+        ASSERT_OK(read_full_file(out, 1024, &content, NULL));
+        ASSERT_STREQ(content, "old\nnew\n");
+        process_io_free(io);
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
+TEST(new_invalid) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *fifo = fifo_in("f"), *reg = path_in("reg"), *missing = path_in("missing");
+        ProcessIO *io = NULL;
+        char file_uri[PATH_MAX + 16];
+
+        ASSERT_OK(write_file_atomic(reg, "", 0, 0644));
+        snprintf(file_uri, sizeof(file_uri), "file://%s/log", tmpdir);
+
+        ASSERT_ERROR(process_io_new(e, &(ProcessIOConfig){.id = ""}, &io), EINVAL);
+        ASSERT_ERROR(process_io_new(e, &(ProcessIOConfig){.id = "c", .stdout_path = "relative"}, &io),
+                     EINVAL);
+        ASSERT_ERROR(process_io_new(e, &(ProcessIOConfig){.id = "c", .stdout_path = "http://x/y"}, &io),
+                     EINVAL);
+        ASSERT_ERROR(process_io_new(e, &(ProcessIOConfig){.id = "c", .stdin_path = file_uri}, &io), EINVAL);
+        ASSERT_ERROR(process_io_new(e, &(ProcessIOConfig){.id = "c", .stdin_path = reg}, &io), EINVAL);
+        ASSERT_ERROR(process_io_new(e, &(ProcessIOConfig){.id = "c", .stdin_path = missing}, &io), ENOENT);
+        ASSERT_ERROR(process_io_new(e, &(ProcessIOConfig){.id = "c", .stdout_path = missing}, &io), ENOENT);
+        ASSERT_ERROR(process_io_new(e, &(ProcessIOConfig){.id = "c", .stdout_path = tmpdir}, &io), EINVAL);
+        ASSERT_ERROR(process_io_new(e, &(ProcessIOConfig){.id = "c", .stdout_path = "/dev/null"}, &io),
+                     EINVAL);
+        /* Mixed kinds. */
+        ASSERT_ERROR(
+                process_io_new(
+                        e, &(ProcessIOConfig){.id = "c", .stdout_path = fifo, .stderr_path = file_uri}, &io),
+                EINVAL);
+        ASSERT_ERROR(
+                process_io_new(
+                        e, &(ProcessIOConfig){.id = "c", .stdout_path = file_uri, .stderr_path = fifo}, &io),
+                EINVAL);
+        /* A logger needs its namespace. */
+        ASSERT_ERROR(
+                process_io_new(e, &(ProcessIOConfig){.id = "c", .stdout_path = "binary:///bin/true"}, &io),
+                EINVAL);
+        ASSERT_NULL(io);
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
