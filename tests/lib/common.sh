@@ -220,6 +220,8 @@ trap 'exit 143' TERM
 
 # kyb_umount_below DIR...: detaches every mount at or below DIR (deepest first).
 kyb_umount_below() {
+	local -
+	set +e
 	local d m
 	for d in "$@"; do
 		d=$(realpath -m "$d")
@@ -235,6 +237,8 @@ kyb_umount_below() {
 
 # kyb_rm_tree DIR...: umounts below DIR, then removes it without crossing mounts.
 kyb_rm_tree() {
+	local -
+	set +e
 	local d
 	for d in "$@"; do
 		if [ -z "$d" ] || [ "$d" = / ]; then continue; fi
@@ -494,9 +498,11 @@ ctd_start() {
 
 # _ctd_shim_pids SOCK: pids of shims started by the containerd at SOCK.
 _ctd_shim_pids() {
+	local -
+	set +e
 	local sock=$1 p cmd
 	for p in /proc/[0-9]*; do
-		cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+		cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
 		case $cmd in
 		*containerd-shim*"-address $sock "* | *containerd-shim*"-address $sock") echo "${p#/proc/}" ;;
 		esac
@@ -506,6 +512,8 @@ _ctd_shim_pids() {
 # ctd_stop NAME: stops the instance NAME: kills its containerd, the containers
 # and shims it started, detaches mounts below its directories and removes them.
 ctd_stop() {
+	local -
+	set +e
 	local n=$1 pid sock p f id nsdir ns h
 	[[ $n =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$ ]] || return 0
 	local state=$KYB_TEST_RUN/$n root=$KYB_TEST_LIB/$n
@@ -513,7 +521,7 @@ ctd_stop() {
 	pid=$(cat "$KYB_TEST_RUN/$n.pid" 2>/dev/null || true)
 	# containerd first, so it restarts nothing.
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
-		tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "containerd --config $KYB_TEST_RUN/$n.toml"; then
+		[[ $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") == *"containerd --config $KYB_TEST_RUN/$n.toml"* ]]; then
 		kill -TERM "$pid" 2>/dev/null
 		kyb_wait 10 sh -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null
 	fi
@@ -532,6 +540,9 @@ ctd_stop() {
 				rm -f "/run/containerd/s/$h" "/run/containerd/s/$h.debug"
 			done
 			rmdir "/run/containerd/runc/$ns" 2>/dev/null
+			# ctr's containers live in cgroup /<ns>/<id>: drop the empty
+			# /<ns> (rmdir fails on a cgroup still in use; k8s.io is shared).
+			[ "$ns" = k8s.io ] || rmdir /sys/fs/cgroup/*/"$ns" 2>/dev/null
 		done
 	fi
 	for p in $(_ctd_shim_pids "$sock"); do
