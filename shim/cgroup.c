@@ -108,7 +108,8 @@ typedef struct Field {
 /* Splits a line at blanks (and at extra separator characters in seps, if
  * any). Returns the number of fields, or CGROUP_FIELDS_MAX + 1 if there are
  * more than fit. */
-static size_t split_fields(const char *line, size_t len, const char *seps, Field f[static CGROUP_FIELDS_MAX]) {
+static size_t split_fields(const char *line, size_t len, const char *seps,
+                           Field f[static CGROUP_FIELDS_MAX]) {
         size_t k = 0, i = 0;
 
         for (;;) {
@@ -510,12 +511,12 @@ static bool dir_exists(const char *d) {
 
 /* ---- shared message helpers ----------------------------------------------- */
 
-#define NEW_MSG(type, init_fn)                                                                            \
-        ({                                                                                                \
-                type *_m = malloc(sizeof(type));                                                          \
-                if (_m)                                                                                   \
-                        init_fn(_m);                                                                      \
-                _m;                                                                                       \
+#define NEW_MSG(type, init_fn)                   \
+        ({                                       \
+                type *_m = malloc(sizeof(type)); \
+                if (_m)                          \
+                        init_fn(_m);             \
+                _m;                              \
         })
 
 /* Appends to a repeated-message field (array of pointers) with a bound. */
@@ -600,7 +601,8 @@ typedef Io__Containerd__Cgroups__V1__MemoryStat V1Memory;
 typedef Io__Containerd__Cgroups__V1__MemoryEntry V1MemoryEntry;
 typedef Io__Containerd__Cgroups__V1__BlkIOEntry V1BlkIOEntry;
 
-#define V1M(k, f) {k, offsetof(V1Memory, f)}
+#define V1M(k, f) \
+        { k, offsetof(V1Memory, f) }
 static const KeyField v1_memory_keys[] = {
         V1M("cache", cache),
         V1M("rss", rss),
@@ -710,7 +712,8 @@ static int v1_cpu(const char *cpu_dir, const char *acct_dir, V1Metrics *m) {
         if (!cpu)
                 return -ENOMEM;
         m->cpu = cpu;
-        cpu->usage = NEW_MSG(Io__Containerd__Cgroups__V1__CPUUsage, io__containerd__cgroups__v1__cpuusage__init);
+        cpu->usage =
+                NEW_MSG(Io__Containerd__Cgroups__V1__CPUUsage, io__containerd__cgroups__v1__cpuusage__init);
         cpu->throttling =
                 NEW_MSG(Io__Containerd__Cgroups__V1__Throttle, io__containerd__cgroups__v1__throttle__init);
         if (!cpu->usage || !cpu->throttling)
@@ -851,9 +854,9 @@ static int v1_blkio_file(const char *dir, const char *name, const Device *devs, 
                 e->value = v;
                 e->op = k == 4 ? strndup(f[2].s, f[2].n) : strdup("");
                 e->device = strdup(device_name(devs, n_devs, maj, min));
-                int r = !e->op || !e->device ? -ENOMEM
-                                             : ptr_array_push((void ***)entries, n_entries,
-                                                              CGROUP_BLKIO_ENTRIES_MAX, e);
+                int r = !e->op || !e->device
+                                ? -ENOMEM
+                                : ptr_array_push((void ***)entries, n_entries, CGROUP_BLKIO_ENTRIES_MAX, e);
                 if (r < 0) {
                         io__containerd__cgroups__v1__blk_ioentry__free_unpacked(e, NULL);
                         return r == -E2BIG ? 0 : r;
@@ -863,8 +866,8 @@ static int v1_blkio_file(const char *dir, const char *name, const Device *devs, 
 }
 
 static int v1_blkio(const Cgroup *cg, const char *dir, V1Metrics *m) {
-        Io__Containerd__Cgroups__V1__BlkIOStat *b =
-                NEW_MSG(Io__Containerd__Cgroups__V1__BlkIOStat, io__containerd__cgroups__v1__blk_iostat__init);
+        Io__Containerd__Cgroups__V1__BlkIOStat *b = NEW_MSG(Io__Containerd__Cgroups__V1__BlkIOStat,
+                                                            io__containerd__cgroups__v1__blk_iostat__init);
         if (!b)
                 return -ENOMEM;
         m->blkio = b;
@@ -875,22 +878,26 @@ static int v1_blkio(const Cgroup *cg, const char *dir, V1Metrics *m) {
                 const char *file;
                 V1BlkIOEntry ***entries;
                 size_t *n;
-        } cfq[] = {
-                {"blkio.sectors_recursive", &b->sectors_recursive, &b->n_sectors_recursive},
-                {"blkio.io_service_bytes_recursive", &b->io_service_bytes_recursive,
-                 &b->n_io_service_bytes_recursive},
-                {"blkio.io_serviced_recursive", &b->io_serviced_recursive, &b->n_io_serviced_recursive},
-                {"blkio.io_queued_recursive", &b->io_queued_recursive, &b->n_io_queued_recursive},
-                {"blkio.io_service_time_recursive", &b->io_service_time_recursive,
-                 &b->n_io_service_time_recursive},
-                {"blkio.io_wait_time_recursive", &b->io_wait_time_recursive, &b->n_io_wait_time_recursive},
-                {"blkio.io_merged_recursive", &b->io_merged_recursive, &b->n_io_merged_recursive},
-                {"blkio.time_recursive", &b->io_time_recursive, &b->n_io_time_recursive},
-        }, throttle[] = {
-                {"blkio.throttle.io_serviced", &b->io_serviced_recursive, &b->n_io_serviced_recursive},
-                {"blkio.throttle.io_service_bytes", &b->io_service_bytes_recursive,
-                 &b->n_io_service_bytes_recursive},
-        };
+        } cfq[] =
+                {
+                        {"blkio.sectors_recursive", &b->sectors_recursive, &b->n_sectors_recursive},
+                        {"blkio.io_service_bytes_recursive", &b->io_service_bytes_recursive,
+                         &b->n_io_service_bytes_recursive},
+                        {"blkio.io_serviced_recursive", &b->io_serviced_recursive,
+                         &b->n_io_serviced_recursive},
+                        {"blkio.io_queued_recursive", &b->io_queued_recursive, &b->n_io_queued_recursive},
+                        {"blkio.io_service_time_recursive", &b->io_service_time_recursive,
+                         &b->n_io_service_time_recursive},
+                        {"blkio.io_wait_time_recursive", &b->io_wait_time_recursive,
+                         &b->n_io_wait_time_recursive},
+                        {"blkio.io_merged_recursive", &b->io_merged_recursive, &b->n_io_merged_recursive},
+                        {"blkio.time_recursive", &b->io_time_recursive, &b->n_io_time_recursive},
+                },
+          throttle[] = {
+                  {"blkio.throttle.io_serviced", &b->io_serviced_recursive, &b->n_io_serviced_recursive},
+                  {"blkio.throttle.io_service_bytes", &b->io_service_bytes_recursive,
+                   &b->n_io_service_bytes_recursive},
+          };
         size_t total = 0;
         int r = 0;
 
@@ -913,9 +920,10 @@ static int v1_hugetlb(const char *dir, V1Metrics *m) {
         int r = hugetlb_sizes(dir, "usage_in_bytes", &sizes);
         if (r <= 0)
                 return 0;
-        STRV_FOREACH(s, sizes) {
-                Io__Containerd__Cgroups__V1__HugetlbStat *h = NEW_MSG(
-                        Io__Containerd__Cgroups__V1__HugetlbStat, io__containerd__cgroups__v1__hugetlb_stat__init);
+        STRV_FOREACH (s, sizes) {
+                Io__Containerd__Cgroups__V1__HugetlbStat *h =
+                        NEW_MSG(Io__Containerd__Cgroups__V1__HugetlbStat,
+                                io__containerd__cgroups__v1__hugetlb_stat__init);
                 if (!h)
                         return -ENOMEM;
                 char name[96];
@@ -968,7 +976,8 @@ typedef Io__Containerd__Cgroups__V2__MemoryStat V2Memory;
 typedef Io__Containerd__Cgroups__V2__CPUStat V2Cpu;
 typedef Io__Containerd__Cgroups__V2__MemoryEvents V2Events;
 
-#define V2M(k) {#k, offsetof(V2Memory, k)}
+#define V2M(k) \
+        { #k, offsetof(V2Memory, k) }
 static const KeyField v2_memory_keys[] = {
         V2M(anon),
         V2M(file),
@@ -1007,13 +1016,15 @@ static const KeyField v2_memory_keys[] = {
         V2M(workingset_activate_file),
 };
 
-#define V2C(k) {#k, offsetof(V2Cpu, k)}
+#define V2C(k) \
+        { #k, offsetof(V2Cpu, k) }
 static const KeyField v2_cpu_keys[] = {
-        V2C(usage_usec), V2C(user_usec),      V2C(system_usec), V2C(nr_periods),
+        V2C(usage_usec),   V2C(user_usec),      V2C(system_usec), V2C(nr_periods),
         V2C(nr_throttled), V2C(throttled_usec), V2C(nr_bursts),   V2C(burst_usec),
 };
 
-#define V2E(k) {#k, offsetof(V2Events, k)}
+#define V2E(k) \
+        { #k, offsetof(V2Events, k) }
 static const KeyField v2_events_keys[] = {
         V2E(low), V2E(high), V2E(max), V2E(oom), V2E(oom_kill), V2E(oom_group_kill),
 };
@@ -1091,7 +1102,8 @@ static int v2_psi(const char *dir, const char *name, Io__Containerd__Cgroups__V2
                 }
                 if (!ok || *slot)
                         continue;
-                *slot = NEW_MSG(Io__Containerd__Cgroups__V2__PSIData, io__containerd__cgroups__v2__psidata__init);
+                *slot = NEW_MSG(Io__Containerd__Cgroups__V2__PSIData,
+                                io__containerd__cgroups__v2__psidata__init);
                 if (!*slot) {
                         io__containerd__cgroups__v2__psistats__free_unpacked(psi, NULL);
                         return -ENOMEM;
@@ -1137,8 +1149,8 @@ static int v2_io(const char *dir, V2Metrics *m) {
                 if (!colon || parse_u64(f[0].s, (size_t)(colon - f[0].s), &maj) < 0 ||
                     parse_u64(colon + 1, f[0].n - (size_t)(colon - f[0].s) - 1, &min) < 0)
                         continue;
-                Io__Containerd__Cgroups__V2__IOEntry *e =
-                        NEW_MSG(Io__Containerd__Cgroups__V2__IOEntry, io__containerd__cgroups__v2__ioentry__init);
+                Io__Containerd__Cgroups__V2__IOEntry *e = NEW_MSG(
+                        Io__Containerd__Cgroups__V2__IOEntry, io__containerd__cgroups__v2__ioentry__init);
                 if (!e)
                         return -ENOMEM;
                 e->major = maj;
@@ -1172,9 +1184,10 @@ static int v2_hugetlb(const char *dir, V2Metrics *m) {
         int r = hugetlb_sizes(dir, "current", &sizes);
         if (r <= 0)
                 return 0;
-        STRV_FOREACH(s, sizes) {
-                Io__Containerd__Cgroups__V2__HugeTlbStat *h = NEW_MSG(
-                        Io__Containerd__Cgroups__V2__HugeTlbStat, io__containerd__cgroups__v2__huge_tlb_stat__init);
+        STRV_FOREACH (s, sizes) {
+                Io__Containerd__Cgroups__V2__HugeTlbStat *h =
+                        NEW_MSG(Io__Containerd__Cgroups__V2__HugeTlbStat,
+                                io__containerd__cgroups__v2__huge_tlb_stat__init);
                 if (!h)
                         return -ENOMEM;
                 char name[96];
@@ -1203,7 +1216,8 @@ static int v2_stats(const Cgroup *cg, V2Metrics *m) {
         if (!dir_exists(dir))
                 return -ENOENT;
 
-        m->pids = NEW_MSG(Io__Containerd__Cgroups__V2__PidsStat, io__containerd__cgroups__v2__pids_stat__init);
+        m->pids =
+                NEW_MSG(Io__Containerd__Cgroups__V2__PidsStat, io__containerd__cgroups__v2__pids_stat__init);
         if (!m->pids)
                 return -ENOMEM;
         fill_value(dir, "pids.current", true, &m->pids->current);

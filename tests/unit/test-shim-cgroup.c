@@ -279,7 +279,8 @@ static char *make_v1_tree(char **ret_proc) {
         wfile(acct, "cpuacct.usage_percpu", "100 200 300 \n");
         wfile(acct, "cpuacct.stat", "user 150\nsystem 25\n");
         _cleanup_free_ char *cpu = mkdirs(root, "cpu/kyb/c1");
-        wfile(cpu, "cpu.stat", "nr_periods 10\nnr_throttled 2\nthrottled_time 5000\nnr_bursts 0\nburst_time 0\n");
+        wfile(cpu, "cpu.stat",
+              "nr_periods 10\nnr_throttled 2\nthrottled_time 5000\nnr_bursts 0\nburst_time 0\n");
         _cleanup_free_ char *pids = mkdirs(root, "pids/kyb/c1");
         wfile(pids, "pids.current", "7\n");
         wfile(pids, "pids.max", "max\n");
@@ -287,7 +288,8 @@ static char *make_v1_tree(char **ret_proc) {
         wfile(blkio, "blkio.throttle.io_serviced",
               "254:0 Read 10\n254:0 Write 20\n254:0 Sync 5\n254:0 Async 25\n254:0 Discard 0\n"
               "254:0 Total 30\n8:16 Read 1\nTotal 31\n");
-        wfile(blkio, "blkio.throttle.io_service_bytes", "254:0 Read 40960\n254:0 Write 81920\nTotal 122880\n");
+        wfile(blkio, "blkio.throttle.io_service_bytes",
+              "254:0 Read 40960\n254:0 Write 81920\nTotal 122880\n");
         _cleanup_free_ char *huge = mkdirs(root, "hugetlb/kyb/c1");
         wfile(huge, "hugetlb.2MB.usage_in_bytes", "2097152\n");
         wfile(huge, "hugetlb.2MB.max_usage_in_bytes", "4194304\n");
@@ -296,7 +298,8 @@ static char *make_v1_tree(char **ret_proc) {
         wfile(huge, "hugetlb.1GB.usage_in_bytes", "0\n");
 
         char *proc = mkdirs(root, "proc");
-        wfile(proc, "partitions", "major minor  #blocks  name\n\n 254        0  268435456 vda\n 254  1 1000 vda1\n");
+        wfile(proc, "partitions",
+              "major minor  #blocks  name\n\n 254        0  268435456 vda\n 254  1 1000 vda1\n");
         *ret_proc = proc;
         return root;
 }
@@ -485,15 +488,18 @@ static char *make_v2_tree(char **ret_dir) {
               "pglazyfree 28\npglazyfreed 29\nthp_fault_alloc 30\nthp_collapse_alloc 31\n"
               "pgfault 18\npgmajfault 19\n");
         wfile(d, "memory.events", "low 0\nhigh 1\nmax 2\noom 3\noom_kill 4\noom_group_kill 5\n");
-        wfile(d, "memory.pressure", "some avg10=1.50 avg60=0.25 avg300=0.00 total=777\n"
-                                    "full avg10=0.00 avg60=0.00 avg300=0.00 total=5\n");
-        wfile(d, "cpu.stat", "usage_usec 1000\nuser_usec 600\nsystem_usec 400\ncore_sched.force_idle_usec 0\n"
-                             "nr_periods 50\nnr_throttled 3\nthrottled_usec 1234\nnr_bursts 1\nburst_usec 2\n");
+        wfile(d, "memory.pressure",
+              "some avg10=1.50 avg60=0.25 avg300=0.00 total=777\n"
+              "full avg10=0.00 avg60=0.00 avg300=0.00 total=5\n");
+        wfile(d, "cpu.stat",
+              "usage_usec 1000\nuser_usec 600\nsystem_usec 400\ncore_sched.force_idle_usec 0\n"
+              "nr_periods 50\nnr_throttled 3\nthrottled_usec 1234\nnr_bursts 1\nburst_usec 2\n");
         wfile(d, "cpu.pressure", "some avg10=0.50 avg60=0.25 avg300=0.00 total=12345\n");
         wfile(d, "pids.current", "3\n");
         wfile(d, "pids.max", "max\n");
-        wfile(d, "io.stat", "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n"
-                            "253:1 rbytes=1 wbytes=2 rios=3 wios=4\n");
+        wfile(d, "io.stat",
+              "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n"
+              "253:1 rbytes=1 wbytes=2 rios=3 wios=4\n");
         wfile(d, "hugetlb.2MB.current", "2097152\n");
         wfile(d, "hugetlb.2MB.max", "max\n");
         wfile(d, "hugetlb.2MB.events", "max 5\n");
@@ -711,9 +717,14 @@ TEST(stats_garbage_v1) {
         for (int round = 0; round < 300; round++) {
                 size_t n = (size_t)(round * 7) % sizeof(buf);
                 const char *files[][2] = {
-                        {mem, "memory.stat"},          {mem, "memory.oom_control"}, {acct, "cpuacct.usage_percpu"},
-                        {acct, "cpuacct.stat"},        {cpu, "cpu.stat"},           {pids, "pids.max"},
-                        {blkio, "blkio.throttle.io_serviced"}, {proc, "partitions"},
+                        {mem, "memory.stat"},
+                        {mem, "memory.oom_control"},
+                        {acct, "cpuacct.usage_percpu"},
+                        {acct, "cpuacct.stat"},
+                        {cpu, "cpu.stat"},
+                        {pids, "pids.max"},
+                        {blkio, "blkio.throttle.io_serviced"},
+                        {proc, "partitions"},
                 };
                 for (size_t i = 0; i < ELEMENTSOF(files); i++) {
                         fill_random(buf, n, &seed);
@@ -737,13 +748,16 @@ TEST(stats_garbage_v2) {
         _cleanup_cgroup_free_ Cgroup *cg = NULL;
         ASSERT_OK(cgroup_new_from_proc_cgroup(root, "0::/kubepods/pod1/c1\n", &cg));
 
-        wfile(dir, "io.stat", "::::\n8:0 rbytes=abc wbytes=5\nx:y rbytes=1\n8 rbytes=1\n"
-                              "1:2 = == rbytes= =5 rios=7 a=b=c\n8:0 rbytes=1 2 3 4 5 6 7 8 9 10\n");
-        wfile(dir, "cpu.pressure", "some avg10=abc avg60=0 avg300=0 total=1\n"
-                                   "full avg10=1.2.3 avg60=0 avg300=0 total=1\nsome\n"
-                                   "full avg10=. avg60=0 avg300=0 total=1\n");
-        wfile(dir, "memory.pressure", "some avg10=0.00 avg60=0.00 avg300=0.00 total=9\n"
-                                      "some avg10=1.00 avg60=0.00 avg300=0.00 total=10\n");
+        wfile(dir, "io.stat",
+              "::::\n8:0 rbytes=abc wbytes=5\nx:y rbytes=1\n8 rbytes=1\n"
+              "1:2 = == rbytes= =5 rios=7 a=b=c\n8:0 rbytes=1 2 3 4 5 6 7 8 9 10\n");
+        wfile(dir, "cpu.pressure",
+              "some avg10=abc avg60=0 avg300=0 total=1\n"
+              "full avg10=1.2.3 avg60=0 avg300=0 total=1\nsome\n"
+              "full avg10=. avg60=0 avg300=0 total=1\n");
+        wfile(dir, "memory.pressure",
+              "some avg10=0.00 avg60=0.00 avg300=0.00 total=9\n"
+              "some avg10=1.00 avg60=0.00 avg300=0.00 total=10\n");
         wfile(dir, "memory.events", "oom_kill x\n");
         wfile(dir, "memory.max", "-5\n");
         wfile(dir, "hugetlb.2MB.events", "max\n");
@@ -796,15 +810,18 @@ static int step_v2(sd_event_source *src, uint64_t usec, void *userdata) {
         switch (step++) {
         case 0:
                 /* Other counters move: no OOM. */
-                wfile(s->dir, "memory.events", "low 0\nhigh 5\nmax 9\noom 0\noom_kill 1\noom_group_kill 0\n");
+                wfile(s->dir, "memory.events",
+                      "low 0\nhigh 5\nmax 9\noom 0\noom_kill 1\noom_group_kill 0\n");
                 break;
         case 1:
                 ASSERT_EQ(s->calls, 0);
-                wfile(s->dir, "memory.events", "low 0\nhigh 5\nmax 9\noom 1\noom_kill 2\noom_group_kill 0\n");
+                wfile(s->dir, "memory.events",
+                      "low 0\nhigh 5\nmax 9\noom 1\noom_kill 2\noom_group_kill 0\n");
                 break;
         case 2:
                 ASSERT_EQ(s->calls, 1);
-                wfile(s->dir, "memory.events", "low 0\nhigh 5\nmax 9\noom 3\noom_kill 4\noom_group_kill 0\n");
+                wfile(s->dir, "memory.events",
+                      "low 0\nhigh 5\nmax 9\noom 3\noom_kill 4\noom_group_kill 0\n");
                 break;
         case 3:
                 ASSERT_EQ(s->calls, 2);
@@ -835,7 +852,8 @@ TEST(oom_watch_v2_fake_tree) {
         ASSERT_OK(sd_event_new(&s.e));
         ASSERT_OK(cgroup_oom_watch(s.e, cg, on_oom_v2, &s, &s.w));
         ASSERT_TRUE(cgroup_oom_watch_active(s.w));
-        ASSERT_OK(sd_event_add_time_relative(s.e, NULL, CLOCK_MONOTONIC, 50 * USEC_PER_MSEC, 0, step_v2, &s));
+        ASSERT_OK(
+                sd_event_add_time_relative(s.e, NULL, CLOCK_MONOTONIC, 50 * USEC_PER_MSEC, 0, step_v2, &s));
         ASSERT_OK(sd_event_add_time_relative(s.e, NULL, CLOCK_MONOTONIC, 10 * USEC_PER_SEC, 0, NULL,
                                              INT_TO_PTR(-ETIMEDOUT)));
         ASSERT_OK(sd_event_loop(s.e));
