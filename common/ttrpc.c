@@ -657,3 +657,342 @@ int64_t ttrpc_call_timeout_nano(TtrpcCall *call) {
 bool ttrpc_call_connected(TtrpcCall *call) {
         return call->conn->server != NULL;
 }
+
+/* ---- client ---- */
+
+typedef struct Pending {
+        struct Pending *next;
+        TtrpcClient *client;
+        uint32_t stream_id;
+        sd_event_source *timer;
+        TtrpcReplyFn cb;
+        void *userdata;
+} Pending;
+
+struct TtrpcClient {
+        Channel ch; /* first: the channel callbacks cast back */
+        unsigned n_ref;
+        bool freed;
+        sd_event *event;
+        char *path;
+        uint32_t next_stream_id;
+        Pending *pending;
+        size_t n_pending;
+};
+
+static void client_ref(Channel *ch) {
+        ((TtrpcClient *)ch)->n_ref++;
+}
+
+static void client_unref(Channel *ch) {
+        TtrpcClient *c = (TtrpcClient *)ch;
+        if (--c->n_ref > 0)
+                return;
+        channel_done(&c->ch);
+        sd_event_unref(c->event);
+        free(c->path);
+        free(c);
+}
+
+static Pending *pending_take(TtrpcClient *c, uint32_t stream_id) {
+        for (Pending **p = &c->pending; *p; p = &(*p)->next)
+                if ((*p)->stream_id == stream_id) {
+                        Pending *found = *p;
+                        *p = found->next;
+                        c->n_pending--;
+                        return found;
+                }
+        return NULL;
+}
+
+/* Runs the callback of a call already unlinked from the list, and frees it. */
+static void pending_finish(Pending *p, int code, const char *message, const uint8_t *payload, size_t len) {
+        p->timer = sd_event_source_disable_unref(p->timer);
+        p->cb(p->client, code, message, payload, len, p->userdata);
+        free(p);
+}
+
+static void client_fail_all(TtrpcClient *c, int code, const char *message) {
+        /* Detach first: callbacks may issue new calls, which must not be failed here. */
+        Pending *list = c->pending;
+        c->pending = NULL;
+        c->n_pending = 0;
+        client_ref(&c->ch);
+        while (list) {
+                Pending *p = list;
+                list = p->next;
+                pending_finish(p, code, message, NULL, 0);
+        }
+        client_unref(&c->ch);
+}
+
+static void client_frame(Channel *ch, const TtrpcFrameHeader *h, const uint8_t *data) {
+        TtrpcClient *c = (TtrpcClient *)ch;
+        Pending *p;
+
+        if (h->type != TTRPC_TYPE_RESPONSE || !(p = pending_take(c, h->stream_id)))
+                return; /* not a reply, or the call timed out meanwhile */
+        Ttrpc__Response *resp = ttrpc__response__unpack(NULL, h->length, data);
+        if (!resp)
+                pending_finish(p, TTRPC_INTERNAL, "unmarshal response error", NULL, 0);
+        else if (resp->status && resp->status->code != TTRPC_OK)
+                pending_finish(p, resp->status->code, resp->status->message, NULL, 0);
+        else
+                pending_finish(p, TTRPC_OK, NULL, resp->payload.data, resp->payload.len);
+        if (resp)
+                ttrpc__response__free_unpacked(resp, NULL);
+}
+
+static void client_oversize(Channel *ch, const TtrpcFrameHeader *h) {
+        Pending *p = pending_take((TtrpcClient *)ch, h->stream_id);
+        if (p)
+                pending_finish(p, TTRPC_RESOURCE_EXHAUSTED, "reply exceeds maximum message size", NULL, 0);
+}
+
+static void client_closed(Channel *ch) {
+        client_fail_all((TtrpcClient *)ch, TTRPC_UNAVAILABLE, "ttrpc: closed");
+}
+
+static const ChannelOps client_ops = {
+        .frame = client_frame,
+        .oversize = client_oversize,
+        .closed = client_closed,
+        .ref = client_ref,
+        .unref = client_unref,
+};
+
+int ttrpc_client_new(sd_event *event, const char *address, TtrpcClient **ret) {
+        const char *path = startswith(address, "unix://") ?: address;
+        if (isempty(path) || strlen(path) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+                return -EINVAL;
+        TtrpcClient *c = new0(TtrpcClient, 1);
+        if (!c)
+                return -ENOMEM;
+        *c = (TtrpcClient){.ch = {.ops = &client_ops, .fd = -EBADF}, .n_ref = 1, .path = strdup(path)};
+        if (!c->path) {
+                free(c);
+                return -ENOMEM;
+        }
+        c->event = sd_event_ref(event);
+        *ret = c;
+        return 0;
+}
+
+TtrpcClient *ttrpc_client_free(TtrpcClient *c) {
+        if (!c)
+                return NULL;
+        c->freed = true;
+        channel_close(&c->ch);
+        client_fail_all(c, TTRPC_CANCELLED, "ttrpc: client closed");
+        client_unref(&c->ch);
+        return NULL;
+}
+
+static int client_connect(TtrpcClient *c) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        strncpy(sa.sun_path, c->path, sizeof(sa.sun_path) - 1);
+        if (sa.sun_path[0] == '@') /* abstract namespace */
+                sa.sun_path[0] = 0;
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return negative_errno();
+        /* Unix sockets connect at once or fail (EAGAIN: backlog full). */
+        if (connect(fd, (struct sockaddr *)&sa, offsetof(struct sockaddr_un, sun_path) + strlen(c->path)) < 0)
+                return negative_errno();
+        r = channel_open(&c->ch, c->event, fd);
+        if (r < 0)
+                return r;
+        TAKE_FD(fd);
+        c->next_stream_id = 1;
+        return 0;
+}
+
+static int client_on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Pending *p = userdata;
+        TtrpcClient *c = p->client;
+
+        client_ref(&c->ch);
+        p = pending_take(c, p->stream_id);
+        if (p)
+                pending_finish(p, TTRPC_DEADLINE_EXCEEDED, "context deadline exceeded", NULL, 0);
+        client_unref(&c->ch);
+        return 0;
+}
+
+/* Fills an envelope; the caller frees *ret_payload and *ret_kvs. */
+static int request_init(Ttrpc__Request *req, const char *service, const char *method, const ProtobufCMessage *m,
+                        const TtrpcKeyValuePair *md, size_t n_md, uint64_t timeout_usec, uint8_t **ret_payload,
+                        Ttrpc__KeyValue **ret_kvs, Ttrpc__KeyValue ***ret_kvp) {
+        size_t n = m ? protobuf_c_message_get_packed_size(m) : 0;
+
+        if (n > TTRPC_MAX_MESSAGE_SIZE)
+                return -EMSGSIZE;
+        ttrpc__request__init(req);
+        req->service = (char *)service;
+        req->method = (char *)method;
+        req->timeout_nano = (int64_t)MIN(timeout_usec, (uint64_t)INT64_MAX / NSEC_PER_USEC) * NSEC_PER_USEC;
+        *ret_payload = malloc(n + 1);
+        *ret_kvs = new0(Ttrpc__KeyValue, n_md + 1);
+        *ret_kvp = new0(Ttrpc__KeyValue *, n_md + 1);
+        if (!*ret_payload || !*ret_kvs || !*ret_kvp)
+                return -ENOMEM;
+        if (n > 0)
+                protobuf_c_message_pack(m, *ret_payload);
+        req->payload = (ProtobufCBinaryData){n, *ret_payload};
+        for (size_t i = 0; i < n_md; i++) {
+                ttrpc__key_value__init(&(*ret_kvs)[i]);
+                (*ret_kvs)[i].key = (char *)md[i].key;
+                (*ret_kvs)[i].value = (char *)md[i].value;
+                (*ret_kvp)[i] = &(*ret_kvs)[i];
+        }
+        req->n_metadata = n_md;
+        req->metadata = *ret_kvp;
+        return 0;
+}
+
+int ttrpc_client_call(TtrpcClient *c, const char *service, const char *method, const ProtobufCMessage *req,
+                      const TtrpcKeyValuePair *metadata, size_t n_metadata, uint64_t timeout_usec, TtrpcReplyFn cb,
+                      void *userdata) {
+        _cleanup_free_ uint8_t *payload = NULL;
+        _cleanup_free_ Ttrpc__KeyValue *kvs = NULL;
+        _cleanup_free_ Ttrpc__KeyValue **kvp = NULL;
+        Ttrpc__Request env;
+        Pending *p;
+        int r;
+
+        if (c->freed)
+                return -ESHUTDOWN;
+        r = request_init(&env, service, method, req, metadata, n_metadata, timeout_usec, &payload, &kvs, &kvp);
+        if (r < 0)
+                return r;
+        if (c->ch.fd < 0) {
+                r = client_connect(c);
+                if (r < 0)
+                        return r;
+        }
+        p = new0(Pending, 1);
+        if (!p)
+                return -ENOMEM;
+        *p = (Pending){.client = c, .stream_id = c->next_stream_id, .cb = cb, .userdata = userdata};
+        if (timeout_usec > 0) {
+                r = sd_event_add_time_relative(c->event, &p->timer, CLOCK_MONOTONIC, timeout_usec, 0,
+                                               client_on_timeout, p);
+                if (r < 0) {
+                        free(p);
+                        return r;
+                }
+        }
+        r = channel_send(&c->ch, p->stream_id, TTRPC_TYPE_REQUEST, &env.base);
+        if (r < 0) {
+                sd_event_source_disable_unref(p->timer);
+                free(p);
+                return r;
+        }
+        c->next_stream_id += 2;
+        p->next = c->pending;
+        c->pending = p;
+        c->n_pending++;
+        return 0;
+}
+
+size_t ttrpc_client_pending(TtrpcClient *c) {
+        return c->n_pending;
+}
+
+static void *memdup(const void *p, size_t n) {
+        void *q = malloc(n);
+        return q ? memcpy(q, p, n) : NULL;
+}
+
+static int read_exact(int fd, void *buf, size_t len) {
+        uint8_t *p = buf;
+        while (len > 0) {
+                ssize_t n = read(fd, p, len);
+                if (n < 0 && errno == EAGAIN) {
+                        if (poll(&(struct pollfd){.fd = fd, .events = POLLIN}, 1, -1) < 0 && errno != EINTR)
+                                return negative_errno();
+                        continue;
+                }
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return negative_errno();
+                if (n == 0)
+                        return -ECONNRESET;
+                p += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+int ttrpc_call_sync(int fd, const char *service, const char *method, const ProtobufCMessage *req, int *ret_code,
+                    char **ret_message, uint8_t **ret_payload, size_t *ret_len) {
+        _cleanup_free_ uint8_t *payload = NULL, *data = NULL;
+        _cleanup_free_ Ttrpc__KeyValue *kvs = NULL;
+        _cleanup_free_ Ttrpc__KeyValue **kvp = NULL;
+        _cleanup_free_ OutBuf *frame = NULL;
+        Ttrpc__Request env;
+        uint8_t hb[TTRPC_HEADER_SIZE];
+        TtrpcFrameHeader h;
+        int r;
+
+        r = request_init(&env, service, method, req, NULL, 0, 0, &payload, &kvs, &kvp);
+        if (r < 0)
+                return r;
+        r = frame_new(1, TTRPC_TYPE_REQUEST, &env.base, &frame);
+        if (r < 0)
+                return r;
+        for (size_t done = 0; done < frame->len;) {
+                ssize_t n = send(fd, frame->data + done, frame->len - done, MSG_NOSIGNAL);
+                if (n < 0 && errno == EAGAIN)
+                        (void)poll(&(struct pollfd){.fd = fd, .events = POLLOUT}, 1, -1);
+                else if (n < 0 && errno != EINTR)
+                        return negative_errno();
+                else if (n > 0)
+                        done += (size_t)n;
+        }
+        do { /* skip anything that is not our reply */
+                r = read_exact(fd, hb, sizeof(hb));
+                if (r < 0)
+                        return r;
+                ttrpc_header_decode(hb, &h);
+                if (h.length > TTRPC_MAX_MESSAGE_SIZE)
+                        return -EMSGSIZE;
+                free(data);
+                data = malloc(h.length + 1);
+                if (!data)
+                        return -ENOMEM;
+                r = read_exact(fd, data, h.length);
+                if (r < 0)
+                        return r;
+        } while (h.type != TTRPC_TYPE_RESPONSE || h.stream_id != 1);
+
+        Ttrpc__Response *resp = ttrpc__response__unpack(NULL, h.length, data);
+        if (!resp)
+                return -EBADMSG;
+        bool ok = !resp->status || resp->status->code == TTRPC_OK;
+        char *msg = ok ? NULL : strdup(resp->status->message);
+        uint8_t *pl = ok && resp->payload.len > 0 ? memdup(resp->payload.data, resp->payload.len) : NULL;
+        if ((!ok && !msg) || (ok && resp->payload.len > 0 && !pl)) {
+                free(msg);
+                ttrpc__response__free_unpacked(resp, NULL);
+                return -ENOMEM;
+        }
+        if (ret_code)
+                *ret_code = ok ? TTRPC_OK : resp->status->code;
+        if (ret_len)
+                *ret_len = ok ? resp->payload.len : 0;
+        ttrpc__response__free_unpacked(resp, NULL);
+        if (ret_message)
+                *ret_message = msg;
+        else
+                free(msg);
+        if (ret_payload)
+                *ret_payload = pl;
+        else
+                free(pl);
+        return 0;
+}

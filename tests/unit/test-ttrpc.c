@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include "containerd/task/v2/shim.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
@@ -13,7 +14,8 @@
 
 #define SVC "containerd.task.v2.Task"
 
-static TtrpcCall *waiting;
+static TtrpcCall *waiting, *waits[8];
+static size_t n_waits;
 
 static int m_state(TtrpcCall *call, const ProtobufCMessage *m, void *userdata) {
         const Containerd__Task__V2__StateRequest *req = (const void *)m;
@@ -43,6 +45,8 @@ static int m_fail_msg(TtrpcCall *call, const ProtobufCMessage *m, void *userdata
 
 static int m_wait(TtrpcCall *call, const ProtobufCMessage *m, void *userdata) {
         waiting = call;
+        if (n_waits < ELEMENTSOF(waits))
+                waits[n_waits++] = call;
         return 0;
 }
 
@@ -513,4 +517,276 @@ TEST(server_many_frames_one_write) {
                 reply_done(&r);
         }
         env_done(&env);
+}
+
+/* ---- client, against the server through a listening socket ---- */
+
+typedef struct Result {
+        int n, code;
+        char message[256];
+        Containerd__Task__V2__StateResponse *state;
+        size_t len;
+} Result;
+
+static void on_reply(TtrpcClient *c, int code, const char *message, const uint8_t *payload, size_t len,
+                     void *userdata) {
+        Result *r = userdata;
+        r->n++;
+        r->code = code;
+        r->len = len;
+        snprintf(r->message, sizeof(r->message), "%s", message ?: "");
+        if (code == TTRPC_OK && len > 0)
+                r->state = containerd__task__v2__state_response__unpack(NULL, len, payload);
+}
+
+static void result_done(Result *r) {
+        if (r->state)
+                containerd__task__v2__state_response__free_unpacked(r->state, NULL);
+        *r = (Result){};
+}
+
+typedef struct CEnv {
+        sd_event *event;
+        TtrpcServer *server;
+        char dir[64], path[96];
+} CEnv;
+
+static void cenv_listen(CEnv *env) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        ASSERT_OK(fd);
+        (void)unlink(env->path);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", env->path);
+        ASSERT_OK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)));
+        ASSERT_OK(listen(fd, 16));
+        ASSERT_OK(ttrpc_server_new(env->event, &env->server));
+        ASSERT_OK(ttrpc_server_add_service(env->server, SVC, methods, ELEMENTSOF(methods), NULL));
+        ASSERT_OK(ttrpc_server_listen_fd(env->server, fd));
+}
+
+static void cenv_setup(CEnv *env) {
+        *env = (CEnv){};
+        snprintf(env->dir, sizeof(env->dir), "/tmp/test-ttrpc-XXXXXX");
+        ASSERT_NOT_NULL(mkdtemp(env->dir));
+        snprintf(env->path, sizeof(env->path), "%s/s.sock", env->dir);
+        ASSERT_OK(sd_event_new(&env->event));
+        cenv_listen(env);
+}
+
+static void cenv_done(CEnv *env) {
+        env->server = ttrpc_server_free(env->server);
+        env->event = sd_event_unref(env->event);
+        (void)unlink(env->path);
+        (void)rmdir(env->dir);
+}
+
+/* Runs the loop until *n reaches want (or 5 s pass). */
+static void run_until(sd_event *e, const int *n, int want) {
+        for (int i = 0; i < 500 && *n < want; i++)
+                ASSERT_OK(sd_event_run(e, 10 * USEC_PER_MSEC));
+        ASSERT_EQ(*n, want);
+}
+
+TEST(client_round_trip) {
+        CEnv env;
+        TtrpcClient *c;
+        Result r1 = {}, r2 = {}, r3 = {}, r4 = {};
+        Containerd__Task__V2__StateRequest req = CONTAINERD__TASK__V2__STATE_REQUEST__INIT;
+        TtrpcKeyValuePair md[] = {{"X-Test", "meta"}, {"containerd-namespace-ttrpc", "ns"}};
+
+        cenv_setup(&env);
+        char addr[160];
+        snprintf(addr, sizeof(addr), "unix://%s", env.path);
+        ASSERT_OK(ttrpc_client_new(env.event, addr, &c));
+        req.id = (char *)"c1";
+        ASSERT_OK(ttrpc_client_call(c, SVC, "State", &req.base, md, ELEMENTSOF(md), 0, on_reply, &r1));
+        ASSERT_OK(ttrpc_client_call(c, SVC, "Empty", NULL, NULL, 0, 0, on_reply, &r2));
+        ASSERT_OK(ttrpc_client_call(c, SVC, "FailMsg", &req.base, NULL, 0, 0, on_reply, &r3));
+        ASSERT_OK(ttrpc_client_call(c, SVC, "Nope", NULL, NULL, 0, 5 * USEC_PER_SEC, on_reply, &r4));
+        ASSERT_EQ(ttrpc_client_pending(c), 4);
+        run_until(env.event, &r4.n, 1);
+        ASSERT_EQ(r1.n + r2.n + r3.n, 3);
+        ASSERT_EQ(r1.code, TTRPC_OK);
+        ASSERT_NOT_NULL(r1.state);
+        ASSERT_STREQ(r1.state->id, "c1");
+        ASSERT_STREQ(r1.state->bundle, "meta"); /* key lower-cased by the server */
+        ASSERT_EQ(r2.code, TTRPC_OK);
+        ASSERT_EQ(r2.len, 0);
+        ASSERT_EQ(r3.code, TTRPC_NOT_FOUND);
+        ASSERT_STREQ(r3.message, "process does not exist c1: not found");
+        ASSERT_EQ(r4.code, TTRPC_UNIMPLEMENTED);
+        ASSERT_STREQ(r4.message, "method Nope");
+        ASSERT_EQ(ttrpc_client_pending(c), 0);
+        ASSERT_EQ(ttrpc_server_connection_count(env.server), 1);
+        c = ttrpc_client_free(c);
+        result_done(&r1);
+        cenv_done(&env);
+}
+
+TEST(client_timeout) {
+        CEnv env;
+        TtrpcClient *c;
+        Result r1 = {}, r2 = {};
+
+        cenv_setup(&env);
+        ASSERT_OK(ttrpc_client_new(env.event, env.path, &c));
+        ASSERT_OK(ttrpc_client_call(c, SVC, "Wait", NULL, NULL, 0, 50 * USEC_PER_MSEC, on_reply, &r1));
+        run_until(env.event, &r1.n, 1);
+        ASSERT_EQ(r1.code, TTRPC_DEADLINE_EXCEEDED);
+        ASSERT_EQ(ttrpc_client_pending(c), 0);
+        /* The late reply is ignored; the connection keeps working. */
+        ASSERT_NOT_NULL(waiting);
+        ASSERT_OK(ttrpc_call_reply(waiting, NULL));
+        waiting = NULL;
+        ASSERT_OK(ttrpc_client_call(c, SVC, "Empty", NULL, NULL, 0, USEC_PER_SEC, on_reply, &r2));
+        run_until(env.event, &r2.n, 1);
+        ASSERT_EQ(r2.code, TTRPC_OK);
+        ASSERT_EQ(r1.n, 1);
+        c = ttrpc_client_free(c);
+        cenv_done(&env);
+}
+
+TEST(client_unavailable_and_reconnect) {
+        CEnv env;
+        TtrpcClient *c;
+        Result r1 = {}, r2 = {}, r3 = {};
+
+        cenv_setup(&env);
+        ASSERT_OK(ttrpc_client_new(env.event, env.path, &c));
+        ASSERT_OK(ttrpc_client_call(c, SVC, "Wait", NULL, NULL, 0, 0, on_reply, &r1));
+        ASSERT_OK(ttrpc_client_call(c, SVC, "Wait", NULL, NULL, 0, 0, on_reply, &r2));
+        for (int i = 0; i < 500 && n_waits < 2; i++)
+                ASSERT_OK(sd_event_run(env.event, 10 * USEC_PER_MSEC));
+        ASSERT_EQ(n_waits, 2);
+        env.server = ttrpc_server_free(env.server); /* closes the connection under the client */
+        run_until(env.event, &r2.n, 1);
+        ASSERT_EQ(r1.code, TTRPC_UNAVAILABLE);
+        ASSERT_EQ(r2.code, TTRPC_UNAVAILABLE);
+        ASSERT_EQ(ttrpc_client_pending(c), 0);
+        ASSERT_OK(ttrpc_call_reply(waits[0], NULL)); /* both Wait calls outlive the server */
+        ASSERT_OK(ttrpc_call_reply(waits[1], NULL));
+        waiting = NULL;
+
+        /* Nobody listens: the call fails at once. */
+        ASSERT_ERROR(ttrpc_client_call(c, SVC, "Empty", NULL, NULL, 0, 0, on_reply, &r3), ECONNREFUSED);
+        /* A new server on the same path: the next call reconnects. */
+        cenv_listen(&env);
+        ASSERT_OK(ttrpc_client_call(c, SVC, "Empty", NULL, NULL, 0, 0, on_reply, &r3));
+        run_until(env.event, &r3.n, 1);
+        ASSERT_EQ(r3.code, TTRPC_OK);
+        c = ttrpc_client_free(c);
+        cenv_done(&env);
+}
+
+TEST(client_free_cancels) {
+        CEnv env;
+        TtrpcClient *c;
+        Result r1 = {};
+
+        cenv_setup(&env);
+        ASSERT_OK(ttrpc_client_new(env.event, env.path, &c));
+        ASSERT_OK(ttrpc_client_call(c, SVC, "Wait", NULL, NULL, 0, USEC_PER_SEC, on_reply, &r1));
+        c = ttrpc_client_free(c);
+        ASSERT_EQ(r1.n, 1);
+        ASSERT_EQ(r1.code, TTRPC_CANCELLED);
+        run_idle(env.event);
+        if (waiting)
+                ASSERT_OK(ttrpc_call_reply(waiting, NULL));
+        waiting = NULL;
+        cenv_done(&env);
+}
+
+TEST(client_bad_address) {
+        sd_event *e;
+        TtrpcClient *c;
+        char longpath[200];
+
+        ASSERT_OK(sd_event_new(&e));
+        memset(longpath, 'a', sizeof(longpath) - 1);
+        longpath[sizeof(longpath) - 1] = 0;
+        ASSERT_ERROR(ttrpc_client_new(e, longpath, &c), EINVAL);
+        ASSERT_ERROR(ttrpc_client_new(e, "unix://", &c), EINVAL);
+        ASSERT_OK(ttrpc_client_new(e, "/nonexistent/ttrpc.sock", &c));
+        ASSERT_ERROR(ttrpc_client_call(c, SVC, "Empty", NULL, NULL, 0, 0, on_reply, NULL), ENOENT);
+        ttrpc_client_free(c);
+        sd_event_unref(e);
+}
+
+/* ttrpc_call_sync blocks, so the server runs in a child process. */
+TEST(call_sync) {
+        int sv[2];
+        Containerd__Task__V2__StateRequest req = CONTAINERD__TASK__V2__STATE_REQUEST__INIT;
+        _cleanup_free_ char *msg = NULL;
+        _cleanup_free_ uint8_t *payload = NULL;
+        size_t len = 0;
+        int code = -1;
+
+        ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+        pid_t pid = fork();
+        ASSERT_OK(pid);
+        if (pid == 0) {
+                sd_event *e;
+                TtrpcServer *s;
+                close(sv[1]);
+                if (sd_event_new(&e) < 0 || ttrpc_server_new(e, &s) < 0 ||
+                    ttrpc_server_add_service(s, SVC, methods, ELEMENTSOF(methods), NULL) < 0 ||
+                    ttrpc_server_add_connection(s, sv[0]) < 0)
+                        _exit(1);
+                while (ttrpc_server_connection_count(s) > 0)
+                        if (sd_event_run(e, UINT64_MAX) < 0)
+                                _exit(1);
+                _exit(0);
+        }
+        close(sv[0]);
+        req.id = (char *)"sync";
+        ASSERT_OK(ttrpc_call_sync(sv[1], SVC, "State", &req.base, &code, &msg, &payload, &len));
+        ASSERT_EQ(code, TTRPC_OK);
+        ASSERT_NULL(msg);
+        Containerd__Task__V2__StateResponse *s = containerd__task__v2__state_response__unpack(NULL, len, payload);
+        ASSERT_NOT_NULL(s);
+        ASSERT_STREQ(s->id, "sync");
+        containerd__task__v2__state_response__free_unpacked(s, NULL);
+        ASSERT_OK(ttrpc_call_sync(sv[1], SVC, "Nope", NULL, &code, &msg, NULL, &len));
+        ASSERT_EQ(code, TTRPC_UNIMPLEMENTED);
+        ASSERT_STREQ(msg, "method Nope");
+        close(sv[1]);
+        int status;
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* A peer with another uid is dropped (needs root to switch users). */
+TEST(server_peer_check) {
+        CEnv env;
+        if (geteuid() != 0)
+                return_skip("needs root to connect as another user");
+        cenv_setup(&env);
+        ASSERT_OK(chmod(env.dir, 0777));
+        ASSERT_OK(chmod(env.path, 0777));
+        pid_t pid = fork();
+        ASSERT_OK(pid);
+        if (pid == 0) {
+                struct sockaddr_un sa = {.sun_family = AF_UNIX};
+                struct timeval tv = {.tv_sec = 5};
+                char b;
+                int fd;
+                if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+                        _exit(2);
+                snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", env.path);
+                fd = socket(AF_UNIX, SOCK_STREAM, 0);
+                if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                        _exit(3);
+                (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+                state_request(fd, 1, "x");
+                ssize_t n = read(fd, &b, 1);
+                _exit(n == 0 || (n < 0 && errno == ECONNRESET) ? 0 : 4);
+        }
+        int status = 0;
+        for (int i = 0; i < 600 && waitpid(pid, &status, WNOHANG) == 0; i++)
+                ASSERT_OK(sd_event_run(env.event, 10 * USEC_PER_MSEC));
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_EQ(WEXITSTATUS(status), 0);
+        ASSERT_EQ(ttrpc_server_connection_count(env.server), 0);
+        cenv_done(&env);
 }
