@@ -8,6 +8,8 @@
 #   scripts/setup.sh           install what is missing
 #   scripts/setup.sh --check   report what is missing, change nothing (exit 1 if any)
 #   scripts/setup.sh --verbose say what is checked
+# Environment: KYB_OPT (default /opt/kybernate), KYB_SETUP_EXTRA_PKGS (more
+# host packages), KYB_TRIXIE_MIRROR (default http://deb.debian.org/debian).
 #
 # What it provides:
 #   - host packages (compiler, protobuf-c, libsystemd, sqlite3, cjson, clang +
@@ -38,7 +40,7 @@ for a in "$@"; do
 	--check) CHECK_ONLY=1 ;;
 	--verbose | -v) VERBOSE=1 ;;
 	-h | --help)
-		sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -107,7 +109,10 @@ pkgs_missing() {
 
 step_host_packages() {
 	command -v dpkg-query >/dev/null || die "this script supports Debian/Ubuntu hosts only (no dpkg-query)"
-	local want=("${HOST_PKGS[@]}") todo
+	local want=("${HOST_PKGS[@]}") todo extra
+	# KYB_SETUP_EXTRA_PKGS: more host packages, space separated.
+	read -r -a extra <<<"${KYB_SETUP_EXTRA_PKGS:-}"
+	want+=("${extra[@]}")
 	# Node.js: any node + npm in PATH will do (a host may have its own build).
 	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 		want+=(nodejs npm)
