@@ -3,10 +3,12 @@
  * fake v1 and v2 trees (decoded back with the generated unpack), robustness
  * against garbage files, the v2 OOM watch on a fake tree, and on this host a
  * real cgroup v1 memory cgroup whose child runs out of memory. */
+#include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1060,6 +1062,156 @@ TEST(real_v1_memory_stats_and_oom) {
         ASSERT_EQ(waitpid(body, &status, 0), body);
         real_cgroup_cleanup(dir);
         ASSERT_TRUE(access(dir, F_OK) < 0);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+                return_skip("skipped in body");
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* ---- a real runc container on this host ---------------------------------------- */
+
+#define RUNC_LIMIT (32U * 1024U * 1024U)
+
+static int run_cmd(const char *fmt, ...) _printf_(1, 2);
+static int run_cmd(const char *fmt, ...) {
+        _cleanup_free_ char *cmd = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vasprintf(&cmd, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return -ENOMEM;
+        int status = system(cmd);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Turns `runc spec`'s config.json into a detached busybox sleeper with a
+ * memory limit in its own cgroup. */
+static void edit_spec(const char *bundle, const char *cgpath) {
+        char p[PATH_MAX];
+        _cleanup_free_ char *text = NULL;
+        snprintf(p, sizeof(p), "%s/config.json", bundle);
+        ASSERT_OK(read_full_file(p, 1 << 20, &text, NULL));
+        cJSON *spec = cJSON_Parse(text);
+        ASSERT_NOT_NULL(spec);
+        cJSON *process = cJSON_GetObjectItem(spec, "process");
+        ASSERT_NOT_NULL(process);
+        cJSON_ReplaceItemInObject(process, "terminal", cJSON_CreateFalse());
+        const char *args[] = {"/bin/busybox", "sleep", "1000"};
+        cJSON_ReplaceItemInObject(process, "args", cJSON_CreateStringArray(args, 3));
+        cJSON *linux_ = cJSON_GetObjectItem(spec, "linux");
+        ASSERT_NOT_NULL(linux_);
+        cJSON_AddStringToObject(linux_, "cgroupsPath", cgpath);
+        cJSON *res = cJSON_GetObjectItem(linux_, "resources");
+        ASSERT_NOT_NULL(res);
+        cJSON *mem = cJSON_AddObjectToObject(res, "memory");
+        cJSON_AddNumberToObject(mem, "limit", RUNC_LIMIT);
+        cJSON_AddNumberToObject(mem, "swap", RUNC_LIMIT);
+        _cleanup_free_ char *out = cJSON_Print(spec);
+        cJSON_Delete(spec);
+        ASSERT_NOT_NULL(out);
+        wfile(bundle, "config.json", out);
+}
+
+static void runc_body(const char *bundle, const char *state, const char *id) {
+        char p[PATH_MAX];
+        _cleanup_free_ char *pidtext = NULL;
+
+        ASSERT_EQ(
+                run_cmd("runc --root %s run -d --bundle %s --pid-file %s/init.pid %s </dev/null >/dev/null "
+                        "2>%s/runc.log",
+                        state, bundle, bundle, id, bundle),
+                0);
+        snprintf(p, sizeof(p), "%s/init.pid", bundle);
+        ASSERT_OK(read_full_file(p, 64, &pidtext, NULL));
+        pid_t pid = (pid_t)atoi(pidtext);
+        ASSERT_TRUE(pid > 0);
+
+        _cleanup_cgroup_free_ Cgroup *cg = NULL;
+        ASSERT_OK(cgroup_new_from_pid(NULL, NULL, pid, &cg));
+        snprintf(p, sizeof(p), "/sys/fs/cgroup/memory/%s", id);
+        ASSERT_STREQ(cgroup_get_dir(cg, "memory"), p);
+        snprintf(p, sizeof(p), "/sys/fs/cgroup/pids/%s", id);
+        ASSERT_STREQ(cgroup_get_dir(cg, "pids"), p);
+
+        V1Metrics *m = stats_v1(cg);
+        ASSERT_NOT_NULL(m->memory);
+        ASSERT_TRUE(m->memory->usage->usage > 0);
+        ASSERT_EQ(m->memory->usage->limit, RUNC_LIMIT);
+        ASSERT_NOT_NULL(m->pids);
+        ASSERT_EQ(m->pids->current, 1);
+        ASSERT_NOT_NULL(m->cpu);
+        ASSERT_TRUE(m->cpu->usage->total > 0);
+        ASSERT_TRUE(m->cpu->usage->n_per_cpu > 0);
+        fprintf(stderr, "  runc container: memory %llu / %llu, cpu %llu ns, pids %llu\n",
+                (unsigned long long)m->memory->usage->usage, (unsigned long long)m->memory->usage->limit,
+                (unsigned long long)m->cpu->usage->total, (unsigned long long)m->pids->current);
+        io__containerd__cgroups__v1__metrics__free_unpacked(m, NULL);
+
+        /* An exec that allocates past the limit: the watch reports the OOM. */
+        RealState s = {};
+        _cleanup_oom_watch_free_ OomWatch *w = NULL;
+        sd_event *e = NULL;
+        ASSERT_OK(sd_event_new(&e));
+        ASSERT_OK(cgroup_oom_watch(e, cg, on_oom_real, &s, &w));
+        ASSERT_NE(run_cmd("runc --root %s exec %s /bin/busybox sh -c "
+                          "'x=$(/bin/busybox head -c 100000000 /dev/zero | /bin/busybox tr \"\\0\" a)' "
+                          "</dev/null >/dev/null 2>&1",
+                          state, id),
+                  0);
+        uint64_t deadline = now_monotonic_usec() + 20 * USEC_PER_SEC;
+        while (s.calls == 0 && now_monotonic_usec() < deadline)
+                ASSERT_OK(sd_event_run(e, 100 * USEC_PER_MSEC));
+        ASSERT_TRUE(s.calls >= 1);
+
+        /* Deleting the container removes the cgroup: the watch ends. */
+        ASSERT_EQ(run_cmd("runc --root %s delete -f %s >/dev/null 2>&1", state, id), 0);
+        for (int i = 0; i < 20 && cgroup_oom_watch_active(w); i++)
+                ASSERT_OK(sd_event_run(e, 100 * USEC_PER_MSEC));
+        ASSERT_FALSE(cgroup_oom_watch_active(w));
+        Google__Protobuf__Any *any = NULL;
+        ASSERT_ERROR(cgroup_stats(cg, &any), ENOENT);
+        w = cgroup_oom_watch_free(w);
+        sd_event_unref(e);
+}
+
+TEST(real_runc_container_stats_and_oom) {
+        char id[64], cgpath[80], bundle[128], rootfs[192], state[192];
+
+        if (geteuid() != 0)
+                return_skip("needs root");
+        if (cgroup_detect_version(NULL) != CGROUP_V1)
+                return_skip("host is not cgroup v1");
+        if (access("/sys/fs/cgroup/memory/cgroup.event_control", W_OK) < 0)
+                return_skip("cgroup v1 memory controller not mounted or not writable");
+        if (run_cmd("command -v runc >/dev/null") != 0 || access("/bin/busybox", X_OK) < 0)
+                return_skip("runc or busybox missing");
+        if (run_cmd("file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'") != 0 &&
+            run_cmd("ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'") != 0)
+                return_skip("busybox is not static");
+
+        snprintf(id, sizeof(id), "kyb-cgroup-runc-%d", (int)getpid());
+        snprintf(bundle, sizeof(bundle), "/tmp/kyb-cgroup-runc.XXXXXX");
+        ASSERT_NOT_NULL(mkdtemp(bundle));
+        snprintf(rootfs, sizeof(rootfs), "%s/rootfs/bin", bundle);
+        snprintf(state, sizeof(state), "%s/state", bundle);
+        ASSERT_OK(mkdir_p(rootfs, 0755));
+        ASSERT_EQ(run_cmd("cp /bin/busybox %s/busybox && cd %s && runc spec", rootfs, bundle), 0);
+        snprintf(cgpath, sizeof(cgpath), "/%s", id);
+        edit_spec(bundle, cgpath);
+
+        fflush(NULL);
+        pid_t body = fork();
+        ASSERT_TRUE(body >= 0);
+        if (body == 0) {
+                runc_body(bundle, state, id);
+                fflush(NULL);
+                _exit(0);
+        }
+        int status;
+        ASSERT_EQ(waitpid(body, &status, 0), body);
+        (void)run_cmd("runc --root %s delete -f %s >/dev/null 2>&1", state, id);
+        /* runc delete removed the rootfs mount; FTW_MOUNT keeps rmtree on /tmp. */
+        rmtree(bundle);
         if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
                 return_skip("skipped in body");
         ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
