@@ -44,7 +44,9 @@ CTL_SHARED  := kybernated/criu-image.c kybernated/archive.c
 UNIT_SRC    := $(wildcard tests/unit/test-*.c)
 FUZZ_SRC    := $(wildcard fuzz/fuzz-*.c)
 
-obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+# Objects live under $(BUILD)/obj: $(BUILD)/kybernated is the daemon binary,
+# so it cannot also be a directory of objects.
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIBCOMMON := $(BUILD)/libcommon.a
 LIBSHIM   := $(BUILD)/libshim.a
@@ -75,7 +77,7 @@ $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
 
-$(BUILD)/%.o: %.c | $(PROTO_H)
+$(BUILD)/obj/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -92,18 +94,18 @@ $(LIBCTL): $(call obj,$(CTL_SRC) $(CTL_SHARED))
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(SHIM_BIN): $(BUILD)/shim/main.o $(LIBSHIM) $(LIBCOMMON)
+$(SHIM_BIN): $(BUILD)/obj/shim/main.o $(LIBSHIM) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
-$(DAEMON_BIN): $(BUILD)/kybernated/main.o $(LIBDAEMON) $(LIBCOMMON)
+$(DAEMON_BIN): $(BUILD)/obj/kybernated/main.o $(LIBDAEMON) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
-$(CTL_BIN): $(BUILD)/kybernatectl/main.o $(LIBCTL) $(LIBCOMMON)
+$(CTL_BIN): $(BUILD)/obj/kybernatectl/main.o $(LIBCTL) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # A unit test links the library of the program its name starts with:
 # test-shim-*.c -> libshim, test-daemon-*.c -> libdaemon, test-ctl-*.c -> libctl.
 testlib = $(if $(filter test-shim-%,$(1)),$(LIBSHIM),$(if $(filter test-daemon-%,$(1)),$(LIBDAEMON),$(if $(filter test-ctl-%,$(1)),$(LIBCTL))))
 .SECONDEXPANSION:
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $$(call testlib,%) $(LIBCOMMON)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $$(call testlib,%) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
