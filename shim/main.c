@@ -181,8 +181,10 @@ static int spawn_server(const Args *a, int listen_fd, pid_t *ret) {
                                 (char *)"-address", (char *)a->address, a->debug ? (char *)"-debug" : NULL, NULL};
                 int null = open("/dev/null", O_RDWR | O_CLOEXEC);
                 (void)setpgid(0, 0);
-                if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
-                    dup2(listen_fd, SERVER_FD) < 0)
+                if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+                        _exit(127);
+                /* dup2 onto itself keeps O_CLOEXEC, so clear it explicitly */
+                if (listen_fd == SERVER_FD ? fd_cloexec(SERVER_FD, false) < 0 : dup2(listen_fd, SERVER_FD) < 0)
                         _exit(127);
                 execv(self, argv);
                 _exit(127);
