@@ -43,6 +43,10 @@ t_ctr_run() {
 	ctr_ run -d --runtime "$KYB_RUNC_RUNTIME" "$KYB_BUSYBOX" "$N-c2" sleep 600 >/dev/null
 	out=$(ctr_ task ls -q)
 	expect_contains "containerd $v: detached task runs" "$out" "$N-c2"
+	expect_eq "containerd $v: bundle has init.pid" "$(ctr_ task ls | awk -v id="$N-c2" '$1 == id { print $2 }')" \
+		"$(cat "$(ctd_bundle "$N-c2")/init.pid" 2>/dev/null)"
+	ctd_restart "$name"
+	expect_eq "containerd $v: task still RUNNING after a containerd restart" RUNNING "$(ctr_task_status "$N-c2")"
 	local root=$CTD_ROOT state=$CTD_STATE
 	ctd_stop "$name"
 	if [ -e "$root" ] || [ -e "$state" ] || grep -q " $state/" /proc/self/mountinfo; then

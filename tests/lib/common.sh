@@ -200,6 +200,17 @@ kyb_wait() {
 	done
 }
 
+# kyb_wait_eval TIMEOUT_SECONDS 'SHELL CODE': like kyb_wait, but evaluates the
+# code in this shell (so library functions such as ctr_ can be used).
+kyb_wait_eval() {
+	local t=$1 end
+	end=$((SECONDS + t))
+	until eval "$2" >/dev/null 2>&1; do
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+
 # ---- clean-up at exit ---------------------------------------------------------
 
 _kyb_exit_cmds=()
@@ -456,18 +467,11 @@ EOF
 # Stopped automatically at exit. Extra config can be appended through
 # KYB_CTD_EXTRA_CONFIG (TOML text) before the call.
 ctd_start() {
-	local n=$1 v=${2:-1.6} bin path pid
+	local n=$1 v=${2:-1.6}
 	[[ $n =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$ ]] || die "bad containerd instance name '$n'"
 	case $v in
-	1.6)
-		bin=$(command -v containerd) || skip_all "containerd is not installed"
-		path=$BUILD:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-		;;
-	1.7)
-		ctd_have_17 || skip_all "containerd 1.7 is not installed in $KYB_CTD17_BIN (run scripts/setup.sh)"
-		bin=$KYB_CTD17_BIN/containerd
-		path=$BUILD:$KYB_CTD17_BIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-		;;
+	1.6) command -v containerd >/dev/null || skip_all "containerd is not installed" ;;
+	1.7) ctd_have_17 || skip_all "containerd 1.7 is not installed in $KYB_CTD17_BIN (run scripts/setup.sh)" ;;
 	*) die "ctd_start: unknown containerd version '$v' (1.6 or 1.7)" ;;
 	esac
 	mkdir -p "$KYB_TEST_RUN" "$KYB_TEST_LIB"
@@ -484,17 +488,49 @@ ctd_start() {
 	[ -z "${KYB_CTD_EXTRA_CONFIG:-}" ] || printf '%s\n' "$KYB_CTD_EXTRA_CONFIG" >>"$CTD_CONFIG"
 	_kyb_ctds+=("$n")
 	kyb_on_exit "ctd_stop '$n'"
-	PATH=$path setsid "$bin" --config "$CTD_CONFIG" >"$CTD_LOG" 2>&1 </dev/null &
-	pid=$!
-	echo "$pid" >"$KYB_TEST_RUN/$n.pid"
-	CTD_PID=$pid
+	: >"$CTD_LOG"
+	_ctd_launch
+	log "containerd $v started as $n (pid $CTD_PID, socket $CTD_ADDR, namespace $KYB_NS)"
+}
+
+# _ctd_launch: starts containerd for the current instance and waits for it.
+_ctd_launch() {
+	local bin path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+	if [ "$CTD_VERSION" = 1.7 ]; then
+		bin=$KYB_CTD17_BIN/containerd
+		path=$BUILD:$KYB_CTD17_BIN:$path
+	else
+		bin=$(command -v containerd)
+		path=$BUILD:$path
+	fi
+	PATH=$path setsid "$bin" --config "$CTD_CONFIG" >>"$CTD_LOG" 2>&1 </dev/null &
+	CTD_PID=$!
+	echo "$CTD_PID" >"$KYB_TEST_RUN/$CTD_NAME.pid"
 	if ! kyb_wait 30 "$CTD_CTR" --address "$CTD_ADDR" version; then
 		tail -n 30 "$CTD_LOG" >&2
-		die "containerd $v ($n) did not answer on $CTD_ADDR within 30 s"
+		die "containerd $CTD_VERSION ($CTD_NAME) did not answer on $CTD_ADDR within 30 s"
 	fi
-	kill -0 "$pid" 2>/dev/null || die "containerd $v ($n) exited"
-	log "containerd $v started as $n (pid $pid, socket $CTD_ADDR, namespace $KYB_NS)"
+	kill -0 "$CTD_PID" 2>/dev/null || die "containerd $CTD_VERSION ($CTD_NAME) exited"
 }
+
+# ctd_restart [NAME]: kills containerd (SIGKILL; its shims and containers live
+# on) and starts it again on the same root, state and config: the way to test
+# that a shim is found again after a containerd restart.
+ctd_restart() {
+	[ $# -eq 0 ] || ctd_use "$1"
+	if [ -n "$CTD_PID" ] && kill -0 "$CTD_PID" 2>/dev/null; then
+		kill -KILL "$CTD_PID"
+		kyb_wait 10 sh -c "! kill -0 $CTD_PID" || die "containerd $CTD_NAME did not die"
+	fi
+	_ctd_launch
+	log "containerd $CTD_VERSION restarted as $CTD_NAME (pid $CTD_PID)"
+}
+
+# ctd_bundle ID [NS]: the bundle directory of task ID in the current instance.
+ctd_bundle() { echo "$CTD_STATE/io.containerd.runtime.v2.task/${2:-$KYB_NS}/$1"; }
+
+# ctr_task_status ID: RUNNING, STOPPED, CREATED, PAUSED... (empty if no task).
+ctr_task_status() { ctr_ task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
 
 # _ctd_shim_pids SOCK: pids of shims started by the containerd at SOCK.
 _ctd_shim_pids() {
