@@ -2,7 +2,9 @@
 /* shim/cgroup: discovery from /proc/<pid>/cgroup and paths, Metrics read from
  * fake v1 and v2 trees (decoded back with the generated unpack), robustness
  * against garbage files, the v2 OOM watch on a fake tree, and on this host a
- * real cgroup v1 memory cgroup whose child runs out of memory. */
+ * real cgroup v1 memory cgroup whose child runs out of memory and a real runc
+ * container (stats from its init pid, OOM of an exec). The real tests skip
+ * only without root, cgroup v1 memory, runc or a static busybox. */
 #include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <ftw.h>
