@@ -91,7 +91,8 @@ host_apt_install() {
 	need_root "host packages ($*)"
 	host_apt_update
 	note "apt-get install $*"
-	if ! apt-get -q -y --no-install-recommends install "$@" >/tmp/kyb-setup-apt-install.log 2>&1; then
+	if ! apt-get -q -y -o DPkg::Lock::Timeout=300 --no-install-recommends install "$@" \
+		>/tmp/kyb-setup-apt-install.log 2>&1; then
 		tail -n 20 /tmp/kyb-setup-apt-install.log >&2
 		die "apt-get install $* failed (full log: /tmp/kyb-setup-apt-install.log)"
 	fi
@@ -128,8 +129,14 @@ step_host_packages() {
 		major=$(clang -dumpversion 2>/dev/null | cut -d. -f1)
 		rt=libclang-rt-$major-dev
 		if [ -n "$major" ] && [ -n "$(pkgs_missing "$rt")" ]; then
-			missing+=("host package: $rt (libFuzzer runtime)")
-			[ "$CHECK_ONLY" -eq 1 ] || host_apt_install "$rt"
+			if [ "$CHECK_ONLY" -eq 0 ]; then host_apt_update; fi
+			if apt-cache show "$rt" >/dev/null 2>&1; then
+				missing+=("host package: $rt (libFuzzer runtime)")
+				[ "$CHECK_ONLY" -eq 1 ] || host_apt_install "$rt"
+			else
+				# Older distributions ship the runtime in libclang-common-N-dev.
+				say "no package $rt here; the fuzz targets need clang's libFuzzer runtime"
+			fi
 		fi
 	fi
 	say "host packages ok"
