@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The shim's stdio module against real kernel objects: FIFOs, pipes, files,
  * a shell-script logger, a pty pair and a unix socket playing runc. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -53,6 +55,8 @@ static int fifo_reader(const char *p) {
 
 static sd_event *new_loop(void) {
         sd_event *e = NULL;
+        /* As the shim does: a vanished reader is an error, not a signal. */
+        ASSERT_TRUE(signal(SIGPIPE, SIG_IGN) != SIG_ERR);
         ASSERT_OK(sd_event_new(&e));
         return e;
 }
@@ -666,6 +670,495 @@ TEST(new_invalid) {
                 process_io_new(e, &(ProcessIOConfig){.id = "c", .stdout_path = "binary:///bin/true"}, &io),
                 EINVAL);
         ASSERT_NULL(io);
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
+/* ------------------------------------------------------------ file:// */
+
+TEST(file_uri) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *log = path_in("a/b c/ctr.log"), *content = NULL;
+        char uri[PATH_MAX + 32];
+        ProcessIO *io = NULL;
+        int fds[3];
+        struct stat st;
+
+        /* ctr run --log-uri: stdout = stderr = file://..., no stdin. The path
+         * is percent-encoded in the URI. */
+        snprintf(uri, sizeof(uri), "file://%s/a/b%%20c/ctr.log", tmpdir);
+        for (int round = 0; round < 2; round++) {
+                ASSERT_OK(process_io_new(
+                        e, &(ProcessIOConfig){.id = "c1", .stdout_path = uri, .stderr_path = uri}, &io));
+                ASSERT_OK(stat(log, &st));
+                ASSERT_TRUE(S_ISREG(st.st_mode));
+                ASSERT_EQ(st.st_mode & 07777, 0644);
+                child_fds(io, fds);
+                ASSERT_TRUE(is_dev_null(fds[0]));
+                ASSERT_OK(process_io_started(io));
+                write_str(fds[1], round == 0 ? "out1\n" : "out2\n");
+                loop_for(e, 20 * USEC_PER_MSEC);
+                write_str(fds[2], round == 0 ? "err1\n" : "err2\n");
+                for (int i = 0; i < 3; i++)
+                        safe_close(fds[i]);
+                DoneState d = {.fifo_fd = -EBADF};
+                ASSERT_OK(process_io_shutdown(io, on_done, &d));
+                wait_done(e, &d, WAIT_USEC);
+                ASSERT_EQ(d.calls, 1);
+                io = process_io_free(io);
+        }
+        ASSERT_OK(read_full_file(log, 1024, &content, NULL));
+        ASSERT_STREQ(content, "out1\nerr1\nout2\nerr2\n");
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
+/* ------------------------------------------------------------ binary:// */
+
+static char *write_script(const char *name, const char *body) {
+        char *p = path_in(name);
+        ASSERT_OK(write_file_atomic(p, body, strlen(body), 0755));
+        return p;
+}
+
+/* Waits for our child pid (the test is its parent; no reaper here). */
+static int wait_child(sd_event *e, pid_t pid, uint64_t usec) {
+        uint64_t deadline = now_monotonic_usec() + usec;
+        int status;
+        for (;;) {
+                pid_t r = waitpid(pid, &status, WNOHANG);
+                ASSERT_TRUE(r >= 0);
+                if (r == pid)
+                        return status;
+                if (now_monotonic_usec() > deadline)
+                        test_fail(__FILE__, __LINE__, "child %d did not exit", (int)pid);
+                ASSERT_OK(sd_event_run(e, 10 * USEC_PER_MSEC));
+        }
+}
+
+static bool file_has_line(const char *path, const char *line) {
+        _cleanup_free_ char *c = NULL;
+        if (read_full_file(path, 65536, &c, NULL) < 0)
+                return false;
+        for (char *s = c; s && *s;) {
+                char *nl = strchr(s, '\n');
+                size_t l = nl ? (size_t)(nl - s) : strlen(s);
+                if (l == strlen(line) && strncmp(s, line, l) == 0)
+                        return true;
+                s = nl ? nl + 1 : NULL;
+        }
+        return false;
+}
+
+static const char logger_script[] = "#!/bin/sh\n"
+                                    "/usr/bin/env > \"$2.env\"\n"
+                                    "echo \"$#:$*\" > \"$2.args\"\n"
+                                    "printf R >&5\n"
+                                    "exec 5>&-\n"
+                                    "/bin/cat <&4 > \"$2.err\" &\n"
+                                    "/bin/cat <&3 > \"$2.out\"\n"
+                                    "wait\n";
+
+TEST(binary_uri) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *script = write_script("logger.sh", logger_script), *base = path_in("log"),
+                            *p_env = path_in("log.env"), *p_args = path_in("log.args"),
+                            *p_out = path_in("log.out"), *p_err = path_in("log.err"), *c = NULL;
+        char uri[PATH_MAX * 2], expect[PATH_MAX + 64];
+        ProcessIO *io = NULL;
+        int fds[3];
+
+        snprintf(uri, sizeof(uri), "binary://%s?out=%s&x=a%%20b&out=ignored", script, base);
+        ASSERT_OK(process_io_new(e,
+                                 &(ProcessIOConfig){.id = "exec1",
+                                                    .container_id = "ctr1",
+                                                    .ns = "testns",
+                                                    .stdout_path = uri,
+                                                    .stderr_path = uri},
+                                 &io));
+        pid_t pid = process_io_logger_pid(io);
+        ASSERT_TRUE(pid > 0);
+        child_fds(io, fds);
+        ASSERT_TRUE(is_dev_null(fds[0]));
+        ASSERT_OK(process_io_started(io));
+        write_str(fds[1], "to stdout\n");
+        write_str(fds[2], "to stderr\n");
+        for (int i = 0; i < 3; i++)
+                safe_close(fds[i]);
+        DoneState d = {.fifo_fd = -EBADF};
+        ASSERT_OK(process_io_shutdown(io, on_done, &d));
+        wait_done(e, &d, WAIT_USEC);
+        ASSERT_EQ(d.calls, 1);
+        /* The logger sees EOF and ends by itself. */
+        int status = wait_child(e, pid, WAIT_USEC);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        process_io_free(io);
+
+        ASSERT_TRUE(file_has_line(p_env, "CONTAINER_ID=ctr1"));
+        ASSERT_TRUE(file_has_line(p_env, "CONTAINER_NAMESPACE=testns"));
+        ASSERT_OK(read_full_file(p_env, 65536, &c, NULL));
+        ASSERT_NULL(strstr(c, "HOME="));
+        free(c);
+        c = NULL;
+        snprintf(expect, sizeof(expect), "4:out %s x a b", base);
+        ASSERT_TRUE(file_has_line(p_args, expect));
+        ASSERT_TRUE(file_has_line(p_out, "to stdout"));
+        ASSERT_TRUE(file_has_line(p_err, "to stderr"));
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
+/* A logger that does not stop on EOF gets SIGTERM after the drain timeout. */
+TEST(binary_logger_stopped) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *script = write_script("logger.sh", "#!/bin/sh\nexec /bin/sleep 100\n");
+        char uri[PATH_MAX + 32];
+        ProcessIO *io = NULL;
+
+        snprintf(uri, sizeof(uri), "binary://%s", script);
+        ASSERT_OK(process_io_new(e, &(ProcessIOConfig){.id = "c1", .ns = "n", .stdout_path = uri}, &io));
+        pid_t pid = process_io_logger_pid(io);
+        ASSERT_OK(process_io_started(io));
+        DoneState d = {.fifo_fd = -EBADF};
+        ASSERT_OK(process_io_shutdown(io, on_done, &d));
+        int status = wait_child(e, pid, WAIT_USEC);
+        ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+        ASSERT_EQ(d.calls, 1);
+        process_io_free(io);
+
+        /* free() with the logger running: SIGTERM as well. */
+        ASSERT_OK(process_io_new(e, &(ProcessIOConfig){.id = "c1", .ns = "n", .stdout_path = uri}, &io));
+        pid = process_io_logger_pid(io);
+        loop_for(e, 50 * USEC_PER_MSEC);
+        process_io_free(io);
+        status = wait_child(e, pid, WAIT_USEC);
+        ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
+TEST(binary_bad) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *noexec = path_in("noexec");
+        char uri[PATH_MAX + 32];
+        ProcessIO *io = NULL;
+
+        ASSERT_OK(write_file_atomic(noexec, "#!/bin/sh\n", 10, 0644));
+        snprintf(uri, sizeof(uri), "binary://%s/missing", tmpdir);
+        ASSERT_ERROR(process_io_new(e, &(ProcessIOConfig){.id = "c1", .ns = "n", .stdout_path = uri}, &io),
+                     ENOENT);
+        snprintf(uri, sizeof(uri), "binary://%s", noexec);
+        ASSERT_ERROR(process_io_new(e, &(ProcessIOConfig){.id = "c1", .ns = "n", .stdout_path = uri}, &io),
+                     EACCES);
+        ASSERT_NULL(io);
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
+/* ------------------------------------------------------------ terminal */
+
+static int open_pty(int *ret_slave) {
+        int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        ASSERT_TRUE(m >= 0);
+        ASSERT_OK(grantpt(m));
+        ASSERT_OK(unlockpt(m));
+        int s = open(ptsname(m), O_RDWR | O_NOCTTY | O_CLOEXEC);
+        ASSERT_TRUE(s >= 0);
+        struct termios t;
+        ASSERT_OK(tcgetattr(s, &t));
+        cfmakeraw(&t);
+        ASSERT_OK(tcsetattr(s, TCSANOW, &t));
+        *ret_slave = s;
+        return m;
+}
+
+/* Plays runc: connects and sends data plus n fds. Returns the connection. */
+static int send_console(const char *path, const int *fds, size_t n, const char *data) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        union {
+                struct cmsghdr h;
+                uint8_t buf[CMSG_SPACE(sizeof(int) * 4)];
+        } control = {};
+        struct iovec iov = {.iov_base = (void *)data, .iov_len = strlen(data)};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+        int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ASSERT_TRUE(c >= 0);
+        ASSERT_TRUE(strlen(path) < sizeof(sa.sun_path));
+        strcpy(sa.sun_path, path);
+        ASSERT_OK(connect(c, (struct sockaddr *)&sa, sizeof(sa)));
+        if (n > 0) {
+                mh.msg_control = &control;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+                struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
+                memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
+        }
+        ASSERT_TRUE(sendmsg(c, &mh, MSG_NOSIGNAL) == (ssize_t)strlen(data));
+        return c;
+}
+
+TEST(console) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *in = fifo_in("t-stdin"), *out = fifo_in("t-stdout");
+        int r = fifo_reader(out), slave, fds[3];
+        ProcessIO *io = NULL;
+        char buf[64] = {};
+        struct winsize ws;
+        struct stat st;
+
+        ASSERT_OK(process_io_new(
+                e, &(ProcessIOConfig){.id = "c1", .stdin_path = in, .stdout_path = out, .terminal = true},
+                &io));
+        const char *sock = process_io_console_socket(io);
+        ASSERT_NOT_NULL(sock);
+        _cleanup_free_ char *sock_copy = strdup(sock), *dir = strdup(sock);
+        *strrchr(dir, '/') = 0;
+        ASSERT_OK(stat(dir, &st));
+        ASSERT_EQ(st.st_mode & 07777, 0700);
+        process_io_child_fds(io, fds);
+        for (int i = 0; i < 3; i++)
+                ASSERT_TRUE(is_dev_null(fds[i]));
+
+        /* ResizePty before the master arrived: applied on arrival. */
+        ASSERT_OK(process_io_resize(io, 100, 40));
+        ASSERT_FALSE(process_io_has_console(io));
+
+        int m = open_pty(&slave);
+        int c = send_console(sock, &m, 1, "/dev/pts/x");
+        safe_close(m);
+        safe_close(c);
+        /* runc returned: started() picks the master up even before the loop ran. */
+        ASSERT_OK(process_io_started(io));
+        ASSERT_TRUE(process_io_has_console(io));
+        ASSERT_TRUE(access(sock_copy, F_OK) < 0 && errno == ENOENT);
+        ASSERT_TRUE(access(dir, F_OK) < 0 && errno == ENOENT);
+        ASSERT_OK(ioctl(slave, TIOCGWINSZ, &ws));
+        ASSERT_EQ(ws.ws_col, 100);
+        ASSERT_EQ(ws.ws_row, 40);
+        ASSERT_OK(process_io_resize(io, 132, 50));
+        ASSERT_OK(ioctl(slave, TIOCGWINSZ, &ws));
+        ASSERT_EQ(ws.ws_col, 132);
+        ASSERT_EQ(ws.ws_row, 50);
+
+        /* The process writes to its terminal: it reaches the stdout FIFO. */
+        write_str(slave, "out!");
+        ASSERT_EQ(loop_read(e, r, buf, 4, NULL), 4);
+        ASSERT_STREQ(buf, "out!");
+        /* The client types: it reaches the process. */
+        int w = open(in, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        ASSERT_TRUE(w >= 0);
+        write_str(w, "in!");
+        memset(buf, 0, sizeof(buf));
+        ASSERT_EQ(loop_read(e, slave, buf, 3, NULL), 3);
+        ASSERT_STREQ(buf, "in!");
+
+        /* The process exits: the last output drains, then done. */
+        write_str(slave, "bye");
+        safe_close(slave);
+        uint64_t t0 = now_monotonic_usec();
+        DoneState d = {.fifo_fd = r};
+        ASSERT_OK(process_io_shutdown(io, on_done, &d));
+        wait_done(e, &d, WAIT_USEC);
+        ASSERT_EQ(d.calls, 1);
+        ASSERT_TRUE(d.at - t0 < USEC_PER_SEC);
+        ASSERT_EQ(d.len, 3);
+        ASSERT_FALSE(process_io_has_console(io));
+        /* Resizing a finished console is a harmless no-op. */
+        ASSERT_OK(process_io_resize(io, 80, 24));
+        process_io_free(io);
+        safe_close(w);
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
+/* Malformed messages on the console socket are dropped; the socket keeps
+ * listening, and the real one is accepted from the event loop. */
+TEST(console_bad_messages) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *log = path_in("tty.log"), *content = NULL;
+        char uri[PATH_MAX + 16];
+        ProcessIO *io = NULL;
+        int slave, p[2];
+
+        snprintf(uri, sizeof(uri), "file://%s", log);
+        ASSERT_OK(process_io_new(e, &(ProcessIOConfig){.id = "c1", .stdout_path = uri, .terminal = true},
+                                 &io));
+        const char *sock = process_io_console_socket(io);
+
+        int c1 = send_console(sock, NULL, 0, "no fd");
+        ASSERT_OK(pipe2(p, O_CLOEXEC));
+        int c2 = send_console(sock, p, 2, "two fds");
+        int c3 = send_console(sock, p, 1, "not a pty");
+        loop_for(e, 100 * USEC_PER_MSEC);
+        ASSERT_FALSE(process_io_has_console(io));
+        /* The shim dropped every fd it got: the pipe's ends are ours alone. */
+        safe_close(p[0]);
+        ASSERT_TRUE(write(p[1], "x", 1) < 0 && errno == EPIPE);
+        safe_close(p[1]);
+
+        int m = open_pty(&slave);
+        int c4 = send_console(sock, &m, 1, "/dev/pts/x");
+        safe_close(m);
+        uint64_t deadline = now_monotonic_usec() + WAIT_USEC;
+        while (!process_io_has_console(io) && now_monotonic_usec() < deadline)
+                ASSERT_OK(sd_event_run(e, 10 * USEC_PER_MSEC));
+        ASSERT_TRUE(process_io_has_console(io));
+        ASSERT_OK(process_io_started(io));
+
+        write_str(slave, "tty output");
+        safe_close(slave);
+        DoneState d = {.fifo_fd = -EBADF};
+        ASSERT_OK(process_io_shutdown(io, on_done, &d));
+        wait_done(e, &d, WAIT_USEC);
+        ASSERT_EQ(d.calls, 1);
+        ASSERT_OK(read_full_file(log, 1024, &content, NULL));
+        ASSERT_STREQ(content, "tty output");
+        process_io_free(io);
+        safe_close(c1);
+        safe_close(c2);
+        safe_close(c3);
+        safe_close(c4);
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
+TEST(console_binary_logger) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *script = write_script("logger.sh", logger_script), *base = path_in("log"),
+                            *p_out = path_in("log.out"), *p_err = path_in("log.err"), *c = NULL;
+        char uri[PATH_MAX * 2];
+        ProcessIO *io = NULL;
+        int slave;
+
+        snprintf(uri, sizeof(uri), "binary://%s?out=%s", script, base);
+        ASSERT_OK(process_io_new(
+                e, &(ProcessIOConfig){.id = "c1", .ns = "n", .stdout_path = uri, .terminal = true}, &io));
+        pid_t pid = process_io_logger_pid(io);
+        ASSERT_TRUE(pid > 0);
+        int m = open_pty(&slave);
+        int conn = send_console(process_io_console_socket(io), &m, 1, "/dev/pts/x");
+        safe_close(m);
+        ASSERT_OK(process_io_started(io));
+        ASSERT_TRUE(process_io_has_console(io));
+        write_str(slave, "tty to logger");
+        safe_close(slave);
+        DoneState d = {.fifo_fd = -EBADF};
+        ASSERT_OK(process_io_shutdown(io, on_done, &d));
+        wait_done(e, &d, WAIT_USEC);
+        ASSERT_EQ(d.calls, 1);
+        int status = wait_child(e, pid, WAIT_USEC);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        ASSERT_OK(read_full_file(p_out, 1024, &c, NULL));
+        ASSERT_STREQ(c, "tty to logger");
+        free(c);
+        c = NULL;
+        ASSERT_OK(read_full_file(p_err, 1024, &c, NULL));
+        ASSERT_STREQ(c, "");
+        process_io_free(io);
+        safe_close(conn);
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
+TEST(console_never_arrives) {
+        sd_event *e = new_loop();
+        ProcessIO *io = NULL;
+
+        ASSERT_OK(process_io_new(e, &(ProcessIOConfig){.id = "c1", .terminal = true}, &io));
+        _cleanup_free_ char *sock = strdup(process_io_console_socket(io));
+        ASSERT_OK(process_io_started(io));
+        ASSERT_FALSE(process_io_has_console(io));
+        DoneState d = {.fifo_fd = -EBADF};
+        ASSERT_OK(process_io_shutdown(io, on_done, &d));
+        wait_done(e, &d, WAIT_USEC);
+        ASSERT_EQ(d.calls, 1);
+        ASSERT_TRUE(access(sock, F_OK) < 0 && errno == ENOENT);
+        process_io_free(io);
+        sd_event_unref(e);
+}
+
+static int count_fds(void) {
+        char cmd[64];
+        snprintf(cmd, sizeof(cmd), "/proc/%d/fd", (int)getpid());
+        int n = 0;
+        DIR *d = opendir(cmd);
+        ASSERT_NOT_NULL(d);
+        for (struct dirent *de; (de = readdir(d));)
+                if (de->d_name[0] != '.')
+                        n++;
+        closedir(d);
+        return n - 1; /* the directory's own fd */
+}
+
+static int noop_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        return 0;
+}
+
+/* Every kind, through its whole life: no fd stays behind. */
+TEST(no_fd_leaks) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *in = fifo_in("in"), *out = fifo_in("out"), *err = fifo_in("err"),
+                            *script = write_script("logger.sh", logger_script), *base = path_in("log");
+        int rout = fifo_reader(out), rerr = fifo_reader(err);
+        char file_uri[PATH_MAX + 16], bin_uri[PATH_MAX * 2];
+
+        snprintf(file_uri, sizeof(file_uri), "file://%s/f.log", tmpdir);
+        snprintf(bin_uri, sizeof(bin_uri), "binary://%s?out=%s", script, base);
+        const ProcessIOConfig cfgs[] = {
+                {.id = "a"},
+                {.id = "b", .stdin_path = in, .stdout_path = out, .stderr_path = err},
+                {.id = "c", .stdin_path = in, .stdout_path = out, .stderr_path = out},
+                {.id = "d", .stdout_path = file_uri, .stderr_path = file_uri},
+                {.id = "e", .ns = "n", .stdin_path = in, .stdout_path = bin_uri, .stderr_path = bin_uri},
+                {.id = "f", .stdin_path = in, .stdout_path = out, .terminal = true},
+                {.id = "g", .ns = "n", .stdout_path = bin_uri, .terminal = true},
+        };
+        /* sd-event creates its timerfd on first use and keeps it: make it exist now. */
+        ASSERT_OK(sd_event_add_time_relative(e, NULL, CLOCK_MONOTONIC, 1, 0, noop_timer, NULL));
+        loop_for(e, 10 * USEC_PER_MSEC);
+        int before = count_fds();
+        for (size_t i = 0; i < ELEMENTSOF(cfgs); i++) {
+                ProcessIO *io = NULL;
+                int fds[3], slave = -EBADF, conn = -EBADF;
+                ASSERT_OK(process_io_new(e, &cfgs[i], &io));
+                pid_t logger = process_io_logger_pid(io);
+                child_fds(io, fds);
+                if (cfgs[i].terminal) {
+                        int m = open_pty(&slave);
+                        conn = send_console(process_io_console_socket(io), &m, 1, "/dev/pts/x");
+                        safe_close(m);
+                }
+                ASSERT_OK(process_io_started(io));
+                write_str(cfgs[i].terminal ? slave : fds[1], "x");
+                for (int k = 0; k < 3; k++)
+                        safe_close(fds[k]);
+                safe_close(slave);
+                DoneState d = {.fifo_fd = -EBADF};
+                ASSERT_OK(process_io_shutdown(io, on_done, &d));
+                wait_done(e, &d, WAIT_USEC);
+                ASSERT_EQ(d.calls, 1);
+                process_io_free(io);
+                safe_close(conn);
+                if (logger > 0)
+                        (void)wait_child(e, logger, WAIT_USEC);
+                loop_for(e, 20 * USEC_PER_MSEC);
+                int now = count_fds();
+                if (now != before)
+                        test_fail(__FILE__, __LINE__, "config %zu: %d fds before, %d after", i, before, now);
+        }
+        safe_close(rout);
+        safe_close(rerr);
         sd_event_unref(e);
         cleanup_tmpdir();
 }
