@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* The checkpoint catalog: one SQLite database (WAL, versioned schema with
+ * migrations). This module is the only one that includes sqlite3.h; every
+ * function returns >= 0 or a negative errno (-ENOENT no such row, -EEXIST
+ * unique constraint, -ENOTUNIQ ambiguous id prefix, -EBUSY locked, -ENOSPC
+ * full disk, -EIO anything else). */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CATALOG_SCHEMA_VERSION 2
+
+/* Numbers match kybernate.v1.CheckpointState. */
+typedef enum CheckpointState {
+        CHECKPOINT_PENDING = 1,
+        CHECKPOINT_READY = 2,
+        CHECKPOINT_FAILED = 3,
+} CheckpointState;
+
+/* CRIU options used (bit mask, stored as is). */
+enum {
+        CKPT_OPT_LEAVE_RUNNING = 1u << 0,
+        CKPT_OPT_TCP_ESTABLISHED = 1u << 1,
+        CKPT_OPT_EXT_UNIX_SK = 1u << 2,
+        CKPT_OPT_FILE_LOCKS = 1u << 3,
+        CKPT_OPT_SHELL_JOB = 1u << 4,
+};
+
+typedef struct CatalogEntry {
+        char *id;   /* 32 lowercase hex characters */
+        char *name; /* NULL or unique */
+        CheckpointState state;
+        char *containerd_namespace;
+        char *k8s_namespace;
+        char *k8s_pod;
+        char *k8s_container;
+        char *container_id;
+        char *image_ref;
+        char *image_digest;
+        int64_t created_ns;
+        uint64_t size_bytes;
+        char *runc_version;
+        char *criu_version;
+        char *kernel_version;
+        uint32_t options;
+        char *checksum;
+        uint64_t restore_count;
+        bool pinned;
+        bool allow_cross_namespace;
+        /* schema 2 */
+        int64_t last_restored_ns;
+        bool durable;
+        char *bundle;
+} CatalogEntry;
+
+/* Empty or NULL fields do not filter. */
+typedef struct CatalogFilter {
+        const char *containerd_namespace;
+        const char *k8s_namespace;
+        const char *k8s_pod;
+        const char *k8s_container;
+        const char *container_id;
+        int state; /* 0 = any */
+        uint32_t limit; /* 0 = none */
+} CatalogFilter;
+
+typedef struct CatalogCounts {
+        uint64_t ready, pending, failed, pinned;
+        uint64_t bytes;
+} CatalogCounts;
+
+typedef struct Catalog Catalog;
+
+/* path ":memory:" gives a private in-memory database. durable: commits are
+ * fsync'ed (synchronous=FULL) rather than only ordered (NORMAL). */
+int catalog_open(const char *path, bool durable, Catalog **ret);
+Catalog *catalog_close(Catalog *c);
+static inline void catalog_closep(Catalog **c) {
+        catalog_close(*c);
+}
+int catalog_schema_version(Catalog *c);
+
+void catalog_entry_done(CatalogEntry *e);
+int catalog_entry_copy(const CatalogEntry *src, CatalogEntry *ret);
+
+int catalog_insert(Catalog *c, const CatalogEntry *e);
+int catalog_get(Catalog *c, const char *id, CatalogEntry *ret);
+int catalog_get_by_name(Catalog *c, const char *name, CatalogEntry *ret);
+/* Ready or not, the one row whose id starts with prefix (-ENOTUNIQ if several). */
+int catalog_get_by_prefix(Catalog *c, const char *prefix, CatalogEntry *ret);
+/* The newest ready row of that Kubernetes container. */
+int catalog_get_newest(Catalog *c, const char *k8s_namespace, const char *k8s_pod, const char *k8s_container,
+                       CatalogEntry *ret);
+
+int catalog_set_ready(Catalog *c, const char *id, uint64_t size_bytes, const char *checksum);
+int catalog_set_state(Catalog *c, const char *id, CheckpointState state);
+int catalog_set_pinned(Catalog *c, const char *id, bool pinned);
+int catalog_record_restore(Catalog *c, const char *id, int64_t now_ns);
+int catalog_delete(Catalog *c, const char *id);
+
+/* Calls cb for each matching row, newest first. cb returns < 0 to stop (that
+ * value is returned). Returns the number of rows visited otherwise. */
+typedef int (*CatalogRowFn)(const CatalogEntry *e, void *userdata);
+int catalog_list(Catalog *c, const CatalogFilter *f, CatalogRowFn cb, void *userdata);
+int catalog_count(Catalog *c, const CatalogFilter *f, uint64_t *ret);
+int catalog_counts(Catalog *c, CatalogCounts *ret);
+
+int catalog_begin(Catalog *c);
+int catalog_commit(Catalog *c);
+int catalog_rollback(Catalog *c);

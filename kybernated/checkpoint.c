@@ -1,0 +1,456 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The Checkpoint operation, a small state machine driven by child exits:
+ *
+ *   runc state  ->  (insert pending row)  ->  runc checkpoint  ->  write
+ *   config.dump/spec.dump/stats-dump/kybernate.json  ->  checksum + fsync in a
+ *   forked child  ->  row ready  ->  reply.
+ *
+ * Any failure removes the directory and the row, after copying runc's output
+ * and CRIU's dump.log to <store>/logs/, whose path the error message names. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "log.h"
+#include "manager.h"
+#include "metadata.h"
+#include "resolve.h"
+#include "spawn.h"
+#include "store.h"
+
+typedef struct CheckpointJob {
+        Manager *manager;
+        Connection *conn; /* NULL once the client went away; the job goes on */
+        CatalogEntry entry;
+        char *dir;       /* <store>/checkpoints/<id> */
+        char *runc_root;
+        char *created;   /* container creation time from runc state */
+        bool row_inserted;
+        sd_event_source *child;
+        int64_t started_usec;
+} CheckpointJob;
+
+static void job_free(CheckpointJob *j) {
+        if (!j)
+                return;
+        j->manager->n_jobs--;
+        sd_event_source_disable_unref(j->child);
+        catalog_entry_done(&j->entry);
+        free(j->dir);
+        free(j->runc_root);
+        free(j->created);
+        free(j);
+}
+
+static void job_detach(void *userdata) {
+        ((CheckpointJob *)userdata)->conn = NULL;
+}
+
+static void job_progress(CheckpointJob *j, const char *stage, const char *message) {
+        if (!j->conn)
+                return;
+        Kybernate__V1__Response resp = KYBERNATE__V1__RESPONSE__INIT;
+        Kybernate__V1__Progress p = KYBERNATE__V1__PROGRESS__INIT;
+        p.stage = (char *)stage;
+        p.message = (char *)message;
+        resp.result_case = KYBERNATE__V1__RESPONSE__RESULT_PROGRESS;
+        resp.progress = &p;
+        (void)connection_send(j->conn, &resp, false);
+}
+
+static char *job_path(CheckpointJob *j, const char *rel) {
+        char *p;
+        return asprintf(&p, "%s/%s", j->dir, rel) < 0 ? NULL : p;
+}
+
+/* Copies src to dst (small logs); best effort. */
+static int copy_file(const char *src, const char *dst) {
+        _cleanup_free_ char *data = NULL;
+        size_t size;
+        int r = read_full_file(src, 64u << 20, &data, &size);
+        if (r < 0)
+                return r;
+        return write_file_atomic(dst, data, size, 0600);
+}
+
+static char *free_null(char *s) {
+        free(s);
+        return NULL;
+}
+
+/* Ends the job with an error: keeps the logs, removes files and row. */
+static void job_fail(CheckpointJob *j, int error, const char *what) {
+        Manager *m = j->manager;
+        _cleanup_free_ char *runc_log = job_path(j, "work/runc.log");
+        _cleanup_free_ char *dump_log = job_path(j, "work/dump.log");
+        _cleanup_free_ char *kept_runc = NULL, *kept_dump = NULL, *last = NULL;
+        struct stat st;
+
+        /* The images go first: on a full store this makes room for the logs
+         * and for the catalog's journal. */
+        _cleanup_free_ char *images = job_path(j, "checkpoint");
+        if (images)
+                (void)store_remove_tree(images);
+
+        if (runc_log && stat(runc_log, &st) >= 0 &&
+            asprintf(&kept_runc, "%s/%s-runc.log", m->logs_dir, j->entry.id) >= 0 &&
+            copy_file(runc_log, kept_runc) < 0)
+                kept_runc = free_null(kept_runc);
+        if (dump_log && stat(dump_log, &st) >= 0 &&
+            asprintf(&kept_dump, "%s/%s-dump.log", m->logs_dir, j->entry.id) >= 0 &&
+            copy_file(dump_log, kept_dump) < 0)
+                kept_dump = free_null(kept_dump);
+        if (runc_log)
+                last = file_last_line(runc_log);
+
+        int r = j->row_inserted ? manager_remove_checkpoint(m, j->entry.id) : store_remove_tree(j->dir);
+        if (r < 0)
+                log_error_errno(r, "Failed to clean up checkpoint %s: %m", j->dir);
+
+        log_error("Checkpoint of %s/%s failed: %s%s%s%s%s", j->entry.containerd_namespace, j->entry.container_id,
+                  what, last ? ": " : "", last ? last : "", kept_dump ? "; CRIU log kept at " : "",
+                  kept_dump ? kept_dump : "");
+        if (j->conn)
+                connection_send_error(j->conn, error, "checkpoint of %s/%s failed: %s%s%s%s%s%s%s",
+                                      j->entry.containerd_namespace, j->entry.container_id, what,
+                                      last ? ": " : "", last ? last : "",
+                                      kept_dump ? "; CRIU log kept at " : "", kept_dump ? kept_dump : "",
+                                      kept_runc ? "; runc output kept at " : "", kept_runc ? kept_runc : "");
+        job_free(j);
+}
+
+static void job_finished(int r, uint64_t size, const char *checksum, void *userdata) {
+        CheckpointJob *j = userdata;
+        Manager *m = j->manager;
+
+        if (r < 0) {
+                job_fail(j, r, r == -ENOSPC ? "syncing the images failed: no space left on the store"
+                                            : "computing the checksum / syncing the images failed");
+                return;
+        }
+        /* The directory entry of <id> itself must be durable too. */
+        if (m->config->durable && (r = store_fsync_path(m->checkpoints_dir)) < 0) {
+                job_fail(j, r, "syncing the store directory failed");
+                return;
+        }
+        r = catalog_set_ready(m->catalog, j->entry.id, size, checksum);
+        if (r < 0) {
+                job_fail(j, r, r == -ENOSPC ? "updating the catalog failed: no space left"
+                                            : "updating the catalog failed");
+                return;
+        }
+        j->entry.state = CHECKPOINT_READY;
+        j->entry.size_bytes = size;
+        free(j->entry.checksum);
+        j->entry.checksum = strdup(checksum);
+        log_info("Checkpoint %s of %s/%s ready: %" PRIu64 " bytes in %" PRIu64 " ms%s", j->entry.id,
+                 j->entry.containerd_namespace, j->entry.container_id, size,
+                 (now_monotonic_usec() - (uint64_t)j->started_usec) / USEC_PER_MSEC,
+                 m->config->durable ? "" : " (not synced: durable=no)");
+
+        if (j->conn) {
+                _cleanup_free_ char *path = NULL;
+                Kybernate__V1__CheckpointInfo info;
+                Kybernate__V1__CheckpointOptions opts;
+                Kybernate__V1__Response resp = KYBERNATE__V1__RESPONSE__INIT;
+                Kybernate__V1__CheckpointResponse ck = KYBERNATE__V1__CHECKPOINT_RESPONSE__INIT;
+                (void)manager_checkpoint_dir(m, j->entry.id, &path);
+                entry_to_info(&j->entry, path, &info, &opts);
+                ck.info = &info;
+                resp.result_case = KYBERNATE__V1__RESPONSE__RESULT_CHECKPOINT;
+                resp.checkpoint = &ck;
+                (void)connection_send(j->conn, &resp, true);
+        }
+        job_free(j);
+}
+
+/* After runc checkpoint succeeded: the files around the images. */
+static int job_write_metadata(CheckpointJob *j) {
+        Manager *m = j->manager;
+        int r;
+        _cleanup_free_ char *spec = NULL, *spec_src = NULL, *spec_dst = NULL, *stats_src = NULL,
+                            *stats_dst = NULL, *dump_src = NULL, *dump_dst = NULL, *work = NULL;
+
+        if (asprintf(&spec_src, "%s/config.json", j->entry.bundle) < 0 || !(spec_dst = job_path(j, "spec.dump")) ||
+            !(stats_src = job_path(j, "work/stats-dump")) || !(stats_dst = job_path(j, "stats-dump")) ||
+            !(dump_src = job_path(j, "work/dump.log")) || !(dump_dst = job_path(j, "dump.log")) ||
+            !(work = job_path(j, "work")))
+                return -ENOMEM;
+
+        r = copy_file(spec_src, spec_dst);
+        if (r < 0)
+                return r;
+        /* CRIU writes its statistics into the work directory; checkpointctl
+         * reads them at the top, and kybernatectl inspect in checkpoint/. */
+        r = copy_file(stats_src, stats_dst);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (r >= 0) {
+                _cleanup_free_ char *stats_img = job_path(j, "checkpoint/stats-dump");
+                if (!stats_img)
+                        return -ENOMEM;
+                r = copy_file(stats_src, stats_img);
+                if (r < 0)
+                        return r;
+        }
+        (void)copy_file(dump_src, dump_dst);   /* as Podman keeps it */
+        r = metadata_write_config_dump(j->dir, &j->entry, j->created, m->config->durable);
+        if (r < 0)
+                return r;
+        r = metadata_write_kybernate_json(j->dir, &j->entry, m->config->durable);
+        if (r < 0)
+                return r;
+        /* The work directory may hold CRIU's mounts: the safe remover. */
+        return store_remove_tree(work);
+}
+
+static int on_checkpoint_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        CheckpointJob *j = userdata;
+        Manager *m = j->manager;
+        int r;
+
+        j->child = sd_event_source_disable_unref(j->child);
+        if (si->si_code != CLD_EXITED || si->si_status != 0) {
+                char what[96];
+                snprintf(what, sizeof(what), "runc checkpoint %s %d",
+                         si->si_code == CLD_EXITED ? "exited with status" : "killed by signal", si->si_status);
+                job_fail(j, EIO, what);
+                return 0;
+        }
+        job_progress(j, "finish", "writing metadata, computing checksum and syncing");
+        r = job_write_metadata(j);
+        if (r < 0) {
+                job_fail(j, r, r == -ENOSPC ? "writing metadata failed: no space left on the store"
+                                            : "writing metadata failed");
+                return 0;
+        }
+        r = checksum_task_start(m->event, j->dir, m->config->durable, job_finished, j, NULL);
+        if (r < 0)
+                job_fail(j, r, "starting the checksum failed");
+        return 0;
+}
+
+static int job_start_checkpoint(CheckpointJob *j) {
+        Manager *m = j->manager;
+        _cleanup_free_ char *images = job_path(j, "checkpoint");
+        _cleanup_free_ char *work = job_path(j, "work");
+        _cleanup_free_ char *log = job_path(j, "work/runc.log");
+        if (!images || !work || !log)
+                return -ENOMEM;
+
+        const char *argv[24];
+        size_t n = 0;
+        argv[n++] = m->config->runc;
+        argv[n++] = "--root";
+        argv[n++] = j->runc_root;
+        if (m->config->criu) {
+                argv[n++] = "--criu";
+                argv[n++] = m->config->criu;
+        }
+        argv[n++] = "checkpoint";
+        argv[n++] = "--image-path";
+        argv[n++] = images;
+        argv[n++] = "--work-path";
+        argv[n++] = work;
+        uint32_t o = j->entry.options;
+        if (o & CKPT_OPT_LEAVE_RUNNING)
+                argv[n++] = "--leave-running";
+        if (o & CKPT_OPT_TCP_ESTABLISHED)
+                argv[n++] = "--tcp-established";
+        if (o & CKPT_OPT_EXT_UNIX_SK)
+                argv[n++] = "--ext-unix-sk";
+        if (o & CKPT_OPT_FILE_LOCKS)
+                argv[n++] = "--file-locks";
+        if (o & CKPT_OPT_SHELL_JOB)
+                argv[n++] = "--shell-job";
+        argv[n++] = j->entry.container_id;
+        argv[n] = NULL;
+
+        pid_t pid;
+        int r = spawn_logged((char *const *)argv, log, &pid);
+        if (r < 0)
+                return r;
+        r = sd_event_add_child(m->event, &j->child, pid, WEXITED, on_checkpoint_exit, j);
+        if (r < 0) {
+                kill(pid, SIGKILL);
+                (void)waitpid(pid, NULL, 0);
+                return r;
+        }
+        job_progress(j, "runc-checkpoint", "runc checkpoint running");
+        return 0;
+}
+
+static int on_state_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        CheckpointJob *j = userdata;
+        Manager *m = j->manager;
+        int r;
+
+        j->child = sd_event_source_disable_unref(j->child);
+        _cleanup_free_ char *out_path = job_path(j, "work/runc-state.json");
+        _cleanup_free_ char *out = NULL, *bundle = NULL, *spec_path = NULL, *spec = NULL;
+        if (!out_path) {
+                job_fail(j, ENOMEM, "out of memory");
+                return 0;
+        }
+        if (si->si_code != CLD_EXITED || si->si_status != 0) {
+                _cleanup_free_ char *last = file_last_line(out_path);
+                char what[640];
+                snprintf(what, sizeof(what), "container %s not found under runc root %s%s%s",
+                         j->entry.container_id, j->runc_root, last ? ": " : "", last ? last : "");
+                (void)unlink(out_path);
+                job_fail(j, ENOENT, what);
+                return 0;
+        }
+        r = read_full_file(out_path, 1 << 20, &out, NULL);
+        if (r >= 0)
+                r = metadata_parse_runc_state(out, &bundle, &j->created);
+        if (r < 0) {
+                job_fail(j, EBADMSG, "could not parse `runc state` output");
+                return 0;
+        }
+        (void)unlink(out_path);
+        if (asprintf(&spec_path, "%s/config.json", bundle) < 0) {
+                job_fail(j, ENOMEM, "out of memory");
+                return 0;
+        }
+        r = read_full_file(spec_path, SPEC_MAX_BYTES, &spec, NULL);
+        if (r < 0 || metadata_from_spec(spec, &j->entry) < 0) {
+                job_fail(j, r < 0 ? r : EBADMSG, "could not read the container's OCI spec");
+                return 0;
+        }
+        j->entry.bundle = TAKE_PTR(bundle);
+
+        r = catalog_insert(m->catalog, &j->entry);
+        if (r < 0) {
+                job_fail(j, r, r == -EEXIST ? "the name is taken by another checkpoint" : "catalog insert failed");
+                return 0;
+        }
+        j->row_inserted = true;
+        r = job_start_checkpoint(j);
+        if (r < 0)
+                job_fail(j, r, "starting runc failed");
+        return 0;
+}
+
+void op_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req) {
+        Manager *m = c->manager;
+        char id[33];
+        int r;
+
+        if (!ident_valid(req->containerd_namespace, IDENT_MAX_LEN) ||
+            !ident_valid(req->container_id, IDENT_MAX_LEN)) {
+                connection_send_error(c, EINVAL,
+                                      "containerd_namespace and container_id are required: 1-%d characters of "
+                                      "[A-Za-z0-9._-]",
+                                      IDENT_MAX_LEN);
+                return;
+        }
+        if (!isempty(req->name) && !ident_valid(req->name, NAME_MAX_LEN)) {
+                connection_send_error(c, EINVAL, "invalid name: use 1-%d characters of [A-Za-z0-9._-]",
+                                      NAME_MAX_LEN);
+                return;
+        }
+        if (!isempty(req->runc_root) && !path_allowed(req->runc_root, (char *[]){(char *)"/", NULL})) {
+                connection_send_error(c, EINVAL, "runc_root must be an absolute normalized path");
+                return;
+        }
+        if (!isempty(req->image_ref) && strlen(req->image_ref) > IMAGE_REF_MAX) {
+                connection_send_error(c, EINVAL, "image_ref too long");
+                return;
+        }
+        if (!isempty(req->name)) {
+                CatalogEntry other = {};
+                r = catalog_get_by_name(m->catalog, req->name, &other);
+                catalog_entry_done(&other);
+                if (r >= 0) {
+                        connection_send_error(c, EEXIST, "a checkpoint named '%s' exists already", req->name);
+                        return;
+                }
+        }
+        if (m->no_spawn) {
+                connection_send_error(c, EOPNOTSUPP, "checkpoints disabled in this instance");
+                return;
+        }
+
+        CheckpointJob *j = calloc(1, sizeof(*j));
+        if (!j) {
+                connection_send_error(c, ENOMEM, "out of memory");
+                return;
+        }
+        m->n_jobs++;
+        j->manager = m;
+        j->conn = c;
+        j->started_usec = (int64_t)now_monotonic_usec();
+        CatalogEntry *e = &j->entry;
+        const Kybernate__V1__CheckpointOptions *o = req->options;
+        e->state = CHECKPOINT_PENDING;
+        e->created_ns = now_realtime_ns();
+        e->durable = m->config->durable;
+        e->pinned = req->has_pin && req->pin;
+        e->allow_cross_namespace = req->has_allow_cross_namespace && req->allow_cross_namespace;
+        if (o) {
+                e->options |= o->leave_running ? CKPT_OPT_LEAVE_RUNNING : 0;
+                e->options |= o->tcp_established ? CKPT_OPT_TCP_ESTABLISHED : 0;
+                e->options |= o->ext_unix_sk ? CKPT_OPT_EXT_UNIX_SK : 0;
+                e->options |= o->file_locks ? CKPT_OPT_FILE_LOCKS : 0;
+                e->options |= o->shell_job ? CKPT_OPT_SHELL_JOB : 0;
+        }
+        r = store_new_id(id);
+        if (r >= 0) {
+                e->id = strdup(id);
+                e->containerd_namespace = strdup(req->containerd_namespace);
+                e->container_id = strdup(req->container_id);
+                e->name = isempty(req->name) ? NULL : strdup(req->name);
+                e->image_ref = isempty(req->image_ref) ? NULL : strdup(req->image_ref);
+                e->runc_version = strdup(m->runc_version ? m->runc_version : "");
+                e->criu_version = strdup(m->criu_version ? m->criu_version : "");
+                e->kernel_version = strdup(m->kernel_version ? m->kernel_version : "");
+                if (!isempty(req->runc_root))
+                        j->runc_root = strdup(req->runc_root);
+                else if (asprintf(&j->runc_root, "%s/%s", m->config->runc_root_base, req->containerd_namespace) < 0)
+                        j->runc_root = NULL;
+                r = manager_checkpoint_dir(m, id, &j->dir);
+                if (r >= 0 && (!e->id || !e->containerd_namespace || !e->container_id || !j->runc_root ||
+                               !e->runc_version || !e->criu_version || !e->kernel_version))
+                        r = -ENOMEM;
+        }
+        if (r < 0) {
+                connection_send_error(c, r, "out of memory");
+                job_free(j);
+                return;
+        }
+        _cleanup_free_ char *work = job_path(j, "work");
+        _cleanup_free_ char *state_out = job_path(j, "work/runc-state.json");
+        if (!work || !state_out) {
+                connection_send_error(c, ENOMEM, "out of memory");
+                job_free(j);
+                return;
+        }
+        if (mkdir(j->dir, 0700) < 0 || mkdir(work, 0700) < 0) {
+                r = negative_errno();
+                connection_send_error(c, r, "creating %s failed: %s", j->dir, strerror(-r));
+                (void)store_remove_tree(j->dir);
+                job_free(j);
+                return;
+        }
+        c->op = j;
+        c->op_detach = job_detach;
+
+        const char *argv[] = {m->config->runc, "--root", j->runc_root, "state", e->container_id, NULL};
+        pid_t pid;
+        r = spawn_logged((char *const *)argv, state_out, &pid);
+        if (r < 0) {
+                job_fail(j, r, "starting runc failed");
+                return;
+        }
+        r = sd_event_add_child(m->event, &j->child, pid, WEXITED, on_state_exit, j);
+        if (r < 0) {
+                kill(pid, SIGKILL);
+                (void)waitpid(pid, NULL, 0);
+                job_fail(j, r, "watching runc failed");
+                return;
+        }
+        log_info("Checkpoint %s of %s/%s started (uid %u)", id, e->containerd_namespace, e->container_id,
+                 (unsigned)c->cred.uid);
+}

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <ctype.h>
+#include <grp.h>
+
+#include "config.h"
+#include "kyb-client.h"
+#include "resolve.h"
+#include "util.h"
+
+static int set_str(char **p, const char *v) {
+        char *s = strdup(v);
+        if (!s)
+                return -ENOMEM;
+        free(*p);
+        *p = s;
+        return 0;
+}
+
+int config_init(Config *c) {
+        *c = (Config){
+                .keep_per_container = 3,
+                .max_age_ns = (int64_t)(7 * 86400) * (int64_t)NSEC_PER_SEC,
+                .durable = true,
+                .read_gid = (gid_t)-1,
+        };
+        if (set_str(&c->store, STORE_PATH_DEFAULT) < 0 || set_str(&c->socket, KYB_SOCKET_DEFAULT) < 0 ||
+            set_str(&c->runc, "runc") < 0 || set_str(&c->runc_root_base, RUNC_ROOT_BASE_DEFAULT) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+void config_done(Config *c) {
+        free(c->store);
+        free(c->socket);
+        free(c->runc);
+        free(c->criu);
+        free(c->runc_root_base);
+        free(c->read_group);
+        strv_free(c->allowed_restore_dirs);
+        *c = (Config){};
+}
+
+static int parse_bool(const char *v, bool *ret) {
+        if (streq(v, "yes") || streq(v, "true") || streq(v, "1") || streq(v, "on"))
+                *ret = true;
+        else if (streq(v, "no") || streq(v, "false") || streq(v, "0") || streq(v, "off"))
+                *ret = false;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+static int parse_dirs(const char *v, char ***ret) {
+        _cleanup_strv_free_ char **l = NULL;
+        size_t n = 0;
+        _cleanup_free_ char *copy = strdup(v);
+        if (!copy)
+                return -ENOMEM;
+        char *save = NULL;
+        for (char *t = strtok_r(copy, ":, \t", &save); t; t = strtok_r(NULL, ":, \t", &save)) {
+                /* Only absolute, normalized directories. */
+                RefKind kind;
+                const char *reason;
+                if (ref_parse(t, &kind, &reason) < 0 || kind != REF_PATH)
+                        return -EINVAL;
+                char **nl = realloc(l, (n + 2) * sizeof(char *));
+                if (!nl)
+                        return -ENOMEM;
+                l = nl;
+                l[n] = strdup(t);
+                l[n + 1] = NULL;
+                if (!l[n])
+                        return -ENOMEM;
+                n++;
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+int config_set(Config *c, const char *key, const char *v) {
+        int r;
+        if (streq(key, "store"))
+                return v[0] == '/' ? set_str(&c->store, v) : -EINVAL;
+        if (streq(key, "socket"))
+                return v[0] == '/' ? set_str(&c->socket, v) : -EINVAL;
+        if (streq(key, "runc"))
+                return isempty(v) ? -EINVAL : set_str(&c->runc, v);
+        if (streq(key, "criu")) {
+                if (isempty(v)) {
+                        free(c->criu);
+                        c->criu = NULL;
+                        return 0;
+                }
+                return set_str(&c->criu, v);
+        }
+        if (streq(key, "runc_root_base"))
+                return v[0] == '/' ? set_str(&c->runc_root_base, v) : -EINVAL;
+        if (streq(key, "keep_per_container")) {
+                char *end;
+                errno = 0;
+                unsigned long n = strtoul(v, &end, 10);
+                if (errno || *end || isempty(v) || n > UINT32_MAX)
+                        return -EINVAL;
+                c->keep_per_container = (uint32_t)n;
+                return 0;
+        }
+        if (streq(key, "max_age")) {
+                int64_t ns;
+                r = parse_duration_ns(v, &ns);
+                if (r < 0)
+                        return r;
+                c->max_age_ns = ns;
+                return 0;
+        }
+        if (streq(key, "durable"))
+                return parse_bool(v, &c->durable);
+        if (streq(key, "allowed_restore_dirs")) {
+                char **l = NULL;
+                r = parse_dirs(v, &l);
+                if (r < 0)
+                        return r;
+                strv_free(c->allowed_restore_dirs);
+                c->allowed_restore_dirs = l;
+                return 0;
+        }
+        if (streq(key, "read_group")) {
+                if (isempty(v)) {
+                        free(c->read_group);
+                        c->read_group = NULL;
+                        c->read_gid = (gid_t)-1;
+                        return 0;
+                }
+                struct group *g = getgrnam(v);
+                if (!g) {
+                        char *end;
+                        errno = 0;
+                        unsigned long n = strtoul(v, &end, 10);
+                        if (errno || *end || n >= (gid_t)-1)
+                                return -ESRCH;
+                        c->read_gid = (gid_t)n;
+                } else
+                        c->read_gid = g->gr_gid;
+                return set_str(&c->read_group, v);
+        }
+        return -ENOKEY;
+}
+
+static char *strip(char *s) {
+        while (isspace((unsigned char)*s))
+                s++;
+        size_t l = strlen(s);
+        while (l > 0 && isspace((unsigned char)s[l - 1]))
+                s[--l] = 0;
+        return s;
+}
+
+int config_parse(Config *c, const char *text, unsigned *ret_line) {
+        _cleanup_free_ char *copy = strdup(text);
+        if (!copy)
+                return -ENOMEM;
+        unsigned line = 0;
+        char *save = NULL;
+        /* strtok_r skips empty lines, so count lines by hand. */
+        char *p = copy;
+        while (p) {
+                char *nl = strchr(p, '\n');
+                if (nl)
+                        *nl = 0;
+                line++;
+                char *s = strip(p);
+                p = nl ? nl + 1 : NULL;
+                if (*s == 0 || *s == '#' || *s == ';')
+                        continue;
+                char *eq = strchr(s, '=');
+                if (!eq) {
+                        *ret_line = line;
+                        return -EINVAL;
+                }
+                *eq = 0;
+                int r = config_set(c, strip(s), strip(eq + 1));
+                if (r < 0) {
+                        *ret_line = line;
+                        return r;
+                }
+        }
+        (void)save;
+        return 0;
+}
+
+int config_load(Config *c, const char *path, bool required, unsigned *ret_line) {
+        _cleanup_free_ char *text = NULL;
+        *ret_line = 0;
+        int r = read_full_file(path, 64 * 1024, &text, NULL);
+        if (r == -ENOENT && !required)
+                return 0;
+        if (r < 0)
+                return r;
+        return config_parse(c, text, ret_line);
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* kybernated settings: defaults, then /etc/kybernate/kybernated.conf (simple
+ * "key = value" lines, '#' comments), then command-line flags. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CONFIG_PATH_DEFAULT "/etc/kybernate/kybernated.conf"
+#define STORE_PATH_DEFAULT "/var/lib/kybernate"
+#define RUNC_ROOT_BASE_DEFAULT "/run/containerd/runc"
+
+typedef struct Config {
+        char *store;            /* store = /var/lib/kybernate */
+        char *socket;           /* socket = /run/kybernate/kybernated.sock */
+        char *runc;             /* runc = runc (found in PATH) */
+        char *criu;             /* criu = (empty: runc finds criu in PATH) */
+        char *runc_root_base;   /* runc_root_base = /run/containerd/runc */
+        uint32_t keep_per_container; /* keep_per_container = 3 */
+        int64_t max_age_ns;     /* max_age = 7d (0 = no age limit) */
+        bool durable;           /* durable = yes */
+        char **allowed_restore_dirs; /* allowed_restore_dirs = /a:/b (colon or comma separated) */
+        char *read_group;       /* read_group = (none) */
+        gid_t read_gid;         /* resolved read_group, (gid_t)-1 if none */
+} Config;
+
+int config_init(Config *c);
+void config_done(Config *c);
+/* Parses text (the file's content); on error *ret_line is the bad line. */
+int config_parse(Config *c, const char *text, unsigned *ret_line);
+/* Loads path; a missing file is fine unless required. */
+int config_load(Config *c, const char *path, bool required, unsigned *ret_line);
+int config_set(Config *c, const char *key, const char *value);

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <cJSON.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "metadata.h"
+#include "resolve.h"
+#include "util.h"
+
+static void cjson_deletep(cJSON **j) {
+        cJSON_Delete(*j);
+}
+#define _cleanup_cjson_ _cleanup_(cjson_deletep)
+
+static const char *get_str(const cJSON *o, const char *key) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+        return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Sets *field from the first annotation among keys that is a valid name. */
+static int set_from(char **field, const cJSON *ann, const char *const *keys, size_t max, bool ident) {
+        if (!isempty(*field))
+                return 0;
+        for (; *keys; keys++) {
+                const char *v = get_str(ann, *keys);
+                if (isempty(v) || strlen(v) > max)
+                        continue;
+                if (ident && !ident_valid(v, max))
+                        continue;
+                if (!ident)
+                        for (const char *p = v; *p; p++)
+                                if ((unsigned char)*p < 0x20)
+                                        return 0;
+                char *s = strdup(v);
+                if (!s)
+                        return -ENOMEM;
+                free(*field);
+                *field = s;
+                return 0;
+        }
+        return 0;
+}
+
+int metadata_from_spec(const char *spec_json, CatalogEntry *e) {
+        _cleanup_cjson_ cJSON *spec = cJSON_Parse(spec_json);
+        if (!cJSON_IsObject(spec))
+                return -EBADMSG;
+        const cJSON *ann = cJSON_GetObjectItemCaseSensitive(spec, "annotations");
+        if (!cJSON_IsObject(ann))
+                return 0;
+        static const char *const ns[] = {"io.kubernetes.cri.sandbox-namespace", "io.kubernetes.pod.namespace",
+                                         NULL};
+        static const char *const pod[] = {"io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name", NULL};
+        static const char *const ctr[] = {"io.kubernetes.cri.container-name", "io.kubernetes.container.name",
+                                          NULL};
+        static const char *const img[] = {"io.kubernetes.cri.image-name", "io.kubernetes.cri-o.ImageName",
+                                          NULL};
+        int r = 0;
+        r |= set_from(&e->k8s_namespace, ann, ns, IDENT_MAX_LEN, true);
+        r |= set_from(&e->k8s_pod, ann, pod, IDENT_MAX_LEN, true);
+        r |= set_from(&e->k8s_container, ann, ctr, IDENT_MAX_LEN, true);
+        r |= set_from(&e->image_ref, ann, img, IMAGE_REF_MAX, false);
+        return r < 0 ? -ENOMEM : 0;
+}
+
+int metadata_parse_runc_state(const char *json, char **ret_bundle, char **ret_created) {
+        _cleanup_cjson_ cJSON *st = cJSON_Parse(json);
+        if (!cJSON_IsObject(st))
+                return -EBADMSG;
+        const char *bundle = get_str(st, "bundle");
+        const char *created = get_str(st, "created");
+        if (isempty(bundle) || bundle[0] != '/')
+                return -EBADMSG;
+        *ret_bundle = strdup(bundle);
+        *ret_created = strdup(created ? created : "");
+        if (!*ret_bundle || !*ret_created)
+                return -ENOMEM;
+        return 0;
+}
+
+static int write_json(const char *dir, const char *file, cJSON *o, bool sync) {
+        _cleanup_free_ char *text = cJSON_Print(o);
+        _cleanup_free_ char *path = NULL;
+        if (!text || asprintf(&path, "%s/%s", dir, file) < 0)
+                return -ENOMEM;
+        /* write_file_atomic fsyncs the file; the directory is synced later. */
+        (void)sync;
+        return write_file_atomic(path, text, strlen(text), 0600);
+}
+
+static void rfc3339(int64_t ns, char buf[static 40]) {
+        time_t t = (time_t)(ns / (int64_t)NSEC_PER_SEC);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        size_t n = strftime(buf, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(buf + n, 40 - n, ".%09lldZ", (long long)(ns % (int64_t)NSEC_PER_SEC));
+}
+
+int metadata_write_kybernate_json(const char *dir, const CatalogEntry *e, bool sync) {
+        _cleanup_cjson_ cJSON *o = cJSON_CreateObject();
+        if (!o)
+                return -ENOMEM;
+        char created[40];
+        rfc3339(e->created_ns, created);
+        struct {
+                const char *k, *v;
+        } strs[] = {
+                {"id", e->id},
+                {"name", e->name},
+                {"containerdNamespace", e->containerd_namespace},
+                {"k8sNamespace", e->k8s_namespace},
+                {"k8sPod", e->k8s_pod},
+                {"k8sContainer", e->k8s_container},
+                {"containerId", e->container_id},
+                {"imageRef", e->image_ref},
+                {"imageDigest", e->image_digest},
+                {"created", created},
+                {"runcVersion", e->runc_version},
+                {"criuVersion", e->criu_version},
+                {"kernelVersion", e->kernel_version},
+                {"bundle", e->bundle},
+        };
+        cJSON_AddNumberToObject(o, "version", 1);
+        for (size_t i = 0; i < ELEMENTSOF(strs); i++)
+                if (!cJSON_AddStringToObject(o, strs[i].k, strs[i].v ? strs[i].v : ""))
+                        return -ENOMEM;
+        cJSON_AddNumberToObject(o, "createdNs", (double)e->created_ns);
+        cJSON *opts = cJSON_AddObjectToObject(o, "options");
+        if (!opts)
+                return -ENOMEM;
+        cJSON_AddBoolToObject(opts, "leaveRunning", !!(e->options & CKPT_OPT_LEAVE_RUNNING));
+        cJSON_AddBoolToObject(opts, "tcpEstablished", !!(e->options & CKPT_OPT_TCP_ESTABLISHED));
+        cJSON_AddBoolToObject(opts, "extUnixSk", !!(e->options & CKPT_OPT_EXT_UNIX_SK));
+        cJSON_AddBoolToObject(opts, "fileLocks", !!(e->options & CKPT_OPT_FILE_LOCKS));
+        cJSON_AddBoolToObject(opts, "shellJob", !!(e->options & CKPT_OPT_SHELL_JOB));
+        cJSON_AddBoolToObject(o, "allowCrossNamespace", e->allow_cross_namespace);
+        return write_json(dir, "kybernate.json", o, sync);
+}
+
+static int take(char **field, const cJSON *o, const char *key, size_t max, bool ident) {
+        const char *v = get_str(o, key);
+        if (!isempty(*field) || isempty(v) || strlen(v) > max)
+                return 0;
+        if (ident && !ident_valid(v, max))
+                return -EINVAL;
+        for (const char *p = v; *p; p++)
+                if ((unsigned char)*p < 0x20)
+                        return -EINVAL;
+        char *s = strdup(v);
+        if (!s)
+                return -ENOMEM;
+        free(*field);
+        *field = s;
+        return 0;
+}
+
+int metadata_read_kybernate_json(const char *dir, CatalogEntry *e) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        if (asprintf(&path, "%s/kybernate.json", dir) < 0)
+                return -ENOMEM;
+        int r = read_full_file(path, 1 << 20, &text, NULL);
+        if (r < 0)
+                return r;
+        _cleanup_cjson_ cJSON *o = cJSON_Parse(text);
+        if (!cJSON_IsObject(o))
+                return -EBADMSG;
+        r = 0;
+        r = r < 0 ? r : take(&e->containerd_namespace, o, "containerdNamespace", IDENT_MAX_LEN, true);
+        r = r < 0 ? r : take(&e->k8s_namespace, o, "k8sNamespace", IDENT_MAX_LEN, true);
+        r = r < 0 ? r : take(&e->k8s_pod, o, "k8sPod", IDENT_MAX_LEN, true);
+        r = r < 0 ? r : take(&e->k8s_container, o, "k8sContainer", IDENT_MAX_LEN, true);
+        r = r < 0 ? r : take(&e->container_id, o, "containerId", IDENT_MAX_LEN, true);
+        r = r < 0 ? r : take(&e->image_ref, o, "imageRef", IMAGE_REF_MAX, false);
+        r = r < 0 ? r : take(&e->image_digest, o, "imageDigest", 256, false);
+        r = r < 0 ? r : take(&e->runc_version, o, "runcVersion", 256, false);
+        r = r < 0 ? r : take(&e->criu_version, o, "criuVersion", 256, false);
+        r = r < 0 ? r : take(&e->kernel_version, o, "kernelVersion", 256, false);
+        if (r < 0)
+                return r;
+        const cJSON *opts = cJSON_GetObjectItemCaseSensitive(o, "options");
+        if (cJSON_IsObject(opts)) {
+                static const struct {
+                        const char *k;
+                        uint32_t bit;
+                } bits[] = {{"leaveRunning", CKPT_OPT_LEAVE_RUNNING},
+                            {"tcpEstablished", CKPT_OPT_TCP_ESTABLISHED},
+                            {"extUnixSk", CKPT_OPT_EXT_UNIX_SK},
+                            {"fileLocks", CKPT_OPT_FILE_LOCKS},
+                            {"shellJob", CKPT_OPT_SHELL_JOB}};
+                for (size_t i = 0; i < ELEMENTSOF(bits); i++)
+                        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opts, bits[i].k)))
+                                e->options |= bits[i].bit;
+        }
+        return 0;
+}
+
+int metadata_write_config_dump(const char *dir, const CatalogEntry *e, const char *created_rfc3339,
+                               bool sync) {
+        _cleanup_cjson_ cJSON *o = cJSON_CreateObject();
+        if (!o)
+                return -ENOMEM;
+        char now[40];
+        rfc3339(e->created_ns, now);
+        const char *name = !isempty(e->k8s_container) ? e->k8s_container : e->container_id;
+        if (!cJSON_AddStringToObject(o, "id", e->container_id ? e->container_id : "") ||
+            !cJSON_AddStringToObject(o, "name", name ? name : "") ||
+            !cJSON_AddStringToObject(o, "rootfsImage", e->image_ref ? e->image_ref : "") ||
+            !cJSON_AddStringToObject(o, "rootfsImageRef", e->image_digest ? e->image_digest : "") ||
+            !cJSON_AddStringToObject(o, "rootfsImageName", e->image_ref ? e->image_ref : "") ||
+            !cJSON_AddStringToObject(o, "runtime", "runc") ||
+            !cJSON_AddStringToObject(o, "createdTime", !isempty(created_rfc3339) ? created_rfc3339 : now) ||
+            !cJSON_AddStringToObject(o, "checkpointedTime", now))
+                return -ENOMEM;
+        return write_json(dir, "config.dump", o, sync);
+}

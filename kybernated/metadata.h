@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* JSON files in a checkpoint directory: our kybernate.json (the catalog row),
+ * config.dump (the Podman/CRI-O style container config checkpointctl reads)
+ * and the identity found in an OCI spec's annotations. */
+
+#include "catalog.h"
+
+#define SPEC_MAX_BYTES (16u << 20)
+#define IMAGE_REF_MAX 1024
+
+/* From an OCI spec (config.json/spec.dump): Kubernetes namespace, pod and
+ * container names and the image (CRI annotations), set only when present and
+ * valid. Fields already set in e are kept. */
+int metadata_from_spec(const char *spec_json, CatalogEntry *e);
+
+/* "bundle" and "created" (RFC 3339) from `runc state` output. */
+int metadata_parse_runc_state(const char *json, char **ret_bundle, char **ret_created);
+
+int metadata_write_kybernate_json(const char *dir, const CatalogEntry *e, bool sync);
+/* Reads identity fields of kybernate.json into e (fields already set kept). */
+int metadata_read_kybernate_json(const char *dir, CatalogEntry *e);
+
+/* config.dump: id, name, rootfsImageName, rootfsImage, runtime, createdTime,
+ * checkpointedTime. */
+int metadata_write_config_dump(const char *dir, const CatalogEntry *e, const char *created_rfc3339,
+                               bool sync);

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "resolve.h"
+#include "util.h"
+
+static bool is_hex(const char *s) {
+        for (; *s; s++)
+                if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+                        return false;
+        return true;
+}
+
+bool ident_valid(const char *s, size_t max) {
+        if (isempty(s) || strlen(s) > max || s[0] == '.' || s[0] == '-')
+                return false;
+        for (; *s; s++)
+                if (!isalnum((unsigned char)*s) && !strchr("._-", *s))
+                        return false;
+        return true;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+        size_t a = strlen(s), b = strlen(suffix);
+        return a >= b && streq(s + a - b, suffix);
+}
+
+static bool has_dotdot_component(const char *s) {
+        for (const char *p = s; (p = strstr(p, "..")); p += 2) {
+                bool start = p == s || p[-1] == '/';
+                bool end = p[2] == 0 || p[2] == '/';
+                if (start && end)
+                        return true;
+        }
+        return false;
+}
+
+int ref_parse(const char *ref, RefKind *ret_kind, const char **ret_reason) {
+        const char *reason = NULL;
+        size_t l;
+
+        if (isempty(ref))
+                reason = "empty reference";
+        else if ((l = strlen(ref)) > REF_MAX)
+                reason = "reference too long";
+        else {
+                for (const char *p = ref; *p; p++)
+                        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+                                reason = "reference contains control characters";
+                                break;
+                        }
+        }
+        if (!reason && has_dotdot_component(ref))
+                reason = "reference contains a '..' component";
+        if (reason) {
+                *ret_reason = reason;
+                return -EINVAL;
+        }
+
+        if (ref[0] == '/') {
+                if (strstr(ref, "//") || strstr(ref, "/./") || ends_with(ref, "/.")) {
+                        *ret_reason = "path is not normalized";
+                        return -EINVAL;
+                }
+                *ret_kind = REF_PATH;
+                return 0;
+        }
+        if (strchr(ref, '/')) {
+                _cleanup_free_ char *ns = NULL, *pod = NULL, *ctr = NULL;
+                if (ref_split_k8s(ref, &ns, &pod, &ctr) < 0) {
+                        *ret_reason = "reference with '/' must be namespace/pod/container";
+                        return -EINVAL;
+                }
+                *ret_kind = REF_K8S;
+                return 0;
+        }
+        if (!ident_valid(ref, NAME_MAX_LEN) && !(strlen(ref) == ID_LEN && is_hex(ref))) {
+                *ret_reason = "reference has characters outside [A-Za-z0-9._-]";
+                return -EINVAL;
+        }
+        if (is_hex(ref) && strlen(ref) == ID_LEN)
+                *ret_kind = REF_ID;
+        else if (is_hex(ref) && strlen(ref) >= ID_PREFIX_MIN && strlen(ref) < ID_LEN)
+                *ret_kind = REF_PREFIX;
+        else
+                *ret_kind = REF_NAME;
+        return 0;
+}
+
+int ref_split_k8s(const char *ref, char **ret_ns, char **ret_pod, char **ret_container) {
+        const char *a = strchr(ref, '/');
+        if (!a)
+                return -EINVAL;
+        const char *b = strchr(a + 1, '/');
+        if (!b || strchr(b + 1, '/'))
+                return -EINVAL;
+        _cleanup_free_ char *ns = strndup(ref, (size_t)(a - ref));
+        _cleanup_free_ char *pod = strndup(a + 1, (size_t)(b - a - 1));
+        _cleanup_free_ char *ctr = strdup(b + 1);
+        if (!ns || !pod || !ctr)
+                return -ENOMEM;
+        if (!ident_valid(ns, IDENT_MAX_LEN) || !ident_valid(pod, IDENT_MAX_LEN) ||
+            !ident_valid(ctr, IDENT_MAX_LEN))
+                return -EINVAL;
+        *ret_ns = TAKE_PTR(ns);
+        *ret_pod = TAKE_PTR(pod);
+        *ret_container = TAKE_PTR(ctr);
+        return 0;
+}
+
+bool path_allowed(const char *path, char *const *dirs) {
+        RefKind kind;
+        const char *reason;
+
+        if (ref_parse(path, &kind, &reason) < 0 || kind != REF_PATH)
+                return false;
+        STRV_FOREACH(d, (char **)dirs) {
+                size_t l = strlen(*d);
+                while (l > 1 && (*d)[l - 1] == '/')
+                        l--;
+                if (l == 0 || (*d)[0] != '/')
+                        continue;
+                if (l == 1) /* "/" allows everything absolute */
+                        return path[1] != 0;
+                if (strncmp(path, *d, l) == 0 && path[l] == '/' && path[l + 1] != 0)
+                        return true;
+        }
+        return false;
+}
+
+int tenant_check(const CatalogEntry *e, const RestoreIdentity *t, const char **ret_reason) {
+        if (e->allow_cross_namespace)
+                return 0;
+        if (!isempty(e->k8s_namespace) || !isempty(t->k8s_namespace)) {
+                if (!streq_ptr(e->k8s_namespace ? e->k8s_namespace : "",
+                               t->k8s_namespace ? t->k8s_namespace : "")) {
+                        *ret_reason = "tenant rule: the restoring container's Kubernetes namespace differs from "
+                                      "the checkpoint's";
+                        return -EACCES;
+                }
+        }
+        if (!streq_ptr(e->containerd_namespace ? e->containerd_namespace : "",
+                       t->containerd_namespace ? t->containerd_namespace : "")) {
+                *ret_reason = "tenant rule: the restoring container's containerd namespace differs from the "
+                              "checkpoint's";
+                return -EACCES;
+        }
+        return 0;
+}
+
+char *retention_group(const CatalogEntry *e) {
+        char *s = NULL;
+        int r;
+        if (!isempty(e->k8s_namespace))
+                r = asprintf(&s, "k8s:%s/%s/%s", e->k8s_namespace, e->k8s_pod ? e->k8s_pod : "",
+                             e->k8s_container ? e->k8s_container : "");
+        else
+                r = asprintf(&s, "ctrd:%s/%s", e->containerd_namespace ? e->containerd_namespace : "",
+                             e->container_id ? e->container_id : "");
+        return r < 0 ? NULL : s;
+}
+
+static int item_cmp(const void *a, const void *b) {
+        const RetentionItem *x = *(const RetentionItem *const *)a, *y = *(const RetentionItem *const *)b;
+        int c = strcmp(x->group, y->group);
+        if (c != 0)
+                return c;
+        return x->created_ns > y->created_ns ? -1 : x->created_ns < y->created_ns ? 1 : 0;
+}
+
+int retention_select(RetentionItem *items, size_t n, uint32_t keep, int64_t max_age_ns, int64_t now_ns) {
+        if (keep == 0 && max_age_ns <= 0)
+                return -EINVAL;
+        if (n == 0)
+                return 0;
+        _cleanup_free_ RetentionItem **order = calloc(n, sizeof(*order));
+        if (!order)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                order[i] = &items[i];
+                items[i].prune = false;
+        }
+        qsort(order, n, sizeof(*order), item_cmp);
+
+        int marked = 0;
+        uint64_t rank = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (i > 0 && !streq(order[i]->group, order[i - 1]->group))
+                        rank = 0;
+                RetentionItem *it = order[i];
+                bool protected_by_count = rank < keep;
+                bool old_enough = max_age_ns <= 0 || now_ns - it->created_ns > max_age_ns;
+                rank++;
+                if (it->pinned || protected_by_count || !old_enough)
+                        continue;
+                it->prune = true;
+                marked++;
+        }
+        return marked;
+}
+
+int parse_duration_ns(const char *s, int64_t *ret) {
+        char *end;
+        if (isempty(s) || !isdigit((unsigned char)s[0]))
+                return -EINVAL;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno != 0)
+                return -ERANGE;
+        uint64_t mult;
+        if (streq(end, "") || streq(end, "s"))
+                mult = 1;
+        else if (streq(end, "m"))
+                mult = 60;
+        else if (streq(end, "h"))
+                mult = 3600;
+        else if (streq(end, "d"))
+                mult = 86400;
+        else if (streq(end, "w"))
+                mult = 7 * 86400;
+        else
+                return -EINVAL;
+        if (v > (uint64_t)INT64_MAX / NSEC_PER_SEC / mult)
+                return -ERANGE;
+        *ret = (int64_t)(v * mult * NSEC_PER_SEC);
+        return 0;
+}

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include "spawn.h"
+#include "store.h"
+#include "util.h"
+
+extern char **environ;
+
+static int spawn_with_fds(char *const argv[], int in_fd, int out_fd, pid_t *ret_pid) {
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        sigset_t none, def;
+        int r;
+
+        posix_spawn_file_actions_init(&fa);
+        posix_spawnattr_init(&attr);
+        posix_spawn_file_actions_adddup2(&fa, in_fd, STDIN_FILENO);
+        posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
+        posix_spawn_file_actions_adddup2(&fa, out_fd, STDERR_FILENO);
+        /* The daemon blocks SIGCHLD (and maybe more); children start clean. */
+        sigemptyset(&none);
+        sigfillset(&def);
+        sigdelset(&def, SIGKILL);
+        sigdelset(&def, SIGSTOP);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setsigdefault(&attr, &def);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+        r = -posix_spawnp(ret_pid, argv[0], &fa, &attr, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&attr);
+        return r;
+}
+
+int spawn_logged(char *const argv[], const char *log_path, pid_t *ret_pid) {
+        _cleanup_close_ int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (in < 0)
+                return negative_errno();
+        _cleanup_close_ int out = open(log_path ? log_path : "/dev/null",
+                                       O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+        if (out < 0)
+                return negative_errno();
+        return spawn_with_fds(argv, in, out, ret_pid);
+}
+
+int spawn_capture_line(char *const argv[], char **ret) {
+        int p[2];
+        pid_t pid;
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return negative_errno();
+        _cleanup_close_ int rd = p[0];
+        _cleanup_close_ int wr = p[1];
+        _cleanup_close_ int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (in < 0)
+                return negative_errno();
+        int r = spawn_with_fds(argv, in, wr, &pid);
+        if (r < 0)
+                return r;
+        wr = safe_close(wr);
+        _cleanup_free_ char *out = NULL;
+        r = read_full_fd(rd, 64 * 1024, &out, NULL);
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        if (r < 0)
+                return r;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                return -EIO;
+        for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"))
+                if (*line) {
+                        *ret = strdup(line);
+                        return *ret ? 0 : -ENOMEM;
+                }
+        return -ENODATA;
+}
+
+char *file_last_line(const char *path) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return NULL;
+        off_t size = lseek(fd, 0, SEEK_END);
+        if (size <= 0)
+                return NULL;
+        char buf[1025];
+        off_t start = size > 1024 ? size - 1024 : 0;
+        ssize_t k = pread(fd, buf, (size_t)(size - start), start);
+        if (k <= 0)
+                return NULL;
+        buf[k] = 0;
+        while (k > 0 && (buf[k - 1] == '\n' || buf[k - 1] == '\r'))
+                buf[--k] = 0;
+        char *nl = strrchr(buf, '\n');
+        char *line = nl ? nl + 1 : buf;
+        if (!*line)
+                return NULL;
+        if (strlen(line) > 512)
+                line[512] = 0;
+        /* Keep it printable: it goes into an error message. */
+        for (char *q = line; *q; q++)
+                if ((unsigned char)*q < 0x20)
+                        *q = ' ';
+        return strdup(line);
+}
+
+struct ChecksumTask {
+        pid_t pid;
+        int fd; /* read end of the result pipe */
+        sd_event_source *child;
+        ChecksumDoneFn done;
+        void *userdata;
+};
+
+ChecksumTask *checksum_task_free(ChecksumTask *t) {
+        if (!t)
+                return NULL;
+        if (t->child) {
+                /* Still running: kill it; sd-event reaps it when the source goes. */
+                (void)sd_event_source_send_child_signal(t->child, SIGKILL, NULL, 0);
+                sd_event_source_disable_unref(t->child);
+        }
+        safe_close(t->fd);
+        free(t);
+        return NULL;
+}
+
+static int on_checksum_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        ChecksumTask *t = userdata;
+        char buf[256] = "";
+        int r = -EIO;
+        uint64_t size = 0;
+        char checksum[80] = "";
+
+        t->child = sd_event_source_unref(t->child);
+        ssize_t k = read(t->fd, buf, sizeof(buf) - 1);
+        if (si->si_code == CLD_EXITED && k > 0) {
+                buf[k] = 0;
+                int cr;
+                unsigned long long sz;
+                if (sscanf(buf, "%d %llu %79s", &cr, &sz, checksum) >= 1) {
+                        r = cr;
+                        size = sz;
+                }
+        }
+        ChecksumDoneFn done = t->done;
+        void *ud = t->userdata;
+        checksum_task_free(t);
+        done(r, size, checksum, ud);
+        return 0;
+}
+
+int checksum_task_start(sd_event *e, const char *dir, bool sync, ChecksumDoneFn done, void *userdata,
+                        ChecksumTask **ret) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return negative_errno();
+
+        pid_t pid = fork();
+        if (pid < 0) {
+                int r = negative_errno();
+                safe_close(p[0]);
+                safe_close(p[1]);
+                return r;
+        }
+        if (pid == 0) {
+                /* Child: only plain syscalls and our own code, then _exit(). */
+                uint64_t size = 0;
+                char checksum[72] = "-";
+                int r = store_checksum(dir, sync, &size, checksum);
+                char out[160];
+                int n = snprintf(out, sizeof(out), "%d %llu %s\n", r, (unsigned long long)size,
+                                 r < 0 ? "-" : checksum);
+                (void)!write(p[1], out, (size_t)n);
+                _exit(0);
+        }
+        safe_close(p[1]);
+
+        ChecksumTask *t = calloc(1, sizeof(*t));
+        if (!t) {
+                kill(pid, SIGKILL);
+                (void)waitpid(pid, NULL, 0);
+                safe_close(p[0]);
+                return -ENOMEM;
+        }
+        t->pid = pid;
+        t->fd = p[0];
+        t->done = done;
+        t->userdata = userdata;
+        int r = sd_event_add_child(e, &t->child, pid, WEXITED, on_checksum_exit, t);
+        if (r < 0) {
+                kill(pid, SIGKILL);
+                (void)waitpid(pid, NULL, 0);
+                t->child = NULL;
+                checksum_task_free(t);
+                return r;
+        }
+        if (ret)
+                *ret = t;
+        return 0;
+}

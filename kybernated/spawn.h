@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* Child processes: runc runs, and checksum computations moved out of the
+ * event loop into a forked child. The caller must have SIGCHLD blocked
+ * (sd_event_add_child() requires it). */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+/* Starts argv[0] (PATH search) with stdin from /dev/null and stdout and
+ * stderr appended to log_path (/dev/null if NULL). */
+int spawn_logged(char *const argv[], const char *log_path, pid_t *ret_pid);
+
+/* Runs argv to completion (blocking: startup only) and returns the first
+ * non-empty line of its output (stdout and stderr). */
+int spawn_capture_line(char *const argv[], char **ret);
+
+/* The last non-empty line of a (log) file, at most 512 bytes; NULL if none. */
+char *file_last_line(const char *path);
+
+typedef void (*ChecksumDoneFn)(int r, uint64_t size, const char *checksum, void *userdata);
+typedef struct ChecksumTask ChecksumTask;
+
+/* Forks a child that computes store_checksum(dir, sync) and calls done from
+ * the loop with the result. done is called exactly once unless the task is
+ * freed first (then the child is killed). The task frees itself after done. */
+int checksum_task_start(sd_event *e, const char *dir, bool sync, ChecksumDoneFn done, void *userdata,
+                        ChecksumTask **ret);
+ChecksumTask *checksum_task_free(ChecksumTask *t);

@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/mount.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "sha256.h"
+#include "store.h"
+#include "util.h"
+
+int store_new_id(char ret[static 33]) {
+        uint8_t b[16];
+        size_t got = 0;
+        while (got < sizeof(b)) {
+                ssize_t k = getrandom(b + got, sizeof(b) - got, 0);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                got += (size_t)k;
+        }
+        for (size_t i = 0; i < sizeof(b); i++)
+                snprintf(ret + 2 * i, 3, "%02x", b[i]);
+        return 0;
+}
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static void unescape_octal(char *s) {
+        char *w = s;
+        for (char *p = s; *p; p++) {
+                if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
+                    p[3] <= '7') {
+                        *w++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+                        p += 3;
+                } else
+                        *w++ = *p;
+        }
+        *w = 0;
+}
+
+static bool path_at_or_below(const char *p, const char *base, size_t bl) {
+        return strncmp(p, base, bl) == 0 && (p[bl] == 0 || p[bl] == '/');
+}
+
+int store_umount_below(const char *path) {
+        char base[PATH_MAX];
+        if (!realpath(path, base))
+                return errno == ENOENT ? 0 : negative_errno();
+        size_t bl = strlen(base);
+
+        /* Repeat until no mount is left below: detaching a mount can reveal
+         * one that was hidden under it. */
+        int total = 0;
+        for (int round = 0; round < 64; round++) {
+                _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+                if (!f)
+                        return negative_errno();
+                char line[8192], best[PATH_MAX] = "";
+                size_t best_len = 0;
+                while (fgets(line, sizeof(line), f)) {
+                        char mp[PATH_MAX];
+                        /* id parent major:minor root mountpoint ... */
+                        if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+                                continue;
+                        unescape_octal(mp);
+                        size_t l = strlen(mp);
+                        if (path_at_or_below(mp, base, bl) && l >= best_len) {
+                                memcpy(best, mp, l + 1);
+                                best_len = l;
+                        }
+                }
+                if (best_len == 0)
+                        return total;
+                if (umount2(best, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+                        return negative_errno();
+                total++;
+        }
+        return -ELOOP;
+}
+
+/* Deletes the contents of dir fd (not fd itself), staying on dev. */
+static int rm_contents(int fd, dev_t dev, int depth) {
+        if (depth > 256)
+                return -ELOOP;
+        int dfd = dup(fd);
+        if (dfd < 0)
+                return negative_errno();
+        DIR *d = fdopendir(dfd);
+        if (!d) {
+                safe_close(dfd);
+                return negative_errno();
+        }
+        int ret = 0;
+        struct dirent *de;
+        while ((errno = 0, de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                struct stat st;
+                if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno != ENOENT && ret == 0)
+                                ret = negative_errno();
+                        continue;
+                }
+                if (st.st_dev != dev) {
+                        ret = -EXDEV; /* a mount point we could not detach: leave it alone */
+                        continue;
+                }
+                if (S_ISDIR(st.st_mode)) {
+                        _cleanup_close_ int sub =
+                                openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (sub < 0) {
+                                if (ret == 0)
+                                        ret = negative_errno();
+                                continue;
+                        }
+                        struct stat sst;
+                        if (fstat(sub, &sst) < 0 || sst.st_dev != dev || sst.st_ino != st.st_ino) {
+                                ret = -EXDEV;
+                                continue;
+                        }
+                        int r = rm_contents(sub, dev, depth + 1);
+                        if (r < 0 && ret == 0)
+                                ret = r;
+                        if (unlinkat(fd, de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT && ret == 0)
+                                ret = negative_errno();
+                } else if (unlinkat(fd, de->d_name, 0) < 0 && errno != ENOENT && ret == 0)
+                        ret = negative_errno();
+        }
+        closedir(d);
+        return ret;
+}
+
+int store_remove_tree(const char *path) {
+        int r = store_umount_below(path);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+                if (errno == ENOENT)
+                        return 0;
+                if (errno == ENOTDIR || errno == ELOOP)
+                        return unlink(path) < 0 ? negative_errno() : 0;
+                return negative_errno();
+        }
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        r = rm_contents(fd, st.st_dev, 0);
+        if (r < 0)
+                return r;
+        if (rmdir(path) < 0 && errno != ENOENT)
+                return negative_errno();
+        return 0;
+}
+
+int store_fsync_path(const char *path) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        return fsync(fd) < 0 ? negative_errno() : 0;
+}
+
+typedef struct FileList {
+        char **paths;
+        size_t n, alloc;
+} FileList;
+
+static void file_list_done(FileList *l) {
+        for (size_t i = 0; i < l->n; i++)
+                free(l->paths[i]);
+        free(l->paths);
+}
+
+/* Collects relative paths of regular files below fd; fsyncs directories
+ * when asked (their entries must be durable too). */
+static int collect(int fd, const char *rel, dev_t dev, bool sync, FileList *l, int depth) {
+        if (depth > 64)
+                return -ELOOP;
+        int dfd = dup(fd);
+        if (dfd < 0)
+                return negative_errno();
+        DIR *d = fdopendir(dfd);
+        if (!d) {
+                safe_close(dfd);
+                return negative_errno();
+        }
+        int r = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (depth == 0 && streq(de->d_name, STORE_METADATA_FILE))
+                        continue;
+                struct stat st;
+                if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        r = negative_errno();
+                        break;
+                }
+                if (st.st_dev != dev) {
+                        r = -EXDEV;
+                        break;
+                }
+                char *p;
+                if (asprintf(&p, "%s%s%s", rel, *rel ? "/" : "", de->d_name) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+                if (S_ISDIR(st.st_mode)) {
+                        _cleanup_free_ char *pp = p;
+                        _cleanup_close_ int sub =
+                                openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (sub < 0) {
+                                r = negative_errno();
+                                break;
+                        }
+                        r = collect(sub, pp, dev, sync, l, depth + 1);
+                        if (r < 0)
+                                break;
+                } else if (S_ISREG(st.st_mode)) {
+                        if (l->n + 1 > l->alloc) {
+                                size_t na = l->alloc ? l->alloc * 2 : 64;
+                                char **np = realloc(l->paths, na * sizeof(char *));
+                                if (!np) {
+                                        free(p);
+                                        r = -ENOMEM;
+                                        break;
+                                }
+                                l->paths = np;
+                                l->alloc = na;
+                        }
+                        l->paths[l->n++] = p;
+                } else {
+                        /* CRIU and runc write only regular files; anything else
+                         * (a symlink to a host file, a device) is refused. */
+                        free(p);
+                        r = -EINVAL;
+                        break;
+                }
+        }
+        if (r >= 0 && sync && fsync(fd) < 0)
+                r = negative_errno();
+        closedir(d);
+        return r;
+}
+
+static int strcmp_ptr(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int store_checksum(const char *dir, bool sync, uint64_t *ret_size, char ret_checksum[static 72]) {
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+
+        FileList l = {};
+        _cleanup_free_ uint8_t *buf = NULL;
+        int r = collect(fd, "", st.st_dev, sync, &l, 0);
+        if (r < 0)
+                goto finish;
+        qsort(l.paths, l.n, sizeof(char *), strcmp_ptr);
+
+        Sha256 h;
+        sha256_init(&h);
+        uint64_t total = 0;
+        buf = malloc(1 << 20);
+        if (!buf) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        for (size_t i = 0; i < l.n; i++) {
+                _cleanup_close_ int f = openat(fd, l.paths[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+                if (f < 0) {
+                        r = negative_errno();
+                        goto finish;
+                }
+                struct stat fst;
+                if (fstat(f, &fst) < 0) {
+                        r = negative_errno();
+                        goto finish;
+                }
+                uint8_t le[8];
+                for (int k = 0; k < 8; k++)
+                        le[k] = (uint8_t)((uint64_t)fst.st_size >> (8 * k));
+                sha256_update(&h, l.paths[i], strlen(l.paths[i]) + 1);
+                sha256_update(&h, le, sizeof(le));
+                uint64_t got = 0;
+                for (;;) {
+                        ssize_t k = read(f, buf, 1 << 20);
+                        if (k < 0) {
+                                if (errno == EINTR)
+                                        continue;
+                                r = negative_errno();
+                                goto finish;
+                        }
+                        if (k == 0)
+                                break;
+                        sha256_update(&h, buf, (size_t)k);
+                        got += (uint64_t)k;
+                }
+                if (got != (uint64_t)fst.st_size) {
+                        r = -EIO; /* changed while we read it */
+                        goto finish;
+                }
+                if (sync && fsync(f) < 0) {
+                        r = negative_errno();
+                        goto finish;
+                }
+                total += got;
+        }
+        uint8_t digest[32];
+        char hex[65];
+        sha256_final(&h, digest);
+        sha256_to_hex(digest, hex);
+        snprintf(ret_checksum, 72, "sha256:%s", hex);
+        *ret_size = total;
+        r = 0;
+finish:
+        file_list_done(&l);
+        return r;
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* The store's files: ids, safe removal, content checksums, durability.
+ *
+ * <store>/catalog.db            the catalog
+ * <store>/checkpoints/<id>/     one checkpoint, as checkpointctl reads it:
+ *     checkpoint/               CRIU images
+ *     config.dump spec.dump     container config (Podman/CRI-O style) and OCI spec
+ *     stats-dump                CRIU's dump statistics (copied from checkpoint/)
+ *     kybernate.json            our metadata (not covered by the checksum)
+ * <store>/staging/<random>/     imports being unpacked
+ * <store>/logs/<id>-*.log       logs of failed checkpoints */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define STORE_METADATA_FILE "kybernate.json"
+
+/* 32 random lowercase hex characters + NUL. */
+int store_new_id(char ret[static 33]);
+
+/* Removes path recursively without ever leaving its filesystem: first detaches
+ * every mount at or below path (from /proc/self/mountinfo, deepest first, with
+ * MNT_DETACH), then deletes with a walker that skips anything on another
+ * device. -ENOENT is not an error. Returns -EXDEV if something was left
+ * because it was on another device. */
+int store_remove_tree(const char *path);
+
+/* Unmounts (MNT_DETACH) every mount point at or below path; returns how many. */
+int store_umount_below(const char *path);
+
+/* Size of and sha256 over the regular files below dir (see daemon.proto for
+ * the definition), skipping the top-level kybernate.json. With sync, every
+ * file and directory is fsync'ed as well. Anything but regular files and
+ * directories (symlinks, devices, fifos) fails with -EINVAL, another
+ * filesystem below with -EXDEV. ret_checksum: "sha256:<64 hex>". */
+int store_checksum(const char *dir, bool sync, uint64_t *ret_size, char ret_checksum[static 72]);
+
+/* fsync a directory by path. */
+int store_fsync_path(const char *path);
