@@ -350,7 +350,7 @@ static void conn_closed(Channel *ch) {
         conn_unref(ch); /* the server's reference */
 }
 
-static int send_status(Conn *c, uint32_t stream_id, int code, const char *fmt, va_list ap) {
+_printf_(4, 0) static int send_status(Conn *c, uint32_t stream_id, int code, const char *fmt, va_list ap) {
         _cleanup_free_ char *msg = NULL;
         Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
         Ttrpc__Response resp = TTRPC__RESPONSE__INIT;
@@ -592,7 +592,7 @@ static int call_finish(TtrpcCall *call, const Ttrpc__Response *resp) {
         return r;
 }
 
-static int call_error(TtrpcCall *call, int code, const char *fmt, va_list ap) {
+_printf_(3, 0) static int call_error(TtrpcCall *call, int code, const char *fmt, va_list ap) {
         int r = 0;
         if (call->conn->server)
                 r = send_status(call->conn, call->stream_id, code, fmt, ap);
