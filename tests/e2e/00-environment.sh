@@ -5,6 +5,8 @@
 # (not ours): CRIU works, private containerd 1.6 and 1.7 run a container from
 # the test image, runc checkpoint/restore through CRIU resumes a counter, and
 # a pod runs through the CRI plugin with tests/lib/cri-client.js.
+# Container commands are single-quoted on purpose:
+# shellcheck disable=SC2016
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -47,6 +49,7 @@ t_ctr_run() {
 		"$(cat "$(ctd_bundle "$N-c2")/init.pid" 2>/dev/null)"
 	ctd_restart "$name"
 	expect_eq "containerd $v: task still RUNNING after a containerd restart" RUNNING "$(ctr_task_status "$N-c2")"
+	t_ctr_cr "$v"
 	local root=$CTD_ROOT state=$CTD_STATE
 	ctd_stop "$name"
 	if [ -e "$root" ] || [ -e "$state" ] || grep -q " $state/" /proc/self/mountinfo; then
@@ -54,6 +57,36 @@ t_ctr_run() {
 	else
 		pass "containerd $v: ctd_stop leaves nothing behind"
 	fi
+}
+
+# containerd's own checkpoint/restore (runc shim -> runc -> CRIU wrapper in PATH):
+# `ctr containers checkpoint --task --rw` + `ctr containers restore --live --rw`.
+t_ctr_cr() {
+	local v=$1 id=$N-cr v1 v2 ref=docker.io/kybernate/infra-env-ckpt:1
+	ctr_ run -d --runtime "$KYB_RUNC_RUNTIME" "$KYB_BUSYBOX" "$id" \
+		sh -c 'i=0; while :; do echo $i >/tmp/count; i=$((i+1)); sleep 0.1; done' >/dev/null
+	sleep 2
+	v1=$(ctr_ task exec --exec-id e1 "$id" cat /tmp/count 2>&1 || true)
+	if ! expect_ok "containerd $v: ctr containers checkpoint --task --rw (runc shim)" \
+		ctr_ containers checkpoint --task --rw "$id" "$ref"; then
+		return 0
+	fi
+	ctr_ task kill -s KILL "$id" >/dev/null 2>&1 || true
+	kyb_wait_eval 10 '[ "$(ctr_task_status "$id")" = STOPPED ]' || true
+	ctr_ task delete "$id" >/dev/null 2>&1 || true
+	ctr_ container delete "$id" >/dev/null 2>&1 || true
+	if ! expect_ok "containerd $v: ctr containers restore --live --rw (runc shim)" \
+		ctr_ containers restore --live --rw "$id" "$ref"; then
+		return 0
+	fi
+	v2=$(ctr_ task exec --exec-id e2 "$id" cat /tmp/count 2>&1 || true)
+	# A fresh start would count from 0; the restored process goes on from v1.
+	if [[ $v1 =~ ^[0-9]+$ ]] && [[ $v2 =~ ^[0-9]+$ ]] && [ "$v1" -ge 10 ] && [ "$v2" -ge "$v1" ]; then
+		pass "containerd $v: restored task counts on ($v1 -> $v2)"
+	else
+		fail "containerd $v: restored task counts on" "before checkpoint: '$v1', after restore: '$v2'"
+	fi
+	ctr_ task kill -s KILL "$id" >/dev/null 2>&1 || true
 }
 
 # ---- runc checkpoint / restore through CRIU -------------------------------------
