@@ -16,19 +16,23 @@
 #include "uri.h"
 #include "util.h"
 
-/* One direction of copying: src_fd -> buffer -> dst_fd. Both fds are owned.
- * The source is read only while the buffer has room, the sink is polled for
- * EPOLLOUT only while data waits: that is the backpressure. A sink that
- * cannot be polled (regular file, /dev/null) is written synchronously; a sink
- * that fails for good is marked broken and further data is read and dropped,
- * so the container never blocks on a reader that has gone away. */
+/* One direction of copying: src_fd -> dst_fd. Both fds are owned.
+ *
+ * Data is read into a buffer on the stack and written straight on; only
+ * what the sink does not take at once is kept (in `pending`, at most one
+ * read, PROCESS_IO_BUFFER_SIZE), and while anything is pending the source
+ * is not read and the sink is polled for EPOLLOUT: that is the
+ * backpressure, and an idle or flowing copier holds no heap memory. A sink
+ * that cannot be polled (regular file, /dev/null) is written synchronously.
+ * A sink that fails for good is marked broken and further data is read and
+ * dropped, so the container never blocks on a reader that has gone away. */
 typedef struct Pump {
         ProcessIO *io;
         const char *name;
         int src_fd, dst_fd;
         sd_event_source *src_ev, *dst_ev; /* dst_ev NULL: sink not pollable */
-        uint8_t *buf;
-        size_t start, end;
+        uint8_t *pending;
+        size_t pending_off, pending_len;
         bool eof, broken, done;
 } Pump;
 
@@ -78,6 +82,16 @@ static void process_io_check_drained(ProcessIO *io);
 
 /* ---------------------------------------------------------------- pumps */
 
+static void pump_clear_pending(Pump *p) {
+        free(p->pending);
+        p->pending = NULL;
+        p->pending_off = p->pending_len = 0;
+}
+
+static bool pump_stalled(const Pump *p) {
+        return p->pending_off < p->pending_len;
+}
+
 static Pump *pump_free(Pump *p) {
         if (!p)
                 return NULL;
@@ -85,7 +99,7 @@ static Pump *pump_free(Pump *p) {
         p->dst_ev = sd_event_source_disable_unref(p->dst_ev);
         p->src_fd = safe_close(p->src_fd);
         p->dst_fd = safe_close(p->dst_fd);
-        free(p->buf);
+        pump_clear_pending(p);
         free(p);
         return NULL;
 }
@@ -100,9 +114,7 @@ static void pump_finish(Pump *p) {
         p->dst_ev = sd_event_source_disable_unref(p->dst_ev);
         p->src_fd = safe_close(p->src_fd);
         p->dst_fd = safe_close(p->dst_fd);
-        free(p->buf);
-        p->buf = NULL;
-        p->start = p->end = 0;
+        pump_clear_pending(p);
 }
 
 /* The sink is gone (the process exited): keep reading and dropping, so the
@@ -111,24 +123,28 @@ static void pump_drop_sink(Pump *p) {
         if (!p || p->done)
                 return;
         p->broken = true;
-        p->start = p->end = 0;
+        pump_clear_pending(p);
         p->dst_ev = sd_event_source_disable_unref(p->dst_ev);
         p->dst_fd = safe_close(p->dst_fd);
+        (void)sd_event_source_set_enabled(p->src_ev, p->eof ? SD_EVENT_OFF : SD_EVENT_ON);
 }
 
 static void pump_update(Pump *p) {
         if (p->done)
                 return;
-        bool want_in = !p->eof && p->end < PROCESS_IO_BUFFER_SIZE;
-        bool want_out = p->dst_ev && !p->broken && p->end > p->start;
-        (void)sd_event_source_set_enabled(p->src_ev, want_in ? SD_EVENT_ON : SD_EVENT_OFF);
+        bool stalled = pump_stalled(p);
+        (void)sd_event_source_set_enabled(p->src_ev, !p->eof && !stalled ? SD_EVENT_ON : SD_EVENT_OFF);
         if (p->dst_ev)
-                (void)sd_event_source_set_enabled(p->dst_ev, want_out ? SD_EVENT_ON : SD_EVENT_OFF);
+                (void)sd_event_source_set_enabled(p->dst_ev, stalled ? SD_EVENT_ON : SD_EVENT_OFF);
 }
 
-static void pump_flush(Pump *p) {
-        while (!p->broken && p->start < p->end) {
-                ssize_t n = write(p->dst_fd, p->buf + p->start, p->end - p->start);
+/* Writes what the sink takes now. Returns how much of len is dealt with:
+ * written, or dropped because the sink broke. */
+static size_t pump_write(Pump *p, const uint8_t *data, size_t len) {
+        size_t done = 0;
+
+        while (!p->broken && done < len) {
+                ssize_t n = write(p->dst_fd, data + done, len - done);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && errno == EAGAIN && p->dst_ev)
@@ -141,16 +157,22 @@ static void pump_flush(Pump *p) {
                         p->broken = true;
                         break;
                 }
-                p->start += (size_t)n;
+                done += (size_t)n;
         }
-        if (p->broken || p->start == p->end)
-                p->start = p->end = 0;
+        return p->broken ? len : done;
+}
+
+static void pump_flush(Pump *p) {
+        if (!pump_stalled(p))
+                return;
+        p->pending_off += pump_write(p, p->pending + p->pending_off, p->pending_len - p->pending_off);
+        if (!pump_stalled(p))
+                pump_clear_pending(p);
 }
 
 /* Finishes once the source hit EOF and everything read was written. */
 static void pump_progress(Pump *p) {
-        pump_flush(p);
-        if (p->eof && p->start == p->end) {
+        if (p->eof && !pump_stalled(p)) {
                 log_debug("%s: %s: copy finished", p->io->id, p->name);
                 pump_finish(p);
                 process_io_check_drained(p->io);
@@ -160,28 +182,36 @@ static void pump_progress(Pump *p) {
 }
 
 static int pump_src_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        uint8_t buf[PROCESS_IO_BUFFER_SIZE];
         Pump *p = userdata;
 
-        if (p->start > 0 && p->end == PROCESS_IO_BUFFER_SIZE) {
-                memmove(p->buf, p->buf + p->start, p->end - p->start);
-                p->end -= p->start;
-                p->start = 0;
+        if (pump_stalled(p)) {
+                pump_update(p);
+                return 0;
         }
-        if (p->end < PROCESS_IO_BUFFER_SIZE) {
-                ssize_t n = read(fd, p->buf + p->end, PROCESS_IO_BUFFER_SIZE - p->end);
-                if (n > 0)
-                        p->end += (size_t)n;
-                else if (n == 0)
-                        p->eof = true;
-                else if (errno == EIO)
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n == 0)
+                p->eof = true;
+        else if (n < 0) {
+                if (errno == EIO)
                         p->eof = true; /* pty master: the slave side is closed */
                 else if (errno != EAGAIN && errno != EINTR) {
                         log_warning_errno(errno, "%s: %s: read failed: %m", p->io->id, p->name);
                         p->eof = true;
                 }
+        } else {
+                size_t w = pump_write(p, buf, (size_t)n);
+                if (w < (size_t)n) {
+                        p->pending = malloc((size_t)n - w);
+                        if (!p->pending)
+                                log_warning("%s: %s: out of memory, dropping output", p->io->id, p->name);
+                        else {
+                                memcpy(p->pending, buf + w, (size_t)n - w);
+                                p->pending_off = 0;
+                                p->pending_len = (size_t)n - w;
+                        }
+                }
         }
-        if (p->broken)
-                p->start = p->end = 0;
         pump_progress(p);
         return 0;
 }
@@ -189,11 +219,7 @@ static int pump_src_cb(sd_event_source *s, int fd, uint32_t revents, void *userd
 static int pump_dst_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Pump *p = userdata;
 
-        if (revents & (EPOLLERR | EPOLLHUP) && !(revents & EPOLLOUT)) {
-                log_warning("%s: %s: output closed, dropping output", p->io->id, p->name);
-                p->broken = true;
-                p->start = p->end = 0;
-        }
+        pump_flush(p);
         pump_progress(p);
         return 0;
 }
@@ -209,11 +235,6 @@ static int pump_new(ProcessIO *io, const char *name, int src_fd, int dst_fd, Pum
                 return -ENOMEM;
         }
         *p = (Pump){.io = io, .name = name, .src_fd = src_fd, .dst_fd = dst_fd};
-        p->buf = malloc(PROCESS_IO_BUFFER_SIZE);
-        if (!p->buf) {
-                r = -ENOMEM;
-                goto fail;
-        }
         r = fd_nonblock(src_fd, true);
         if (r < 0)
                 goto fail;

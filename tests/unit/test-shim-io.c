@@ -1162,3 +1162,36 @@ TEST(no_fd_leaks) {
         sd_event_unref(e);
         cleanup_tmpdir();
 }
+
+/* The process closed its stdin (or died): what the client still types is
+ * dropped, and the client never blocks on a full FIFO. */
+TEST(stdin_reader_gone) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *in = fifo_in("c-stdin"), *chunk = calloc(1, 4096);
+        ProcessIO *io = NULL;
+        int fds[3];
+        size_t written = 0;
+
+        ASSERT_OK(process_io_new(e, &(ProcessIOConfig){.id = "c1", .stdin_path = in}, &io));
+        child_fds(io, fds);
+        ASSERT_OK(process_io_started(io));
+        for (int i = 0; i < 3; i++)
+                safe_close(fds[i]);
+        int w = open(in, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        ASSERT_TRUE(w >= 0);
+        uint64_t deadline = now_monotonic_usec() + WAIT_USEC;
+        while (written < 1024 * 1024 && now_monotonic_usec() < deadline) {
+                ssize_t n = write(w, chunk, 4096);
+                if (n > 0)
+                        written += (size_t)n;
+                else
+                        ASSERT_EQ(errno, EAGAIN);
+                ASSERT_OK(sd_event_run(e, n > 0 ? 0 : 10 * USEC_PER_MSEC));
+        }
+        ASSERT_EQ(written, 1024 * 1024);
+        safe_close(w);
+        process_io_free(io);
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
