@@ -147,11 +147,8 @@ t_cri() {
 	KYB_CTD_NS=k8s.io ctd_start "$name" "$v"
 	kyb_image_import k8s.io
 	mkdir -p "$logs"
-	jq -n --arg d "$logs" --arg u "$N-uid-$v" '{metadata: {name: "infra-env-pod", uid: $u,
-		namespace: "default", attempt: 0}, log_directory: $d,
-		linux: {security_context: {namespace_options: {network: "NODE"}}}}' >"$KYB_TMP/pod.json"
-	jq -n --arg img "$KYB_BUSYBOX" '{metadata: {name: "echo"}, image: {image: $img},
-		command: ["sh", "-c", "echo hello-cri; exec sleep 600"], log_path: "echo.log"}' >"$KYB_TMP/ctr.json"
+	cri_pod_json infra-env-pod "$N-uid-$v" "$logs" >"$KYB_TMP/pod.json"
+	cri_ctr_json echo echo.log sh -c "echo hello-cri; exec sleep 600" >"$KYB_TMP/ctr.json"
 	if ! pod=$(cri runp "$KYB_TMP/pod.json" 2>&1); then
 		fail "CRI $v: run pod sandbox (host network)" "$pod"
 		ctd_stop "$name"

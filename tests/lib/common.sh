@@ -603,6 +603,24 @@ ctd_stop() {
 # cri ARGS...: tests/lib/cri-client.js against the current instance.
 cri() { node "$KYB_CRI_CLIENT" --endpoint "$CTD_CRI_ENDPOINT" "$@"; }
 
+# cri_pod_json NAME UID LOG_DIR: a pod sandbox config (host network) on stdout.
+cri_pod_json() {
+	jq -n --arg n "$1" --arg u "$2" --arg d "$3" '{metadata: {name: $n, uid: $u,
+		namespace: "default", attempt: 0}, log_directory: $d,
+		linux: {security_context: {namespace_options: {network: "NODE"}}}}'
+}
+
+# cri_ctr_json NAME LOG_PATH CMD...: a container config for $KYB_BUSYBOX
+# (PID namespace of its own: CONTAINER) on stdout.
+cri_ctr_json() {
+	local n=$1 l=$2 a cmd
+	shift 2
+	cmd=$(for a in "$@"; do jq -n --arg a "$a" '$a'; done | jq -cs .)
+	jq -n --arg n "$n" --arg l "$l" --arg img "$KYB_BUSYBOX" --argjson cmd "$cmd" '{metadata: {name: $n,
+		attempt: 0}, image: {image: $img}, command: $cmd, log_path: $l,
+		linux: {security_context: {namespace_options: {pid: "CONTAINER"}}}}'
+}
+
 # require_cri: skips when the CRI client cannot run here.
 require_cri() {
 	require_cmd node

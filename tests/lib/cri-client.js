@@ -46,7 +46,7 @@ function die(msg, code) {
 function usage() {
 	const src = fs.readFileSync(__filename, 'utf8').split('\n');
 	const out = [];
-	for (const l of src.slice(2)) {
+	for (const l of src.slice(3)) {
 		if (!l.startsWith('//')) break;
 		out.push(l.replace(/^\/\/ ?/, ''));
 	}
