@@ -98,6 +98,10 @@ static int prepare(Catalog *c, const char *sql, sqlite3_stmt **ret) {
         return sqlite_to_errno(sqlite3_prepare_v2(c->db, sql, -1, ret, NULL));
 }
 
+int catalog_exec(Catalog *c, const char *sql) {
+        return exec(c, sql);
+}
+
 int catalog_begin(Catalog *c) {
         return exec(c, "BEGIN IMMEDIATE");
 }
@@ -125,7 +129,7 @@ static int read_version(Catalog *c, int *ret) {
         return sqlite_to_errno(rc);
 }
 
-static int migrate(Catalog *c) {
+static int migrate(Catalog *c, int target) {
         int r, version;
 
         r = exec(c, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
@@ -141,15 +145,15 @@ static int migrate(Catalog *c) {
                 r = -EPROTONOSUPPORT; /* written by a newer kybernated */
                 goto fail;
         }
-        for (int v = version; v < CATALOG_SCHEMA_VERSION; v++) {
+        for (int v = version; v < target; v++) {
                 r = exec(c, migrations[v]);
                 if (r < 0)
                         goto fail;
         }
-        if (version != CATALOG_SCHEMA_VERSION) {
+        if (version < target) {
                 char sql[96];
                 snprintf(sql, sizeof(sql), "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d)",
-                         CATALOG_SCHEMA_VERSION);
+                         target);
                 r = exec(c, sql);
                 if (r < 0)
                         goto fail;
@@ -161,7 +165,14 @@ fail:
 }
 
 int catalog_open(const char *path, bool durable, Catalog **ret) {
+        return catalog_open_at_version(path, durable, CATALOG_SCHEMA_VERSION, ret);
+}
+
+int catalog_open_at_version(const char *path, bool durable, int version, Catalog **ret) {
         int r;
+
+        if (version < 1 || version > CATALOG_SCHEMA_VERSION)
+                return -EINVAL;
 
         Catalog *c = calloc(1, sizeof(*c));
         if (!c)
@@ -183,7 +194,7 @@ int catalog_open(const char *path, bool durable, Catalog **ret) {
         r = exec(c, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
         if (r < 0)
                 goto fail;
-        r = migrate(c);
+        r = migrate(c, version);
         if (r < 0)
                 goto fail;
         *ret = c;

@@ -76,6 +76,8 @@ typedef struct Catalog Catalog;
 /* path ":memory:" gives a private in-memory database. durable: commits are
  * fsync'ed (synchronous=FULL) rather than only ordered (NORMAL). */
 int catalog_open(const char *path, bool durable, Catalog **ret);
+/* Tests: migrates only up to version (to test later migrations). */
+int catalog_open_at_version(const char *path, bool durable, int version, Catalog **ret);
 Catalog *catalog_close(Catalog *c);
 static inline void catalog_closep(Catalog **c) {
         catalog_close(*c);
@@ -107,6 +109,8 @@ int catalog_list(Catalog *c, const CatalogFilter *f, CatalogRowFn cb, void *user
 int catalog_count(Catalog *c, const CatalogFilter *f, uint64_t *ret);
 int catalog_counts(Catalog *c, CatalogCounts *ret);
 
+/* Raw SQL without parameters (tests, maintenance). */
+int catalog_exec(Catalog *c, const char *sql);
 int catalog_begin(Catalog *c);
 int catalog_commit(Catalog *c);
 int catalog_rollback(Catalog *c);

@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "kybernated/config.h"
+#include "kybernated/resolve.h"
+#include "kybernated/store.h"
+#include "test.h"
+
+static RefKind kind_of(const char *ref) {
+        RefKind k = (RefKind)-1;
+        const char *reason = NULL;
+        if (ref_parse(ref, &k, &reason) < 0)
+                return (RefKind)-1;
+        return k;
+}
+
+static const char *reason_of(const char *ref) {
+        RefKind k;
+        const char *reason = NULL;
+        return ref_parse(ref, &k, &reason) < 0 ? reason : NULL;
+}
+
+TEST(ref_kinds) {
+        ASSERT_EQ(kind_of("0123456789abcdef0123456789abcdef"), REF_ID);
+        ASSERT_EQ(kind_of("0123"), REF_PREFIX);
+        ASSERT_EQ(kind_of("0123456789abcdef0123456789abcde"), REF_PREFIX);
+        ASSERT_EQ(kind_of("012"), REF_NAME); /* too short for a prefix */
+        ASSERT_EQ(kind_of("my-checkpoint.v2"), REF_NAME);
+        ASSERT_EQ(kind_of("ns/pod/container"), REF_K8S);
+        ASSERT_EQ(kind_of("/var/lib/checkpoints/x"), REF_PATH);
+}
+
+TEST(ref_refusals) {
+        ASSERT_STREQ(reason_of(""), "empty reference");
+        ASSERT_NOT_NULL(reason_of(NULL));
+        ASSERT_STREQ(reason_of(".."), "reference contains a '..' component");
+        ASSERT_STREQ(reason_of("../etc"), "reference contains a '..' component");
+        ASSERT_STREQ(reason_of("/allowed/../etc"), "reference contains a '..' component");
+        ASSERT_STREQ(reason_of("ns/../x"), "reference contains a '..' component");
+        ASSERT_STREQ(reason_of("a\tb"), "reference contains control characters");
+        ASSERT_STREQ(reason_of("a\x7f"), "reference contains control characters");
+        ASSERT_STREQ(reason_of("/a//b"), "path is not normalized");
+        ASSERT_STREQ(reason_of("/a/./b"), "path is not normalized");
+        ASSERT_STREQ(reason_of("/a/."), "path is not normalized");
+        ASSERT_NOT_NULL(reason_of("a/b"));
+        ASSERT_NOT_NULL(reason_of("a/b/c/d"));
+        ASSERT_NOT_NULL(reason_of("ns//c"));
+        ASSERT_NOT_NULL(reason_of("name with space"));
+        ASSERT_NOT_NULL(reason_of("-dash"));
+        ASSERT_NOT_NULL(reason_of(".hidden"));
+        char big[REF_MAX + 2];
+        memset(big, 'a', sizeof(big) - 1);
+        big[sizeof(big) - 1] = 0;
+        ASSERT_STREQ(reason_of(big), "reference too long");
+        ASSERT_NULL(reason_of("a..b")); /* ".." inside a name is not a path component */
+}
+
+TEST(split_k8s) {
+        _cleanup_free_ char *ns = NULL, *pod = NULL, *ctr = NULL;
+        ASSERT_OK(ref_split_k8s("default/web-0/nginx", &ns, &pod, &ctr));
+        ASSERT_STREQ(ns, "default");
+        ASSERT_STREQ(pod, "web-0");
+        ASSERT_STREQ(ctr, "nginx");
+        char *a, *b, *c;
+        ASSERT_ERROR(ref_split_k8s("default/web-0", &a, &b, &c), EINVAL);
+        ASSERT_ERROR(ref_split_k8s("a/b/c/d", &a, &b, &c), EINVAL);
+        ASSERT_ERROR(ref_split_k8s("a//c", &a, &b, &c), EINVAL);
+}
+
+TEST(allowed_dirs) {
+        char *dirs[] = {(char *)"/srv/ckpt", (char *)"/mnt/import/", NULL};
+        ASSERT_TRUE(path_allowed("/srv/ckpt/one", dirs));
+        ASSERT_TRUE(path_allowed("/srv/ckpt/a/b", dirs));
+        ASSERT_TRUE(path_allowed("/mnt/import/x", dirs));
+        ASSERT_FALSE(path_allowed("/srv/ckpt", dirs)); /* the directory itself: strictly below */
+        ASSERT_FALSE(path_allowed("/srv/ckpt2/x", dirs));
+        ASSERT_FALSE(path_allowed("/srv/ckpt/../etc", dirs));
+        ASSERT_FALSE(path_allowed("/etc/shadow", dirs));
+        ASSERT_FALSE(path_allowed("srv/ckpt/x", dirs));
+        ASSERT_FALSE(path_allowed("/srv/ckpt//x", dirs));
+        ASSERT_FALSE(path_allowed("/srv/ckpt/x", NULL));
+}
+
+TEST(tenant_rules) {
+        CatalogEntry k8s = {.containerd_namespace = (char *)"k8s.io", .k8s_namespace = (char *)"team-a"};
+        CatalogEntry plain = {.containerd_namespace = (char *)"default", .k8s_namespace = (char *)""};
+        const char *why = NULL;
+
+        RestoreIdentity same = {.containerd_namespace = "k8s.io", .k8s_namespace = "team-a"};
+        ASSERT_OK(tenant_check(&k8s, &same, &why));
+
+        RestoreIdentity other_ns = {.containerd_namespace = "k8s.io", .k8s_namespace = "team-b"};
+        ASSERT_ERROR(tenant_check(&k8s, &other_ns, &why), EACCES);
+        ASSERT_TRUE(strstr(why, "Kubernetes namespace") != NULL);
+
+        /* A non-Kubernetes container may not take a Kubernetes checkpoint, nor the reverse. */
+        RestoreIdentity no_k8s = {.containerd_namespace = "k8s.io"};
+        ASSERT_ERROR(tenant_check(&k8s, &no_k8s, &why), EACCES);
+        RestoreIdentity k8s_into_plain = {.containerd_namespace = "default", .k8s_namespace = "team-a"};
+        ASSERT_ERROR(tenant_check(&plain, &k8s_into_plain, &why), EACCES);
+        ASSERT_TRUE(strstr(why, "Kubernetes namespace") != NULL);
+
+        RestoreIdentity plain_same = {.containerd_namespace = "default"};
+        ASSERT_OK(tenant_check(&plain, &plain_same, &why));
+        RestoreIdentity plain_other = {.containerd_namespace = "other"};
+        ASSERT_ERROR(tenant_check(&plain, &plain_other, &why), EACCES);
+        ASSERT_TRUE(strstr(why, "containerd namespace") != NULL);
+        RestoreIdentity empty = {};
+        ASSERT_ERROR(tenant_check(&plain, &empty, &why), EACCES);
+
+        /* Same k8s namespace, other containerd namespace: still refused. */
+        RestoreIdentity other_ctrd = {.containerd_namespace = "other", .k8s_namespace = "team-a"};
+        ASSERT_ERROR(tenant_check(&k8s, &other_ctrd, &why), EACCES);
+
+        /* The operator's override. */
+        k8s.allow_cross_namespace = true;
+        ASSERT_OK(tenant_check(&k8s, &other_ns, &why));
+}
+
+#define SEC ((int64_t)NSEC_PER_SEC)
+
+TEST(retention_keep_newest_per_group) {
+        RetentionItem it[] = {
+                {.group = "a", .created_ns = 10 * SEC}, {.group = "a", .created_ns = 30 * SEC},
+                {.group = "a", .created_ns = 20 * SEC}, {.group = "a", .created_ns = 40 * SEC},
+                {.group = "b", .created_ns = 5 * SEC},
+        };
+        /* keep 2, any age: a@10 and a@20 go; b has one only. */
+        ASSERT_EQ(retention_select(it, ELEMENTSOF(it), 2, 0, 100 * SEC), 2);
+        ASSERT_TRUE(it[0].prune);
+        ASSERT_FALSE(it[1].prune);
+        ASSERT_TRUE(it[2].prune);
+        ASSERT_FALSE(it[3].prune);
+        ASSERT_FALSE(it[4].prune);
+
+        /* keep 1, older than 65 s (now 100 s): a@20, a@10 old enough; a@30 is
+         * 70 s old too; b@5 is the newest of b, kept by the count. */
+        ASSERT_EQ(retention_select(it, ELEMENTSOF(it), 1, 65 * SEC, 100 * SEC), 3);
+        ASSERT_TRUE(it[0].prune && it[1].prune && it[2].prune);
+        ASSERT_FALSE(it[3].prune || it[4].prune);
+
+        /* Exactly max_age old is not "older than". */
+        RetentionItem edge[] = {{.group = "x", .created_ns = 50 * SEC}, {.group = "x", .created_ns = 60 * SEC}};
+        ASSERT_EQ(retention_select(edge, 2, 1, 50 * SEC, 100 * SEC), 0);
+        ASSERT_EQ(retention_select(edge, 2, 1, 49 * SEC, 100 * SEC), 1);
+        ASSERT_TRUE(edge[0].prune);
+}
+
+TEST(retention_pinned_and_limits) {
+        RetentionItem it[] = {
+                {.group = "a", .created_ns = 1 * SEC, .pinned = true},
+                {.group = "a", .created_ns = 2 * SEC},
+                {.group = "a", .created_ns = 3 * SEC},
+        };
+        /* keep 0 means the count protects none: only age decides; pinned stays. */
+        ASSERT_EQ(retention_select(it, 3, 0, 1, 100 * SEC), 2);
+        ASSERT_FALSE(it[0].prune);
+        /* Pinned rows still take a rank: keep 1 keeps a@3, a@2 goes. */
+        ASSERT_EQ(retention_select(it, 3, 1, 0, 100 * SEC), 1);
+        ASSERT_TRUE(it[1].prune);
+        /* keep 0 and no age limit would delete everything: refused. */
+        ASSERT_ERROR(retention_select(it, 3, 0, 0, 100 * SEC), EINVAL);
+        ASSERT_EQ(retention_select(NULL, 0, 3, 0, 0), 0);
+}
+
+TEST(retention_group_keys) {
+        CatalogEntry k = {.k8s_namespace = (char *)"ns", .k8s_pod = (char *)"p", .k8s_container = (char *)"c",
+                          .containerd_namespace = (char *)"k8s.io", .container_id = (char *)"abc"};
+        CatalogEntry d = {.containerd_namespace = (char *)"default", .container_id = (char *)"abc"};
+        _cleanup_free_ char *gk = retention_group(&k);
+        _cleanup_free_ char *gd = retention_group(&d);
+        ASSERT_STREQ(gk, "k8s:ns/p/c");
+        ASSERT_STREQ(gd, "ctrd:default/abc");
+}
+
+TEST(durations) {
+        int64_t ns;
+        ASSERT_OK(parse_duration_ns("90", &ns));
+        ASSERT_EQ(ns, 90 * SEC);
+        ASSERT_OK(parse_duration_ns("15m", &ns));
+        ASSERT_EQ(ns, 900 * SEC);
+        ASSERT_OK(parse_duration_ns("7d", &ns));
+        ASSERT_EQ(ns, 7 * 86400 * SEC);
+        ASSERT_OK(parse_duration_ns("2w", &ns));
+        ASSERT_EQ(ns, 14 * 86400 * SEC);
+        ASSERT_ERROR(parse_duration_ns("", &ns), EINVAL);
+        ASSERT_ERROR(parse_duration_ns("-1d", &ns), EINVAL);
+        ASSERT_ERROR(parse_duration_ns("3y", &ns), EINVAL);
+        ASSERT_ERROR(parse_duration_ns("99999999999999w", &ns), ERANGE);
+}
+
+TEST(config_file) {
+        Config c;
+        unsigned line = 0;
+        ASSERT_OK(config_init(&c));
+        ASSERT_STREQ(c.store, "/var/lib/kybernate");
+        ASSERT_TRUE(c.durable);
+        ASSERT_OK(config_parse(&c,
+                               "# comment\n"
+                               "store = /srv/kyb\n"
+                               "\n"
+                               "keep_per_container=5\n"
+                               "max_age = 12h\n"
+                               "durable = no\n"
+                               "criu = /usr/local/sbin/criu\n"
+                               "allowed_restore_dirs = /srv/a:/srv/b, /srv/c\n"
+                               "read_group = 0\n",
+                               &line));
+        ASSERT_STREQ(c.store, "/srv/kyb");
+        ASSERT_EQ(c.keep_per_container, 5);
+        ASSERT_EQ(c.max_age_ns, 12 * 3600 * SEC);
+        ASSERT_FALSE(c.durable);
+        ASSERT_STREQ(c.criu, "/usr/local/sbin/criu");
+        ASSERT_STREQ(c.allowed_restore_dirs[0], "/srv/a");
+        ASSERT_STREQ(c.allowed_restore_dirs[2], "/srv/c");
+        ASSERT_NULL(c.allowed_restore_dirs[3]);
+        ASSERT_EQ(c.read_gid, 0);
+
+        ASSERT_ERROR(config_parse(&c, "store = /x\nnonsense\n", &line), EINVAL);
+        ASSERT_EQ(line, 2);
+        ASSERT_ERROR(config_parse(&c, "unknown_key = 1\n", &line), ENOKEY);
+        ASSERT_ERROR(config_parse(&c, "store = relative\n", &line), EINVAL);
+        ASSERT_ERROR(config_parse(&c, "durable = perhaps\n", &line), EINVAL);
+        ASSERT_ERROR(config_parse(&c, "allowed_restore_dirs = /a/../b\n", &line), EINVAL);
+        ASSERT_ERROR(config_parse(&c, "keep_per_container = -1\n", &line), EINVAL);
+        config_done(&c);
+}
+
+TEST(store_ids) {
+        char a[33], b[33];
+        ASSERT_OK(store_new_id(a));
+        ASSERT_OK(store_new_id(b));
+        ASSERT_EQ(strlen(a), 32);
+        ASSERT_EQ(strspn(a, "0123456789abcdef"), 32);
+        ASSERT_TRUE(strcmp(a, b) != 0);
+}
+
+static void write_text(const char *dir, const char *name, const char *text) {
+        char p[512];
+        snprintf(p, sizeof(p), "%s/%s", dir, name);
+        ASSERT_OK(write_file_atomic(p, text, strlen(text), 0600));
+}
+
+TEST(store_checksum_defined_order) {
+        char d[] = "/tmp/test-daemon-store.XXXXXX";
+        ASSERT_NOT_NULL(mkdtemp(d));
+        char sub[512];
+        snprintf(sub, sizeof(sub), "%s/checkpoint", d);
+        ASSERT_OK(mkdir_p(sub, 0700));
+        write_text(d, "config.dump", "{}");
+        write_text(sub, "pages-1.img", "PAGES");
+        write_text(d, "kybernate.json", "{\"not\":\"covered\"}");
+
+        uint64_t size;
+        char sum1[72], sum2[72], sum3[72];
+        ASSERT_OK(store_checksum(d, true, &size, sum1));
+        ASSERT_EQ(size, 7);
+        ASSERT_TRUE(startswith(sum1, "sha256:") != NULL);
+        ASSERT_EQ(strlen(sum1), 7 + 64);
+
+        /* kybernate.json is not covered. */
+        write_text(d, "kybernate.json", "{\"changed\":true}");
+        ASSERT_OK(store_checksum(d, false, &size, sum2));
+        ASSERT_STREQ(sum1, sum2);
+
+        /* Any content change is. */
+        write_text(sub, "pages-1.img", "PAGEZ");
+        ASSERT_OK(store_checksum(d, false, &size, sum3));
+        ASSERT_TRUE(strcmp(sum1, sum3) != 0);
+
+        /* A symlink (to a host file, say) is refused. */
+        char link[600];
+        snprintf(link, sizeof(link), "%s/evil.img", sub);
+        ASSERT_OK(symlink("/etc/passwd", link) < 0 ? -errno : 0);
+        ASSERT_ERROR(store_checksum(d, false, &size, sum3), EINVAL);
+
+        ASSERT_OK(store_remove_tree(d));
+        ASSERT_TRUE(access(d, F_OK) < 0);
+        ASSERT_OK(store_remove_tree(d)); /* already gone: fine */
+}
+
+TEST(store_remove_tree_never_crosses_mounts) {
+        if (geteuid() != 0)
+                return_skip("needs root to mount");
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return_skip("cannot make a private mount namespace");
+
+        char d[] = "/tmp/test-daemon-mnt.XXXXXX";
+        char victim[] = "/tmp/test-daemon-victim.XXXXXX";
+        ASSERT_NOT_NULL(mkdtemp(d));
+        ASSERT_NOT_NULL(mkdtemp(victim));
+        write_text(victim, "precious", "do not delete");
+
+        /* A work dir with a bind mount of the victim below it, as an
+         * interrupted CRIU run leaves behind. */
+        char work[512], mnt[600];
+        snprintf(work, sizeof(work), "%s/work/criu-root", d);
+        ASSERT_OK(mkdir_p(work, 0700));
+        snprintf(mnt, sizeof(mnt), "%s/rootfs", work);
+        ASSERT_OK(mkdir_p(mnt, 0700));
+        ASSERT_OK(mount(victim, mnt, NULL, MS_BIND, NULL) < 0 ? -errno : 0);
+        write_text(d, "file", "x");
+
+        ASSERT_OK(store_remove_tree(d));
+        ASSERT_TRUE(access(d, F_OK) < 0);
+        char precious[600];
+        snprintf(precious, sizeof(precious), "%s/precious", victim);
+        ASSERT_OK(access(precious, F_OK) < 0 ? -errno : 0);
+
+        ASSERT_OK(store_remove_tree(victim));
+}
