@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -1194,4 +1195,222 @@ TEST(stdin_reader_gone) {
         process_io_free(io);
         sd_event_unref(e);
         cleanup_tmpdir();
+}
+
+/* ------------------------------------------------------------ real runc */
+
+/* A busybox bundle for runc: `runc spec`, then the process edited with jq. */
+static int runc_bundle(const char *bundle, const char *args_json, bool terminal) {
+        char cmd[PATH_MAX * 3];
+        snprintf(
+                cmd, sizeof(cmd),
+                "set -e; mkdir -p '%1$s/rootfs/bin' '%1$s/rootfs/proc' '%1$s/rootfs/dev' '%1$s/rootfs/sys';"
+                "cp /bin/busybox '%1$s/rootfs/bin/';"
+                "for a in sh cat echo sleep; do ln -s busybox '%1$s/rootfs/bin/'$a; done;"
+                "cd '%1$s' && runc spec && jq '.process.args = %2$s | .process.terminal = %3$s' config.json > c.json"
+                " && mv c.json config.json",
+                bundle, args_json, terminal ? "true" : "false");
+        return system(cmd) == 0 ? 0 : -EIO;
+}
+
+static bool have_runc(void) {
+        return geteuid() == 0 && access("/bin/busybox", X_OK) == 0 &&
+               system("command -v runc >/dev/null && command -v jq >/dev/null") == 0;
+}
+
+/* Runs runc as the shim would, with fds 0-2 = stdio, and waits for it. */
+static int run_runc(const int stdio[3], char **argv) {
+        pid_t pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                for (int i = 0; i < 3; i++)
+                        if (dup2(stdio[i], i) < 0)
+                                _exit(126);
+                execvp(argv[0], argv);
+                _exit(127);
+        }
+        int status;
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static pid_t read_pid(const char *path) {
+        _cleanup_free_ char *c = NULL;
+        ASSERT_OK(read_full_file(path, 64, &c, NULL));
+        return (pid_t)atoi(c);
+}
+
+/* Reads fd until its text contains needle. */
+static void loop_read_until(sd_event *e, int fd, char *buf, size_t size, const char *needle) {
+        uint64_t deadline = now_monotonic_usec() + 10 * USEC_PER_SEC;
+        size_t got = strlen(buf);
+        while (!strstr(buf, needle)) {
+                if (now_monotonic_usec() > deadline)
+                        test_fail(__FILE__, __LINE__, "\"%s\" not seen, got \"%s\"", needle, buf);
+                ASSERT_OK(sd_event_run(e, 10 * USEC_PER_MSEC));
+                ssize_t n = read(fd, buf + got, size - 1 - got);
+                if (n > 0) {
+                        got += (size_t)n;
+                        buf[got] = 0;
+                }
+        }
+}
+
+static void runc_cleanup(const char *root, const char *id) {
+        char cmd[PATH_MAX * 2];
+        snprintf(cmd, sizeof(cmd), "runc --root '%s' delete --force '%s' >/dev/null 2>&1", root, id);
+        if (system(cmd) != 0)
+                fprintf(stderr, "runc delete %s failed\n", id);
+}
+
+/* Runs body in a child and cleans up the container and the directory
+ * whatever happens to it (a failed assertion exits the child at once). */
+static void with_runc_container(void (*body)(const char *root, const char *id)) {
+        char id[64];
+        _cleanup_free_ char *root = NULL;
+
+        if (!have_runc())
+                return_skip("needs root, runc, jq and /bin/busybox");
+        setup_tmpdir();
+        root = path_in("runc-root");
+        snprintf(id, sizeof(id), "io-test-%d", (int)getpid());
+        fflush(NULL);
+        pid_t pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                /* The container's init is reparented to us when runc --detach exits. */
+                if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+                        _exit(2);
+                body(root, id);
+                fflush(NULL);
+                _exit(0);
+        }
+        int status;
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        runc_cleanup(root, id);
+        cleanup_tmpdir();
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void runc_pipes_body(const char *root, const char *id) {
+        sd_event *e = new_loop();
+        _cleanup_free_ char *in = fifo_in("in"), *out = fifo_in("out"), *err = fifo_in("err"),
+                            *bundle = path_in("bundle"), *pidf = path_in("pid");
+        char obuf[256] = {}, ebuf[256] = {};
+        int rout = fifo_reader(out), rerr = fifo_reader(err), fds[3];
+        ProcessIO *io = NULL;
+
+        ASSERT_OK(runc_bundle(
+                bundle, "[\"sh\",\"-c\",\"echo out-line; echo err-line >&2; read x; echo got-$x\"]", false));
+        ASSERT_OK(process_io_new(
+                e, &(ProcessIOConfig){.id = id, .stdin_path = in, .stdout_path = out, .stderr_path = err},
+                &io));
+        process_io_child_fds(io, fds);
+        char *argv[] = {(char *)"runc",
+                        (char *)"--root",
+                        (char *)root,
+                        (char *)"run",
+                        (char *)"--detach",
+                        (char *)"--bundle",
+                        bundle,
+                        (char *)"--pid-file",
+                        pidf,
+                        (char *)id,
+                        NULL};
+        ASSERT_EQ(run_runc(fds, argv), 0);
+        ASSERT_OK(process_io_started(io));
+        pid_t init = read_pid(pidf);
+
+        loop_read_until(e, rout, obuf, sizeof(obuf), "out-line\n");
+        loop_read_until(e, rerr, ebuf, sizeof(ebuf), "err-line\n");
+        /* echo abc | ctr run ...: data, CloseIO, the client closes its writer. */
+        int w = open(in, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        ASSERT_TRUE(w >= 0);
+        write_str(w, "abc\n");
+        ASSERT_OK(process_io_close_stdin(io));
+        safe_close(w);
+        loop_read_until(e, rout, obuf, sizeof(obuf), "got-abc\n");
+        int status = wait_child(e, init, 10 * USEC_PER_SEC);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        DoneState d = {.fifo_fd = -EBADF};
+        ASSERT_OK(process_io_shutdown(io, on_done, &d));
+        wait_done(e, &d, WAIT_USEC);
+        ASSERT_EQ(d.calls, 1);
+        ASSERT_STREQ(obuf, "out-line\ngot-abc\n");
+        process_io_free(io);
+        sd_event_unref(e);
+}
+
+TEST(runc_pipes) {
+        with_runc_container(runc_pipes_body);
+}
+
+static void check_winsize(pid_t pid, unsigned cols, unsigned rows) {
+        char p[64];
+        struct winsize ws;
+        snprintf(p, sizeof(p), "/proc/%d/fd/0", (int)pid);
+        _cleanup_close_ int fd = open(p, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_TRUE(isatty(fd));
+        ASSERT_OK(ioctl(fd, TIOCGWINSZ, &ws));
+        ASSERT_EQ(ws.ws_col, cols);
+        ASSERT_EQ(ws.ws_row, rows);
+}
+
+static void runc_terminal_body(const char *root, const char *id) {
+        sd_event *e = new_loop();
+        _cleanup_free_ char *in = fifo_in("in"), *out = fifo_in("out"), *bundle = path_in("bundle"),
+                            *pidf = path_in("pid");
+        char obuf[512] = {};
+        int rout = fifo_reader(out), fds[3];
+        ProcessIO *io = NULL;
+
+        ASSERT_OK(runc_bundle(bundle, "[\"sh\",\"-c\",\"echo hello-tty; read x; echo got-$x\"]", true));
+        ASSERT_OK(process_io_new(
+                e, &(ProcessIOConfig){.id = id, .stdin_path = in, .stdout_path = out, .terminal = true},
+                &io));
+        ASSERT_OK(process_io_resize(io, 91, 33));
+        process_io_child_fds(io, fds);
+        char *argv[] = {(char *)"runc",
+                        (char *)"--root",
+                        (char *)root,
+                        (char *)"run",
+                        (char *)"--detach",
+                        (char *)"--console-socket",
+                        (char *)process_io_console_socket(io),
+                        (char *)"--bundle",
+                        bundle,
+                        (char *)"--pid-file",
+                        pidf,
+                        (char *)id,
+                        NULL};
+        ASSERT_EQ(run_runc(fds, argv), 0);
+        ASSERT_OK(process_io_started(io));
+        ASSERT_TRUE(process_io_has_console(io));
+        pid_t init = read_pid(pidf);
+
+        loop_read_until(e, rout, obuf, sizeof(obuf), "hello-tty\r\n");
+        /* The size set before the master arrived is the process's terminal's. */
+        check_winsize(init, 91, 33);
+        ASSERT_OK(process_io_resize(io, 120, 40));
+        check_winsize(init, 120, 40);
+        int w = open(in, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        ASSERT_TRUE(w >= 0);
+        write_str(w, "abc\n");
+        loop_read_until(e, rout, obuf, sizeof(obuf), "got-abc\r\n");
+        int status = wait_child(e, init, 10 * USEC_PER_SEC);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        DoneState d = {.fifo_fd = -EBADF};
+        uint64_t t0 = now_monotonic_usec();
+        ASSERT_OK(process_io_shutdown(io, on_done, &d));
+        wait_done(e, &d, WAIT_USEC);
+        ASSERT_EQ(d.calls, 1);
+        ASSERT_TRUE(d.at - t0 < USEC_PER_SEC);
+        safe_close(w);
+        process_io_free(io);
+        sd_event_unref(e);
+}
+
+TEST(runc_terminal) {
+        with_runc_container(runc_terminal_body);
 }
