@@ -17,6 +17,9 @@
 #include "util.h"
 
 #define READ_CHUNK (64u * 1024u)
+/* A peer that sends requests but does not read the replies is not read from
+ * either once this much output is queued. */
+#define OUT_MAX (16u << 20)
 #define MAX_ERROR_MESSAGE (16u * 1024u)
 #define new0(t, n) ((t *)calloc((n), sizeof(t)))
 #define OVERSIZE_FMT "message length %zu exceed maximum message size of %u"
@@ -39,47 +42,31 @@ void ttrpc_header_decode(const uint8_t in[TTRPC_HEADER_SIZE], TtrpcFrameHeader *
         };
 }
 
+static const struct {
+        int error, code;
+} errno_codes[] = {
+        {ECANCELED, TTRPC_CANCELLED},       {EINVAL, TTRPC_INVALID_ARGUMENT},
+        {EBADMSG, TTRPC_INVALID_ARGUMENT},  {ETIMEDOUT, TTRPC_DEADLINE_EXCEEDED},
+        {ENOENT, TTRPC_NOT_FOUND},          {ESRCH, TTRPC_NOT_FOUND},
+        {EEXIST, TTRPC_ALREADY_EXISTS},     {EPERM, TTRPC_PERMISSION_DENIED},
+        {EACCES, TTRPC_PERMISSION_DENIED},  {ENOMEM, TTRPC_RESOURCE_EXHAUSTED},
+        {ENOSPC, TTRPC_RESOURCE_EXHAUSTED}, {EMSGSIZE, TTRPC_RESOURCE_EXHAUSTED},
+        {EBUSY, TTRPC_FAILED_PRECONDITION}, {EALREADY, TTRPC_FAILED_PRECONDITION},
+        {ERANGE, TTRPC_OUT_OF_RANGE},       {EOPNOTSUPP, TTRPC_UNIMPLEMENTED},
+        {ENOSYS, TTRPC_UNIMPLEMENTED},      {ECONNREFUSED, TTRPC_UNAVAILABLE},
+        {ECONNRESET, TTRPC_UNAVAILABLE},    {ENOTCONN, TTRPC_UNAVAILABLE},
+        {EPIPE, TTRPC_UNAVAILABLE},         {EAGAIN, TTRPC_UNAVAILABLE},
+        {ESHUTDOWN, TTRPC_UNAVAILABLE},
+};
+
 int ttrpc_code_from_errno(int e) {
-        switch (e < 0 ? -e : e) {
-        case 0:
+        e = e < 0 ? -e : e;
+        if (e == 0)
                 return TTRPC_OK;
-        case ECANCELED:
-                return TTRPC_CANCELLED;
-        case EINVAL:
-        case EBADMSG:
-                return TTRPC_INVALID_ARGUMENT;
-        case ETIMEDOUT:
-                return TTRPC_DEADLINE_EXCEEDED;
-        case ENOENT:
-        case ESRCH:
-                return TTRPC_NOT_FOUND;
-        case EEXIST:
-                return TTRPC_ALREADY_EXISTS;
-        case EPERM:
-        case EACCES:
-                return TTRPC_PERMISSION_DENIED;
-        case ENOMEM:
-        case ENOSPC:
-        case EMSGSIZE:
-                return TTRPC_RESOURCE_EXHAUSTED;
-        case EBUSY:
-        case EALREADY:
-                return TTRPC_FAILED_PRECONDITION;
-        case ERANGE:
-                return TTRPC_OUT_OF_RANGE;
-        case EOPNOTSUPP:
-        case ENOSYS:
-                return TTRPC_UNIMPLEMENTED;
-        case ECONNREFUSED:
-        case ECONNRESET:
-        case ENOTCONN:
-        case EPIPE:
-        case EAGAIN:
-        case ESHUTDOWN:
-                return TTRPC_UNAVAILABLE;
-        default:
-                return TTRPC_UNKNOWN;
-        }
+        for (size_t i = 0; i < ELEMENTSOF(errno_codes); i++)
+                if (errno_codes[i].error == e)
+                        return errno_codes[i].code;
+        return TTRPC_UNKNOWN;
 }
 
 /* One whole frame waiting to be written. */
@@ -113,13 +100,15 @@ typedef struct ChannelOps {
         void (*oversize)(Channel *ch, const TtrpcFrameHeader *h);
         /* The socket failed or the peer closed it; the channel is closed already. */
         void (*closed)(Channel *ch);
-        /* Keep the owner alive across callbacks that may drop it. */
-        void (*ref)(Channel *ch);
-        void (*unref)(Channel *ch);
+        /* Frees the owner when the last reference is gone. */
+        void (*free)(Channel *ch);
 } ChannelOps;
 
+/* Embedded first in its owner (Conn, TtrpcClient), which it carries the
+ * reference count of, so callbacks can drop the owner safely. */
 struct Channel {
         const ChannelOps *ops;
+        unsigned n_ref;
         int fd;
         unsigned gen; /* bumped on open and close, so loops notice either */
         sd_event_source *io;
@@ -128,7 +117,12 @@ struct Channel {
         uint32_t discard; /* bytes of an oversize frame still to skip */
         TtrpcFrameHeader discard_hdr;
         OutBuf *out, *out_tail;
+        size_t out_bytes, out_max; /* stop reading while more than out_max is queued (0: no limit) */
 };
+
+static void channel_ref(Channel *ch) {
+        ch->n_ref++;
+}
 
 static void channel_close(Channel *ch) {
         if (ch->fd < 0)
@@ -141,16 +135,18 @@ static void channel_close(Channel *ch) {
                 free(b);
         }
         ch->out_tail = NULL;
+        ch->out_bytes = 0;
         ch->rlen = 0;
         ch->discard = 0;
         ch->gen++;
 }
 
-static void channel_done(Channel *ch) {
+static void channel_unref(Channel *ch) {
+        if (--ch->n_ref > 0)
+                return;
         channel_close(ch);
         free(ch->rbuf);
-        ch->rbuf = NULL;
-        ch->rcap = 0;
+        ch->ops->free(ch);
 }
 
 static int channel_flush(Channel *ch) {
@@ -167,12 +163,15 @@ static int channel_flush(Channel *ch) {
                 b->done += (size_t)n;
                 if (b->done < b->len)
                         continue;
+                ch->out_bytes -= b->len;
                 ch->out = b->next;
                 free(b);
         }
         if (!ch->out)
                 ch->out_tail = NULL;
-        return sd_event_source_set_io_events(ch->io, ch->out ? EPOLLIN | EPOLLOUT : EPOLLIN);
+        return sd_event_source_set_io_events(
+                ch->io,
+                (ch->out ? EPOLLOUT : 0) | (ch->out_max == 0 || ch->out_bytes <= ch->out_max ? EPOLLIN : 0));
 }
 
 /* Queues one frame. Write errors are left for the io callback to find, so
@@ -191,8 +190,11 @@ static int channel_send(Channel *ch, uint32_t stream_id, uint8_t type, const Pro
         else
                 ch->out = b;
         ch->out_tail = b;
-        if (ch->out == b && channel_flush(ch) < 0)
-                (void)sd_event_source_set_io_events(ch->io, EPOLLIN | EPOLLOUT);
+        ch->out_bytes += b->len;
+        if (ch->out != b && (ch->out_max == 0 || ch->out_bytes <= ch->out_max))
+                return 0;          /* EPOLLOUT is on already */
+        if (channel_flush(ch) < 0) /* the error shows up again in channel_io */
+                (void)sd_event_source_set_io_events(ch->io, EPOLLOUT);
         return 0;
 }
 
@@ -264,7 +266,7 @@ static int channel_io(sd_event_source *s, int fd, uint32_t revents, void *userda
         unsigned gen = ch->gen;
         int r = 0;
 
-        ch->ops->ref(ch);
+        channel_ref(ch);
         if (revents & EPOLLOUT)
                 r = channel_flush(ch);
         if (r >= 0 && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
@@ -274,7 +276,7 @@ static int channel_io(sd_event_source *s, int fd, uint32_t revents, void *userda
                 channel_close(ch);
                 ch->ops->closed(ch);
         }
-        ch->ops->unref(ch);
+        channel_unref(ch);
         return 0; /* never negative: that would disable the source */
 }
 
@@ -299,8 +301,7 @@ typedef struct Service {
 } Service;
 
 typedef struct Conn {
-        Channel ch; /* first: the channel callbacks cast back */
-        unsigned n_ref;
+        Channel ch;          /* first: the channel callbacks cast back */
         TtrpcServer *server; /* NULL once closed */
         struct Conn *prev, *next;
 } Conn;
@@ -323,16 +324,8 @@ struct TtrpcCall {
         Ttrpc__Request *req;
 };
 
-static void conn_ref(Channel *ch) {
-        ((Conn *)ch)->n_ref++;
-}
-
-static void conn_unref(Channel *ch) {
-        Conn *c = (Conn *)ch;
-        if (--c->n_ref > 0)
-                return;
-        channel_done(&c->ch);
-        free(c);
+static void conn_free(Channel *ch) {
+        free(ch);
 }
 
 static void conn_closed(Channel *ch) {
@@ -347,7 +340,7 @@ static void conn_closed(Channel *ch) {
                 c->next->prev = c->prev;
         c->server->n_conns--;
         c->server = NULL;
-        conn_unref(ch); /* the server's reference */
+        channel_unref(ch); /* the server's reference */
 }
 
 _printf_(4, 0) static int send_status(Conn *c, uint32_t stream_id, int code, const char *fmt, va_list ap) {
@@ -376,7 +369,7 @@ _printf_(4, 5) static int conn_send_error(Conn *c, uint32_t stream_id, int code,
 static void call_unref(TtrpcCall *call) {
         if (--call->n_ref > 0)
                 return;
-        conn_unref(&call->conn->ch);
+        channel_unref(&call->conn->ch);
         ttrpc__request__free_unpacked(call->req, NULL);
         free(call);
 }
@@ -398,10 +391,14 @@ static const TtrpcMethod *server_find(TtrpcServer *s, Conn *c, uint32_t stream_i
         return NULL;
 }
 
+static void request_freep(Ttrpc__Request **req) {
+        if (*req)
+                ttrpc__request__free_unpacked(*req, NULL);
+}
+
 static void conn_frame(Channel *ch, const TtrpcFrameHeader *h, const uint8_t *data) {
+        _cleanup_(request_freep) Ttrpc__Request *req = NULL;
         Conn *c = (Conn *)ch;
-        Ttrpc__Request *req;
-        ProtobufCMessage *in;
         void *userdata = NULL;
 
         if (h->type != TTRPC_TYPE_REQUEST || !c->server)
@@ -422,26 +419,23 @@ static void conn_frame(Channel *ch, const TtrpcFrameHeader *h, const uint8_t *da
                         *k = (char)tolower((unsigned char)*k);
 
         const TtrpcMethod *m = server_find(c->server, c, h->stream_id, req, &userdata);
-        if (!m) {
-                ttrpc__request__free_unpacked(req, NULL);
+        if (!m)
                 return;
-        }
-        in = protobuf_c_message_unpack(m->input, NULL, req->payload.len, req->payload.data);
+        ProtobufCMessage *in =
+                protobuf_c_message_unpack(m->input, NULL, req->payload.len, req->payload.data);
         if (!in) {
                 (void)conn_send_error(c, h->stream_id, TTRPC_INVALID_ARGUMENT,
                                       "unmarshal request error: invalid %s", m->input->name);
-                ttrpc__request__free_unpacked(req, NULL);
                 return;
         }
         TtrpcCall *call = new0(TtrpcCall, 1);
         if (!call) {
                 (void)conn_send_error(c, h->stream_id, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
                 protobuf_c_message_free_unpacked(in, NULL);
-                ttrpc__request__free_unpacked(req, NULL);
                 return;
         }
-        *call = (TtrpcCall){.n_ref = 2, .conn = c, .stream_id = h->stream_id, .req = req};
-        conn_ref(ch);
+        *call = (TtrpcCall){.n_ref = 2, .conn = c, .stream_id = h->stream_id, .req = TAKE_PTR(req)};
+        channel_ref(ch);
         int r = m->handler(call, in, userdata);
         protobuf_c_message_free_unpacked(in, NULL);
         if (r < 0 && !call->replied)
@@ -458,8 +452,7 @@ static const ChannelOps conn_ops = {
         .frame = conn_frame,
         .oversize = conn_oversize,
         .closed = conn_closed,
-        .ref = conn_ref,
-        .unref = conn_unref,
+        .free = conn_free,
 };
 
 int ttrpc_server_new(sd_event *event, TtrpcServer **ret) {
@@ -489,8 +482,8 @@ TtrpcServer *ttrpc_server_free(TtrpcServer *s) {
         return NULL;
 }
 
-int ttrpc_server_add_service(TtrpcServer *s, const char *service, const TtrpcMethod *methods, size_t n_methods,
-                             void *userdata) {
+int ttrpc_server_add_service(TtrpcServer *s, const char *service, const TtrpcMethod *methods,
+                             size_t n_methods, void *userdata) {
         Service *n = reallocarray(s->services, s->n_services + 1, sizeof(Service));
         if (!n)
                 return -ENOMEM;
@@ -527,7 +520,9 @@ int ttrpc_server_add_connection(TtrpcServer *s, int fd) {
         Conn *c = new0(Conn, 1);
         if (!c)
                 return -ENOMEM;
-        *c = (Conn){.ch = {.ops = &conn_ops, .fd = -EBADF}, .n_ref = 1, .server = s, .next = s->conns};
+        *c = (Conn){.ch = {.ops = &conn_ops, .n_ref = 1, .fd = -EBADF, .out_max = OUT_MAX},
+                    .server = s,
+                    .next = s->conns};
         r = channel_open(&c->ch, s->event, cfd);
         if (r < 0) {
                 free(c);
@@ -671,7 +666,6 @@ typedef struct Pending {
 
 struct TtrpcClient {
         Channel ch; /* first: the channel callbacks cast back */
-        unsigned n_ref;
         bool freed;
         sd_event *event;
         char *path;
@@ -680,15 +674,8 @@ struct TtrpcClient {
         size_t n_pending;
 };
 
-static void client_ref(Channel *ch) {
-        ((TtrpcClient *)ch)->n_ref++;
-}
-
-static void client_unref(Channel *ch) {
+static void client_free(Channel *ch) {
         TtrpcClient *c = (TtrpcClient *)ch;
-        if (--c->n_ref > 0)
-                return;
-        channel_done(&c->ch);
         sd_event_unref(c->event);
         free(c->path);
         free(c);
@@ -717,13 +704,13 @@ static void client_fail_all(TtrpcClient *c, int code, const char *message) {
         Pending *list = c->pending;
         c->pending = NULL;
         c->n_pending = 0;
-        client_ref(&c->ch);
+        channel_ref(&c->ch);
         while (list) {
                 Pending *p = list;
                 list = p->next;
                 pending_finish(p, code, message, NULL, 0);
         }
-        client_unref(&c->ch);
+        channel_unref(&c->ch);
 }
 
 static void client_frame(Channel *ch, const TtrpcFrameHeader *h, const uint8_t *data) {
@@ -757,8 +744,7 @@ static const ChannelOps client_ops = {
         .frame = client_frame,
         .oversize = client_oversize,
         .closed = client_closed,
-        .ref = client_ref,
-        .unref = client_unref,
+        .free = client_free,
 };
 
 int ttrpc_client_new(sd_event *event, const char *address, TtrpcClient **ret) {
@@ -768,7 +754,7 @@ int ttrpc_client_new(sd_event *event, const char *address, TtrpcClient **ret) {
         TtrpcClient *c = new0(TtrpcClient, 1);
         if (!c)
                 return -ENOMEM;
-        *c = (TtrpcClient){.ch = {.ops = &client_ops, .fd = -EBADF}, .n_ref = 1, .path = strdup(path)};
+        *c = (TtrpcClient){.ch = {.ops = &client_ops, .n_ref = 1, .fd = -EBADF}, .path = strdup(path)};
         if (!c->path) {
                 free(c);
                 return -ENOMEM;
@@ -784,7 +770,7 @@ TtrpcClient *ttrpc_client_free(TtrpcClient *c) {
         c->freed = true;
         channel_close(&c->ch);
         client_fail_all(c, TTRPC_CANCELLED, "ttrpc: client closed");
-        client_unref(&c->ch);
+        channel_unref(&c->ch);
         return NULL;
 }
 
@@ -800,7 +786,8 @@ static int client_connect(TtrpcClient *c) {
         if (fd < 0)
                 return negative_errno();
         /* Unix sockets connect at once or fail (EAGAIN: backlog full). */
-        if (connect(fd, (struct sockaddr *)&sa, offsetof(struct sockaddr_un, sun_path) + strlen(c->path)) < 0)
+        if (connect(fd, (struct sockaddr *)&sa, offsetof(struct sockaddr_un, sun_path) + strlen(c->path)) <
+            0)
                 return negative_errno();
         r = channel_open(&c->ch, c->event, fd);
         if (r < 0)
@@ -814,58 +801,68 @@ static int client_on_timeout(sd_event_source *s, uint64_t usec, void *userdata) 
         Pending *p = userdata;
         TtrpcClient *c = p->client;
 
-        client_ref(&c->ch);
+        channel_ref(&c->ch);
         p = pending_take(c, p->stream_id);
         if (p)
                 pending_finish(p, TTRPC_DEADLINE_EXCEEDED, "context deadline exceeded", NULL, 0);
-        client_unref(&c->ch);
+        channel_unref(&c->ch);
         return 0;
 }
 
-/* Fills an envelope; the caller frees *ret_payload and *ret_kvs. */
-static int request_init(Ttrpc__Request *req, const char *service, const char *method, const ProtobufCMessage *m,
-                        const TtrpcKeyValuePair *md, size_t n_md, uint64_t timeout_usec, uint8_t **ret_payload,
-                        Ttrpc__KeyValue **ret_kvs, Ttrpc__KeyValue ***ret_kvp) {
+/* A request envelope and the buffers it points into. */
+typedef struct RequestBuf {
+        Ttrpc__Request req;
+        uint8_t *payload;
+        Ttrpc__KeyValue *kvs, **kvp;
+} RequestBuf;
+
+static void request_buf_done(RequestBuf *b) {
+        free(b->payload);
+        free(b->kvs);
+        free(b->kvp);
+}
+
+static int request_buf_init(RequestBuf *b, const char *service, const char *method,
+                            const ProtobufCMessage *m, const TtrpcKeyValuePair *md, size_t n_md,
+                            uint64_t timeout_usec) {
         size_t n = m ? protobuf_c_message_get_packed_size(m) : 0;
 
         if (n > TTRPC_MAX_MESSAGE_SIZE)
                 return -EMSGSIZE;
-        ttrpc__request__init(req);
-        req->service = (char *)service;
-        req->method = (char *)method;
-        req->timeout_nano = (int64_t)MIN(timeout_usec, (uint64_t)INT64_MAX / NSEC_PER_USEC) * NSEC_PER_USEC;
-        *ret_payload = malloc(n + 1);
-        *ret_kvs = new0(Ttrpc__KeyValue, n_md + 1);
-        *ret_kvp = new0(Ttrpc__KeyValue *, n_md + 1);
-        if (!*ret_payload || !*ret_kvs || !*ret_kvp)
+        ttrpc__request__init(&b->req);
+        b->payload = malloc(n + 1);
+        b->kvs = new0(Ttrpc__KeyValue, n_md + 1);
+        b->kvp = new0(Ttrpc__KeyValue *, n_md + 1);
+        if (!b->payload || !b->kvs || !b->kvp)
                 return -ENOMEM;
         if (n > 0)
-                protobuf_c_message_pack(m, *ret_payload);
-        req->payload = (ProtobufCBinaryData){n, *ret_payload};
+                protobuf_c_message_pack(m, b->payload);
         for (size_t i = 0; i < n_md; i++) {
-                ttrpc__key_value__init(&(*ret_kvs)[i]);
-                (*ret_kvs)[i].key = (char *)md[i].key;
-                (*ret_kvs)[i].value = (char *)md[i].value;
-                (*ret_kvp)[i] = &(*ret_kvs)[i];
+                ttrpc__key_value__init(&b->kvs[i]);
+                b->kvs[i].key = (char *)md[i].key;
+                b->kvs[i].value = (char *)md[i].value;
+                b->kvp[i] = &b->kvs[i];
         }
-        req->n_metadata = n_md;
-        req->metadata = *ret_kvp;
+        b->req.service = (char *)service;
+        b->req.method = (char *)method;
+        b->req.payload = (ProtobufCBinaryData){n, b->payload};
+        b->req.timeout_nano =
+                (int64_t)(MIN(timeout_usec, (uint64_t)INT64_MAX / NSEC_PER_USEC) * NSEC_PER_USEC);
+        b->req.n_metadata = n_md;
+        b->req.metadata = b->kvp;
         return 0;
 }
 
 int ttrpc_client_call(TtrpcClient *c, const char *service, const char *method, const ProtobufCMessage *req,
-                      const TtrpcKeyValuePair *metadata, size_t n_metadata, uint64_t timeout_usec, TtrpcReplyFn cb,
-                      void *userdata) {
-        _cleanup_free_ uint8_t *payload = NULL;
-        _cleanup_free_ Ttrpc__KeyValue *kvs = NULL;
-        _cleanup_free_ Ttrpc__KeyValue **kvp = NULL;
-        Ttrpc__Request env;
+                      const TtrpcKeyValuePair *metadata, size_t n_metadata, uint64_t timeout_usec,
+                      TtrpcReplyFn cb, void *userdata) {
+        _cleanup_(request_buf_done) RequestBuf rb = {};
         Pending *p;
         int r;
 
         if (c->freed)
                 return -ESHUTDOWN;
-        r = request_init(&env, service, method, req, metadata, n_metadata, timeout_usec, &payload, &kvs, &kvp);
+        r = request_buf_init(&rb, service, method, req, metadata, n_metadata, timeout_usec);
         if (r < 0)
                 return r;
         if (c->ch.fd < 0) {
@@ -885,7 +882,7 @@ int ttrpc_client_call(TtrpcClient *c, const char *service, const char *method, c
                         return r;
                 }
         }
-        r = channel_send(&c->ch, p->stream_id, TTRPC_TYPE_REQUEST, &env.base);
+        r = channel_send(&c->ch, p->stream_id, TTRPC_TYPE_REQUEST, &rb.req.base);
         if (r < 0) {
                 sd_event_source_disable_unref(p->timer);
                 free(p);
@@ -928,21 +925,20 @@ static int read_exact(int fd, void *buf, size_t len) {
         return 0;
 }
 
-int ttrpc_call_sync(int fd, const char *service, const char *method, const ProtobufCMessage *req, int *ret_code,
-                    char **ret_message, uint8_t **ret_payload, size_t *ret_len) {
-        _cleanup_free_ uint8_t *payload = NULL, *data = NULL;
-        _cleanup_free_ Ttrpc__KeyValue *kvs = NULL;
-        _cleanup_free_ Ttrpc__KeyValue **kvp = NULL;
+int ttrpc_call_sync(int fd, const char *service, const char *method, const ProtobufCMessage *req,
+                    int *ret_code, char **ret_message, uint8_t **ret_payload, size_t *ret_len) {
+        _cleanup_(request_buf_done) RequestBuf rb = {};
+        _cleanup_free_ uint8_t *data = NULL, *payload = NULL;
         _cleanup_free_ OutBuf *frame = NULL;
-        Ttrpc__Request env;
+        _cleanup_free_ char *msg = NULL;
         uint8_t hb[TTRPC_HEADER_SIZE];
         TtrpcFrameHeader h;
         int r;
 
-        r = request_init(&env, service, method, req, NULL, 0, 0, &payload, &kvs, &kvp);
+        r = request_buf_init(&rb, service, method, req, NULL, 0, 0);
         if (r < 0)
                 return r;
-        r = frame_new(1, TTRPC_TYPE_REQUEST, &env.base, &frame);
+        r = frame_new(1, TTRPC_TYPE_REQUEST, &rb.req.base, &frame);
         if (r < 0)
                 return r;
         for (size_t done = 0; done < frame->len;) {
@@ -973,26 +969,22 @@ int ttrpc_call_sync(int fd, const char *service, const char *method, const Proto
         Ttrpc__Response *resp = ttrpc__response__unpack(NULL, h.length, data);
         if (!resp)
                 return -EBADMSG;
-        bool ok = !resp->status || resp->status->code == TTRPC_OK;
-        char *msg = ok ? NULL : strdup(resp->status->message);
-        uint8_t *pl = ok && resp->payload.len > 0 ? memdup(resp->payload.data, resp->payload.len) : NULL;
-        if ((!ok && !msg) || (ok && resp->payload.len > 0 && !pl)) {
-                free(msg);
-                ttrpc__response__free_unpacked(resp, NULL);
-                return -ENOMEM;
-        }
-        if (ret_code)
-                *ret_code = ok ? TTRPC_OK : resp->status->code;
-        if (ret_len)
-                *ret_len = ok ? resp->payload.len : 0;
+        int code = resp->status ? resp->status->code : TTRPC_OK;
+        size_t len = code == TTRPC_OK ? resp->payload.len : 0;
+        if (code != TTRPC_OK)
+                msg = strdup(resp->status->message);
+        if (len > 0)
+                payload = memdup(resp->payload.data, len);
         ttrpc__response__free_unpacked(resp, NULL);
+        if ((code != TTRPC_OK && !msg) || (len > 0 && !payload))
+                return -ENOMEM;
+        if (ret_code)
+                *ret_code = code;
         if (ret_message)
-                *ret_message = msg;
-        else
-                free(msg);
+                *ret_message = TAKE_PTR(msg);
         if (ret_payload)
-                *ret_payload = pl;
-        else
-                free(pl);
+                *ret_payload = TAKE_PTR(payload);
+        if (ret_len)
+                *ret_len = len;
         return 0;
 }
