@@ -254,29 +254,45 @@ static size_t text_width(const char *s) {
         return w;
 }
 
+static void put_spaces(FILE *f, size_t n) {
+        static const char spaces[] = "                                                                ";
+        while (n > 0) {
+                size_t k = MIN(n, sizeof(spaces) - 1);
+                fwrite_unlocked(spaces, 1, k, f);
+                n -= k;
+        }
+}
+
 int table_print(const Table *t, FILE *f) {
-        _cleanup_free_ size_t *width = calloc(t->n_columns, sizeof(size_t));
+        _cleanup_free_ size_t *width = calloc(t->n_columns * (t->n_rows + 1), sizeof(size_t));
         if (!width)
                 return -ENOMEM;
+        /* Cell widths are measured once; width[0..n_columns) holds the column maxima. */
+        size_t *cw = width + t->n_columns;
         for (size_t r = 0; r < t->n_rows; r++)
-                for (size_t c = 0; c < t->n_columns; c++)
-                        width[c] = MAX(width[c], text_width(t->cells[r * t->n_columns + c]));
+                for (size_t c = 0; c < t->n_columns; c++) {
+                        size_t w = text_width(t->cells[r * t->n_columns + c]);
+                        cw[r * t->n_columns + c] = w;
+                        width[c] = MAX(width[c], w);
+                }
 
         for (size_t r = 0; r < t->n_rows; r++) {
                 for (size_t c = 0; c < t->n_columns; c++) {
                         const char *s = t->cells[r * t->n_columns + c];
-                        size_t pad = width[c] - text_width(s);
+                        size_t pad = width[c] - cw[r * t->n_columns + c];
                         bool last = c + 1 == t->n_columns;
                         if (c > 0)
-                                fputs("  ", f);
-                        if (t->right[c])
-                                fprintf(f, "%*s%s", (int)pad, "", s);
-                        else if (last)
-                                fputs(s, f);
-                        else
-                                fprintf(f, "%s%*s", s, (int)pad, "");
+                                fputs_unlocked("  ", f);
+                        if (t->right[c]) {
+                                put_spaces(f, pad);
+                                fputs_unlocked(s, f);
+                        } else {
+                                fputs_unlocked(s, f);
+                                if (!last)
+                                        put_spaces(f, pad);
+                        }
                 }
-                fputc('\n', f);
+                fputc_unlocked('\n', f);
         }
         return ferror(f) ? -EIO : 0;
 }
