@@ -169,7 +169,7 @@ static void job_finished(int r, uint64_t size, const char *checksum, void *userd
 static int job_write_metadata(CheckpointJob *j) {
         Manager *m = j->manager;
         int r;
-        _cleanup_free_ char *spec = NULL, *spec_src = NULL, *spec_dst = NULL, *stats_src = NULL,
+        _cleanup_free_ char *spec_src = NULL, *spec_dst = NULL, *stats_src = NULL,
                             *stats_dst = NULL, *dump_src = NULL, *dump_dst = NULL, *work = NULL;
 
         if (asprintf(&spec_src, "%s/config.json", j->entry.bundle) < 0 || !(spec_dst = job_path(j, "spec.dump")) ||
