@@ -5,7 +5,7 @@
  * a queue of whole frames to write, so frames never interleave and the loop
  * never blocks. Wire rules: shared/docs/PROTOCOL.md section 1. */
 #include <ctype.h>
-#include <poll.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -736,8 +736,10 @@ static void client_oversize(Channel *ch, const TtrpcFrameHeader *h) {
                 pending_finish(p, TTRPC_RESOURCE_EXHAUSTED, "reply exceeds maximum message size", NULL, 0);
 }
 
+static const char closed_message[] = "ttrpc: closed";
+
 static void client_closed(Channel *ch) {
-        client_fail_all((TtrpcClient *)ch, TTRPC_UNAVAILABLE, "ttrpc: closed");
+        client_fail_all((TtrpcClient *)ch, TTRPC_UNAVAILABLE, closed_message);
 }
 
 static const ChannelOps client_ops = {
@@ -747,21 +749,26 @@ static const ChannelOps client_ops = {
         .free = client_free,
 };
 
-int ttrpc_client_new(sd_event *event, const char *address, TtrpcClient **ret) {
-        const char *path = startswith(address, "unix://") ?: address;
-        if (isempty(path) || strlen(path) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
-                return -EINVAL;
+/* path NULL: the caller opens the channel, and there is no reconnecting. */
+static int client_alloc(sd_event *event, const char *path, TtrpcClient **ret) {
         TtrpcClient *c = new0(TtrpcClient, 1);
         if (!c)
                 return -ENOMEM;
-        *c = (TtrpcClient){.ch = {.ops = &client_ops, .n_ref = 1, .fd = -EBADF}, .path = strdup(path)};
-        if (!c->path) {
+        *c = (TtrpcClient){.ch = {.ops = &client_ops, .n_ref = 1, .fd = -EBADF}, .next_stream_id = 1};
+        if (path && !(c->path = strdup(path))) {
                 free(c);
                 return -ENOMEM;
         }
         c->event = sd_event_ref(event);
         *ret = c;
         return 0;
+}
+
+int ttrpc_client_new(sd_event *event, const char *address, TtrpcClient **ret) {
+        const char *path = startswith(address, "unix://") ?: address;
+        if (isempty(path) || strlen(path) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+                return -EINVAL;
+        return client_alloc(event, path, ret);
 }
 
 TtrpcClient *ttrpc_client_free(TtrpcClient *c) {
@@ -779,6 +786,8 @@ static int client_connect(TtrpcClient *c) {
         _cleanup_close_ int fd = -EBADF;
         int r;
 
+        if (!c->path)
+                return -ENOTCONN;
         strncpy(sa.sun_path, c->path, sizeof(sa.sun_path) - 1);
         if (sa.sun_path[0] == '@') /* abstract namespace */
                 sa.sun_path[0] = 0;
@@ -904,87 +913,67 @@ static void *memdup(const void *p, size_t n) {
         return q ? memcpy(q, p, n) : NULL;
 }
 
-static int read_exact(int fd, void *buf, size_t len) {
-        uint8_t *p = buf;
-        while (len > 0) {
-                ssize_t n = read(fd, p, len);
-                if (n < 0 && errno == EAGAIN) {
-                        if (poll(&(struct pollfd){.fd = fd, .events = POLLIN}, 1, -1) < 0 && errno != EINTR)
-                                return negative_errno();
-                        continue;
-                }
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return negative_errno();
-                if (n == 0)
-                        return -ECONNRESET;
-                p += n;
-                len -= (size_t)n;
-        }
-        return 0;
+typedef struct SyncReply {
+        bool done;
+        int error, code;
+        char *message;
+        uint8_t *payload;
+        size_t len;
+} SyncReply;
+
+static void sync_reply(TtrpcClient *c, int code, const char *message, const uint8_t *payload, size_t len,
+                       void *userdata) {
+        SyncReply *s = userdata;
+
+        s->done = true;
+        s->code = code;
+        if (message == closed_message)
+                s->error = -ECONNRESET;
+        else if (code != TTRPC_OK && !(s->message = strdup(message)))
+                s->error = -ENOMEM;
+        else if (code == TTRPC_OK && len > 0 && !(s->payload = memdup(payload, len)))
+                s->error = -ENOMEM;
+        s->len = s->payload ? len : 0;
 }
 
+/* A client on a private loop, on a duplicate of fd. */
 int ttrpc_call_sync(int fd, const char *service, const char *method, const ProtobufCMessage *req,
                     int *ret_code, char **ret_message, uint8_t **ret_payload, size_t *ret_len) {
-        _cleanup_(request_buf_done) RequestBuf rb = {};
-        _cleanup_free_ uint8_t *data = NULL, *payload = NULL;
-        _cleanup_free_ OutBuf *frame = NULL;
-        _cleanup_free_ char *msg = NULL;
-        uint8_t hb[TTRPC_HEADER_SIZE];
-        TtrpcFrameHeader h;
-        int r;
+        sd_event *e = NULL;
+        TtrpcClient *c = NULL;
+        SyncReply s = {};
+        int r, dfd;
 
-        r = request_buf_init(&rb, service, method, req, NULL, 0, 0);
-        if (r < 0)
-                return r;
-        r = frame_new(1, TTRPC_TYPE_REQUEST, &rb.req.base, &frame);
-        if (r < 0)
-                return r;
-        for (size_t done = 0; done < frame->len;) {
-                ssize_t n = send(fd, frame->data + done, frame->len - done, MSG_NOSIGNAL);
-                if (n < 0 && errno == EAGAIN)
-                        (void)poll(&(struct pollfd){.fd = fd, .events = POLLOUT}, 1, -1);
-                else if (n < 0 && errno != EINTR)
-                        return negative_errno();
-                else if (n > 0)
-                        done += (size_t)n;
+        r = sd_event_new(&e);
+        if (r >= 0)
+                r = client_alloc(e, NULL, &c);
+        if (r >= 0) {
+                dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+                r = dfd < 0 ? negative_errno() : channel_open(&c->ch, e, dfd);
+                if (r < 0)
+                        safe_close(dfd);
         }
-        do { /* skip anything that is not our reply */
-                r = read_exact(fd, hb, sizeof(hb));
-                if (r < 0)
-                        return r;
-                ttrpc_header_decode(hb, &h);
-                if (h.length > TTRPC_MAX_MESSAGE_SIZE)
-                        return -EMSGSIZE;
-                free(data);
-                data = malloc(h.length + 1);
-                if (!data)
-                        return -ENOMEM;
-                r = read_exact(fd, data, h.length);
-                if (r < 0)
-                        return r;
-        } while (h.type != TTRPC_TYPE_RESPONSE || h.stream_id != 1);
-
-        Ttrpc__Response *resp = ttrpc__response__unpack(NULL, h.length, data);
-        if (!resp)
-                return -EBADMSG;
-        int code = resp->status ? resp->status->code : TTRPC_OK;
-        size_t len = code == TTRPC_OK ? resp->payload.len : 0;
-        if (code != TTRPC_OK)
-                msg = strdup(resp->status->message);
-        if (len > 0)
-                payload = memdup(resp->payload.data, len);
-        ttrpc__response__free_unpacked(resp, NULL);
-        if ((code != TTRPC_OK && !msg) || (len > 0 && !payload))
-                return -ENOMEM;
+        if (r >= 0)
+                r = ttrpc_client_call(c, service, method, req, NULL, 0, 0, sync_reply, &s);
+        while (r >= 0 && !s.done)
+                r = sd_event_run(e, UINT64_MAX);
+        ttrpc_client_free(c);
+        sd_event_unref(e);
+        if (r >= 0)
+                r = s.error;
+        if (r < 0 || !ret_message)
+                free(s.message);
+        if (r < 0 || !ret_payload)
+                free(s.payload);
+        if (r < 0)
+                return r;
         if (ret_code)
-                *ret_code = code;
+                *ret_code = s.code;
         if (ret_message)
-                *ret_message = TAKE_PTR(msg);
+                *ret_message = s.message;
         if (ret_payload)
-                *ret_payload = TAKE_PTR(payload);
+                *ret_payload = s.payload;
         if (ret_len)
-                *ret_len = len;
+                *ret_len = s.len;
         return 0;
 }

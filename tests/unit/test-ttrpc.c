@@ -873,3 +873,15 @@ TEST(server_peer_check) {
         ASSERT_EQ(ttrpc_server_connection_count(env.server), 0);
         cenv_done(&env);
 }
+
+TEST(call_sync_peer_gone) {
+        int sv[2];
+        int code = -1;
+
+        ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+        ASSERT_OK(write_all(sv[1], "\0\0\0\0\0\0\0\x03\x02\0", 10)); /* another stream's reply: skipped */
+        close(sv[1]);
+        ASSERT_ERROR(ttrpc_call_sync(sv[0], SVC, "State", NULL, &code, NULL, NULL, NULL), ECONNRESET);
+        ASSERT_EQ(code, -1);
+        close(sv[0]);
+}
