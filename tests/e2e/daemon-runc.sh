@@ -121,6 +121,21 @@ expect_eq "restored counter continues where it stopped" "$((last + 1))" "$first"
 	log "out2: $(head -n 5 "$D/out2")"
 kill_ctr daemon-c1
 
+# ---- export and import (the CLI tars the directory the daemon names) ----------------
+
+expect_ok "export" "$CTL" export "$CKPT" -o "$D/c.tar"
+imp=$("$CTL" import --name imported --json "$D/c.tar" 2>&1)
+expect_eq "import adopts the archive as a ready checkpoint" "ready" "$(echo "$imp" | jq -r .state)" ||
+	log "import: $imp"
+IMP=$(echo "$imp" | jq -r .id)
+expect_ne "import got a new id" "$CKPT" "$IMP"
+expect_eq "import takes the identity from the archive" "tenant-a" \
+	"$(echo "$imp" | jq -r '.k8s_namespace // .k8sNamespace')"
+expect_eq "no staging directory left" "" "$(ls "$STORE/staging")"
+expect_eq "imported checkpoint resolves (checksum verified)" "$STORE/checkpoints/$IMP/checkpoint" \
+	"$("$CTL" resolve -q -n "$NS" --k8s-namespace tenant-a imported)"
+expect_ok "delete the imported one" "$CTL" delete imported
+
 # ---- references and tenant rules ------------------------------------------------------
 
 expect_fail "resolve ../ refused" "$CTL" resolve -n "$NS" --k8s-namespace tenant-a "../$CKPT"
