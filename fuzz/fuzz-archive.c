@@ -19,12 +19,18 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
         return remove(path) < 0 ? -1 : 0;
 }
 
+static char scratch[64];
+
+static void scratch_remove(void) {
+        (void)rmdir(scratch);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        static char scratch[64];
         if (!scratch[0]) {
                 snprintf(scratch, sizeof(scratch), "/tmp/fuzz-archive-XXXXXX");
                 if (!mkdtemp(scratch))
                         abort();
+                atexit(scratch_remove);
         }
 
         int in = memfd_create("fuzz-archive", MFD_CLOEXEC);
