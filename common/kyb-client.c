@@ -16,7 +16,7 @@ struct KybAsyncCall {
         int fd;
         sd_event_source *io;
         sd_event_source *timer;
-        uint8_t *out;   /* packed request, sent once the socket is writable */
+        uint8_t *out; /* packed request, sent once the socket is writable */
         size_t out_len;
         uint64_t id;
         KybMessageFn on_message;

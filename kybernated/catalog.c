@@ -44,10 +44,10 @@ static const char *const migrations[CATALOG_SCHEMA_VERSION] = {
         "CREATE INDEX checkpoints_state ON checkpoints(state);",
 };
 
-#define COLUMNS                                                                                           \
-        "id, name, state, containerd_namespace, k8s_namespace, k8s_pod, k8s_container, container_id, "    \
-        "image_ref, image_digest, created_ns, size_bytes, runc_version, criu_version, kernel_version, "   \
-        "options, checksum, restore_count, pinned, allow_cross_namespace, last_restored_ns, durable, "    \
+#define COLUMNS                                                                                         \
+        "id, name, state, containerd_namespace, k8s_namespace, k8s_pod, k8s_container, container_id, "  \
+        "image_ref, image_digest, created_ns, size_bytes, runc_version, criu_version, kernel_version, " \
+        "options, checksum, restore_count, pinned, allow_cross_namespace, last_restored_ns, durable, "  \
         "bundle"
 
 static int sqlite_to_errno(int rc) {
@@ -152,8 +152,8 @@ static int migrate(Catalog *c, int target) {
         }
         if (version < target) {
                 char sql[96];
-                snprintf(sql, sizeof(sql), "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d)",
-                         target);
+                snprintf(sql, sizeof(sql),
+                         "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d)", target);
                 r = exec(c, sql);
                 if (r < 0)
                         goto fail;
@@ -220,9 +220,9 @@ int catalog_schema_version(Catalog *c) {
 void catalog_entry_done(CatalogEntry *e) {
         if (!e)
                 return;
-        char **strs[] = {&e->id,           &e->name,         &e->containerd_namespace, &e->k8s_namespace,
-                         &e->k8s_pod,      &e->k8s_container, &e->container_id,        &e->image_ref,
-                         &e->image_digest, &e->runc_version, &e->criu_version,         &e->kernel_version,
+        char **strs[] = {&e->id,           &e->name,          &e->containerd_namespace, &e->k8s_namespace,
+                         &e->k8s_pod,      &e->k8s_container, &e->container_id,         &e->image_ref,
+                         &e->image_digest, &e->runc_version,  &e->criu_version,         &e->kernel_version,
                          &e->checksum,     &e->bundle};
         for (size_t i = 0; i < ELEMENTSOF(strs); i++)
                 free(*strs[i]);
@@ -272,11 +272,12 @@ static int bind_text(sqlite3_stmt *s, int i, const char *v) {
 
 int catalog_insert(Catalog *c, const CatalogEntry *e) {
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
-        int r = prepare(c,
-                        "INSERT INTO checkpoints (" COLUMNS ") VALUES "
-                        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-                        "?20, ?21, ?22, ?23)",
-                        &s);
+        int r = prepare(
+                c,
+                "INSERT INTO checkpoints (" COLUMNS ") VALUES "
+                "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
+                "?20, ?21, ?22, ?23)",
+                &s);
         if (r < 0)
                 return r;
         if (isempty(e->id))
@@ -315,7 +316,8 @@ int catalog_insert(Catalog *c, const CatalogEntry *e) {
 
 static int col_text(sqlite3_stmt *s, int i, char **ret) {
         const unsigned char *t = sqlite3_column_text(s, i);
-        return dup_or_null(t ? (const char *)t : (sqlite3_column_type(s, i) == SQLITE_NULL ? NULL : ""), ret);
+        return dup_or_null(t ? (const char *)t : (sqlite3_column_type(s, i) == SQLITE_NULL ? NULL : ""),
+                           ret);
 }
 
 static int row_to_entry(sqlite3_stmt *s, CatalogEntry *ret) {
@@ -409,8 +411,8 @@ int catalog_get_by_prefix(Catalog *c, const char *prefix, CatalogEntry *ret) {
         upper[l] = '\x7f';
         upper[l + 1] = 0;
         const char *params[] = {prefix, upper};
-        return get_one(c, "SELECT " COLUMNS " FROM checkpoints WHERE id >= ?1 AND id < ?2 LIMIT 2", params, 2,
-                       true, ret);
+        return get_one(c, "SELECT " COLUMNS " FROM checkpoints WHERE id >= ?1 AND id < ?2 LIMIT 2", params,
+                       2, true, ret);
 }
 
 int catalog_get_newest(Catalog *c, const char *k8s_namespace, const char *k8s_pod, const char *k8s_container,
@@ -443,8 +445,9 @@ static int change_one(Catalog *c, const char *sql, const char *id, int64_t a, co
 }
 
 int catalog_set_ready(Catalog *c, const char *id, uint64_t size_bytes, const char *checksum) {
-        return change_one(c, "UPDATE checkpoints SET state = 2, size_bytes = ?2, checksum = ?3 WHERE id = ?1", id,
-                          (int64_t)size_bytes, checksum);
+        return change_one(c,
+                          "UPDATE checkpoints SET state = 2, size_bytes = ?2, checksum = ?3 WHERE id = ?1",
+                          id, (int64_t)size_bytes, checksum);
 }
 
 int catalog_set_state(Catalog *c, const char *id, CheckpointState state) {
@@ -468,8 +471,8 @@ int catalog_delete(Catalog *c, const char *id) {
 
 /* Builds "WHERE ..." for a filter; binds in the same order. */
 static int filter_sql(const CatalogFilter *f, char *buf, size_t size) {
-        static const char *const cols[] = {"containerd_namespace", "k8s_namespace", "k8s_pod", "k8s_container",
-                                           "container_id"};
+        static const char *const cols[] = {"containerd_namespace", "k8s_namespace", "k8s_pod",
+                                           "k8s_container", "container_id"};
         const char *vals[] = {f->containerd_namespace, f->k8s_namespace, f->k8s_pod, f->k8s_container,
                               f->container_id};
         size_t n = 0;
@@ -479,7 +482,8 @@ static int filter_sql(const CatalogFilter *f, char *buf, size_t size) {
         for (size_t i = 0; i < ELEMENTSOF(cols); i++) {
                 if (isempty(vals[i]))
                         continue;
-                n += (size_t)snprintf(buf + n, size - n, "%s %s = ?%d", k ? " AND" : " WHERE", cols[i], k + 1);
+                n += (size_t)snprintf(buf + n, size - n, "%s %s = ?%d", k ? " AND" : " WHERE", cols[i],
+                                      k + 1);
                 k++;
         }
         if (f->state)
@@ -512,11 +516,12 @@ int catalog_list(Catalog *c, const CatalogFilter *f, CatalogRowFn cb, void *user
         if (r < 0)
                 return r;
         if (f->limit)
-                snprintf(sql, sizeof(sql), "SELECT " COLUMNS " FROM checkpoints%s ORDER BY created_ns DESC, id DESC LIMIT %u",
+                snprintf(sql, sizeof(sql),
+                         "SELECT " COLUMNS " FROM checkpoints%s ORDER BY created_ns DESC, id DESC LIMIT %u",
                          where, f->limit);
         else
-                snprintf(sql, sizeof(sql), "SELECT " COLUMNS " FROM checkpoints%s ORDER BY created_ns DESC, id DESC",
-                         where);
+                snprintf(sql, sizeof(sql),
+                         "SELECT " COLUMNS " FROM checkpoints%s ORDER BY created_ns DESC, id DESC", where);
 
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
         r = prepare(c, sql, &s);
@@ -568,11 +573,12 @@ int catalog_count(Catalog *c, const CatalogFilter *f, uint64_t *ret) {
 
 int catalog_counts(Catalog *c, CatalogCounts *ret) {
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
-        int r = prepare(c,
-                        "SELECT COALESCE(SUM(state = 2), 0), COALESCE(SUM(state = 1), 0), "
-                        "COALESCE(SUM(state = 3), 0), COALESCE(SUM(pinned), 0), COALESCE(SUM(size_bytes), 0) "
-                        "FROM checkpoints",
-                        &s);
+        int r = prepare(
+                c,
+                "SELECT COALESCE(SUM(state = 2), 0), COALESCE(SUM(state = 1), 0), "
+                "COALESCE(SUM(state = 3), 0), COALESCE(SUM(pinned), 0), COALESCE(SUM(size_bytes), 0) "
+                "FROM checkpoints",
+                &s);
         if (r < 0)
                 return r;
         int rc = sqlite3_step(s);

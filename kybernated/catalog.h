@@ -62,7 +62,7 @@ typedef struct CatalogFilter {
         const char *k8s_pod;
         const char *k8s_container;
         const char *container_id;
-        int state; /* 0 = any */
+        int state;      /* 0 = any */
         uint32_t limit; /* 0 = none */
 } CatalogFilter;
 

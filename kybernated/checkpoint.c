@@ -23,9 +23,9 @@ typedef struct CheckpointJob {
         Manager *manager;
         Connection *conn; /* NULL once the client went away; the job goes on */
         CatalogEntry entry;
-        char *dir;       /* <store>/checkpoints/<id> */
+        char *dir; /* <store>/checkpoints/<id> */
         char *runc_root;
-        char *created;   /* container creation time from runc state */
+        char *created; /* container creation time from runc state */
         bool row_inserted;
         sd_event_source *child;
         int64_t started_usec;
@@ -108,9 +108,9 @@ static void job_fail(CheckpointJob *j, int error, const char *what) {
         if (r < 0)
                 log_error_errno(r, "Failed to clean up checkpoint %s: %m", j->dir);
 
-        log_error("Checkpoint of %s/%s failed: %s%s%s%s%s", j->entry.containerd_namespace, j->entry.container_id,
-                  what, last ? ": " : "", last ? last : "", kept_dump ? "; CRIU log kept at " : "",
-                  kept_dump ? kept_dump : "");
+        log_error("Checkpoint of %s/%s failed: %s%s%s%s%s", j->entry.containerd_namespace,
+                  j->entry.container_id, what, last ? ": " : "", last ? last : "",
+                  kept_dump ? "; CRIU log kept at " : "", kept_dump ? kept_dump : "");
         if (j->conn)
                 connection_send_error(j->conn, error, "checkpoint of %s/%s failed: %s%s%s%s%s%s%s",
                                       j->entry.containerd_namespace, j->entry.container_id, what,
@@ -125,8 +125,9 @@ static void job_finished(int r, uint64_t size, const char *checksum, void *userd
         Manager *m = j->manager;
 
         if (r < 0) {
-                job_fail(j, r, r == -ENOSPC ? "syncing the images failed: no space left on the store"
-                                            : "computing the checksum / syncing the images failed");
+                job_fail(j, r,
+                         r == -ENOSPC ? "syncing the images failed: no space left on the store"
+                                      : "computing the checksum / syncing the images failed");
                 return;
         }
         /* The directory entry of <id> itself must be durable too. */
@@ -136,8 +137,9 @@ static void job_finished(int r, uint64_t size, const char *checksum, void *userd
         }
         r = catalog_set_ready(m->catalog, j->entry.id, size, checksum);
         if (r < 0) {
-                job_fail(j, r, r == -ENOSPC ? "updating the catalog failed: no space left"
-                                            : "updating the catalog failed");
+                job_fail(j, r,
+                         r == -ENOSPC ? "updating the catalog failed: no space left"
+                                      : "updating the catalog failed");
                 return;
         }
         j->entry.state = CHECKPOINT_READY;
@@ -169,13 +171,13 @@ static void job_finished(int r, uint64_t size, const char *checksum, void *userd
 static int job_write_metadata(CheckpointJob *j) {
         Manager *m = j->manager;
         int r;
-        _cleanup_free_ char *spec_src = NULL, *spec_dst = NULL, *stats_src = NULL,
-                            *stats_dst = NULL, *dump_src = NULL, *dump_dst = NULL, *work = NULL;
+        _cleanup_free_ char *spec_src = NULL, *spec_dst = NULL, *stats_src = NULL, *stats_dst = NULL,
+                            *dump_src = NULL, *dump_dst = NULL, *work = NULL;
 
-        if (asprintf(&spec_src, "%s/config.json", j->entry.bundle) < 0 || !(spec_dst = job_path(j, "spec.dump")) ||
-            !(stats_src = job_path(j, "work/stats-dump")) || !(stats_dst = job_path(j, "stats-dump")) ||
-            !(dump_src = job_path(j, "work/dump.log")) || !(dump_dst = job_path(j, "dump.log")) ||
-            !(work = job_path(j, "work")))
+        if (asprintf(&spec_src, "%s/config.json", j->entry.bundle) < 0 ||
+            !(spec_dst = job_path(j, "spec.dump")) || !(stats_src = job_path(j, "work/stats-dump")) ||
+            !(stats_dst = job_path(j, "stats-dump")) || !(dump_src = job_path(j, "work/dump.log")) ||
+            !(dump_dst = job_path(j, "dump.log")) || !(work = job_path(j, "work")))
                 return -ENOMEM;
 
         r = copy_file(spec_src, spec_dst);
@@ -194,7 +196,7 @@ static int job_write_metadata(CheckpointJob *j) {
                 if (r < 0)
                         return r;
         }
-        (void)copy_file(dump_src, dump_dst);   /* as Podman keeps it */
+        (void)copy_file(dump_src, dump_dst); /* as Podman keeps it */
         r = metadata_write_config_dump(j->dir, &j->entry, j->created, m->config->durable);
         if (r < 0)
                 return r;
@@ -214,15 +216,17 @@ static int on_checkpoint_exit(sd_event_source *s, const siginfo_t *si, void *use
         if (si->si_code != CLD_EXITED || si->si_status != 0) {
                 char what[96];
                 snprintf(what, sizeof(what), "runc checkpoint %s %d",
-                         si->si_code == CLD_EXITED ? "exited with status" : "killed by signal", si->si_status);
+                         si->si_code == CLD_EXITED ? "exited with status" : "killed by signal",
+                         si->si_status);
                 job_fail(j, EIO, what);
                 return 0;
         }
         job_progress(j, "finish", "writing metadata, computing checksum and syncing");
         r = job_write_metadata(j);
         if (r < 0) {
-                job_fail(j, r, r == -ENOSPC ? "writing metadata failed: no space left on the store"
-                                            : "writing metadata failed");
+                job_fail(j, r,
+                         r == -ENOSPC ? "writing metadata failed: no space left on the store"
+                                      : "writing metadata failed");
                 return 0;
         }
         r = checksum_task_start(m->event, j->dir, m->config->durable, job_finished, j, NULL);
@@ -323,7 +327,8 @@ static int on_state_exit(sd_event_source *s, const siginfo_t *si, void *userdata
 
         r = catalog_insert(m->catalog, &j->entry);
         if (r < 0) {
-                job_fail(j, r, r == -EEXIST ? "the name is taken by another checkpoint" : "catalog insert failed");
+                job_fail(j, r,
+                         r == -EEXIST ? "the name is taken by another checkpoint" : "catalog insert failed");
                 return 0;
         }
         j->row_inserted = true;
@@ -340,10 +345,11 @@ void op_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req) {
 
         if (!ident_valid(req->containerd_namespace, IDENT_MAX_LEN) ||
             !ident_valid(req->container_id, IDENT_MAX_LEN)) {
-                connection_send_error(c, EINVAL,
-                                      "containerd_namespace and container_id are required: 1-%d characters of "
-                                      "[A-Za-z0-9._-]",
-                                      IDENT_MAX_LEN);
+                connection_send_error(
+                        c, EINVAL,
+                        "containerd_namespace and container_id are required: 1-%d characters of "
+                        "[A-Za-z0-9._-]",
+                        IDENT_MAX_LEN);
                 return;
         }
         if (!isempty(req->name) && !ident_valid(req->name, NAME_MAX_LEN)) {
@@ -364,7 +370,8 @@ void op_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req) {
                 r = catalog_get_by_name(m->catalog, req->name, &other);
                 catalog_entry_done(&other);
                 if (r >= 0) {
-                        connection_send_error(c, EEXIST, "a checkpoint named '%s' exists already", req->name);
+                        connection_send_error(c, EEXIST, "a checkpoint named '%s' exists already",
+                                              req->name);
                         return;
                 }
         }
@@ -408,7 +415,8 @@ void op_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req) {
                 e->kernel_version = strdup(m->kernel_version ? m->kernel_version : "");
                 if (!isempty(req->runc_root))
                         j->runc_root = strdup(req->runc_root);
-                else if (asprintf(&j->runc_root, "%s/%s", m->config->runc_root_base, req->containerd_namespace) < 0)
+                else if (asprintf(&j->runc_root, "%s/%s", m->config->runc_root_base,
+                                  req->containerd_namespace) < 0)
                         j->runc_root = NULL;
                 r = manager_checkpoint_dir(m, id, &j->dir);
                 if (r >= 0 && (!e->id || !e->containerd_namespace || !e->container_id || !j->runc_root ||

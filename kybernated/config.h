@@ -13,17 +13,17 @@
 #define RUNC_ROOT_BASE_DEFAULT "/run/containerd/runc"
 
 typedef struct Config {
-        char *store;            /* store = /var/lib/kybernate */
-        char *socket;           /* socket = /run/kybernate/kybernated.sock */
-        char *runc;             /* runc = runc (found in PATH) */
-        char *criu;             /* criu = (empty: runc finds criu in PATH) */
-        char *runc_root_base;   /* runc_root_base = /run/containerd/runc */
+        char *store;                 /* store = /var/lib/kybernate */
+        char *socket;                /* socket = /run/kybernate/kybernated.sock */
+        char *runc;                  /* runc = runc (found in PATH) */
+        char *criu;                  /* criu = (empty: runc finds criu in PATH) */
+        char *runc_root_base;        /* runc_root_base = /run/containerd/runc */
         uint32_t keep_per_container; /* keep_per_container = 3 */
-        int64_t max_age_ns;     /* max_age = 7d (0 = no age limit) */
-        bool durable;           /* durable = yes */
+        int64_t max_age_ns;          /* max_age = 7d (0 = no age limit) */
+        bool durable;                /* durable = yes */
         char **allowed_restore_dirs; /* allowed_restore_dirs = /a:/b (colon or comma separated) */
-        char *read_group;       /* read_group = (none) */
-        gid_t read_gid;         /* resolved read_group, (gid_t)-1 if none */
+        char *read_group;            /* read_group = (none) */
+        gid_t read_gid;              /* resolved read_group, (gid_t)-1 if none */
 } Config;
 
 int config_init(Config *c);

@@ -21,7 +21,8 @@ static void help(void) {
                "                            ignored under socket activation)\n"
                "     --runc=PATH            runc binary (default: runc in PATH)\n"
                "     --criu=PATH            criu binary handed to runc --criu (default: criu in PATH)\n"
-               "     --runc-root-base=DIR   runc roots of containerd namespaces (default " RUNC_ROOT_BASE_DEFAULT ")\n"
+               "     --runc-root-base=DIR   runc roots of containerd namespaces (default " RUNC_ROOT_BASE_DEFAULT
+               ")\n"
                "     --durable=yes|no       fsync checkpoints before they are ready (default yes)\n"
                "     --read-group=GROUP     group allowed to list/inspect/status\n"
                "     --foreground           run in the foreground (the default; for symmetry)\n"
@@ -65,7 +66,15 @@ static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *
 }
 
 int main(int argc, char *argv[]) {
-        enum { ARG_RUNC = 0x100, ARG_CRIU, ARG_RUNC_ROOT_BASE, ARG_DURABLE, ARG_READ_GROUP, ARG_FOREGROUND, ARG_VERSION };
+        enum {
+                ARG_RUNC = 0x100,
+                ARG_CRIU,
+                ARG_RUNC_ROOT_BASE,
+                ARG_DURABLE,
+                ARG_READ_GROUP,
+                ARG_FOREGROUND,
+                ARG_VERSION
+        };
         static const struct option options[] = {
                 {"config", required_argument, NULL, 'c'},
                 {"store", required_argument, NULL, 's'},
@@ -154,7 +163,8 @@ int main(int argc, char *argv[]) {
         for (size_t i = 0; i < n_overrides; i++) {
                 r = config_set(&config, overrides[i].name, overrides[i].value);
                 if (r < 0) {
-                        log_error_errno(r, "Invalid value for --%s: %s", overrides[i].name, overrides[i].value);
+                        log_error_errno(r, "Invalid value for --%s: %s", overrides[i].name,
+                                        overrides[i].value);
                         return 2;
                 }
         }
@@ -200,12 +210,14 @@ int main(int argc, char *argv[]) {
         if (n == 1) {
                 fd = SD_LISTEN_FDS_START;
                 if (sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) <= 0)
-                        return log_error("The socket from systemd is not a listening AF_UNIX SOCK_SEQPACKET socket"),
+                        return log_error(
+                                       "The socket from systemd is not a listening AF_UNIX SOCK_SEQPACKET socket"),
                                1;
         }
         r = manager_listen(m, fd);
         if (r < 0)
-                return log_error_errno(r, "Failed to listen on %s: %m", fd >= 0 ? "the socket from systemd" : config.socket),
+                return log_error_errno(r, "Failed to listen on %s: %m",
+                                       fd >= 0 ? "the socket from systemd" : config.socket),
                        1;
 
         ExitState st = {.manager = m};

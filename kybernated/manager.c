@@ -99,7 +99,7 @@ int manager_startup_cleanup(Manager *m) {
         r = catalog_list(m->catalog, &f, collect_pending, &pending);
         if (r < 0)
                 return log_error_errno(r, "Failed to list failed checkpoints: %m");
-        STRV_FOREACH(id, pending) {
+        STRV_FOREACH (id, pending) {
                 log_warning("Removing checkpoint %s left unfinished by an earlier run", *id);
                 r = manager_remove_checkpoint(m, *id);
                 if (r < 0)
@@ -163,7 +163,7 @@ static int on_connection_io(sd_event_source *s, int fd, uint32_t revents, void *
 static void update_events(Connection *c) {
         uint32_t ev = c->out_head ? EPOLLOUT : 0;
         /* Stop reading while the output queue is large: backpressure. */
-        if (!c->closing && c->out_bytes < OUT_BYTES_MAX / 2)
+        if (c->out_bytes < OUT_BYTES_MAX / 2)
                 ev |= EPOLLIN;
         (void)sd_event_source_set_io_events(c->io, ev);
 }
@@ -246,11 +246,12 @@ static int connection_flush(Connection *c) {
         return 0;
 }
 
-int connection_send(Connection *c, Kybernate__V1__Response *resp, bool final) {
+/* Packs resp into the output queue, tagged with request id `id`. */
+static int connection_queue(Connection *c, Kybernate__V1__Response *resp, uint64_t id, bool final) {
         resp->has_version = true;
         resp->version = KYB_PROTOCOL_VERSION;
         resp->has_id = true;
-        resp->id = c->request_id;
+        resp->id = id;
         resp->has_more = !final;
         resp->more = !final;
         if (!resp->has_error) {
@@ -274,9 +275,27 @@ int connection_send(Connection *c, Kybernate__V1__Response *resp, bool final) {
                 c->out_head = b;
         c->out_tail = b;
         c->out_bytes += len;
+        return 0;
+}
+
+int connection_send(Connection *c, Kybernate__V1__Response *resp, bool final) {
+        int r = connection_queue(c, resp, c->request_id, final);
         if (final)
                 connection_op_done(c);
+        if (r < 0)
+                return r;
         return connection_flush(c);
+}
+
+/* An error answer outside the running request (which stays as it is): for a
+ * datagram that arrived while the connection was busy. */
+static void connection_send_aside(Connection *c, uint64_t id, int error, const char *message) {
+        Kybernate__V1__Response resp = KYBERNATE__V1__RESPONSE__INIT;
+        resp.has_error = true;
+        resp.error = error;
+        resp.message = (char *)message;
+        if (connection_queue(c, &resp, id, true) >= 0)
+                (void)connection_flush(c);
 }
 
 int connection_send_error(Connection *c, int error, const char *fmt, ...) {
@@ -318,21 +337,9 @@ void connection_handle_datagram(Connection *c, const uint8_t *buf, size_t len) {
 
         if (c->busy) {
                 /* The client broke the one-request-at-a-time rule: tell it,
-                 * and keep the running request's state. */
-                uint64_t saved = c->request_id;
-                Kybernate__V1__Response resp = KYBERNATE__V1__RESPONSE__INIT;
-                resp.has_error = true;
-                resp.error = EBUSY;
-                resp.message = (char *)"another request is still running on this connection";
-                c->request_id = req && req->has_id ? req->id : 0;
-                bool busy = c->busy;
-                void *op = c->op;
-                void (*detach)(void *) = c->op_detach;
-                (void)connection_send(c, &resp, true);
-                c->busy = busy;
-                c->op = op;
-                c->op_detach = detach;
-                c->request_id = saved;
+                 * and let the running request go on. */
+                connection_send_aside(c, req && req->has_id ? req->id : 0, EBUSY,
+                                      "another request is still running on this connection");
                 kyb_request_free(req);
                 return;
         }
@@ -354,8 +361,8 @@ void connection_handle_datagram(Connection *c, const uint8_t *buf, size_t len) {
                 goto finish;
         }
         if (!c->privileged && !(c->reader && op_is_read_only(req))) {
-                connection_send_error(c, EPERM,
-                                      "permission denied: uid %u may not %s (root only%s)", (unsigned)c->cred.uid,
+                connection_send_error(c, EPERM, "permission denied: uid %u may not %s (root only%s)",
+                                      (unsigned)c->cred.uid,
                                       op_is_read_only(req) ? "read the catalog" : "change the catalog",
                                       op_is_read_only(req) ? " or members of read_group" : "");
                 goto finish;
@@ -408,8 +415,6 @@ static int on_connection_io(sd_event_source *s, int fd, uint32_t revents, void *
                 if (r < 0)
                         goto close;
         }
-        if (c->closing && !c->out_head)
-                goto close;
         if (revents & EPOLLIN) {
                 _cleanup_free_ uint8_t *buf = NULL;
                 size_t len = 0;
@@ -418,13 +423,9 @@ static int on_connection_io(sd_event_source *s, int fd, uint32_t revents, void *
                         return 0;
                 if (r == -EMSGSIZE) {
                         /* The oversized datagram was discarded; answer and go on. */
-                        bool busy = c->busy;
-                        if (!busy) {
-                                c->busy = true;
-                                c->request_id = 0;
-                                connection_send_error(c, EMSGSIZE, "request larger than %u bytes refused",
-                                                      KYB_MSG_MAX);
-                        }
+                        char msg[64];
+                        snprintf(msg, sizeof(msg), "request larger than %u bytes refused", KYB_MSG_MAX);
+                        connection_send_aside(c, 0, EMSGSIZE, msg);
                         return 0;
                 }
                 if (r <= 0) /* EOF or error: the peer is gone */

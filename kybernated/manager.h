@@ -26,9 +26,8 @@ struct Connection {
         bool privileged; /* uid 0: may mutate */
         bool reader;     /* privileged or member of read_group: may read */
         bool busy;       /* a request is running */
-        bool closing;    /* close once the output queue is flushed */
         uint64_t request_id;
-        void *op;        /* the running async operation, if any */
+        void *op;                    /* the running async operation, if any */
         void (*op_detach)(void *op); /* tells op that this connection is gone */
         OutBuf *out_head, *out_tail;
         size_t out_bytes;

@@ -48,8 +48,8 @@ int metadata_from_spec(const char *spec_json, CatalogEntry *e) {
         const cJSON *ann = cJSON_GetObjectItemCaseSensitive(spec, "annotations");
         if (!cJSON_IsObject(ann))
                 return 0;
-        static const char *const ns[] = {"io.kubernetes.cri.sandbox-namespace", "io.kubernetes.pod.namespace",
-                                         NULL};
+        static const char *const ns[] = {"io.kubernetes.cri.sandbox-namespace",
+                                         "io.kubernetes.pod.namespace", NULL};
         static const char *const pod[] = {"io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name", NULL};
         static const char *const ctr[] = {"io.kubernetes.cri.container-name", "io.kubernetes.container.name",
                                           NULL};

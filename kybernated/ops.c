@@ -365,7 +365,8 @@ void op_delete(Connection *c, const Kybernate__V1__DeleteRequest *req) {
         if (e.state == CHECKPOINT_PENDING)
                 connection_send_error(c, EBUSY, "checkpoint %s is still being written", e.id);
         else if (e.pinned && !(req->has_force && req->force))
-                connection_send_error(c, EPERM, "checkpoint %s is pinned: unpin it or delete with force", e.id);
+                connection_send_error(c, EPERM, "checkpoint %s is pinned: unpin it or delete with force",
+                                      e.id);
         else if ((r = manager_remove_checkpoint(m, e.id)) < 0)
                 connection_send_error(c, r, "deleting checkpoint %s failed: %s", e.id, strerror(-r));
         else {
@@ -421,7 +422,8 @@ static int prune_row(const CatalogEntry *e, void *userdata) {
 
 void op_prune(Connection *c, const Kybernate__V1__PruneRequest *req) {
         Manager *m = c->manager;
-        uint32_t keep = req->has_keep_per_container ? req->keep_per_container : m->config->keep_per_container;
+        uint32_t keep =
+                req->has_keep_per_container ? req->keep_per_container : m->config->keep_per_container;
         int64_t max_age = m->config->max_age_ns;
         if (req->has_max_age_sec) {
                 if (req->max_age_sec > (uint64_t)INT64_MAX / NSEC_PER_SEC) {
@@ -457,9 +459,10 @@ void op_prune(Connection *c, const Kybernate__V1__PruneRequest *req) {
         }
         r = retention_select(items, rows.n, keep, max_age, now_realtime_ns());
         if (r == -EINVAL) {
-                connection_send_error(c, EINVAL,
-                                      "refusing to prune with keep_per_container = 0 and no maximum age: that "
-                                      "would delete every checkpoint");
+                connection_send_error(
+                        c, EINVAL,
+                        "refusing to prune with keep_per_container = 0 and no maximum age: that "
+                        "would delete every checkpoint");
                 goto finish;
         }
         if (r < 0) {
@@ -502,7 +505,7 @@ typedef struct VerifyOp {
         Manager *manager;
         Connection *conn; /* NULL once the client went away */
         uint64_t request_id;
-        int kind;          /* the Response result case */
+        int kind; /* the Response result case */
         CatalogEntry entry;
         bool count_restore; /* resolve, not dry run */
         ChecksumTask *task;
@@ -543,10 +546,11 @@ static void verify_done(int r, uint64_t size, const char *checksum, void *userda
         if (!ok && op->kind != KYBERNATE__V1__RESPONSE__RESULT_INSPECT) {
                 log_warning("Checkpoint %s failed verification: %s", e->id,
                             r < 0 ? strerror(-r) : "checksum mismatch");
-                connection_send_error(c, EUCLEAN,
-                                      "checkpoint %s failed verification (%s): its files under %s changed or "
-                                      "are missing; refusing to use it",
-                                      e->id, r < 0 ? strerror(-r) : "checksum mismatch", path);
+                connection_send_error(
+                        c, EUCLEAN,
+                        "checkpoint %s failed verification (%s): its files under %s changed or "
+                        "are missing; refusing to use it",
+                        e->id, r < 0 ? strerror(-r) : "checksum mismatch", path);
                 verify_op_free(op);
                 return;
         }
@@ -685,9 +689,10 @@ void op_resolve(Connection *c, const Kybernate__V1__ResolveRequest *req) {
                 return;
         }
         if (!req->target) {
-                connection_send_error(c, EINVAL,
-                                      "resolve needs the restoring container's identity (target) for the tenant "
-                                      "rule");
+                connection_send_error(
+                        c, EINVAL,
+                        "resolve needs the restoring container's identity (target) for the tenant "
+                        "rule");
                 return;
         }
         CatalogEntry e = {};
@@ -851,8 +856,10 @@ void op_import(Connection *c, const Kybernate__V1__ImportRequest *req) {
         /* The staging directory must be one we handed out: <staging>/<32 hex>. */
         const char *sd = req->staging_dir;
         const char *rest = sd ? startswith(sd, m->staging_dir) : NULL;
-        if (!rest || rest[0] != '/' || strlen(rest + 1) != 32 || strspn(rest + 1, "0123456789abcdef") != 32) {
-                connection_send_error(c, EINVAL, "staging_dir must be a directory returned by Import{prepare}");
+        if (!rest || rest[0] != '/' || strlen(rest + 1) != 32 ||
+            strspn(rest + 1, "0123456789abcdef") != 32) {
+                connection_send_error(c, EINVAL,
+                                      "staging_dir must be a directory returned by Import{prepare}");
                 return;
         }
         struct stat st;
@@ -871,17 +878,18 @@ void op_import(Connection *c, const Kybernate__V1__ImportRequest *req) {
                 return;
         }
         if (lstat(inventory, &st) < 0 || !S_ISREG(st.st_mode)) {
-                connection_send_error(c, EINVAL, "%s holds no CRIU images (checkpoint/inventory.img missing)", sd);
+                connection_send_error(c, EINVAL,
+                                      "%s holds no CRIU images (checkpoint/inventory.img missing)", sd);
                 return;
         }
 
-        CatalogEntry e = {.state = CHECKPOINT_PENDING, .created_ns = now_realtime_ns(),
-                          .durable = m->config->durable};
+        CatalogEntry e = {
+                .state = CHECKPOINT_PENDING, .created_ns = now_realtime_ns(), .durable = m->config->durable};
         const Kybernate__V1__CheckpointInfo *o = req->override;
         r = 0;
         if (o) {
-                const char *vals[] = {o->containerd_namespace, o->k8s_namespace, o->k8s_pod, o->k8s_container,
-                                      o->container_id};
+                const char *vals[] = {o->containerd_namespace, o->k8s_namespace, o->k8s_pod,
+                                      o->k8s_container, o->container_id};
                 for (size_t i = 0; i < ELEMENTSOF(vals); i++)
                         if (!isempty(vals[i]) && !ident_valid(vals[i], IDENT_MAX_LEN))
                                 r = -EINVAL;
@@ -931,7 +939,8 @@ void op_import(Connection *c, const Kybernate__V1__ImportRequest *req) {
         if (r >= 0) {
                 r = catalog_insert(m->catalog, &e);
                 if (r == -EEXIST) {
-                        connection_send_error(c, EEXIST, "a checkpoint named '%s' exists already", req->name);
+                        connection_send_error(c, EEXIST, "a checkpoint named '%s' exists already",
+                                              req->name);
                         free(op->dir);
                         free(op);
                         catalog_entry_done(&e);

@@ -116,7 +116,7 @@ bool path_allowed(const char *path, char *const *dirs) {
 
         if (ref_parse(path, &kind, &reason) < 0 || kind != REF_PATH)
                 return false;
-        STRV_FOREACH(d, (char **)dirs) {
+        STRV_FOREACH (d, (char **)dirs) {
                 size_t l = strlen(*d);
                 while (l > 1 && (*d)[l - 1] == '/')
                         l--;
@@ -136,8 +136,9 @@ int tenant_check(const CatalogEntry *e, const RestoreIdentity *t, const char **r
         if (!isempty(e->k8s_namespace) || !isempty(t->k8s_namespace)) {
                 if (!streq_ptr(e->k8s_namespace ? e->k8s_namespace : "",
                                t->k8s_namespace ? t->k8s_namespace : "")) {
-                        *ret_reason = "tenant rule: the restoring container's Kubernetes namespace differs from "
-                                      "the checkpoint's";
+                        *ret_reason =
+                                "tenant rule: the restoring container's Kubernetes namespace differs from "
+                                "the checkpoint's";
                         return -EACCES;
                 }
         }

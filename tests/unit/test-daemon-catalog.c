@@ -5,7 +5,8 @@
 #include "kybernated/catalog.h"
 #include "test.h"
 
-static CatalogEntry entry(const char *id, const char *name, const char *ns, const char *pod, int64_t created) {
+static CatalogEntry entry(const char *id, const char *name, const char *ns, const char *pod,
+                          int64_t created) {
         return (CatalogEntry){
                 .id = (char *)id,
                 .name = (char *)name,
@@ -55,7 +56,7 @@ TEST(migration_v1_to_v2_keeps_rows) {
         ASSERT_OK(catalog_get(c, "0123456789abcdef0123456789abcdef", &e));
         ASSERT_STREQ(e.k8s_namespace, "old");
         ASSERT_EQ(e.created_ns, 42);
-        ASSERT_STREQ(e.bundle, "");   /* v2 column with its default */
+        ASSERT_STREQ(e.bundle, ""); /* v2 column with its default */
         ASSERT_EQ(e.last_restored_ns, 0);
         catalog_entry_done(&e);
         catalog_close(c);
@@ -255,7 +256,8 @@ TEST(list_filters_counts_10000_rows) {
         ASSERT_EQ(counts.pending, 20);
         ASSERT_EQ(counts.pinned, 10);
         ASSERT_EQ(counts.bytes, 10000 * 1000);
-        printf("list of 10000 rows: %" PRIu64 " us, filtered (1000 rows): %" PRIu64 " us\n", t_all, t_filtered);
+        printf("list of 10000 rows: %" PRIu64 " us, filtered (1000 rows): %" PRIu64 " us\n", t_all,
+               t_filtered);
         /* Generous bounds (sanitizer builds are slow); the benchmark measures. */
         ASSERT_TRUE(t_all < 2 * USEC_PER_SEC);
 }

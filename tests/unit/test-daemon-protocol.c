@@ -40,7 +40,8 @@ static void fixture_setup(Fixture *f, uid_t uid, bool reader) {
         ASSERT_OK(manager_open_store(f->manager));
 
         int sv[2];
-        ASSERT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0 ? -errno : 0);
+        ASSERT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0 ? -errno
+                                                                                                : 0);
         struct ucred cred = {.pid = getpid(), .uid = uid, .gid = uid};
         ASSERT_OK(connection_new(f->manager, sv[0], &cred, reader, &f->conn));
         f->fd = sv[1];
@@ -204,8 +205,11 @@ TEST(list_pages_many_rows) {
                 char id[33], pod[16];
                 snprintf(id, sizeof(id), "%032x", i);
                 snprintf(pod, sizeof(pod), "pod%d", i % 3);
-                CatalogEntry e = {.id = id, .state = CHECKPOINT_READY, .k8s_namespace = (char *)"team",
-                                  .k8s_pod = pod, .created_ns = i};
+                CatalogEntry e = {.id = id,
+                                  .state = CHECKPOINT_READY,
+                                  .k8s_namespace = (char *)"team",
+                                  .k8s_pod = pod,
+                                  .created_ns = i};
                 ASSERT_OK(catalog_insert(f.manager->catalog, &e));
         }
         ASSERT_OK(catalog_commit(f.manager->catalog));
@@ -386,7 +390,8 @@ TEST(resolve_verifies_checksum) {
         fixture_setup(&f, 0, false);
         insert(&f, "abcdef00000000000000000000000001", "x", "p", 1);
         char dir[256];
-        snprintf(dir, sizeof(dir), "%s/store/checkpoints/abcdef00000000000000000000000001/checkpoint", f.dir);
+        snprintf(dir, sizeof(dir), "%s/store/checkpoints/abcdef00000000000000000000000001/checkpoint",
+                 f.dir);
         ASSERT_OK(mkdir_p(dir, 0700));
         strcat(dir, "/inventory.img");
         ASSERT_OK(write_file_atomic(dir, "INV", 3, 0600));
@@ -411,6 +416,22 @@ TEST(resolve_verifies_checksum) {
         ASSERT_EQ(r->error, 0);
         ASSERT_TRUE(strstr(r->resolve->image_path, "abcdef00000000000000000000000001/checkpoint") != NULL);
         ASSERT_EQ(r->resolve->info->restore_count, 1);
+        kyb_response_free(r);
+
+        /* A second request while the first one runs: EBUSY, the first goes on. */
+        Kybernate__V1__Request st = KYBERNATE__V1__REQUEST__INIT;
+        Kybernate__V1__StatusRequest sr = KYBERNATE__V1__STATUS_REQUEST__INIT;
+        st.op_case = KYBERNATE__V1__REQUEST__OP_STATUS;
+        st.status = &sr;
+        send_req(&f, &req);
+        send_req(&f, &st);
+        r = recv_resp(&f);
+        ASSERT_EQ(r->error, EBUSY);
+        kyb_response_free(r);
+        r = recv_resp(&f);
+        ASSERT_EQ(r->error, 0);
+        ASSERT_EQ(r->result_case, KYBERNATE__V1__RESPONSE__RESULT_RESOLVE);
+        ASSERT_EQ(r->resolve->info->restore_count, 2);
         kyb_response_free(r);
 
         t.k8s_namespace = (char *)"other-team";
@@ -462,8 +483,8 @@ TEST(async_client_on_the_same_loop) {
         req.op_case = KYBERNATE__V1__REQUEST__OP_STATUS;
         req.status = &sr;
         AsyncResult a = {};
-        ASSERT_OK(kyb_client_call_async(f.event, f.config.socket, &req, 5 * USEC_PER_SEC, NULL, on_async_done, &a,
-                                        NULL));
+        ASSERT_OK(kyb_client_call_async(f.event, f.config.socket, &req, 5 * USEC_PER_SEC, NULL,
+                                        on_async_done, &a, NULL));
         for (int i = 0; i < 500 && !a.done; i++)
                 (void)sd_event_run(f.event, 10 * USEC_PER_MSEC);
         ASSERT_TRUE(a.done);
@@ -482,8 +503,9 @@ TEST(async_client_on_the_same_loop) {
         ASSERT_EQ(a.r, -ENOENT);
 
         /* No daemon: the connect fails right away. */
-        ASSERT_ERROR(kyb_client_call_async(f.event, "/nonexistent/sock", &req, 0, NULL, on_async_done, &a, NULL),
-                     ENOENT);
+        ASSERT_ERROR(
+                kyb_client_call_async(f.event, "/nonexistent/sock", &req, 0, NULL, on_async_done, &a, NULL),
+                ENOENT);
 
         /* Cancel: done is never called. */
         KybAsyncCall *call = NULL;
@@ -513,8 +535,8 @@ TEST(blocking_client_against_a_daemon_process) {
                 char store[128];
                 snprintf(store, sizeof(store), "%s/store", dir);
                 if (config_init(&c) < 0 || config_set(&c, "store", store) < 0 ||
-                    config_set(&c, "socket", sock) < 0 || sd_event_new(&e) < 0 || manager_new(e, &c, &m) < 0 ||
-                    manager_open_store(m) < 0 || manager_listen(m, -EBADF) < 0)
+                    config_set(&c, "socket", sock) < 0 || sd_event_new(&e) < 0 ||
+                    manager_new(e, &c, &m) < 0 || manager_open_store(m) < 0 || manager_listen(m, -EBADF) < 0)
                         _exit(1);
                 (void)!write(ready[1], "x", 1);
                 (void)sd_event_loop(e);

@@ -143,7 +143,8 @@ TEST(retention_keep_newest_per_group) {
         ASSERT_FALSE(it[3].prune || it[4].prune);
 
         /* Exactly max_age old is not "older than". */
-        RetentionItem edge[] = {{.group = "x", .created_ns = 50 * SEC}, {.group = "x", .created_ns = 60 * SEC}};
+        RetentionItem edge[] = {{.group = "x", .created_ns = 50 * SEC},
+                                {.group = "x", .created_ns = 60 * SEC}};
         ASSERT_EQ(retention_select(edge, 2, 1, 50 * SEC, 100 * SEC), 0);
         ASSERT_EQ(retention_select(edge, 2, 1, 49 * SEC, 100 * SEC), 1);
         ASSERT_TRUE(edge[0].prune);
@@ -167,8 +168,11 @@ TEST(retention_pinned_and_limits) {
 }
 
 TEST(retention_group_keys) {
-        CatalogEntry k = {.k8s_namespace = (char *)"ns", .k8s_pod = (char *)"p", .k8s_container = (char *)"c",
-                          .containerd_namespace = (char *)"k8s.io", .container_id = (char *)"abc"};
+        CatalogEntry k = {.k8s_namespace = (char *)"ns",
+                          .k8s_pod = (char *)"p",
+                          .k8s_container = (char *)"c",
+                          .containerd_namespace = (char *)"k8s.io",
+                          .container_id = (char *)"abc"};
         CatalogEntry d = {.containerd_namespace = (char *)"default", .container_id = (char *)"abc"};
         _cleanup_free_ char *gk = retention_group(&k);
         _cleanup_free_ char *gd = retention_group(&d);
