@@ -6,7 +6,8 @@
 # `kybernatectl checkpoint`; list and inspect show it with its process tree
 # (sh + sleep); `kybernatectl export` writes an archive that `checkpointctl
 # show` accepts; `kybernatectl import` takes it back as a new checkpoint with
-# the same tree; hostile archives are refused; exit codes hold.
+# the same tree; hostile archives are refused; pin/prune/--exit work; exit
+# codes hold.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -193,6 +194,29 @@ t_hostile_archives() {
 	expect_eq "refused imports add no checkpoint" "$n_before" "$n_after"
 }
 
+t_retention() {
+	local out second j
+	expect_ok "pin the first checkpoint" "${K[@]}" pin "$N-first"
+	out=$("${K[@]}" checkpoint --namespace "$NS" "$ID" --name "$N-second" --exit --quiet 2>&1) ||
+		{ fail "checkpoint --namespace NS ID --exit" "$out"; return; }
+	second=$(tail -n 1 <<<"$out")
+	pass "checkpoint --namespace NS ID --exit"
+	# runc checkpoint without --leave-running destroys the container.
+	local st
+	st=$(runc --root "$RUNC_ROOT" state "$ID" 2>/dev/null | jq -r .status) || true
+	if [ "$st" != running ]; then pass "the container is gone (--exit)"; else fail "the container is gone (--exit)" "still running"; fi
+	expect_eq "options recorded: leave_running false" false \
+		"$("${K[@]}" inspect "$second" --json | jq -r .checkpoint.options.leave_running)"
+	j=$("${K[@]}" prune --keep 1 --older-than 0s --dry-run --json)
+	expect_eq "prune --keep 1 keeps the pinned one" 0 "$(jq '.deleted | length' <<<"$j")"
+	expect_ok "unpin the first checkpoint" "${K[@]}" unpin "$N-first"
+	j=$("${K[@]}" prune --keep 1 --older-than 0s --dry-run --json)
+	expect_eq "prune --dry-run would delete the older one" "$CKPT" "$(jq -r '.deleted[].id' <<<"$j")"
+	expect_eq "... but did not" 2 "$("${K[@]}" list --json --container-id "$ID" | jq length)"
+	expect_ok "prune --keep 1" "${K[@]}" prune --keep 1 --older-than 0s
+	expect_eq "only the newest checkpoint is left" "$second" "$("${K[@]}" list -q --container-id "$ID")"
+}
+
 t_exit_codes() {
 	local rc=0 out
 	out=$("$BUILD/kybernatectl" --socket "$KYB_TMP/no-such.sock" status 2>&1) || rc=$?
@@ -223,5 +247,6 @@ t_inspect
 t_export
 t_import
 t_hostile_archives
+t_retention
 t_exit_codes
 kyb_finish
