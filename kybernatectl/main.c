@@ -259,11 +259,24 @@ static int verb_list(Ctl *ctl, int argc, char **argv) {
                 kyb_response_free(final);
 
         if (ctl->json) {
-                cJSON *a = cJSON_CreateArray();
-                for (size_t p = 0; a && p < s.n_pages; p++)
-                        for (size_t k = 0; k < s.pages[p]->list->n_entries; k++)
-                                cJSON_AddItemToArray(a, ctl_json_checkpoint(s.pages[p]->list->entries[k]));
-                return ctl_json_print(a) < 0 ? CTL_EXIT_FAILED : CTL_EXIT_OK;
+                /* One object at a time: a tree of 10,000 checkpoints costs more
+                 * than the whole transfer. */
+                bool first = true;
+                fputs("[", stdout);
+                for (size_t p = 0; p < s.n_pages; p++)
+                        for (size_t k = 0; k < s.pages[p]->list->n_entries; k++) {
+                                cJSON *obj = ctl_json_checkpoint(s.pages[p]->list->entries[k]);
+                                char *text = obj ? cJSON_Print(obj) : NULL;
+                                cJSON_Delete(obj);
+                                if (!text)
+                                        return CTL_EXIT_FAILED;
+                                fputs(first ? "\n" : ",\n", stdout);
+                                fputs(text, stdout);
+                                cJSON_free(text);
+                                first = false;
+                        }
+                fputs(first ? "]\n" : "\n]\n", stdout);
+                return fflush(stdout) == 0 ? CTL_EXIT_OK : CTL_EXIT_FAILED;
         }
         if (o.quiet) {
                 for (size_t p = 0; p < s.n_pages; p++)
