@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kybernatectl: the operator's CLI over the kybernated socket. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -373,15 +374,47 @@ static void print_info(const Kybernate__V1__CheckpointInfo *i) {
                 kv("Bundle:", "%s", i->bundle);
 }
 
+typedef struct ImageSizes {
+        uint64_t files, bytes, pages_bytes;
+} ImageSizes;
+
+/* Sums the regular files of the CRIU image directory (not recursive: CRIU
+ * writes a flat directory). */
+static int image_sizes(int img_fd, ImageSizes *ret) {
+        ImageSizes z = {};
+        int fd = fcntl(img_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return negative_errno();
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                safe_close(fd);
+                return negative_errno();
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                struct stat st;
+                if (fstatat(img_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                        continue;
+                z.files++;
+                z.bytes += (uint64_t)st.st_size;
+                if (startswith(de->d_name, "pages-"))
+                        z.pages_bytes += (uint64_t)st.st_size;
+        }
+        closedir(d);
+        *ret = z;
+        return 0;
+}
+
 /* Reads CRIU's statistics and the process tree of a checkpoint directory.
  * Failures are reported as text (human) and leave the outputs unset. */
-static void read_images(const char *path, CriuDumpStats *stats, int *stats_r, CriuTree **tree, int *tree_r) {
-        *stats_r = *tree_r = -ENOENT;
+static void read_images(const char *path, CriuDumpStats *stats, int *stats_r, CriuTree **tree, int *tree_r,
+                        ImageSizes *sizes, int *sizes_r) {
+        *stats_r = *tree_r = *sizes_r = -ENOENT;
         if (isempty(path) || path[0] != '/')
                 return;
         _cleanup_close_ int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0) {
-                *stats_r = *tree_r = negative_errno();
+                *stats_r = *tree_r = *sizes_r = negative_errno();
                 return;
         }
         _cleanup_free_ char *sp = NULL;
@@ -398,10 +431,11 @@ static void read_images(const char *path, CriuDumpStats *stats, int *stats_r, Cr
         }
         _cleanup_close_ int img = openat(dfd, "checkpoint", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (img < 0) {
-                *tree_r = negative_errno();
+                *tree_r = *sizes_r = negative_errno();
                 return;
         }
         *tree_r = criu_tree_load_at(img, tree);
+        *sizes_r = image_sizes(img, sizes);
 }
 
 typedef struct InspectOpts {
@@ -449,8 +483,9 @@ static int verb_inspect(Ctl *ctl, int argc, char **argv) {
 
         CriuDumpStats stats = {};
         _cleanup_criu_tree_ CriuTree *tree = NULL;
-        int stats_r, tree_r;
-        read_images(info->path, &stats, &stats_r, &tree, &tree_r);
+        int stats_r, tree_r, sizes_r;
+        ImageSizes sizes = {};
+        read_images(info->path, &stats, &stats_r, &tree, &tree_r, &sizes, &sizes_r);
 
         if (ctl->json) {
                 cJSON *o2 = cJSON_CreateObject();
@@ -459,6 +494,14 @@ static int verb_inspect(Ctl *ctl, int argc, char **argv) {
                 cJSON_AddItemToObject(o2, "checkpoint", ctl_json_checkpoint(info));
                 if (resp->inspect->has_checksum_ok)
                         cJSON_AddBoolToObject(o2, "checksum_ok", resp->inspect->checksum_ok);
+                if (sizes_r >= 0) {
+                        cJSON *im = cJSON_AddObjectToObject(o2, "images");
+                        if (im) {
+                                cJSON_AddNumberToObject(im, "files", (double)sizes.files);
+                                cJSON_AddNumberToObject(im, "bytes", (double)sizes.bytes);
+                                cJSON_AddNumberToObject(im, "pages_bytes", (double)sizes.pages_bytes);
+                        }
+                }
                 if (stats_r >= 0)
                         cJSON_AddItemToObject(o2, "criu_dump_stats", ctl_json_stats(&stats));
                 else
@@ -474,7 +517,10 @@ static int verb_inspect(Ctl *ctl, int argc, char **argv) {
         if (resp->inspect->has_checksum_ok)
                 kv("Verified:", "%s", resp->inspect->checksum_ok ? "checksum matches" : "CHECKSUM MISMATCH");
 
-        char b[64];
+        char b[64], b2[64];
+        if (sizes_r >= 0)
+                kv("CRIU images:", "%" PRIu64 " files, %s (memory pages %s)", sizes.files,
+                   format_bytes(b, sizeof(b), sizes.bytes), format_bytes(b2, sizeof(b2), sizes.pages_bytes));
         printf("\nCRIU dump statistics:\n");
         if (stats_r >= 0) {
                 kv("  Freezing time:", "%s", format_usec(b, sizeof(b), stats.freezing_time_us));
@@ -866,6 +912,45 @@ static int verb_import(Ctl *ctl, int argc, char **argv) {
         if (in < 0) {
                 ERR("import: cannot open %s: %m\n", file);
                 return ctl_exit_code(negative_errno());
+        }
+
+        /* Compressed archives (Podman's default) are not unpacked here: say so
+         * rather than "not a tar archive". */
+        struct stat st;
+        uint8_t magic[6] = {};
+        if (fstat(in, &st) >= 0 && S_ISREG(st.st_mode) && pread(in, magic, sizeof(magic), 0) == sizeof(magic)) {
+                const char *kind = magic[0] == 0x1f && magic[1] == 0x8b                                   ? "gzip"
+                                   : memcmp(magic, "\x28\xb5\x2f\xfd", 4) == 0                            ? "zstd"
+                                   : memcmp(magic, "\xfd\x37\x7a\x58\x5a\x00", 6) == 0                    ? "xz"
+                                   : magic[0] == 'B' && magic[1] == 'Z' && magic[2] == 'h' ? "bzip2"
+                                                                                           : NULL;
+                if (kind) {
+                        ERR("import: %s is %s-compressed; decompress it first, e.g. "
+                            "'%s -dc %s | kybernatectl import -'\n",
+                            file, kind, streq(kind, "gzip") ? "gzip" : kind, file);
+                        return CTL_EXIT_FAILED;
+                }
+        }
+
+        /* A taken name would only be refused after unpacking: ask first. */
+        if (o.name) {
+                Kybernate__V1__InspectRequest nr = KYBERNATE__V1__INSPECT_REQUEST__INIT;
+                nr.reference = (char *)o.name;
+                Kybernate__V1__Request nreq = KYBERNATE__V1__REQUEST__INIT;
+                nreq.op_case = KYBERNATE__V1__REQUEST__OP_INSPECT;
+                nreq.inspect = &nr;
+                _cleanup_(kyb_client_freep) KybClient *c = NULL;
+                x = ctl_connect(ctl, &c);
+                if (x != CTL_EXIT_OK)
+                        return x;
+                _cleanup_(kyb_response_freep) Kybernate__V1__Response *nresp = NULL;
+                int r = kyb_client_call(c, &nreq, NULL, NULL, &nresp);
+                if (r >= 0 && nresp && nresp->result_case == KYBERNATE__V1__RESPONSE__RESULT_INSPECT &&
+                    nresp->inspect->info && streq_ptr(nresp->inspect->info->name, o.name)) {
+                        _cleanup_free_ char *n = strdup_printable(o.name);
+                        ERR("import: a checkpoint named '%s' exists already\n", n ? n : "");
+                        return CTL_EXIT_CONFLICT;
+                }
         }
 
         /* Step 1: a staging directory inside the store. */

@@ -110,6 +110,7 @@ t_inspect() {
     "
 	expect_contains "inspect --verify: checksum matches" "$human" "checksum matches"
 	expect_contains "inspect shows the container" "$human" "Container ID:    $ID"
+	expect_contains "inspect shows the image sizes" "$human" "CRIU images:"
 	expect_eq "inspect by name gives the same id" "$CKPT" "$("${K[@]}" inspect "$N-first" --json | jq -r .checkpoint.id)"
 }
 
@@ -190,8 +191,20 @@ t_hostile_archives() {
 	expect_eq "import of a truncated archive fails (exit 1)" 1 "$rc"
 	expect_contains "... and says why" "$out" "truncated"
 
+	gzip -c "$ARCHIVE" >"$KYB_TMP/c.tar.gz"
+	rc=0
+	out=$("${K[@]}" import "$KYB_TMP/c.tar.gz" 2>&1) || rc=$?
+	expect_eq "import of a gzip archive fails (exit 1)" 1 "$rc"
+	expect_contains "... with a hint" "$out" "gzip-compressed"
+
 	n_after=$("${K[@]}" list --json | jq length)
 	expect_eq "refused imports add no checkpoint" "$n_before" "$n_after"
+
+	local id3
+	id3=$(gzip -dc "$KYB_TMP/c.tar.gz" | "${K[@]}" import - --name "$N-stdin" 2>&1) || true
+	expect_eq "import - (standard input) works" "ready" \
+		"$("${K[@]}" list --json | jq -r --arg id "$id3" '.[] | select(.id == $id) | .state')"
+	expect_ok "delete it" "${K[@]}" delete "$N-stdin"
 }
 
 t_retention() {
