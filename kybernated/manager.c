@@ -164,7 +164,7 @@ static void update_events(Connection *c) {
         uint32_t ev = c->out_head ? EPOLLOUT : 0;
         /* Stop reading while the output queue is large: backpressure. */
         if (c->out_bytes < OUT_BYTES_MAX / 2)
-                ev |= EPOLLIN;
+                ev |= EPOLLIN | EPOLLRDHUP;
         (void)sd_event_source_set_io_events(c->io, ev);
 }
 
@@ -179,7 +179,7 @@ int connection_new(Manager *m, int fd, const struct ucred *cred, bool reader, Co
         c->cred = *cred;
         c->privileged = cred->uid == 0;
         c->reader = c->privileged || reader;
-        int r = sd_event_add_io(m->event, &c->io, fd, EPOLLIN, on_connection_io, c);
+        int r = sd_event_add_io(m->event, &c->io, fd, EPOLLIN | EPOLLRDHUP, on_connection_io, c);
         if (r < 0) {
                 safe_close(fd);
                 free(c);
@@ -282,8 +282,13 @@ int connection_send(Connection *c, Kybernate__V1__Response *resp, bool final) {
         int r = connection_queue(c, resp, c->request_id, final);
         if (final)
                 connection_op_done(c);
-        if (r < 0)
+        if (r < 0) {
+                /* A final answer that cannot be queued would leave the client
+                 * waiting forever: hang up instead, so it sees the failure. */
+                if (final)
+                        (void)shutdown(c->fd, SHUT_RDWR);
                 return r;
+        }
         return connection_flush(c);
 }
 
@@ -428,8 +433,11 @@ static int on_connection_io(sd_event_source *s, int fd, uint32_t revents, void *
                         connection_send_aside(c, 0, EMSGSIZE, msg);
                         return 0;
                 }
-                if (r <= 0) /* EOF or error: the peer is gone */
+                if (r < 0)
                         goto close;
+                if (r == 0 && (revents & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)))
+                        goto close; /* EOF: the peer is gone */
+                /* else an empty datagram: an (invalid) empty request */
                 connection_handle_datagram(c, buf, len);
                 return 0;
         }

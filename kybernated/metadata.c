@@ -67,7 +67,17 @@ int metadata_parse_runc_state(const char *json, char **ret_bundle, char **ret_cr
         _cleanup_cjson_ cJSON *st = cJSON_Parse(json);
         if (!cJSON_IsObject(st))
                 return -EBADMSG;
+        /* `runc state` prints "bundle"; runc's own state.json keeps it as the
+         * label "bundle=..." of its config. */
         const char *bundle = get_str(st, "bundle");
+        const cJSON *labels =
+                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(st, "config"), "labels");
+        const cJSON *l;
+        if (!bundle && cJSON_IsArray(labels))
+                cJSON_ArrayForEach(l, labels) {
+                        if (cJSON_IsString(l) && startswith(l->valuestring, "bundle="))
+                                bundle = l->valuestring + strlen("bundle=");
+                }
         const char *created = get_str(st, "created");
         if (isempty(bundle) || bundle[0] != '/')
                 return -EBADMSG;

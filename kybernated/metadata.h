@@ -15,7 +15,8 @@
  * valid. Fields already set in e are kept. */
 int metadata_from_spec(const char *spec_json, CatalogEntry *e);
 
-/* "bundle" and "created" (RFC 3339) from `runc state` output. */
+/* "bundle" and "created" (RFC 3339) from `runc state` output or from runc's
+ * <root>/<id>/state.json. */
 int metadata_parse_runc_state(const char *json, char **ret_bundle, char **ret_created);
 
 int metadata_write_kybernate_json(const char *dir, const CatalogEntry *e, bool sync);

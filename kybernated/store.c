@@ -250,6 +250,24 @@ static int strcmp_ptr(const void *a, const void *b) {
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+int store_sync_tree(const char *dir) {
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        FileList l = {};
+        int r = collect(fd, "", st.st_dev, true, &l, 0);
+        for (size_t i = 0; r >= 0 && i < l.n; i++) {
+                _cleanup_close_ int f = openat(fd, l.paths[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+                if (f < 0 || fsync(f) < 0)
+                        r = negative_errno();
+        }
+        file_list_done(&l);
+        return r;
+}
+
 int store_checksum(const char *dir, bool sync, uint64_t *ret_size, char ret_checksum[static 72]) {
         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)

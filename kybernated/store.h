@@ -37,5 +37,9 @@ int store_umount_below(const char *path);
  * filesystem below with -EXDEV. ret_checksum: "sha256:<64 hex>". */
 int store_checksum(const char *dir, bool sync, uint64_t *ret_size, char ret_checksum[static 72]);
 
+/* fsyncs every regular file and directory below dir (and dir), staying on
+ * its filesystem. */
+int store_sync_tree(const char *dir);
+
 /* fsync a directory by path. */
 int store_fsync_path(const char *path);

@@ -145,6 +145,12 @@ TEST(bad_datagrams_get_errors_and_connection_lives) {
         ASSERT_TRUE(strstr(r->message, "version 2") != NULL);
         kyb_response_free(r);
 
+        /* An empty datagram is an empty (version-less) request, not EOF. */
+        send_raw(&f, "", 0);
+        r = recv_resp(&f);
+        ASSERT_EQ(r->error, EPROTONOSUPPORT);
+        kyb_response_free(r);
+
         static const uint8_t noop[] = {0x08, 0x01};
         send_raw(&f, noop, sizeof(noop));
         r = recv_resp(&f);

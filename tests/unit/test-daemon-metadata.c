@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "kybernated/metadata.h"
+#include "kybernated/store.h"
+#include "test.h"
+
+TEST(runc_state_both_formats) {
+        _cleanup_free_ char *b1 = NULL, *c1 = NULL, *b2 = NULL, *c2 = NULL;
+        ASSERT_OK(metadata_parse_runc_state(
+                "{\"id\":\"x\",\"bundle\":\"/run/b\",\"created\":\"2026-01-01T00:00:00Z\"}", &b1, &c1));
+        ASSERT_STREQ(b1, "/run/b");
+        ASSERT_STREQ(c1, "2026-01-01T00:00:00Z");
+        ASSERT_OK(
+                metadata_parse_runc_state("{\"id\":\"x\",\"created\":\"t\",\"config\":{\"labels\":[\"a=b\","
+                                          "\"bundle=/var/run/bundle\"]}}",
+                                          &b2, &c2));
+        ASSERT_STREQ(b2, "/var/run/bundle");
+        char *b, *c;
+        ASSERT_ERROR(metadata_parse_runc_state("{\"bundle\":\"relative\"}", &b, &c), EBADMSG);
+        ASSERT_ERROR(metadata_parse_runc_state("not json", &b, &c), EBADMSG);
+        ASSERT_ERROR(metadata_parse_runc_state("{}", &b, &c), EBADMSG);
+}
+
+TEST(spec_annotations) {
+        CatalogEntry e = {};
+        ASSERT_OK(metadata_from_spec("{\"annotations\":{"
+                                     "\"io.kubernetes.cri.sandbox-namespace\":\"team\","
+                                     "\"io.kubernetes.cri.sandbox-name\":\"web-0\","
+                                     "\"io.kubernetes.cri.container-name\":\"nginx\","
+                                     "\"io.kubernetes.cri.image-name\":\"docker.io/library/nginx:1.25\"}}",
+                                     &e));
+        ASSERT_STREQ(e.k8s_namespace, "team");
+        ASSERT_STREQ(e.k8s_pod, "web-0");
+        ASSERT_STREQ(e.k8s_container, "nginx");
+        ASSERT_STREQ(e.image_ref, "docker.io/library/nginx:1.25");
+        catalog_entry_done(&e);
+
+        /* CRI-O / dockershim style keys. */
+        ASSERT_OK(metadata_from_spec(
+                "{\"annotations\":{\"io.kubernetes.pod.namespace\":\"ns2\","
+                "\"io.kubernetes.pod.name\":\"p2\",\"io.kubernetes.container.name\":\"c2\"}}",
+                &e));
+        ASSERT_STREQ(e.k8s_namespace, "ns2");
+        ASSERT_STREQ(e.k8s_pod, "p2");
+        ASSERT_STREQ(e.k8s_container, "c2");
+        catalog_entry_done(&e);
+
+        /* Invalid names are ignored, not trusted. */
+        ASSERT_OK(metadata_from_spec("{\"annotations\":{\"io.kubernetes.cri.sandbox-namespace\":\"../x\"}}",
+                                     &e));
+        ASSERT_NULL(e.k8s_namespace);
+        /* No annotations: nothing set; not JSON: an error. */
+        ASSERT_OK(metadata_from_spec("{}", &e));
+        ASSERT_ERROR(metadata_from_spec("[", &e), EBADMSG);
+        catalog_entry_done(&e);
+}
+
+TEST(kybernate_json_round_trip) {
+        char d[] = "/tmp/test-daemon-meta.XXXXXX";
+        ASSERT_NOT_NULL(mkdtemp(d));
+        CatalogEntry e = {.id = (char *)"0123456789abcdef0123456789abcdef",
+                          .containerd_namespace = (char *)"default",
+                          .k8s_namespace = (char *)"team",
+                          .k8s_pod = (char *)"p",
+                          .k8s_container = (char *)"c",
+                          .container_id = (char *)"cid",
+                          .image_ref = (char *)"img:1",
+                          .created_ns = 1700000000123456789LL,
+                          .options = CKPT_OPT_TCP_ESTABLISHED | CKPT_OPT_FILE_LOCKS};
+        ASSERT_OK(metadata_write_kybernate_json(d, &e, false));
+        ASSERT_OK(metadata_write_config_dump(d, &e, "2026-01-01T00:00:00Z", false));
+
+        CatalogEntry back = {};
+        ASSERT_OK(metadata_read_kybernate_json(d, &back));
+        ASSERT_STREQ(back.containerd_namespace, "default");
+        ASSERT_STREQ(back.k8s_namespace, "team");
+        ASSERT_STREQ(back.container_id, "cid");
+        ASSERT_STREQ(back.image_ref, "img:1");
+        ASSERT_EQ(back.options, CKPT_OPT_TCP_ESTABLISHED | CKPT_OPT_FILE_LOCKS);
+        catalog_entry_done(&back);
+
+        char p[256];
+        _cleanup_free_ char *text = NULL;
+        snprintf(p, sizeof(p), "%s/config.dump", d);
+        ASSERT_OK(read_full_file(p, 65536, &text, NULL));
+        ASSERT_TRUE(strstr(text, "\"id\":\t\"cid\"") || strstr(text, "\"id\": \"cid\"") ||
+                    strstr(text, "cid"));
+        ASSERT_TRUE(strstr(text, "\"createdTime\"") != NULL);
+        ASSERT_TRUE(strstr(text, "2026-01-01T00:00:00Z") != NULL);
+        ASSERT_TRUE(strstr(text, "\"rootfsImageName\"") != NULL);
+
+        ASSERT_OK(store_sync_tree(d));
+        ASSERT_OK(store_remove_tree(d));
+}
