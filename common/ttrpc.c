@@ -343,6 +343,29 @@ static void conn_closed(Channel *ch) {
         channel_unref(ch); /* the server's reference */
 }
 
+/* Go clients of ttrpc 1.2 refuse a proto3 string that is not UTF-8, which
+ * would turn an error reply (runc's stderr, a cut message) into a broken
+ * response: replace every byte that is not part of a valid sequence. */
+static void utf8_sanitize(char *s) {
+        for (unsigned char *p = (unsigned char *)s; *p;) {
+                size_t n = *p < 0x80                  ? 1
+                           : *p >= 0xc2 && *p <= 0xdf ? 2
+                           : *p >= 0xe0 && *p <= 0xef ? 3
+                           : *p >= 0xf0 && *p <= 0xf4 ? 4
+                                                      : 0;
+                size_t i = 1;
+                while (i < n && (p[i] & 0xc0) == 0x80)
+                        i++;
+                /* no overlong 3/4-byte forms, no surrogates, nothing above U+10FFFF */
+                if (n == 0 || i < n || (p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
+                    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90)) {
+                        *p++ = '?';
+                        continue;
+                }
+                p += n;
+        }
+}
+
 _printf_(4, 0) static int send_status(Conn *c, uint32_t stream_id, int code, const char *fmt, va_list ap) {
         _cleanup_free_ char *msg = NULL;
         Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
@@ -352,6 +375,7 @@ _printf_(4, 0) static int send_status(Conn *c, uint32_t stream_id, int code, con
                 return -ENOMEM;
         if (strlen(msg) > MAX_ERROR_MESSAGE)
                 msg[MAX_ERROR_MESSAGE] = 0;
+        utf8_sanitize(msg);
         st.code = code;
         st.message = msg;
         resp.status = &st;

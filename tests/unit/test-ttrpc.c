@@ -300,6 +300,18 @@ TEST(server_error_replies) {
         env_done(&env);
 }
 
+TEST(server_error_message_utf8) {
+        Env env;
+        Containerd__Task__V2__StateRequest req = CONTAINERD__TASK__V2__STATE_REQUEST__INIT;
+
+        env_setup(&env);
+        req.id = (char *)"\xc3\xbc-\xff\xe2\x82-\xed\xa0\x80";
+        send_request(env.fd, 1, SVC, "FailMsg", &req.base, NULL, NULL);
+        run_idle(env.event);
+        expect_error(env.fd, 1, TTRPC_NOT_FOUND, "process does not exist \xc3\xbc-\?\?\?-\?\?\?: not found");
+        env_done(&env);
+}
+
 TEST(server_deferred_reply_does_not_block) {
         Env env;
         Containerd__Task__V2__StateRequest req = CONTAINERD__TASK__V2__STATE_REQUEST__INIT;
