@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "ctl-format.h"
 #include "ctl-json.h"
+#include "ctl-format.h"
 #include "kyb-client.h"
 
 static void add_str(cJSON *o, const char *key, const char *v) {

@@ -117,7 +117,10 @@ static int verb_getopt(const char *verb, int argc, char **argv, const char *shor
         return -1;
 }
 
-#define COMMON_OPTIONS {"help", no_argument, NULL, 'h'}, {"json", no_argument, NULL, 'J'}
+#define COMMON_OPTIONS                         \
+        {"help", no_argument, NULL, 'h'}, {    \
+                "json", no_argument, NULL, 'J' \
+        }
 
 static const char *or_dash(const char *s) {
         return isempty(s) ? "-" : s;
@@ -290,8 +293,8 @@ static int verb_list(Ctl *ctl, int argc, char **argv) {
 
         _cleanup_table_ Table *t = NULL;
         if (table_new(10,
-                      (const char *const[]){"ID", "NAME", "STATE", "NAMESPACE", "CONTAINER", "K8S", "CREATED",
-                                            "AGE", "SIZE", "PINNED"},
+                      (const char *const[]){"ID", "NAME", "STATE", "NAMESPACE", "CONTAINER", "K8S",
+                                            "CREATED", "AGE", "SIZE", "PINNED"},
                       &t) < 0)
                 return CTL_EXIT_FAILED;
         table_set_right(t, 7);
@@ -331,8 +334,9 @@ static void kv(const char *key, const char *fmt, ...) {
 
 static char *options_string(char *buf, size_t size, const Kybernate__V1__CheckpointOptions *o) {
         snprintf(buf, size, "%s%s%s%s%s", o && o->leave_running ? "leave-running " : "exit ",
-                 o && o->tcp_established ? "tcp-established " : "", o && o->ext_unix_sk ? "ext-unix-sk " : "",
-                 o && o->file_locks ? "file-locks " : "", o && o->shell_job ? "shell-job " : "");
+                 o && o->tcp_established ? "tcp-established " : "",
+                 o && o->ext_unix_sk ? "ext-unix-sk " : "", o && o->file_locks ? "file-locks " : "",
+                 o && o->shell_job ? "shell-job " : "");
         size_t n = strlen(buf);
         if (n > 0 && buf[n - 1] == ' ')
                 buf[n - 1] = 0;
@@ -588,7 +592,8 @@ static int verb_delete(Ctl *ctl, int argc, char **argv) {
                         continue;
                 }
                 const Kybernate__V1__CheckpointInfo *info =
-                        resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_DELETE ? resp->delete_->info : NULL;
+                        resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_DELETE ? resp->delete_->info
+                                                                                    : NULL;
                 if (a && info)
                         cJSON_AddItemToArray(a, ctl_json_checkpoint(info));
                 else if (!a) {
@@ -713,7 +718,8 @@ static int verb_prune(Ctl *ctl, int argc, char **argv) {
         }
         if (p->n_deleted > 0) {
                 _cleanup_table_ Table *t = NULL;
-                if (table_new(5, (const char *const[]){"ID", "NAME", "CONTAINER", "CREATED", "SIZE"}, &t) < 0)
+                if (table_new(5, (const char *const[]){"ID", "NAME", "CONTAINER", "CREATED", "SIZE"}, &t) <
+                    0)
                         return CTL_EXIT_FAILED;
                 table_set_right(t, 4);
                 for (size_t i = 0; i < p->n_deleted; i++) {
@@ -769,7 +775,8 @@ static int write_export(const char *path, int out_fd, uint64_t *ret_bytes) {
                 return r;
         /* checkpointctl reads CRIU's statistics from the top level. */
         if (faccessat(dfd, "stats-dump", F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
-                _cleanup_close_ int s = openat(dfd, "checkpoint/stats-dump", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                _cleanup_close_ int s =
+                        openat(dfd, "checkpoint/stats-dump", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
                 if (s >= 0) {
                         r = archive_writer_add_file(w, "stats-dump", s);
                         if (r < 0)
@@ -918,10 +925,11 @@ static int verb_import(Ctl *ctl, int argc, char **argv) {
          * rather than "not a tar archive". */
         struct stat st;
         uint8_t magic[6] = {};
-        if (fstat(in, &st) >= 0 && S_ISREG(st.st_mode) && pread(in, magic, sizeof(magic), 0) == sizeof(magic)) {
-                const char *kind = magic[0] == 0x1f && magic[1] == 0x8b                                   ? "gzip"
-                                   : memcmp(magic, "\x28\xb5\x2f\xfd", 4) == 0                            ? "zstd"
-                                   : memcmp(magic, "\xfd\x37\x7a\x58\x5a\x00", 6) == 0                    ? "xz"
+        if (fstat(in, &st) >= 0 && S_ISREG(st.st_mode) &&
+            pread(in, magic, sizeof(magic), 0) == sizeof(magic)) {
+                const char *kind = magic[0] == 0x1f && magic[1] == 0x8b                    ? "gzip"
+                                   : memcmp(magic, "\x28\xb5\x2f\xfd", 4) == 0             ? "zstd"
+                                   : memcmp(magic, "\xfd\x37\x7a\x58\x5a\x00", 6) == 0     ? "xz"
                                    : magic[0] == 'B' && magic[1] == 'Z' && magic[2] == 'h' ? "bzip2"
                                                                                            : NULL;
                 if (kind) {
@@ -964,8 +972,9 @@ static int verb_import(Ctl *ctl, int argc, char **argv) {
         x = ctl_call(ctl, "import", &req, NULL, NULL, &resp);
         if (x != CTL_EXIT_OK)
                 return x;
-        const char *staging =
-                resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_IMPORT ? resp->import->staging_dir : NULL;
+        const char *staging = resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_IMPORT
+                                      ? resp->import->staging_dir
+                                      : NULL;
         if (isempty(staging) || staging[0] != '/') {
                 ERR("import: kybernated did not provide a staging directory\n");
                 return CTL_EXIT_FAILED;
@@ -979,7 +988,7 @@ static int verb_import(Ctl *ctl, int argc, char **argv) {
         }
         int r = archive_extract(in, dfd, NULL, true);
         if (r < 0) {
-                const char *why = r == -EPERM    ? "a member path leaves the archive (absolute or ..)"
+                const char *why = r == -EPERM     ? "a member path leaves the archive (absolute or ..)"
                                   : r == -ENOTSUP ? "it contains links or special files"
                                   : r == -EBADMSG ? "it is truncated or not a tar archive"
                                                   : strerror(-r);
@@ -1115,7 +1124,8 @@ static int verb_checkpoint(Ctl *ctl, int argc, char **argv) {
         } else
                 cr.container_id = target;
         if (isempty(cr.containerd_namespace) || isempty(cr.container_id) || strchr(cr.container_id, '/'))
-                return usage_error("checkpoint", "expected NAMESPACE/CONTAINER-ID or --namespace NS CONTAINER-ID");
+                return usage_error("checkpoint",
+                                   "expected NAMESPACE/CONTAINER-ID or --namespace NS CONTAINER-ID");
         cr.options = &o;
         if (ctl->json)
                 co.quiet = true;
@@ -1128,7 +1138,8 @@ static int verb_checkpoint(Ctl *ctl, int argc, char **argv) {
         if (x != CTL_EXIT_OK)
                 return x;
         const Kybernate__V1__CheckpointInfo *info =
-                resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_CHECKPOINT ? resp->checkpoint->info : NULL;
+                resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_CHECKPOINT ? resp->checkpoint->info
+                                                                                : NULL;
         if (!info) {
                 ERR("checkpoint: unexpected answer from kybernated\n");
                 return CTL_EXIT_FAILED;
@@ -1138,8 +1149,9 @@ static int verb_checkpoint(Ctl *ctl, int argc, char **argv) {
         char b[32];
         _cleanup_free_ char *id = strdup_printable(info->id), *path = strdup_printable(info->path);
         if (!co.quiet)
-                fprintf(stderr, "Checkpoint %s is %s (%s, %s)\n", id ? id : "", kyb_state_to_string(info->state),
-                        format_bytes(b, sizeof(b), info->size_bytes), path ? path : "");
+                fprintf(stderr, "Checkpoint %s is %s (%s, %s)\n", id ? id : "",
+                        kyb_state_to_string(info->state), format_bytes(b, sizeof(b), info->size_bytes),
+                        path ? path : "");
         printf("%s\n", id ? id : "");
         return CTL_EXIT_OK;
 }
@@ -1203,11 +1215,13 @@ static int verb_status(Ctl *ctl, int argc, char **argv) {
                 kv("Started:", "%s (up %s)", format_time_ns(b1, sizeof(b1), s->started_ns),
                    format_duration(b2, sizeof(b2), (uint64_t)(now - s->started_ns) / NSEC_PER_SEC));
         kv("Store:", "%s", or_dash(s->store_path));
-        kv("Store usage:", "%s in checkpoints; filesystem %s free of %s", format_bytes(b1, sizeof(b1), s->store_bytes),
-           format_bytes(b2, sizeof(b2), s->fs_free_bytes), format_bytes(b3, sizeof(b3), s->fs_total_bytes));
+        kv("Store usage:", "%s in checkpoints; filesystem %s free of %s",
+           format_bytes(b1, sizeof(b1), s->store_bytes), format_bytes(b2, sizeof(b2), s->fs_free_bytes),
+           format_bytes(b3, sizeof(b3), s->fs_total_bytes));
         kv("Checkpoints:", "%" PRIu64 " ready, %" PRIu64 " pending, %" PRIu64 " failed, %" PRIu64 " pinned",
            s->count_ready, s->count_pending, s->count_failed, s->count_pinned);
-        kv("Durable:", "%s", s->durable ? "yes (images and catalog synced before ready)" : "NO (sync disabled)");
+        kv("Durable:", "%s",
+           s->durable ? "yes (images and catalog synced before ready)" : "NO (sync disabled)");
         kv("runc:", "%s", or_dash(s->runc_path));
         kv("CRIU:", "%s", or_dash(s->criu_path));
         return CTL_EXIT_OK;
@@ -1342,8 +1356,7 @@ static const Verb verbs[] = {
          "Options:\n"
          "  -f, --force                also delete pinned checkpoints\n"
          "      --json                 JSON array of the deleted checkpoints\n"},
-        {"prune", verb_prune, "[OPTIONS]",
-         "Delete old checkpoints by retention rules.",
+        {"prune", verb_prune, "[OPTIONS]", "Delete old checkpoints by retention rules.",
          "Per container keep the newest N ready checkpoints and delete the others that are older\n"
          "than a duration. Pinned checkpoints always stay. Options not given take the daemon's\n"
          "configured defaults.\n"
@@ -1352,17 +1365,16 @@ static const Verb verbs[] = {
          "      --older-than DURATION  only delete those older than this (90s, 15m, 12h, 7d, 2w, 1d12h)\n"
          "  -n, --dry-run              show what would be deleted\n"
          "      --json                 JSON object\n"},
-        {"pin", verb_pin, "REF", "Pin a checkpoint.", "A pinned checkpoint is kept by prune, and by delete without --force.\n"},
+        {"pin", verb_pin, "REF", "Pin a checkpoint.",
+         "A pinned checkpoint is kept by prune, and by delete without --force.\n"},
         {"unpin", verb_unpin, "REF", "Unpin a checkpoint.", "Prune may delete it again.\n"},
-        {"export", verb_export, "REF -o FILE",
-         "Write a checkpoint as a tar archive.",
+        {"export", verb_export, "REF -o FILE", "Write a checkpoint as a tar archive.",
          "The archive has the layout Podman and CRI-O export (config.dump, spec.dump, checkpoint/,\n"
          "stats-dump), which `checkpointctl show` reads and `kybernatectl import` takes back.\n"
          "Options:\n"
          "  -o, --output FILE          the archive to write (- for standard output)\n"
          "  -f, --force                replace FILE if it exists\n"},
-        {"import", verb_import, "[OPTIONS] FILE",
-         "Import a checkpoint archive into the store.",
+        {"import", verb_import, "[OPTIONS] FILE", "Import a checkpoint archive into the store.",
          "Takes archives written by `kybernatectl export`, Podman or CRI-O (uncompressed tar).\n"
          "Archives with links, devices or paths outside the archive are refused.\n"
          "Options:\n"
@@ -1390,8 +1402,7 @@ static const Verb verbs[] = {
         {"status", verb_status, "", "Show the daemon's version, store usage and counts.",
          "Options:\n"
          "      --json                 JSON object\n"},
-        {"resolve", verb_resolve, "[OPTIONS] REF",
-         "Resolve a reference to an image path (debugging).",
+        {"resolve", verb_resolve, "[OPTIONS] REF", "Resolve a reference to an image path (debugging).",
          "Resolves REF as a restore would. The target options describe the restoring container;\n"
          "the tenant rules apply to them.\n"
          "Options:\n"
@@ -1474,7 +1485,8 @@ int main(int argc, char **argv) {
         if (streq(name, "help")) {
                 const Verb *v = optind + 1 < argc ? verb_find(argv[optind + 1]) : NULL;
                 if (v) {
-                        printf("Usage: kybernatectl %s %s\n\n%s\n\n%s", v->name, v->args, v->summary, v->help);
+                        printf("Usage: kybernatectl %s %s\n\n%s\n\n%s", v->name, v->args, v->summary,
+                               v->help);
                         return CTL_EXIT_OK;
                 }
                 help();

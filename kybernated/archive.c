@@ -258,7 +258,8 @@ static int pax_parse(const char *data, size_t size, char *path, bool *has_path, 
 }
 
 int archive_read(int in_fd, const ArchiveLimits *limits, ArchiveEntryFunc f, void *userdata) {
-        uint64_t max_entries = limits && limits->max_entries ? limits->max_entries : ARCHIVE_DEFAULT_MAX_ENTRIES;
+        uint64_t max_entries =
+                limits && limits->max_entries ? limits->max_entries : ARCHIVE_DEFAULT_MAX_ENTRIES;
         uint64_t max_total = limits && limits->max_total_bytes ? limits->max_total_bytes : UINT64_MAX;
         uint64_t n_entries = 0, n_meta = 0, total = 0;
         _cleanup_free_ uint8_t *buf = malloc(COPY_BUF_SIZE);
@@ -471,8 +472,8 @@ static int extract_entry(ArchiveReader *rd, const ArchiveEntry *e, void *userdat
         }
 
         mode_t mode = e->mode & 0755;
-        _cleanup_close_ int fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                                        mode | 0600);
+        _cleanup_close_ int fd =
+                openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode | 0600);
         if (fd < 0)
                 return negative_errno();
         for (;;) {
@@ -692,7 +693,8 @@ static int writer_header(ArchiveWriter *w, const char *path, char type, mode_t m
         put_octal(h.uid, sizeof(h.uid), 0);
         put_octal(h.gid, sizeof(h.gid), 0);
         put_octal(h.size, sizeof(h.size), big ? 0 : size);
-        put_octal(h.mtime, sizeof(h.mtime), mtime > 0 && (uint64_t)mtime <= USTAR_SIZE_MAX ? (uint64_t)mtime : 0);
+        put_octal(h.mtime, sizeof(h.mtime),
+                  mtime > 0 && (uint64_t)mtime <= USTAR_SIZE_MAX ? (uint64_t)mtime : 0);
         h.typeflag = type;
         memcpy(h.magic, "ustar\0", 6);
         memcpy(h.version, "00", 2);

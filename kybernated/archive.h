@@ -45,7 +45,7 @@ typedef struct ArchiveEntry {
         const char *path; /* normalised: relative, no "." or ".." components, no trailing '/' */
         ArchiveEntryType type;
         uint64_t size;
-        mode_t mode;      /* permission bits only */
+        mode_t mode; /* permission bits only */
         int64_t mtime;
 } ArchiveEntry;
 

@@ -338,7 +338,8 @@ int criu_image_read_at(int dir_fd, const char *name, size_t max, char **ret, siz
 
         if (strchr(name, '/') || streq(name, ".") || streq(name, ".."))
                 return -EINVAL;
-        _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+        _cleanup_close_ int fd =
+                openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0)
                 return negative_errno();
         if (fstat(fd, &st) < 0)

@@ -56,9 +56,9 @@ typedef struct CriuProcess {
         uint32_t pid, ppid, pgid, sid;
         uint32_t *threads; /* thread ids, as CRIU lists them (the main thread included) */
         size_t n_threads;
-        char *comm;        /* from core-<pid>.img; NULL when that file is absent; printable ASCII only */
-        size_t parent;     /* index of the parent in CriuTree.procs; (size_t)-1 for the root */
-        size_t depth;      /* 0 for the root */
+        char *comm;    /* from core-<pid>.img; NULL when that file is absent; printable ASCII only */
+        size_t parent; /* index of the parent in CriuTree.procs; (size_t)-1 for the root */
+        size_t depth;  /* 0 for the root */
 } CriuProcess;
 
 typedef struct CriuTree {

@@ -64,7 +64,8 @@ TEST(bytes_format) {
 TEST(time_format) {
         char b[64];
         ASSERT_STREQ(format_time_rfc3339(b, sizeof(b), 0), "");
-        ASSERT_STREQ(format_time_rfc3339(b, sizeof(b), 1700000000LL * 1000000000LL + 5), "2023-11-14T22:13:20Z");
+        ASSERT_STREQ(format_time_rfc3339(b, sizeof(b), 1700000000LL * 1000000000LL + 5),
+                     "2023-11-14T22:13:20Z");
         ASSERT_STREQ(format_time_ns(b, sizeof(b), 0), "-");
         setenv("TZ", "UTC", 1);
         tzset();
@@ -139,7 +140,8 @@ TEST(table_empty) {
 
 TEST(printable) {
         _cleanup_free_ char *a = strdup_printable("ok\tno\x7f\xc2\x9b!");
-        ASSERT_STREQ(a, "ok?no???" "!");
+        ASSERT_STREQ(a, "ok?no???"
+                        "!");
         _cleanup_free_ char *b = strdup_printable(NULL);
         ASSERT_STREQ(b, "");
 }

@@ -206,7 +206,10 @@ static void put_header(int fd, const char *name, char type, uint64_t size, const
         b[156] = (uint8_t)type;
         if (linkname)
                 memcpy(b + 157, linkname, strlen(linkname));
-        memcpy(b + 257, "ustar\0" "00", 8);
+        memcpy(b + 257,
+               "ustar\0"
+               "00",
+               8);
         memset(b + 148, ' ', 8);
         unsigned sum = 0;
         for (size_t i = 0; i < 512; i++)
@@ -263,7 +266,8 @@ TEST(traversal_refused) {
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 memcpy(dst, "/tmp/test-archive-dst-XXXXXX", sizeof(dst));
                 make_tmpdir(dst);
-                ASSERT_ERROR(extract_hostile(cases[i].name, cases[i].type, cases[i].link, dst), cases[i].err);
+                ASSERT_ERROR(extract_hostile(cases[i].name, cases[i].type, cases[i].link, dst),
+                             cases[i].err);
                 rm_tree(dst);
         }
 

@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "kybernated/criu-image.h"
 #include "criu/images.pb-c.h"
+#include "kybernated/criu-image.h"
 #include "test.h"
 
 /* Builds images in memory with the generated encoders, as CRIU would write them. */
@@ -92,12 +92,12 @@ TEST(pstree_bad_trees) {
         struct {
                 uint32_t pid, ppid;
         } cases[][3] = {
-                {{1, 5}, {0, 0}, {0, 0}},  /* root with a parent */
-                {{1, 0}, {2, 9}, {0, 0}},  /* unknown parent */
-                {{1, 0}, {1, 1}, {0, 0}},  /* duplicate pid */
-                {{1, 0}, {2, 3}, {3, 1}},  /* child before parent */
-                {{1, 0}, {2, 0}, {0, 0}},  /* two roots */
-                {{0, 0}, {0, 0}, {0, 0}},  /* pid 0 */
+                {{1, 5}, {0, 0}, {0, 0}}, /* root with a parent */
+                {{1, 0}, {2, 9}, {0, 0}}, /* unknown parent */
+                {{1, 0}, {1, 1}, {0, 0}}, /* duplicate pid */
+                {{1, 0}, {2, 3}, {3, 1}}, /* child before parent */
+                {{1, 0}, {2, 0}, {0, 0}}, /* two roots */
+                {{0, 0}, {0, 0}, {0, 0}}, /* pid 0 */
         };
         for (size_t c = 0; c < ELEMENTSOF(cases); c++) {
                 _cleanup_free_ char *buf = NULL;
@@ -157,7 +157,8 @@ TEST(entry_length_bounds) {
         ASSERT_OK(criu_image_append_entry(&buf, &size, junk, sizeof(junk)));
         ASSERT_ERROR(criu_pstree_parse(buf, size, &t), EBADMSG);
         /* Too many entries for the caller's limit. */
-        ASSERT_ERROR(criu_image_foreach(buf, size, CRIU_IMAGE_COMMON, CRIU_PSTREE_MAGIC, 0, NULL, NULL), E2BIG);
+        ASSERT_ERROR(criu_image_foreach(buf, size, CRIU_IMAGE_COMMON, CRIU_PSTREE_MAGIC, 0, NULL, NULL),
+                     E2BIG);
 }
 
 TEST(core_comm) {
@@ -359,7 +360,8 @@ TEST(real_criu_dump) {
         usleep(300 * 1000);
         char pidstr[32];
         snprintf(pidstr, sizeof(pidstr), "%d", (int)pid);
-        int rc = run_quiet((char *const[]){(char *)criu, "dump", "-t", pidstr, "-D", dir, "--shell-job", NULL});
+        int rc = run_quiet(
+                (char *const[]){(char *)criu, "dump", "-t", pidstr, "-D", dir, "--shell-job", NULL});
         if (rc != 0) {
                 kill(pid, SIGKILL);
                 waitpid(pid, NULL, 0);
