@@ -285,8 +285,6 @@ static int channel_open(Channel *ch, sd_event *event, int fd) {
         if (r < 0)
                 return r;
         ch->fd = fd;
-        ch->rlen = 0;
-        ch->discard = 0;
         ch->gen++;
         return 0;
 }
@@ -842,62 +840,35 @@ static int client_on_timeout(sd_event_source *s, uint64_t usec, void *userdata) 
         return 0;
 }
 
-/* A request envelope and the buffers it points into. */
-typedef struct RequestBuf {
-        Ttrpc__Request req;
-        uint8_t *payload;
-        Ttrpc__KeyValue *kvs, **kvp;
-} RequestBuf;
-
-static void request_buf_done(RequestBuf *b) {
-        free(b->payload);
-        free(b->kvs);
-        free(b->kvp);
-}
-
-static int request_buf_init(RequestBuf *b, const char *service, const char *method,
-                            const ProtobufCMessage *m, const TtrpcKeyValuePair *md, size_t n_md,
-                            uint64_t timeout_usec) {
-        size_t n = m ? protobuf_c_message_get_packed_size(m) : 0;
-
-        if (n > TTRPC_MAX_MESSAGE_SIZE)
-                return -EMSGSIZE;
-        ttrpc__request__init(&b->req);
-        b->payload = malloc(n + 1);
-        b->kvs = new0(Ttrpc__KeyValue, n_md + 1);
-        b->kvp = new0(Ttrpc__KeyValue *, n_md + 1);
-        if (!b->payload || !b->kvs || !b->kvp)
-                return -ENOMEM;
-        if (n > 0)
-                protobuf_c_message_pack(m, b->payload);
-        for (size_t i = 0; i < n_md; i++) {
-                ttrpc__key_value__init(&b->kvs[i]);
-                b->kvs[i].key = (char *)md[i].key;
-                b->kvs[i].value = (char *)md[i].value;
-                b->kvp[i] = &b->kvs[i];
-        }
-        b->req.service = (char *)service;
-        b->req.method = (char *)method;
-        b->req.payload = (ProtobufCBinaryData){n, b->payload};
-        b->req.timeout_nano =
-                (int64_t)(MIN(timeout_usec, (uint64_t)INT64_MAX / NSEC_PER_USEC) * NSEC_PER_USEC);
-        b->req.n_metadata = n_md;
-        b->req.metadata = b->kvp;
-        return 0;
-}
-
 int ttrpc_client_call(TtrpcClient *c, const char *service, const char *method, const ProtobufCMessage *req,
                       const TtrpcKeyValuePair *metadata, size_t n_metadata, uint64_t timeout_usec,
                       TtrpcReplyFn cb, void *userdata) {
-        _cleanup_(request_buf_done) RequestBuf rb = {};
+        Ttrpc__Request env = TTRPC__REQUEST__INIT;
+        size_t n = req ? protobuf_c_message_get_packed_size(req) : 0;
+        _cleanup_free_ uint8_t *payload = malloc(n + 1);
+        _cleanup_free_ Ttrpc__KeyValue *kvs = new0(Ttrpc__KeyValue, n_metadata + 1);
+        _cleanup_free_ Ttrpc__KeyValue **kvp = new0(Ttrpc__KeyValue *, n_metadata + 1);
         Pending *p;
         int r;
 
         if (c->freed)
                 return -ESHUTDOWN;
-        r = request_buf_init(&rb, service, method, req, metadata, n_metadata, timeout_usec);
-        if (r < 0)
-                return r;
+        if (n > TTRPC_MAX_MESSAGE_SIZE)
+                return -EMSGSIZE;
+        if (!payload || !kvs || !kvp)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_metadata; i++) {
+                kvs[i] = (Ttrpc__KeyValue)TTRPC__KEY_VALUE__INIT;
+                kvs[i].key = (char *)metadata[i].key;
+                kvs[i].value = (char *)metadata[i].value;
+                kvp[i] = &kvs[i];
+        }
+        env.service = (char *)service;
+        env.method = (char *)method;
+        env.payload = (ProtobufCBinaryData){n > 0 ? protobuf_c_message_pack(req, payload) : 0, payload};
+        env.timeout_nano = (int64_t)(MIN(timeout_usec, (uint64_t)INT64_MAX / NSEC_PER_USEC) * NSEC_PER_USEC);
+        env.n_metadata = n_metadata;
+        env.metadata = kvp;
         if (c->ch.fd < 0) {
                 r = client_connect(c);
                 if (r < 0)
@@ -915,7 +886,7 @@ int ttrpc_client_call(TtrpcClient *c, const char *service, const char *method, c
                         return r;
                 }
         }
-        r = channel_send(&c->ch, p->stream_id, TTRPC_TYPE_REQUEST, &rb.req.base);
+        r = channel_send(&c->ch, p->stream_id, TTRPC_TYPE_REQUEST, &env.base);
         if (r < 0) {
                 sd_event_source_disable_unref(p->timer);
                 free(p);
@@ -983,21 +954,17 @@ int ttrpc_call_sync(int fd, const char *service, const char *method, const Proto
                 r = sd_event_run(e, UINT64_MAX);
         ttrpc_client_free(c);
         sd_event_unref(e);
-        if (r >= 0)
+        if (r >= 0 && s.error < 0)
                 r = s.error;
-        if (r < 0 || !ret_message)
-                free(s.message);
-        if (r < 0 || !ret_payload)
-                free(s.payload);
-        if (r < 0)
-                return r;
-        if (ret_code)
+        if (r >= 0 && ret_code)
                 *ret_code = s.code;
-        if (ret_message)
-                *ret_message = s.message;
-        if (ret_payload)
-                *ret_payload = s.payload;
-        if (ret_len)
+        if (r >= 0 && ret_len)
                 *ret_len = s.len;
-        return 0;
+        if (r >= 0 && ret_message)
+                *ret_message = TAKE_PTR(s.message);
+        if (r >= 0 && ret_payload)
+                *ret_payload = TAKE_PTR(s.payload);
+        free(s.message);
+        free(s.payload);
+        return r < 0 ? r : 0;
 }
