@@ -72,6 +72,10 @@ static int ctl_call(const Ctl *ctl, const char *verb, Kybernate__V1__Request *re
                 return x;
         int r = kyb_client_call(c, req, on_message, userdata, &resp);
         if (r >= 0) {
+                if (!resp) {
+                        ERR("%s: kybernated sent no answer\n", verb);
+                        return CTL_EXIT_FAILED;
+                }
                 *ret = resp;
                 return CTL_EXIT_OK;
         }
