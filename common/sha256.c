@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <string.h>
 
+#include "sha256-accel.h"
 #include "sha256.h"
 #include "util.h"
 
@@ -59,6 +60,10 @@ void sha256_update(Sha256 *s, const void *data, size_t len) {
                         return;
                 sha256_block(s, s->buf);
                 s->used = 0;
+        }
+        if (len >= 64 && sha256_blocks_accel(s->h, p, len / 64)) {
+                p += len / 64 * 64;
+                len %= 64;
         }
         for (; len >= 64; p += 64, len -= 64)
                 sha256_block(s, p);

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* Hardware SHA-256 (x86 SHA extensions), used by sha256.c when the CPU has
+ * them: several times faster than the portable code, which matters for
+ * checksumming gigabytes of checkpoint images. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Processes n 64-byte blocks into state h. Returns false (and does nothing)
+ * when the CPU lacks the instructions. */
+bool sha256_blocks_accel(uint32_t h[8], const uint8_t *p, size_t n);
