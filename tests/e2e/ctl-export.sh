@@ -247,6 +247,12 @@ t_exit_codes() {
 	rc=0
 	"${K[@]}" delete 0123456789abcdef0123456789abcdef >/dev/null 2>&1 || rc=$?
 	expect_eq "unknown id: exit 4" 4 "$rc"
+	if command -v setpriv >/dev/null; then
+		rc=0
+		out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "${K[@]}" list 2>&1) || rc=$?
+		expect_eq "non-root peer: exit 5" 5 "$rc"
+		expect_contains "non-root peer: says permission denied" "$out" "permission denied"
+	fi
 	local v
 	for v in list inspect delete prune pin unpin export import checkpoint status resolve; do
 		"${K[@]}" "$v" --help | grep -q "^Usage: kybernatectl $v" || { fail "$v --help"; return; }
