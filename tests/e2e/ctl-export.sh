@@ -111,6 +111,10 @@ t_inspect() {
 	expect_contains "inspect --verify: checksum matches" "$human" "checksum matches"
 	expect_contains "inspect shows the container" "$human" "Container ID:    $ID"
 	expect_contains "inspect shows the image sizes" "$human" "CRIU images:"
+	expect_contains "inspect shows CRIU's dump statistics" "$human" "Freezing time:"
+	local scanned
+	scanned=$("${K[@]}" inspect "$CKPT" --json | jq -r '.criu_dump_stats.pages_scanned // 0')
+	if [ "$scanned" -gt 0 ] 2>/dev/null; then pass "inspect --json: pages_scanned $scanned"; else fail "inspect --json: pages_scanned > 0" "got '$scanned'"; fi
 	expect_eq "inspect by name gives the same id" "$CKPT" "$("${K[@]}" inspect "$N-first" --json | jq -r .checkpoint.id)"
 }
 
@@ -133,6 +137,8 @@ t_export() {
 		expect_contains "checkpointctl show names the container" "$out" "${ID:0:12}"
 		out=$(checkpointctl inspect --ps-tree "$ARCHIVE" 2>&1) || true
 		expect_contains "checkpointctl inspect --ps-tree sees sh and sleep" "$out" "sleep"
+		out=$(checkpointctl inspect --stats "$ARCHIVE" 2>&1) || true
+		expect_contains "checkpointctl inspect --stats reads stats-dump" "$out" "Pages scanned"
 	else
 		skip "checkpointctl show accepts the archive" "checkpointctl is not installed (scripts/setup.sh installs it)"
 	fi
