@@ -16,11 +16,11 @@
 #include "ttrpc/ttrpc.pb-c.h"
 #include "util.h"
 
-#define READ_CHUNK (64u * 1024u)
+#define READ_CHUNK ((size_t)64 * 1024)
 /* A peer that sends requests but does not read the replies is not read from
  * either once this much output is queued. */
-#define OUT_MAX (16u << 20)
-#define MAX_ERROR_MESSAGE (16u * 1024u)
+#define OUT_MAX ((size_t)16 << 20)
+#define MAX_ERROR_MESSAGE ((size_t)16 * 1024)
 #define new0(t, n) ((t *)calloc((n), sizeof(t)))
 #define OVERSIZE_FMT "message length %zu exceed maximum message size of %u"
 
@@ -924,9 +924,8 @@ static void sync_reply(TtrpcClient *c, int code, const char *message, const uint
         s->code = code;
         if (message == closed_message)
                 s->error = -ECONNRESET;
-        else if (code != TTRPC_OK && !(s->message = strdup(message)))
-                s->error = -ENOMEM;
-        else if (code == TTRPC_OK && len > 0 && !(s->payload = memdup(payload, len)))
+        else if ((code != TTRPC_OK && !(s->message = strdup(message))) ||
+                 (code == TTRPC_OK && len > 0 && !(s->payload = memdup(payload, len))))
                 s->error = -ENOMEM;
         s->len = s->payload ? len : 0;
 }
