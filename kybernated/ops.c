@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -420,6 +421,24 @@ static int prune_row(const CatalogEntry *e, void *userdata) {
         return 0;
 }
 
+/* Logs of failed checkpoints age out with the same maximum age. */
+static void prune_logs(Manager *m, int64_t max_age_ns) {
+        DIR *d = opendir(m->logs_dir);
+        if (!d)
+                return;
+        int64_t now = now_realtime_ns();
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                struct stat st;
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                        continue;
+                int64_t mtime = (int64_t)st.st_mtim.tv_sec * (int64_t)NSEC_PER_SEC + st.st_mtim.tv_nsec;
+                if (now - mtime > max_age_ns && unlinkat(dirfd(d), de->d_name, 0) >= 0)
+                        log_info("Pruned log %s/%s", m->logs_dir, de->d_name);
+        }
+        closedir(d);
+}
+
 void op_prune(Connection *c, const Kybernate__V1__PruneRequest *req) {
         Manager *m = c->manager;
         uint32_t keep =
@@ -487,6 +506,8 @@ void op_prune(Connection *c, const Kybernate__V1__PruneRequest *req) {
                         goto finish;
                 }
         }
+        if (!dry_run && max_age > 0)
+                prune_logs(m, max_age);
         (void)pager_flush(&p, true);
 finish:
         pager_done(&p);
@@ -508,7 +529,6 @@ typedef struct VerifyOp {
         int kind; /* the Response result case */
         CatalogEntry entry;
         bool count_restore; /* resolve, not dry run */
-        ChecksumTask *task;
 } VerifyOp;
 
 static void verify_op_free(VerifyOp *op) {
@@ -623,7 +643,7 @@ static void start_verify(Connection *c, CatalogEntry *e, int kind, bool count_re
         *e = (CatalogEntry){};
         op->count_restore = count_restore;
         m->n_jobs++;
-        r = checksum_task_start(m->event, path, false, verify_done, op, &op->task);
+        r = checksum_task_start(m->event, path, false, verify_done, op, NULL);
         if (r < 0) {
                 connection_send_error(c, r, "starting verification failed: %s", strerror(-r));
                 verify_op_free(op);
@@ -720,6 +740,15 @@ void op_resolve(Connection *c, const Kybernate__V1__ResolveRequest *req) {
                 connection_send_error(c, EACCES, "restore of checkpoint %s refused: %s", e.id, reason);
                 catalog_entry_done(&e);
                 return;
+        }
+        if (!(req->has_ignore_image && req->ignore_image)) {
+                char why[1024];
+                r = image_check(&e, &t, why, sizeof(why));
+                if (r < 0) {
+                        connection_send_error(c, -r, "restore of checkpoint %s refused: %s", e.id, why);
+                        catalog_entry_done(&e);
+                        return;
+                }
         }
         start_verify(c, &e, KYBERNATE__V1__RESPONSE__RESULT_RESOLVE, !(req->has_dry_run && req->dry_run));
 }

@@ -151,6 +151,40 @@ int tenant_check(const CatalogEntry *e, const RestoreIdentity *t, const char **r
         return 0;
 }
 
+char *image_normalize(const char *ref) {
+        /* The first component is a registry if it has a '.' or ':' or is
+         * "localhost"; else the image is on docker.io, and a single
+         * component lives in "library/". No tag and no digest: ":latest". */
+        const char *slash = strchr(ref, '/');
+        bool has_registry =
+                slash &&
+                (memchr(ref, '.', (size_t)(slash - ref)) || memchr(ref, ':', (size_t)(slash - ref)) ||
+                 ((size_t)(slash - ref) == strlen("localhost") && startswith(ref, "localhost")));
+        const char *prefix = has_registry ? "" : slash ? "docker.io/" : "docker.io/library/";
+        const char *last = strrchr(ref, '/');
+        last = last ? last + 1 : ref;
+        bool tagged = strchr(last, ':') || strchr(ref, '@');
+        char *s = NULL;
+        if (asprintf(&s, "%s%s%s", prefix, ref, tagged ? "" : ":latest") < 0)
+                return NULL;
+        return s;
+}
+
+int image_check(const CatalogEntry *e, const RestoreIdentity *t, char *msg, size_t msgsize) {
+        if (isempty(e->image_ref) || isempty(t->image_ref))
+                return 0;
+        _cleanup_free_ char *a = image_normalize(e->image_ref);
+        _cleanup_free_ char *b = image_normalize(t->image_ref);
+        if (!a || !b)
+                return -ENOMEM;
+        if (streq(a, b))
+                return 0;
+        snprintf(msg, msgsize,
+                 "image mismatch: the checkpoint was taken from %s, the restoring container runs %s",
+                 e->image_ref, t->image_ref);
+        return -EMEDIUMTYPE;
+}
+
 char *retention_group(const CatalogEntry *e) {
         char *s = NULL;
         int r;

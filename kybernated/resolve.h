@@ -50,6 +50,14 @@ typedef struct RestoreIdentity {
  * and *ret_reason says which rule refused (static string). */
 int tenant_check(const CatalogEntry *e, const RestoreIdentity *target, const char **ret_reason);
 
+/* Image rule: when both the checkpoint and the target name an image, they
+ * must be the same image (compared after normalizing "busybox" to
+ * "docker.io/library/busybox:latest"; a digest must match exactly). 0, or
+ * -EMEDIUMTYPE with a message saying both images. */
+int image_check(const CatalogEntry *e, const RestoreIdentity *target, char *msg, size_t msgsize);
+/* Normalized image reference (caller frees). */
+char *image_normalize(const char *ref);
+
 /* Retention over ready checkpoints. */
 typedef struct RetentionItem {
         const char *group; /* one container: see retention_group() */

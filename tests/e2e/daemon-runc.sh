@@ -147,6 +147,10 @@ msg=$("$CTL" resolve -n "$NS" --k8s-namespace tenant-b "$CKPT" 2>&1)
 expect_contains "other Kubernetes namespace refused" "$msg" "Kubernetes namespace"
 msg=$("$CTL" resolve -n other-ns --k8s-namespace tenant-a "$CKPT" 2>&1)
 expect_contains "other containerd namespace refused" "$msg" "containerd namespace"
+msg=$("$CTL" resolve -n "$NS" --k8s-namespace tenant-a --image-ref docker.io/library/nginx:1.25 "$CKPT" 2>&1)
+expect_contains "other image refused" "$msg" "image mismatch"
+expect_ok "same image, short form, accepted" "$CTL" resolve -n "$NS" --k8s-namespace tenant-a \
+	--image-ref kybernate/busybox:test "$CKPT"
 msg=$("$CTL" resolve -n "$NS" --k8s-namespace tenant-a "$(printf 'a\tb')" 2>&1)
 expect_contains "control characters refused" "$msg" "control characters"
 expect_eq "namespace/pod/container resolves the newest" "$dir/checkpoint" \

@@ -316,3 +316,27 @@ TEST(store_remove_tree_never_crosses_mounts) {
 
         ASSERT_OK(store_remove_tree(victim));
 }
+
+TEST(image_rule) {
+        _cleanup_free_ char *n1 = image_normalize("busybox");
+        _cleanup_free_ char *n2 = image_normalize("library/busybox:1.36");
+        _cleanup_free_ char *n3 = image_normalize("quay.io/org/app@sha256:abc");
+        _cleanup_free_ char *n4 = image_normalize("localhost:5000/app");
+        _cleanup_free_ char *n5 = image_normalize("localhost/app:v1");
+        ASSERT_STREQ(n1, "docker.io/library/busybox:latest");
+        ASSERT_STREQ(n2, "docker.io/library/busybox:1.36");
+        ASSERT_STREQ(n3, "quay.io/org/app@sha256:abc");
+        ASSERT_STREQ(n4, "localhost:5000/app:latest");
+        ASSERT_STREQ(n5, "localhost/app:v1");
+
+        CatalogEntry e = {.image_ref = (char *)"docker.io/library/busybox:latest"};
+        RestoreIdentity same = {.image_ref = "busybox"};
+        RestoreIdentity other = {.image_ref = "nginx:1.25"};
+        RestoreIdentity unknown = {};
+        char msg[512];
+        ASSERT_OK(image_check(&e, &same, msg, sizeof(msg)));
+        ASSERT_OK(image_check(&e, &unknown, msg, sizeof(msg)));
+        ASSERT_ERROR(image_check(&e, &other, msg, sizeof(msg)), EMEDIUMTYPE);
+        ASSERT_TRUE(strstr(msg, "nginx:1.25") != NULL);
+        ASSERT_TRUE(strstr(msg, "busybox") != NULL);
+}
