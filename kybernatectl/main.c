@@ -2,6 +2,7 @@
 /* kybernatectl: the operator's CLI over the kybernated socket. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -900,6 +901,11 @@ static int import_opt(int c, void *ud) {
         return CTL_EXIT_USAGE;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void)remove(path);
+        return 0;
+}
+
 static int verb_import(Ctl *ctl, int argc, char **argv) {
         static const struct option opts[] = {
                 COMMON_OPTIONS,
@@ -997,7 +1003,10 @@ static int verb_import(Ctl *ctl, int argc, char **argv) {
                                   : r == -EBADMSG ? "it is truncated or not a tar archive"
                                                   : strerror(-r);
                 ERR("import: refusing %s: %s (%s)\n", file, why, strerror(-r));
-                /* kybernated removes abandoned staging directories. */
+                /* What we unpacked is ours to remove (kybernated would only
+                 * notice the abandoned directory at its next start). */
+                dfd = safe_close(dfd);
+                (void)nftw(staging, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
                 return r == -EPERM || r == -ENOTSUP || r == -EBADMSG ? CTL_EXIT_FAILED : ctl_exit_code(r);
         }
 

@@ -205,6 +205,7 @@ t_hostile_archives() {
 
 	n_after=$("${K[@]}" list --json | jq length)
 	expect_eq "refused imports add no checkpoint" "$n_before" "$n_after"
+	expect_eq "refused imports leave nothing in staging" "" "$(ls -A "$KYB_TMP/store/staging" 2>&1)"
 
 	local id3
 	id3=$(gzip -dc "$KYB_TMP/c.tar.gz" | "${K[@]}" import - --name "$N-stdin" 2>&1) || true
