@@ -379,3 +379,33 @@ TEST(writer_refuses_links_and_specials) {
         ASSERT_ERROR(archive_writer_add_directory(w, "/x", 0755, 0), EPERM);
         rm_tree(src);
 }
+
+/* A file of 8 GiB or more (pages-*.img of a big container) needs a pax size
+ * record: the ustar size field holds 11 octal digits. The file is sparse and
+ * the archive goes into a non-blocking pipe, so only its headers are written
+ * before the writer stops with EAGAIN. */
+TEST(pax_size_for_huge_file) {
+        char file[] = "/tmp/test-archive-huge-XXXXXX";
+        _cleanup_close_ int fd = mkstemp(file);
+        ASSERT_TRUE(fd >= 0);
+        (void)unlink(file);
+        uint64_t huge = (8ULL << 30) + 1;
+        if (ftruncate(fd, (off_t)huge) < 0)
+                return_skip("cannot create a sparse 8 GiB file here");
+
+        int p[2];
+        ASSERT_OK(pipe2(p, O_CLOEXEC));
+        _cleanup_close_ int rd = p[0], wr = p[1];
+        ASSERT_OK(fcntl(wr, F_SETFL, O_NONBLOCK));
+        _cleanup_(archive_writer_freep) ArchiveWriter *w = NULL;
+        ASSERT_OK(archive_writer_new(wr, &w));
+        ASSERT_ERROR(archive_writer_add_file(w, "checkpoint/pages-1.img", fd), EAGAIN);
+
+        uint8_t b[3 * 512];
+        ASSERT_EQ(read(rd, b, sizeof(b)), (ssize_t)sizeof(b));
+        ASSERT_EQ(b[156], 'x');
+        ASSERT_NOT_NULL(memmem(b + 512, 512, "size=8589934593\n", 16));
+        ASSERT_EQ(b[1024 + 156], '0');
+        ASSERT_TRUE(memcmp(b + 1024, "checkpoint/pages-1.img", 22) == 0);
+        ASSERT_TRUE(memcmp(b + 1024 + 124, "00000000000", 11) == 0);
+}
