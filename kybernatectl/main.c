@@ -996,10 +996,13 @@ static int verb_import(Ctl *ctl, int argc, char **argv) {
                 ERR("import: cannot open staging directory %s: %m\n", staging);
                 return ctl_exit_code(negative_errno());
         }
-        int r = archive_extract(in, dfd, NULL, true);
+        /* A checkpoint is a few hundred files even for big containers. */
+        const ArchiveLimits limits = {.max_entries = 100000};
+        int r = archive_extract(in, dfd, &limits, true);
         if (r < 0) {
                 const char *why = r == -EPERM     ? "a member path leaves the archive (absolute or ..)"
                                   : r == -ENOTSUP ? "it contains links or special files"
+                                  : r == -E2BIG   ? "it has more than 100000 members"
                                   : r == -EBADMSG ? "it is truncated or not a tar archive"
                                                   : strerror(-r);
                 ERR("import: refusing %s: %s (%s)\n", file, why, strerror(-r));
@@ -1007,7 +1010,8 @@ static int verb_import(Ctl *ctl, int argc, char **argv) {
                  * notice the abandoned directory at its next start). */
                 dfd = safe_close(dfd);
                 (void)nftw(staging, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-                return r == -EPERM || r == -ENOTSUP || r == -EBADMSG ? CTL_EXIT_FAILED : ctl_exit_code(r);
+                return r == -EPERM || r == -ENOTSUP || r == -EBADMSG || r == -E2BIG ? CTL_EXIT_FAILED
+                                                                                    : ctl_exit_code(r);
         }
 
         /* Step 3: the daemon validates and adopts it. */
