@@ -306,7 +306,7 @@ typedef struct Conn {
 
 struct TtrpcServer {
         sd_event *event;
-        sd_event_source *listener;
+        sd_event_source *listener, *accept_pause;
         Service *services;
         size_t n_services;
         bool check_peer;
@@ -558,11 +558,24 @@ int ttrpc_server_add_connection(TtrpcServer *s, int fd) {
         return 0;
 }
 
+static int server_on_accept_again(sd_event_source *es, uint64_t usec, void *userdata) {
+        TtrpcServer *s = userdata;
+        (void)sd_event_source_set_enabled(s->listener, SD_EVENT_ON);
+        return 0;
+}
+
 static int server_on_accept(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+        TtrpcServer *s = userdata;
         int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0) {
-                if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                        log_warning_errno(errno, "Failed to accept ttrpc connection: %m");
+                if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+                        return 0;
+                log_warning_errno(errno, "Failed to accept ttrpc connection: %m");
+                /* Out of fds or memory: the socket stays readable, so pause instead of spinning
+                 * (with a timer made in advance: a new one might need an fd). */
+                if (sd_event_source_set_time_relative(s->accept_pause, 100 * USEC_PER_MSEC) >= 0 &&
+                    sd_event_source_set_enabled(s->accept_pause, SD_EVENT_ONESHOT) >= 0)
+                        (void)sd_event_source_set_enabled(es, SD_EVENT_OFF);
                 return 0;
         }
         int r = ttrpc_server_add_connection(userdata, cfd);
@@ -580,9 +593,16 @@ int ttrpc_server_listen_fd(TtrpcServer *s, int fd) {
         r = fd_nonblock(lfd, true);
         if (r < 0)
                 return r;
-        r = sd_event_add_io(s->event, &s->listener, lfd, EPOLLIN, server_on_accept, s);
-        if (r < 0)
+        r = sd_event_add_time_relative(s->event, &s->accept_pause, CLOCK_MONOTONIC, USEC_PER_SEC, 0,
+                                       server_on_accept_again, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->accept_pause, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_io(s->event, &s->listener, lfd, EPOLLIN, server_on_accept, s);
+        if (r < 0) {
+                s->accept_pause = sd_event_source_disable_unref(s->accept_pause);
                 return r;
+        }
         (void)sd_event_source_set_io_fd_own(s->listener, true);
         TAKE_FD(lfd);
         return 0;
@@ -594,6 +614,7 @@ void ttrpc_server_set_check_peer(TtrpcServer *s, bool check) {
 
 void ttrpc_server_stop_listening(TtrpcServer *s) {
         s->listener = sd_event_source_disable_unref(s->listener);
+        s->accept_pause = sd_event_source_disable_unref(s->accept_pause);
 }
 
 size_t ttrpc_server_connection_count(TtrpcServer *s) {

@@ -2,7 +2,9 @@
 /* ttrpc: frame codec, errno mapping, and a real server and client on a real
  * sd-event loop over socketpairs and a listening Unix socket. */
 #include <linux/sockios.h>
+#include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -896,4 +898,35 @@ TEST(call_sync_peer_gone) {
         ASSERT_ERROR(ttrpc_call_sync(sv[0], SVC, "State", NULL, &code, NULL, NULL, NULL), ECONNRESET);
         ASSERT_EQ(code, -1);
         close(sv[0]);
+}
+
+/* Out of fds: the listener pauses instead of spinning, and resumes later. */
+TEST(server_accept_emfile_pauses) {
+        CEnv env;
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        struct rlimit old, low;
+        int fd, lowest;
+
+        if (strstr(getenv("LD_PRELOAD") ?: "", "vgpreload"))
+                return_skip("valgrind manages the fd limit itself");
+        cenv_setup(&env);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", env.path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ASSERT_OK(fd);
+        ASSERT_OK(connect(fd, (struct sockaddr *)&sa, sizeof(sa))); /* waits in the backlog */
+        lowest = fcntl(0, F_DUPFD_CLOEXEC, 0);
+        ASSERT_OK(lowest);
+        close(lowest);
+        ASSERT_OK(getrlimit(RLIMIT_NOFILE, &old));
+        low = (struct rlimit){.rlim_cur = (rlim_t)lowest, .rlim_max = old.rlim_max};
+        ASSERT_OK(setrlimit(RLIMIT_NOFILE, &low));
+        ASSERT_TRUE(sd_event_run(env.event, 0) > 0); /* accept fails with EMFILE */
+        ASSERT_EQ(sd_event_run(env.event, 0), 0);    /* and the loop is idle, not spinning */
+        ASSERT_EQ(ttrpc_server_connection_count(env.server), 0);
+        ASSERT_OK(setrlimit(RLIMIT_NOFILE, &old));
+        for (int i = 0; i < 100 && ttrpc_server_connection_count(env.server) == 0; i++)
+                ASSERT_OK(sd_event_run(env.event, 10 * USEC_PER_MSEC));
+        ASSERT_EQ(ttrpc_server_connection_count(env.server), 1);
+        close(fd);
+        cenv_done(&env);
 }
