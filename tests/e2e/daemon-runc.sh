@@ -175,6 +175,17 @@ expect_contains "SO_PEERCRED: nobody may not list without read_group" "$msg" "ui
 chmod 0600 "$SOCK"
 expect_eq "checkpoint still there" "1" "$("$CTL" list --json | jq length)"
 
+# A read_group member may list but not change anything.
+stop_daemon
+start_daemon --read-group=nogroup
+expect_eq "read_group: socket is group accessible" "660 nogroup" "$(stat -c '%a %G' "$SOCK")"
+expect_eq "read_group member may list" "1" \
+	"$(setpriv --reuid=65534 --regid=65534 --clear-groups "$CTL" list --json | jq length)"
+msg=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$CTL" delete "$CKPT" 2>&1)
+expect_contains "read_group member may not delete" "$msg" "uid 65534"
+stop_daemon
+start_daemon
+
 # ---- raw datagrams: malformed, oversize, unknown version --------------------------------
 
 # raw HEXBYTES|big: sends one datagram, prints the response's error field.
@@ -225,7 +236,17 @@ kill -9 "$DAEMON_PID"
 wait "$DAEMON_PID" 2>/dev/null
 DAEMON_PID=
 kill "$(cat "$D/slow.pid")" 2>/dev/null
+# What an interrupted CRIU run can leave: a directory without a row holding a
+# bind mount of someone's files (the rm -rf-through-mounts trap), and a
+# half-unpacked import.
+mkdir -p "$D/victim" "$STORE/checkpoints/stray/work/criu-root" "$STORE/staging/half"
+echo precious >"$D/victim/file"
+mount --bind "$D/victim" "$STORE/checkpoints/stray/work/criu-root"
+kyb_on_exit "umount -l '$STORE/checkpoints/stray/work/criu-root' 2>/dev/null"
 start_daemon
+expect_fail "restart removed the directory without a row" test -e "$STORE/checkpoints/stray"
+expect_eq "clean-up did not delete through the mount" "precious" "$(cat "$D/victim/file")"
+expect_fail "restart removed the unfinished import" test -e "$STORE/staging/half"
 expect_eq "restart removed the pending row" "0" "$("$CTL" list --json --state pending | jq length)"
 expect_fail "restart removed the pending directory" test -e "$STORE/checkpoints/$pending"
 expect_contains "restart logged the clean-up" "$(cat "$D/daemon.log")" "Removing checkpoint $pending"
