@@ -252,6 +252,24 @@ expect_fail "restart removed the pending directory" test -e "$STORE/checkpoints/
 expect_contains "restart logged the clean-up" "$(cat "$D/daemon.log")" "Removing checkpoint $pending"
 expect_eq "ready checkpoint survived kill -9" "ready" "$("$CTL" list --json | jq -r '.[0].state')"
 
+# SIGTERM while a checkpoint runs: the daemon stops accepting, lets the
+# operation end (here: fail, as the stalled runc is killed), then exits.
+stop_daemon
+rm -f "$D/slow.pid"
+start_daemon --runc "$D/slow-runc"
+("$CTL" checkpoint -q -n "$NS" daemon-c2 >/dev/null 2>&1 &)
+kyb_wait 10 test -s "$D/slow.pid" || fail "slow checkpoint started again"
+kill -TERM "$DAEMON_PID"
+sleep 1
+expect_ok "SIGTERM: daemon waits for the running checkpoint" kill -0 "$DAEMON_PID"
+kill "$(cat "$D/slow.pid")" 2>/dev/null
+kyb_wait 10 sh -c "! kill -0 $DAEMON_PID" && pass "SIGTERM: daemon exits once it ended" ||
+	fail "SIGTERM: daemon exits once it ended"
+wait "$DAEMON_PID" 2>/dev/null
+DAEMON_PID=
+start_daemon
+expect_eq "no row left by the interrupted checkpoint" "1" "$("$CTL" list --json | jq length)"
+
 # ---- delete, pin, prune ---------------------------------------------------------------
 
 expect_ok "pin" "$CTL" pin "$CKPT"
