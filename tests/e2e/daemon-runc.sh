@@ -84,6 +84,7 @@ expect_eq "checkpoint through kybernated succeeds" "0" "${rc:-0}" || cat "$D/ckp
 CKPT=$(echo "$out" | tail -n 1)
 expect_eq "checkpoint id is 32 hex characters" "1" "$([[ $CKPT =~ ^[0-9a-f]{32}$ ]] && echo 1)"
 expect_contains "checkpoint reported progress" "$(cat "$D/ckpt.err")" "runc"
+sleep 0.3 # let cat drain the pipe of the stopped container
 last=$(tail -n 1 "$D/out1")
 log "counter stopped at $last"
 
