@@ -98,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (void)shutdown(sv[1], SHUT_WR);
         run_idle(e, sv[1]);
         if (ttrpc_server_connection_count(s) != 0)
-                abort(); /* EOF must close the connection */
+                abort();      /* EOF must close the connection */
         reply_deferred(1, 3); /* after close: dropped */
         s = ttrpc_server_free(s);
         reply_deferred(0, 1); /* after the server is gone */
