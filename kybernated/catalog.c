@@ -42,6 +42,10 @@ static const char *const migrations[CATALOG_SCHEMA_VERSION] = {
         "ALTER TABLE checkpoints ADD COLUMN durable INTEGER NOT NULL DEFAULT 0;"
         "ALTER TABLE checkpoints ADD COLUMN bundle TEXT NOT NULL DEFAULT '';"
         "CREATE INDEX checkpoints_state ON checkpoints(state);",
+        /* 2 -> 3: listing orders by (created_ns, id): one index for both
+         * spares a sort of the whole table on every list. */
+        "CREATE INDEX checkpoints_created_id ON checkpoints(created_ns, id);"
+        "DROP INDEX checkpoints_created;",
 };
 
 #define COLUMNS                                                                                         \
@@ -314,15 +318,22 @@ int catalog_insert(Catalog *c, const CatalogEntry *e) {
         return sqlite_to_errno(sqlite3_step(s));
 }
 
-static int col_text(sqlite3_stmt *s, int i, char **ret) {
+/* borrow: point into SQLite's row buffer (valid until the next step) instead
+ * of copying; list callbacks use that, saving ~15 allocations per row. */
+static int col_text_full(sqlite3_stmt *s, int i, bool borrow, char **ret) {
         const unsigned char *t = sqlite3_column_text(s, i);
-        return dup_or_null(t ? (const char *)t : (sqlite3_column_type(s, i) == SQLITE_NULL ? NULL : ""),
-                           ret);
+        const char *v = t ? (const char *)t : (sqlite3_column_type(s, i) == SQLITE_NULL ? NULL : "");
+        if (borrow) {
+                *ret = (char *)v;
+                return 0;
+        }
+        return dup_or_null(v, ret);
 }
 
-static int row_to_entry(sqlite3_stmt *s, CatalogEntry *ret) {
+static int row_to_entry_full(sqlite3_stmt *s, bool borrow, CatalogEntry *ret) {
         CatalogEntry e = {};
         int r = 0;
+#define col_text(s, i, ret) col_text_full(s, i, borrow, ret)
 
         r |= col_text(s, 0, &e.id);
         r |= col_text(s, 1, &e.name);
@@ -347,12 +358,17 @@ static int row_to_entry(sqlite3_stmt *s, CatalogEntry *ret) {
         e.last_restored_ns = sqlite3_column_int64(s, 20);
         e.durable = sqlite3_column_int(s, 21) != 0;
         r |= col_text(s, 22, &e.bundle);
+#undef col_text
         if (r < 0) {
                 catalog_entry_done(&e);
                 return -ENOMEM;
         }
         *ret = e;
         return 0;
+}
+
+static int row_to_entry(sqlite3_stmt *s, CatalogEntry *ret) {
+        return row_to_entry_full(s, false, ret);
 }
 
 /* Runs a one-text-parameter SELECT returning at most... rows; -ENOTUNIQ when
@@ -532,11 +548,8 @@ int catalog_list(Catalog *c, const CatalogFilter *f, CatalogRowFn cb, void *user
                 return r;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
                 CatalogEntry e = {};
-                r = row_to_entry(s, &e);
-                if (r < 0)
-                        return r;
+                (void)row_to_entry_full(s, true, &e); /* borrowing cannot fail */
                 r = cb ? cb(&e, userdata) : 0;
-                catalog_entry_done(&e);
                 if (r < 0)
                         return r;
                 n++;

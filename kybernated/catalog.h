@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define CATALOG_SCHEMA_VERSION 2
+#define CATALOG_SCHEMA_VERSION 3
 
 /* Numbers match kybernate.v1.CheckpointState. */
 typedef enum CheckpointState {
@@ -102,8 +102,10 @@ int catalog_set_pinned(Catalog *c, const char *id, bool pinned);
 int catalog_record_restore(Catalog *c, const char *id, int64_t now_ns);
 int catalog_delete(Catalog *c, const char *id);
 
-/* Calls cb for each matching row, newest first. cb returns < 0 to stop (that
- * value is returned). Returns the number of rows visited otherwise. */
+/* Calls cb for each matching row, newest first. The row's strings belong to
+ * SQLite and are valid only during the call (copy with catalog_entry_copy()).
+ * cb returns < 0 to stop (that value is returned). Returns the number of rows
+ * visited otherwise. */
 typedef int (*CatalogRowFn)(const CatalogEntry *e, void *userdata);
 int catalog_list(Catalog *c, const CatalogFilter *f, CatalogRowFn cb, void *userdata);
 int catalog_count(Catalog *c, const CatalogFilter *f, uint64_t *ret);

@@ -247,7 +247,10 @@ static int connection_flush(Connection *c) {
 }
 
 /* Packs resp into the output queue, tagged with request id `id`. */
-static int connection_queue(Connection *c, Kybernate__V1__Response *resp, uint64_t id, bool final) {
+/* Packs resp into the output queue, tagged with request id `id`, followed by
+ * extra (already encoded fields of Response, may be NULL). */
+static int connection_queue(Connection *c, Kybernate__V1__Response *resp, uint64_t id, bool final,
+                            const uint8_t *extra, size_t extra_len) {
         resp->has_version = true;
         resp->version = KYB_PROTOCOL_VERSION;
         resp->has_id = true;
@@ -260,26 +263,35 @@ static int connection_queue(Connection *c, Kybernate__V1__Response *resp, uint64
         }
 
         size_t len = protobuf_c_message_get_packed_size(&resp->base);
-        if (len > KYB_MSG_MAX)
+        if (len + extra_len > KYB_MSG_MAX)
                 return -EMSGSIZE;
-        if (c->out_bytes + len > OUT_BYTES_MAX)
+        if (c->out_bytes + len + extra_len > OUT_BYTES_MAX)
                 return -ENOBUFS;
-        OutBuf *b = malloc(sizeof(OutBuf) + len);
+        OutBuf *b = malloc(sizeof(OutBuf) + len + extra_len);
         if (!b)
                 return -ENOMEM;
         b->next = NULL;
         b->len = protobuf_c_message_pack(&resp->base, b->data);
+        if (extra_len > 0) {
+                memcpy(b->data + b->len, extra, extra_len);
+                b->len += extra_len;
+        }
         if (c->out_tail)
                 c->out_tail->next = b;
         else
                 c->out_head = b;
         c->out_tail = b;
-        c->out_bytes += len;
+        c->out_bytes += b->len;
         return 0;
 }
 
 int connection_send(Connection *c, Kybernate__V1__Response *resp, bool final) {
-        int r = connection_queue(c, resp, c->request_id, final);
+        return connection_send_encoded(c, resp, NULL, 0, final);
+}
+
+int connection_send_encoded(Connection *c, Kybernate__V1__Response *resp, const uint8_t *extra,
+                            size_t extra_len, bool final) {
+        int r = connection_queue(c, resp, c->request_id, final, extra, extra_len);
         if (final)
                 connection_op_done(c);
         if (r < 0) {
@@ -299,7 +311,7 @@ static void connection_send_aside(Connection *c, uint64_t id, int error, const c
         resp.has_error = true;
         resp.error = error;
         resp.message = (char *)message;
-        if (connection_queue(c, &resp, id, true) >= 0)
+        if (connection_queue(c, &resp, id, true, NULL, 0) >= 0)
                 (void)connection_flush(c);
 }
 

@@ -75,6 +75,11 @@ void connection_handle_datagram(Connection *c, const uint8_t *buf, size_t len);
 
 /* Replies. `final` false sends an intermediate message (more = true). */
 int connection_send(Connection *c, Kybernate__V1__Response *resp, bool final);
+/* Like connection_send, with `extra` (encoded fields of Response, e.g. a
+ * result built incrementally) appended to resp's encoding; protobuf allows
+ * fields in any order, so the result is one valid Response. */
+int connection_send_encoded(Connection *c, Kybernate__V1__Response *resp, const uint8_t *extra,
+                            size_t extra_len, bool final);
 int connection_send_error(Connection *c, int error, const char *fmt, ...) _printf_(3, 4);
 /* Marks the running request finished (error replies do this too). */
 void connection_op_done(Connection *c);

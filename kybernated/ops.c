@@ -132,105 +132,89 @@ int manager_remove_checkpoint(Manager *m, const char *id) {
 
 /* ---- entry pages (List, Prune) ---- */
 
+/* Entries are encoded as they come from the catalog, straight into a page:
+ * the bytes of repeated field 1 (entries / deleted) of ListResponse /
+ * PruneResponse. A full page goes out as an intermediate Response. */
 typedef struct Pager {
         Connection *conn;
         int kind; /* KYBERNATE__V1__RESPONSE__RESULT_LIST or _PRUNE */
-        CatalogEntry *entries;
-        char **paths;
-        size_t n, alloc;
-        size_t bytes;
+        uint8_t *page;
+        size_t len;
         uint64_t total;
         uint64_t freed;
-        int error;
 } Pager;
 
-static void pager_clear(Pager *p) {
-        for (size_t i = 0; i < p->n; i++) {
-                catalog_entry_done(&p->entries[i]);
-                free(p->paths[i]);
-        }
-        p->n = 0;
-        p->bytes = 0;
+#define PAGE_MAX (KYB_MSG_MAX - 256) /* room for the Response around it */
+
+static size_t put_varint(uint8_t *p, uint64_t v) {
+        size_t n = 0;
+        do {
+                p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+                v >>= 7;
+        } while (v);
+        return n;
 }
 
 static void pager_done(Pager *p) {
-        pager_clear(p);
-        free(p->entries);
-        free(p->paths);
+        free(p->page);
 }
 
 static int pager_flush(Pager *p, bool final) {
-        Manager *m = p->conn->manager;
-        _cleanup_free_ Kybernate__V1__CheckpointInfo *infos = calloc(p->n + 1, sizeof(*infos));
-        _cleanup_free_ Kybernate__V1__CheckpointOptions *opts = calloc(p->n + 1, sizeof(*opts));
-        _cleanup_free_ Kybernate__V1__CheckpointInfo **ptrs = calloc(p->n + 1, sizeof(*ptrs));
-        if (!infos || !opts || !ptrs)
+        /* The result message: the page, then (final) the scalar field 2
+         * (total / freed_bytes). */
+        uint8_t tail[16];
+        size_t tail_len = 0;
+        if (final) {
+                tail[tail_len++] = 0x10; /* field 2, varint */
+                tail_len +=
+                        put_varint(tail + tail_len,
+                                   p->kind == KYBERNATE__V1__RESPONSE__RESULT_LIST ? p->total : p->freed);
+        }
+        size_t body = p->len + tail_len;
+        /* Response field: list = 13, prune = 16; wire type 2. */
+        uint8_t head[16];
+        size_t head_len = put_varint(head, ((uint64_t)p->kind << 3) | 2);
+        head_len += put_varint(head + head_len, body);
+
+        _cleanup_free_ uint8_t *extra = malloc(head_len + body);
+        if (!extra)
                 return -ENOMEM;
-        (void)m;
-        for (size_t i = 0; i < p->n; i++) {
-                entry_to_info(&p->entries[i], p->paths[i], &infos[i], &opts[i]);
-                ptrs[i] = &infos[i];
-        }
+        memcpy(extra, head, head_len);
+        if (p->len > 0)
+                memcpy(extra + head_len, p->page, p->len);
+        memcpy(extra + head_len + p->len, tail, tail_len);
+
         Kybernate__V1__Response resp = KYBERNATE__V1__RESPONSE__INIT;
-        Kybernate__V1__ListResponse list = KYBERNATE__V1__LIST_RESPONSE__INIT;
-        Kybernate__V1__PruneResponse prune = KYBERNATE__V1__PRUNE_RESPONSE__INIT;
-        if (p->kind == KYBERNATE__V1__RESPONSE__RESULT_LIST) {
-                list.n_entries = p->n;
-                list.entries = ptrs;
-                if (final) {
-                        list.has_total = true;
-                        list.total = p->total;
-                }
-                resp.result_case = KYBERNATE__V1__RESPONSE__RESULT_LIST;
-                resp.list = &list;
-        } else {
-                prune.n_deleted = p->n;
-                prune.deleted = ptrs;
-                if (final) {
-                        prune.has_freed_bytes = true;
-                        prune.freed_bytes = p->freed;
-                }
-                resp.result_case = KYBERNATE__V1__RESPONSE__RESULT_PRUNE;
-                resp.prune = &prune;
-        }
-        int r = connection_send(p->conn, &resp, final);
-        pager_clear(p);
-        return r;
+        p->len = 0;
+        return connection_send_encoded(p->conn, &resp, extra, head_len + body, final);
 }
 
 static int pager_add(Pager *p, const CatalogEntry *e) {
         Manager *m = p->conn->manager;
         Kybernate__V1__CheckpointInfo info;
         Kybernate__V1__CheckpointOptions opts;
-        _cleanup_free_ char *path = NULL;
-        int r = manager_checkpoint_dir(m, e->id, &path);
-        if (r < 0)
-                return r;
+        char path[PATH_MAX];
+        int r;
+
+        if (!p->page) {
+                p->page = malloc(PAGE_MAX);
+                if (!p->page)
+                        return -ENOMEM;
+        }
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", m->checkpoints_dir, e->id) >= sizeof(path))
+                return -ENAMETOOLONG;
         entry_to_info(e, path, &info, &opts);
-        size_t size = protobuf_c_message_get_packed_size(&info.base) + 8;
-        if (p->n > 0 && p->bytes + size > KYB_MSG_MAX - 4096) {
+        size_t size = protobuf_c_message_get_packed_size(&info.base);
+        if (size + 16 > PAGE_MAX)
+                return -EMSGSIZE;
+        if (p->len + size + 16 > PAGE_MAX) {
                 r = pager_flush(p, false);
                 if (r < 0)
                         return r;
         }
-        if (p->n == p->alloc) {
-                size_t na = p->alloc ? p->alloc * 2 : 64;
-                CatalogEntry *ne = realloc(p->entries, na * sizeof(*ne));
-                if (!ne)
-                        return -ENOMEM;
-                p->entries = ne;
-                char **np = realloc(p->paths, na * sizeof(*np));
-                if (!np)
-                        return -ENOMEM;
-                p->paths = np;
-                p->alloc = na;
-        }
-        r = catalog_entry_copy(e, &p->entries[p->n]);
-        if (r < 0)
-                return r;
-        p->paths[p->n] = TAKE_PTR(path);
-        p->n++;
-        p->bytes += size;
+        p->page[p->len++] = 0x0a; /* field 1, length-delimited */
+        p->len += put_varint(p->page + p->len, size);
+        p->len += protobuf_c_message_pack(&info.base, p->page + p->len);
         p->total++;
         return 0;
 }

@@ -37,7 +37,7 @@ TEST(open_memory_schema) {
         ASSERT_EQ(catalog_schema_version(c), CATALOG_SCHEMA_VERSION);
 }
 
-TEST(migration_v1_to_v2_keeps_rows) {
+TEST(migration_from_v1_keeps_rows) {
         char path[] = "/tmp/test-daemon-catalog.XXXXXX";
         ASSERT_NOT_NULL(mkdtemp(path));
         char db[256];
@@ -51,7 +51,7 @@ TEST(migration_v1_to_v2_keeps_rows) {
         catalog_close(c);
 
         ASSERT_OK(catalog_open(db, true, &c));
-        ASSERT_EQ(catalog_schema_version(c), 2);
+        ASSERT_EQ(catalog_schema_version(c), CATALOG_SCHEMA_VERSION);
         CatalogEntry e = {};
         ASSERT_OK(catalog_get(c, "0123456789abcdef0123456789abcdef", &e));
         ASSERT_STREQ(e.k8s_namespace, "old");
