@@ -13,7 +13,7 @@
 #   2. memory of the one shim serving a "pod" of 1, 5 and 20 containers
 #      (annotation io.kubernetes.cri.sandbox-id=<first container's id>, which
 #      both shims use to group a pod's containers into one shim);
-#   3. wall time of `ctr run --rm IMAGE ID true` (--runs times each, interleaved);
+#   3. wall time of `ctr run --rm IMAGE ID true` (--runs, default 15, each, interleaved);
 #   4. `ctr task exec` round trip (exec `true` in a running container).
 # Prints a markdown table and replaces the "## Shim" section of
 # docs/BENCHMARKS.md (unless --no-docs). Needs root and a built shim in $BUILD.
@@ -30,7 +30,7 @@ DETAILS=0
 CMDLINE="bench/shim-bench.sh${*:+ $*}"
 
 usage() {
-	sed -n '4,18p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '4,20p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-0}"
 }
 
