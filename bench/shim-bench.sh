@@ -30,7 +30,7 @@ DETAILS=0
 CMDLINE="bench/shim-bench.sh${*:+ $*}"
 
 usage() {
-	sed -n '4,20p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '4,19p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-0}"
 }
 
