@@ -44,8 +44,7 @@ static const char *const migrations[CATALOG_SCHEMA_VERSION] = {
         "CREATE INDEX checkpoints_state ON checkpoints(state);",
         /* 2 -> 3: listing orders by (created_ns, id): one index for both
          * spares a sort of the whole table on every list. */
-        "CREATE INDEX checkpoints_created_id ON checkpoints(created_ns, id);"
-        "DROP INDEX checkpoints_created;",
+        "CREATE INDEX checkpoints_created_id ON checkpoints(created_ns, id); DROP INDEX checkpoints_created;",
 };
 
 #define COLUMNS                                                                                         \
