@@ -1,38 +1,68 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "spawn.h"
 #include "store.h"
 #include "util.h"
 
-extern char **environ;
-
+/* fork + exec rather than posix_spawn: the child must die with the daemon
+ * (PR_SET_PDEATHSIG). An orphaned runc would go on writing into a directory
+ * the next start removes, and with --exit CRIU would kill the container after
+ * a dump nobody keeps; killed mid-dump instead, runc's CRIU fails the dump
+ * and lets the container run on. */
 static int spawn_with_fds(char *const argv[], int in_fd, int out_fd, pid_t *ret_pid) {
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        sigset_t none, def;
-        int r;
-
-        posix_spawn_file_actions_init(&fa);
-        posix_spawnattr_init(&attr);
-        posix_spawn_file_actions_adddup2(&fa, in_fd, STDIN_FILENO);
-        posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
-        posix_spawn_file_actions_adddup2(&fa, out_fd, STDERR_FILENO);
-        /* The daemon blocks SIGCHLD (and maybe more); children start clean. */
-        sigemptyset(&none);
-        sigfillset(&def);
-        sigdelset(&def, SIGKILL);
-        sigdelset(&def, SIGSTOP);
-        posix_spawnattr_setsigmask(&attr, &none);
-        posix_spawnattr_setsigdefault(&attr, &def);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-        r = -posix_spawnp(ret_pid, argv[0], &fa, &attr, argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&attr);
-        return r;
+        int errpipe[2];
+        if (pipe2(errpipe, O_CLOEXEC) < 0)
+                return negative_errno();
+        pid_t parent = getpid();
+        pid_t pid = fork();
+        if (pid < 0) {
+                int r = negative_errno();
+                safe_close(errpipe[0]);
+                safe_close(errpipe[1]);
+                return r;
+        }
+        if (pid == 0) {
+                int e;
+                (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != parent)
+                        _exit(127);
+                (void)setsid();
+                /* The daemon blocks SIGCHLD and ignores SIGPIPE: children start clean. */
+                sigset_t none;
+                sigemptyset(&none);
+                (void)sigprocmask(SIG_SETMASK, &none, NULL);
+                for (int sig = 1; sig < NSIG; sig++)
+                        if (sig != SIGKILL && sig != SIGSTOP)
+                                (void)signal(sig, SIG_DFL);
+                if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
+                    dup2(out_fd, STDERR_FILENO) < 0)
+                        e = errno;
+                else {
+                        execvp(argv[0], argv);
+                        e = errno;
+                }
+                (void)!write(errpipe[1], &e, sizeof(e));
+                _exit(127);
+        }
+        safe_close(errpipe[1]);
+        /* EOF when exec succeeded (the pipe is close-on-exec), else its errno. */
+        int e = 0;
+        ssize_t k;
+        do
+                k = read(errpipe[0], &e, sizeof(e));
+        while (k < 0 && errno == EINTR);
+        safe_close(errpipe[0]);
+        if (k == (ssize_t)sizeof(e)) {
+                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+                return e > 0 ? -e : -EIO;
+        }
+        *ret_pid = pid;
+        return 0;
 }
 
 int spawn_logged(char *const argv[], const char *log_path, pid_t *ret_pid) {
@@ -166,6 +196,7 @@ int checksum_task_start(sd_event *e, const char *dir, bool sync, ChecksumDoneFn 
                 return r;
         }
         if (pid == 0) {
+                (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
                 /* Child: only plain syscalls and our own code, then _exit().
                  * Syncing (disk bound) runs in a grandchild beside the hashing
                  * (CPU bound), so a durable checkpoint costs about the longer

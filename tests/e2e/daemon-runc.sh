@@ -236,6 +236,8 @@ expect_eq "row is pending while runc runs" "1" "$([[ $pending =~ ^[0-9a-f]{32}$ 
 kill -9 "$DAEMON_PID"
 wait "$DAEMON_PID" 2>/dev/null
 DAEMON_PID=
+kyb_wait 5 sh -c "! kill -0 $(cat "$D/slow.pid")" && pass "runc dies with the daemon (no orphan)" ||
+	fail "runc dies with the daemon (no orphan)"
 kill "$(cat "$D/slow.pid")" 2>/dev/null
 # What an interrupted CRIU run can leave: a directory without a row holding a
 # bind mount of someone's files (the rm -rf-through-mounts trap), and a
