@@ -6,8 +6,9 @@
 # `kybernatectl checkpoint`; list and inspect show it with its process tree
 # (sh + sleep); `kybernatectl export` writes an archive that `checkpointctl
 # show` accepts; `kybernatectl import` takes it back as a new checkpoint with
-# the same tree; hostile archives are refused; pin/prune/--exit work; exit
-# codes hold.
+# the same tree; hostile archives are refused; pin/prune/--exit work; the
+# re-imported copy restores with runc from the path `resolve` gives and the
+# counter goes on; exit codes hold.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -237,6 +238,43 @@ t_retention() {
 	expect_eq "only the newest checkpoint is left" "$second" "$("${K[@]}" list -q --container-id "$ID")"
 }
 
+# The exported and re-imported copy of the --exit checkpoint restores with
+# plain runc from the path `kybernatectl resolve` gives, and counts on.
+t_restore_imported() {
+	local second id p last first_after rc=0
+	second=$("${K[@]}" list -q --container-id "$ID" | head -n 1)
+	expect_ok "export the --exit checkpoint" "${K[@]}" export "$second" -o "$KYB_TMP/second.tar"
+	id=$("${K[@]}" import "$KYB_TMP/second.tar" --name "$N-restore" 2>/dev/null) ||
+		{ fail "import the --exit checkpoint"; return; }
+	p=$("${K[@]}" resolve "$N-restore" --namespace "$NS" --container-id "$ID" -q 2>&1) || rc=$?
+	if [ "$rc" -ne 0 ] || [ ! -f "$p/pstree.img" ]; then
+		fail "resolve gives the imported image path" "rc=$rc '$p'"
+		return
+	fi
+	pass "resolve gives the imported image path"
+	last=$(tail -n 1 "$KYB_TMP/out.log")
+	exec {sin}< <(exec sleep 1000000)
+	sleep_pid2=$!
+	exec {sout}> >(exec cat >"$KYB_TMP/out2.log")
+	cat_pid2=$!
+	kyb_on_exit "kill $sleep_pid2 $cat_pid2 2>/dev/null"
+	mkdir -p "$KYB_TMP/restore-work"
+	rc=0
+	runc --root "$RUNC_ROOT" restore -d --image-path "$p" --work-path "$KYB_TMP/restore-work" \
+		--bundle "$bundle" "$ID" <&"$sin" >&"$sout" 2>&"$sout" || rc=$?
+	exec {sin}<&- {sout}>&-
+	if [ "$rc" -ne 0 ]; then
+		fail "runc restore from the imported copy" "$(tail -n 5 "$KYB_TMP/restore-work/restore.log" 2>/dev/null)"
+		return
+	fi
+	pass "runc restore from the imported copy"
+	kyb_wait 10 test -s "$KYB_TMP/out2.log" || true
+	first_after=$(head -n 1 "$KYB_TMP/out2.log")
+	expect_eq "the restored counter continues where it stopped" "$((last + 1))" "$first_after"
+	expect_contains "the checkpoint still verifies after the restore" \
+		"$("${K[@]}" inspect "$N-restore" --verify)" "checksum matches"
+}
+
 t_exit_codes() {
 	local rc=0 out
 	out=$("$BUILD/kybernatectl" --socket "$KYB_TMP/no-such.sock" status 2>&1) || rc=$?
@@ -274,5 +312,6 @@ t_export
 t_import
 t_hostile_archives
 t_retention
+t_restore_imported
 t_exit_codes
 kyb_finish
