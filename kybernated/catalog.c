@@ -45,13 +45,15 @@ static const char *const migrations[CATALOG_SCHEMA_VERSION] = {
         /* 2 -> 3: listing orders by (created_ns, id): one index for both
          * spares a sort of the whole table on every list. */
         "CREATE INDEX checkpoints_created_id ON checkpoints(created_ns, id); DROP INDEX checkpoints_created;",
+        /* 3 -> 4: boot id recorded once runc's dump is complete (see catalog.h) */
+        "ALTER TABLE checkpoints ADD COLUMN dumped_boot_id TEXT NOT NULL DEFAULT '';",
 };
 
 #define COLUMNS                                                                                         \
         "id, name, state, containerd_namespace, k8s_namespace, k8s_pod, k8s_container, container_id, "  \
         "image_ref, image_digest, created_ns, size_bytes, runc_version, criu_version, kernel_version, " \
         "options, checksum, restore_count, pinned, allow_cross_namespace, last_restored_ns, durable, "  \
-        "bundle"
+        "bundle, dumped_boot_id"
 
 static int sqlite_to_errno(int rc) {
         switch (rc & 0xff) {
@@ -226,7 +228,7 @@ void catalog_entry_done(CatalogEntry *e) {
         char **strs[] = {&e->id,           &e->name,          &e->containerd_namespace, &e->k8s_namespace,
                          &e->k8s_pod,      &e->k8s_container, &e->container_id,         &e->image_ref,
                          &e->image_digest, &e->runc_version,  &e->criu_version,         &e->kernel_version,
-                         &e->checksum,     &e->bundle};
+                         &e->checksum,     &e->bundle,        &e->dumped_boot_id};
         for (size_t i = 0; i < ELEMENTSOF(strs); i++)
                 free(*strs[i]);
         *e = (CatalogEntry){};
@@ -257,6 +259,7 @@ int catalog_entry_copy(const CatalogEntry *src, CatalogEntry *ret) {
         r |= dup_or_null(src->kernel_version, &e.kernel_version);
         r |= dup_or_null(src->checksum, &e.checksum);
         r |= dup_or_null(src->bundle, &e.bundle);
+        r |= dup_or_null(src->dumped_boot_id, &e.dumped_boot_id);
         if (r < 0) {
                 catalog_entry_done(&e);
                 return -ENOMEM;
@@ -279,7 +282,7 @@ int catalog_insert(Catalog *c, const CatalogEntry *e) {
                 c,
                 "INSERT INTO checkpoints (" COLUMNS ") VALUES "
                 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-                "?20, ?21, ?22, ?23)",
+                "?20, ?21, ?22, ?23, ?24)",
                 &s);
         if (r < 0)
                 return r;
@@ -312,6 +315,7 @@ int catalog_insert(Catalog *c, const CatalogEntry *e) {
         r |= sqlite_to_errno(sqlite3_bind_int64(s, 21, e->last_restored_ns));
         r |= sqlite_to_errno(sqlite3_bind_int(s, 22, e->durable));
         r |= bind_text(s, 23, e->bundle);
+        r |= bind_text(s, 24, e->dumped_boot_id);
         if (r < 0)
                 return -EINVAL;
         return sqlite_to_errno(sqlite3_step(s));
@@ -357,6 +361,7 @@ static int row_to_entry_full(sqlite3_stmt *s, bool borrow, CatalogEntry *ret) {
         e.last_restored_ns = sqlite3_column_int64(s, 20);
         e.durable = sqlite3_column_int(s, 21) != 0;
         r |= col_text(s, 22, &e.bundle);
+        r |= col_text(s, 23, &e.dumped_boot_id);
 #undef col_text
         if (r < 0) {
                 catalog_entry_done(&e);
@@ -463,6 +468,10 @@ int catalog_set_ready(Catalog *c, const char *id, uint64_t size_bytes, const cha
         return change_one(c,
                           "UPDATE checkpoints SET state = 2, size_bytes = ?2, checksum = ?3 WHERE id = ?1",
                           id, (int64_t)size_bytes, checksum);
+}
+
+int catalog_set_dumped(Catalog *c, const char *id, const char *boot_id) {
+        return change_one(c, "UPDATE checkpoints SET dumped_boot_id = ?3 WHERE id = ?1", id, 0, boot_id);
 }
 
 int catalog_set_state(Catalog *c, const char *id, CheckpointState state) {

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define CATALOG_SCHEMA_VERSION 3
+#define CATALOG_SCHEMA_VERSION 4
 
 /* Numbers match kybernate.v1.CheckpointState. */
 typedef enum CheckpointState {
@@ -53,6 +53,9 @@ typedef struct CatalogEntry {
         int64_t last_restored_ns;
         bool durable;
         char *bundle;
+        /* schema 4: boot id at the moment runc's dump and our metadata were
+         * complete (still pending: not yet checksummed and synced). */
+        char *dumped_boot_id;
 } CatalogEntry;
 
 /* Empty or NULL fields do not filter. */
@@ -98,6 +101,8 @@ int catalog_get_newest(Catalog *c, const char *k8s_namespace, const char *k8s_po
 
 int catalog_set_ready(Catalog *c, const char *id, uint64_t size_bytes, const char *checksum);
 int catalog_set_state(Catalog *c, const char *id, CheckpointState state);
+/* Records that the dump is complete (files written, not necessarily synced). */
+int catalog_set_dumped(Catalog *c, const char *id, const char *boot_id);
 int catalog_set_pinned(Catalog *c, const char *id, bool pinned);
 int catalog_record_restore(Catalog *c, const char *id, int64_t now_ns);
 int catalog_delete(Catalog *c, const char *id);

@@ -229,6 +229,12 @@ static int on_checkpoint_exit(sd_event_source *s, const siginfo_t *si, void *use
                                       : "writing metadata failed");
                 return 0;
         }
+        /* From here on the dump exists only in these files (with --exit the
+         * container is gone): should the daemon die before the row is ready,
+         * the next start in this boot completes it instead of removing it. */
+        char boot_id[40];
+        if (store_boot_id(boot_id) >= 0)
+                (void)catalog_set_dumped(m->catalog, j->entry.id, boot_id);
         r = checksum_task_start(m->event, j->dir, m->config->durable, job_finished, j, NULL);
         if (r < 0)
                 job_fail(j, r, "starting the checksum failed");

@@ -72,8 +72,13 @@ int manager_open_store(Manager *m) {
         return 0;
 }
 
-static int collect_pending(const CatalogEntry *e, void *userdata) {
-        char ***l = userdata;
+typedef struct Unfinished {
+        char **remove;   /* ids of pending/failed rows to remove */
+        char **complete; /* ids whose dump had finished in this boot */
+        const char *boot_id;
+} Unfinished;
+
+static int strv_push_dup(char ***l, const char *s) {
         size_t n = 0;
         while (*l && (*l)[n])
                 n++;
@@ -81,30 +86,80 @@ static int collect_pending(const CatalogEntry *e, void *userdata) {
         if (!nl)
                 return -ENOMEM;
         *l = nl;
-        nl[n] = strdup(e->id);
+        nl[n] = strdup(s);
         nl[n + 1] = NULL;
         return nl[n] ? 0 : -ENOMEM;
 }
 
+static int collect_unfinished(const CatalogEntry *e, void *userdata) {
+        Unfinished *u = userdata;
+        bool done_dumping = e->state == CHECKPOINT_PENDING && !isempty(e->dumped_boot_id) &&
+                            streq_ptr(e->dumped_boot_id, u->boot_id);
+        return strv_push_dup(done_dumping ? &u->complete : &u->remove, e->id);
+}
+
+/* A pending checkpoint whose dump had finished before the daemon died (in
+ * this boot, so the page cache still holds every byte written): checksum,
+ * sync and mark it ready, as the dead daemon would have. */
+static int complete_checkpoint(Manager *m, const char *id) {
+        _cleanup_free_ char *dir = NULL;
+        uint64_t size;
+        char checksum[72];
+        int r = manager_checkpoint_dir(m, id, &dir);
+        if (r < 0)
+                return r;
+        r = store_checksum(dir, m->config->durable, &size, checksum);
+        if (r < 0)
+                return r;
+        if (m->config->durable && (r = store_fsync_path(m->checkpoints_dir)) < 0)
+                return r;
+        return catalog_set_ready(m->catalog, id, size, checksum);
+}
+
 int manager_startup_cleanup(Manager *m) {
+        char boot_id[40] = "";
         int r;
 
-        /* 1. Rows that never became ready: their directories are incomplete. */
-        _cleanup_strv_free_ char **pending = NULL;
+        (void)store_boot_id(boot_id);
+
+        /* 1. Rows that never became ready: complete those whose dump had
+         * finished, remove the others (their directories are incomplete). */
+        Unfinished u = {.boot_id = boot_id};
         CatalogFilter f = {.state = CHECKPOINT_PENDING};
-        r = catalog_list(m->catalog, &f, collect_pending, &pending);
-        if (r < 0)
-                return log_error_errno(r, "Failed to list pending checkpoints: %m");
-        f.state = CHECKPOINT_FAILED;
-        r = catalog_list(m->catalog, &f, collect_pending, &pending);
-        if (r < 0)
-                return log_error_errno(r, "Failed to list failed checkpoints: %m");
-        STRV_FOREACH (id, pending) {
+        r = catalog_list(m->catalog, &f, collect_unfinished, &u);
+        if (r >= 0) {
+                f.state = CHECKPOINT_FAILED;
+                r = catalog_list(m->catalog, &f, collect_unfinished, &u);
+        }
+        if (r < 0) {
+                strv_free(u.remove);
+                strv_free(u.complete);
+                return log_error_errno(r, "Failed to list unfinished checkpoints: %m");
+        }
+        STRV_FOREACH (id, u.complete) {
+                r = complete_checkpoint(m, *id);
+                if (r >= 0) {
+                        log_notice(
+                                "Completed checkpoint %s: its dump had finished before kybernated stopped",
+                                *id);
+                        continue;
+                }
+                log_warning_errno(r, "Could not complete checkpoint %s (%m), removing it", *id);
+                r = strv_push_dup(&u.remove, *id);
+                if (r < 0) {
+                        strv_free(u.remove);
+                        strv_free(u.complete);
+                        return log_error_errno(r, "Out of memory");
+                }
+        }
+        STRV_FOREACH (id, u.remove) {
                 log_warning("Removing checkpoint %s left unfinished by an earlier run", *id);
                 r = manager_remove_checkpoint(m, *id);
                 if (r < 0)
                         log_error_errno(r, "Failed to remove unfinished checkpoint %s: %m", *id);
         }
+        strv_free(u.remove);
+        strv_free(u.complete);
 
         /* 2. Directories without a row (a crash between mkdir and insert, or
          * after the row was deleted), and leftover staging directories. */

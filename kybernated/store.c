@@ -156,6 +156,19 @@ int store_remove_tree(const char *path) {
         return 0;
 }
 
+int store_boot_id(char ret[static 40]) {
+        _cleanup_free_ char *text = NULL;
+        int r = read_full_file("/proc/sys/kernel/random/boot_id", 128, &text, NULL);
+        if (r < 0)
+                return r;
+        size_t l = strcspn(text, "\n");
+        if (l == 0 || l >= 40)
+                return -EBADMSG;
+        memcpy(ret, text, l);
+        ret[l] = 0;
+        return 0;
+}
+
 int store_fsync_path(const char *path) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)

@@ -41,5 +41,9 @@ int store_checksum(const char *dir, bool sync, uint64_t *ret_size, char ret_chec
  * its filesystem. */
 int store_sync_tree(const char *dir);
 
+/* This boot's id (/proc/sys/kernel/random/boot_id): files written before a
+ * daemon crash but in this boot are still whole in the page cache. */
+int store_boot_id(char ret[static 40]);
+
 /* fsync a directory by path. */
 int store_fsync_path(const char *path);

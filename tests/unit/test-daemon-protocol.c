@@ -583,3 +583,43 @@ TEST(blocking_client_against_a_daemon_process) {
         ASSERT_NULL(r2);
         ASSERT_OK(store_remove_tree(dir));
 }
+
+TEST(startup_completes_dumped_and_removes_the_rest) {
+        Fixture f = {};
+        fixture_setup(&f, 0, false);
+        char boot[40];
+        ASSERT_OK(store_boot_id(boot));
+
+        const char *ids[] = {"aaaa0000000000000000000000000001", "aaaa0000000000000000000000000002",
+                             "aaaa0000000000000000000000000003"};
+        const char *boots[] = {boot, "00000000-0000-0000-0000-000000000000", ""};
+        for (size_t i = 0; i < ELEMENTSOF(ids); i++) {
+                CatalogEntry e = {.id = (char *)ids[i],
+                                  .state = CHECKPOINT_PENDING,
+                                  .created_ns = 1,
+                                  .dumped_boot_id = (char *)boots[i]};
+                ASSERT_OK(catalog_insert(f.manager->catalog, &e));
+                char p[256];
+                snprintf(p, sizeof(p), "%s/store/checkpoints/%s/checkpoint", f.dir, ids[i]);
+                ASSERT_OK(mkdir_p(p, 0700));
+                strcat(p, "/inventory.img");
+                ASSERT_OK(write_file_atomic(p, "INV", 3, 0600));
+        }
+        ASSERT_OK(manager_startup_cleanup(f.manager));
+
+        /* Dumped in this boot: completed. */
+        CatalogEntry e = {};
+        ASSERT_OK(catalog_get(f.manager->catalog, ids[0], &e));
+        ASSERT_EQ(e.state, CHECKPOINT_READY);
+        ASSERT_EQ(e.size_bytes, 3);
+        ASSERT_TRUE(startswith(e.checksum, "sha256:") != NULL);
+        catalog_entry_done(&e);
+        /* Dumped before a reboot (page cache lost) or never dumped: removed. */
+        for (size_t i = 1; i < ELEMENTSOF(ids); i++) {
+                ASSERT_ERROR(catalog_get(f.manager->catalog, ids[i], &e), ENOENT);
+                char p[256];
+                snprintf(p, sizeof(p), "%s/store/checkpoints/%s", f.dir, ids[i]);
+                ASSERT_TRUE(access(p, F_OK) < 0);
+        }
+        fixture_done(&f);
+}
