@@ -289,6 +289,9 @@ void op_status(Connection *c, const Kybernate__V1__StatusRequest *req) {
         st.started_ns = m->started_ns;
         st.runc_path = m->config->runc;
         st.criu_path = m->config->criu ? m->config->criu : (char *)"criu";
+        st.has_running_operations = st.has_connections = true;
+        st.running_operations = m->n_jobs;
+        st.connections = m->n_connections;
 
         Kybernate__V1__Response resp = KYBERNATE__V1__RESPONSE__INIT;
         resp.result_case = KYBERNATE__V1__RESPONSE__RESULT_STATUS;
