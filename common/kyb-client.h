@@ -62,7 +62,10 @@ int kyb_client_call(KybClient *c, Kybernate__V1__Request *req, KybMessageFn on_m
 
 /* timeout_usec: 0 = none, else the call fails with -ETIMEDOUT. on_message may
  * be NULL (intermediate responses are then dropped). ret (may be NULL) can be
- * used with kyb_async_call_cancel() until done has been called. */
+ * used with kyb_async_call_cancel() until done has been called. A negative
+ * return (e.g. -ENOENT or -ECONNREFUSED: no daemon) means the call never
+ * started and done will not be called; on success done is called exactly
+ * once, from the loop, never from within this function. */
 int kyb_client_call_async(sd_event *e, const char *path, Kybernate__V1__Request *req, uint64_t timeout_usec,
                           KybMessageFn on_message, KybDoneFn done, void *userdata, KybAsyncCall **ret);
 /* Cancels a pending call: done is not called. Returns NULL. */
