@@ -25,6 +25,7 @@ int manager_new(sd_event *e, const Config *config, Manager **ret) {
         m->event = sd_event_ref(e);
         m->config = config;
         m->listen_fd = -EBADF;
+        m->lock_fd = -EBADF;
         m->started_ns = now_realtime_ns();
         if (asprintf(&m->checkpoints_dir, "%s/checkpoints", config->store) < 0 ||
             asprintf(&m->staging_dir, "%s/staging", config->store) < 0 ||
@@ -46,6 +47,7 @@ Manager *manager_free(Manager *m) {
         if (m->listen_fd_owned)
                 safe_close(m->listen_fd);
         catalog_close(m->catalog);
+        safe_close(m->lock_fd);
         free(m->checkpoints_dir);
         free(m->staging_dir);
         free(m->logs_dir);
@@ -65,6 +67,23 @@ int manager_open_store(Manager *m) {
                 r = mkdir_p(dirs[i], 0700);
                 if (r < 0)
                         return log_error_errno(r, "Failed to create %s: %m", dirs[i]);
+        }
+        /* One daemon per store: a second one's start-up clean-up would remove
+         * the first one's checkpoints in progress. A POSIX record lock, not
+         * flock(): it belongs to this process only, so forked checksum
+         * children that outlive a killed daemon for a moment do not hold it. */
+        _cleanup_free_ char *lock = NULL;
+        if (asprintf(&lock, "%s/lock", m->config->store) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        m->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (m->lock_fd < 0)
+                return log_error_errno(negative_errno(), "Failed to open %s: %m", lock);
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        if (fcntl(m->lock_fd, F_SETLK, &fl) < 0) {
+                if (errno == EAGAIN || errno == EACCES)
+                        return log_error_errno(-EBUSY, "Another kybernated is using the store %s",
+                                               m->config->store);
+                return log_error_errno(negative_errno(), "Failed to lock %s: %m", lock);
         }
         r = catalog_open(m->catalog_path, m->config->durable, &m->catalog);
         if (r < 0)
@@ -584,6 +603,11 @@ int manager_listen(Manager *m, int fd) {
                 _cleanup_close_ int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
                 if (lfd < 0)
                         return negative_errno();
+                /* A socket someone answers on belongs to a running daemon:
+                 * do not steal it. A stale one (no listener) is replaced. */
+                _cleanup_close_ int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+                if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) >= 0)
+                        return -EADDRINUSE;
                 (void)unlink(path);
                 /* Bind with a umask so the socket is never briefly world-accessible. */
                 mode_t old = umask(0177);

@@ -38,6 +38,7 @@ struct Manager {
         sd_event *event;
         const Config *config;
         Catalog *catalog;
+        int lock_fd; /* flock on <store>/lock: one daemon per store */
         int listen_fd;
         bool listen_fd_owned; /* false when it came from systemd */
         sd_event_source *listen_source;

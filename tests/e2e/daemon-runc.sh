@@ -74,6 +74,13 @@ kyb_on_exit 'for c in daemon-c1 daemon-c2 daemon-c3; do kill_ctr $c; done'
 
 start_daemon
 
+# One daemon per store and per socket.
+out=$("$BUILD/kybernated" --config /dev/null --store "$STORE" -S "$D/other.sock" 2>&1)
+expect_contains "second daemon on the same store refused" "$out" "Another kybernated is using the store"
+out=$("$BUILD/kybernated" --config /dev/null --store "$D/other-store" 2>&1)
+expect_contains "second daemon on the same socket refused" "$out" "Address already in use"
+expect_ok "first daemon still serves" "$CTL" status
+
 run_ctr daemon-c1 "$D/out1"
 sleep 0.5
 
