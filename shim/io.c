@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/epoll.h>
@@ -51,7 +52,9 @@ struct ProcessIO {
         int child_fds[3];
 
         /* The shim's own handles on the client's FIFOs. */
-        int stdin_writer_fd; /* closed by process_io_close_stdin() */
+        int stdin_path_fd;   /* O_PATH on the stdin FIFO until started */
+        int stdin_writer_fd; /* opened by started, closed by process_io_close_stdin() */
+        bool stdin_closed;
         int fifo_readers[2]; /* keep-alive readers on the stdout/stderr FIFOs */
 
         Pump *pumps[_PUMP_MAX];
@@ -303,9 +306,9 @@ static int open_output_path(const char *path, int *ret_reader, int *ret_writer) 
         return 0;
 }
 
-/* The stdin FIFO: our reader, then our own writer (see process_io_close_stdin()). */
-static int open_input_fifo(const char *path, int *ret_reader, int *ret_writer) {
-        _cleanup_close_ int pfd = -EBADF, reader = -EBADF, writer = -EBADF;
+/* The stdin FIFO: our reader now; our own writer comes in process_io_started(). */
+static int open_input_fifo(const char *path, int *ret_reader, int *ret_path_fd) {
+        _cleanup_close_ int pfd = -EBADF, reader = -EBADF;
         struct stat st;
 
         pfd = open(path, O_PATH | O_CLOEXEC);
@@ -318,11 +321,8 @@ static int open_input_fifo(const char *path, int *ret_reader, int *ret_writer) {
         reader = reopen(pfd, O_RDONLY | O_NONBLOCK);
         if (reader < 0)
                 return reader;
-        writer = reopen(pfd, O_WRONLY | O_NONBLOCK);
-        if (writer < 0)
-                return writer;
         *ret_reader = TAKE_FD(reader);
-        *ret_writer = TAKE_FD(writer);
+        *ret_path_fd = TAKE_FD(pfd);
         return 0;
 }
 
@@ -789,7 +789,7 @@ static int setup_stdin(ProcessIO *io, const ProcessIOConfig *cfg, const StdioURI
 
         if (in->kind == STDIO_NONE)
                 return 0;
-        r = open_input_fifo(in->path, &reader, &io->stdin_writer_fd);
+        r = open_input_fifo(in->path, &reader, &io->stdin_path_fd);
         if (r < 0)
                 return r;
         if (io->terminal) {
@@ -968,7 +968,7 @@ int process_io_new(sd_event *e, const ProcessIOConfig *cfg, ProcessIO **ret) {
         io->terminal = cfg->terminal;
         for (int i = 0; i < 3; i++)
                 io->child_fds[i] = -EBADF;
-        io->stdin_writer_fd = io->fifo_readers[0] = io->fifo_readers[1] = -EBADF;
+        io->stdin_path_fd = io->stdin_writer_fd = io->fifo_readers[0] = io->fifo_readers[1] = -EBADF;
         io->term_stdin_fd = io->term_out_fd = -EBADF;
         io->console_listen_fd = io->console_conn_fd = io->console_fd = -EBADF;
         io->logger_pidfd = io->logger_ready_fd = -EBADF;
@@ -1051,16 +1051,32 @@ pid_t process_io_logger_pid(ProcessIO *io) {
         return io ? io->logger_pid : 0;
 }
 
+/* Whether the client has already been connected to the stdin FIFO and
+ * closed its side (POLLHUP is only reported once a writer has come and
+ * gone). Its EOF is then on its way to the process and must not be masked. */
+static bool stdin_client_done(ProcessIO *io) {
+        Pump *p = io->pumps[PUMP_STDIN];
+        int fd = p ? (p->done ? -EBADF : p->src_fd) : io->term_stdin_fd;
+
+        if (p && p->done)
+                return true;
+        if (fd < 0)
+                return false;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        return poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLHUP);
+}
+
 int process_io_started(ProcessIO *io) {
+        int r;
+
         if (!io)
                 return -EINVAL;
         for (int i = 0; i < 3; i++)
                 io->child_fds[i] = safe_close(io->child_fds[i]);
-        io->started = true;
         /* runc has returned, so its message is queued on the socket even if
          * the loop has not dispatched it yet. */
         if (io->terminal && io->console_fd < 0 && io->console_listen_fd >= 0) {
-                int r = io->console_conn_fd >= 0 ? console_receive(io) : 0;
+                r = io->console_conn_fd >= 0 ? console_receive(io) : 0;
                 if (r < 0)
                         console_drop_conn(io);
                 if (r <= 0 && io->console_fd < 0) {
@@ -1069,6 +1085,19 @@ int process_io_started(ProcessIO *io) {
                                 return r;
                 }
         }
+        /* The shim's own writer on the stdin FIFO, opened only now, as the
+         * runc shim does: a client that wrote everything and closed its side
+         * during create (`echo data | ctr run` does, and ctr sends no CloseIO
+         * then) must still get its EOF to the process. From here on, the
+         * client closing its side is not enough: CloseIO is needed too. */
+        if (!io->started && io->stdin_path_fd >= 0 && !io->stdin_closed && !stdin_client_done(io)) {
+                r = reopen(io->stdin_path_fd, O_WRONLY | O_NONBLOCK);
+                if (r < 0)
+                        return r;
+                io->stdin_writer_fd = r;
+        }
+        io->stdin_path_fd = safe_close(io->stdin_path_fd);
+        io->started = true;
         return 0;
 }
 
@@ -1093,6 +1122,7 @@ int process_io_close_stdin(ProcessIO *io) {
         if (!io)
                 return -EINVAL;
         io->stdin_writer_fd = safe_close(io->stdin_writer_fd);
+        io->stdin_closed = true;
         return 0;
 }
 
@@ -1188,6 +1218,7 @@ ProcessIO *process_io_free(ProcessIO *io) {
         for (int i = 0; i < 3; i++)
                 io->child_fds[i] = safe_close(io->child_fds[i]);
         io->stdin_writer_fd = safe_close(io->stdin_writer_fd);
+        io->stdin_path_fd = safe_close(io->stdin_path_fd);
         io->fifo_readers[0] = safe_close(io->fifo_readers[0]);
         io->fifo_readers[1] = safe_close(io->fifo_readers[1]);
 

@@ -56,10 +56,8 @@ typedef struct ProcessIOConfig {
  *   - all paths empty (no terminal): /dev/null;
  *   - FIFOs (plain paths): pipes for the child, copied to/from the FIFOs. An
  *     empty stream is /dev/null. stdout == stderr (same string) share one
- *     writer. A plain path naming a regular file is appended to. The shim's
- *     own write handle on the stdin FIFO is opened here already (so a client
- *     that closes its side early does not end the container's stdin);
- *     process_io_close_stdin() closes it;
+ *     writer. A plain path naming a regular file is appended to. The stdin
+ *     FIFO gets our reader here, our own writer in process_io_started();
  *   - file:///path (taken from stdout, or stderr if stdout is empty):
  *     mkdir -p the parent (0755), create the file 0644, O_APPEND; stdout and
  *     stderr (if requested at all) both go there;
@@ -91,8 +89,13 @@ const char *process_io_console_socket(ProcessIO *io);
 bool process_io_has_console(ProcessIO *io);
 
 /* runc create/exec/restore returned successfully: closes the child-side fds
- * in the shim (so EOF can reach the copiers) and, with a terminal, picks up
- * the pty master if it is queued but not yet dispatched. Idempotent. */
+ * in the shim (so EOF can reach the copiers); with a terminal, picks up the
+ * pty master if it is queued but not yet dispatched; opens the shim's own
+ * write handle on the stdin FIFO, so that from now on the process gets EOF
+ * only after CloseIO *and* the client closing its side. If the client has
+ * already written everything and closed its side (`echo data | ctr run`:
+ * ctr sends no CloseIO when its input ends during create), the handle is not
+ * opened and that EOF goes through, as with the runc shim. Idempotent. */
 int process_io_started(ProcessIO *io);
 
 /* ResizePty: TIOCSWINSZ on the pty master. -ENOTTY when the process has no

@@ -441,6 +441,71 @@ TEST(fifo_close_io_before_client_closes) {
         cleanup_tmpdir();
 }
 
+/* `echo data | ctr run ... cat`: ctr writes, hits EOF and closes its
+ * writer during create, and never sends CloseIO (its closer is not set yet).
+ * The EOF must reach the process, whether or not the loop saw it before
+ * started(). */
+TEST(fifo_stdin_client_done_before_start) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *in = fifo_in("c-stdin");
+
+        for (int dispatched = 0; dispatched < 2; dispatched++) {
+                ProcessIO *io = NULL;
+                int fds[3];
+                char buf[64] = {};
+                bool eof;
+
+                ASSERT_OK(process_io_new(e, &(ProcessIOConfig){.id = "c1", .stdin_path = in}, &io));
+                child_fds(io, fds);
+                int w = open(in, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+                ASSERT_TRUE(w >= 0);
+                write_str(w, "data\n");
+                safe_close(w);
+                if (dispatched)
+                        loop_for(e, 50 * USEC_PER_MSEC);
+                ASSERT_OK(process_io_started(io));
+                ASSERT_EQ(loop_read(e, fds[0], buf, sizeof(buf), &eof), 5);
+                ASSERT_STREQ(buf, "data\n");
+                if (!eof)
+                        ASSERT_EQ(loop_read(e, fds[0], buf, sizeof(buf), &eof), 0);
+                ASSERT_TRUE(eof);
+                process_io_free(io);
+                for (int i = 0; i < 3; i++)
+                        safe_close(fds[i]);
+        }
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
+/* CloseIO before started(): the writer is never opened. */
+TEST(fifo_close_io_before_start) {
+        setup_tmpdir();
+        sd_event *e = new_loop();
+        _cleanup_free_ char *in = fifo_in("c-stdin");
+        ProcessIO *io = NULL;
+        int fds[3];
+        char buf[8];
+        bool eof;
+
+        ASSERT_OK(process_io_new(e, &(ProcessIOConfig){.id = "c1", .stdin_path = in}, &io));
+        child_fds(io, fds);
+        int w = open(in, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        ASSERT_TRUE(w >= 0);
+        ASSERT_OK(process_io_close_stdin(io));
+        ASSERT_OK(process_io_started(io));
+        loop_for(e, 50 * USEC_PER_MSEC);
+        ASSERT_FALSE(readable(fds[0]));
+        safe_close(w);
+        ASSERT_EQ(loop_read(e, fds[0], buf, sizeof(buf), &eof), 0);
+        ASSERT_TRUE(eof);
+        process_io_free(io);
+        for (int i = 0; i < 3; i++)
+                safe_close(fds[i]);
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
 /* More than the buffer, the FIFO and the pipe hold together: the copier must
  * stop and resume without losing or reordering a byte. */
 TEST(fifo_backpressure) {
