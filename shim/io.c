@@ -615,8 +615,9 @@ static int console_attach(ProcessIO *io, int master) {
         r = fd_nonblock(m, true);
         if (r < 0)
                 return r;
+        /* Best effort: a size that cannot be set is no reason to lose the terminal. */
         if (io->winsize_pending && ioctl(m, TIOCSWINSZ, &io->winsize) < 0)
-                return negative_errno();
+                log_debug_errno(errno, "%s: cannot set the terminal size: %m", io->id);
         io->winsize_pending = false;
 
         if (io->term_stdin_fd >= 0) {
@@ -1135,18 +1136,24 @@ static int done_defer_cb(sd_event_source *s, void *userdata) {
         return 0;
 }
 
-static void process_io_finish_shutdown(ProcessIO *io, bool timed_out) {
+/* Ends the shutdown and schedules done. Fails only if no defer source can
+ * be made (out of memory); then done is not scheduled. */
+static int process_io_finish_shutdown(ProcessIO *io, bool timed_out) {
         io->done_called = true;
         io->drain_timer = sd_event_source_disable_unref(io->drain_timer);
         if (timed_out)
                 log_debug("%s: output not drained in time, going on", io->id);
         if (io->terminal)
                 console_close(io);
-        if (sd_event_add_defer(io->event, &io->done_defer, done_defer_cb, io) < 0)
+        return sd_event_add_defer(io->event, &io->done_defer, done_defer_cb, io);
+}
+
+/* From an event callback: done runs now if it cannot be scheduled, rather than never. */
+static void process_io_finish_shutdown_async(ProcessIO *io, bool timed_out) {
+        if (process_io_finish_shutdown(io, timed_out) < 0 && io->done) {
                 log_warning("%s: cannot schedule the end of the output, going on", io->id);
-        /* A defer source could not be made (out of memory): call it now rather than never. */
-        if (!io->done_defer && io->done)
                 io->done(io->userdata);
+        }
 }
 
 static bool process_io_output_drained(ProcessIO *io) {
@@ -1160,11 +1167,11 @@ static void process_io_check_drained(ProcessIO *io) {
         if (!io->shutting_down || io->done_called)
                 return;
         if (process_io_output_drained(io))
-                process_io_finish_shutdown(io, false);
+                process_io_finish_shutdown_async(io, false);
 }
 
 static int drain_timer_cb(sd_event_source *s, uint64_t usec, void *userdata) {
-        process_io_finish_shutdown(userdata, true);
+        process_io_finish_shutdown_async(userdata, true);
         return 0;
 }
 
@@ -1193,15 +1200,21 @@ int process_io_shutdown(ProcessIO *io, void (*done)(void *userdata), void *userd
                 r = sd_event_add_time_relative(io->event, &io->logger_term_timer, CLOCK_MONOTONIC,
                                                PROCESS_IO_DRAIN_TIMEOUT_USEC, 0, logger_term_cb, io);
                 if (r < 0)
-                        return r;
+                        logger_stop(io); /* no timer: stop it now rather than never */
         }
 
-        if (process_io_output_drained(io)) {
-                process_io_finish_shutdown(io, false);
-                return 0;
+        if (process_io_output_drained(io))
+                r = process_io_finish_shutdown(io, false);
+        else
+                r = sd_event_add_time_relative(io->event, &io->drain_timer, CLOCK_MONOTONIC,
+                                               PROCESS_IO_DRAIN_TIMEOUT_USEC, 0, drain_timer_cb, io);
+        if (r < 0) {
+                /* The caller goes on without us: done must never come later. */
+                io->done = NULL;
+                io->done_called = true;
+                return r;
         }
-        return sd_event_add_time_relative(io->event, &io->drain_timer, CLOCK_MONOTONIC,
-                                          PROCESS_IO_DRAIN_TIMEOUT_USEC, 0, drain_timer_cb, io);
+        return 0;
 }
 
 ProcessIO *process_io_free(ProcessIO *io) {

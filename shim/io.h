@@ -117,7 +117,8 @@ int process_io_close_stdin(ProcessIO *io);
  * or is cut (the console is closed). A binary:// logger is asked to stop
  * (SIGTERM, SIGKILL 12 s later) if it has not exited on its own by the
  * timeout. done is called at most once, and never after process_io_free().
- * A second call returns -EALREADY. */
+ * On failure (out of memory) done will never be called: the caller goes on
+ * by itself. A second call returns -EALREADY. */
 int process_io_shutdown(ProcessIO *io, void (*done)(void *userdata), void *userdata);
 
 /* pid of the binary:// logger, or 0. The shim's reaper reaps it (it is our
