@@ -9,6 +9,7 @@
 #include "containerd/runc/options/oci.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
 #include "containerd/types/task.pb-c.h"
+#include "cgroup.h"
 #include "io.h"
 #include "log.h"
 #include "mount.h"
@@ -66,6 +67,8 @@ struct Container {
         char *checkpoint; /* restore from these images at Start */
         bool rootfs_mounted;
         bool deleting;
+        Cgroup *cgroup; /* known once the init has a pid */
+        OomWatch *oom;
 };
 
 /* An RPC that waits for runc: the call and whom it concerns, looked up again
@@ -131,6 +134,8 @@ static void container_free(Container *c) {
                 process_free(p);
         }
         process_free(c->init);
+        cgroup_oom_watch_free(c->oom);
+        cgroup_free(c->cgroup);
         if (c->rootfs_mounted)
                 (void)mount_unmount_all(c->rootfs);
         runc_config_done(&c->runc);
@@ -359,6 +364,53 @@ static void io_args(Process *p, char **args, size_t *n) {
         }
 }
 
+/* ---- cgroup: stats and OOM ---------------------------------------------------------------------- */
+
+static void container_load_cgroup(Container *c) {
+        if (c->cgroup || c->init->pid <= 0)
+                return;
+        int r = cgroup_new_from_pid(NULL, NULL, c->init->pid, &c->cgroup);
+        if (r < 0)
+                log_debug_errno(r, "No cgroup for %s (pid %d): %m", c->id, (int)c->init->pid);
+}
+
+static void on_oom(void *userdata) {
+        Container *c = userdata;
+        Containerd__Events__TaskOOM ev = CONTAINERD__EVENTS__TASK_OOM__INIT;
+        ev.container_id = c->id;
+        publish(c->shim, "/tasks/oom", &ev.base);
+}
+
+static void container_watch_oom(Container *c) {
+        container_load_cgroup(c);
+        if (!c->cgroup || c->oom)
+                return;
+        int r = cgroup_oom_watch(c->shim->event, c->cgroup, on_oom, c, &c->oom);
+        if (r < 0)
+                log_warning_errno(r, "Cannot watch %s for OOM kills: %m", c->id);
+}
+
+static int method_stats(TtrpcCall *call, const ProtobufCMessage *msg, void *userdata) {
+        const Containerd__Task__V2__StatsRequest *req = (const void *)msg;
+        Process *p = lookup(userdata, call, req->id, NULL);
+        Google__Protobuf__Any *any = NULL;
+
+        if (!p)
+                return 0;
+        container_load_cgroup(p->c);
+        if (!p->c->cgroup)
+                return ttrpc_call_reply_error(call, TTRPC_NOT_FOUND, "cgroup of %s: not found", req->id);
+        int r = cgroup_stats(p->c->cgroup, &any);
+        if (r < 0)
+                return ttrpc_call_reply_error(call, r == -ENOENT ? TTRPC_NOT_FOUND : TTRPC_UNKNOWN,
+                                              "stats of %s: %s", req->id, strerror(-r));
+        Containerd__Task__V2__StatsResponse resp = CONTAINERD__TASK__V2__STATS_RESPONSE__INIT;
+        resp.stats = any;
+        r = ttrpc_call_reply(call, &resp.base);
+        google__protobuf__any__free_unpacked(any, NULL);
+        return r;
+}
+
 /* ---- Create ------------------------------------------------------------------------------------ */
 
 static void create_reply(Op *op, Container *c) {
@@ -403,6 +455,7 @@ static void on_runc_create(int status, const char *out, size_t len, const char *
                 container_remove(op->shim, c);
                 goto out;
         }
+        container_load_cgroup(c);
         create_reply(op, c);
 out:
         op_free(op);
@@ -534,6 +587,7 @@ static void start_done(Op *op, Process *p) {
         resp.pid = (uint32_t)p->pid;
         ttrpc_call_reply(op->call, &resp.base);
         if (p->init) {
+                container_watch_oom(c);
                 Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
                 ev.container_id = c->id;
                 ev.pid = (uint32_t)p->pid;
@@ -1058,6 +1112,7 @@ static int method_close_io(TtrpcCall *call, const ProtobufCMessage *msg, void *u
         Process *p = lookup(userdata, call, req->id, req->exec_id);
         if (!p)
                 return 0;
+        log_debug("CloseIO %s stdin=%d", p->id, req->stdin);
         if (req->stdin) {
                 int r = process_io_close_stdin(p->io);
                 if (r < 0)
@@ -1171,7 +1226,7 @@ static const TtrpcMethod task_methods[] = {
         M("CloseIO", close_iorequest, method_close_io),
         M("Update", update_task_request, method_update),
         M("Wait", wait_request, method_wait),
-        M("Stats", stats_request, method_unimplemented),
+        M("Stats", stats_request, method_stats),
         M("Connect", connect_request, method_connect),
         M("Shutdown", shutdown_request, method_shutdown),
 };
