@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* memhog MIB: touches MIB MiB of anonymous memory (every page written, with
+ * a non-zero pattern so nothing is a zero page), then prints a counter once
+ * a second, forever. The process the checkpoint benchmarks dump: its memory
+ * stays resident and dirty, as a real workload's would.
+ *
+ * Build it static (it runs in a busybox root filesystem):
+ *   cc -static -O2 -o memhog bench/memhog.c */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The memory escapes through this, so no store to it can be optimized away. */
+unsigned char *volatile memhog_keep;
+
+int main(int argc, char **argv) {
+        if (argc != 2) {
+                fprintf(stderr, "usage: %s MIB\n", argv[0]);
+                return 2;
+        }
+        char *end;
+        errno = 0;
+        unsigned long mib = strtoul(argv[1], &end, 10);
+        if (errno || *end || end == argv[1] || mib > (1ul << 20)) {
+                fprintf(stderr, "memhog: invalid size '%s' (MiB, at most 1048576)\n", argv[1]);
+                return 2;
+        }
+        size_t size = (size_t)mib << 20;
+        unsigned char *p = NULL;
+        if (size > 0) {
+                p = malloc(size);
+                if (!p) {
+                        fprintf(stderr, "memhog: cannot allocate %lu MiB\n", mib);
+                        return 1;
+                }
+                memset(p, 0x5a, size);
+                /* Distinct content per page (no two pages alike). */
+                for (size_t off = 0; off < size; off += 4096)
+                        memcpy(p + off, &off, sizeof(off));
+                memhog_keep = p;
+        }
+        for (unsigned long i = 0;; i++) {
+                printf("%lu\n", i);
+                fflush(stdout);
+                sleep(1);
+        }
+}
