@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Pods through containerd's CRI plugin with the runtime handler "kybernate"
+# (containerd 1.6, and 1.7 where installed), driven by tests/lib/cri-client.js
+# standing in for kubelet: a host-network pod with two containers runs under
+# ONE kybernate shim (grouped by io.kubernetes.cri.sandbox-id); both are
+# RUNNING; their output lands in the CRI log files in CRI format; ExecSync
+# works and passes exit codes; a container that exits non-zero shows its code
+# in the CRI status; stopping and removing the pod leaves no shim process, no
+# mount under the instance's state dir and no shim socket.
+# Container commands are single-quoted on purpose:
+# shellcheck disable=SC2016
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+
+require_root
+require_cmd runc ctr containerd jq sha256sum
+require_cri
+require_build containerd-shim-kybernate-v1
+kyb_image_build
+# The shim logs into containerd's log at debug level: keep it for diagnosis.
+export KYB_CTD_LOG_LEVEL=${KYB_CTD_LOG_LEVEL:-debug}
+
+SHIM=containerd-shim-kybernate-v1
+
+# kyb_shims: pids of our shims started by the current containerd.
+kyb_shims() {
+	local p
+	for p in $(_ctd_shim_pids "$CTD_ADDR"); do
+		[[ $(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") == *"$SHIM"* ]] && echo "$p"
+	done
+	return 0
+}
+
+# shim_socket ID: the socket path of the shim for (k8s.io, ID) of this instance.
+shim_socket() {
+	echo "/run/containerd/s/$(printf '%s' "$CTD_ADDR/k8s.io/$1" | sha256sum | cut -d' ' -f1)"
+}
+
+# mounts_below DIR: mount points at or below DIR.
+mounts_below() {
+	awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo
+}
+
+# ctr_state ID: CONTAINER_RUNNING, CONTAINER_EXITED, ...
+ctr_state() { cri inspect "$1" 2>/dev/null | jq -r .status.state; }
+
+# wait_log FILE PATTERN: waits up to 20 s for an extended regex in FILE.
+wait_log() { kyb_wait 20 grep -qE "$2" "$1"; }
+
+TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})'
+
+run_suite() {
+	local v=$1 n t pod c1 c2 c3 out rc logs sock pids st
+	n=kybcri-shim${v/./}
+	t="[$v]"
+	if [ "$v" = 1.7 ] && ! ctd_have_17; then
+		skip "$t CRI suite" "containerd 1.7 not installed in $KYB_CTD17_BIN (scripts/setup.sh)"
+		return 0
+	fi
+	KYB_CTD_NS=k8s.io ctd_start "$n" "$v"
+	kyb_image_import k8s.io
+	logs=$KYB_TMP/logs-$n
+	mkdir -p "$logs"
+	cri_pod_json "kybcri-pod" "kybcri-uid-${v/./}" "$logs" >"$KYB_TMP/pod-$n.json"
+	cri_ctr_json one one.log sh -c "echo line-one-$v; exec sleep 600" >"$KYB_TMP/one-$n.json"
+	cri_ctr_json two two.log sh -c "echo line-two-$v; echo err-two-$v >&2; exec sleep 600" >"$KYB_TMP/two-$n.json"
+	cri_ctr_json three three.log sh -c "echo bye-$v; exit 3" >"$KYB_TMP/three-$n.json"
+
+	if ! pod=$(cri runp "$KYB_TMP/pod-$n.json" "$KYB_CRI_HANDLER" 2>&1); then
+		fail "$t run pod sandbox with handler $KYB_CRI_HANDLER" "$pod"
+		ctd_stop "$n"
+		return 0
+	fi
+	pass "$t run pod sandbox with handler $KYB_CRI_HANDLER"
+	out=$(cri inspectp "$pod" | jq -r '.status.state + " " + (.info.info.runtimeHandler // "")' || true)
+	expect_eq "$t pod sandbox READY with handler kybernate" "SANDBOX_READY kybernate" "$out"
+
+	if ! c1=$(cri create "$pod" "$KYB_TMP/one-$n.json" "$KYB_TMP/pod-$n.json" 2>&1) ||
+		! out=$(cri start "$c1" 2>&1); then
+		fail "$t create + start container one" "$c1" "${out:-}"
+		ctd_stop "$n"
+		return 0
+	fi
+	pass "$t create + start container one"
+	if ! c2=$(cri create "$pod" "$KYB_TMP/two-$n.json" "$KYB_TMP/pod-$n.json" 2>&1) ||
+		! out=$(cri start "$c2" 2>&1); then
+		fail "$t create + start container two" "$c2" "${out:-}"
+		ctd_stop "$n"
+		return 0
+	fi
+	pass "$t create + start container two"
+
+	# One shim for the pod: sandbox and both containers.
+	pids=$(kyb_shims)
+	expect_eq "$t exactly one $SHIM process for the pod" 1 "$(echo "$pids" | grep -c . || true)" ||
+		ps -o pid,args -p "$(echo "$pids" | paste -sd,)" >&2 || true
+	expect_eq "$t no runc v2 shim for the pod" "" \
+		"$(for p in $(_ctd_shim_pids "$CTD_ADDR"); do tr '\0' ' ' <"/proc/$p/cmdline" | grep -o 'containerd-shim-runc-v2' || true; done)"
+	sock=$(shim_socket "$pod")
+	expect_ok "$t shim socket of the sandbox exists ($sock)" test -S "$sock"
+	for c in "$c1" "$c2"; do
+		expect_eq "$t the containers' bundles point at the sandbox's shim" \
+			"unix://$sock" "$(cat "$(ctd_bundle "$c" k8s.io)/address" 2>/dev/null || true)"
+	done
+
+	expect_eq "$t container one RUNNING" CONTAINER_RUNNING "$(ctr_state "$c1")"
+	expect_eq "$t container two RUNNING" CONTAINER_RUNNING "$(ctr_state "$c2")"
+	out=$(cri inspect "$c1" | jq -r .status.log_path || true)
+	expect_eq "$t status log_path" "$logs/one.log" "$out"
+	out=$(cri ps "$pod" | jq -r '[.[] | .state] | sort | join(" ")' || true)
+	expect_eq "$t ListContainers shows both RUNNING" "CONTAINER_RUNNING CONTAINER_RUNNING" "$out"
+
+	# CRI log format: "<RFC 3339 timestamp> <stream> <P|F> <line>"
+	wait_log "$logs/one.log" "line-one-$v" || true
+	wait_log "$logs/two.log" "err-two-$v" || true
+	out=$(cat "$logs/one.log" 2>/dev/null || true)
+	if grep -qE "^$TS stdout F line-one-$v\$" <<<"$out"; then
+		pass "$t container one's output in its CRI log, CRI format"
+	else
+		fail "$t container one's output in its CRI log, CRI format" "log: $out"
+	fi
+	out=$(cat "$logs/two.log" 2>/dev/null || true)
+	if grep -qE "^$TS stdout F line-two-$v\$" <<<"$out" && grep -qE "^$TS stderr F err-two-$v\$" <<<"$out"; then
+		pass "$t container two's stdout and stderr in its CRI log, CRI format"
+	else
+		fail "$t container two's stdout and stderr in its CRI log, CRI format" "log: $out"
+	fi
+	expect_eq "$t each log holds only its container's lines" 1 "$(grep -c . "$logs/one.log" || true)"
+
+	# ExecSync through the shim.
+	out=$(cri exec "$c1" echo exec-hi 2>&1 || true)
+	expect_eq "$t exec echo prints its output" "exec-hi" "$out"
+	out=$(cri exec "$c2" cat /proc/1/cmdline 2>/dev/null | tr '\0' ' ' || true)
+	expect_contains "$t exec sees the container's own pid 1" "$out" "sleep 600"
+	rc=0
+	cri exec "$c1" sh -c 'echo to-err >&2; exit 7' >/dev/null 2>"$KYB_TMP/exec-err" || rc=$?
+	expect_eq "$t exec exit code 7 passes through" 7 "$rc"
+	expect_eq "$t exec stderr passes through" "to-err" "$(cat "$KYB_TMP/exec-err")"
+	expect_eq "$t container one still RUNNING after execs" CONTAINER_RUNNING "$(ctr_state "$c1")"
+
+	# A container that exits non-zero: its code in the CRI status.
+	if c3=$(cri create "$pod" "$KYB_TMP/three-$n.json" "$KYB_TMP/pod-$n.json" 2>&1) &&
+		out=$(cri start "$c3" 2>&1); then
+		pass "$t create + start container three (exits 3)"
+		kyb_wait_eval 20 '[ "$(ctr_state "$c3")" = CONTAINER_EXITED ]' || true
+		st=$(cri inspect "$c3" | jq -c '.status | {state, exit_code, reason}' || true)
+		expect_eq "$t exited container: state, exit code 3, reason Error" \
+			'{"state":"CONTAINER_EXITED","exit_code":3,"reason":"Error"}' "$st"
+		wait_log "$logs/three.log" "bye-$v" || true
+		expect_contains "$t exited container's output in its log" "$(cat "$logs/three.log" 2>/dev/null)" " stdout F bye-$v"
+		expect_eq "$t still one shim after the third container" 1 "$(kyb_shims | grep -c . || true)"
+		expect_ok "$t remove the exited container" cri rm "$c3"
+	else
+		fail "$t create + start container three (exits 3)" "$c3" "${out:-}"
+	fi
+	expect_eq "$t pod's other containers unaffected" "CONTAINER_RUNNING CONTAINER_RUNNING" \
+		"$(cri ps "$pod" | jq -r '[.[] | .state] | sort | join(" ")' || true)"
+
+	# Stop one container alone: the shim stays for the rest of the pod.
+	expect_ok "$t stop container two" cri stop "$c2" 5
+	expect_eq "$t stopped container EXITED" CONTAINER_EXITED "$(ctr_state "$c2")"
+	expect_eq "$t shim still serves the pod" 1 "$(kyb_shims | grep -c . || true)"
+	expect_eq "$t container one still RUNNING" CONTAINER_RUNNING "$(ctr_state "$c1")"
+
+	# Stop and remove the pod: nothing left behind.
+	expect_ok "$t stop pod" cri stopp "$pod"
+	expect_ok "$t remove pod" cri rmp "$pod"
+	expect_eq "$t no pods left" 0 "$(cri pods | jq length || true)"
+	expect_eq "$t no containers left" 0 "$(cri ps | jq length || true)"
+	if kyb_wait_eval 15 '[ -z "$(kyb_shims)" ]'; then
+		pass "$t no $SHIM process left"
+	else
+		fail "$t no $SHIM process left" "$(ps -o pid,args -p "$(kyb_shims | paste -sd,)" 2>&1)"
+	fi
+	out=$(mounts_below "$CTD_STATE"; mounts_below "$CTD_ROOT")
+	expect_eq "$t no mount left under the instance's state and root dirs" "" "$out"
+	expect_fail "$t no shim socket left" test -e "$sock"
+	out=$(ls "$CTD_STATE/io.containerd.runtime.v2.task/k8s.io" 2>/dev/null || true)
+	expect_eq "$t no bundle left" "" "$out"
+	expect_eq "$t no runc state left" "" "$(runc --root /run/containerd/runc/k8s.io list -q 2>/dev/null | grep -F -e "$pod" -e "$c1" -e "$c2" || true)"
+	out=$(grep -E 'level=(error|fatal|panic)' "$CTD_LOG" | grep -v 'cni' | tail -n 20 || true)
+	[ -z "$out" ] || log "errors in the containerd log (for information):" "$out"
+	ctd_stop "$n"
+}
+
+run_suite 1.6
+run_suite 1.7
+kyb_finish
