@@ -38,9 +38,9 @@ COMMON_SRC  := $(wildcard common/*.c)
 SHIM_SRC    := $(filter-out shim/main.c,$(wildcard shim/*.c))
 DAEMON_SRC  := $(filter-out kybernated/main.c,$(wildcard kybernated/*.c))
 CTL_SRC     := $(filter-out kybernatectl/main.c,$(wildcard kybernatectl/*.c))
-# kybernatectl reads CRIU images and writes/unpacks archives itself (inspect,
-# export, import) with the daemon's modules; they are linked into libctl too.
-CTL_SHARED  := kybernated/criu-image.c kybernated/archive.c
+# kybernatectl reads CRIU images itself (inspect) with the daemon's module; the
+# tar code (export, import) is in libcommon. criu-image.c is linked into libctl too.
+CTL_SHARED  := kybernated/criu-image.c
 UNIT_SRC    := $(wildcard tests/unit/test-*.c)
 FUZZ_SRC    := $(wildcard fuzz/fuzz-*.c)
 

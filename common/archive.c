@@ -1,0 +1,983 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+#include "archive.h"
+
+/* The ustar header (POSIX.1-1988), 512 bytes. */
+typedef struct TarHeader {
+        char name[100];
+        char mode[8];
+        char uid[8];
+        char gid[8];
+        char size[12];
+        char mtime[12];
+        char chksum[8];
+        char typeflag;
+        char linkname[100];
+        char magic[6];
+        char version[2];
+        char uname[32];
+        char gname[32];
+        char devmajor[8];
+        char devminor[8];
+        char prefix[155];
+        char pad[12];
+} TarHeader;
+_Static_assert(sizeof(TarHeader) == ARCHIVE_BLOCK_SIZE, "tar header is one block");
+
+#define COPY_BUF_SIZE (128U * 1024U)
+/* Largest size the 11 octal digits of a ustar size field hold. */
+#define USTAR_SIZE_MAX 077777777777ULL
+
+static uint64_t pad_to_block(uint64_t n) {
+        return (ARCHIVE_BLOCK_SIZE - n % ARCHIVE_BLOCK_SIZE) % ARCHIVE_BLOCK_SIZE;
+}
+
+int archive_path_normalize(const char *in, char out[static ARCHIVE_PATH_MAX]) {
+        size_t o = 0;
+        const char *p = in;
+
+        if (!in || !*in)
+                return -EINVAL;
+        if (*in == '/')
+                return -EPERM;
+        for (const char *c = in; *c; c++)
+                if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                        return -EINVAL;
+
+        while (*p) {
+                while (*p == '/')
+                        p++;
+                if (!*p)
+                        break;
+                size_t len = strcspn(p, "/");
+                if (len == 1 && p[0] == '.') {
+                        p += len;
+                        continue;
+                }
+                if (len == 2 && p[0] == '.' && p[1] == '.')
+                        return -EPERM;
+                if (len > ARCHIVE_NAME_MAX)
+                        return -ENAMETOOLONG;
+                if (o + (o > 0) + len + 1 > ARCHIVE_PATH_MAX)
+                        return -ENAMETOOLONG;
+                if (o > 0)
+                        out[o++] = '/';
+                memcpy(out + o, p, len);
+                o += len;
+                p += len;
+        }
+        out[o] = 0;
+        return o == 0 ? 1 : 0;
+}
+
+/* ---- reading ---- */
+
+struct ArchiveReader {
+        int fd;
+        uint8_t *buf;
+        size_t buf_start, buf_end;
+        bool eof;
+        uint64_t remaining; /* data bytes left in the current entry */
+        uint64_t padding;   /* padding after them */
+};
+
+/* Reads exactly n bytes into dst (or discards them when dst is NULL). Returns
+ * 0, or -EBADMSG at a premature end of input. */
+static int reader_take(ArchiveReader *r, void *dst, size_t n) {
+        uint8_t *d = dst;
+        while (n > 0) {
+                if (r->buf_start == r->buf_end) {
+                        if (r->eof)
+                                return -EBADMSG;
+                        ssize_t k = read(r->fd, r->buf, COPY_BUF_SIZE);
+                        if (k < 0) {
+                                if (errno == EINTR)
+                                        continue;
+                                return negative_errno();
+                        }
+                        if (k == 0) {
+                                r->eof = true;
+                                return -EBADMSG;
+                        }
+                        r->buf_start = 0;
+                        r->buf_end = (size_t)k;
+                }
+                size_t c = MIN(n, r->buf_end - r->buf_start);
+                if (d) {
+                        memcpy(d, r->buf + r->buf_start, c);
+                        d += c;
+                }
+                r->buf_start += c;
+                n -= c;
+        }
+        return 0;
+}
+
+static int reader_skip(ArchiveReader *r, uint64_t n) {
+        while (n > 0) {
+                size_t c = (size_t)MIN(n, (uint64_t)SIZE_MAX);
+                int k = reader_take(r, NULL, c);
+                if (k < 0)
+                        return k;
+                n -= c;
+        }
+        return 0;
+}
+
+ssize_t archive_reader_read(ArchiveReader *r, void *buf, size_t n) {
+        if (r->remaining == 0)
+                return 0;
+        size_t c = (size_t)MIN((uint64_t)n, r->remaining);
+        c = MIN(c, (size_t)SSIZE_MAX);
+        int k = reader_take(r, buf, c);
+        if (k < 0)
+                return k;
+        r->remaining -= c;
+        return (ssize_t)c;
+}
+
+/* Parses an octal (or GNU base-256) numeric field. */
+static int parse_number(const char *f, size_t len, uint64_t *ret) {
+        uint64_t v = 0;
+
+        if (len > 0 && ((unsigned char)f[0] & 0x80)) {
+                if ((unsigned char)f[0] & 0x40)
+                        return -EBADMSG; /* negative */
+                for (size_t i = 0; i < len; i++) {
+                        unsigned char b = (unsigned char)f[i];
+                        if (i == 0)
+                                b &= 0x7f;
+                        if (v >> 56)
+                                return -EBADMSG;
+                        v = v << 8 | b;
+                }
+                *ret = v;
+                return 0;
+        }
+
+        size_t i = 0;
+        while (i < len && (f[i] == ' ' || f[i] == 0))
+                i++;
+        bool digits = false;
+        for (; i < len && f[i] >= '0' && f[i] <= '7'; i++) {
+                if (v >> 61)
+                        return -EBADMSG;
+                v = v << 3 | (uint64_t)(f[i] - '0');
+                digits = true;
+        }
+        for (; i < len; i++)
+                if (f[i] != ' ' && f[i] != 0)
+                        return -EBADMSG;
+        if (!digits)
+                v = 0;
+        *ret = v;
+        return 0;
+}
+
+static bool block_is_zero(const uint8_t *b) {
+        for (size_t i = 0; i < ARCHIVE_BLOCK_SIZE; i++)
+                if (b[i])
+                        return false;
+        return true;
+}
+
+static bool header_checksum_ok(const TarHeader *h) {
+        const uint8_t *b = (const uint8_t *)h;
+        uint64_t want;
+        uint64_t usum = 0;
+        int64_t ssum = 0;
+
+        if (parse_number(h->chksum, sizeof(h->chksum), &want) < 0)
+                return false;
+        for (size_t i = 0; i < ARCHIVE_BLOCK_SIZE; i++) {
+                bool in_chksum = i >= offsetof(TarHeader, chksum) && i < offsetof(TarHeader, chksum) + 8;
+                uint8_t c = in_chksum ? ' ' : b[i];
+                usum += c;
+                ssum += (int8_t)c;
+        }
+        return usum == want || (uint64_t)ssum == want;
+}
+
+/* Copies a NUL-padded field into a NUL-terminated string. */
+static void field_string(char *dst, const char *f, size_t len) {
+        size_t n = strnlen(f, len);
+        memcpy(dst, f, n);
+        dst[n] = 0;
+}
+
+/* What extended headers ('x', 'L', 'K') say about the next entry. */
+typedef struct ExtHeader {
+        char *path; /* ARCHIVE_PATH_MAX bytes each */
+        char *linkpath;
+        uint64_t size, uid, gid;
+        bool has_path, has_linkpath, has_size, has_uid, has_gid;
+} ExtHeader;
+
+static bool ext_pending(const ExtHeader *x) {
+        return x->has_path || x->has_linkpath || x->has_size || x->has_uid || x->has_gid;
+}
+
+static void ext_reset(ExtHeader *x) {
+        x->has_path = x->has_linkpath = x->has_size = x->has_uid = x->has_gid = false;
+}
+
+static int pax_decimal(const char *val, size_t vlen, uint64_t *ret) {
+        uint64_t v = 0;
+        if (vlen == 0 || vlen > 20)
+                return -EBADMSG;
+        for (size_t k = 0; k < vlen; k++) {
+                if (val[k] < '0' || val[k] > '9')
+                        return -EBADMSG;
+                if (v > (UINT64_MAX - 9) / 10)
+                        return -EBADMSG;
+                v = v * 10 + (uint64_t)(val[k] - '0');
+        }
+        *ret = v;
+        return 0;
+}
+
+static int pax_string(char *dst, const char *val, size_t vlen) {
+        if (vlen >= ARCHIVE_PATH_MAX || memchr(val, 0, vlen))
+                return -ENAMETOOLONG;
+        memcpy(dst, val, vlen);
+        dst[vlen] = 0;
+        return 0;
+}
+
+/* Applies the records of a pax extended header ("LEN key=value\n"). */
+static int pax_parse(const char *data, size_t size, ExtHeader *x) {
+        size_t off = 0;
+        int r;
+        while (off < size) {
+                size_t len = 0, i = off;
+                while (i < size && data[i] >= '0' && data[i] <= '9') {
+                        len = len * 10 + (size_t)(data[i] - '0');
+                        if (len > size)
+                                return -EBADMSG;
+                        i++;
+                }
+                if (i == off || i >= size || data[i] != ' ' || len == 0 || len > size - off)
+                        return -EBADMSG;
+                const char *rec = data + i + 1, *end = data + off + len;
+                if (rec >= end || end[-1] != '\n')
+                        return -EBADMSG;
+                const char *eq = memchr(rec, '=', (size_t)(end - rec));
+                if (!eq)
+                        return -EBADMSG;
+                size_t klen = (size_t)(eq - rec), vlen = (size_t)(end - 1 - (eq + 1));
+                const char *val = eq + 1;
+#define KEY_IS(k) (klen == strlen(k) && memcmp(rec, k, klen) == 0)
+                if (KEY_IS("path")) {
+                        r = pax_string(x->path, val, vlen);
+                        x->has_path = true;
+                } else if (KEY_IS("linkpath")) {
+                        r = pax_string(x->linkpath, val, vlen);
+                        x->has_linkpath = true;
+                } else if (KEY_IS("size")) {
+                        r = pax_decimal(val, vlen, &x->size);
+                        x->has_size = true;
+                } else if (KEY_IS("uid")) {
+                        r = pax_decimal(val, vlen, &x->uid);
+                        x->has_uid = true;
+                } else if (KEY_IS("gid")) {
+                        r = pax_decimal(val, vlen, &x->gid);
+                        x->has_gid = true;
+                } else
+                        r = 0;
+#undef KEY_IS
+                if (r < 0)
+                        return r;
+                off += len;
+        }
+        return 0;
+}
+
+int archive_read(int in_fd, const ArchiveLimits *limits, ArchiveEntryFunc f, void *userdata) {
+        uint64_t max_entries =
+                limits && limits->max_entries ? limits->max_entries : ARCHIVE_DEFAULT_MAX_ENTRIES;
+        uint64_t max_total = limits && limits->max_total_bytes ? limits->max_total_bytes : UINT64_MAX;
+        uint64_t n_entries = 0, n_meta = 0, total = 0;
+        _cleanup_free_ uint8_t *buf = malloc(COPY_BUF_SIZE);
+        _cleanup_free_ char *path = malloc(ARCHIVE_PATH_MAX), *norm = malloc(ARCHIVE_PATH_MAX);
+        _cleanup_free_ char *ext = NULL, *linkpath = malloc(ARCHIVE_PATH_MAX);
+        bool allow_symlinks = limits && limits->allow_symlinks;
+        int r;
+
+        if (!buf || !path || !norm || !linkpath)
+                return -ENOMEM;
+        ExtHeader x = {.path = path, .linkpath = linkpath};
+        ArchiveReader rd = {.fd = in_fd, .buf = buf};
+
+        for (;;) {
+                TarHeader h;
+                r = reader_take(&rd, &h, sizeof(h));
+                if (r < 0)
+                        return r; /* no end-of-archive marker: truncated */
+                if (block_is_zero((const uint8_t *)&h)) {
+                        if (ext_pending(&x))
+                                return -EBADMSG; /* extended header without its entry */
+                        /* End of archive. A second zero block should follow;
+                         * accept its absence as GNU tar does. */
+                        break;
+                }
+                if (!header_checksum_ok(&h))
+                        return -EBADMSG;
+
+                uint64_t size;
+                r = parse_number(h.size, sizeof(h.size), &size);
+                if (r < 0)
+                        return r;
+                char type = h.typeflag;
+
+                if (type == 'x' || type == 'g' || type == 'L' || type == 'K') {
+                        /* Metadata for the next entry (x, L, K) or for all ('g', ignored). */
+                        if (size > ARCHIVE_PAX_MAX)
+                                return -EBADMSG;
+                        free(ext);
+                        ext = malloc(size + 1);
+                        if (!ext)
+                                return -ENOMEM;
+                        r = reader_take(&rd, ext, size);
+                        if (r < 0)
+                                return r;
+                        ext[size] = 0;
+                        r = reader_skip(&rd, pad_to_block(size));
+                        if (r < 0)
+                                return r;
+                        if (type == 'x') {
+                                r = pax_parse(ext, size, &x);
+                                if (r < 0)
+                                        return r;
+                        } else if (type == 'L' || type == 'K') {
+                                size_t l = strnlen(ext, size);
+                                if (l == 0 || l >= ARCHIVE_PATH_MAX)
+                                        return -ENAMETOOLONG;
+                                memcpy(type == 'L' ? path : linkpath, ext, l);
+                                (type == 'L' ? path : linkpath)[l] = 0;
+                                if (type == 'L')
+                                        x.has_path = true;
+                                else
+                                        x.has_linkpath = true;
+                        }
+                        /* Bound the number of metadata headers too. */
+                        if (++n_meta > max_entries)
+                                return -E2BIG;
+                        continue;
+                }
+
+                if (!x.has_path) {
+                        char name[101], prefix[156];
+                        field_string(name, h.name, sizeof(h.name));
+                        if (memcmp(h.magic, "ustar\0", 6) == 0 && h.prefix[0]) {
+                                field_string(prefix, h.prefix, sizeof(h.prefix));
+                                snprintf(path, ARCHIVE_PATH_MAX, "%s/%s", prefix, name);
+                        } else
+                                memcpy(path, name, strlen(name) + 1);
+                }
+                if (x.has_size)
+                        size = x.size;
+
+                ArchiveEntry e = {.size = size};
+                uint64_t mode, mtime, uid, gid;
+                if (parse_number(h.mode, sizeof(h.mode), &mode) < 0 ||
+                    parse_number(h.mtime, sizeof(h.mtime), &mtime) < 0 ||
+                    parse_number(h.uid, sizeof(h.uid), &uid) < 0 || parse_number(h.gid, sizeof(h.gid), &gid) < 0)
+                        return -EBADMSG;
+                if (x.has_uid)
+                        uid = x.uid;
+                if (x.has_gid)
+                        gid = x.gid;
+                if (uid >= UINT32_MAX || gid >= UINT32_MAX) /* (uid_t)-1 means "unchanged" to chown() */
+                        return -EBADMSG;
+                e.mode = (mode_t)(mode & 07777);
+                e.uid = (uid_t)uid;
+                e.gid = (gid_t)gid;
+                e.mtime = (int64_t)MIN(mtime, (uint64_t)INT64_MAX);
+
+                size_t plen = strlen(path);
+                switch (type) {
+                case '0':
+                case '\0':
+                case '7': /* contiguous file: a regular file */
+                        /* Old tars mark directories with a trailing slash. */
+                        if (plen > 0 && path[plen - 1] == '/' && size == 0)
+                                e.type = ARCHIVE_ENTRY_DIRECTORY;
+                        else
+                                e.type = ARCHIVE_ENTRY_FILE;
+                        break;
+                case '5':
+                        e.type = ARCHIVE_ENTRY_DIRECTORY;
+                        size = e.size = 0; /* header only: no data follows, whatever size says */
+                        break;
+                case '2':
+                        if (!allow_symlinks)
+                                return -ENOTSUP;
+                        e.type = ARCHIVE_ENTRY_SYMLINK;
+                        size = e.size = 0; /* header only */
+                        if (!x.has_linkpath)
+                                field_string(linkpath, h.linkname, sizeof(h.linkname));
+                        if (!*linkpath)
+                                return -EINVAL;
+                        e.link_target = linkpath;
+                        break;
+                default:
+                        /* Hard and symbolic links, devices, FIFOs, GNU specials. */
+                        return -ENOTSUP;
+                }
+
+                r = archive_path_normalize(path, norm);
+                if (r < 0)
+                        return r;
+                if (r == 1 && e.type != ARCHIVE_ENTRY_DIRECTORY)
+                        return -EINVAL; /* a file named "." */
+                if (++n_entries > max_entries)
+                        return -E2BIG;
+                if (size > max_total - total)
+                        return -EFBIG;
+                total += size;
+                ext_reset(&x);
+
+                rd.remaining = e.size;
+                if (r == 0 && f) { /* r == 1: the archive root itself, nothing to do */
+                        e.path = norm;
+                        r = f(&rd, &e, userdata);
+                        if (r < 0)
+                                return r;
+                }
+                r = reader_skip(&rd, rd.remaining + pad_to_block(e.size));
+                if (r < 0)
+                        return r;
+                rd.remaining = 0;
+        }
+        return (int)MIN(n_entries, (uint64_t)INT32_MAX);
+}
+
+/* ---- extraction ---- */
+
+typedef struct ExtractContext {
+        int dest_fd;
+        bool sync;
+        uint8_t *buf;
+} ExtractContext;
+
+/* Opens (creating if needed) the directory holding path's last component,
+ * walking from dest_fd without following symlinks. On success *ret_name
+ * points at the last component inside path. */
+static int open_parent(int dest_fd, char *path, bool create, int *ret_fd, const char **ret_name) {
+        _cleanup_close_ int cur = fcntl(dest_fd, F_DUPFD_CLOEXEC, 3);
+        if (cur < 0)
+                return negative_errno();
+
+        char *p = path;
+        unsigned depth = 0;
+        for (;;) {
+                char *slash = strchr(p, '/');
+                if (!slash)
+                        break;
+                *slash = 0;
+                if (++depth > ARCHIVE_DEPTH_MAX) {
+                        *slash = '/';
+                        return -ELOOP;
+                }
+                if (create && mkdirat(cur, p, 0755) < 0 && errno != EEXIST) {
+                        int r = negative_errno();
+                        *slash = '/';
+                        return r;
+                }
+                int next = openat(cur, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                int saved = errno;
+                *slash = '/';
+                if (next < 0)
+                        return saved == ELOOP || saved == ENOTDIR ? -EPERM : -saved;
+                safe_close(cur);
+                cur = next;
+                p = slash + 1;
+        }
+        *ret_fd = TAKE_FD(cur);
+        *ret_name = p;
+        return 0;
+}
+
+static int extract_entry(ArchiveReader *rd, const ArchiveEntry *e, void *userdata) {
+        ExtractContext *c = userdata;
+        _cleanup_free_ char *path = strdup(e->path);
+        _cleanup_close_ int dir_fd = -EBADF;
+        const char *name = NULL;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        if (e->type == ARCHIVE_ENTRY_SYMLINK)
+                return -ENOTSUP; /* checkpoint imports hold no links */
+        r = open_parent(c->dest_fd, path, true, &dir_fd, &name);
+        if (r < 0)
+                return r;
+
+        if (e->type == ARCHIVE_ENTRY_DIRECTORY) {
+                mode_t mode = (e->mode & 0755) | 0700;
+                if (mkdirat(dir_fd, name, mode) < 0) {
+                        if (errno != EEXIST)
+                                return negative_errno();
+                        /* Created implicitly before, or listed twice: fine,
+                         * if it really is a directory and not a link. */
+                        struct stat st;
+                        if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                                return negative_errno();
+                        if (!S_ISDIR(st.st_mode))
+                                return -EEXIST;
+                }
+                return 0;
+        }
+
+        mode_t mode = e->mode & 0755;
+        _cleanup_close_ int fd =
+                openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode | 0600);
+        if (fd < 0)
+                return negative_errno();
+        for (;;) {
+                ssize_t k = archive_reader_read(rd, c->buf, COPY_BUF_SIZE);
+                if (k < 0)
+                        return (int)k;
+                if (k == 0)
+                        break;
+                r = write_all(fd, c->buf, (size_t)k);
+                if (r < 0)
+                        return r;
+        }
+        if (fchmod(fd, mode) < 0)
+                return negative_errno();
+        if (c->sync && fsync(fd) < 0)
+                return negative_errno();
+        return 0;
+}
+
+static int sync_tree(int dir_fd, unsigned depth) {
+        if (depth > ARCHIVE_DEPTH_MAX)
+                return -ELOOP;
+        int dup_fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (dup_fd < 0)
+                return negative_errno();
+        DIR *d = fdopendir(dup_fd);
+        if (!d) {
+                safe_close(dup_fd);
+                return negative_errno();
+        }
+        int r = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (de->d_type == DT_UNKNOWN) {
+                        struct stat st;
+                        if (fstatat(dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                                r = negative_errno();
+                                break;
+                        }
+                        if (!S_ISDIR(st.st_mode))
+                                continue;
+                } else if (de->d_type != DT_DIR)
+                        continue;
+                int sub = openat(dir_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0) {
+                        r = negative_errno();
+                        break;
+                }
+                r = sync_tree(sub, depth + 1);
+                safe_close(sub);
+                if (r < 0)
+                        break;
+        }
+        closedir(d);
+        if (r >= 0 && fsync(dir_fd) < 0)
+                r = negative_errno();
+        return r;
+}
+
+int archive_extract(int in_fd, int dest_fd, const ArchiveLimits *limits, bool sync) {
+        _cleanup_free_ uint8_t *buf = malloc(COPY_BUF_SIZE);
+        if (!buf)
+                return -ENOMEM;
+        ExtractContext c = {.dest_fd = dest_fd, .sync = sync, .buf = buf};
+        int r = archive_read(in_fd, limits, extract_entry, &c);
+        if (r < 0)
+                return r;
+        if (sync) {
+                int k = sync_tree(dest_fd, 0);
+                if (k < 0)
+                        return k;
+        }
+        return r;
+}
+
+/* ---- writing ---- */
+
+struct ArchiveWriter {
+        int fd;
+        uint64_t bytes;
+        uint8_t *buf;
+        bool finished;
+};
+
+int archive_writer_new(int out_fd, ArchiveWriter **ret) {
+        ArchiveWriter *w = calloc(1, sizeof(ArchiveWriter));
+        if (!w)
+                return -ENOMEM;
+        w->buf = malloc(COPY_BUF_SIZE);
+        if (!w->buf) {
+                free(w);
+                return -ENOMEM;
+        }
+        w->fd = out_fd;
+        *ret = w;
+        return 0;
+}
+
+ArchiveWriter *archive_writer_free(ArchiveWriter *w) {
+        if (!w)
+                return NULL;
+        free(w->buf);
+        free(w);
+        return NULL;
+}
+
+uint64_t archive_writer_bytes(const ArchiveWriter *w) {
+        return w->bytes;
+}
+
+static int writer_put(ArchiveWriter *w, const void *p, size_t n) {
+        int r = write_all(w->fd, p, n);
+        if (r < 0)
+                return r;
+        w->bytes += n;
+        return 0;
+}
+
+static int writer_pad(ArchiveWriter *w, uint64_t n) {
+        static const uint8_t zero[ARCHIVE_BLOCK_SIZE];
+        uint64_t p = pad_to_block(n);
+        return p ? writer_put(w, zero, (size_t)p) : 0;
+}
+
+static void put_octal(char *f, size_t len, uint64_t v) {
+        /* len - 1 digits, then NUL. Callers keep v in range. */
+        f[len - 1] = 0;
+        for (size_t i = len - 1; i > 0; i--) {
+                f[i - 1] = (char)('0' + (v & 7));
+                v >>= 3;
+        }
+}
+
+static void header_finish(TarHeader *h) {
+        const uint8_t *b = (const uint8_t *)h;
+        uint64_t sum = 0;
+        memset(h->chksum, ' ', sizeof(h->chksum));
+        for (size_t i = 0; i < ARCHIVE_BLOCK_SIZE; i++)
+                sum += b[i];
+        /* Six digits, NUL, space: the traditional layout. */
+        put_octal(h->chksum, 7, sum);
+        h->chksum[7] = ' ';
+}
+
+/* Appends one "LEN key=value\n" record (LEN counts itself) to data. */
+static int pax_record(char *data, size_t size, size_t *n, const char *key, const char *value) {
+        size_t body = 1 + strlen(key) + 1 + strlen(value) + 1, len = body + 1;
+        while (len != body + (size_t)snprintf(NULL, 0, "%zu", len))
+                len = body + (size_t)snprintf(NULL, 0, "%zu", len);
+        if (*n + len >= size)
+                return -ENAMETOOLONG;
+        *n += (size_t)snprintf(data + *n, size - *n, "%zu %s=%s\n", len, key, value);
+        return 0;
+}
+
+typedef struct HeaderInfo {
+        char type;
+        mode_t mode; /* masked by the caller */
+        uint64_t size;
+        int64_t mtime;
+        uint64_t uid, gid;
+        const char *linkname; /* symlinks */
+        bool owner_names;     /* uname/gname "root" (exports) */
+} HeaderInfo;
+
+/* Largest value of the 7 octal digits of the uid/gid fields. */
+#define USTAR_ID_MAX 07777777ULL
+
+static int writer_pax(ArchiveWriter *w, const char *path, bool with_path, const HeaderInfo *hi,
+                      bool with_size, bool with_link, bool with_ids) {
+        char data[2 * ARCHIVE_PATH_MAX + 256];
+        char num[32];
+        size_t n = 0;
+        int r = 0;
+
+        if (with_path)
+                r = pax_record(data, sizeof(data), &n, "path", path);
+        if (r >= 0 && with_link)
+                r = pax_record(data, sizeof(data), &n, "linkpath", hi->linkname);
+        if (r >= 0 && with_size) {
+                snprintf(num, sizeof(num), "%" PRIu64, hi->size);
+                r = pax_record(data, sizeof(data), &n, "size", num);
+        }
+        if (r >= 0 && with_ids) {
+                snprintf(num, sizeof(num), "%" PRIu64, hi->uid);
+                r = pax_record(data, sizeof(data), &n, "uid", num);
+                if (r >= 0) {
+                        snprintf(num, sizeof(num), "%" PRIu64, hi->gid);
+                        r = pax_record(data, sizeof(data), &n, "gid", num);
+                }
+        }
+        if (r < 0)
+                return r;
+
+        TarHeader h = {};
+        snprintf(h.name, sizeof(h.name), "PaxHeaders/%.80s", path);
+        put_octal(h.mode, sizeof(h.mode), 0644);
+        put_octal(h.uid, sizeof(h.uid), 0);
+        put_octal(h.gid, sizeof(h.gid), 0);
+        put_octal(h.size, sizeof(h.size), n);
+        put_octal(h.mtime, sizeof(h.mtime), 0);
+        h.typeflag = 'x';
+        memcpy(h.magic, "ustar\0", 6);
+        memcpy(h.version, "00", 2);
+        header_finish(&h);
+        r = writer_put(w, &h, sizeof(h));
+        if (r < 0)
+                return r;
+        r = writer_put(w, data, n);
+        if (r < 0)
+                return r;
+        return writer_pad(w, n);
+}
+
+static int writer_header_full(ArchiveWriter *w, const char *path, const HeaderInfo *hi) {
+        char norm[ARCHIVE_PATH_MAX];
+        char name[ARCHIVE_PATH_MAX + 1];
+        int r;
+
+        if (w->finished)
+                return -ESTALE;
+        r = archive_path_normalize(path, norm);
+        if (r < 0)
+                return r;
+        if (r == 1)
+                return -EINVAL;
+        snprintf(name, sizeof(name), "%s%s", norm, hi->type == '5' ? "/" : "");
+        if (strlen(name) > ARCHIVE_PATH_MAX - 1)
+                return -ENAMETOOLONG;
+        if (hi->linkname && (!*hi->linkname || strlen(hi->linkname) >= ARCHIVE_PATH_MAX))
+                return -ENAMETOOLONG;
+
+        bool long_name = strlen(name) > sizeof(((TarHeader *)NULL)->name);
+        bool long_link = hi->linkname && strlen(hi->linkname) > sizeof(((TarHeader *)NULL)->linkname);
+        bool big = hi->size > USTAR_SIZE_MAX;
+        bool big_ids = hi->uid > USTAR_ID_MAX || hi->gid > USTAR_ID_MAX;
+        if (long_name || long_link || big || big_ids) {
+                r = writer_pax(w, name, long_name, hi, big, long_link, big_ids);
+                if (r < 0)
+                        return r;
+        }
+
+        TarHeader h = {};
+        memcpy(h.name, name, MIN(strlen(name), sizeof(h.name)));
+        put_octal(h.mode, sizeof(h.mode), hi->mode);
+        put_octal(h.uid, sizeof(h.uid), big_ids ? 0 : hi->uid);
+        put_octal(h.gid, sizeof(h.gid), big_ids ? 0 : hi->gid);
+        put_octal(h.size, sizeof(h.size), big ? 0 : hi->size);
+        put_octal(h.mtime, sizeof(h.mtime),
+                  hi->mtime > 0 && (uint64_t)hi->mtime <= USTAR_SIZE_MAX ? (uint64_t)hi->mtime : 0);
+        h.typeflag = hi->type;
+        if (hi->linkname)
+                memcpy(h.linkname, hi->linkname, MIN(strlen(hi->linkname), sizeof(h.linkname)));
+        memcpy(h.magic, "ustar\0", 6);
+        memcpy(h.version, "00", 2);
+        if (hi->owner_names) {
+                memcpy(h.uname, "root", 4);
+                memcpy(h.gname, "root", 4);
+        }
+        header_finish(&h);
+        return writer_put(w, &h, sizeof(h));
+}
+
+/* Exports: permission bits only, owned by root. */
+static int writer_header(ArchiveWriter *w, const char *path, char type, mode_t mode, uint64_t size,
+                         int64_t mtime) {
+        HeaderInfo hi = {
+                .type = type, .mode = mode & 0777, .size = size, .mtime = mtime, .owner_names = true};
+        return writer_header_full(w, path, &hi);
+}
+
+/* Exactly size bytes of fd: a file that shrinks while we read it fails the
+ * archive; growth beyond the header's size is not copied. */
+static int writer_copy(ArchiveWriter *w, int fd, uint64_t size) {
+        uint64_t left = size;
+        off_t off = 0;
+        while (left > 0) {
+                ssize_t k = pread(fd, w->buf, (size_t)MIN(left, (uint64_t)COPY_BUF_SIZE), off);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        return -EIO;
+                int r = writer_put(w, w->buf, (size_t)k);
+                if (r < 0)
+                        return r;
+                left -= (uint64_t)k;
+                off += k;
+        }
+        return writer_pad(w, size);
+}
+
+int archive_writer_add_entry(ArchiveWriter *w, const char *path, const struct stat *st, int fd,
+                             const char *link_target) {
+        HeaderInfo hi = {
+                .mode = st->st_mode & 07777,
+                .mtime = st->st_mtim.tv_sec,
+                .uid = st->st_uid,
+                .gid = st->st_gid,
+        };
+        int r;
+
+        if (S_ISDIR(st->st_mode))
+                hi.type = '5';
+        else if (S_ISLNK(st->st_mode)) {
+                if (!link_target)
+                        return -EINVAL;
+                hi.type = '2';
+                hi.linkname = link_target;
+        } else if (S_ISREG(st->st_mode)) {
+                if (fd < 0)
+                        return -EBADF;
+                hi.type = '0';
+                hi.size = (uint64_t)st->st_size;
+        } else
+                return -ENOTSUP;
+        r = writer_header_full(w, path, &hi);
+        if (r < 0 || hi.type != '0')
+                return r;
+        return writer_copy(w, fd, hi.size);
+}
+
+int archive_writer_add_directory(ArchiveWriter *w, const char *path, mode_t mode, int64_t mtime) {
+        return writer_header(w, path, '5', mode, 0, mtime);
+}
+
+int archive_writer_add_file(ArchiveWriter *w, const char *path, int fd) {
+        struct stat st;
+        int r;
+
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return -ENOTSUP;
+        uint64_t size = (uint64_t)st.st_size;
+        r = writer_header(w, path, '0', st.st_mode, size, st.st_mtim.tv_sec);
+        if (r < 0)
+                return r;
+
+        return writer_copy(w, fd, size);
+}
+
+static int name_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int add_tree(ArchiveWriter *w, int dir_fd, const char *prefix, unsigned depth) {
+        _cleanup_strv_free_ char **names = NULL;
+        size_t n = 0, alloc = 0;
+        int r;
+
+        if (depth > ARCHIVE_DEPTH_MAX)
+                return -ELOOP;
+
+        int dup_fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (dup_fd < 0)
+                return negative_errno();
+        DIR *d = fdopendir(dup_fd);
+        if (!d) {
+                safe_close(dup_fd);
+                return negative_errno();
+        }
+        rewinddir(d);
+        struct dirent *de;
+        r = 0;
+        while ((de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (n + 2 > alloc) {
+                        size_t na = alloc ? alloc * 2 : 32;
+                        char **nn = reallocarray(names, na, sizeof(char *));
+                        if (!nn) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        names = nn;
+                        alloc = na;
+                }
+                names[n] = strdup(de->d_name);
+                if (!names[n]) {
+                        r = -ENOMEM;
+                        break;
+                }
+                names[++n] = NULL;
+        }
+        closedir(d);
+        if (r < 0)
+                return r;
+        if (n == 0)
+                return 0;
+        qsort(names, n, sizeof(char *), name_cmp);
+
+        for (size_t i = 0; i < n; i++) {
+                char path[ARCHIVE_PATH_MAX];
+                struct stat st;
+
+                if ((size_t)snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "/" : "", names[i]) >=
+                    sizeof(path))
+                        return -ENAMETOOLONG;
+                if (fstatat(dir_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return negative_errno();
+                if (S_ISDIR(st.st_mode)) {
+                        _cleanup_close_ int sub =
+                                openat(dir_fd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (sub < 0)
+                                return negative_errno();
+                        r = archive_writer_add_directory(w, path, st.st_mode, st.st_mtim.tv_sec);
+                        if (r < 0)
+                                return r;
+                        r = add_tree(w, sub, path, depth + 1);
+                        if (r < 0)
+                                return r;
+                } else if (S_ISREG(st.st_mode)) {
+                        _cleanup_close_ int fd =
+                                openat(dir_fd, names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+                        if (fd < 0)
+                                return negative_errno();
+                        r = archive_writer_add_file(w, path, fd);
+                        if (r < 0)
+                                return r;
+                } else
+                        return -ENOTSUP; /* symlink, device, FIFO, socket */
+        }
+        return 0;
+}
+
+int archive_writer_add_tree(ArchiveWriter *w, int dir_fd, const char *prefix) {
+        return add_tree(w, dir_fd, prefix ? prefix : "", 0);
+}
+
+int archive_writer_finish(ArchiveWriter *w) {
+        static const uint8_t zero[2 * ARCHIVE_BLOCK_SIZE];
+        if (w->finished)
+                return 0;
+        int r = writer_put(w, zero, sizeof(zero));
+        if (r < 0)
+                return r;
+        w->finished = true;
+        return 0;
+}

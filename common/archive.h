@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* Tar archives of checkpoint directories, in the layout Podman and CRI-O
+ * export and `checkpointctl show` reads (config.dump, spec.dump, checkpoint/
+ * with the CRIU images, stats-dump, ...).
+ *
+ * Writing: POSIX ustar, with a pax extended header for a path longer than 100
+ * bytes or a file of 8 GiB or more. Only directories and regular files are
+ * archived; anything else in the tree fails the export (-ENOTSUP) and symlinks
+ * are never followed. archive_writer_add_entry() (the rootfs diff) adds
+ * symlinks too and keeps owners and setuid/setgid/sticky bits.
+ *
+ * Reading: ustar, pax ('x' path/size/linkpath/uid/gid, 'g' ignored) and GNU
+ * ('L'/'K' long names, base-256 numbers) headers. Only directories and
+ * regular files are accepted, plus symlinks when the caller sets
+ * ArchiveLimits.allow_symlinks (kybernatectl import does not); hard links,
+ * devices and FIFOs fail the read with -ENOTSUP. A path that is
+ * absolute, contains "..", or would leave the destination is refused with
+ * -EPERM. A truncated archive, a bad header checksum or a missing end marker
+ * is -EBADMSG. Extraction never follows a symlink (every component is opened
+ * with O_NOFOLLOW) and never overwrites (a duplicate entry is -EEXIST). */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "util.h"
+
+#define ARCHIVE_BLOCK_SIZE 512U
+#define ARCHIVE_PATH_MAX 4096U
+#define ARCHIVE_NAME_MAX 255U
+#define ARCHIVE_DEPTH_MAX 64U
+#define ARCHIVE_PAX_MAX (64U * 1024U)
+
+typedef struct ArchiveLimits {
+        uint64_t max_entries;     /* 0: ARCHIVE_DEFAULT_MAX_ENTRIES */
+        uint64_t max_total_bytes; /* sum of file sizes; 0: no limit */
+        bool allow_symlinks;      /* pass symlink entries to the callback (never archive_extract) */
+} ArchiveLimits;
+#define ARCHIVE_DEFAULT_MAX_ENTRIES 1000000U
+
+typedef enum ArchiveEntryType {
+        ARCHIVE_ENTRY_FILE,
+        ARCHIVE_ENTRY_DIRECTORY,
+        ARCHIVE_ENTRY_SYMLINK, /* only with ArchiveLimits.allow_symlinks */
+} ArchiveEntryType;
+
+typedef struct ArchiveEntry {
+        const char *path; /* normalised: relative, no "." or ".." components, no trailing '/' */
+        ArchiveEntryType type;
+        uint64_t size;
+        mode_t mode; /* permission bits, with setuid/setgid/sticky (07777) */
+        uid_t uid;
+        gid_t gid;
+        int64_t mtime;
+        const char *link_target; /* symlinks: the target as stored (never normalised), else NULL */
+} ArchiveEntry;
+
+typedef struct ArchiveReader ArchiveReader;
+
+/* Called per entry. It may read the entry's data with archive_reader_read();
+ * whatever it leaves is skipped. A negative return stops archive_read(). */
+typedef int (*ArchiveEntryFunc)(ArchiveReader *r, const ArchiveEntry *e, void *userdata);
+
+/* Reads an archive from in_fd (a file or a pipe). Returns the number of
+ * entries (capped at INT32_MAX) or a negative errno. */
+int archive_read(int in_fd, const ArchiveLimits *limits, ArchiveEntryFunc f, void *userdata);
+/* Reads up to n bytes of the current entry's data: returns the count (0 at
+ * the end of the entry) or -EBADMSG if the archive ends early. */
+ssize_t archive_reader_read(ArchiveReader *r, void *buf, size_t n);
+
+/* Extracts in_fd into the (existing, ideally empty) directory dest_fd. Files
+ * get their mode & 0755 and are fsync'ed when sync is set, as are the
+ * directories. */
+int archive_extract(int in_fd, int dest_fd, const ArchiveLimits *limits, bool sync);
+
+/* Checks and normalises an archive member path into out (ARCHIVE_PATH_MAX
+ * bytes). Returns 0, or 1 if the path names the archive root itself ("." or
+ * "./"), -EPERM for absolute paths or "..", -ENAMETOOLONG, -EINVAL for empty
+ * names or control characters. */
+int archive_path_normalize(const char *in, char out[static ARCHIVE_PATH_MAX]);
+
+typedef struct ArchiveWriter ArchiveWriter;
+
+int archive_writer_new(int out_fd, ArchiveWriter **ret);
+ArchiveWriter *archive_writer_free(ArchiveWriter *w);
+static inline void archive_writer_freep(ArchiveWriter **w) {
+        archive_writer_free(*w);
+}
+int archive_writer_add_directory(ArchiveWriter *w, const char *path, mode_t mode, int64_t mtime);
+/* Adds the regular file open at fd (its current size and mode) as path. */
+int archive_writer_add_file(ArchiveWriter *w, const char *path, int fd);
+/* Adds path with st's type, mode & 07777, owner and mtime: a directory, the
+ * regular file open at fd (exactly st->st_size bytes), or a symlink to
+ * link_target. Other types: -ENOTSUP. */
+int archive_writer_add_entry(ArchiveWriter *w, const char *path, const struct stat *st, int fd,
+                             const char *link_target);
+/* Adds every directory and regular file below dir_fd, sorted by name, under
+ * prefix (NULL or "" for the top level). */
+int archive_writer_add_tree(ArchiveWriter *w, int dir_fd, const char *prefix);
+/* Writes the end-of-archive marker. The archive is incomplete without it. */
+int archive_writer_finish(ArchiveWriter *w);
+/* Bytes written so far. */
+uint64_t archive_writer_bytes(const ArchiveWriter *w);
