@@ -1,0 +1,412 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# scripts/install.sh on sample containerd configurations in a private directory
+# (never the machine's own /etc/containerd/config.toml): a missing and an empty
+# file, containerd 1.6's `config default`, one with runc and another runtime, a
+# version 1 and a version 3 file, a MicroK8s template, one that already has the
+# runtime, one with a conflicting "kybernate" runtime, and one the edit would
+# break. For each: --dry-run prints the right diff and changes nothing; a real
+# run (PREFIX and DESTDIR in the scratch directory) adds the block, keeps a
+# backup, and containerd 1.6 (and 1.7 when installed) `config dump` reads the
+# result and shows the kybernate runtime with containerd's default runc still
+# there; a second run leaves the file byte for byte as it was; --uninstall
+# restores the original. Also: the installed files, and the manifests parse as
+# YAML with the right kinds and fields.
+# Checks are written "COND && pass X || fail X" (pass cannot fail); TOML
+# placeholders sit in single quotes on purpose.
+# shellcheck disable=SC2015,SC2016,SC1091
+. "$(dirname "$0")/../lib/common.sh"
+
+require_cmd containerd diff python3 make
+require_build containerd-shim-kybernate-v1 kybernated kybernatectl
+python3 -c 'import yaml' 2>/dev/null || skip_all "python3-yaml is not installed (run scripts/setup.sh)"
+
+INSTALL=$KYB_TOP/scripts/install.sh
+D=$KYB_TMP
+S=$D/samples
+DEST=$D/root
+PFX=/opt/kyb-install-test
+mkdir -p "$S"
+CTD16=$(command -v containerd)
+CTD17=
+! ctd_have_17 || CTD17=$KYB_CTD17_BIN/containerd
+
+V2='plugins."io.containerd.grpc.v1.cri".containerd.runtimes'
+V3='plugins."io.containerd.cri.v1.runtime".containerd.runtimes'
+V1='plugins.cri.containerd.runtimes'
+
+# ---- samples ------------------------------------------------------------------------
+
+: >"$S/empty.toml"
+"$CTD16" config default >"$S/default16.toml" 2>/dev/null || die "containerd config default failed"
+grep -q "^version = 2" "$S/default16.toml" || die "containerd config default is not version 2"
+
+# Debian's own /etc/containerd/config.toml: a CRI section, no runtimes.
+cat >"$S/debian.toml" <<'EOF'
+version = 2
+
+[plugins]
+  [plugins."io.containerd.grpc.v1.cri"]
+    [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = "/usr/lib/cni"
+      conf_dir = "/etc/cni/net.d"
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "/var/lib/containerd/opt"
+EOF
+
+cat >"$S/two.toml" <<'EOF'
+version = 2
+root = "/var/lib/containerd"
+
+[plugins]
+  [plugins."io.containerd.grpc.v1.cri"]
+    sandbox_image = "registry.k8s.io/pause:3.9"
+    [plugins."io.containerd.grpc.v1.cri".containerd]
+      default_runtime_name = "runc"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+        runtime_type = "io.containerd.runc.v2"
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+          SystemdCgroup = true
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.gvisor]
+        runtime_type = "io.containerd.runsc.v1"
+    [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = "/opt/cni/bin"
+EOF
+
+cat >"$S/v3.toml" <<'EOF'
+version = 3
+root = "/var/lib/containerd"
+
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = 'overlayfs'
+
+[plugins.'io.containerd.cri.v1.runtime']
+  enable_selinux = false
+
+  [plugins.'io.containerd.cri.v1.runtime'.containerd]
+    default_runtime_name = 'runc'
+
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes]
+
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+        runtime_type = 'io.containerd.runc.v2'
+
+        [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+          SystemdCgroup = false
+
+[plugins.'io.containerd.grpc.v1.cri']
+  disable_tcp_service = true
+EOF
+
+# Written for this test in the shape of MicroK8s' args/containerd-template.toml:
+# placeholders the snap fills in at start, comments that lead into tables.
+cat >"$S/microk8s.toml" <<'EOF'
+# containerd template (placeholders are filled in when containerd starts)
+version = 2
+oom_score = 0
+
+[grpc]
+  uid = 0
+  max_recv_message_size = 16777216
+
+[plugins."io.containerd.grpc.v1.cri"]
+  stream_server_address = "127.0.0.1"
+  sandbox_image = "registry.k8s.io/pause:3.7"
+
+  # containerd settings of the CRI plugin
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "${SNAPSHOTTER}"
+    default_runtime_name = "${RUNTIME}"
+
+    # the runc runtime
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata]
+      runtime_type = "io.containerd.kata.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata.options]
+        BinaryName = "kata-runtime"
+  # CNI settings
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "${SNAP_DATA}/opt/cni/bin"
+    conf_dir = "${SNAP_DATA}/args/cni-network"
+EOF
+
+cat >"$S/v1.toml" <<'EOF'
+[plugins.cri.containerd]
+  snapshotter = "overlayfs"
+EOF
+
+# Already registered, spelled differently (single quotes, spaces).
+cat >"$S/present.toml" <<'EOF'
+version = 2
+[ plugins.'io.containerd.grpc.v1.cri'.containerd.runtimes.runc ]
+  runtime_type = "io.containerd.runc.v2"
+[ plugins.'io.containerd.grpc.v1.cri'.containerd.runtimes."kybernate" ]
+  runtime_type = "io.containerd.kybernate.v1"
+EOF
+
+cat >"$S/conflict.toml" <<'EOF'
+version = 2
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kybernate]
+  runtime_type = "io.containerd.runc.v2"
+EOF
+
+# runtimes as an inline table: adding a [..runtimes.kybernate] table would be
+# invalid TOML; the containerd check must refuse to write it.
+cat >"$S/inline.toml" <<'EOF'
+version = 2
+[plugins."io.containerd.grpc.v1.cri".containerd]
+  runtimes = { runc = { runtime_type = "io.containerd.runc.v2" } }
+EOF
+
+# ---- helpers ------------------------------------------------------------------------
+
+# added_lines DIFF: the added lines of a unified diff, without the +++ header.
+added_lines() { printf '%s\n' "$1" | grep '^+' | grep -v '^+++ ' | sed 's/^+//'; }
+removed_lines() { printf '%s\n' "$1" | grep '^-' | grep -v '^--- ' || true; }
+
+# dump_runtime_type BIN FILE NAME: runtime_type of runtime NAME in BIN's dump of FILE.
+dump_runtime_type() {
+	"$1" --config "$2" config dump 2>/dev/null | awk -v n="runtimes.$3]" '
+		/^[ \t]*\[/ { inr = (index($0, n) > 0); next }
+		inr && /^[ \t]*runtime_type[ \t]*=/ { sub(/^[^=]*=[ \t]*/, ""); gsub(/"/, ""); print; exit }'
+}
+
+# snapshot of the staging root: paths, modes and checksums
+tree_sum() { [ -d "$DEST" ] && (cd "$DEST" && find . -printf '%M %p\n' | sort && find . -type f -exec md5sum {} + | sort) || echo none; }
+
+# check_sample NAME HEADER-PREFIX RUNC(yes|no) [CHECK-BINS...]
+check_sample() {
+	local n=$1 hp=$2 want_runc=$3
+	shift 3
+	local f=$D/work/$n.toml orig=$S/$n.toml out rc before
+	mkdir -p "$D/work"
+	rm -f "$f" "$f.kybernate.bak"
+	[ "$n" = missing ] || cp "$orig" "$f"
+
+	# dry run: the diff, nothing touched (not even DESTDIR)
+	before=$(tree_sum)
+	rc=0
+	out=$("$INSTALL" --dry-run --build "$BUILD" --destdir "$DEST" --prefix "$PFX" --config "$f" 2>&1) || rc=$?
+	expect_eq "$n: --dry-run exits 0" 0 "$rc" || printf '%s\n' "$out" >&2
+	local add
+	add=$(added_lines "$out")
+	expect_contains "$n: dry-run diff adds the kybernate table" "$add" "[$hp.kybernate]"
+	expect_contains "$n: dry-run diff sets runtime_type" "$add" "runtime_type = \"io.containerd.kybernate.v1\""
+	expect_contains "$n: dry-run diff sets runtime_path (PREFIX not in PATH)" "$add" \
+		"runtime_path = \"$PFX/bin/containerd-shim-kybernate-v1\""
+	expect_eq "$n: dry-run diff removes nothing" "" "$(removed_lines "$out")"
+	if [ "$want_runc" = yes ]; then
+		expect_contains "$n: dry-run diff lists the default runc runtime too" "$add" "[$hp.runc]"
+	else
+		[[ $add != *".runc]"* ]] && pass "$n: dry-run diff does not add runc again" ||
+			fail "$n: dry-run diff does not add runc again" "$add"
+	fi
+	if [ "$n" = missing ]; then
+		[ ! -e "$f" ] && pass "$n: dry run creates no file" || fail "$n: dry run creates no file"
+	else
+		cmp -s "$orig" "$f" && pass "$n: dry run leaves the file as it was" || fail "$n: dry run leaves the file as it was"
+	fi
+	[ ! -e "$f.kybernate.bak" ] && pass "$n: dry run makes no backup" || fail "$n: dry run makes no backup"
+	expect_eq "$n: dry run installs nothing" "$before" "$(tree_sum)"
+
+	# the real run: prints the same diff, writes it
+	local out1 diffdry diffreal
+	rc=0
+	out1=$("$INSTALL" --build "$BUILD" --destdir "$DEST" --prefix "$PFX" --config "$f" 2>&1) || rc=$?
+	expect_eq "$n: install exits 0" 0 "$rc" || printf '%s\n' "$out1" >&2
+	diffdry=$(printf '%s\n' "$out" | sed -n '/^--- /,/^install.sh: /p' | grep -v '^install.sh: ')
+	diffreal=$(printf '%s\n' "$out1" | sed -n '/^--- /,/^install.sh: /p' | grep -v '^install.sh: ')
+	expect_eq "$n: the dry run showed exactly the change made" "$diffdry" "$diffreal"
+	local src=$orig
+	[ "$n" != missing ] || src=/dev/null
+	expect_eq "$n: the file now differs from the original by that diff" "$diffdry" \
+		"$(diff -u --label "$f" --label "$f (new)" "$src" "$f" || true)"
+	if [ "$n" = missing ]; then
+		[ ! -e "$f.kybernate.bak" ] && pass "$n: no backup of a missing file" || fail "$n: no backup of a missing file"
+		expect_eq "$n: created with mode 0644" 644 "$(stat -c %a "$f")"
+	else
+		cmp -s "$orig" "$f.kybernate.bak" && pass "$n: the original is kept as .kybernate.bak" ||
+			fail "$n: the original is kept as .kybernate.bak"
+		expect_eq "$n: mode kept" "$(stat -c %a "$orig")" "$(stat -c %a "$f")"
+	fi
+
+	# containerd reads it and sees our runtime, and runc stays the default
+	local bin
+	for bin in "$@"; do
+		local probe=$f v
+		if [ "$n" = microk8s ]; then
+			probe=$D/work/microk8s-filled.toml
+			sed 's|${SNAPSHOTTER}|overlayfs|; s|${RUNTIME}|runc|; s|${SNAP_DATA}|/var/snap/microk8s/current|g' "$f" >"$probe"
+		fi
+		v=$("$bin" --version | awk '{print $3}')
+		expect_eq "$n: containerd $v config dump shows runtime kybernate" \
+			"io.containerd.kybernate.v1" "$(dump_runtime_type "$bin" "$probe" kybernate)"
+		expect_eq "$n: containerd $v config dump still has runc" \
+			"io.containerd.runc.v2" "$(dump_runtime_type "$bin" "$probe" runc)"
+	done
+
+	# idempotent: the second run changes nothing
+	local sum1 bak1
+	sum1=$(md5sum <"$f")
+	bak1=$( [ -e "$f.kybernate.bak" ] && md5sum <"$f.kybernate.bak" || echo none)
+	rc=0
+	out=$("$INSTALL" --build "$BUILD" --destdir "$DEST" --prefix "$PFX" --config "$f" 2>&1) || rc=$?
+	expect_eq "$n: second install exits 0" 0 "$rc"
+	expect_eq "$n: second install leaves the file byte for byte" "$sum1" "$(md5sum <"$f")"
+	expect_eq "$n: second install leaves the backup" "$bak1" "$( [ -e "$f.kybernate.bak" ] && md5sum <"$f.kybernate.bak" || echo none)"
+	expect_contains "$n: second install says so" "$out" "already registered"
+	[[ $out != *"+++ "* ]] && pass "$n: second install prints no diff" || fail "$n: second install prints no diff" "$out"
+	out=$("$INSTALL" --dry-run --build "$BUILD" --destdir "$DEST" --prefix "$PFX" --config "$f" 2>&1)
+	[[ $out != *"+++ "* ]] && pass "$n: dry run after install prints no diff" || fail "$n: dry run after install prints no diff" "$out"
+
+	# uninstall restores the original (a created file keeps its version line)
+	out=$("$INSTALL" --uninstall --only-containerd --config "$f" 2>&1) || fail "$n: uninstall" "$out"
+	if [ "$n" = missing ] || [ "$n" = empty ]; then
+		expect_eq "$n: uninstall leaves only the version line" "version = 2" "$(cat "$f")"
+	else
+		cmp -s "$orig" "$f" && pass "$n: uninstall restores the original" ||
+			fail "$n: uninstall restores the original" "$(diff -u "$orig" "$f")"
+	fi
+	rm -f "$f.kybernate.bak"
+}
+
+CHECK_BINS=("$CTD16")
+[ -z "$CTD17" ] || CHECK_BINS+=("$CTD17")
+
+check_sample missing "$V2" yes "${CHECK_BINS[@]}"
+check_sample empty "$V2" yes "${CHECK_BINS[@]}"
+check_sample default16 "$V2" no "${CHECK_BINS[@]}"
+check_sample debian "$V2" yes "${CHECK_BINS[@]}"
+check_sample two "$V2" no "${CHECK_BINS[@]}"
+check_sample microk8s "$V2" no "${CHECK_BINS[@]}"
+check_sample v1 "$V1" yes "${CHECK_BINS[@]}"
+check_sample v3 "$V3" no # containerd 2.x is not installed here: text checks only
+
+# where the block goes: right after the last runtime, at its indentation
+out=$(awk '/runtimes.gvisor\]/{getline; getline; getline; getline; print; exit}' <<<"$("$INSTALL" --dry-run --only-containerd --containerd none --config "$S/two.toml" 2>&1)")
+expect_eq "two: the table follows the last runtime, same indentation" \
+	"+      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.kybernate]" "$out"
+
+# ---- already present, conflicting, unsafe -------------------------------------------------
+
+cp "$S/present.toml" "$D/work/present.toml"
+out=$("$INSTALL" --only-containerd --config "$D/work/present.toml" 2>&1)
+expect_contains "present (other spelling): recognised" "$out" "already registered"
+cmp -s "$S/present.toml" "$D/work/present.toml" && pass "present: file untouched" || fail "present: file untouched"
+
+cp "$S/conflict.toml" "$D/work/conflict.toml"
+rc=0
+out=$("$INSTALL" --only-containerd --config "$D/work/conflict.toml" 2>&1) || rc=$?
+expect_eq "conflict: exit 3" 3 "$rc"
+expect_contains "conflict: says what is there" "$out" "runtime_type io.containerd.runc.v2"
+cmp -s "$S/conflict.toml" "$D/work/conflict.toml" && pass "conflict: file untouched" || fail "conflict: file untouched"
+out=$("$INSTALL" --only-containerd --handler kyb2 --containerd none --dry-run --config "$D/work/conflict.toml" 2>&1)
+expect_contains "conflict: --handler registers under another name" "$out" "containerd.runtimes.kyb2]"
+
+cp "$S/inline.toml" "$D/work/inline.toml"
+rc=0
+out=$("$INSTALL" --only-containerd --config "$D/work/inline.toml" 2>&1) || rc=$?
+expect_ne "inline runtimes: refused" 0 "$rc"
+expect_contains "inline runtimes: containerd's check is the reason" "$out" "cannot read the edited configuration"
+cmp -s "$S/inline.toml" "$D/work/inline.toml" && pass "inline runtimes: file untouched" || fail "inline runtimes: file untouched"
+[ ! -e "$D/work/inline.toml.kybernate.bak" ] && pass "inline runtimes: no backup either" || fail "inline runtimes: no backup either"
+
+# default PREFIX (/usr/local/bin is in containerd's PATH): no runtime_path
+out=$("$INSTALL" --dry-run --only-containerd --config "$S/two.toml" 2>&1)
+[[ $out != *runtime_path* ]] && pass "default prefix: no runtime_path" || fail "default prefix: no runtime_path" "$out"
+
+# a MicroK8s template given as such is handled the same way, with its own restart hint
+cp "$S/microk8s.toml" "$D/work/mk.toml"
+out=$("$INSTALL" --only-containerd --microk8s-template "$D/work/mk.toml" 2>&1)
+expect_contains "microk8s template: registered" "$(cat "$D/work/mk.toml")" "containerd.runtimes.kybernate]"
+expect_contains "microk8s template: restart hint" "$out" "snap restart microk8s.daemon-containerd"
+
+# usage errors
+rc=0
+"$INSTALL" --frobnicate >/dev/null 2>&1 || rc=$?
+expect_eq "unknown option: exit 2" 2 "$rc"
+rc=0
+"$INSTALL" --handler 'a b' --dry-run >/dev/null 2>&1 || rc=$?
+expect_eq "bad handler: exit 2" 2 "$rc"
+expect_contains "--help" "$("$INSTALL" --help)" "--dry-run"
+
+# ---- installed files ------------------------------------------------------------------
+
+for b in bin/containerd-shim-kybernate-v1 bin/kybernatectl sbin/kybernated; do
+	cmp -s "$DEST$PFX/$b" "$BUILD/${b#*/}" && [ -x "$DEST$PFX/$b" ] && pass "installed $b" || fail "installed $b"
+done
+for u in kybernated.service kybernated.socket; do
+	[ -f "$DEST/etc/systemd/system/$u" ] && pass "installed unit $u" || fail "installed unit $u"
+done
+expect_contains "unit ExecStart points into PREFIX" "$(cat "$DEST/etc/systemd/system/kybernated.service")" \
+	"ExecStart=$PFX/sbin/kybernated --foreground"
+if command -v systemd-analyze >/dev/null; then
+	mkdir -p "$D/units"
+	sed "s|$PFX|$DEST$PFX|g" "$DEST/etc/systemd/system/kybernated.service" >"$D/units/kybernated.service"
+	cp "$DEST/etc/systemd/system/kybernated.socket" "$D/units/"
+	expect_ok "installed units pass systemd-analyze verify" \
+		systemd-analyze verify "$D/units/kybernated.service" "$D/units/kybernated.socket"
+fi
+cmp -s "$DEST/etc/kybernate/kybernated.conf" "$KYB_TOP/kybernated/kybernated.conf.example" &&
+	pass "kybernated.conf installed from the example" || fail "kybernated.conf installed from the example"
+expect_eq "store is mode 0700" 700 "$(stat -c %a "$DEST/var/lib/kybernate")"
+echo "store = /srv/kyb # mine" >>"$DEST/etc/kybernate/kybernated.conf"
+sum=$(md5sum <"$DEST/etc/kybernate/kybernated.conf")
+"$INSTALL" -q --build "$BUILD" --destdir "$DEST" --prefix "$PFX" --no-containerd >/dev/null 2>&1
+expect_eq "an existing kybernated.conf is never overwritten" "$sum" "$(md5sum <"$DEST/etc/kybernate/kybernated.conf")"
+out=$("$INSTALL" --uninstall --build "$BUILD" --destdir "$DEST" --prefix "$PFX" --no-containerd 2>&1)
+[ ! -e "$DEST$PFX/bin/kybernatectl" ] && [ ! -e "$DEST/etc/systemd/system/kybernated.service" ] &&
+	pass "uninstall removes binaries and units" || fail "uninstall removes binaries and units" "$out"
+[ -e "$DEST/etc/kybernate/kybernated.conf" ] && [ -d "$DEST/var/lib/kybernate" ] &&
+	pass "uninstall keeps the config and the store" || fail "uninstall keeps the config and the store"
+
+# ---- manifests -----------------------------------------------------------------------------
+
+out=$(python3 - "$KYB_TOP/manifests" <<'EOF' 2>&1
+import sys, yaml, os
+d = sys.argv[1]
+def load(n):
+    docs = [x for x in yaml.safe_load_all(open(os.path.join(d, n))) if x is not None]
+    assert len(docs) == 1, f"{n}: {len(docs)} documents"
+    return docs[0]
+def ok(cond, what):
+    print(("PASS: " if cond else "FAIL: ") + what)
+rc = load("runtimeclass.yaml")
+ok(rc["apiVersion"] == "node.k8s.io/v1" and rc["kind"] == "RuntimeClass", "runtimeclass.yaml: node.k8s.io/v1 RuntimeClass")
+ok(rc["metadata"]["name"] == "kybernate" and rc["handler"] == "kybernate", "runtimeclass.yaml: name and handler kybernate")
+ns = load("namespace.yaml")
+ok(ns["apiVersion"] == "v1" and ns["kind"] == "Namespace" and ns["metadata"]["name"] == "kybernate-demo", "namespace.yaml: Namespace kybernate-demo")
+pods = {}
+for n in ("cpu-test-pod.yaml", "cpu-restore-pod.yaml"):
+    p = load(n)
+    pods[n] = p
+    ok(p["apiVersion"] == "v1" and p["kind"] == "Pod", f"{n}: v1 Pod")
+    ok(p["metadata"]["namespace"] == "kybernate-demo", f"{n}: namespace kybernate-demo")
+    ok(p["spec"]["runtimeClassName"] == "kybernate", f"{n}: runtimeClassName kybernate")
+    ok(not p["spec"].get("shareProcessNamespace", False), f"{n}: own PID namespace")
+    c = p["spec"]["containers"]
+    ok(len(c) == 1 and c[0]["name"] == "counter", f"{n}: one container named counter")
+    ok("busybox" in c[0]["image"], f"{n}: busybox image")
+t, r = pods["cpu-test-pod.yaml"], pods["cpu-restore-pod.yaml"]
+ok(t["metadata"]["name"] == "cpu-test", "cpu-test-pod.yaml: pod cpu-test")
+cmd = " ".join(t["spec"]["containers"][0]["command"])
+ok("i=0; while true; do echo $i; i=$((i+1)); sleep 1; done" in cmd, "cpu-test-pod.yaml: the counter loop")
+ok(not any(e["name"] == "RESTORE_FROM" for e in t["spec"]["containers"][0].get("env", [])), "cpu-test-pod.yaml: no RESTORE_FROM")
+env = {e["name"]: e.get("value") for e in r["spec"]["containers"][0].get("env", [])}
+ok(env.get("RESTORE_FROM") == "kybernate-demo/cpu-test/counter", "cpu-restore-pod.yaml: RESTORE_FROM=kybernate-demo/cpu-test/counter")
+ok(r["spec"]["containers"][0]["image"] == t["spec"]["containers"][0]["image"], "cpu-restore-pod.yaml: same image as cpu-test")
+ok(r["metadata"]["name"] != t["metadata"]["name"], "cpu-restore-pod.yaml: a new pod name")
+EOF
+) || true
+printf '%s\n' "$out"
+_kyb_pass=$((_kyb_pass + $(grep -c '^PASS: ' <<<"$out")))
+nf=$(grep -c '^FAIL: ' <<<"$out" || true)
+[ "$(grep -c '^\(PASS\|FAIL\): ' <<<"$out")" -gt 0 ] || fail "manifests parse as YAML" "$out"
+_kyb_fail=$((_kyb_fail + nf))
+
+kyb_finish
