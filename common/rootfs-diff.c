@@ -1,0 +1,852 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <cJSON.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+
+#include "archive.h"
+#include "rootfs-diff.h"
+#include "util.h"
+
+static inline void cjson_deletep(cJSON **p) {
+        if (*p)
+                cJSON_Delete(*p);
+}
+#define _cleanup_cjson_ _cleanup_(cjson_deletep)
+
+#define COPY_BUF_SIZE (128U * 1024U)
+
+static char *mfree(char *p) {
+        free(p);
+        return NULL;
+}
+
+void rootfs_overlay_done(RootfsOverlay *o) {
+        free(o->upperdir);
+        free(o->fstype);
+        o->upperdir = o->fstype = NULL;
+        o->userxattr = false;
+}
+
+/* ---- mountinfo ---- */
+
+/* Undoes the kernel's octal escapes (\040 for ' ', \134 for '\\', ...) of
+ * mountinfo fields and mount options, in place. */
+static void unescape_octal(char *s) {
+        char *o = s;
+        for (char *p = s; *p;) {
+                if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
+                    p[3] <= '7') {
+                        *o++ = (char)((p[1] - '0') << 6 | (p[2] - '0') << 3 | (p[3] - '0'));
+                        p += 4;
+                } else
+                        *o++ = *p++;
+        }
+        *o = 0;
+}
+
+int rootfs_find_overlay(const char *mountinfo, const char *mount_point, RootfsOverlay *o) {
+        _cleanup_free_ char *text = strdup(mountinfo);
+        _cleanup_free_ char *fstype = NULL, *upper = NULL;
+        bool found = false, userxattr = false;
+
+        if (!text)
+                return -ENOMEM;
+        char *save_line = NULL;
+        for (char *line = strtok_r(text, "\n", &save_line); line; line = strtok_r(NULL, "\n", &save_line)) {
+                /* id parent maj:min root mount-point options [optional...] - fstype source super-options */
+                char *f[6], *save = NULL, *t = strtok_r(line, " ", &save);
+                size_t n = 0;
+                for (; t && n < 6; n++) {
+                        f[n] = t;
+                        t = strtok_r(NULL, " ", &save);
+                }
+                if (n < 6)
+                        return -EBADMSG;
+                while (t && !streq(t, "-"))
+                        t = strtok_r(NULL, " ", &save);
+                if (!t)
+                        return -EBADMSG;
+                char *type = strtok_r(NULL, " ", &save);
+                char *source = strtok_r(NULL, " ", &save);
+                char *opts = strtok_r(NULL, " ", &save);
+                if (!type || !source || !opts)
+                        return -EBADMSG;
+                unescape_octal(f[4]);
+                if (!streq(f[4], mount_point))
+                        continue;
+                /* Later lines are mounted on top of earlier ones: the last wins. */
+                found = true;
+                free(fstype);
+                unescape_octal(type);
+                fstype = strdup(type);
+                upper = mfree(upper);
+                userxattr = false;
+                if (!fstype)
+                        return -ENOMEM;
+                if (!streq(type, "overlay"))
+                        continue;
+                char *save_opt = NULL;
+                for (char *opt = strtok_r(opts, ",", &save_opt); opt; opt = strtok_r(NULL, ",", &save_opt)) {
+                        const char *v = startswith(opt, "upperdir=");
+                        if (v) {
+                                free(upper);
+                                upper = strdup(v);
+                                if (!upper)
+                                        return -ENOMEM;
+                                unescape_octal(upper);
+                        } else if (streq(opt, "userxattr"))
+                                userxattr = true;
+                }
+        }
+        if (!found)
+                return -ENOENT;
+        rootfs_overlay_done(o);
+        o->fstype = TAKE_PTR(fstype);
+        o->userxattr = userxattr;
+        if (!upper || upper[0] != '/')
+                return 0;
+        o->upperdir = TAKE_PTR(upper);
+        return 1;
+}
+
+/* ---- shared helpers ---- */
+
+static int open_beneath(int dir_fd, const char *path, int flags, mode_t mode) {
+        struct open_how how = {
+                .flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+                .mode = (flags & O_CREAT) ? mode : 0,
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+        };
+        long fd;
+        do
+                fd = syscall(SYS_openat2, dir_fd, path, &how, sizeof(how));
+        while (fd < 0 && errno == EINTR);
+        return fd < 0 ? negative_errno() : (int)fd;
+}
+
+static int name_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names in the directory open at dir_fd, sorted, NULL-terminated. */
+static int list_dir(int dir_fd, char ***ret) {
+        _cleanup_strv_free_ char **names = NULL;
+        size_t n = 0, alloc = 0;
+        int r = 0;
+
+        int dup_fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (dup_fd < 0)
+                return negative_errno();
+        DIR *d = fdopendir(dup_fd);
+        if (!d) {
+                safe_close(dup_fd);
+                return negative_errno();
+        }
+        rewinddir(d);
+        struct dirent *de;
+        errno = 0;
+        while ((de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (n + 2 > alloc) {
+                        size_t na = alloc ? alloc * 2 : 32;
+                        char **nn = reallocarray(names, na, sizeof(char *));
+                        if (!nn) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        names = nn;
+                        alloc = na;
+                }
+                names[n] = strdup(de->d_name);
+                if (!names[n]) {
+                        r = -ENOMEM;
+                        break;
+                }
+                names[++n] = NULL;
+        }
+        if (r >= 0 && errno != 0)
+                r = negative_errno();
+        closedir(d);
+        if (r < 0)
+                return r;
+        if (!names) {
+                names = calloc(1, sizeof(char *));
+                if (!names)
+                        return -ENOMEM;
+        }
+        qsort(names, n, sizeof(char *), name_cmp);
+        *ret = TAKE_PTR(names);
+        return 0;
+}
+
+/* ---- capture ---- */
+
+typedef struct Capture {
+        ArchiveWriter *w;
+        const char *xattr_prefix;
+        int merged_fd;
+        char **deleted;
+        size_t n_deleted, alloc_deleted;
+        RootfsDiffStats stats;
+} Capture;
+
+static int capture_add_deleted(Capture *c, const char *path) {
+        if (c->n_deleted + 2 > c->alloc_deleted) {
+                size_t na = c->alloc_deleted ? c->alloc_deleted * 2 : 16;
+                char **nn = reallocarray(c->deleted, na, sizeof(char *));
+                if (!nn)
+                        return -ENOMEM;
+                c->deleted = nn;
+                c->alloc_deleted = na;
+        }
+        char *p;
+        if (asprintf(&p, "/%s", path) < 0)
+                return -ENOMEM;
+        c->deleted[c->n_deleted++] = p;
+        c->deleted[c->n_deleted] = NULL;
+        if (c->n_deleted > ROOTFS_DIFF_MAX_ENTRIES)
+                return -E2BIG;
+        return 0;
+}
+
+/* Whether the overlay xattr <prefix><name> is set on fd (its value in val). */
+static int overlay_xattr(const Capture *c, int fd, const char *name, char *val, size_t size) {
+        char key[64];
+        snprintf(key, sizeof(key), "%s%s", c->xattr_prefix, name);
+        ssize_t k = fgetxattr(fd, key, val, size - 1);
+        if (k < 0) {
+                if (errno == ENODATA || errno == ENOTSUP || errno == ERANGE)
+                        return errno == ERANGE; /* ERANGE: set, with a long value */
+                return negative_errno();
+        }
+        val[k] = 0;
+        return 1;
+}
+
+static int capture_add(Capture *c, const char *path, const struct stat *st, int fd, const char *target) {
+        int r = archive_writer_add_entry(c->w, path, st, fd, target);
+        if (r < 0)
+                return r;
+        if (++c->stats.entries > ROOTFS_DIFF_MAX_ENTRIES)
+                return -E2BIG;
+        return 0;
+}
+
+static int capture_symlink(Capture *c, int dir_fd, const char *name, const char *path, const struct stat *st) {
+        char target[ARCHIVE_PATH_MAX];
+        ssize_t k = readlinkat(dir_fd, name, target, sizeof(target));
+        if (k < 0)
+                return negative_errno();
+        if ((size_t)k >= sizeof(target) || k == 0)
+                return -ENAMETOOLONG;
+        target[k] = 0;
+        return capture_add(c, path, st, -EBADF, target);
+}
+
+/* A subtree taken as it is (from the merged rootfs): no overlay markers. */
+static int capture_plain(Capture *c, int dir_fd, const char *prefix, unsigned depth) {
+        _cleanup_strv_free_ char **names = NULL;
+        int r;
+
+        if (depth > ROOTFS_DIFF_DEPTH_MAX)
+                return -ELOOP;
+        r = list_dir(dir_fd, &names);
+        if (r < 0)
+                return r;
+        STRV_FOREACH(name, names) {
+                char path[ARCHIVE_PATH_MAX];
+                struct stat st;
+                if ((size_t)snprintf(path, sizeof(path), "%s/%s", prefix, *name) >= sizeof(path))
+                        return -ENAMETOOLONG;
+                if (fstatat(dir_fd, *name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return negative_errno();
+                if (S_ISDIR(st.st_mode)) {
+                        _cleanup_close_ int sub = open_beneath(dir_fd, *name, O_RDONLY | O_DIRECTORY, 0);
+                        if (sub < 0)
+                                return sub;
+                        r = capture_add(c, path, &st, -EBADF, NULL);
+                        if (r >= 0)
+                                r = capture_plain(c, sub, path, depth + 1);
+                } else if (S_ISREG(st.st_mode)) {
+                        _cleanup_close_ int fd = open_beneath(dir_fd, *name, O_RDONLY | O_NOCTTY, 0);
+                        if (fd < 0)
+                                return fd;
+                        r = capture_add(c, path, &st, fd, NULL);
+                } else if (S_ISLNK(st.st_mode))
+                        r = capture_symlink(c, dir_fd, *name, path, &st);
+                else {
+                        c->stats.skipped++;
+                        r = 0;
+                }
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The upper directory: whiteouts, opaque and redirected directories, metacopy files. */
+static int capture_upper(Capture *c, int dir_fd, const char *prefix, unsigned depth) {
+        _cleanup_strv_free_ char **names = NULL;
+        char val[256];
+        int r;
+
+        if (depth > ROOTFS_DIFF_DEPTH_MAX)
+                return -ELOOP;
+        r = list_dir(dir_fd, &names);
+        if (r < 0)
+                return r;
+        STRV_FOREACH(name, names) {
+                char path[ARCHIVE_PATH_MAX];
+                struct stat st;
+                if ((size_t)snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "/" : "", *name) >=
+                    sizeof(path))
+                        return -ENAMETOOLONG;
+                if (fstatat(dir_fd, *name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return negative_errno();
+
+                if (S_ISCHR(st.st_mode) && st.st_rdev == 0) {
+                        r = capture_add_deleted(c, path); /* whiteout */
+                } else if (S_ISDIR(st.st_mode)) {
+                        _cleanup_close_ int sub = open_beneath(dir_fd, *name, O_RDONLY | O_DIRECTORY, 0);
+                        if (sub < 0)
+                                return sub;
+                        int redirect = overlay_xattr(c, sub, "redirect", val, sizeof(val));
+                        if (redirect < 0)
+                                return redirect;
+                        if (redirect) {
+                                /* Renamed from elsewhere in the image: the new place gets
+                                 * the whole merged content. */
+                                if (c->merged_fd < 0)
+                                        return -ENOTSUP;
+                                _cleanup_close_ int m =
+                                        open_beneath(c->merged_fd, path, O_RDONLY | O_DIRECTORY, 0);
+                                if (m < 0)
+                                        return m;
+                                struct stat mst;
+                                if (fstat(m, &mst) < 0)
+                                        return negative_errno();
+                                r = capture_add_deleted(c, path);
+                                if (r >= 0)
+                                        r = capture_add(c, path, &mst, -EBADF, NULL);
+                                if (r >= 0)
+                                        r = capture_plain(c, m, path, depth + 1);
+                        } else {
+                                int opaque = overlay_xattr(c, sub, "opaque", val, sizeof(val));
+                                if (opaque < 0)
+                                        return opaque;
+                                r = 0;
+                                if (opaque && streq(val, "y"))
+                                        r = capture_add_deleted(c, path);
+                                if (r >= 0)
+                                        r = capture_add(c, path, &st, -EBADF, NULL);
+                                if (r >= 0)
+                                        r = capture_upper(c, sub, path, depth + 1);
+                        }
+                } else if (S_ISREG(st.st_mode)) {
+                        _cleanup_close_ int fd = open_beneath(dir_fd, *name, O_RDONLY | O_NOCTTY, 0);
+                        if (fd < 0)
+                                return fd;
+                        int metacopy = overlay_xattr(c, fd, "metacopy", val, sizeof(val));
+                        if (metacopy < 0)
+                                return metacopy;
+                        if (metacopy) {
+                                /* Only the metadata was copied up: the data is below. */
+                                if (c->merged_fd < 0)
+                                        return -ENOTSUP;
+                                _cleanup_close_ int m = open_beneath(c->merged_fd, path, O_RDONLY | O_NOCTTY, 0);
+                                if (m < 0)
+                                        return m;
+                                struct stat mst;
+                                if (fstat(m, &mst) < 0)
+                                        return negative_errno();
+                                r = capture_add(c, path, &mst, m, NULL);
+                        } else
+                                r = capture_add(c, path, &st, fd, NULL);
+                } else if (S_ISLNK(st.st_mode))
+                        r = capture_symlink(c, dir_fd, *name, path, &st);
+                else {
+                        c->stats.skipped++; /* sockets, FIFOs, devices */
+                        r = 0;
+                }
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int write_deleted_files(int dest_fd, char **paths) {
+        _cleanup_cjson_ cJSON *a = cJSON_CreateArray();
+        if (!a)
+                return -ENOMEM;
+        STRV_FOREACH(p, paths) {
+                cJSON *s = cJSON_CreateString(*p);
+                if (!s || !cJSON_AddItemToArray(a, s)) {
+                        cJSON_Delete(s);
+                        return -ENOMEM;
+                }
+        }
+        _cleanup_free_ char *text = cJSON_PrintUnformatted(a);
+        if (!text)
+                return -ENOMEM;
+        _cleanup_close_ int fd =
+                openat(dest_fd, ROOTFS_DELETED_FILES, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return negative_errno();
+        return write_all(fd, text, strlen(text));
+}
+
+int rootfs_diff_capture(const char *upperdir, bool userxattr, const char *merged, const char *dest_dir,
+                        RootfsDiffStats *ret_stats) {
+        _cleanup_close_ int upper_fd = -EBADF, merged_fd = -EBADF, dest_fd = -EBADF, out = -EBADF;
+        _cleanup_(archive_writer_freep) ArchiveWriter *w = NULL;
+        Capture c = {.xattr_prefix = userxattr ? "user.overlay." : "trusted.overlay.", .merged_fd = -EBADF};
+        int r;
+
+        upper_fd = open(upperdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (upper_fd < 0)
+                return negative_errno();
+        if (merged) {
+                merged_fd = open(merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (merged_fd < 0)
+                        return negative_errno();
+                c.merged_fd = merged_fd;
+        }
+        dest_fd = open(dest_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dest_fd < 0)
+                return negative_errno();
+        out = openat(dest_fd, ROOTFS_DIFF_TAR, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (out < 0)
+                return negative_errno();
+        r = archive_writer_new(out, &w);
+        if (r < 0)
+                return r;
+        c.w = w;
+        r = capture_upper(&c, upper_fd, "", 0);
+        if (r >= 0)
+                r = archive_writer_finish(w);
+        if (r >= 0 && c.n_deleted > 0)
+                r = write_deleted_files(dest_fd, c.deleted);
+        c.stats.deleted = c.n_deleted;
+        c.stats.bytes = archive_writer_bytes(w);
+        strv_free(c.deleted);
+        if (r < 0)
+                return r;
+        if (ret_stats)
+                *ret_stats = c.stats;
+        return 0;
+}
+
+/* ---- apply ---- */
+
+typedef struct DirTime {
+        char *path;
+        int64_t mtime;
+} DirTime;
+
+typedef struct Apply {
+        int root_fd;
+        dev_t root_dev;
+        uint8_t *buf;
+        /* the parent directory of the previous entry, reused while it stays the same */
+        char *cached_path;
+        int cached_fd;
+        DirTime *dirs;
+        size_t n_dirs, alloc_dirs;
+        char *bad_path; /* for the message */
+} Apply;
+
+static void apply_done(Apply *a) {
+        free(a->cached_path);
+        safe_close(a->cached_fd);
+        for (size_t i = 0; i < a->n_dirs; i++)
+                free(a->dirs[i].path);
+        free(a->dirs);
+        free(a->bad_path);
+        free(a->buf);
+}
+
+static int map_resolve_error(int r) {
+        /* A symlink on the way, an escape or another filesystem: refused. */
+        return r == -ELOOP || r == -EXDEV || r == -EAGAIN ? -EPERM : r;
+}
+
+/* Opens the directory at the relative, normalised path below the rootfs
+ * ("" for the rootfs itself), creating missing components (0755) if asked,
+ * one component at a time and never through a symlink. */
+static int open_dir_in_root(Apply *a, const char *path, bool create, int *ret_fd) {
+        _cleanup_close_ int cur = fcntl(a->root_fd, F_DUPFD_CLOEXEC, 3);
+        if (cur < 0)
+                return negative_errno();
+        const char *p = path;
+        unsigned depth = 0;
+        while (*p) {
+                char comp[ARCHIVE_NAME_MAX + 1];
+                size_t len = strcspn(p, "/");
+                if (len == 0 || len > ARCHIVE_NAME_MAX)
+                        return -EINVAL;
+                if (++depth > ROOTFS_DIFF_DEPTH_MAX)
+                        return -ELOOP;
+                memcpy(comp, p, len);
+                comp[len] = 0;
+                int next = open_beneath(cur, comp, O_RDONLY | O_DIRECTORY, 0);
+                if (next == -ENOENT && create) {
+                        if (mkdirat(cur, comp, 0755) < 0 && errno != EEXIST)
+                                return negative_errno();
+                        next = open_beneath(cur, comp, O_RDONLY | O_DIRECTORY, 0);
+                }
+                if (next == -ENOTDIR) {
+                        /* O_DIRECTORY | O_NOFOLLOW on a symlink says ENOTDIR:
+                         * a link on the way is refused, a file is just not a directory. */
+                        struct stat st;
+                        if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISLNK(st.st_mode))
+                                return -EPERM;
+                }
+                if (next < 0)
+                        return map_resolve_error(next);
+                safe_close(cur);
+                cur = next;
+                p += len;
+                if (*p == '/')
+                        p++;
+        }
+        *ret_fd = TAKE_FD(cur);
+        return 0;
+}
+
+/* Removes name in dir_fd: a file, a symlink (not followed) or a whole
+ * directory tree, never leaving the rootfs's filesystem. Absent: 0. */
+static int remove_at(Apply *a, int dir_fd, const char *name, unsigned depth) {
+        struct stat st;
+        if (depth > ROOTFS_DIFF_DEPTH_MAX)
+                return -ELOOP;
+        if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        if (!S_ISDIR(st.st_mode))
+                return unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT ? negative_errno() : 0;
+        if (st.st_dev != a->root_dev)
+                return -EXDEV;
+        _cleanup_close_ int sub = open_beneath(dir_fd, name, O_RDONLY | O_DIRECTORY, 0);
+        if (sub < 0)
+                return sub;
+        _cleanup_strv_free_ char **names = NULL;
+        int r = list_dir(sub, &names);
+        if (r < 0)
+                return r;
+        STRV_FOREACH(n, names) {
+                r = remove_at(a, sub, *n, depth + 1);
+                if (r < 0)
+                        return r;
+        }
+        return unlinkat(dir_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? negative_errno() : 0;
+}
+
+/* Splits a normalised path into its parent's open fd (cached) and its name. */
+static int open_parent(Apply *a, const char *path, bool create, int *ret_fd, const char **ret_name) {
+        const char *slash = strrchr(path, '/');
+        size_t plen = slash ? (size_t)(slash - path) : 0;
+        const char *name = slash ? slash + 1 : path;
+
+        if (!a->cached_path || strlen(a->cached_path) != plen || strncmp(a->cached_path, path, plen) != 0) {
+                _cleanup_free_ char *parent = strndup(path, plen);
+                int fd = -EBADF;
+                if (!parent)
+                        return -ENOMEM;
+                int r = open_dir_in_root(a, parent, create, &fd);
+                if (r < 0)
+                        return r;
+                free(a->cached_path);
+                safe_close(a->cached_fd);
+                a->cached_path = TAKE_PTR(parent);
+                a->cached_fd = fd;
+        }
+        *ret_fd = a->cached_fd;
+        *ret_name = name;
+        return 0;
+}
+
+static void forget_parent(Apply *a) {
+        a->cached_path = mfree(a->cached_path);
+        a->cached_fd = safe_close(a->cached_fd);
+}
+
+static int set_owner_mode(int fd, const ArchiveEntry *e) {
+        /* chown first: it clears setuid/setgid bits that fchmod then sets. */
+        if (fchown(fd, e->uid, e->gid) < 0)
+                return negative_errno();
+        if (fchmod(fd, e->mode & 07777) < 0)
+                return negative_errno();
+        return 0;
+}
+
+static int apply_entry(ArchiveReader *rd, const ArchiveEntry *e, void *userdata) {
+        Apply *a = userdata;
+        const char *name;
+        int dir_fd, r;
+        struct stat st;
+
+        free(a->bad_path);
+        a->bad_path = strdup(e->path);
+
+        r = open_parent(a, e->path, true, &dir_fd, &name);
+        if (r < 0)
+                return r;
+        bool exists = fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) >= 0;
+        if (!exists && errno != ENOENT)
+                return negative_errno();
+
+        if (e->type == ARCHIVE_ENTRY_DIRECTORY) {
+                if (exists && !S_ISDIR(st.st_mode)) {
+                        r = remove_at(a, dir_fd, name, 0);
+                        if (r < 0)
+                                return r;
+                        exists = false;
+                }
+                if (!exists && mkdirat(dir_fd, name, 0700) < 0)
+                        return negative_errno();
+                _cleanup_close_ int fd = open_beneath(dir_fd, name, O_RDONLY | O_DIRECTORY, 0);
+                if (fd < 0)
+                        return map_resolve_error(fd);
+                r = set_owner_mode(fd, e);
+                if (r < 0)
+                        return r;
+                if (a->n_dirs + 1 > a->alloc_dirs) {
+                        size_t na = a->alloc_dirs ? a->alloc_dirs * 2 : 64;
+                        DirTime *nd = reallocarray(a->dirs, na, sizeof(DirTime));
+                        if (!nd)
+                                return -ENOMEM;
+                        a->dirs = nd;
+                        a->alloc_dirs = na;
+                }
+                a->dirs[a->n_dirs].path = strdup(e->path);
+                if (!a->dirs[a->n_dirs].path)
+                        return -ENOMEM;
+                a->dirs[a->n_dirs++].mtime = e->mtime;
+                return 0;
+        }
+
+        if (exists) {
+                /* The entry replaces what the image has there. A directory
+                 * that is the cached parent cannot be: paths are normalised. */
+                r = remove_at(a, dir_fd, name, 0);
+                if (r < 0)
+                        return r;
+        }
+        struct timespec ts[2] = {{.tv_sec = e->mtime}, {.tv_sec = e->mtime}};
+
+        if (e->type == ARCHIVE_ENTRY_SYMLINK) {
+                if (symlinkat(e->link_target, dir_fd, name) < 0)
+                        return negative_errno();
+                if (fchownat(dir_fd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0)
+                        return negative_errno();
+                if (utimensat(dir_fd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+                        return negative_errno();
+                return 0;
+        }
+        if (e->type != ARCHIVE_ENTRY_FILE)
+                return -ENOTSUP;
+
+        _cleanup_close_ int fd = open_beneath(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        if (fd < 0)
+                return map_resolve_error(fd);
+        for (;;) {
+                ssize_t k = archive_reader_read(rd, a->buf, COPY_BUF_SIZE);
+                if (k < 0)
+                        return (int)k;
+                if (k == 0)
+                        break;
+                r = write_all(fd, a->buf, (size_t)k);
+                if (r < 0)
+                        return r;
+        }
+        r = set_owner_mode(fd, e);
+        if (r < 0)
+                return r;
+        if (futimens(fd, ts) < 0)
+                return negative_errno();
+        return 0;
+}
+
+static int validate_entry(ArchiveReader *rd, const ArchiveEntry *e, void *userdata) {
+        Apply *a = userdata;
+        free(a->bad_path);
+        a->bad_path = strdup(e->path);
+        if (e->type == ARCHIVE_ENTRY_SYMLINK && strlen(e->link_target) >= ARCHIVE_PATH_MAX)
+                return -ENAMETOOLONG;
+        return 0;
+}
+
+/* Reads and checks deleted.files: a JSON array of paths, normalised into
+ * relative ones. Absent: an empty list. */
+static int read_deleted(int ckpt_fd, char ***ret, char **ret_bad) {
+        _cleanup_close_ int fd = openat(ckpt_fd, ROOTFS_DELETED_FILES, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        _cleanup_free_ char *text = NULL;
+        _cleanup_strv_free_ char **list = NULL;
+        int r;
+
+        if (fd < 0) {
+                if (errno != ENOENT)
+                        return negative_errno();
+                list = calloc(1, sizeof(char *));
+                if (!list)
+                        return -ENOMEM;
+                *ret = TAKE_PTR(list);
+                return 0;
+        }
+        r = read_full_fd(fd, ROOTFS_DELETED_MAX_BYTES, &text, NULL);
+        if (r < 0)
+                return r;
+        _cleanup_cjson_ cJSON *j = cJSON_Parse(text);
+        if (!j || !cJSON_IsArray(j))
+                return -EBADMSG;
+        int n = cJSON_GetArraySize(j);
+        if (n < 0 || (unsigned)n > ROOTFS_DIFF_MAX_ENTRIES)
+                return -E2BIG;
+        list = calloc((size_t)n + 1, sizeof(char *));
+        if (!list)
+                return -ENOMEM;
+        size_t i = 0;
+        const cJSON *item;
+        cJSON_ArrayForEach(item, j) {
+                char norm[ARCHIVE_PATH_MAX];
+                const char *s = cJSON_GetStringValue(item);
+                if (!s)
+                        return -EBADMSG;
+                while (*s == '/') /* Podman writes "/etc/motd" */
+                        s++;
+                r = archive_path_normalize(*s ? s : ".", norm);
+                if (r != 0) {
+                        *ret_bad = strdup(cJSON_GetStringValue(item));
+                        return r == 1 ? -EPERM : r; /* "/" itself: never */
+                }
+                list[i] = strdup(norm);
+                if (!list[i++])
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(list);
+        return 0;
+}
+
+static void set_msg(char *buf, size_t len, const char *fmt, ...) _printf_(3, 4);
+static void set_msg(char *buf, size_t len, const char *fmt, ...) {
+        if (!buf || len == 0)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, len, fmt, ap);
+        va_end(ap);
+}
+
+int rootfs_diff_apply_msg(const char *checkpoint_dir, const char *rootfs, char *errbuf, size_t errlen) {
+        _cleanup_close_ int ckpt_fd = -EBADF, tar_fd = -EBADF;
+        _cleanup_strv_free_ char **deleted = NULL;
+        _cleanup_free_ char *bad = NULL;
+        Apply a = {.root_fd = -EBADF, .cached_fd = -EBADF};
+        const ArchiveLimits limits = {.max_entries = ROOTFS_DIFF_MAX_ENTRIES, .allow_symlinks = true};
+        struct stat st;
+        int r;
+
+        set_msg(errbuf, errlen, "%s", "");
+        ckpt_fd = open(checkpoint_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (ckpt_fd < 0) {
+                r = negative_errno();
+                set_msg(errbuf, errlen, "cannot open checkpoint directory %s: %s", checkpoint_dir, strerror(-r));
+                return r;
+        }
+        a.root_fd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (a.root_fd < 0 || fstat(a.root_fd, &st) < 0) {
+                r = negative_errno();
+                set_msg(errbuf, errlen, "cannot open rootfs %s: %s", rootfs, strerror(-r));
+                safe_close(a.root_fd);
+                return r;
+        }
+        a.root_dev = st.st_dev;
+
+        /* Everything is checked before anything changes. */
+        r = read_deleted(ckpt_fd, &deleted, &bad);
+        if (r < 0) {
+                set_msg(errbuf, errlen, "%s/%s refused%s%s: %s", checkpoint_dir, ROOTFS_DELETED_FILES,
+                        bad ? " at " : "", bad ? bad : "", strerror(-r));
+                goto finish;
+        }
+        tar_fd = openat(ckpt_fd, ROOTFS_DIFF_TAR, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (tar_fd < 0 && errno != ENOENT) {
+                r = negative_errno();
+                set_msg(errbuf, errlen, "cannot open %s/%s: %s", checkpoint_dir, ROOTFS_DIFF_TAR, strerror(-r));
+                goto finish;
+        }
+        if (tar_fd >= 0) {
+                r = archive_read(tar_fd, &limits, validate_entry, &a);
+                if (r < 0) {
+                        set_msg(errbuf, errlen, "%s/%s refused%s%s: %s", checkpoint_dir, ROOTFS_DIFF_TAR,
+                                a.bad_path ? " after " : "", a.bad_path ? a.bad_path : "", strerror(-r));
+                        goto finish;
+                }
+                if (lseek(tar_fd, 0, SEEK_SET) < 0) {
+                        r = negative_errno();
+                        goto finish;
+                }
+        }
+
+        STRV_FOREACH(p, deleted) {
+                int dir_fd;
+                const char *name;
+                r = open_parent(&a, *p, false, &dir_fd, &name);
+                if (r == -ENOENT || r == -ENOTDIR) {
+                        r = 0; /* nothing there to delete */
+                        forget_parent(&a);
+                        continue;
+                }
+                if (r >= 0)
+                        r = remove_at(&a, dir_fd, name, 0);
+                forget_parent(&a); /* a removed directory must not stay cached */
+                if (r < 0) {
+                        set_msg(errbuf, errlen, "deleting /%s in %s failed: %s", *p, rootfs,
+                                strerror(-map_resolve_error(r)));
+                        r = map_resolve_error(r);
+                        goto finish;
+                }
+        }
+
+        if (tar_fd >= 0) {
+                a.buf = malloc(COPY_BUF_SIZE);
+                if (!a.buf) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+                r = archive_read(tar_fd, &limits, apply_entry, &a);
+                if (r < 0) {
+                        r = map_resolve_error(r);
+                        set_msg(errbuf, errlen, "applying %s/%s to %s failed at %s: %s", checkpoint_dir,
+                                ROOTFS_DIFF_TAR, rootfs, a.bad_path ? a.bad_path : "?", strerror(-r));
+                        goto finish;
+                }
+                forget_parent(&a);
+                for (size_t i = 0; i < a.n_dirs; i++) {
+                        _cleanup_close_ int fd = -EBADF;
+                        struct timespec ts[2] = {{.tv_sec = a.dirs[i].mtime}, {.tv_sec = a.dirs[i].mtime}};
+                        r = open_dir_in_root(&a, a.dirs[i].path, false, &fd);
+                        if (r >= 0 && futimens(fd, ts) < 0)
+                                r = negative_errno();
+                        if (r < 0) {
+                                set_msg(errbuf, errlen, "setting the time of /%s in %s failed: %s",
+                                        a.dirs[i].path, rootfs, strerror(-r));
+                                goto finish;
+                        }
+                }
+        }
+        r = 0;
+finish:
+        safe_close(a.root_fd);
+        apply_done(&a);
+        return r;
+}
+
+int rootfs_diff_apply(const char *checkpoint_dir, const char *rootfs) {
+        return rootfs_diff_apply_msg(checkpoint_dir, rootfs, NULL, 0);
+}
