@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Checkpoint and restore of a Kubernetes-style pod through containerd's CRI
+# plugin (1.6, and 1.7 where installed), tests/lib/cri-client.js standing in
+# for kubelet, runtime handler "kybernate", a private kybernated:
+#   - the pod of manifests/cpu-test-pod.yaml (namespace kybernate-demo, pod
+#     cpu-test, container "counter": a busybox counter printing one number a
+#     second) runs and is checkpointed with `kybernatectl checkpoint --exit`;
+#   - the pod is stopped and removed;
+#   - the pod of manifests/cpu-restore-pod.yaml (same namespace, pod
+#     cpu-restore, env RESTORE_FROM=kybernate-demo/cpu-test/counter) continues
+#     the count in its CRI log (first number = last before the checkpoint + 1);
+#   - the same checkpoint restores a second time, named by the annotation
+#     kybernate.io/restore-from (a handler that passes kybernate.io/* container
+#     annotations into the OCI spec);
+#   - a pod in another Kubernetes namespace naming the same checkpoint fails to
+#     start, the tenant rule's message in the container's CRI status;
+#   - RESTORE_FROM=/some/host/path is refused (not below allowed_restore_dirs);
+#   in no refused case does a fresh process start.
+# Container commands are single-quoted on purpose:
+# shellcheck disable=SC2016
+set -u -o pipefail # no -e: a failed check must not end the suite
+# shellcheck source-path=SCRIPTDIR source=../lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+
+require_root
+require_cmd runc criu ctr containerd jq iptables-restore
+require_cri
+require_build containerd-shim-kybernate-v1 kybernated kybernatectl
+criu check >/dev/null 2>&1 || skip_all "criu check fails here (CRIU >= 4 is needed: run scripts/setup.sh)"
+kyb_image_build
+# The shim logs into containerd's log at debug level: keep it for diagnosis.
+export KYB_CTD_LOG_LEVEL=${KYB_CTD_LOG_LEVEL:-debug}
+
+SHIM=containerd-shim-kybernate-v1
+CTL=$BUILD/kybernatectl
+NS=kybernate-demo         # the manifests' Kubernetes namespace
+OTHER_NS=kybcri-other     # another tenant
+REF=$NS/cpu-test/counter  # what cpu-restore-pod.yaml names
+ANN_HANDLER=kybcri-ann    # our runtime, with kybernate.io/* container annotations passed on
+COUNTER='i=0; while true; do echo $i; i=$((i+1)); sleep 1; done'
+
+# A private daemon socket; containerd passes its environment on to the shims,
+# so exporting it before ctd_start makes the shims use this daemon.
+SOCK_DIR=$(mktemp -d /run/kybcri-restore.XXXXXX)
+kyb_on_exit "rm -rf --one-file-system '$SOCK_DIR'"
+SOCK=$SOCK_DIR/kybernated.sock
+export KYBERNATE_SOCKET=$SOCK
+DAEMON_PID=
+DAEMON_LOG=
+
+start_daemon() { # start_daemon STORE
+	DAEMON_LOG=$1.log
+	"$BUILD/kybernated" --config /dev/null --store "$1" --socket "$SOCK" \
+		--runc-root-base /run/containerd/runc --durable=no >>"$DAEMON_LOG" 2>&1 &
+	DAEMON_PID=$!
+	kyb_wait 10 "$CTL" status || die "kybernated did not come up: $(tail -n 20 "$DAEMON_LOG")"
+}
+stop_daemon() {
+	[ -n "$DAEMON_PID" ] || return 0
+	kill "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_PID=
+	if [ "$_kyb_fail" -gt 0 ] && [ -f "$DAEMON_LOG" ]; then
+		log "--- kybernated log:"
+		tail -n 40 "$DAEMON_LOG" >&2
+	fi
+	mkdir -p "$BUILD/test-logs" && cp "$DAEMON_LOG" "$BUILD/test-logs/kybernated-$KYB_TEST-$(basename "$DAEMON_LOG")" 2>/dev/null
+	return 0
+}
+kyb_on_exit 'stop_daemon'
+
+# pod_json NAME K8S_NAMESPACE UID LOG_DIR: a host-network pod sandbox config.
+pod_json() {
+	jq -n --arg n "$1" --arg ns "$2" --arg u "$3" --arg d "$4" '{metadata: {name: $n, uid: $u,
+		namespace: $ns, attempt: 0}, log_directory: $d,
+		labels: {app: $n}, linux: {security_context: {namespace_options: {network: "NODE"}}}}'
+}
+
+# counter_json [RESTORE_ENV] [RESTORE_ANNOTATION]: the "counter" container of
+# the manifests, log path counter/0.log as kubelet sets it.
+counter_json() {
+	cri_ctr_json counter counter/0.log sh -c "$COUNTER" |
+		jq --arg env "${1:-}" --arg ann "${2:-}" '
+			(if $env != "" then .envs = [{key: "RESTORE_FROM", value: $env}] else . end)
+			| (if $ann != "" then .annotations = {"kybernate.io/restore-from": $ann} else . end)'
+}
+
+# kyb_shims: our shims started by the current containerd.
+kyb_shims() {
+	local p
+	for p in $(_ctd_shim_pids "$CTD_ADDR"); do
+		[[ $(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") == *"$SHIM"* ]] && echo "$p"
+	done
+	return 0
+}
+
+# shim_restores: the shim build implements restore-on-Create (until it does,
+# the restore checks are skipped, not failed; KYB_FORCE_RESTORE=1 runs them).
+shim_restores() {
+	[ "${KYB_FORCE_RESTORE:-0}" = 1 ] || grep -q RESTORE_FROM "$BUILD/$SHIM"
+}
+
+# numbers LOG: the counter's numbers in a CRI log file, one a line.
+numbers() { sed -nE 's/^[^ ]+ stdout F ([0-9]+)$/\1/p' "$1" 2>/dev/null; }
+
+ctr_state() { cri inspect "$1" 2>/dev/null | jq -r .status.state; }
+
+# POD_ID and CTR_ID after run_pod; run_pod NAME K8S_NS UID LOGDIR CTR.json [HANDLER]:
+# runs the sandbox and creates the container (not started).
+POD_ID="" CTR_ID=""
+run_pod() {
+	local name=$1 ns=$2 uid=$3 logdir=$4 cj=$5 handler=${6:-$KYB_CRI_HANDLER}
+	POD_ID="" CTR_ID=""
+	mkdir -p "$logdir/counter"
+	pod_json "$name" "$ns" "$uid" "$logdir" >"$KYB_TMP/$uid.pod.json"
+	POD_ID=$(cri runp "$KYB_TMP/$uid.pod.json" "$handler") || return 1
+	CTR_ID=$(cri create "$POD_ID" "$cj" "$KYB_TMP/$uid.pod.json") || return 1
+}
+
+# rm_pod POD_ID: stops and removes a pod.
+rm_pod() { cri stopp "$1" && cri rmp "$1"; }
+
+# expect_refused NAME K8S_NS POD RESTORE_ENV NEEDLE...: the container of a pod
+# naming RESTORE_ENV does not start; its CRI status message has each NEEDLE;
+# no number was printed.
+expect_refused() {
+	local t=$1 ns=$2 name=$3 ref=$4 uid logdir out st msg n
+	shift 4
+	uid=kybcri-$name-$ns-$CTD_VERSION
+	uid=${uid//./}
+	logdir=$KYB_TMP/pods/${ns}_${name}_$uid
+	counter_json "$ref" >"$KYB_TMP/$uid.ctr.json"
+	if ! run_pod "$name" "$ns" "$uid" "$logdir" "$KYB_TMP/$uid.ctr.json"; then
+		fail "$t: pod and container created" "pod $POD_ID ctr $CTR_ID"
+		[ -z "$POD_ID" ] || rm_pod "$POD_ID" >/dev/null 2>&1 || true
+		return 0
+	fi
+	if out=$(cri start "$CTR_ID" 2>&1); then
+		fail "$t: StartContainer fails" "it succeeded: state $(ctr_state "$CTR_ID")"
+	else
+		pass "$t: StartContainer fails"
+		log "$t: StartContainer said: $out"
+	fi
+	st=$(cri inspect "$CTR_ID" | jq -c '.status | {state, exit_code, reason, message}' || true)
+	log "$t: container status: $st"
+	expect_ne "$t: container is not RUNNING" CONTAINER_RUNNING "$(jq -r .state <<<"$st")"
+	msg="$(jq -r '.reason + ": " + .message' <<<"$st")"
+	for n in "$@"; do
+		expect_contains "$t: status reason/message names the cause ('$n')" "$msg" "$n"
+	done
+	sleep 2
+	n=$(numbers "$logdir/counter/0.log" | head -n 1)
+	expect_eq "$t: no fresh process started (no number in the log)" "" "$n"
+	rm_pod "$POD_ID" >/dev/null 2>&1 || fail "$t: pod stops and is removed"
+}
+
+run_suite() {
+	local v=$1 n t uid logdir out last first later id json ann_ok=1
+	n=kybcri-rst${v/./}
+	t="[$v]"
+	if [ "$v" = 1.7 ] && ! ctd_have_17; then
+		skip "$t CRI restore suite" "containerd 1.7 not installed in $KYB_CTD17_BIN (scripts/setup.sh)"
+		return 0
+	fi
+	start_daemon "$KYB_TMP/store-$n"
+	KYB_CTD_NS=k8s.io KYB_CTD_EXTRA_CONFIG="
+[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.$ANN_HANDLER]
+  runtime_type = \"$KYB_RUNTIME\"
+  container_annotations = [\"kybernate.io/*\"]
+  pod_annotations = [\"kybernate.io/*\"]" ctd_start "$n" "$v"
+	kyb_image_import k8s.io
+
+	# ---- the pod of cpu-test-pod.yaml -------------------------------------------
+	uid=kybcri-cpu-test-${v/./}
+	logdir=$KYB_TMP/pods/${NS}_cpu-test_$uid
+	counter_json >"$KYB_TMP/$uid.ctr.json"
+	if ! run_pod cpu-test "$NS" "$uid" "$logdir" "$KYB_TMP/$uid.ctr.json" || ! cri start "$CTR_ID"; then
+		fail "$t cpu-test pod runs" "pod '$POD_ID' container '$CTR_ID'"
+		ctd_stop "$n"
+		stop_daemon
+		return 0
+	fi
+	pass "$t cpu-test pod runs"
+	local test_pod=$POD_ID test_ctr=$CTR_ID
+	kyb_wait_eval 20 '[ "$(numbers "$logdir/counter/0.log" | wc -l)" -ge 3 ]' ||
+		fail "$t cpu-test counter prints numbers" "$(cat "$logdir/counter/0.log" 2>&1)"
+	out=$(for p in $(kyb_shims); do tr '\0' '\n' <"/proc/$p/environ" | grep '^KYBERNATE_SOCKET=' || true; done | sort -u)
+	expect_eq "$t the shim inherited KYBERNATE_SOCKET from containerd" "KYBERNATE_SOCKET=$SOCK" "$out"
+
+	# ---- checkpoint with kybernatectl ---------------------------------------------------
+	if id=$("$CTL" checkpoint --exit -q -n k8s.io "$test_ctr" 2>"$KYB_TMP/ckpt-$n.err"); then
+		pass "$t kybernatectl checkpoint --exit of the counter"
+	else
+		fail "$t kybernatectl checkpoint --exit of the counter" "$(cat "$KYB_TMP/ckpt-$n.err")"
+		ctd_stop "$n"
+		stop_daemon
+		return 0
+	fi
+	id=$(tail -n 1 <<<"$id")
+	kyb_wait_eval 10 '[ "$(ctr_state "$test_ctr")" = CONTAINER_EXITED ]' || true
+	expect_eq "$t checkpointed container EXITED (--exit)" CONTAINER_EXITED "$(ctr_state "$test_ctr")"
+	sleep 1 # containerd drains the FIFO into the log
+	last=$(numbers "$logdir/counter/0.log" | tail -n 1)
+	log "$t counter stopped at $last (checkpoint $id)"
+	json=$("$CTL" list --json)
+	expect_eq "$t catalog: ready, kybernate-demo/cpu-test/counter" "ready $NS cpu-test counter" \
+		"$(jq -r --arg id "$id" '.[] | select(.id == $id) | [.state, (.k8s_namespace // .k8sNamespace),
+			(.k8s_pod // .k8sPod), (.k8s_container // .k8sContainer)] | join(" ")' <<<"$json")"
+	# The daemon's half of the rules (dry runs, as the shim's target would be):
+	# a failure below but not here points at the shim.
+	expect_eq "$t daemon: $REF resolves for kybernate-demo" "$KYB_TMP/store-$n/checkpoints/$id/checkpoint" \
+		"$("$CTL" resolve -q -n k8s.io --k8s-namespace "$NS" -p cpu-restore -c counter \
+			--image-ref "$KYB_BUSYBOX" "$REF" 2>&1)"
+	expect_contains "$t daemon: $REF refused for $OTHER_NS (tenant rule)" \
+		"$("$CTL" resolve -q -n k8s.io --k8s-namespace "$OTHER_NS" -p cpu-restore -c counter "$REF" 2>&1)" "tenant rule"
+	expect_contains "$t daemon: /some/host/path refused" \
+		"$("$CTL" resolve -q -n k8s.io --k8s-namespace "$NS" /some/host/path 2>&1)" "refused"
+	expect_ok "$t cpu-test pod stops and is removed" rm_pod "$test_pod"
+	kyb_wait_eval 10 '[ -z "$(kyb_shims)" ]' || fail "$t no shim left after cpu-test is removed" "$(kyb_shims)"
+
+	if ! shim_restores; then
+		skip "$t restore into new pods, tenant and host-path refusals" \
+			"this shim build has no restore-on-Create (no RESTORE_FROM in $BUILD/$SHIM)"
+		finish_suite "$n"
+		return 0
+	fi
+
+	# ---- the pod of cpu-restore-pod.yaml: RESTORE_FROM in the env -------------------------
+	uid=kybcri-cpu-restore-${v/./}
+	logdir=$KYB_TMP/pods/${NS}_cpu-restore_$uid
+	counter_json "$REF" >"$KYB_TMP/$uid.ctr.json"
+	if run_pod cpu-restore "$NS" "$uid" "$logdir" "$KYB_TMP/$uid.ctr.json" &&
+		out=$(cri start "$CTR_ID" 2>&1); then
+		pass "$t cpu-restore pod (RESTORE_FROM=$REF) starts"
+		kyb_wait_eval 20 '[ "$(numbers "$logdir/counter/0.log" | wc -l)" -ge 2 ]' || true
+		first=$(numbers "$logdir/counter/0.log" | head -n 1)
+		later=$(numbers "$logdir/counter/0.log" | tail -n 1)
+		log "$t restored counter printed: $(numbers "$logdir/counter/0.log" | head -n 5 | paste -sd' ')"
+		if [ -n "$first" ] && [ -n "$last" ] && [ "$first" -gt "$last" ] && [ "$first" -ne 0 ]; then
+			pass "$t restored counter continues the count ($first > $last)"
+		else
+			fail "$t restored counter continues the count" "last before checkpoint: '$last', first after restore: '$first'" \
+				"log: $(head -n 5 "$logdir/counter/0.log" 2>&1)"
+		fi
+		expect_eq "$t restored counter continues exactly at last + 1" "$((${last:-0} + 1))" "$first"
+		expect_eq "$t restored container RUNNING" CONTAINER_RUNNING "$(ctr_state "$CTR_ID")"
+		if [ -n "$later" ] && [ -n "$first" ] && [ "$later" -gt "$first" ]; then
+			pass "$t restored counter keeps counting"
+		else
+			fail "$t restored counter keeps counting" "first '$first', latest '$later'"
+		fi
+		out=$(cri exec "$CTR_ID" cat /proc/1/cmdline 2>/dev/null | tr '\0' ' ' || true)
+		expect_contains "$t exec into the restored container sees the counter" "$out" "while true"
+		expect_eq "$t catalog counts the restore" 1 \
+			"$("$CTL" list --json | jq -r --arg id "$id" '.[] | select(.id == $id) | (.restore_count // .restoreCount)')"
+	else
+		fail "$t cpu-restore pod (RESTORE_FROM=$REF) starts" "pod '$POD_ID' container '$CTR_ID'" "${out:-}" \
+			"status: $(cri inspect "$CTR_ID" 2>/dev/null | jq -c '.status | {state, reason, message}')"
+		ann_ok=0
+	fi
+	[ -z "$POD_ID" ] || expect_ok "$t cpu-restore pod stops and is removed" rm_pod "$POD_ID"
+
+	# ---- the same checkpoint again, named by the annotation ---------------------------------
+	if [ "$ann_ok" = 1 ]; then
+		uid=kybcri-cpu-restore-ann-${v/./}
+		logdir=$KYB_TMP/pods/${NS}_cpu-restore-ann_$uid
+		counter_json "" "$REF" >"$KYB_TMP/$uid.ctr.json"
+		if run_pod cpu-restore-ann "$NS" "$uid" "$logdir" "$KYB_TMP/$uid.ctr.json" "$ANN_HANDLER" &&
+			out=$(cri start "$CTR_ID" 2>&1); then
+			pass "$t second restore (annotation kybernate.io/restore-from) starts"
+			out=$(cri inspect "$CTR_ID" | jq -r '.info.info.runtimeSpec.annotations["kybernate.io/restore-from"] // ""' || true)
+			expect_eq "$t the annotation reached the OCI spec" "$REF" "$out"
+			kyb_wait_eval 20 '[ "$(numbers "$logdir/counter/0.log" | wc -l)" -ge 1 ]' || true
+			first=$(numbers "$logdir/counter/0.log" | head -n 1)
+			expect_eq "$t second restore continues at last + 1 too" "$((${last:-0} + 1))" "$first"
+		else
+			fail "$t second restore (annotation kybernate.io/restore-from) starts" "${out:-}" \
+				"status: $(cri inspect "$CTR_ID" 2>/dev/null | jq -c '.status | {state, reason, message}')"
+		fi
+		[ -z "$POD_ID" ] || expect_ok "$t annotation pod stops and is removed" rm_pod "$POD_ID"
+	else
+		skip "$t second restore by annotation" "the first restore failed"
+	fi
+
+	# ---- refusals ---------------------------------------------------------------------------
+	expect_refused "$t other Kubernetes namespace" "$OTHER_NS" cpu-restore "$REF" "tenant rule"
+	expect_refused "$t host path" "$NS" cpu-hostpath /some/host/path "/some/host/path" "refused"
+
+	finish_suite "$n"
+}
+
+# finish_suite NAME: nothing may be left behind; stops containerd and the daemon.
+finish_suite() {
+	local n=$1 t="[$CTD_VERSION]" out
+	expect_eq "$t no pods left" 0 "$(cri pods | jq length || true)"
+	if kyb_wait_eval 15 '[ -z "$(kyb_shims)" ]'; then
+		pass "$t no $SHIM process left"
+	else
+		fail "$t no $SHIM process left" "$(kyb_shims)"
+	fi
+	out=$(awk -v d="$CTD_STATE" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo)
+	expect_eq "$t no mount left under the instance's state dir" "" "$out"
+	ctd_stop "$n"
+	stop_daemon
+}
+
+run_suite 1.6
+run_suite 1.7
+kyb_finish
