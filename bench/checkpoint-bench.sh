@@ -4,7 +4,8 @@
 # Checkpoint benchmark (issue 4): `kybernatectl checkpoint` against raw
 # `runc checkpoint` of the same running containers, side by side in one run.
 #
-#   BUILD=$PWD/build bench/checkpoint-bench.sh [--runs N] [--mib N] [--no-docs]
+#   BUILD=$PWD/build bench/checkpoint-bench.sh [--runs N] [--mib N] [--only small|big]
+#                                              [--no-docs]
 #
 # Two containers are started with runc directly (stdio on pipes): "small", a
 # busybox `sh` loop that prints a number a second, and "big", bench/memhog.c
@@ -22,6 +23,8 @@
 # CRIU's stats-dump freezing_time / frozen_time (how long the process stood).
 # Writes the "## Checkpoint (kybernated)" section of docs/BENCHMARKS.md unless
 # --no-docs. Needs root, runc, CRIU >= 4 and a built kybernated/kybernatectl.
+# The daemons' logs and the CRIU dump.log of every checkpoint are kept in
+# $BUILD/bench-logs/checkpoint-bench/.
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=../tests/lib/common.sh
 . "$(dirname "$0")/../tests/lib/common.sh"
@@ -29,10 +32,11 @@ set -uo pipefail
 RUNS=5
 MIB=1024
 WRITE_DOCS=1
+ONLY=
 CMDLINE="bench/checkpoint-bench.sh${*:+ $*}"
 
 usage() {
-	sed -n '4,24p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '4,28p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-0}"
 }
 while [ $# -gt 0 ]; do
@@ -43,6 +47,10 @@ while [ $# -gt 0 ]; do
 		;;
 	--mib)
 		MIB=${2:-}
+		shift
+		;;
+	--only)
+		ONLY=${2:-}
 		shift
 		;;
 	--no-docs) WRITE_DOCS=0 ;;
@@ -67,6 +75,9 @@ NS=ckbench
 RUNC_ROOT=$D/runc/$NS
 CTL=$BUILD/kybernatectl
 mkdir -p "$RUNC_ROOT" "$D/raw"
+LOGS=$BUILD/bench-logs/checkpoint-bench
+rm -rf --one-file-system "$LOGS"
+mkdir -p "$LOGS"
 
 now_ns() { date +%s%N; }
 ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
@@ -158,7 +169,7 @@ stop_daemons() {
 	done
 	DPID=()
 }
-kyb_on_exit 'stop_daemons'
+kyb_on_exit 'stop_daemons; cp "$D"/kyb/daemon.log "$LOGS/kyb-daemon.log"; cp "$D"/kyb-nosync/daemon.log "$LOGS/kyb-nosync-daemon.log"'
 start_daemon kyb yes
 start_daemon kyb-nosync no
 
@@ -167,6 +178,11 @@ start_daemon kyb-nosync no
 # Results: R[size.mode.run.field] with fields t (checkpoint, ms), ts (synced
 # total, raw only), bytes, freezing, frozen (us).
 declare -A R
+
+# net MS FREEZING_US: the time without CRIU's wait for the cgroup freezer (it
+# polls freezer.state every 100 ms: a checkpoint takes 0.5 or 100 ms more by
+# chance, whoever runs it).
+net() { awk -v t="$1" -v f="$2" 'BEGIN { if (f == "-" || t == "") print "-"; else printf "%.1f", t - f / 1000 }'; }
 
 measure_raw() { # SIZE RUN
 	local id=ckbench-$1 img=$D/raw/img work=$D/raw/work t0 t1 t2 st
@@ -183,7 +199,10 @@ measure_raw() { # SIZE RUN
 	R[$1.raw.$2.t]=$(ms "$t0" "$t1")
 	R[$1.raw.$2.ts]=$(ms "$t0" "$t2")
 	R[$1.raw.$2.bytes]=$(du -sb "$img" | cut -f1)
+	cp "$work/dump.log" "$LOGS/$1-raw-$2-dump.log" 2>/dev/null
 	read -r R[$1.raw.$2.freezing] R[$1.raw.$2.frozen] < <(stats_dump "$work/stats-dump")
+	R[$1.raw.$2.tn]=$(net "${R[$1.raw.$2.t]}" "${R[$1.raw.$2.freezing]}")
+	R[$1.raw.$2.tsn]=$(net "${R[$1.raw.$2.ts]}" "${R[$1.raw.$2.freezing]}")
 	rm -rf --one-file-system "$img" "$work"
 }
 
@@ -200,11 +219,15 @@ measure_kyb() { # SIZE RUN MODE
 	R[$1.$3.$2.bytes]=$(du -sb "$dir/checkpoint" | cut -f1)
 	R[$1.$3.$2.total]=$(du -sb "$dir" | cut -f1)
 	read -r R[$1.$3.$2.freezing] R[$1.$3.$2.frozen] < <(stats_dump "$dir/stats-dump")
+	R[$1.$3.$2.tn]=$(net "${R[$1.$3.$2.t]}" "${R[$1.$3.$2.freezing]}")
+	cp "$dir/dump.log" "$LOGS/$1-$3-$2-dump.log" 2>/dev/null
 	KYBERNATE_SOCKET=$sock "$CTL" delete "$ck" >/dev/null 2>&1 || die "kybernatectl delete $ck failed"
 }
 
 MODES=(raw kyb kyb-nosync)
 SIZES=(small big)
+[ -z "$ONLY" ] || SIZES=("$ONLY")
+case $ONLY in "" | small | big) ;; *) die "--only small or big" ;; esac
 START=$(date -u '+%Y-%m-%d %H:%M UTC')
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 # One warm-up of each (first CRIU run and page cache of the binaries).
@@ -245,19 +268,23 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) pri
 
 table() {
 	local s label
-	echo "| process | way | synced | checkpoint [ms] | vs raw at same durability | image [MiB] | freezing [ms] | frozen [ms] |"
-	echo "|:---|:---|:---|---:|---:|---:|---:|---:|"
+	echo "| process | way | synced | checkpoint [ms] | vs raw at same durability | without freezer wait [ms] | vs raw | image [MiB] | freezing [ms] | frozen [ms] |"
+	echo "|:---|:---|:---|---:|---:|---:|---:|---:|---:|---:|"
 	for s in "${SIZES[@]}"; do
 		if [ "$s" = small ]; then label="busybox sh loop"; else label="memhog, $MIB MiB touched"; fi
-		local raw_t raw_ts kyb_t kyn_t
+		local raw_t raw_ts kyb_t kyn_t raw_tn raw_tsn kyb_tn kyn_tn
 		raw_t=$(med "$s" raw t)
 		raw_ts=$(med "$s" raw ts)
 		kyb_t=$(med "$s" kyb t)
 		kyn_t=$(med "$s" kyb-nosync t)
-		echo "| $label | raw \`runc checkpoint\` | no | $raw_t | | $(mib "$(med "$s" raw bytes)") | $(usms "$(med "$s" raw freezing)") | $(usms "$(med "$s" raw frozen)") |"
-		echo "| $label | raw \`runc checkpoint\` + fsync of every file | yes | $raw_ts | | | | |"
-		echo "| $label | \`kybernatectl checkpoint\`, durable=yes | yes | $kyb_t | $(pct "$kyb_t" "$raw_ts") | $(mib "$(med "$s" kyb bytes)") | $(usms "$(med "$s" kyb freezing)") | $(usms "$(med "$s" kyb frozen)") |"
-		echo "| $label | \`kybernatectl checkpoint\`, durable=no | no | $kyn_t | $(pct "$kyn_t" "$raw_t") | $(mib "$(med "$s" kyb-nosync bytes)") | $(usms "$(med "$s" kyb-nosync freezing)") | $(usms "$(med "$s" kyb-nosync frozen)") |"
+		raw_tn=$(med "$s" raw tn)
+		raw_tsn=$(med "$s" raw tsn)
+		kyb_tn=$(med "$s" kyb tn)
+		kyn_tn=$(med "$s" kyb-nosync tn)
+		echo "| $label | raw \`runc checkpoint\` | no | $raw_t | | $raw_tn | | $(mib "$(med "$s" raw bytes)") | $(usms "$(med "$s" raw freezing)") | $(usms "$(med "$s" raw frozen)") |"
+		echo "| $label | raw \`runc checkpoint\` + fsync of every file | yes | $raw_ts | | $raw_tsn | | | | |"
+		echo "| $label | \`kybernatectl checkpoint\`, durable=yes | yes | $kyb_t | $(pct "$kyb_t" "$raw_ts") | $kyb_tn | $(pct "$kyb_tn" "$raw_tsn") | $(mib "$(med "$s" kyb bytes)") | $(usms "$(med "$s" kyb freezing)") | $(usms "$(med "$s" kyb frozen)") |"
+		echo "| $label | \`kybernatectl checkpoint\`, durable=no | no | $kyn_t | $(pct "$kyn_t" "$raw_t") | $kyn_tn | $(pct "$kyn_tn" "$raw_tn") | $(mib "$(med "$s" kyb-nosync bytes)") | $(usms "$(med "$s" kyb-nosync freezing)") | $(usms "$(med "$s" kyb-nosync frozen)") |"
 	done
 }
 
@@ -269,6 +296,7 @@ runs_detail() {
 				[ "$f" = ts ] && [ "$m" != raw ] && continue
 				echo "    $s $m $([ "$f" = ts ] && echo "+sync ")[ms]: $(all "$s" "$m" "$f")"
 			done
+			echo "    $s $m freezing [us]: $(all "$s" "$m" freezing)"
 			echo "    $s $m frozen [us]: $(all "$s" "$m" frozen)"
 		done
 	done
@@ -298,8 +326,11 @@ directory holding them, \`find IMG -exec sync -- {} +; sync -- PARENT\`, timed s
 every file and directory, the checkpoint is ready only then); and to a second one with
 \`durable=no\`. Times are wall time of the whole command; \`sync\` runs before each so
 no earlier write-back overlaps; images are deleted after each. Medians of $RUNS runs after
-one warm-up. freezing/frozen: CRIU's \`stats-dump\` (\`freezing_time\`, \`frozen_time\`: the
-time the process stood still). Image size: \`du -sb\` of the CRIU image directory.
+one warm-up. freezing/frozen: CRIU's \`stats-dump\` (\`freezing_time\`: until the cgroup
+freezer reported FROZEN; \`frozen_time\`: how long the process then stood still). "Without
+freezer wait" subtracts \`freezing_time\` from each run before the median: CRIU polls the v1
+freezer's state every 100 ms, so any checkpoint, raw or ours, takes about 0.5 ms or 100 ms
+more by chance. Image size: \`du -sb\` of the CRIU image directory.
 
 Command, exactly as run:
 
