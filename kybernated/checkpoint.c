@@ -1,14 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The Checkpoint operation, a small state machine driven by child exits:
  *
- *   runc state  ->  (insert pending row)  ->  runc checkpoint  ->  write
- *   config.dump/spec.dump/stats-dump/kybernate.json  ->  checksum + fsync in a
- *   forked child  ->  row ready  ->  reply.
+ *   runc state  ->  (insert pending row; find the rootfs's overlay upper
+ *   directory)  ->  runc checkpoint  ->  rootfs-diff.tar + deleted.files in a
+ *   forked child  ->  write config.dump/spec.dump/stats-dump/kybernate.json
+ *   ->  checksum + fsync in a forked child  ->  row ready  ->  reply.
+ *
+ * The writable layer is read after the dump. Without --leave-running the
+ * container is stopped by then and the files are exactly the dumped state;
+ * with --leave-running runc resumes the container right after the dump, so a
+ * file it changes within the capture's few milliseconds may be newer in the
+ * archive than in the images (the small window Podman has too).
  *
  * Any failure removes the directory and the row, after copying runc's output
  * and CRIU's dump.log to <store>/logs/, whose path the error message names. */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -16,6 +25,7 @@
 #include "manager.h"
 #include "metadata.h"
 #include "resolve.h"
+#include "rootfs-diff.h"
 #include "spawn.h"
 #include "store.h"
 
@@ -29,6 +39,12 @@ typedef struct CheckpointJob {
         bool row_inserted;
         sd_event_source *child;
         int64_t started_usec;
+        /* the container's root filesystem and what is saved of it */
+        char *rootfs;
+        RootfsOverlay overlay; /* .upperdir NULL: nothing to capture */
+        char *rootfs_note;     /* why not */
+        RootfsDiffStats diff_stats;
+        int capture_fd; /* result pipe of the capture child */
 } CheckpointJob;
 
 static void job_free(CheckpointJob *j) {
@@ -40,6 +56,10 @@ static void job_free(CheckpointJob *j) {
         free(j->dir);
         free(j->runc_root);
         free(j->created);
+        free(j->rootfs);
+        rootfs_overlay_done(&j->overlay);
+        free(j->rootfs_note);
+        safe_close(j->capture_fd);
         free(j);
 }
 
@@ -203,13 +223,94 @@ static int job_write_metadata(CheckpointJob *j) {
         r = metadata_write_kybernate_json(j->dir, &j->entry, m->config->durable);
         if (r < 0)
                 return r;
+        MetadataRootfsDiff d = {
+                .captured = j->overlay.upperdir != NULL,
+                .rootfs = j->rootfs,
+                .upperdir = j->overlay.upperdir,
+                .note = j->rootfs_note,
+                .entries = j->diff_stats.entries,
+                .deleted = j->diff_stats.deleted,
+                .skipped = j->diff_stats.skipped,
+                .bytes = j->diff_stats.bytes,
+        };
+        r = metadata_set_rootfs_diff(j->dir, &d, m->config->durable);
+        if (r < 0)
+                return r;
         /* The work directory may hold CRIU's mounts: the safe remover. */
         return store_remove_tree(work);
 }
 
+static void job_finish(CheckpointJob *j);
+
+static int on_capture_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        CheckpointJob *j = userdata;
+        char buf[160] = "";
+        int r = -EIO;
+        unsigned long long entries = 0, deleted = 0, skipped = 0, bytes = 0;
+
+        j->child = sd_event_source_disable_unref(j->child);
+        ssize_t k = read(j->capture_fd, buf, sizeof(buf) - 1);
+        j->capture_fd = safe_close(j->capture_fd);
+        if (si->si_code == CLD_EXITED && k > 0) {
+                buf[k] = 0;
+                if (sscanf(buf, "%d %llu %llu %llu %llu", &r, &entries, &deleted, &skipped, &bytes) < 1)
+                        r = -EIO;
+        }
+        if (r < 0) {
+                char what[PATH_MAX + 128];
+                snprintf(what, sizeof(what), "saving the container's writable layer %s failed: %s",
+                         j->overlay.upperdir, strerror(-r));
+                job_fail(j, r, what);
+                return 0;
+        }
+        j->diff_stats = (RootfsDiffStats){
+                .entries = entries, .deleted = deleted, .skipped = skipped, .bytes = bytes};
+        log_debug("Checkpoint %s: rootfs diff of %s: %llu entries, %llu deleted, %llu skipped, %llu bytes",
+                  j->entry.id, j->overlay.upperdir, entries, deleted, skipped, bytes);
+        job_finish(j);
+        return 0;
+}
+
+/* Writes rootfs-diff.tar and deleted.files in a forked child: the upper
+ * directory may be large, and the loop must not block on it. */
+static int job_start_capture(CheckpointJob *j) {
+        Manager *m = j->manager;
+        int p[2];
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return negative_errno();
+        pid_t pid = fork();
+        if (pid < 0) {
+                int r = negative_errno();
+                safe_close(p[0]);
+                safe_close(p[1]);
+                return r;
+        }
+        if (pid == 0) {
+                (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+                RootfsDiffStats st = {};
+                int r = rootfs_diff_capture(j->overlay.upperdir, j->overlay.userxattr, j->rootfs, j->dir, &st);
+                char out[160];
+                int n = snprintf(out, sizeof(out), "%d %llu %llu %llu %llu\n", r,
+                                 (unsigned long long)st.entries, (unsigned long long)st.deleted,
+                                 (unsigned long long)st.skipped, (unsigned long long)st.bytes);
+                (void)!write(p[1], out, (size_t)n);
+                _exit(0);
+        }
+        safe_close(p[1]);
+        j->capture_fd = p[0];
+        int r = sd_event_add_child(m->event, &j->child, pid, WEXITED, on_capture_exit, j);
+        if (r < 0) {
+                kill(pid, SIGKILL);
+                (void)waitpid(pid, NULL, 0);
+                return r;
+        }
+        job_progress(j, "rootfs", "saving the container's writable layer");
+        return 0;
+}
+
 static int on_checkpoint_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
         CheckpointJob *j = userdata;
-        Manager *m = j->manager;
         int r;
 
         j->child = sd_event_source_disable_unref(j->child);
@@ -221,13 +322,28 @@ static int on_checkpoint_exit(sd_event_source *s, const siginfo_t *si, void *use
                 job_fail(j, EIO, what);
                 return 0;
         }
+        if (j->overlay.upperdir) {
+                r = job_start_capture(j);
+                if (r < 0)
+                        job_fail(j, r, "starting the capture of the container's writable layer failed");
+                return 0;
+        }
+        job_finish(j);
+        return 0;
+}
+
+/* After the dump (and the rootfs capture): metadata, checksum, sync. */
+static void job_finish(CheckpointJob *j) {
+        Manager *m = j->manager;
+        int r;
+
         job_progress(j, "finish", "writing metadata, computing checksum and syncing");
         r = job_write_metadata(j);
         if (r < 0) {
                 job_fail(j, r,
                          r == -ENOSPC ? "writing metadata failed: no space left on the store"
                                       : "writing metadata failed");
-                return 0;
+                return;
         }
         /* From here on the dump exists only in these files (with --exit the
          * container is gone): should the daemon die before the row is ready,
@@ -238,7 +354,6 @@ static int on_checkpoint_exit(sd_event_source *s, const siginfo_t *si, void *use
         r = checksum_task_start(m->event, j->dir, m->config->durable, job_finished, j, NULL);
         if (r < 0)
                 job_fail(j, r, "starting the checksum failed");
-        return 0;
 }
 
 static int job_start_checkpoint(CheckpointJob *j) {
@@ -291,6 +406,47 @@ static int job_start_checkpoint(CheckpointJob *j) {
         return 0;
 }
 
+/* Where the container's root filesystem is and whether it has an overlay
+ * upper directory to save. Never fatal: without one there is just no diff
+ * (rootfs_note says why, in kybernate.json). Reading mountinfo blocks only
+ * briefly (a few hundred lines). */
+static void job_find_rootfs(CheckpointJob *j, const char *spec) {
+        _cleanup_free_ char *root = NULL, *joined = NULL, *mountinfo = NULL;
+        char *note = NULL;
+        int r;
+
+        r = metadata_spec_root_path(spec, &root);
+        if (r < 0) {
+                j->rootfs_note = strdup("the OCI spec has no root.path");
+                return;
+        }
+        if (root[0] != '/' && asprintf(&joined, "%s/%s", j->entry.bundle, root) < 0)
+                return;
+        j->rootfs = realpath(joined ? joined : root, NULL);
+        if (!j->rootfs) {
+                r = negative_errno();
+                if (asprintf(&note, "the rootfs %s is not accessible: %s", joined ? joined : root,
+                             strerror(-r)) >= 0)
+                        j->rootfs_note = note;
+                return;
+        }
+        r = read_full_file("/proc/self/mountinfo", 64u << 20, &mountinfo, NULL);
+        if (r >= 0)
+                r = rootfs_find_overlay(mountinfo, j->rootfs, &j->overlay);
+        if (r == 1)
+                return;
+        if (r == 0)
+                r = asprintf(&note, "the rootfs %s is %s, not an overlay with an upper directory: no diff saved",
+                             j->rootfs, j->overlay.fstype ? j->overlay.fstype : "?");
+        else if (r == -ENOENT)
+                r = asprintf(&note, "the rootfs %s is not a mount point: no diff saved", j->rootfs);
+        else
+                r = asprintf(&note, "the mounts of %s could not be read (%s): no diff saved", j->rootfs,
+                             strerror(-r));
+        if (r >= 0)
+                j->rootfs_note = note;
+}
+
 /* With the container's runc state in hand: identity, pending row, runc. */
 static void job_continue_with_state(CheckpointJob *j, const char *state_json, const char *what) {
         Manager *m = j->manager;
@@ -314,6 +470,7 @@ static void job_continue_with_state(CheckpointJob *j, const char *state_json, co
                 return;
         }
         j->entry.bundle = TAKE_PTR(bundle);
+        job_find_rootfs(j, spec);
 
         r = catalog_insert(m->catalog, &j->entry);
         if (r < 0) {
@@ -420,6 +577,7 @@ void op_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req) {
         }
         m->n_jobs++;
         j->manager = m;
+        j->capture_fd = -EBADF;
         j->conn = c;
         j->started_usec = (int64_t)now_monotonic_usec();
         CatalogEntry *e = &j->entry;

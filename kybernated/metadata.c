@@ -98,6 +98,16 @@ static int write_json(const char *dir, const char *file, cJSON *o, bool sync) {
         return write_file_atomic(path, text, strlen(text), 0600);
 }
 
+/* dir/file parsed, or NULL if absent or invalid. */
+static cJSON *read_json(const char *dir, const char *file) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        if (asprintf(&path, "%s/%s", dir, file) < 0)
+                return NULL;
+        if (read_full_file(path, 1 << 20, &text, NULL) < 0)
+                return NULL;
+        return cJSON_Parse(text);
+}
+
 static void rfc3339(int64_t ns, char buf[static 40]) {
         time_t t = (time_t)(ns / (int64_t)NSEC_PER_SEC);
         struct tm tm;
@@ -144,6 +154,47 @@ int metadata_write_kybernate_json(const char *dir, const CatalogEntry *e, bool s
         cJSON_AddBoolToObject(opts, "fileLocks", !!(e->options & CKPT_OPT_FILE_LOCKS));
         cJSON_AddBoolToObject(opts, "shellJob", !!(e->options & CKPT_OPT_SHELL_JOB));
         cJSON_AddBoolToObject(o, "allowCrossNamespace", e->allow_cross_namespace);
+        /* Rewritten (import): what the checkpoint recorded about its rootfs stays. */
+        _cleanup_cjson_ cJSON *old = read_json(dir, "kybernate.json");
+        cJSON *diff = old ? cJSON_DetachItemFromObjectCaseSensitive(old, "rootfsDiff") : NULL;
+        if (diff && !cJSON_AddItemToObject(o, "rootfsDiff", diff)) {
+                cJSON_Delete(diff);
+                return -ENOMEM;
+        }
+        return write_json(dir, "kybernate.json", o, sync);
+}
+
+int metadata_spec_root_path(const char *spec_json, char **ret) {
+        _cleanup_cjson_ cJSON *spec = cJSON_Parse(spec_json);
+        if (!spec)
+                return -EBADMSG;
+        const char *p = get_str(cJSON_GetObjectItemCaseSensitive(spec, "root"), "path");
+        if (isempty(p) || strlen(p) >= 4096)
+                return -ENOENT;
+        char *s = strdup(p);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+int metadata_set_rootfs_diff(const char *dir, const MetadataRootfsDiff *d, bool sync) {
+        _cleanup_cjson_ cJSON *o = read_json(dir, "kybernate.json");
+        if (!o || !cJSON_IsObject(o))
+                return -EBADMSG;
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "rootfsDiff");
+        cJSON *r = cJSON_AddObjectToObject(o, "rootfsDiff");
+        if (!r || !cJSON_AddBoolToObject(r, "captured", d->captured) ||
+            !cJSON_AddStringToObject(r, "rootfs", d->rootfs ? d->rootfs : "") ||
+            (d->upperdir && !cJSON_AddStringToObject(r, "upperdir", d->upperdir)) ||
+            (d->note && !cJSON_AddStringToObject(r, "note", d->note)))
+                return -ENOMEM;
+        if (d->captured &&
+            (!cJSON_AddNumberToObject(r, "entries", (double)d->entries) ||
+             !cJSON_AddNumberToObject(r, "deleted", (double)d->deleted) ||
+             !cJSON_AddNumberToObject(r, "skipped", (double)d->skipped) ||
+             !cJSON_AddNumberToObject(r, "archiveBytes", (double)d->bytes)))
+                return -ENOMEM;
         return write_json(dir, "kybernate.json", o, sync);
 }
 

@@ -20,6 +20,21 @@ int metadata_from_spec(const char *spec_json, CatalogEntry *e);
 int metadata_parse_runc_state(const char *json, char **ret_bundle, char **ret_created);
 
 int metadata_write_kybernate_json(const char *dir, const CatalogEntry *e, bool sync);
+/* root.path of an OCI spec, as written (relative to the bundle or absolute). */
+int metadata_spec_root_path(const char *spec_json, char **ret);
+
+/* kybernate.json's "rootfsDiff": what was saved of the container's writable
+ * layer (rootfs-diff.tar, deleted.files), or why nothing was. Kept when
+ * metadata_write_kybernate_json() rewrites the file. */
+typedef struct MetadataRootfsDiff {
+        bool captured;
+        const char *rootfs;   /* the container's root filesystem at checkpoint */
+        const char *upperdir; /* its overlay upper directory, if any */
+        const char *note;     /* why nothing was captured */
+        uint64_t entries, deleted, skipped, bytes;
+} MetadataRootfsDiff;
+int metadata_set_rootfs_diff(const char *dir, const MetadataRootfsDiff *d, bool sync);
+
 /* Reads identity fields of kybernate.json into e (fields already set kept). */
 int metadata_read_kybernate_json(const char *dir, CatalogEntry *e);
 

@@ -1,0 +1,149 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# kybernated saves a container's writable layer with its checkpoint: a busybox
+# counter under real runc, on an overlay rootfs (lower = the image, upper = the
+# container's changes), writes a file, a nested directory and a symlink and
+# deletes a file of the image; `kybernatectl checkpoint` leaves
+# rootfs-diff.tar (readable by GNU tar) and deleted.files beside the CRIU
+# images, the checksum covers them (a changed archive is refused at resolve),
+# export carries them. A container on a plain directory gets no diff, and
+# kybernate.json says why.
+. "$(dirname "$0")/../lib/common.sh"
+
+require_root
+require_cmd runc criu jq busybox tar
+require_build kybernated kybernatectl
+criu check >/dev/null 2>&1 || skip_all "criu check fails here (CRIU >= 4 is needed: run scripts/setup.sh)"
+grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null ||
+	skip_all "no overlay filesystem in this kernel"
+
+D=$KYB_TMP
+STORE=$D/store
+SOCK=$D/kybernated.sock
+export KYBERNATE_SOCKET=$SOCK
+NS=rootfs-e2e
+RUNC_ROOT=$D/runc/$NS
+CTL=$BUILD/kybernatectl
+DAEMON_PID=
+
+stop_daemon() {
+	[ -n "$DAEMON_PID" ] || return 0
+	kill "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_PID=
+}
+kyb_on_exit 'stop_daemon'
+kyb_on_exit '[ "$_kyb_fail" = 0 ] || tail -n 30 "$D/daemon.log" >&2'
+
+"$BUILD/kybernated" --config /dev/null --store "$STORE" --runc-root-base "$D/runc" -S "$SOCK" \
+	>>"$D/daemon.log" 2>&1 &
+DAEMON_PID=$!
+kyb_wait 10 "$CTL" status || die "kybernated did not come up: $(tail -n 20 "$D/daemon.log")"
+
+# ---- the image and the container's overlay ----------------------------------------
+
+kyb_rootfs_build "$D/lower"
+echo "from the image" >"$D/lower/etc/motd"
+mkdir -p "$D/upper" "$D/work" "$D/bundle/rootfs" "$D/plain"
+mount -t overlay overlay -o "lowerdir=$D/lower,upperdir=$D/upper,workdir=$D/work" "$D/bundle/rootfs" ||
+	skip_all "mount -t overlay failed"
+kyb_on_exit "umount -l '$D/bundle/rootfs' 2>/dev/null"
+
+(cd "$D/bundle" && runc spec)
+# Writable rootfs, host network, no terminal. The shell changes its rootfs,
+# then counts.
+script='echo written-before-checkpoint >/hello.txt
+mkdir -p /data/deep/er && echo nested >/data/deep/er/f
+ln -s /hello.txt /hello.link
+rm /etc/motd
+echo modified >/etc/hostname
+i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done'
+jq --arg s "$script" '.process.terminal = false
+    | .root.readonly = false
+    | .process.args = ["sh", "-c", $s]
+    | .linux.namespaces |= map(select(.type != "network"))
+    | .annotations = {"io.kubernetes.cri.image-name": "docker.io/kybernate/busybox:test"}' \
+	"$D/bundle/config.json" >"$D/bundle/config.json.new"
+mv "$D/bundle/config.json.new" "$D/bundle/config.json"
+# The same container on a plain directory (not a mount point).
+cp -a "$D/bundle/config.json" "$D/plain/config.json"
+cp -a "$D/lower" "$D/plain/rootfs"
+mkdir -p "$RUNC_ROOT"
+
+run_ctr() { # ID BUNDLE OUT
+	(true | runc --root "$RUNC_ROOT" run -d -b "$2" "$1" 2>&1 | cat >>"$3") &
+	kyb_wait 10 test -s "$3" || die "container $1 did not start: $(cat "$3")"
+}
+kill_ctr() {
+	runc --root "$RUNC_ROOT" kill "$1" KILL 2>/dev/null
+	sleep 0.2
+	runc --root "$RUNC_ROOT" delete -f "$1" 2>/dev/null
+}
+kyb_on_exit 'for c in rootfs-c1 rootfs-c2; do kill_ctr $c; done'
+
+run_ctr rootfs-c1 "$D/bundle" "$D/out1"
+sleep 0.5
+
+# ---- checkpoint: the diff is beside the images -----------------------------------------
+
+out=$("$CTL" checkpoint --exit --name ovl -n "$NS" rootfs-c1 2>"$D/ckpt.err") || rc=$?
+expect_eq "checkpoint of the overlay container succeeds" "0" "${rc:-0}" || cat "$D/ckpt.err" >&2
+CKPT=$(echo "$out" | tail -n 1)
+dir=$STORE/checkpoints/$CKPT
+expect_ok "rootfs-diff.tar beside the images" test -f "$dir/rootfs-diff.tar"
+expect_ok "deleted.files beside the images" test -f "$dir/deleted.files"
+
+list=$(tar -tvf "$dir/rootfs-diff.tar" 2>&1)
+expect_contains "GNU tar reads the diff: new file" "$list" " hello.txt"
+expect_contains "diff: nested directory file" "$list" "data/deep/er/f"
+expect_contains "diff: symlink kept as a link" "$list" "hello.link -> /hello.txt"
+expect_contains "diff: modified image file" "$list" "etc/hostname"
+expect_eq "diff: file content" "written-before-checkpoint" "$(tar -xOf "$dir/rootfs-diff.tar" hello.txt)"
+case $list in
+*etc/motd*) fail "diff does not archive the deleted file" ;;
+*) pass "diff does not archive the deleted file" ;;
+esac
+expect_eq "deleted.files lists the deleted image file" '["/etc/motd"]' "$(jq -c . "$dir/deleted.files")"
+expect_eq "kybernate.json: diff captured" "true" "$(jq -r .rootfsDiff.captured "$dir/kybernate.json")"
+expect_eq "kybernate.json: upper directory" "$D/upper" "$(jq -r .rootfsDiff.upperdir "$dir/kybernate.json")"
+expect_eq "kybernate.json: image recorded" "docker.io/kybernate/busybox:test" \
+	"$(jq -r .imageRef "$dir/kybernate.json")"
+
+# The catalog's size counts the diff files.
+size=$("$CTL" list --json | jq -r '.[] | select(.name == "ovl") | (.size_bytes // .sizeBytes)')
+sum=$(find "$dir" -type f ! -path "$dir/kybernate.json" -printf '%s\n' | awk '{ s += $1 } END { print s }')
+expect_eq "checkpoint size includes rootfs-diff.tar and deleted.files" "$sum" "$size"
+
+# ---- export carries the diff; the checksum covers it ---------------------------------
+
+expect_ok "export" "$CTL" export "$CKPT" -o "$D/c.tar"
+exp=$(tar -tf "$D/c.tar")
+expect_contains "export has rootfs-diff.tar" "$exp" "rootfs-diff.tar"
+expect_contains "export has deleted.files" "$exp" "deleted.files"
+
+expect_ok "resolve before tampering" "$CTL" resolve -q -n "$NS" ovl
+# Same size, one byte different: only the checksum can tell.
+printf 'X' | dd of="$dir/rootfs-diff.tar" bs=1 seek=600 conv=notrunc status=none
+msg=$("$CTL" resolve -n "$NS" ovl 2>&1) && fail "resolve of a changed rootfs-diff.tar refused" ||
+	expect_contains "resolve of a changed rootfs-diff.tar refused" "$msg" "checksum"
+cp "$dir/deleted.files" "$D/deleted.bak"
+echo '["/etc/passwd"]' >"$dir/deleted.files"
+msg=$("$CTL" resolve -n "$NS" ovl 2>&1) && fail "resolve of a changed deleted.files refused" ||
+	expect_contains "resolve of a changed deleted.files refused" "$msg" "checksum"
+
+# ---- a rootfs that is not an overlay: no diff, and the reason -----------------------
+
+run_ctr rootfs-c2 "$D/plain" "$D/out2"
+sleep 0.3
+out=$("$CTL" checkpoint --exit --name plain -n "$NS" rootfs-c2 2>"$D/ckpt2.err") || rc2=$?
+expect_eq "checkpoint of the plain-directory container succeeds" "0" "${rc2:-0}" || cat "$D/ckpt2.err" >&2
+CK2=$(echo "$out" | tail -n 1)
+dir2=$STORE/checkpoints/$CK2
+expect_fail "no rootfs-diff.tar without an overlay" test -e "$dir2/rootfs-diff.tar"
+expect_eq "kybernate.json: nothing captured" "false" "$(jq -r .rootfsDiff.captured "$dir2/kybernate.json")"
+expect_contains "kybernate.json says why" "$(jq -r .rootfsDiff.note "$dir2/kybernate.json")" \
+	"not a mount point"
+expect_ok "the plain checkpoint resolves" "$CTL" resolve -q -n "$NS" plain
+
+kyb_finish
