@@ -554,6 +554,14 @@ if [ "$UNINSTALL" -eq 0 ] && [ "$ONLY_CTD" -eq 0 ]; then
 	fi
 fi
 
+# containerd 1.6 ignores runtime_path when it starts a pod sandbox's shim (1.7
+# and later honour it): there the shim must be in containerd's PATH.
+if [ "$UNINSTALL" -eq 0 ] && [ "$NO_CTD" -eq 0 ] && [ -n "$RUNTIME_PATH" ] && [ "$CTD_BIN" != none ]; then
+	ctd_v=$("$CTD_BIN" --version 2>/dev/null | awk '{print $3}' | sed 's/^v//')
+	if [[ $ctd_v =~ ^1\.([0-9]+)\. ]] && [ "${BASH_REMATCH[1]}" -lt 7 ]; then
+		warn "containerd $ctd_v ignores runtime_path for pods: put $(dirname "$RUNTIME_PATH") in containerd's PATH, or: ln -s $RUNTIME_PATH /usr/local/bin/$SHIM_NAME"
+	fi
+fi
 if [ ${#CHANGED_FILES[@]} -gt 0 ]; then
 	for cf in "${CHANGED_FILES[@]}"; do
 		kind=${cf%%:*} f=${cf#*:}

@@ -11,8 +11,10 @@
 # backup, and containerd 1.6 (and 1.7 when installed) `config dump` reads the
 # result and shows the kybernate runtime with containerd's default runc still
 # there; a second run leaves the file byte for byte as it was; --uninstall
-# restores the original. Also: the installed files, and the manifests parse as
-# YAML with the right kinds and fields.
+# restores the original. Also: the installed files; a pod through a private
+# containerd's CRI plugin (1.6, and 1.7 when installed) runs with handler
+# "kybernate" as install.sh registered it, on the installed shim binary; and
+# the manifests parse as YAML with the right kinds and fields.
 # Checks are written "COND && pass X || fail X" (pass cannot fail); TOML
 # placeholders sit in single quotes on purpose.
 # shellcheck disable=SC2015,SC2016,SC1091
@@ -359,6 +361,81 @@ echo "store = /srv/kyb # mine" >>"$DEST/etc/kybernate/kybernated.conf"
 sum=$(md5sum <"$DEST/etc/kybernate/kybernated.conf")
 "$INSTALL" -q --build "$BUILD" --destdir "$DEST" --prefix "$PFX" --no-containerd >/dev/null 2>&1
 expect_eq "an existing kybernated.conf is never overwritten" "$sum" "$(md5sum <"$DEST/etc/kybernate/kybernated.conf")"
+
+# ---- a pod through containerd's CRI plugin, with the registration install.sh wrote --------
+#
+# A private containerd 1.6 whose PATH does NOT hold the shim: the test harness's
+# own "kybernate" entry is removed with --uninstall, install.sh registers it again
+# with runtime_path pointing at the staged binary, and a pod with runtime
+# handler kybernate must run through exactly that binary.
+cri_suite() {
+	local v=$1 t="CRI $1:" ctdbin=$CTD16
+	[ "$v" = 1.6 ] || ctdbin=$CTD17
+	local n=kybinstall-cri${v/./} pod ctr shim exe out logs
+	if [ "$(id -u)" -ne 0 ]; then skip "$t pod through the installed runtime" "needs root"; return 0; fi
+	if ! command -v node >/dev/null || [ ! -e "$KYB_CRI_PROTO" ] || [ ! -e "$KYB_NODE_MODULES/@grpc/grpc-js" ]; then
+		skip "$t pod through the installed runtime" "CRI client prerequisites missing (scripts/setup.sh)"
+		return 0
+	fi
+	kyb_image_build
+	mkdir -p "$KYB_TEST_RUN" "$KYB_TEST_LIB"
+	if [ -e "$KYB_TEST_RUN/$n.pid" ] || [ -e "$KYB_TEST_RUN/$n" ] || [ -e "$KYB_TEST_LIB/$n" ]; then ctd_stop "$n"; fi
+	echo "$v" >"$KYB_TEST_RUN/$n.version"
+	echo k8s.io >"$KYB_TEST_RUN/$n.ns"
+	ctd_use "$n"
+	mkdir -p "$CTD_ROOT" "$CTD_STATE"
+	_ctd_config
+	_kyb_ctds+=("$n")
+	kyb_on_exit "ctd_stop '$n'"
+	"$INSTALL" -q --uninstall --only-containerd --containerd none --config "$CTD_CONFIG" >/dev/null 2>&1
+	[ -e "$CTD_CONFIG.kybernate.bak" ] && rm -f "$CTD_CONFIG.kybernate.bak"
+	expect_eq "$t the harness's kybernate entry is gone" "" "$(grep -n 'kybernate.v1' "$CTD_CONFIG")"
+	out=$("$INSTALL" --only-containerd --config "$CTD_CONFIG" --containerd "$ctdbin" \
+		--runtime-path "$DEST$PFX/bin/containerd-shim-kybernate-v1" 2>&1) || fail "$t install.sh registers the runtime" "$out"
+	expect_contains "$t runtime_path in the config" "$(cat "$CTD_CONFIG")" \
+		"runtime_path = \"$DEST$PFX/bin/containerd-shim-kybernate-v1\""
+	# containerd 1.6 ignores runtime_path for sandboxes: install.sh says so, and
+	# the shim must be in containerd's PATH (as with the default PREFIX). 1.7
+	# runs it from runtime_path with no shim in its PATH.
+	local save=$BUILD
+	if [ "$v" = 1.6 ]; then
+		expect_contains "$t install.sh warns that 1.6 ignores runtime_path" "$out" "ignores runtime_path"
+		BUILD=$DEST$PFX/bin
+	else
+		BUILD=$D/no-shim-here
+		mkdir -p "$BUILD"
+	fi
+	: >"$CTD_LOG"
+	_ctd_launch
+	BUILD=$save
+	kyb_image_import k8s.io
+	logs=$D/cri-logs
+	mkdir -p "$logs"
+	cri_pod_json kybinstall-pod kybinstall-uid "$logs" >"$D/pod.json"
+	cri_ctr_json counter counter.log sh -c 'i=0; while true; do echo $i; i=$((i+1)); sleep 1; done' >"$D/ctr.json"
+	if ! pod=$(cri runp "$D/pod.json" kybernate 2>&1); then
+		fail "$t pod sandbox with handler kybernate" "$pod" "$(tail -n 20 "$CTD_LOG")"
+		return 0
+	fi
+	pass "$t pod sandbox with handler kybernate"
+	if ctr=$(cri create "$pod" "$D/ctr.json" "$D/pod.json" 2>&1) && cri start "$ctr" >/dev/null 2>&1; then
+		pass "$t counter container created and started"
+	else
+		fail "$t counter container created and started" "$ctr" "$(tail -n 20 "$CTD_LOG")"
+		return 0
+	fi
+	kyb_wait 20 grep -q ' 2$' "$logs/counter.log" && pass "$t the counter counts (CRI log)" ||
+		fail "$t the counter counts (CRI log)" "$(cat "$logs/counter.log" 2>&1)"
+	shim=$(_ctd_shim_pids "$CTD_ADDR" | head -n 1)
+	exe=$(readlink "/proc/$shim/exe" 2>/dev/null || true)
+	expect_eq "$t containerd ran the installed shim binary" "$DEST$PFX/bin/containerd-shim-kybernate-v1" "$exe"
+	cri stopp "$pod" >/dev/null 2>&1
+	cri rmp "$pod" >/dev/null 2>&1
+	ctd_stop "$n"
+}
+cri_suite 1.6
+! ctd_have_17 || cri_suite 1.7
+
 out=$("$INSTALL" --uninstall --build "$BUILD" --destdir "$DEST" --prefix "$PFX" --no-containerd 2>&1)
 [ ! -e "$DEST$PFX/bin/kybernatectl" ] && [ ! -e "$DEST/etc/systemd/system/kybernated.service" ] &&
 	pass "uninstall removes binaries and units" || fail "uninstall removes binaries and units" "$out"
