@@ -75,14 +75,19 @@ kyb_on_exit 'stop_daemon'
 pod_json() {
 	jq -n --arg n "$1" --arg ns "$2" --arg u "$3" --arg d "$4" '{metadata: {name: $n, uid: $u,
 		namespace: $ns, attempt: 0}, log_directory: $d,
-		labels: {app: $n}, linux: {security_context: {namespace_options: {network: "NODE"}}}}'
+		labels: {"app.kubernetes.io/name": $n, "app.kubernetes.io/part-of": "kybernate-demo"},
+		linux: {security_context: {namespace_options: {network: "NODE"}}}}'
 }
 
 # counter_json [RESTORE_ENV] [RESTORE_ANNOTATION]: the "counter" container of
-# the manifests, log path counter/0.log as kubelet sets it.
+# the manifests (their image is busybox:1.36; no registry here, so the test
+# image), log path counter/0.log and resources as kubelet sets them
+# (requests cpu 10m -> 10 shares, limits memory 64Mi).
 counter_json() {
-	cri_ctr_json counter counter/0.log sh -c "$COUNTER" |
+	cri_ctr_json counter counter/0.log /bin/sh -c "$COUNTER" |
 		jq --arg env "${1:-}" --arg ann "${2:-}" '
+			.linux.resources = {cpu_shares: 10, cpu_period: 100000, memory_limit_in_bytes: 67108864}
+			|
 			(if $env != "" then .envs = [{key: "RESTORE_FROM", value: $env}] else . end)
 			| (if $ann != "" then .annotations = {"kybernate.io/restore-from": $ann} else . end)'
 }
@@ -104,6 +109,17 @@ shim_restores() {
 
 # numbers LOG: the counter's numbers in a CRI log file, one a line.
 numbers() { sed -nE 's/^[^ ]+ stdout F ([0-9]+)$/\1/p' "$1" 2>/dev/null; }
+
+# check_cgroup NAME CTR_ID: the container's pid 1 is in the container's own
+# memory cgroup, which has the 64Mi limit.
+check_cgroup() {
+	local pid cg
+	pid=$(cri inspect "$2" | jq -r '.info.info.pid // 0')
+	cg=$(sed -n 's/^[0-9]*:memory:\(.*\)$/\1/p' "/proc/$pid/cgroup" 2>/dev/null)
+	expect_contains "$1 container's process is in its own memory cgroup" "$cg" "$2"
+	expect_eq "$1 container's memory limit is 64Mi" 67108864 \
+		"$(cat "/sys/fs/cgroup/memory$cg/memory.limit_in_bytes" 2>/dev/null)"
+}
 
 ctr_state() { cri inspect "$1" 2>/dev/null | jq -r .status.state; }
 
@@ -186,6 +202,7 @@ run_suite() {
 	local test_pod=$POD_ID test_ctr=$CTR_ID
 	kyb_wait_eval 20 '[ "$(numbers "$logdir/counter/0.log" | wc -l)" -ge 3 ]' ||
 		fail "$t cpu-test counter prints numbers" "$(cat "$logdir/counter/0.log" 2>&1)"
+	check_cgroup "$t cpu-test" "$CTR_ID"
 	out=$(for p in $(kyb_shims); do tr '\0' '\n' <"/proc/$p/environ" | grep '^KYBERNATE_SOCKET=' || true; done | sort -u)
 	expect_eq "$t the shim inherited KYBERNATE_SOCKET from containerd" "KYBERNATE_SOCKET=$SOCK" "$out"
 
@@ -253,6 +270,7 @@ run_suite() {
 		fi
 		out=$(cri exec "$CTR_ID" cat /proc/1/cmdline 2>/dev/null | tr '\0' ' ' || true)
 		expect_contains "$t exec into the restored container sees the counter" "$out" "while true"
+		check_cgroup "$t restored" "$CTR_ID"
 		expect_eq "$t catalog counts the restore" 1 \
 			"$("$CTL" list --json | jq -r --arg id "$id" '.[] | select(.id == $id) | (.restore_count // .restoreCount)')"
 	else
