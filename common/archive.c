@@ -386,7 +386,8 @@ int archive_read(int in_fd, const ArchiveLimits *limits, ArchiveEntryFunc f, voi
                 uint64_t mode, mtime, uid, gid;
                 if (parse_number(h.mode, sizeof(h.mode), &mode) < 0 ||
                     parse_number(h.mtime, sizeof(h.mtime), &mtime) < 0 ||
-                    parse_number(h.uid, sizeof(h.uid), &uid) < 0 || parse_number(h.gid, sizeof(h.gid), &gid) < 0)
+                    parse_number(h.uid, sizeof(h.uid), &uid) < 0 ||
+                    parse_number(h.gid, sizeof(h.gid), &gid) < 0)
                         return -EBADMSG;
                 if (x.has_uid)
                         uid = x.uid;
@@ -504,6 +505,8 @@ static int open_parent(int dest_fd, char *path, bool create, int *ret_fd, const 
 }
 
 static int extract_entry(ArchiveReader *rd, const ArchiveEntry *e, void *userdata) {
+        if (e->type == ARCHIVE_ENTRY_SYMLINK)
+                return -ENOTSUP; /* checkpoint imports hold no links */
         ExtractContext *c = userdata;
         _cleanup_free_ char *path = strdup(e->path);
         _cleanup_close_ int dir_fd = -EBADF;
@@ -512,8 +515,6 @@ static int extract_entry(ArchiveReader *rd, const ArchiveEntry *e, void *userdat
 
         if (!path)
                 return -ENOMEM;
-        if (e->type == ARCHIVE_ENTRY_SYMLINK)
-                return -ENOTSUP; /* checkpoint imports hold no links */
         r = open_parent(c->dest_fd, path, true, &dir_fd, &name);
         if (r < 0)
                 return r;

@@ -39,8 +39,8 @@ void rootfs_overlay_done(RootfsOverlay *o) {
 static void unescape_octal(char *s) {
         char *o = s;
         for (char *p = s; *p;) {
-                if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
-                    p[3] <= '7') {
+                if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+                    p[3] >= '0' && p[3] <= '7') {
                         *o++ = (char)((p[1] - '0') << 6 | (p[2] - '0') << 3 | (p[3] - '0'));
                         p += 4;
                 } else
@@ -238,7 +238,8 @@ static int capture_add(Capture *c, const char *path, const struct stat *st, int 
         return 0;
 }
 
-static int capture_symlink(Capture *c, int dir_fd, const char *name, const char *path, const struct stat *st) {
+static int capture_symlink(Capture *c, int dir_fd, const char *name, const char *path,
+                           const struct stat *st) {
         char target[ARCHIVE_PATH_MAX];
         ssize_t k = readlinkat(dir_fd, name, target, sizeof(target));
         if (k < 0)
@@ -259,7 +260,7 @@ static int capture_plain(Capture *c, int dir_fd, const char *prefix, unsigned de
         r = list_dir(dir_fd, &names);
         if (r < 0)
                 return r;
-        STRV_FOREACH(name, names) {
+        STRV_FOREACH (name, names) {
                 char path[ARCHIVE_PATH_MAX];
                 struct stat st;
                 if ((size_t)snprintf(path, sizeof(path), "%s/%s", prefix, *name) >= sizeof(path))
@@ -301,7 +302,7 @@ static int capture_upper(Capture *c, int dir_fd, const char *prefix, unsigned de
         r = list_dir(dir_fd, &names);
         if (r < 0)
                 return r;
-        STRV_FOREACH(name, names) {
+        STRV_FOREACH (name, names) {
                 char path[ARCHIVE_PATH_MAX];
                 struct stat st;
                 if ((size_t)snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "/" : "", *name) >=
@@ -359,7 +360,8 @@ static int capture_upper(Capture *c, int dir_fd, const char *prefix, unsigned de
                                 /* Only the metadata was copied up: the data is below. */
                                 if (c->merged_fd < 0)
                                         return -ENOTSUP;
-                                _cleanup_close_ int m = open_beneath(c->merged_fd, path, O_RDONLY | O_NOCTTY, 0);
+                                _cleanup_close_ int m =
+                                        open_beneath(c->merged_fd, path, O_RDONLY | O_NOCTTY, 0);
                                 if (m < 0)
                                         return m;
                                 struct stat mst;
@@ -384,7 +386,7 @@ static int write_deleted_files(int dest_fd, char **paths) {
         _cleanup_cjson_ cJSON *a = cJSON_CreateArray();
         if (!a)
                 return -ENOMEM;
-        STRV_FOREACH(p, paths) {
+        STRV_FOREACH (p, paths) {
                 cJSON *s = cJSON_CreateString(*p);
                 if (!s || !cJSON_AddItemToArray(a, s)) {
                         cJSON_Delete(s);
@@ -394,8 +396,8 @@ static int write_deleted_files(int dest_fd, char **paths) {
         _cleanup_free_ char *text = cJSON_PrintUnformatted(a);
         if (!text)
                 return -ENOMEM;
-        _cleanup_close_ int fd =
-                openat(dest_fd, ROOTFS_DELETED_FILES, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        _cleanup_close_ int fd = openat(dest_fd, ROOTFS_DELETED_FILES,
+                                        O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return negative_errno();
         return write_all(fd, text, strlen(text));
@@ -538,7 +540,7 @@ static int remove_at(Apply *a, int dir_fd, const char *name, unsigned depth) {
         int r = list_dir(sub, &names);
         if (r < 0)
                 return r;
-        STRV_FOREACH(n, names) {
+        STRV_FOREACH (n, names) {
                 r = remove_at(a, sub, *n, depth + 1);
                 if (r < 0)
                         return r;
@@ -755,7 +757,8 @@ int rootfs_diff_apply_msg(const char *checkpoint_dir, const char *rootfs, char *
         ckpt_fd = open(checkpoint_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (ckpt_fd < 0) {
                 r = negative_errno();
-                set_msg(errbuf, errlen, "cannot open checkpoint directory %s: %s", checkpoint_dir, strerror(-r));
+                set_msg(errbuf, errlen, "cannot open checkpoint directory %s: %s", checkpoint_dir,
+                        strerror(-r));
                 return r;
         }
         a.root_fd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -777,7 +780,8 @@ int rootfs_diff_apply_msg(const char *checkpoint_dir, const char *rootfs, char *
         tar_fd = openat(ckpt_fd, ROOTFS_DIFF_TAR, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (tar_fd < 0 && errno != ENOENT) {
                 r = negative_errno();
-                set_msg(errbuf, errlen, "cannot open %s/%s: %s", checkpoint_dir, ROOTFS_DIFF_TAR, strerror(-r));
+                set_msg(errbuf, errlen, "cannot open %s/%s: %s", checkpoint_dir, ROOTFS_DIFF_TAR,
+                        strerror(-r));
                 goto finish;
         }
         if (tar_fd >= 0) {
@@ -793,7 +797,7 @@ int rootfs_diff_apply_msg(const char *checkpoint_dir, const char *rootfs, char *
                 }
         }
 
-        STRV_FOREACH(p, deleted) {
+        STRV_FOREACH (p, deleted) {
                 int dir_fd;
                 const char *name;
                 r = open_parent(&a, *p, false, &dir_fd, &name);

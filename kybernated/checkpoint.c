@@ -289,7 +289,8 @@ static int job_start_capture(CheckpointJob *j) {
         if (pid == 0) {
                 (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
                 RootfsDiffStats st = {};
-                int r = rootfs_diff_capture(j->overlay.upperdir, j->overlay.userxattr, j->rootfs, j->dir, &st);
+                int r = rootfs_diff_capture(j->overlay.upperdir, j->overlay.userxattr, j->rootfs, j->dir,
+                                            &st);
                 char out[160];
                 int n = snprintf(out, sizeof(out), "%d %llu %llu %llu %llu\n", r,
                                  (unsigned long long)st.entries, (unsigned long long)st.deleted,
@@ -436,7 +437,8 @@ static void job_find_rootfs(CheckpointJob *j, const char *spec) {
         if (r == 1)
                 return;
         if (r == 0)
-                r = asprintf(&note, "the rootfs %s is %s, not an overlay with an upper directory: no diff saved",
+                r = asprintf(&note,
+                             "the rootfs %s is %s, not an overlay with an upper directory: no diff saved",
                              j->rootfs, j->overlay.fstype ? j->overlay.fstype : "?");
         else if (r == -ENOENT)
                 r = asprintf(&note, "the rootfs %s is not a mount point: no diff saved", j->rootfs);

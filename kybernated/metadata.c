@@ -189,11 +189,10 @@ int metadata_set_rootfs_diff(const char *dir, const MetadataRootfsDiff *d, bool 
             (d->upperdir && !cJSON_AddStringToObject(r, "upperdir", d->upperdir)) ||
             (d->note && !cJSON_AddStringToObject(r, "note", d->note)))
                 return -ENOMEM;
-        if (d->captured &&
-            (!cJSON_AddNumberToObject(r, "entries", (double)d->entries) ||
-             !cJSON_AddNumberToObject(r, "deleted", (double)d->deleted) ||
-             !cJSON_AddNumberToObject(r, "skipped", (double)d->skipped) ||
-             !cJSON_AddNumberToObject(r, "archiveBytes", (double)d->bytes)))
+        if (d->captured && (!cJSON_AddNumberToObject(r, "entries", (double)d->entries) ||
+                            !cJSON_AddNumberToObject(r, "deleted", (double)d->deleted) ||
+                            !cJSON_AddNumberToObject(r, "skipped", (double)d->skipped) ||
+                            !cJSON_AddNumberToObject(r, "archiveBytes", (double)d->bytes)))
                 return -ENOMEM;
         return write_json(dir, "kybernate.json", o, sync);
 }

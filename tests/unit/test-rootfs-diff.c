@@ -73,12 +73,11 @@ static void mount_overlay(const char *t, const char *upper, const char *work, co
 /* ---- mountinfo ---- */
 
 TEST(find_overlay_in_mountinfo) {
-        const char *mi =
-                "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
-                "90 22 0:50 / /run/b\\040x/rootfs rw,relatime - overlay overlay "
-                "rw,lowerdir=/l1:/l2,upperdir=/var/up\\054per\\040dir,workdir=/var/work,userxattr\n"
-                "91 22 0:51 / /run/plain rw - tmpfs tmpfs rw\n"
-                "92 22 0:52 / /run/ro rw - overlay overlay rw,lowerdir=/a:/b\n";
+        const char *mi = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+                         "90 22 0:50 / /run/b\\040x/rootfs rw,relatime - overlay overlay "
+                         "rw,lowerdir=/l1:/l2,upperdir=/var/up\\054per\\040dir,workdir=/var/work,userxattr\n"
+                         "91 22 0:51 / /run/plain rw - tmpfs tmpfs rw\n"
+                         "92 22 0:52 / /run/ro rw - overlay overlay rw,lowerdir=/a:/b\n";
         RootfsOverlay o = {};
         ASSERT_EQ(rootfs_find_overlay(mi, "/run/b x/rootfs", &o), 1);
         ASSERT_STREQ(o.upperdir, "/var/up,per dir");
@@ -276,7 +275,10 @@ static void write_raw_tar(const char *path, const RawEntry *entries, size_t n) {
                 h[156] = entries[i].type;
                 if (entries[i].link)
                         memcpy(h + 157, entries[i].link, strlen(entries[i].link));
-                memcpy(h + 257, "ustar\0" "00", 8);
+                memcpy(h + 257,
+                       "ustar\0"
+                       "00",
+                       8);
                 memset(h + 148, ' ', 8);
                 unsigned sum = 0;
                 for (size_t k = 0; k < 512; k++)
@@ -335,7 +337,7 @@ static int apply_tar(const Hostile *h, const RawEntry *e, size_t n) {
 }
 
 TEST(hostile_absolute_and_dotdot_paths) {
-        Hostile h;
+        Hostile h = {};
         hostile_setup(&h);
         const RawEntry abs[] = {{"ok", '0', NULL, "fine"}, {"/evil-kybernate-test", '0', NULL, "x"}};
         ASSERT_ERROR(apply_tar(&h, abs, ELEMENTSOF(abs)), EPERM);
@@ -349,7 +351,7 @@ TEST(hostile_absolute_and_dotdot_paths) {
 }
 
 TEST(hostile_symlink_then_file_through_it) {
-        Hostile h;
+        Hostile h = {};
         hostile_setup(&h);
         const RawEntry viaabs[] = {{"s", '2', h.outside, NULL}, {"s/pwned", '0', NULL, "x"}};
         ASSERT_ERROR(apply_tar(&h, viaabs, ELEMENTSOF(viaabs)), EPERM);
@@ -374,7 +376,7 @@ TEST(hostile_symlink_then_file_through_it) {
 }
 
 TEST(hostile_devices_fifos_hardlinks) {
-        Hostile h;
+        Hostile h = {};
         hostile_setup(&h);
         const RawEntry dev[] = {{"null", '3', NULL, NULL}};
         ASSERT_ERROR(apply_tar(&h, dev, ELEMENTSOF(dev)), ENOTSUP);
@@ -396,7 +398,7 @@ static int apply_deleted(const Hostile *h, const char *json) {
 }
 
 TEST(hostile_deleted_files) {
-        Hostile h;
+        Hostile h = {};
         hostile_setup(&h);
         ASSERT_ERROR(apply_deleted(&h, "[\"/etc/keep\", \"/../outside/victim\"]"), EPERM);
         ASSERT_TRUE(exists(h.root, "etc/keep")); /* checked before anything is removed */
