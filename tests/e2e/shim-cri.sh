@@ -141,6 +141,18 @@ run_suite() {
 	expect_eq "$t exec stderr passes through" "to-err" "$(cat "$KYB_TMP/exec-err")"
 	expect_eq "$t container one still RUNNING after execs" CONTAINER_RUNNING "$(ctr_state "$c1")"
 
+	# ContainerStats (kubectl top): the shim's Stats decoded by the CRI plugin.
+	out=$(cri stats "$c1" 2>&1 | jq -r '[(.cpu.usage_core_nano_seconds.value // "0"),
+		(.memory.working_set_bytes.value // "0")] | map(tonumber > 0) | all' 2>&1 || true)
+	expect_eq "$t ContainerStats has cpu and memory figures" true "$out" || cri stats "$c1" >&2
+
+	# containerd restarts (upgrades do that): the pod lives on, one shim serves it.
+	ctd_restart "$n"
+	expect_eq "$t after containerd restart: both containers RUNNING" "CONTAINER_RUNNING CONTAINER_RUNNING" \
+		"$(cri ps "$pod" | jq -r '[.[] | .state] | sort | join(" ")' || true)"
+	expect_eq "$t after containerd restart: exec works" "again" "$(cri exec "$c2" echo again 2>&1 || true)"
+	expect_eq "$t after containerd restart: still one shim, the same" "$pids" "$(kyb_shims)"
+
 	# A container that exits non-zero: its code in the CRI status.
 	if c3=$(cri create "$pod" "$KYB_TMP/three-$n.json" "$KYB_TMP/pod-$n.json" 2>&1) &&
 		out=$(cri start "$c3" 2>&1); then

@@ -22,6 +22,7 @@
 //   inspect ID                            ContainerStatusResponse (JSON, verbose)
 //   inspectp POD_ID                       PodSandboxStatusResponse (JSON, verbose)
 //   exec ID CMD...                        ExecSync: prints stdout/stderr, exits with its code
+//   stats ID                              ContainerStats (JSON: cpu, memory, writable layer)
 //   checkpoint ID PATH [TIMEOUT_S]        CheckpointContainer (archive at PATH)
 //   images                                ListImages (JSON)
 //
@@ -231,6 +232,9 @@ async function main() {
 		process.exitCode = res.exit_code & 0xff;
 		break;
 	}
+	case 'stats':
+		print((await call(rt, 'ContainerStats', { container_id: arg(1, 'ID') })).stats);
+		break;
 	case 'checkpoint': {
 		const t = Number(args[3] || 60);
 		await call(rt, 'CheckpointContainer',
