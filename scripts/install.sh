@@ -142,6 +142,10 @@ PREFIX=${PREFIX%/}
 [ -n "$PREFIX" ] || usage_error "--prefix / is not supported (use /usr)"
 case $BUILD_DIR in /*) ;; *) BUILD_DIR=$(pwd)/$BUILD_DIR ;; esac
 BUILD_DIR=${BUILD_DIR%/}
+# make takes these unquoted in its recipes
+for v in "$DESTDIR" "$BUILD_DIR"; do
+	[[ $v != *[[:space:]\"\'\\\|\$]* ]] || usage_error "'$v': no spaces, quotes, '|', '\$' or backslashes please"
+done
 [ "$NO_CTD" -eq 0 ] || [ "$ONLY_CTD" -eq 0 ] || usage_error "--no-containerd and --only-containerd exclude each other"
 
 BINDIR=$PREFIX/bin
@@ -364,6 +368,13 @@ edit_ctd_file() {
 		warn "$file does not exist; skipped"
 		return 0
 	fi
+	# A symlinked configuration is edited where it lives.
+	if [ -L "$file" ]; then
+		local real
+		real=$(readlink -f -- "$file") || die "$file: dangling symlink"
+		say "$file is a symlink: editing $real"
+		file=$real
+	fi
 	new=$TMPD/new.toml
 	rm -f "$new"
 	status=
@@ -540,6 +551,7 @@ if [ "$UNINSTALL" -eq 0 ] && [ "$ONLY_CTD" -eq 0 ]; then
 			say "to start the daemon: systemctl enable --now kybernated.socket"
 		fi
 	elif [ -z "$DESTDIR" ]; then
+		[ "$ENABLE" -eq 0 ] || warn "--enable: systemd is not running here"
 		say "systemd is not running: start the daemon by hand with $SBINDIR/kybernated --foreground"
 	fi
 	if [ -z "$DESTDIR" ] && [ "$DRY_RUN" -eq 0 ]; then

@@ -318,6 +318,16 @@ expect_contains "inline runtimes: containerd's check is the reason" "$out" "cann
 cmp -s "$S/inline.toml" "$D/work/inline.toml" && pass "inline runtimes: file untouched" || fail "inline runtimes: file untouched"
 [ ! -e "$D/work/inline.toml.kybernate.bak" ] && pass "inline runtimes: no backup either" || fail "inline runtimes: no backup either"
 
+# a symlinked config is edited where it lives; the link stays a link
+mkdir -p "$D/work/managed"
+cp "$S/two.toml" "$D/work/managed/real.toml"
+ln -sf managed/real.toml "$D/work/link.toml"
+out=$("$INSTALL" --only-containerd --config "$D/work/link.toml" 2>&1) || fail "symlink: install" "$out"
+[ -L "$D/work/link.toml" ] && pass "symlink: still a symlink" || fail "symlink: still a symlink"
+expect_contains "symlink: the target got the runtime" "$(cat "$D/work/managed/real.toml")" "runtimes.kybernate]"
+[ -e "$D/work/managed/real.toml.kybernate.bak" ] && pass "symlink: backup beside the target" ||
+	fail "symlink: backup beside the target"
+
 # default PREFIX (/usr/local/bin is in containerd's PATH): no runtime_path
 out=$("$INSTALL" --dry-run --only-containerd --config "$S/two.toml" 2>&1)
 [[ $out != *runtime_path* ]] && pass "default prefix: no runtime_path" || fail "default prefix: no runtime_path" "$out"
