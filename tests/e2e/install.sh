@@ -397,6 +397,7 @@ cri_suite() {
 	_ctd_config
 	_kyb_ctds+=("$n")
 	kyb_on_exit "ctd_stop '$n'"
+	kyb_on_exit "rm -f '$CTD_CONFIG.kybernate.bak'"
 	"$INSTALL" -q --uninstall --only-containerd --containerd none --config "$CTD_CONFIG" >/dev/null 2>&1
 	[ -e "$CTD_CONFIG.kybernate.bak" ] && rm -f "$CTD_CONFIG.kybernate.bak"
 	expect_eq "$t the harness's kybernate entry is gone" "" "$(grep -n 'kybernate.v1' "$CTD_CONFIG")"
