@@ -306,6 +306,7 @@ int archive_read(int in_fd, const ArchiveLimits *limits, ArchiveEntryFunc f, voi
         _cleanup_free_ char *path = malloc(ARCHIVE_PATH_MAX), *norm = malloc(ARCHIVE_PATH_MAX);
         _cleanup_free_ char *ext = NULL, *linkpath = malloc(ARCHIVE_PATH_MAX);
         bool allow_symlinks = limits && limits->allow_symlinks;
+        bool allow_hardlinks = limits && limits->allow_hardlinks;
         int r;
 
         if (!buf || !path || !norm || !linkpath)
@@ -426,8 +427,24 @@ int archive_read(int in_fd, const ArchiveLimits *limits, ArchiveEntryFunc f, voi
                                 return -EINVAL;
                         e.link_target = linkpath;
                         break;
+                case '1': {
+                        if (!allow_hardlinks)
+                                return -ENOTSUP;
+                        e.type = ARCHIVE_ENTRY_HARDLINK;
+                        size = e.size = 0; /* header only */
+                        if (!x.has_linkpath)
+                                field_string(linkpath, h.linkname, sizeof(h.linkname));
+                        /* The target is another member: the same rules as paths. */
+                        char t[ARCHIVE_PATH_MAX];
+                        r = archive_path_normalize(linkpath, t);
+                        if (r != 0)
+                                return r < 0 ? r : -EINVAL;
+                        memcpy(linkpath, t, strlen(t) + 1);
+                        e.link_target = linkpath;
+                        break;
+                }
                 default:
-                        /* Hard and symbolic links, devices, FIFOs, GNU specials. */
+                        /* Devices, FIFOs, GNU specials. */
                         return -ENOTSUP;
                 }
 
@@ -505,7 +522,7 @@ static int open_parent(int dest_fd, char *path, bool create, int *ret_fd, const 
 }
 
 static int extract_entry(ArchiveReader *rd, const ArchiveEntry *e, void *userdata) {
-        if (e->type == ARCHIVE_ENTRY_SYMLINK)
+        if (e->type == ARCHIVE_ENTRY_SYMLINK || e->type == ARCHIVE_ENTRY_HARDLINK)
                 return -ENOTSUP; /* checkpoint imports hold no links */
         ExtractContext *c = userdata;
         _cleanup_free_ char *path = strdup(e->path);

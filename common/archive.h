@@ -13,9 +13,10 @@
  *
  * Reading: ustar, pax ('x' path/size/linkpath/uid/gid, 'g' ignored) and GNU
  * ('L'/'K' long names, base-256 numbers) headers. Only directories and
- * regular files are accepted, plus symlinks when the caller sets
- * ArchiveLimits.allow_symlinks (kybernatectl import does not); hard links,
- * devices and FIFOs fail the read with -ENOTSUP. A path that is
+ * regular files are accepted, plus symlinks and hard links when the caller
+ * sets ArchiveLimits.allow_symlinks / allow_hardlinks (kybernatectl import
+ * does not); devices and FIFOs fail the read with -ENOTSUP. A hard link's
+ * target is normalised and checked like a path. A path that is
  * absolute, contains "..", or would leave the destination is refused with
  * -EPERM. A truncated archive, a bad header checksum or a missing end marker
  * is -EBADMSG. Extraction never follows a symlink (every component is opened
@@ -38,13 +39,15 @@ typedef struct ArchiveLimits {
         uint64_t max_entries;     /* 0: ARCHIVE_DEFAULT_MAX_ENTRIES */
         uint64_t max_total_bytes; /* sum of file sizes; 0: no limit */
         bool allow_symlinks;      /* pass symlink entries to the callback (never archive_extract) */
+        bool allow_hardlinks;     /* pass hard link entries to the callback (never archive_extract) */
 } ArchiveLimits;
 #define ARCHIVE_DEFAULT_MAX_ENTRIES 1000000U
 
 typedef enum ArchiveEntryType {
         ARCHIVE_ENTRY_FILE,
         ARCHIVE_ENTRY_DIRECTORY,
-        ARCHIVE_ENTRY_SYMLINK, /* only with ArchiveLimits.allow_symlinks */
+        ARCHIVE_ENTRY_SYMLINK,  /* only with ArchiveLimits.allow_symlinks */
+        ARCHIVE_ENTRY_HARDLINK, /* only with ArchiveLimits.allow_hardlinks */
 } ArchiveEntryType;
 
 typedef struct ArchiveEntry {
@@ -55,7 +58,8 @@ typedef struct ArchiveEntry {
         uid_t uid;
         gid_t gid;
         int64_t mtime;
-        const char *link_target; /* symlinks: the target as stored (never normalised), else NULL */
+        const char *link_target; /* symlinks: the target as stored (never normalised); hard
+                                  * links: the normalised member path; else NULL */
 } ArchiveEntry;
 
 typedef struct ArchiveReader ArchiveReader;

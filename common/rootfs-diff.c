@@ -586,6 +586,39 @@ static int set_owner_mode(int fd, const ArchiveEntry *e) {
         return 0;
 }
 
+/* A hard link to a regular file already in the rootfs (archives Podman and
+ * CRI-O write have them); the target is found like any path: below the
+ * rootfs, through no symlink. */
+static int apply_hardlink(Apply *a, const ArchiveEntry *e, int dir_fd, const char *name, bool exists) {
+        const char *target = e->link_target, *slash = strrchr(target, '/');
+        _cleanup_free_ char *tparent = strndup(target, slash ? (size_t)(slash - target) : 0);
+        _cleanup_close_ int tfd = -EBADF;
+        struct stat st;
+        int r;
+
+        if (!tparent)
+                return -ENOMEM;
+        if (streq(target, e->path))
+                return -EINVAL;
+        r = open_dir_in_root(a, tparent, false, &tfd);
+        if (r < 0)
+                return r;
+        const char *tname = slash ? slash + 1 : target;
+        if (fstatat(tfd, tname, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return -EPERM;
+        if (exists) {
+                r = remove_at(a, dir_fd, name, 0);
+                if (r < 0)
+                        return r;
+        }
+        /* flags 0: a symlink as the last component would be linked, not followed. */
+        if (linkat(tfd, tname, dir_fd, name, 0) < 0)
+                return negative_errno();
+        return 0;
+}
+
 static int apply_entry(ArchiveReader *rd, const ArchiveEntry *e, void *userdata) {
         Apply *a = userdata;
         const char *name;
@@ -631,6 +664,9 @@ static int apply_entry(ArchiveReader *rd, const ArchiveEntry *e, void *userdata)
                 a->dirs[a->n_dirs++].mtime = e->mtime;
                 return 0;
         }
+
+        if (e->type == ARCHIVE_ENTRY_HARDLINK)
+                return apply_hardlink(a, e, dir_fd, name, exists);
 
         if (exists) {
                 /* The entry replaces what the image has there. A directory
@@ -749,7 +785,8 @@ int rootfs_diff_apply_msg(const char *checkpoint_dir, const char *rootfs, char *
         _cleanup_strv_free_ char **deleted = NULL;
         _cleanup_free_ char *bad = NULL;
         Apply a = {.root_fd = -EBADF, .cached_fd = -EBADF};
-        const ArchiveLimits limits = {.max_entries = ROOTFS_DIFF_MAX_ENTRIES, .allow_symlinks = true};
+        const ArchiveLimits limits = {
+                .max_entries = ROOTFS_DIFF_MAX_ENTRIES, .allow_symlinks = true, .allow_hardlinks = true};
         struct stat st;
         int r;
 

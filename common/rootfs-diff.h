@@ -26,7 +26,8 @@
  * RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV), so neither a symlink already in
  * the image nor one from the archive is ever followed (an upper directory has
  * none on the way to its entries); symlinks from the archive are created,
- * never followed; devices, FIFOs and hard links are refused. deleted.files
+ * never followed; a hard link (Podman's archives have them) must name a
+ * regular file found the same way; devices and FIFOs are refused. deleted.files
  * and the archive's headers are validated completely before anything is
  * changed. Deletions run first, then the archive is extracted (an entry
  * replaces whatever is at its path), then directory mtimes are set. */
@@ -74,7 +75,8 @@ int rootfs_diff_capture(const char *upperdir, bool userxattr, const char *merged
 /* Applies checkpoint_dir/deleted.files then checkpoint_dir/rootfs-diff.tar to
  * the directory rootfs (absent files: nothing to do). Returns 0, or a
  * negative errno: -EPERM for a path that would leave rootfs or runs through a
- * symlink, -ENOTSUP for devices/FIFOs/hard links, -EBADMSG for a malformed
+ * symlink or a hard link to something else than a regular file, -ENOTSUP for
+ * devices/FIFOs, -EBADMSG for a malformed
  * archive or list, -E2BIG/-EFBIG over the limits. Blocking (the shim runs it
  * in a forked child). */
 int rootfs_diff_apply(const char *checkpoint_dir, const char *rootfs);

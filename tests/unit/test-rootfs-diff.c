@@ -375,19 +375,48 @@ TEST(hostile_symlink_then_file_through_it) {
         rm_tree(h.t);
 }
 
-TEST(hostile_devices_fifos_hardlinks) {
+TEST(hostile_devices_fifos) {
         Hostile h = {};
         hostile_setup(&h);
         const RawEntry dev[] = {{"null", '3', NULL, NULL}};
         ASSERT_ERROR(apply_tar(&h, dev, ELEMENTSOF(dev)), ENOTSUP);
         const RawEntry fifo[] = {{"fifo", '6', NULL, NULL}};
         ASSERT_ERROR(apply_tar(&h, fifo, ELEMENTSOF(fifo)), ENOTSUP);
+        ASSERT_FALSE(exists(h.root, "null"));
+        ASSERT_FALSE(exists(h.root, "fifo"));
+        assert_outside_intact(&h);
+        rm_tree(h.t);
+}
+
+TEST(hardlinks_stay_inside) {
+        Hostile h = {};
+        hostile_setup(&h);
         char target[256];
         snprintf(target, sizeof(target), "%s/victim", h.outside);
-        const RawEntry hard[] = {{"hl", '1', target, NULL}};
-        ASSERT_ERROR(apply_tar(&h, hard, ELEMENTSOF(hard)), ENOTSUP);
-        ASSERT_FALSE(exists(h.root, "null"));
+        const RawEntry abs[] = {{"hl", '1', target, NULL}};
+        ASSERT_ERROR(apply_tar(&h, abs, ELEMENTSOF(abs)), EPERM);
+        const RawEntry dotdot[] = {{"hl", '1', "../outside/victim", NULL}};
+        ASSERT_ERROR(apply_tar(&h, dotdot, ELEMENTSOF(dotdot)), EPERM);
+        /* Through a symlink of the archive, or of the image. */
+        const RawEntry via[] = {{"s", '2', h.outside, NULL}, {"hl", '1', "s/victim", NULL}};
+        ASSERT_ERROR(apply_tar(&h, via, ELEMENTSOF(via)), EPERM);
+        /* To a symlink (whose target is outside): refused, not linked. */
+        const RawEntry tolink[] = {{"s2", '2', target, NULL}, {"hl", '1', "s2", NULL}};
+        ASSERT_ERROR(apply_tar(&h, tolink, ELEMENTSOF(tolink)), EPERM);
         ASSERT_FALSE(exists(h.root, "hl"));
+        /* Inside: one inode, two names. */
+        const RawEntry ok[] = {
+                {"f", '0', NULL, "shared"}, {"etc/hl", '1', "f", NULL}, {"etc/keep", '1', "./f", NULL}};
+        ASSERT_OK(apply_tar(&h, ok, ELEMENTSOF(ok)));
+        struct stat a, b, c;
+        _cleanup_free_ char *pf = join(h.root, "f"), *ph = join(h.root, "etc/hl"),
+                            *pk = join(h.root, "etc/keep");
+        ASSERT_OK(lstat(pf, &a));
+        ASSERT_OK(lstat(ph, &b));
+        ASSERT_OK(lstat(pk, &c));
+        ASSERT_EQ(a.st_ino, b.st_ino);
+        ASSERT_EQ(a.st_ino, c.st_ino);
+        ASSERT_EQ(a.st_nlink, 3);
         assert_outside_intact(&h);
         rm_tree(h.t);
 }
@@ -421,13 +450,13 @@ TEST(hostile_deleted_files) {
         rm_tree(h.t);
 }
 
-TEST(import_refuses_symlinks_still) {
+TEST(import_refuses_links_still) {
         /* kybernatectl import's reader (no allow_symlinks) keeps refusing links. */
         char p[] = "/tmp/kyb-rootfs-tar-XXXXXX";
         int fd = mkstemp(p);
         ASSERT_TRUE(fd >= 0);
         safe_close(fd);
-        const RawEntry e[] = {{"s", '2', "/etc", NULL}};
+        const RawEntry e[] = {{"s", '2', "/etc", NULL}, {"h", '1', "s", NULL}};
         write_raw_tar(p, e, 1);
         _cleanup_close_ int in = open(p, O_RDONLY | O_CLOEXEC);
         ASSERT_TRUE(in >= 0);
@@ -435,5 +464,12 @@ TEST(import_refuses_symlinks_still) {
         ASSERT_OK(lseek(in, 0, SEEK_SET));
         ArchiveLimits allow = {.allow_symlinks = true};
         ASSERT_EQ(archive_read(in, &allow, NULL, NULL), 1);
+        write_raw_tar(p, e + 1, 1);
+        _cleanup_close_ int in2 = open(p, O_RDONLY | O_CLOEXEC);
+        ASSERT_TRUE(in2 >= 0);
+        ASSERT_ERROR(archive_read(in2, &allow, NULL, NULL), ENOTSUP);
+        ASSERT_OK(lseek(in2, 0, SEEK_SET));
+        allow.allow_hardlinks = true;
+        ASSERT_EQ(archive_read(in2, &allow, NULL, NULL), 1);
         (void)unlink(p);
 }
