@@ -305,6 +305,9 @@ run_suite() {
 	# ---- refusals ---------------------------------------------------------------------------
 	expect_refused "$t other Kubernetes namespace" "$OTHER_NS" cpu-restore "$REF" "tenant rule"
 	expect_refused "$t host path" "$NS" cpu-hostpath /some/host/path "/some/host/path" "refused"
+	expect_refused "$t unknown reference" "$NS" cpu-unknown "$NS/no-such-pod/counter" "$NS/no-such-pod/counter"
+	stop_daemon
+	expect_refused "$t kybernated not running" "$NS" cpu-nodaemon "$REF" "kybernated"
 
 	finish_suite "$n"
 }
