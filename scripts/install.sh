@@ -181,10 +181,13 @@ if [ "$NO_CTD" -eq 0 ] && [ ${#CONFIGS[@]} -eq 0 ] && [ ${#TEMPLATES[@]} -eq 0 ]
 		warn "no containerd found (no containerd in PATH, no $std, no MicroK8s): the runtime is not registered; use --config PATH"
 	fi
 fi
+CTD_BIN_GIVEN=1
 if [ -z "$CTD_BIN" ]; then
+	CTD_BIN_GIVEN=0
 	CTD_BIN=$(command -v containerd || true)
 	[ -n "$CTD_BIN" ] || CTD_BIN=none
 fi
+MICROK8S_CTD=/snap/microk8s/current/bin/containerd
 
 TMPD=$(mktemp -d /tmp/kybernate-install.XXXXXX)
 trap 'rm -rf --one-file-system "$TMPD"' EXIT
@@ -367,6 +370,11 @@ edit_ctd_file() {
 	if [ "$kind" = microk8s ] && [ ! -e "$file" ]; then
 		warn "$file does not exist; skipped"
 		return 0
+	fi
+	# MicroK8s' template is checked with MicroK8s' own containerd
+	local CTD_BIN=$CTD_BIN
+	if [ "$kind" = microk8s ] && [ "$CTD_BIN_GIVEN" -eq 0 ] && [ -x "$MICROK8S_CTD" ]; then
+		CTD_BIN=$MICROK8S_CTD
 	fi
 	# A symlinked configuration is edited where it lives.
 	if [ -L "$file" ]; then
