@@ -203,6 +203,9 @@ run_suite() {
 	kyb_wait_eval 20 '[ "$(numbers "$logdir/counter/0.log" | wc -l)" -ge 3 ]' ||
 		fail "$t cpu-test counter prints numbers" "$(cat "$logdir/counter/0.log" 2>&1)"
 	check_cgroup "$t cpu-test" "$CTR_ID"
+	# Files written and deleted in the container's rootfs come back with it.
+	expect_ok "$t write a file and delete one in the cpu-test rootfs" \
+		cri exec "$CTR_ID" sh -c 'echo kept-across-restore >/kybcri-file && rm /bin/vi'
 	out=$(for p in $(kyb_shims); do tr '\0' '\n' <"/proc/$p/environ" | grep '^KYBERNATE_SOCKET=' || true; done | sort -u)
 	expect_eq "$t the shim inherited KYBERNATE_SOCKET from containerd" "KYBERNATE_SOCKET=$SOCK" "$out"
 
@@ -271,6 +274,15 @@ run_suite() {
 		out=$(cri exec "$CTR_ID" cat /proc/1/cmdline 2>/dev/null | tr '\0' ' ' || true)
 		expect_contains "$t exec into the restored container sees the counter" "$out" "while true"
 		check_cgroup "$t restored" "$CTR_ID"
+		expect_eq "$t the file written before the checkpoint is there" kept-across-restore \
+			"$(cri exec "$CTR_ID" cat /kybcri-file 2>&1)"
+		expect_eq "$t the file deleted before the checkpoint is gone" gone \
+			"$(cri exec "$CTR_ID" sh -c 'test -e /bin/vi && echo present || echo gone' 2>&1)"
+		# The shim reaps the restored process: StopContainer ends it (PID 1
+		# ignores SIGTERM: SIGKILL after the 2 s grace period, 137).
+		expect_ok "$t StopContainer of the restored container" cri stop "$CTR_ID" 2
+		expect_eq "$t restored container EXITED with 137" "CONTAINER_EXITED 137" \
+			"$(cri inspect "$CTR_ID" | jq -r '.status.state + " " + (.status.exit_code | tostring)')"
 		expect_eq "$t catalog counts the restore" 1 \
 			"$("$CTL" list --json | jq -r --arg id "$id" '.[] | select(.id == $id) | (.restore_count // .restoreCount)')"
 	else
