@@ -410,8 +410,10 @@ static int job_start_checkpoint(CheckpointJob *j) {
 /* Where the container's root filesystem is and whether it has an overlay
  * upper directory to save. Never fatal: without one there is just no diff
  * (rootfs_note says why, in kybernate.json). Reading mountinfo blocks only
- * briefly (a few hundred lines). */
-static void job_find_rootfs(CheckpointJob *j, const char *spec) {
+ * briefly (a few hundred lines). The rootfs is looked up among our own mounts
+ * (the shim and containerd mount it in the host's namespace), else as "/" of
+ * the container's init process (a rootfs mounted in another namespace). */
+static void job_find_rootfs(CheckpointJob *j, const char *spec, const char *state_json) {
         _cleanup_free_ char *root = NULL, *joined = NULL, *mountinfo = NULL;
         char *note = NULL;
         int r;
@@ -434,6 +436,16 @@ static void job_find_rootfs(CheckpointJob *j, const char *spec) {
         r = read_full_file("/proc/self/mountinfo", 64u << 20, &mountinfo, NULL);
         if (r >= 0)
                 r = rootfs_find_overlay(mountinfo, j->rootfs, &j->overlay);
+        pid_t pid;
+        if (r == -ENOENT && metadata_runc_state_pid(state_json, &pid) >= 0) {
+                _cleanup_free_ char *path = NULL, *theirs = NULL;
+                if (asprintf(&path, "/proc/%d/mountinfo", (int)pid) >= 0 &&
+                    read_full_file(path, 64u << 20, &theirs, NULL) >= 0) {
+                        int k = rootfs_find_overlay(theirs, "/", &j->overlay);
+                        if (k >= 0)
+                                r = k;
+                }
+        }
         if (r == 1)
                 return;
         if (r == 0)
@@ -472,7 +484,7 @@ static void job_continue_with_state(CheckpointJob *j, const char *state_json, co
                 return;
         }
         j->entry.bundle = TAKE_PTR(bundle);
-        job_find_rootfs(j, spec);
+        job_find_rootfs(j, spec, state_json);
 
         r = catalog_insert(m->catalog, &j->entry);
         if (r < 0) {

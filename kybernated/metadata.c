@@ -88,6 +88,20 @@ int metadata_parse_runc_state(const char *json, char **ret_bundle, char **ret_cr
         return 0;
 }
 
+int metadata_runc_state_pid(const char *json, pid_t *ret) {
+        _cleanup_cjson_ cJSON *st = cJSON_Parse(json);
+        if (!cJSON_IsObject(st))
+                return -EBADMSG;
+        /* `runc state` prints "pid"; state.json keeps "init_process_pid". */
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(st, "pid");
+        if (!cJSON_IsNumber(v))
+                v = cJSON_GetObjectItemCaseSensitive(st, "init_process_pid");
+        if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 4194304)
+                return -ENOENT;
+        *ret = (pid_t)v->valuedouble;
+        return 0;
+}
+
 static int write_json(const char *dir, const char *file, cJSON *o, bool sync) {
         _cleanup_free_ char *text = cJSON_Print(o);
         _cleanup_free_ char *path = NULL;

@@ -5,6 +5,8 @@
  * config.dump (the Podman/CRI-O style container config checkpointctl reads)
  * and the identity found in an OCI spec's annotations. */
 
+#include <sys/types.h>
+
 #include "catalog.h"
 
 #define SPEC_MAX_BYTES (16u << 20)
@@ -20,6 +22,9 @@ int metadata_from_spec(const char *spec_json, CatalogEntry *e);
 int metadata_parse_runc_state(const char *json, char **ret_bundle, char **ret_created);
 
 int metadata_write_kybernate_json(const char *dir, const CatalogEntry *e, bool sync);
+/* The container's init pid from `runc state` output or state.json. */
+int metadata_runc_state_pid(const char *json, pid_t *ret);
+
 /* root.path of an OCI spec, as written (relative to the bundle or absolute). */
 int metadata_spec_root_path(const char *spec_json, char **ret);
 

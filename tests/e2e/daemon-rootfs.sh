@@ -143,7 +143,7 @@ dir2=$STORE/checkpoints/$CK2
 expect_fail "no rootfs-diff.tar without an overlay" test -e "$dir2/rootfs-diff.tar"
 expect_eq "kybernate.json: nothing captured" "false" "$(jq -r .rootfsDiff.captured "$dir2/kybernate.json")"
 expect_contains "kybernate.json says why" "$(jq -r .rootfsDiff.note "$dir2/kybernate.json")" \
-	"not a mount point"
+	"not an overlay"
 expect_ok "the plain checkpoint resolves" "$CTL" resolve -q -n "$NS" plain
 
 kyb_finish
