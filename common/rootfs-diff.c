@@ -149,8 +149,14 @@ static int list_dir(int dir_fd, char ***ret) {
         }
         rewinddir(d);
         struct dirent *de;
-        errno = 0;
-        while ((de = readdir(d))) {
+        for (;;) {
+                errno = 0;
+                de = readdir(d);
+                if (!de) {
+                        if (errno != 0)
+                                r = negative_errno();
+                        break;
+                }
                 if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                         continue;
                 if (n + 2 > alloc) {
@@ -170,8 +176,6 @@ static int list_dir(int dir_fd, char ***ret) {
                 }
                 names[++n] = NULL;
         }
-        if (r >= 0 && errno != 0)
-                r = negative_errno();
         closedir(d);
         if (r < 0)
                 return r;
@@ -459,7 +463,7 @@ typedef struct Apply {
         char *cached_path;
         int cached_fd;
         DirTime *dirs;
-        size_t n_dirs, alloc_dirs;
+        size_t n_dirs, alloc_dirs, dirs_bytes;
         char *bad_path; /* for the message */
 } Apply;
 
@@ -658,6 +662,10 @@ static int apply_entry(ArchiveReader *rd, const ArchiveEntry *e, void *userdata)
                         a->dirs = nd;
                         a->alloc_dirs = na;
                 }
+                /* Bounded memory whatever the archive holds. */
+                a->dirs_bytes += strlen(e->path) + 1;
+                if (a->dirs_bytes > ROOTFS_DIFF_DIR_BYTES_MAX)
+                        return -E2BIG;
                 a->dirs[a->n_dirs].path = strdup(e->path);
                 if (!a->dirs[a->n_dirs].path)
                         return -ENOMEM;

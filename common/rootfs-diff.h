@@ -41,6 +41,7 @@
 #define ROOTFS_DIFF_MAX_ENTRIES 1000000U
 #define ROOTFS_DELETED_MAX_BYTES (64U << 20)
 #define ROOTFS_DIFF_DEPTH_MAX 256U
+#define ROOTFS_DIFF_DIR_BYTES_MAX (256U << 20) /* paths of directories kept for their mtimes */
 
 typedef struct RootfsOverlay {
         char *upperdir;
