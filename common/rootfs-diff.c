@@ -196,7 +196,7 @@ typedef struct Capture {
         const char *xattr_prefix;
         int merged_fd;
         char **deleted;
-        size_t n_deleted, alloc_deleted;
+        size_t n_deleted, alloc_deleted, deleted_bytes;
         RootfsDiffStats stats;
 } Capture;
 
@@ -214,7 +214,9 @@ static int capture_add_deleted(Capture *c, const char *path) {
                 return -ENOMEM;
         c->deleted[c->n_deleted++] = p;
         c->deleted[c->n_deleted] = NULL;
-        if (c->n_deleted > ROOTFS_DIFF_MAX_ENTRIES)
+        /* What apply reads back: the same limits (JSON quoting and escapes included). */
+        c->deleted_bytes += 2 * strlen(p) + 3;
+        if (c->n_deleted > ROOTFS_DIFF_MAX_ENTRIES || c->deleted_bytes > ROOTFS_DELETED_MAX_BYTES)
                 return -E2BIG;
         return 0;
 }
