@@ -146,6 +146,16 @@ run_suite() {
 		(.memory.working_set_bytes.value // "0")] | map(tonumber > 0) | all' 2>&1 || true)
 	expect_eq "$t ContainerStats has cpu and memory figures" true "$out" || cri stats "$c1" >&2
 
+	# UpdateContainerResources (in-place resize, CPU manager): the shim's Update.
+	echo '{"memory_limit_in_bytes": 100663296, "cpu_shares": 512, "cpu_period": 100000}' >"$KYB_TMP/res-$n.json"
+	expect_ok "$t UpdateContainerResources" cri update "$c1" "$KYB_TMP/res-$n.json"
+	out=$(cri inspect "$c1" | jq -r '.info.info.pid // 0' || true)
+	out=$(sed -n 's/^[0-9]*:memory:\(.*\)$/\1/p' "/proc/$out/cgroup" 2>/dev/null || true)
+	expect_eq "$t the new memory limit is in the container's cgroup" 100663296 \
+		"$(cat "/sys/fs/cgroup/memory$out/memory.limit_in_bytes" 2>/dev/null || true)"
+	expect_eq "$t the new cpu shares are in the container's cgroup" 512 \
+		"$(cat "/sys/fs/cgroup/cpu$out/cpu.shares" 2>/dev/null || cat "/sys/fs/cgroup/cpu,cpuacct$out/cpu.shares" 2>/dev/null || true)"
+
 	# containerd restarts (upgrades do that): the pod lives on, one shim serves it.
 	ctd_restart "$n"
 	expect_eq "$t after containerd restart: both containers RUNNING" "CONTAINER_RUNNING CONTAINER_RUNNING" \

@@ -23,6 +23,7 @@
 //   inspectp POD_ID                       PodSandboxStatusResponse (JSON, verbose)
 //   exec ID CMD...                        ExecSync: prints stdout/stderr, exits with its code
 //   stats ID                              ContainerStats (JSON: cpu, memory, writable layer)
+//   update ID RES.json                    UpdateContainerResources (LinuxContainerResources JSON)
 //   checkpoint ID PATH [TIMEOUT_S]        CheckpointContainer (archive at PATH)
 //   images                                ListImages (JSON)
 //
@@ -234,6 +235,9 @@ async function main() {
 	}
 	case 'stats':
 		print((await call(rt, 'ContainerStats', { container_id: arg(1, 'ID') })).stats);
+		break;
+	case 'update':
+		await call(rt, 'UpdateContainerResources', { container_id: arg(1, 'ID'), linux: readJson(arg(2, 'RES.json')) });
 		break;
 	case 'checkpoint': {
 		const t = Number(args[3] || 60);
