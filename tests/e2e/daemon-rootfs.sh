@@ -121,6 +121,14 @@ expect_ok "export" "$CTL" export "$CKPT" -o "$D/c.tar"
 exp=$(tar -tf "$D/c.tar")
 expect_contains "export has rootfs-diff.tar" "$exp" "rootfs-diff.tar"
 expect_contains "export has deleted.files" "$exp" "deleted.files"
+if command -v checkpointctl >/dev/null 2>&1; then
+	out=$(checkpointctl show "$D/c.tar" 2>&1) || rc3=$?
+	expect_eq "checkpointctl show accepts the export with a rootfs diff" "0" "${rc3:-0}" ||
+		printf '%s\n' "$out" >&2
+	expect_contains "checkpointctl show reports the rootfs diff" "$out" "ROOT FS DIFF SIZE"
+else
+	skip "checkpointctl checks" "checkpointctl not installed"
+fi
 
 expect_ok "resolve before tampering" "$CTL" resolve -q -n "$NS" ovl
 # Same size, one byte different: only the checksum can tell.
