@@ -178,6 +178,19 @@ run_suite() {
 	else
 		fail "$t create + start container three (exits 3)" "$c3" "${out:-}"
 	fi
+	# Past its memory limit: the shim's /tasks/oom event makes the CRI reason OOMKilled.
+	cri_ctr_json oom oom.log sh -c 'x=$(head -c 200000000 /dev/zero | tr "\0" a); echo ${#x}' |
+		jq '.linux.resources = {memory_limit_in_bytes: 16777216}' >"$KYB_TMP/oom-$n.json"
+	if c3=$(cri create "$pod" "$KYB_TMP/oom-$n.json" "$KYB_TMP/pod-$n.json" 2>&1) &&
+		out=$(cri start "$c3" 2>&1); then
+		kyb_wait_eval 30 '[ "$(ctr_state "$c3")" = CONTAINER_EXITED ]' || true
+		st=$(cri inspect "$c3" | jq -c '.status | {state, exit_code, reason}' || true)
+		expect_eq "$t container past its memory limit: reason OOMKilled" \
+			'{"state":"CONTAINER_EXITED","exit_code":137,"reason":"OOMKilled"}' "$st"
+		expect_ok "$t remove the OOM-killed container" cri rm "$c3"
+	else
+		fail "$t create + start the OOM container" "$c3" "${out:-}"
+	fi
 	expect_eq "$t pod's other containers unaffected" "CONTAINER_RUNNING CONTAINER_RUNNING" \
 		"$(cri ps "$pod" | jq -r '[.[] | .state] | sort | join(" ")' || true)"
 
