@@ -172,6 +172,45 @@ expect_refused() {
 	rm_pod "$POD_ID" >/dev/null 2>&1 || fail "$t: pod stops and is removed"
 }
 
+# chain_restore LOGDIR CTR_ID: a restored container is checkpointed through
+# the shim (ctr task checkpoint: containerd's own flow, the shim asks
+# kybernated) and restored into a third pod, which continues its count.
+chain_restore() {
+	local logdir=$1 ctr=$2 l1 l2 out uid first pod_keep=$POD_ID
+	sleep 1.5
+	l1=$(numbers "$logdir/counter/0.log" | tail -n 1)
+	if out=$(ctr_ task checkpoint "$ctr" 2>&1); then
+		pass "$t ctr task checkpoint of a restored CRI container (through the shim)"
+	else
+		fail "$t ctr task checkpoint of a restored CRI container (through the shim)" "$out"
+		return 0
+	fi
+	expect_contains "$t ctr task checkpoint made an image in containerd's store" \
+		"$(ctr_ image ls -q 2>&1)" "checkpoint"
+	sleep 1
+	l2=$(numbers "$logdir/counter/0.log" | tail -n 1)
+	expect_eq "$t container keeps running after ctr task checkpoint" CONTAINER_RUNNING "$(ctr_state "$ctr")"
+	expect_eq "$t catalog has the shim's checkpoint of cpu-restore-ann" "ready" \
+		"$("$CTL" list --json -p cpu-restore-ann | jq -r '.[0].state')"
+	uid=kybcri-cpu-again-${CTD_VERSION/./}
+	logdir=$KYB_TMP/pods/${NS}_cpu-again_$uid
+	counter_json "$NS/cpu-restore-ann/counter" >"$KYB_TMP/$uid.ctr.json"
+	if run_pod cpu-again "$NS" "$uid" "$logdir" "$KYB_TMP/$uid.ctr.json" && out=$(cri start "$CTR_ID" 2>&1); then
+		kyb_wait_eval 20 '[ "$(numbers "$logdir/counter/0.log" | wc -l)" -ge 1 ]' || true
+		first=$(numbers "$logdir/counter/0.log" | head -n 1)
+		if [ -n "$first" ] && [ -n "$l1" ] && [ -n "$l2" ] && [ "$first" -gt "$l1" ] && [ "$first" -le $((l2 + 1)) ]; then
+			pass "$t restore of the restored-and-checkpointed counter continues ($l1 < $first <= $l2 + 1)"
+		else
+			fail "$t restore of the restored-and-checkpointed counter continues" "before: $l1, after: $l2, first: '$first'"
+		fi
+	else
+		fail "$t third pod from the shim's checkpoint starts" "${out:-}" \
+			"status: $(cri inspect "$CTR_ID" 2>/dev/null | jq -c '.status | {state, reason, message}')"
+	fi
+	[ -z "$POD_ID" ] || expect_ok "$t third pod stops and is removed" rm_pod "$POD_ID"
+	POD_ID=$pod_keep
+}
+
 run_suite() {
 	local v=$1 n t uid logdir out last first later id json ann_ok=1
 	n=kybcri-rst${v/./}
@@ -305,6 +344,7 @@ run_suite() {
 			kyb_wait_eval 20 '[ "$(numbers "$logdir/counter/0.log" | wc -l)" -ge 1 ]' || true
 			first=$(numbers "$logdir/counter/0.log" | head -n 1)
 			expect_eq "$t second restore continues at last + 1 too" "$((${last:-0} + 1))" "$first"
+			chain_restore "$logdir" "$CTR_ID"
 		else
 			fail "$t second restore (annotation kybernate.io/restore-from) starts" "${out:-}" \
 				"status: $(cri inspect "$CTR_ID" 2>/dev/null | jq -c '.status | {state, reason, message}')"
