@@ -115,6 +115,27 @@ stats_dump() {
 		print "$fz $fr\n";' "$1" 2>/dev/null || echo "- -"
 }
 
+# The freezer poller: samples the container's v1 freezer.state every 2 ms
+# until SIGTERM, then writes "total_ms longest_ms" of FREEZING/FROZEN time to
+# OUT. containerd pauses the task for the whole of `ctr task checkpoint`
+# (Pause ... checkpoint ... image written ... Resume), so this, not CRIU's
+# frozen_time, is how long the workload stands still.
+cat >"$D/frzpoll.pl" <<'EOF'
+use strict; use Time::HiRes qw(time sleep);
+my ($file, $out) = @ARGV; my $stop = 0; $SIG{TERM} = sub { $stop = 1 };
+my ($total, $since, $longest) = (0, undef, 0);
+while (1) {
+	my $t = time; my $s = "";
+	if (open(my $f, "<", $file)) { $s = <$f> // ""; close $f }
+	if ($s =~ /FROZEN|FREEZING/) { $since //= $t }
+	elsif (defined $since) { my $d = $t - $since; $total += $d; $longest = $d if $d > $longest; undef $since }
+	last if $stop;
+	sleep 0.002;
+}
+if (defined $since) { my $d = time - $since; $total += $d; $longest = $d if $d > $longest }
+open(my $o, ">", $out) or die "$out: $!"; printf $o "%.1f %.1f\n", $total * 1000, $longest * 1000; close $o;
+EOF
+
 median() {
 	sort -g | awk '{ v[NR] = $1 } END { if (!NR) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
 		else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
@@ -181,12 +202,19 @@ declare -A R
 # ckpt SIZE KIND RUN PHASE: one `ctr task checkpoint`, then its image removed.
 ckpt() {
 	local id=ckbench-$1-$2 w=$D/work/ck-$1-$2 t0 t1 out img ck k=$1.$2.$4.$3
-	rm -rf --one-file-system "$w"
+	rm -rf --one-file-system "$w" "$D/frz.out"
+	local cg fp
+	cg=$(jq -r '.linux.cgroupsPath // empty' "$(ctd_bundle "$id")/config.json")
 	sync
+	perl "$D/frzpoll.pl" "/sys/fs/cgroup/freezer$cg/freezer.state" "$D/frz.out" &
+	fp=$!
 	t0=$(now_ns)
 	out=$(ctr_ task checkpoint --work-path "$w" "$id" 2>&1)
 	local rc=$?
 	t1=$(now_ns)
+	kill -TERM "$fp"
+	wait "$fp"
+	read -r R[$k.paused] _ <"$D/frz.out" 2>/dev/null
 	if [ $rc -ne 0 ]; then
 		log "ctr task checkpoint $id ($4) failed: $out"
 		R[$k.t]=fail
@@ -243,7 +271,8 @@ checkpoint_phase() { # PHASE (durable|nosync)
 			fi
 			prune_ckpts
 			log "checkpoint $1 run $i $s: ours ${R[$s.kyb.$1.$i.t]} ms, runc shim ${R[$s.runc.$1.$i.t]} ms;" \
-				"frozen ours ${R[$s.kyb.$1.$i.frozen]:--} runc ${R[$s.runc.$1.$i.frozen]:--} us"
+				"paused ours ${R[$s.kyb.$1.$i.paused]:--} runc ${R[$s.runc.$1.$i.paused]:--} ms;" \
+				"CRIU frozen ours ${R[$s.kyb.$1.$i.frozen]:--} runc ${R[$s.runc.$1.$i.frozen]:--} us"
 		done
 	done
 }
@@ -438,13 +467,13 @@ label() { if [ "$1" = small ]; then echo "busybox sh loop"; else echo "memhog, $
 
 table_ckpt() {
 	local s p ours runc
-	echo "| process | kybernated | ours [ms] | runc v2 shim [ms] | ours vs runc | frozen ours [ms] | frozen runc [ms] | CRIU images [MiB] | checkpoint image (ctr) ours / runc |"
+	echo "| process | kybernated | ours [ms] | runc v2 shim [ms] | ours vs runc | paused ours / runc [ms] | CRIU frozen ours / runc [ms] | CRIU images [MiB] | checkpoint image (ctr) ours / runc |"
 	echo "|:---|:---|---:|---:|---:|---:|---:|---:|:---|"
 	for s in "${SIZES[@]}"; do
 		for p in durable nosync; do
 			ours=$(med "$s.kyb.$p" t)
 			runc=$(med "$s.runc.$p" t)
-			echo "| $(label "$s") | $([ $p = durable ] && echo "durable=yes" || echo "durable=no") | $ours | $runc | $(pct "$ours" "$runc") | $(usms "$(med "$s.kyb.$p" frozen)") | $(usms "$(med "$s.runc.$p" frozen)") | $(mib "$(med "$s.kyb.$p" bytes)") | $(first_img "$s.kyb.$p") / $(first_img "$s.runc.$p") |"
+			echo "| $(label "$s") | $([ $p = durable ] && echo "durable=yes" || echo "durable=no") | $ours | $runc | $(pct "$ours" "$runc") | $(med "$s.kyb.$p" paused) / $(med "$s.runc.$p" paused) | $(usms "$(med "$s.kyb.$p" frozen)") / $(usms "$(med "$s.runc.$p" frozen)") | $(mib "$(med "$s.kyb.$p" bytes)") | $(first_img "$s.kyb.$p") / $(first_img "$s.runc.$p") |"
 		done
 	done
 }
@@ -466,7 +495,8 @@ detail() {
 		for p in durable nosync; do
 			for k in kyb runc; do
 				echo "    checkpoint $s $p $k [ms]: $(all "$s.$k.$p" t)"
-				echo "    checkpoint $s $p $k frozen [us]: $(all "$s.$k.$p" frozen)"
+				echo "    checkpoint $s $p $k paused [ms]: $(all "$s.$k.$p" paused)"
+				echo "    checkpoint $s $p $k CRIU frozen [us]: $(all "$s.$k.$p" frozen)"
 			done
 		done
 		echo "    restore $s ours [ms]: $(all "$s.ours" t)"
@@ -502,8 +532,11 @@ first, checkpoint images removed after each (\`ctr image rm --sync\`), first wit
 timed until \`ctr task ls\` says RUNNING, against \`runc restore -d\` of that checkpoint's image
 directory (bundle: the original container's \`config.json\` with a plain rootfs directory
 holding the same files and a new cgroup; stdio on pipes), timed until runc returns.
-\`sync\` before each measurement. Medians of $RUNS runs after one warm-up; frozen:
-CRIU's \`stats-dump\` \`frozen_time\`.
+\`sync\` before each measurement. Medians of $RUNS runs after one warm-up. Paused: how long the
+container's cgroup freezer was FREEZING/FROZEN during \`ctr task checkpoint\` (sampled every
+2 ms; containerd pauses the task before it asks the shim and resumes it only after the
+checkpoint image is written, so this is what the workload feels); CRIU frozen: \`frozen_time\`
+from CRIU's \`stats-dump\` (the dump alone).
 
 Command, exactly as run:
 
