@@ -172,6 +172,36 @@ expect_refused() {
 	rm_pod "$POD_ID" >/dev/null 2>&1 || fail "$t: pod stops and is removed"
 }
 
+# parallel_restores: two pods restore the same checkpoint at the same time;
+# both continue at last + 1.
+parallel_restores() {
+	local i uid pids=() rc first ok=1
+	for i in 1 2; do
+		uid=kybcri-cpu-par$i-${CTD_VERSION/./}
+		counter_json "$REF" >"$KYB_TMP/$uid.ctr.json"
+		(
+			run_pod cpu-par$i "$NS" "$uid" "$KYB_TMP/pods/${NS}_cpu-par${i}_$uid" "$KYB_TMP/$uid.ctr.json" &&
+				echo "$POD_ID" >"$KYB_TMP/$uid.podid" && cri start "$CTR_ID"
+		) >"$KYB_TMP/$uid.out" 2>&1 &
+		pids+=($!)
+	done
+	for i in 1 2; do
+		rc=0
+		wait "${pids[i - 1]}" || rc=$?
+		uid=kybcri-cpu-par$i-${CTD_VERSION/./}
+		[ "$rc" = 0 ] || { ok=0 && log "$t parallel restore $i: $(cat "$KYB_TMP/$uid.out")"; }
+	done
+	expect_eq "$t two pods restore the same checkpoint at the same time" 1 "$ok"
+	for i in 1 2; do
+		uid=kybcri-cpu-par$i-${CTD_VERSION/./}
+		kyb_wait_eval 20 '[ -n "$(numbers "$KYB_TMP/pods/${NS}_cpu-par${i}_$uid/counter/0.log")" ]' || true
+		first=$(numbers "$KYB_TMP/pods/${NS}_cpu-par${i}_$uid/counter/0.log" | head -n 1)
+		expect_eq "$t parallel restore $i continues at last + 1" "$((${last:-0} + 1))" "$first"
+		[ ! -s "$KYB_TMP/$uid.podid" ] || rm_pod "$(cat "$KYB_TMP/$uid.podid")" >/dev/null 2>&1 ||
+			fail "$t parallel restore $i: pod stops and is removed"
+	done
+}
+
 # chain_restore LOGDIR CTR_ID: a restored container is checkpointed through
 # the shim (ctr task checkpoint: containerd's own flow, the shim asks
 # kybernated) and restored into a third pod, which continues its count.
@@ -352,6 +382,10 @@ run_suite() {
 		[ -z "$POD_ID" ] || expect_ok "$t annotation pod stops and is removed" rm_pod "$POD_ID"
 	else
 		skip "$t second restore by annotation" "the first restore failed"
+	fi
+
+	if [ "$ann_ok" = 1 ]; then
+		parallel_restores
 	fi
 
 	# ---- refusals ---------------------------------------------------------------------------
