@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <cJSON.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -10,16 +11,22 @@
 #include "containerd/task/v2/shim.pb-c.h"
 #include "containerd/types/task.pb-c.h"
 #include "cgroup.h"
+#include "checkpoint.h"
 #include "io.h"
+#include "kyb-client.h"
 #include "log.h"
 #include "mount.h"
 #include "options.h"
+#include "rootfs-diff.h"
 #include "runc.h"
 #include "service.h"
 #include "spec.h"
 #include "util.h"
 
 #define ID_MAX 76
+/* kybernated answers a resolve at once; a checkpoint of a large process takes a while. */
+#define RESOLVE_TIMEOUT_USEC (30 * USEC_PER_SEC)
+#define CHECKPOINT_TIMEOUT_USEC (30 * 60 * USEC_PER_SEC)
 #define EXIT_FLUSH_USEC (3 * USEC_PER_SEC)
 /* Go's zero time, which containerd 1.6 expects in exited_at until a process exits. */
 #define GO_ZERO_TIME_SECONDS (-62135596800LL)
@@ -64,7 +71,8 @@ struct Container {
         Spec spec;
         Process *init;
         Process *execs;
-        char *checkpoint; /* restore from these images at Start */
+        char *checkpoint;     /* restore from these images at Start */
+        char *checkpoint_dir; /* kybernated's checkpoint directory, for a RESTORE_FROM restore */
         bool rootfs_mounted;
         bool deleting;
         Cgroup *cgroup; /* known once the init has a pid */
@@ -79,6 +87,12 @@ typedef struct Op {
         char *cid;
         char *eid;
         char *tmp_path; /* a file to remove when done */
+        /* Checkpoint: where containerd wants the images, and what to report. */
+        char *path;
+        char *checkpoint_id;
+        char *images;
+        const char *src, *dst; /* for a child that copies or applies files */
+        char *work;            /* CRIU's work directory, for its log */
 } Op;
 
 bool shim_valid_id(const char *id) {
@@ -145,6 +159,7 @@ static void container_free(Container *c) {
         free(c->bundle);
         free(c->rootfs);
         free(c->checkpoint);
+        free(c->checkpoint_dir);
         free(c);
 }
 
@@ -178,6 +193,10 @@ static void op_free(Op *op) {
         if (op->tmp_path)
                 (void)unlink(op->tmp_path);
         free(op->tmp_path);
+        free(op->path);
+        free(op->checkpoint_id);
+        free(op->images);
+        free(op->work);
         free(op->cid);
         free(op->eid);
         free(op);
@@ -499,6 +518,111 @@ static int mount_rootfs(Container *c, const Containerd__Task__V2__CreateTaskRequ
         return 0;
 }
 
+/* ---- restore from a kybernated checkpoint (RESTORE_FROM) ------------------------------------------ */
+
+static int code_of_daemon_error(int r) {
+        switch (-r) {
+        case EACCES:
+        case EPERM:
+                return TTRPC_PERMISSION_DENIED;
+        case ENOENT:
+                return TTRPC_NOT_FOUND;
+        case EINVAL:
+        case ENOTUNIQ:
+                return TTRPC_INVALID_ARGUMENT;
+        default:
+                return TTRPC_FAILED_PRECONDITION;
+        }
+}
+
+static const char *daemon_message(int r, const Kybernate__V1__Response *resp) {
+        return resp && !isempty(resp->message) ? resp->message : strerror(-r);
+}
+
+/* Never start a fresh process when a restore was asked for: every failure fails Create. */
+static void restore_failed(Op *op, Container *c, int code, const char *fmt, ...) _printf_(4, 5);
+static void restore_failed(Op *op, Container *c, int code, const char *fmt, ...) {
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        log_error("Restore of %s refused: %s", op->cid, msg ? msg : "out of memory");
+        ttrpc_call_reply_error(op->call, code, "%s", msg ? msg : "restore failed");
+        if (c)
+                container_remove(op->shim, c);
+        op_free(op);
+}
+
+static int apply_rootfs_diff(const void *arg) {
+        const Op *op = arg;
+        return rootfs_diff_apply(op->src, op->dst);
+}
+
+static void on_rootfs_diff_applied(pid_t pid, int status, int64_t at, void *userdata) {
+        Op *op = userdata;
+        Container *c = container_find(op->shim, op->cid);
+        if (!c)
+                return restore_failed(op, NULL, TTRPC_NOT_FOUND, "container %s went away during create", op->cid);
+        if (status != 0)
+                return restore_failed(op, c, TTRPC_FAILED_PRECONDITION,
+                                      "cannot restore the checkpoint's files into the rootfs of %s: %s", c->id,
+                                      status < 128 ? strerror(status) : "killed");
+        create_reply(op, c);
+        op_free(op);
+}
+
+static void on_resolved(int r, const Kybernate__V1__Response *resp, void *userdata) {
+        Op *op = userdata;
+        Container *c = container_find(op->shim, op->cid);
+        const char *ref = op->path;
+
+        if (!c)
+                return restore_failed(op, NULL, TTRPC_NOT_FOUND, "container %s went away during create", op->cid);
+        if (r < 0)
+                return restore_failed(op, c, code_of_daemon_error(r), "cannot restore %s from %s=%s: %s", c->id,
+                                      RESTORE_ENV, ref, daemon_message(r, resp));
+        const Kybernate__V1__ResolveResponse *rr =
+                resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_RESOLVE ? resp->resolve : NULL;
+        if (!rr || isempty(rr->image_path) || rr->image_path[0] != '/')
+                return restore_failed(op, c, TTRPC_INTERNAL, "kybernated resolved %s=%s to no image path",
+                                      RESTORE_ENV, ref);
+        c->checkpoint = strdup(rr->image_path);
+        c->checkpoint_dir = strdup(!isempty(rr->checkpoint_dir) ? rr->checkpoint_dir : rr->image_path);
+        if (!c->checkpoint || !c->checkpoint_dir)
+                return restore_failed(op, c, TTRPC_INTERNAL, "out of memory");
+        log_info("Restoring %s from %s (%s)", c->id, ref, c->checkpoint);
+        /* Files the process wrote into its rootfs come back before CRIU runs. */
+        op->src = c->checkpoint_dir;
+        op->dst = c->rootfs;
+        r = fork_call(op->shim->reaper, apply_rootfs_diff, op, on_rootfs_diff_applied, op);
+        if (r < 0)
+                return restore_failed(op, c, TTRPC_INTERNAL, "cannot apply the checkpoint's files: %s", strerror(-r));
+}
+
+static int restore_resolve(Container *c, Op *op, const char *ref) {
+        Kybernate__V1__RestoreTarget target;
+        Kybernate__V1__ResolveRequest rr = KYBERNATE__V1__RESOLVE_REQUEST__INIT;
+        Kybernate__V1__Request req = KYBERNATE__V1__REQUEST__INIT;
+
+        if (!(op->path = strdup(ref))) {
+                restore_failed(op, c, TTRPC_INTERNAL, "out of memory");
+                return 0;
+        }
+        restore_target_from_spec(&c->spec, c->shim->ns, c->id, &target);
+        rr.reference = op->path;
+        rr.target = &target;
+        req.op_case = KYBERNATE__V1__REQUEST__OP_RESOLVE;
+        req.resolve = &rr;
+        int r = kyb_client_call_async(c->shim->event, NULL, &req, RESOLVE_TIMEOUT_USEC, NULL, on_resolved, op, NULL);
+        if (r < 0)
+                restore_failed(op, c, TTRPC_UNAVAILABLE,
+                               "cannot restore %s from %s=%s: kybernated is not running (cannot connect to %s: %s)",
+                               c->id, RESTORE_ENV, ref, kyb_socket_path(), strerror(-r));
+        return 0;
+}
+
 static int method_create(TtrpcCall *call, const ProtobufCMessage *msg, void *userdata) {
         const Containerd__Task__V2__CreateTaskRequest *req = (const void *)msg;
         Shim *s = userdata;
@@ -518,6 +642,15 @@ static int method_create(TtrpcCall *call, const ProtobufCMessage *msg, void *use
         if (!isempty(req->checkpoint) && !(c->checkpoint = strdup(req->checkpoint))) {
                 container_free(c);
                 return -ENOMEM;
+        }
+        /* containerd's own restore (CreateTaskRequest.checkpoint) wins over a RESTORE_FROM. */
+        const char *ref = NULL;
+        r = c->checkpoint ? 0 : restore_reference(&c->spec, &ref);
+        if (r < 0) {
+                container_free(c);
+                return ttrpc_call_reply_error(call, TTRPC_INVALID_ARGUMENT,
+                                              "invalid %s: empty, longer than %d bytes or with control characters",
+                                              RESTORE_ENV, RESTORE_REFERENCE_MAX);
         }
         r = mount_rootfs(c, req);
         if (r < 0) {
@@ -543,6 +676,8 @@ static int method_create(TtrpcCall *call, const ProtobufCMessage *msg, void *use
                 op_free(op);
                 return 0;
         }
+        if (ref)
+                return restore_resolve(c, op, ref);
 
         _cleanup_free_ char *pidfile = NULL;
         if (asprintf(&pidfile, "%s/init.pid", c->bundle) < 0) {
@@ -654,6 +789,10 @@ static void on_runc_spawned(int status, const char *out, size_t len, const char 
                 goto out;
         }
         if (error) {
+                _cleanup_free_ char *log = NULL, *msg = NULL;
+                if (p->init && op->work && keep_criu_log(op->work, "restore.log", p->c->id, &log) >= 0 &&
+                    asprintf(&msg, "%s (CRIU log: %s)", error, log) >= 0)
+                        error = msg;
                 start_failed(op, p, p->init ? "restore" : "exec", error);
                 goto out;
         }
@@ -685,6 +824,7 @@ static int start_restore(Container *c, Op *op) {
         args[n++] = c->checkpoint;
         args[n++] = (char *)"--work-path";
         args[n++] = work;
+        op->work = strdup(work);
         args[n++] = (char *)"--detach";
         args[n++] = (char *)"--pid-file";
         args[n++] = pidfile;
@@ -1204,9 +1344,180 @@ static int method_update(TtrpcCall *call, const ProtobufCMessage *msg, void *use
         return r < 0 ? ttrpc_call_reply_errno(call, r, "cannot run runc: %s", strerror(-r)) : 0;
 }
 
-static int method_unimplemented(TtrpcCall *call, const ProtobufCMessage *msg, void *userdata) {
-        return ttrpc_call_reply_error(call, TTRPC_UNIMPLEMENTED, "%s: not implemented", ttrpc_call_method(call));
+/* ---- Checkpoint -------------------------------------------------------------------------------- */
+
+static void checkpoint_done(Op *op) {
+        ttrpc_call_reply(op->call, NULL);
+        Containerd__Events__TaskCheckpointed ev = CONTAINERD__EVENTS__TASK_CHECKPOINTED__INIT;
+        ev.container_id = op->cid;
+        ev.checkpoint = op->checkpoint_id ? op->checkpoint_id : op->path;
+        publish(op->shim, "/tasks/checkpointed", &ev.base);
+        op_free(op);
 }
+
+static int copy_images(const void *arg) {
+        const Op *op = arg;
+        return copy_dir_files(op->src, op->dst);
+}
+
+static void on_images_copied(pid_t pid, int status, int64_t at, void *userdata) {
+        Op *op = userdata;
+        if (status != 0) {
+                ttrpc_call_reply_error(op->call, TTRPC_UNKNOWN,
+                                       "checkpoint %s of %s is in kybernated, but copying its images to %s failed: %s",
+                                       op->checkpoint_id, op->cid, op->path, status < 128 ? strerror(status) : "killed");
+                op_free(op);
+                return;
+        }
+        checkpoint_done(op);
+}
+
+static void on_daemon_checkpoint(int r, const Kybernate__V1__Response *resp, void *userdata) {
+        Op *op = userdata;
+        const Kybernate__V1__CheckpointInfo *info =
+                r >= 0 && resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_CHECKPOINT && resp->checkpoint
+                        ? resp->checkpoint->info
+                        : NULL;
+
+        if (r < 0 || !info || isempty(info->id) || isempty(info->path)) {
+                ttrpc_call_reply_error(op->call, r < 0 ? code_of_daemon_error(r) : TTRPC_INTERNAL,
+                                       "checkpoint of %s failed: %s", op->cid,
+                                       r < 0 ? daemon_message(r, resp) : "kybernated returned no checkpoint");
+                op_free(op);
+                return;
+        }
+        if (!(op->checkpoint_id = strdup(info->id)))
+                goto oom;
+        log_info("Checkpoint %s of %s taken by kybernated", info->id, op->cid);
+        if (isempty(op->path)) /* a caller that wants the catalog entry only */
+                return checkpoint_done(op);
+        /* containerd's own flow stores what it finds in path in its content store. */
+        if (asprintf(&op->images, "%s/checkpoint", info->path) < 0) {
+                op->images = NULL;
+                goto oom;
+        }
+        op->src = op->images;
+        op->dst = op->path;
+        r = fork_call(op->shim->reaper, copy_images, op, on_images_copied, op);
+        if (r >= 0)
+                return;
+oom:
+        ttrpc_call_reply_error(op->call, TTRPC_INTERNAL, "checkpoint of %s: cannot copy its images", op->cid);
+        op_free(op);
+}
+
+static void on_runc_checkpoint(int status, const char *out, size_t len, const char *error, void *userdata) {
+        Op *op = userdata;
+        _cleanup_free_ char *log = NULL;
+
+        if (!error)
+                return checkpoint_done(op);
+        if (keep_criu_log(op->work, "dump.log", op->cid, &log) >= 0)
+                ttrpc_call_reply_error(op->call, TTRPC_UNKNOWN, "%s (CRIU log: %s)", error, log);
+        else
+                ttrpc_call_reply_error(op->call, TTRPC_UNKNOWN, "%s", error);
+        op_free(op);
+}
+
+/* Without kybernated the checkpoint still works as with the runc shim, only uncatalogued. */
+static int checkpoint_with_runc(Container *c, Op *op, const CheckpointOpts *o) {
+        char *args[32];
+        size_t n = 0;
+
+        if ((o->work_path ? !(op->work = strdup(o->work_path)) : asprintf(&op->work, "%s/work/criu-work", c->bundle) < 0)) {
+                op->work = NULL;
+                op_free(op);
+                return -ENOMEM;
+        }
+        args[n++] = (char *)"checkpoint";
+        args[n++] = (char *)"--image-path";
+        args[n++] = op->path;
+        args[n++] = (char *)"--work-path";
+        args[n++] = op->work;
+        if (o->open_tcp)
+                args[n++] = (char *)"--tcp-established";
+        if (o->external_unix_sockets)
+                args[n++] = (char *)"--ext-unix-sk";
+        if (o->terminal)
+                args[n++] = (char *)"--shell-job";
+        if (o->file_locks)
+                args[n++] = (char *)"--file-locks";
+        STRV_FOREACH(ns, o->empty_namespaces) {
+                if (n + 4 >= ELEMENTSOF(args))
+                        break;
+                args[n++] = (char *)"--empty-ns";
+                args[n++] = *ns;
+        }
+        if (!o->exit)
+                args[n++] = (char *)"--leave-running";
+        args[n++] = c->id;
+        args[n] = NULL;
+        return run_op(c, op, args, NULL, on_runc_checkpoint);
+}
+
+static int method_checkpoint(TtrpcCall *call, const ProtobufCMessage *msg, void *userdata) {
+        const Containerd__Task__V2__CheckpointTaskRequest *req = (const void *)msg;
+        Shim *s = userdata;
+        Process *p = lookup(s, call, req->id, NULL);
+        CheckpointOpts o;
+        int r;
+
+        if (!p)
+                return 0;
+        int st = process_state(p);
+        if (st != ST_RUNNING && st != ST_PAUSED)
+                return ttrpc_call_reply_error(call, TTRPC_FAILED_PRECONDITION, "container %s is not running",
+                                              req->id);
+        if (!isempty(req->path) && req->path[0] != '/')
+                return ttrpc_call_reply_error(call, TTRPC_INVALID_ARGUMENT, "checkpoint path must be absolute");
+        r = checkpoint_options_from_any(req->options, &o);
+        if (r < 0)
+                return ttrpc_call_reply_error(call, TTRPC_INVALID_ARGUMENT, "invalid checkpoint options: %s",
+                                              strerror(-r));
+        Op *op = op_new(s, call, req->id, NULL);
+        if (!op || !(op->path = strdup(req->path ? req->path : ""))) {
+                if (op)
+                        op_free(op);
+                checkpoint_options_done(&o);
+                return -ENOMEM;
+        }
+
+        Kybernate__V1__CheckpointOptions ko = KYBERNATE__V1__CHECKPOINT_OPTIONS__INIT;
+        ko.has_leave_running = ko.has_tcp_established = ko.has_ext_unix_sk = true;
+        ko.has_file_locks = ko.has_shell_job = true;
+        ko.leave_running = !o.exit;
+        ko.tcp_established = o.open_tcp;
+        ko.ext_unix_sk = o.external_unix_sockets;
+        ko.file_locks = o.file_locks;
+        ko.shell_job = o.terminal;
+        Kybernate__V1__CheckpointRequest cr = KYBERNATE__V1__CHECKPOINT_REQUEST__INIT;
+        cr.containerd_namespace = s->ns;
+        cr.container_id = p->c->id;
+        cr.runc_root = p->c->runc.root;
+        cr.options = &ko;
+        Kybernate__V1__Request kr = KYBERNATE__V1__REQUEST__INIT;
+        kr.op_case = KYBERNATE__V1__REQUEST__OP_CHECKPOINT;
+        kr.checkpoint = &cr;
+        r = kyb_client_call_async(s->event, NULL, &kr, CHECKPOINT_TIMEOUT_USEC, NULL, on_daemon_checkpoint, op, NULL);
+        if (r < 0) {
+                if (isempty(op->path)) {
+                        op_free(op);
+                        checkpoint_options_done(&o);
+                        return ttrpc_call_reply_error(call, TTRPC_UNAVAILABLE,
+                                                      "kybernated is not running (cannot connect to %s: %s)",
+                                                      kyb_socket_path(), strerror(-r));
+                }
+                log_warning("kybernated is not running (%s: %s): checkpointing %s with runc alone, "
+                            "it will not be in the catalog",
+                            kyb_socket_path(), strerror(-r), p->c->id);
+                r = checkpoint_with_runc(p->c, op, &o);
+                if (r < 0)
+                        ttrpc_call_reply_errno(call, r, "cannot run runc: %s", strerror(-r));
+        }
+        checkpoint_options_done(&o);
+        return 0;
+}
+
 
 /* ---- registration and exit --------------------------------------------------------------------- */
 
@@ -1219,7 +1530,7 @@ static const TtrpcMethod task_methods[] = {
         M("Pids", pids_request, method_pids),
         M("Pause", pause_request, method_pause),
         M("Resume", resume_request, method_resume),
-        M("Checkpoint", checkpoint_task_request, method_unimplemented),
+        M("Checkpoint", checkpoint_task_request, method_checkpoint),
         M("Kill", kill_request, method_kill),
         M("Exec", exec_process_request, method_exec),
         M("ResizePty", resize_pty_request, method_resize_pty),

@@ -181,6 +181,14 @@ TEST(wire_errors_keep_serving) {
         send_request(fd, 13, "containerd.task.v2.Task", "Delete", &del.base, NULL, 0);
         expect_error(fd, 13, TTRPC_NOT_FOUND, NULL);
 
+        /* containerd 2.x asks for containerd.task.v3.Task: same messages, same answers */
+        send_request(fd, 21, "containerd.task.v3.Task", "State", &st.base, NULL, 0);
+        expect_error(fd, 21, TTRPC_NOT_FOUND, "container not created: not found");
+        Containerd__Task__V2__StatsRequest stats = CONTAINERD__TASK__V2__STATS_REQUEST__INIT;
+        stats.id = (char *)"nope";
+        send_request(fd, 23, "containerd.task.v2.Task", "Stats", &stats.base, NULL, 0);
+        expect_error(fd, 23, TTRPC_NOT_FOUND, NULL);
+
         /* an invalid id is refused before anything touches the file system */
         Containerd__Task__V2__CreateTaskRequest cr = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
         cr.id = (char *)"../../etc";
