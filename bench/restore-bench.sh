@@ -289,8 +289,8 @@ start_daemon yes
 # ---- 2. restore ------------------------------------------------------------------------------
 
 # The restore source: a last checkpoint of the "kyb" container with --exit
-# (through our shim: kybernated takes it), so the number it printed last is
-# known and the restored process must print the next one. Without our shim's
+# (`kybernatectl checkpoint --exit`), so the number it printed last is known
+# and the restored process must print the next one. Without our shim's
 # checkpoint, raw runc restore still runs from images taken with
 # `ctr task checkpoint --exit --image-path` through the runc shim.
 declare -A SRC SRC_KIND
@@ -306,11 +306,12 @@ for s in "${SIZES[@]}"; do
 		"$(ctd_bundle "$id")/config.json" >"$D/raw-$s/config.json" || die "cannot read the spec of $id"
 	if [ "${SRC_KIND[$s]}" = kyb ]; then
 		"$CTL" list -q --container-id "$id" | while read -r c; do "$CTL" delete "$c" >/dev/null 2>&1; done
-		out=$(ctr_ task checkpoint --exit "$id" 2>&1) || die "ctr task checkpoint --exit $id failed: $out"
-		img=$(echo "$out" | tail -n 1)
-		[ -z "$img" ] || ctr_ image rm --sync "$img" >/dev/null 2>&1
-		ck=$("$CTL" list -q --container-id "$id" | head -n 1)  # newest first
-		[ -n "$ck" ] || die "no kybernated checkpoint after ctr task checkpoint --exit $id"
+		# Through kybernatectl: ctr sends CheckpointOptions (--exit, --work-path,
+		# --image-path) only to runtimes named io.containerd.runc.*, so
+		# `ctr task checkpoint --exit` would leave our task running.
+		ck=$("$CTL" checkpoint -q --exit -n "$KYB_NS" "$id" 2>&1 | tail -n 1) ||
+			die "kybernatectl checkpoint --exit $id failed: $ck"
+		[[ $ck =~ ^[0-9a-f]{32}$ ]] || die "kybernatectl checkpoint --exit $id: $ck"
 		SRC[$s]=$D/kyb/store/checkpoints/$ck/checkpoint
 		R[$s.ck]=$ck
 	else
@@ -327,7 +328,7 @@ for s in "${SIZES[@]}"; do
 		R[$s.last]=$(last_number "$D/logs/$id.log")
 		R[$s.exited]=yes
 	else
-		log "$id still RUNNING after ctr task checkpoint --exit (counts on: the restored count may be lower)"
+		log "$id still RUNNING after the checkpoint with --exit (counts on: the restored count may be lower)"
 		R[$s.exited]=no
 	fi
 done
@@ -535,7 +536,10 @@ first, checkpoint images removed after each (\`ctr image rm --sync\`), first wit
 --runtime io.containerd.kybernate.v1 --env RESTORE_FROM=<kybernated checkpoint id> IMAGE NEWID\`
 timed until \`ctr task ls\` says RUNNING, against \`runc restore -d\` of that checkpoint's image
 directory (bundle: the original container's \`config.json\` with a plain rootfs directory
-holding the same files and a new cgroup; stdio on pipes), timed until runc returns.
+holding the same files and a new cgroup; stdio on pipes), timed until runc returns. The
+restore source is a last checkpoint taken with \`kybernatectl checkpoint --exit\` (ctr passes
+\`--exit\` only to runtimes named \`io.containerd.runc.*\`), so the last number printed before it
+is known and the restored processes must print the next one.
 \`sync\` before each measurement. Medians of $RUNS runs after one warm-up. Paused: how long the
 container's cgroup freezer was FREEZING/FROZEN during \`ctr task checkpoint\` (sampled every
 2 ms; containerd pauses the task before it asks the shim and resumes it only after the
