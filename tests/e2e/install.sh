@@ -13,8 +13,11 @@
 # there; a second run leaves the file byte for byte as it was; --uninstall
 # restores the original. Also: the installed files; a pod through a private
 # containerd's CRI plugin (1.6, and 1.7 when installed) runs with handler
-# "kybernate" as install.sh registered it, on the installed shim binary; and
-# the manifests parse as YAML with the right kinds and fields.
+# "kybernate" as install.sh registered it, on the installed shim binary; the
+# walkthrough of docs/CPU_CHECKPOINT.md with pods made from the manifests
+# (kybernatectl checkpoint, the restore pod continues the count, another
+# namespace is refused); and the manifests parse as YAML with the right kinds
+# and fields.
 # Checks are written "COND && pass X || fail X" (pass cannot fail); TOML
 # placeholders sit in single quotes on purpose.
 # shellcheck disable=SC2015,SC2016,SC1091
@@ -446,6 +449,133 @@ cri_suite() {
 }
 cri_suite 1.6
 ! ctd_have_17 || cri_suite 1.7
+
+# ---- the walkthrough of docs/CPU_CHECKPOINT.md, pods made from the manifests --------------
+#
+# cpu-test-pod.yaml and cpu-restore-pod.yaml are turned into CRI configs (the
+# image replaced by the local test busybox: there is no registry), the counter
+# is checkpointed with `kybernatectl checkpoint --namespace k8s.io ID`, its pod
+# removed, and the restore pod must continue the count; the same restore spec
+# in another namespace must fail with the tenant rule.
+
+# manifest_cri MANIFEST LOGDIR POD_OUT CTR_OUT [NAMESPACE]: CRI pod and container
+# configs from a Pod manifest.
+manifest_cri() {
+	python3 - "$@" "$KYB_BUSYBOX" <<'PYEOF'
+import json, sys, yaml
+man, logdir, pod_out, ctr_out = sys.argv[1:5]
+ns = sys.argv[5] if len(sys.argv) > 6 else None
+image = sys.argv[-1]
+p = yaml.safe_load(open(man))
+md = p["metadata"]
+c = p["spec"]["containers"][0]
+pod = {"metadata": {"name": md["name"], "uid": "kybinstall-" + md["name"] + "-" + (ns or md["namespace"]),
+                    "namespace": ns or md["namespace"], "attempt": 0},
+       "log_directory": logdir,
+       "labels": md.get("labels", {}),
+       "linux": {"security_context": {"namespace_options": {"network": "NODE"}}}}
+ctr = {"metadata": {"name": c["name"], "attempt": 0}, "image": {"image": image},
+       "command": c.get("command", []), "args": c.get("args", []),
+       "envs": [{"key": e["name"], "value": e["value"]} for e in c.get("env", [])],
+       "log_path": c["name"] + ".log",
+       "linux": {"security_context": {"namespace_options": {
+           "pid": "POD" if p["spec"].get("shareProcessNamespace") else "CONTAINER"}}}}
+json.dump(pod, open(pod_out, "w"))
+json.dump(ctr, open(ctr_out, "w"))
+PYEOF
+}
+
+# last_count LOG: the last number in a CRI log (empty if none).
+last_count() { awk '{n = $NF} END {print n}' "$1" 2>/dev/null; }
+first_count() { awk 'NR == 1 {print $NF}' "$1" 2>/dev/null; }
+
+walkthrough_suite() {
+	local v=$1 t="walkthrough $1:" n sock pod ctr cid rpod rctr before after first out xpod xctr
+	n=kybinstall-walk${v/./}
+	if [ "$(id -u)" -ne 0 ]; then skip "$t" "needs root"; return 0; fi
+	if ! command -v node >/dev/null || [ ! -e "$KYB_CRI_PROTO" ] || [ ! -e "$KYB_NODE_MODULES/@grpc/grpc-js" ]; then
+		skip "$t" "CRI client prerequisites missing (scripts/setup.sh)"
+		return 0
+	fi
+	command -v criu >/dev/null || { skip "$t" "criu is not installed (scripts/setup.sh)"; return 0; }
+	kyb_image_build
+	sock=$D/walk-$n.sock
+	"$BUILD/kybernated" --config /dev/null --store "$D/store-$n" -S "$sock" >"$D/kybernated-$n.log" 2>&1 &
+	local dpid=$!
+	kyb_on_exit "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
+	kyb_wait 10 test -S "$sock" || { fail "$t kybernated starts" "$(cat "$D/kybernated-$n.log")"; return 0; }
+	# containerd passes its environment on to the shims
+	KYBERNATE_SOCKET=$sock KYB_CTD_NS=k8s.io ctd_start "$n" "$v"
+	kyb_image_import k8s.io
+	local CTL=("$BUILD/kybernatectl" -s "$sock")
+
+	mkdir -p "$D/$n-test" "$D/$n-restore" "$D/$n-other"
+	manifest_cri "$KYB_TOP/manifests/cpu-test-pod.yaml" "$D/$n-test" "$D/$n-pod1.json" "$D/$n-ctr1.json" ||
+		{ fail "$t CRI configs from cpu-test-pod.yaml"; return 0; }
+	manifest_cri "$KYB_TOP/manifests/cpu-restore-pod.yaml" "$D/$n-restore" "$D/$n-pod2.json" "$D/$n-ctr2.json" ||
+		{ fail "$t CRI configs from cpu-restore-pod.yaml"; return 0; }
+	manifest_cri "$KYB_TOP/manifests/cpu-restore-pod.yaml" "$D/$n-other" "$D/$n-pod3.json" "$D/$n-ctr3.json" other
+
+	# 2. run the counter
+	if ! pod=$(cri runp "$D/$n-pod1.json" kybernate 2>&1) || ! ctr=$(cri create "$pod" "$D/$n-ctr1.json" "$D/$n-pod1.json" 2>&1) ||
+		! cri start "$ctr" >/dev/null 2>&1; then
+		fail "$t cpu-test runs" "$pod" "$ctr" "$(tail -n 20 "$CTD_LOG")"
+		return 0
+	fi
+	kyb_wait 20 sh -c "[ \"\$(awk '{n = \$NF} END {print n+0}' '$D/$n-test/counter.log')\" -ge 3 ]" &&
+		pass "$t cpu-test counts" || { fail "$t cpu-test counts" "$(cat "$D/$n-test/counter.log")"; return 0; }
+
+	# 3. checkpoint it (the full container id, containerd namespace k8s.io)
+	before=$(last_count "$D/$n-test/counter.log")
+	if cid=$("${CTL[@]}" checkpoint -q --namespace k8s.io "$ctr" 2>&1); then
+		pass "$t kybernatectl checkpoint --namespace k8s.io ID"
+	else
+		fail "$t kybernatectl checkpoint --namespace k8s.io ID" "$cid"
+		return 0
+	fi
+	after=$(last_count "$D/$n-test/counter.log")
+	expect_contains "$t kybernatectl list names the pod's container" "$("${CTL[@]}" list)" \
+		"kybernate-demo/cpu-test/counter"
+
+	# 4. delete the pod
+	cri stopp "$pod" >/dev/null 2>&1
+	cri rmp "$pod" >/dev/null 2>&1
+
+	# 5. the restore pod continues the count
+	if ! rpod=$(cri runp "$D/$n-pod2.json" kybernate 2>&1) || ! rctr=$(cri create "$rpod" "$D/$n-ctr2.json" "$D/$n-pod2.json" 2>&1) ||
+		! out=$(cri start "$rctr" 2>&1); then
+		fail "$t cpu-restore starts" "$rpod" "$rctr" "$out" "$(tail -n 20 "$CTD_LOG")"
+		return 0
+	fi
+	pass "$t cpu-restore starts"
+	kyb_wait 20 test -s "$D/$n-restore/counter.log"
+	first=$(first_count "$D/$n-restore/counter.log")
+	log "$t last count before the checkpoint $before..$after, first after restore $first"
+	if [[ $first =~ ^[0-9]+$ ]] && [ "$first" -gt "$before" ] && [ "$first" -le $((after + 1)) ]; then
+		pass "$t cpu-restore continues the count ($before..$after -> $first)"
+	else
+		fail "$t cpu-restore continues the count" "before $before, after $after, first $first" \
+			"$(head -n 5 "$D/$n-restore/counter.log")"
+	fi
+
+	# the same restore spec in another Kubernetes namespace is refused
+	if xpod=$(cri runp "$D/$n-pod3.json" kybernate 2>&1) && xctr=$(cri create "$xpod" "$D/$n-ctr3.json" "$D/$n-pod3.json" 2>&1); then
+		out=$(cri start "$xctr" 2>&1) && fail "$t another namespace is refused" "it started: $out" ||
+			expect_contains "$t another namespace is refused (tenant rule)" "$out" "tenant rule"
+		[ ! -s "$D/$n-other/counter.log" ] && pass "$t nothing runs in the other namespace" ||
+			fail "$t nothing runs in the other namespace" "$(cat "$D/$n-other/counter.log")"
+	else
+		fail "$t pod in another namespace" "$xpod" "$xctr"
+	fi
+	cri stopp "$rpod" >/dev/null 2>&1
+	cri rmp "$rpod" >/dev/null 2>&1
+	[ -z "$xpod" ] || { cri stopp "$xpod" >/dev/null 2>&1; cri rmp "$xpod" >/dev/null 2>&1; }
+	ctd_stop "$n"
+	kill "$dpid" 2>/dev/null
+	wait "$dpid" 2>/dev/null
+}
+walkthrough_suite 1.6
+! ctd_have_17 || walkthrough_suite 1.7
 
 out=$("$INSTALL" --uninstall --build "$BUILD" --destdir "$DEST" --prefix "$PFX" --no-containerd 2>&1)
 [ ! -e "$DEST$PFX/bin/kybernatectl" ] && [ ! -e "$DEST/etc/systemd/system/kybernated.service" ] &&
