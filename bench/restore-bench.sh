@@ -116,24 +116,27 @@ stats_dump() {
 }
 
 # The freezer poller: samples the container's v1 freezer.state every 2 ms
-# until SIGTERM, then writes "total_ms longest_ms" of FREEZING/FROZEN time to
-# OUT. containerd pauses the task for the whole of `ctr task checkpoint`
-# (Pause ... checkpoint ... image written ... Resume), so this, not CRIU's
+# until SIGTERM, then writes "span_ms" to OUT: from the first FREEZING/FROZEN
+# seen to the last return to THAWED. In between the task does not run:
+# containerd pauses it (FROZEN), CRIU seizes it with ptrace and thaws the
+# cgroup while it dumps, freezes it again when it lets go, and containerd
+# resumes it only after the checkpoint image is written. So this, not CRIU's
 # frozen_time, is how long the workload stands still.
 cat >"$D/frzpoll.pl" <<'EOF'
 use strict; use Time::HiRes qw(time sleep);
 my ($file, $out) = @ARGV; my $stop = 0; $SIG{TERM} = sub { $stop = 1 };
-my ($total, $since, $longest) = (0, undef, 0);
+my ($first, $last, $frozen);
 while (1) {
 	my $t = time; my $s = "";
 	if (open(my $f, "<", $file)) { $s = <$f> // ""; close $f }
-	if ($s =~ /FROZEN|FREEZING/) { $since //= $t }
-	elsif (defined $since) { my $d = $t - $since; $total += $d; $longest = $d if $d > $longest; undef $since }
+	if ($s =~ /FROZEN|FREEZING/) { $first //= $t; $frozen = 1 }
+	elsif ($frozen) { $last = $t; $frozen = 0 }
 	last if $stop;
 	sleep 0.002;
 }
-if (defined $since) { my $d = time - $since; $total += $d; $longest = $d if $d > $longest }
-open(my $o, ">", $out) or die "$out: $!"; printf $o "%.1f %.1f\n", $total * 1000, $longest * 1000; close $o;
+$last = time if $frozen;
+open(my $o, ">", $out) or die "$out: $!";
+print $o (defined $first && defined $last ? sprintf("%.1f\n", ($last - $first) * 1000) : "-\n"); close $o;
 EOF
 
 median() {
@@ -214,7 +217,7 @@ ckpt() {
 	t1=$(now_ns)
 	kill -TERM "$fp"
 	wait "$fp"
-	read -r R[$k.paused] _ <"$D/frz.out" 2>/dev/null
+	read -r R[$k.paused] <"$D/frz.out" 2>/dev/null
 	if [ $rc -ne 0 ]; then
 		log "ctr task checkpoint $id ($4) failed: $out"
 		R[$k.t]=fail
@@ -540,11 +543,13 @@ holding the same files and a new cgroup; stdio on pipes), timed until runc retur
 restore source is a last checkpoint taken with \`kybernatectl checkpoint --exit\` (ctr passes
 \`--exit\` only to runtimes named \`io.containerd.runc.*\`), so the last number printed before it
 is known and the restored processes must print the next one.
-\`sync\` before each measurement. Medians of $RUNS runs after one warm-up. Paused: how long the
-container's cgroup freezer was FREEZING/FROZEN during \`ctr task checkpoint\` (sampled every
-2 ms; containerd pauses the task before it asks the shim and resumes it only after the
-checkpoint image is written, so this is what the workload feels); CRIU frozen: \`frozen_time\`
-from CRIU's \`stats-dump\` (the dump alone).
+\`sync\` before each measurement. Medians of $RUNS runs after one warm-up. Paused: from the first
+FROZEN to the last THAWED of the container's cgroup freezer during \`ctr task checkpoint\`
+(\`freezer.state\` sampled every 2 ms). The task does not run in between: containerd pauses it
+before it calls the shim, CRIU seizes it with ptrace and thaws the cgroup while it dumps,
+freezes it again when it lets go, and containerd resumes it only after the checkpoint image is
+in its content store. So this is what the workload feels; CRIU frozen: \`frozen_time\` from
+CRIU's \`stats-dump\` (the dump alone).
 
 Command, exactly as run:
 
