@@ -48,8 +48,9 @@ void restore_target_from_spec(const Spec *spec, const char *ns, const char *id, 
 /* Runs fn(arg) in a forked child; cb gets 0 or the errno it failed with. */
 int fork_call(Reaper *reaper, int (*fn)(const void *arg), const void *arg, ReaperExitFn cb, void *userdata);
 
-/* Copies the regular files of directory src into the existing directory dst
- * (CRIU's image directory is flat). Never follows symlinks. Blocking. */
+/* Hard-links (or, across filesystems, copies) the regular files of directory
+ * src into the existing directory dst (CRIU's image directory is flat). Never
+ * follows symlinks. Blocking. */
 int copy_dir_files(const char *src, const char *dst);
 
 /* Copies <work>/<name> to CRIU_LOG_DIR/<id>-<name> so it outlives the bundle;

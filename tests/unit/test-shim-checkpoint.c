@@ -133,6 +133,12 @@ TEST(copy_dir_files_flat) {
         snprintf(path, sizeof(path), "%s/pages-1.img", dst);
         ASSERT_OK(read_full_file(path, 64, &data, NULL));
         ASSERT_STREQ(data, "pages");
+        /* same filesystem: a hard link, not a second copy of a large image */
+        struct stat a, b;
+        ASSERT_OK(stat(path, &b));
+        snprintf(path, sizeof(path), "%s/pages-1.img", src);
+        ASSERT_OK(stat(path, &a));
+        ASSERT_EQ(a.st_ino, b.st_ino);
         snprintf(path, sizeof(path), "%s/link", dst);
         struct stat st;
         ASSERT_EQ(lstat(path, &st), -1);
