@@ -79,6 +79,13 @@ require_cmd runc criu ctr jq perl busybox cc tar du
 require_build containerd-shim-kybernate-v1 kybernated kybernatectl
 criu check >/dev/null 2>&1 || skip_all "criu check fails here (CRIU >= 4 is needed: run scripts/setup.sh)"
 
+# The tree the run starts from (uncommitted changes to the programs' sources
+# are mentioned; the binaries in $BUILD are taken as they are).
+TREE=$(git -C "$KYB_TOP" rev-parse --short HEAD 2>/dev/null)
+DIRTY=
+[ -z "$(git -C "$KYB_TOP" status --porcelain -- shim common kybernated kybernatectl proto 2>/dev/null)" ] ||
+	DIRTY=" (plus uncommitted changes in shim/, common/ or kybernated/)"
+
 D=$KYB_TMP
 CTL=$BUILD/kybernatectl
 LOGS=$BUILD/bench-logs/restore-bench
@@ -508,10 +515,6 @@ detail() {
 		echo "    fresh run $s (ours) [ms]: $(all "$s.plain" t)"
 	done
 }
-# Built from a tree with uncommitted changes in the programs' sources? Say so.
-DIRTY=
-[ -z "$(git -C "$KYB_TOP" status --porcelain -- shim common kybernated kybernatectl proto 2>/dev/null)" ] ||
-	DIRTY=" (plus uncommitted changes in shim/, common/ or kybernated/ at build time)"
 T1=$(table_ckpt)
 T2=$(table_restore)
 DETAIL=$(detail)
@@ -555,7 +558,7 @@ Command, exactly as run:
 
     BUILD=\$PWD/build-ckbench $CMDLINE
 
-Run $START, tree at $(git -C "$KYB_TOP" rev-parse --short HEAD)$DIRTY, containerd $CTD_V, runc $(runc --version | awk 'NR == 1 { print $3 }'), CRIU $(criu --version 2>/dev/null | awk '/^Version:/ { print $2 }'), kernel $(uname -r),
+Run $START, tree at $TREE$DIRTY, containerd $CTD_V, runc $(runc --version | awk 'NR == 1 { print $3 }'), CRIU $(criu --version 2>/dev/null | awk '/^Version:/ { print $2 }'), kernel $(uname -r),
 $(nproc) cores, local ext4, load average $LOAD0 before, $LOAD1 after (a shared VM):
 
 Checkpoint (\`ctr task checkpoint\`):
