@@ -132,7 +132,8 @@ bundle() {
 bundle small '["sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); sleep 1; done"]'
 bundle big "[\"memhog\", \"$MIB\"]"
 
-CTRS="ckbench-small ckbench-big"
+CTRS="ckbench-small ckbench-big" # used by the exit hook below
+export CTRS
 kill_ctr() {
 	runc --root "$RUNC_ROOT" kill "$1" KILL 2>/dev/null
 	sleep 0.3
@@ -185,7 +186,7 @@ declare -A R
 net() { awk -v t="$1" -v f="$2" 'BEGIN { if (f == "-" || t == "") print "-"; else printf "%.1f", t - f / 1000 }'; }
 
 measure_raw() { # SIZE RUN
-	local id=ckbench-$1 img=$D/raw/img work=$D/raw/work t0 t1 t2 st
+	local id=ckbench-$1 img=$D/raw/img work=$D/raw/work t0 t1 t2
 	rm -rf --one-file-system "$img" "$work"
 	sync
 	t0=$(now_ns)

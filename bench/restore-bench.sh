@@ -160,7 +160,6 @@ start_daemon() { # DURABLE
 		--durable="$1" >>"$D/kyb/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	kyb_wait 10 "$CTL" status || die "kybernated did not come up: $(tail -n 20 "$D/kyb/daemon.log")"
-	DURABLE=$1
 }
 stop_daemon() {
 	[ -n "$DAEMON_PID" ] || return 0
