@@ -116,8 +116,10 @@ int fork_call(Reaper *reaper, int (*fn)(const void *arg), const void *arg, Reape
 static int copy_fd(int in, int out) {
         for (;;) {
                 ssize_t k = sendfile(out, in, NULL, COPY_CHUNK);
+                if (k < 0 && errno == EINTR)
+                        continue;
                 if (k < 0)
-                        return errno == EINTR ? 0 : negative_errno();
+                        return negative_errno();
                 if (k == 0)
                         return 0;
         }
