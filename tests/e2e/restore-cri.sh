@@ -104,12 +104,6 @@ kyb_shims() {
 	return 0
 }
 
-# shim_restores: the shim build implements restore-on-Create (until it does,
-# the restore checks are skipped, not failed; KYB_FORCE_RESTORE=1 runs them).
-shim_restores() {
-	[ "${KYB_FORCE_RESTORE:-0}" = 1 ] || grep -q RESTORE_FROM "$BUILD/$SHIM"
-}
-
 # numbers LOG: the counter's numbers in a CRI log file, one a line.
 numbers() { sed -nE 's/^[^ ]+ stdout F ([0-9]+)$/\1/p' "$1" 2>/dev/null; }
 
@@ -332,13 +326,6 @@ run_suite() {
 		"$("$CTL" resolve -q -n k8s.io --k8s-namespace "$NS" /some/host/path 2>&1)" "refused"
 	expect_ok "$t cpu-test pod stops and is removed" rm_pod "$test_pod"
 	kyb_wait_eval 10 '[ -z "$(kyb_shims)" ]' || fail "$t no shim left after cpu-test is removed" "$(kyb_shims)"
-
-	if ! shim_restores; then
-		skip "$t restore into new pods, tenant and host-path refusals" \
-			"this shim build has no restore-on-Create (no RESTORE_FROM in $BUILD/$SHIM)"
-		finish_suite "$n"
-		return 0
-	fi
 
 	# ---- the pod of cpu-restore-pod.yaml: RESTORE_FROM in the env -------------------------
 	uid=kybcri-cpu-restore-${v/./}
