@@ -19,8 +19,13 @@
 #     annotations into the OCI spec);
 #   - a pod in another Kubernetes namespace naming the same checkpoint fails to
 #     start, the tenant rule's message in the container's CRI status;
-#   - RESTORE_FROM=/some/host/path is refused (not below allowed_restore_dirs);
-#   in no refused case does a fresh process start.
+#   - two pods restore the same checkpoint at the same time;
+#   - the restored process is in the new container's cgroup (with its limit),
+#     the file written and the file deleted before the checkpoint are so after
+#     it, exec works, StopContainer reports 137;
+#   - RESTORE_FROM=/some/host/path is refused (not below allowed_restore_dirs),
+#     and so are an unknown reference and any reference while kybernated is
+#     down; in no refused case does a fresh process start.
 # Container commands are single-quoted on purpose:
 # shellcheck disable=SC2016
 set -u -o pipefail # no -e: a failed check must not end the suite

@@ -7,8 +7,11 @@
 # ONE kybernate shim (grouped by io.kubernetes.cri.sandbox-id); both are
 # RUNNING; their output lands in the CRI log files in CRI format; ExecSync
 # works and passes exit codes; a container that exits non-zero shows its code
-# in the CRI status; stopping and removing the pod leaves no shim process, no
-# mount under the instance's state dir and no shim socket.
+# in the CRI status, one past its memory limit reason OOMKilled; ContainerStats
+# and UpdateContainerResources work; the pod survives a containerd restart;
+# stopping and removing the pod leaves no shim process, no mount under the
+# instance's state dir and no shim socket. A pod whose shim is SIGKILLed is
+# reported exited and can be removed without leftovers.
 # Container commands are single-quoted on purpose:
 # shellcheck disable=SC2016
 set -u -o pipefail # no -e: a failed check must not end the suite
