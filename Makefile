@@ -21,12 +21,15 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
            -Wvla -Wimplicit-fallthrough -Wno-unused-parameter
 HARDEN  := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
+# Each function in its own section, so the linker drops what a program does not use
+# (the shim links only a little of libcommon): a third less text per shim.
+SECTIONS := -ffunction-sections -fdata-sections
 OPT     ?= -O2 -g
 CFLAGS  ?=
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DKYB_VERSION=\"$(VERSION)\" \
-           $(OPT) $(WARN) $(HARDEN) -I. -Icommon -I$(BUILD)/gen $(PKG_CFLAGS) -MMD -MP
+           $(OPT) $(WARN) $(HARDEN) $(SECTIONS) -I. -Icommon -I$(BUILD)/gen $(PKG_CFLAGS) -MMD -MP
 LDFLAGS ?=
-override LDFLAGS += -pie -Wl,-z,relro,-z,now
+override LDFLAGS += -pie -Wl,-z,relro,-z,now -Wl,--gc-sections
 LIBS    := $(PKG_LIBS)
 
 PROTOS      := $(shell find proto -name '*.proto' | sort)
