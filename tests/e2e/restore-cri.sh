@@ -57,9 +57,10 @@ SOCK=$SOCK_DIR/kybernated.sock
 export KYBERNATE_SOCKET=$SOCK
 DAEMON_PID=
 DAEMON_LOG=
+DAEMON_LOG_NAME=
 
-start_daemon() { # start_daemon STORE
-	DAEMON_LOG=$1.log
+start_daemon() { # start_daemon STORE LOG_NAME
+	DAEMON_LOG=$1.log DAEMON_LOG_NAME=$2
 	"$BUILD/kybernated" --config /dev/null --store "$1" --socket "$SOCK" \
 		--runc-root-base /run/containerd/runc --durable=no >>"$DAEMON_LOG" 2>&1 &
 	DAEMON_PID=$!
@@ -74,7 +75,7 @@ stop_daemon() {
 		log "--- kybernated log:"
 		tail -n 40 "$DAEMON_LOG" >&2
 	fi
-	mkdir -p "$BUILD/test-logs" && cp "$DAEMON_LOG" "$BUILD/test-logs/kybernated-$KYB_TEST-$(basename "$DAEMON_LOG")" 2>/dev/null
+	mkdir -p "$BUILD/test-logs" && cp "$DAEMON_LOG" "$BUILD/test-logs/kybernated-$DAEMON_LOG_NAME.log" 2>/dev/null
 	return 0
 }
 kyb_on_exit 'stop_daemon'
@@ -98,6 +99,14 @@ counter_json() {
 			|
 			(if $env != "" then .envs = [{key: "RESTORE_FROM", value: $env}] else . end)
 			| (if $ann != "" then .annotations = {"kybernate.io/restore-from": $ann} else . end)'
+}
+
+# stop_instance NAME-PID: ctd_stop, keeping the containerd log under the name
+# without the PID (build/test-logs/containerd-NAME.log, the latest run's).
+stop_instance() {
+	ctd_stop "$1"
+	mv -f "$BUILD/test-logs/containerd-$1.log" "$BUILD/test-logs/containerd-${1%-*}.log" 2>/dev/null
+	return 0
 }
 
 # kyb_shims: our shims started by the current containerd.
@@ -265,13 +274,14 @@ chain_restore() {
 
 run_suite() {
 	local v=$1 n t uid logdir out first later id json ann_ok=1
-	n=kybcri-rst${v/./}
+	# The PID keeps two runs of this test (a CI clone and a work tree) apart.
+	n=kybcri-rst${v/./}-$$
 	t="[$v]"
 	if [ "$v" = 1.7 ] && ! ctd_have_17; then
 		skip "$t CRI restore suite" "containerd 1.7 not installed in $KYB_CTD17_BIN (scripts/setup.sh)"
 		return 0
 	fi
-	start_daemon "$KYB_TMP/store-$n"
+	start_daemon "$KYB_TMP/store-$n" "${n%-*}"
 	KYB_CTD_NS=k8s.io KYB_CTD_EXTRA_CONFIG="
 [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.$ANN_HANDLER]
   runtime_type = \"$KYB_RUNTIME\"
@@ -285,7 +295,7 @@ run_suite() {
 	counter_json >"$KYB_TMP/$uid.ctr.json"
 	if ! run_pod cpu-test "$NS" "$uid" "$logdir" "$KYB_TMP/$uid.ctr.json" || ! cri start "$CTR_ID"; then
 		fail "$t cpu-test pod runs" "pod '$POD_ID' container '$CTR_ID'"
-		ctd_stop "$n"
+		stop_instance "$n"
 		stop_daemon
 		return 0
 	fi
@@ -307,7 +317,7 @@ run_suite() {
 		pass "$t kybernatectl checkpoint of the counter"
 	else
 		fail "$t kybernatectl checkpoint of the counter" "$(cat "$KYB_TMP/ckpt-$n.err")"
-		ctd_stop "$n"
+		stop_instance "$n"
 		stop_daemon
 		return 0
 	fi
@@ -421,7 +431,7 @@ finish_suite() {
 	fi
 	out=$(awk -v d="$CTD_STATE" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo)
 	expect_eq "$t no mount left under the instance's state dir" "" "$out"
-	ctd_stop "$n"
+	stop_instance "$n"
 	stop_daemon
 }
 

@@ -28,6 +28,14 @@ export KYB_CTD_LOG_LEVEL=${KYB_CTD_LOG_LEVEL:-debug}
 
 SHIM=containerd-shim-kybernate-v1
 
+# stop_instance NAME-PID: ctd_stop, keeping the containerd log under the name
+# without the PID (build/test-logs/containerd-NAME.log, the latest run's).
+stop_instance() {
+	ctd_stop "$1"
+	mv -f "$BUILD/test-logs/containerd-$1.log" "$BUILD/test-logs/containerd-${1%-*}.log" 2>/dev/null
+	return 0
+}
+
 # kyb_shims: pids of our shims started by the current containerd.
 kyb_shims() {
 	local p
@@ -87,7 +95,8 @@ killed_shim() {
 
 run_suite() {
 	local v=$1 n t pod c1 c2 c3 out rc logs sock pids st
-	n=kybcri-shim${v/./}
+	# The PID keeps two runs of this test (a CI clone and a work tree) apart.
+	n=kybcri-shim${v/./}-$$
 	t="[$v]"
 	if [ "$v" = 1.7 ] && ! ctd_have_17; then
 		skip "$t CRI suite" "containerd 1.7 not installed in $KYB_CTD17_BIN (scripts/setup.sh)"
@@ -104,7 +113,7 @@ run_suite() {
 
 	if ! pod=$(cri runp "$KYB_TMP/pod-$n.json" "$KYB_CRI_HANDLER" 2>&1); then
 		fail "$t run pod sandbox with handler $KYB_CRI_HANDLER" "$pod"
-		ctd_stop "$n"
+		stop_instance "$n"
 		return 0
 	fi
 	pass "$t run pod sandbox with handler $KYB_CRI_HANDLER"
@@ -114,14 +123,14 @@ run_suite() {
 	if ! c1=$(cri create "$pod" "$KYB_TMP/one-$n.json" "$KYB_TMP/pod-$n.json" 2>&1) ||
 		! out=$(cri start "$c1" 2>&1); then
 		fail "$t create + start container one" "$c1" "${out:-}"
-		ctd_stop "$n"
+		stop_instance "$n"
 		return 0
 	fi
 	pass "$t create + start container one"
 	if ! c2=$(cri create "$pod" "$KYB_TMP/two-$n.json" "$KYB_TMP/pod-$n.json" 2>&1) ||
 		! out=$(cri start "$c2" 2>&1); then
 		fail "$t create + start container two" "$c2" "${out:-}"
-		ctd_stop "$n"
+		stop_instance "$n"
 		return 0
 	fi
 	pass "$t create + start container two"
@@ -253,7 +262,7 @@ run_suite() {
 
 	out=$(grep -E 'level=(error|fatal|panic)' "$CTD_LOG" | grep -v 'cni' | tail -n 20 || true)
 	[ -z "$out" ] || log "errors in the containerd log (for information):" "$out"
-	ctd_stop "$n"
+	stop_instance "$n"
 }
 
 run_suite 1.6
