@@ -901,57 +901,19 @@ int archive_writer_add_file(ArchiveWriter *w, const char *path, int fd) {
         return writer_copy(w, fd, size);
 }
 
-static int name_cmp(const void *a, const void *b) {
-        return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 static int add_tree(ArchiveWriter *w, int dir_fd, const char *prefix, unsigned depth) {
         _cleanup_strv_free_ char **names = NULL;
-        size_t n = 0, alloc = 0;
         int r;
 
         if (depth > ARCHIVE_DEPTH_MAX)
                 return -ELOOP;
 
-        int dup_fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
-        if (dup_fd < 0)
-                return negative_errno();
-        DIR *d = fdopendir(dup_fd);
-        if (!d) {
-                safe_close(dup_fd);
-                return negative_errno();
-        }
-        rewinddir(d);
-        struct dirent *de;
-        r = 0;
-        while ((de = readdir(d))) {
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                if (n + 2 > alloc) {
-                        size_t na = alloc ? alloc * 2 : 32;
-                        char **nn = reallocarray(names, na, sizeof(char *));
-                        if (!nn) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        names = nn;
-                        alloc = na;
-                }
-                names[n] = strdup(de->d_name);
-                if (!names[n]) {
-                        r = -ENOMEM;
-                        break;
-                }
-                names[++n] = NULL;
-        }
-        closedir(d);
+        r = dir_list_sorted(dir_fd, &names);
         if (r < 0)
                 return r;
-        if (n == 0)
-                return 0;
-        qsort(names, n, sizeof(char *), name_cmp);
 
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; names[i]; i++) {
                 char path[ARCHIVE_PATH_MAX];
                 struct stat st;
 

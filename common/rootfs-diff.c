@@ -129,65 +129,6 @@ static int open_beneath(int dir_fd, const char *path, int flags, mode_t mode) {
         return fd < 0 ? negative_errno() : (int)fd;
 }
 
-static int name_cmp(const void *a, const void *b) {
-        return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The names in the directory open at dir_fd, sorted, NULL-terminated. */
-static int list_dir(int dir_fd, char ***ret) {
-        _cleanup_strv_free_ char **names = NULL;
-        size_t n = 0, alloc = 0;
-        int r = 0;
-
-        int dup_fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
-        if (dup_fd < 0)
-                return negative_errno();
-        DIR *d = fdopendir(dup_fd);
-        if (!d) {
-                safe_close(dup_fd);
-                return negative_errno();
-        }
-        rewinddir(d);
-        struct dirent *de;
-        for (;;) {
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                r = negative_errno();
-                        break;
-                }
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                if (n + 2 > alloc) {
-                        size_t na = alloc ? alloc * 2 : 32;
-                        char **nn = reallocarray(names, na, sizeof(char *));
-                        if (!nn) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        names = nn;
-                        alloc = na;
-                }
-                names[n] = strdup(de->d_name);
-                if (!names[n]) {
-                        r = -ENOMEM;
-                        break;
-                }
-                names[++n] = NULL;
-        }
-        closedir(d);
-        if (r < 0)
-                return r;
-        if (!names) {
-                names = calloc(1, sizeof(char *));
-                if (!names)
-                        return -ENOMEM;
-        }
-        qsort(names, n, sizeof(char *), name_cmp);
-        *ret = TAKE_PTR(names);
-        return 0;
-}
 
 /* ---- capture ---- */
 
@@ -263,7 +204,7 @@ static int capture_plain(Capture *c, int dir_fd, const char *prefix, unsigned de
 
         if (depth > ROOTFS_DIFF_DEPTH_MAX)
                 return -ELOOP;
-        r = list_dir(dir_fd, &names);
+        r = dir_list_sorted(dir_fd, &names);
         if (r < 0)
                 return r;
         STRV_FOREACH (name, names) {
@@ -305,7 +246,7 @@ static int capture_upper(Capture *c, int dir_fd, const char *prefix, unsigned de
 
         if (depth > ROOTFS_DIFF_DEPTH_MAX)
                 return -ELOOP;
-        r = list_dir(dir_fd, &names);
+        r = dir_list_sorted(dir_fd, &names);
         if (r < 0)
                 return r;
         STRV_FOREACH (name, names) {
@@ -543,7 +484,7 @@ static int remove_at(Apply *a, int dir_fd, const char *name, unsigned depth) {
         if (sub < 0)
                 return sub;
         _cleanup_strv_free_ char **names = NULL;
-        int r = list_dir(sub, &names);
+        int r = dir_list_sorted(sub, &names);
         if (r < 0)
                 return r;
         STRV_FOREACH (n, names) {

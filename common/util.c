@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -139,4 +140,63 @@ uint64_t now_monotonic_usec(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / NSEC_PER_USEC;
+}
+
+static int name_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int dir_list_sorted(int dir_fd, char ***ret) {
+        _cleanup_strv_free_ char **names = NULL;
+        size_t n = 0, alloc = 0;
+        int r = 0;
+
+        int dup_fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (dup_fd < 0)
+                return negative_errno();
+        DIR *d = fdopendir(dup_fd);
+        if (!d) {
+                safe_close(dup_fd);
+                return negative_errno();
+        }
+        rewinddir(d);
+        struct dirent *de;
+        for (;;) {
+                errno = 0;
+                de = readdir(d);
+                if (!de) {
+                        if (errno != 0)
+                                r = negative_errno();
+                        break;
+                }
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (n + 2 > alloc) {
+                        size_t na = alloc ? alloc * 2 : 32;
+                        char **nn = reallocarray(names, na, sizeof(char *));
+                        if (!nn) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        names = nn;
+                        alloc = na;
+                }
+                names[n] = strdup(de->d_name);
+                if (!names[n]) {
+                        r = -ENOMEM;
+                        break;
+                }
+                names[++n] = NULL;
+        }
+        closedir(d);
+        if (r < 0)
+                return r;
+        if (!names) {
+                names = calloc(1, sizeof(char *));
+                if (!names)
+                        return -ENOMEM;
+        }
+        qsort(names, n, sizeof(char *), name_cmp);
+        *ret = TAKE_PTR(names);
+        return 0;
 }

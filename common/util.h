@@ -117,6 +117,9 @@ int write_all(int fd, const void *buf, size_t len);
 /* Writes path atomically: temporary file in the same directory, fsync, rename. */
 int write_file_atomic(const char *path, const void *buf, size_t len, int mode);
 int mkdir_p(const char *path, int mode);
+/* The names in the directory open at dir_fd (but "." and ".."), sorted bytewise,
+ * NULL-terminated; the fd's position is not used or changed. */
+int dir_list_sorted(int dir_fd, char ***ret);
 int fd_nonblock(int fd, bool nonblock);
 int fd_cloexec(int fd, bool cloexec);
 /* Realtime clock, nanoseconds since the epoch. */
