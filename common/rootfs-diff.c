@@ -360,9 +360,12 @@ int rootfs_diff_capture(const char *upperdir, bool userxattr, const char *merged
         upper_fd = open(upperdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (upper_fd < 0)
                 return negative_errno();
+        /* The merged view serves only renamed directories and metadata-only
+         * copies; a rootfs already unmounted (the stopped container was deleted)
+         * fails those entries alone, with -ENOTSUP. */
         if (merged) {
                 merged_fd = open(merged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (merged_fd < 0)
+                if (merged_fd < 0 && errno != ENOENT)
                         return negative_errno();
                 c.merged_fd = merged_fd;
         }

@@ -43,6 +43,8 @@ typedef struct CheckpointJob {
         char *rootfs;
         RootfsOverlay overlay; /* .upperdir NULL: nothing to capture */
         char *rootfs_note;     /* why not */
+        char *spec;            /* the OCI spec, read before the dump: containerd may remove the
+                                * bundle as soon as an --exit dump has stopped the container */
         RootfsDiffStats diff_stats;
         int capture_fd; /* result pipe of the capture child */
 } CheckpointJob;
@@ -59,6 +61,7 @@ static void job_free(CheckpointJob *j) {
         free(j->rootfs);
         rootfs_overlay_done(&j->overlay);
         free(j->rootfs_note);
+        free(j->spec);
         safe_close(j->capture_fd);
         free(j);
 }
@@ -191,16 +194,15 @@ static void job_finished(int r, uint64_t size, const char *checksum, void *userd
 static int job_write_metadata(CheckpointJob *j) {
         Manager *m = j->manager;
         int r;
-        _cleanup_free_ char *spec_src = NULL, *spec_dst = NULL, *stats_src = NULL, *stats_dst = NULL,
+        _cleanup_free_ char *spec_dst = NULL, *stats_src = NULL, *stats_dst = NULL,
                             *dump_src = NULL, *dump_dst = NULL, *work = NULL;
 
-        if (asprintf(&spec_src, "%s/config.json", j->entry.bundle) < 0 ||
-            !(spec_dst = job_path(j, "spec.dump")) || !(stats_src = job_path(j, "work/stats-dump")) ||
+        if (!(spec_dst = job_path(j, "spec.dump")) || !(stats_src = job_path(j, "work/stats-dump")) ||
             !(stats_dst = job_path(j, "stats-dump")) || !(dump_src = job_path(j, "work/dump.log")) ||
             !(dump_dst = job_path(j, "dump.log")) || !(work = job_path(j, "work")))
                 return -ENOMEM;
 
-        r = copy_file(spec_src, spec_dst);
+        r = write_file_atomic(spec_dst, j->spec, strlen(j->spec), 0600);
         if (r < 0)
                 return r;
         /* CRIU writes its statistics into the work directory; checkpointctl
@@ -255,6 +257,28 @@ static int on_capture_exit(sd_event_source *s, const siginfo_t *si, void *userda
                 buf[k] = 0;
                 if (sscanf(buf, "%d %llu %llu %llu %llu", &r, &entries, &deleted, &skipped, &bytes) < 1)
                         r = -EIO;
+        }
+        if (r == -ENOENT && !(j->entry.options & CKPT_OPT_LEAVE_RUNNING)) {
+                /* The dump stopped the container and containerd removed its snapshot
+                 * before we read it. The images are the only copy of the process now:
+                 * keep them, without a partial diff, and say so. */
+                _cleanup_free_ char *tar = job_path(j, ROOTFS_DIFF_TAR), *del = job_path(j, ROOTFS_DELETED_FILES);
+                char *note = NULL;
+                if (tar)
+                        (void)unlink(tar);
+                if (del)
+                        (void)unlink(del);
+                if (asprintf(&note,
+                             "the writable layer %s was removed (the stopped container was deleted) before it "
+                             "could be saved: files written into the rootfs are not in this checkpoint",
+                             j->overlay.upperdir) >= 0) {
+                        free(j->rootfs_note);
+                        j->rootfs_note = note;
+                }
+                log_warning("Checkpoint %s: %s", j->entry.id, note ? note : "writable layer not saved");
+                rootfs_overlay_done(&j->overlay);
+                job_finish(j);
+                return 0;
         }
         if (r < 0) {
                 char what[PATH_MAX + 128];
@@ -485,6 +509,7 @@ static void job_continue_with_state(CheckpointJob *j, const char *state_json, co
         }
         j->entry.bundle = TAKE_PTR(bundle);
         job_find_rootfs(j, spec, state_json);
+        j->spec = TAKE_PTR(spec);
 
         r = catalog_insert(m->catalog, &j->entry);
         if (r < 0) {

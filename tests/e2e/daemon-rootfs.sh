@@ -154,4 +154,45 @@ expect_contains "kybernate.json says why" "$(jq -r .rootfsDiff.note "$dir2/kyber
 	"not an overlay"
 expect_ok "the plain checkpoint resolves" "$CTL" resolve -q -n "$NS" plain
 
+# ---- --exit: containerd deletes the stopped container before the daemon reads it -------
+# A runc wrapper plays containerd: right after a successful dump it unmounts the
+# rootfs, removes the bundle's config.json and the snapshot's upper directory.
+# The checkpoint must survive (the process exists nowhere else any more) with
+# its spec, and say that its files could not be saved.
+stop_daemon
+mkdir -p "$D/upper3" "$D/work3" "$D/bundle3/rootfs"
+mount -t overlay overlay -o "lowerdir=$D/lower,upperdir=$D/upper3,workdir=$D/work3" "$D/bundle3/rootfs"
+kyb_on_exit "umount -l '$D/bundle3/rootfs' 2>/dev/null"
+cp "$D/bundle/config.json" "$D/bundle3/config.json"
+cp "$D/bundle3/config.json" "$D/config3.orig"
+cat >"$D/runc-then-delete" <<EOF
+#!/bin/sh
+runc "\$@"
+rc=\$?
+case " \$* " in
+*" checkpoint "*)
+	[ \$rc -eq 0 ] && umount -l "$D/bundle3/rootfs" && rm -f "$D/bundle3/config.json" && rm -rf "$D/upper3" ;;
+esac
+exit \$rc
+EOF
+chmod +x "$D/runc-then-delete"
+"$BUILD/kybernated" --config /dev/null --store "$STORE" --runc-root-base "$D/runc" -S "$SOCK" \
+	--runc "$D/runc-then-delete" >>"$D/daemon.log" 2>&1 &
+DAEMON_PID=$!
+kyb_wait 10 "$CTL" status >/dev/null || die "kybernated did not come back"
+run_ctr rootfs-c3 "$D/bundle3" "$D/out3"
+kyb_on_exit 'kill_ctr rootfs-c3'
+sleep 0.5
+rc=0
+out=$("$CTL" checkpoint --exit -n "$NS" rootfs-c3 2>"$D/ckpt3.err") || rc=$?
+expect_eq "--exit checkpoint survives containerd deleting the container" 0 "$rc" || cat "$D/ckpt3.err" >&2
+CK3=$(echo "$out" | tail -n 1)
+dir3=$STORE/checkpoints/$CK3
+expect_ok "its images are kept" test -s "$dir3/checkpoint/pstree.img"
+expect_ok "spec.dump is the spec read before the dump" cmp "$D/config3.orig" "$dir3/spec.dump"
+expect_fail "no partial rootfs-diff.tar" test -e "$dir3/rootfs-diff.tar"
+expect_contains "kybernate.json says the files were not saved" \
+	"$(jq -r .rootfsDiff.note "$dir3/kybernate.json" 2>&1)" "was removed"
+expect_ok "the checkpoint verifies and resolves" "$CTL" resolve -q -n "$NS" "$CK3"
+
 kyb_finish
