@@ -68,11 +68,14 @@ SH
 	expect_eq "$t binary:// environment" "$(printf 'CONTAINER_ID=io7\nCONTAINER_NAMESPACE=%s' "$KYB_NS")" "$out"
 
 	# terminals: run -t and exec -t, input and output through the pty
-	out=$(script -qec "timeout -s KILL 30 $CTD_CTR --address $CTD_ADDR -n $KYB_NS run -t --rm --runtime $RT $KYB_BUSYBOX io8 sh -c 'tty; echo ok-run-tty'" /dev/null 2>&1 | tr -d '\r')
+	# exec: timeout must be the session leader script starts, or its own process
+	# group is not the terminal's foreground and ctr stops (SIGTTOU) on setting
+	# raw mode; /bin/sh (dash, when SHELL is unset) would not exec it by itself
+	out=$(script -qec "exec timeout -s KILL 30 $CTD_CTR --address $CTD_ADDR -n $KYB_NS run -t --rm --runtime $RT $KYB_BUSYBOX io8 sh -c 'tty; echo ok-run-tty'" /dev/null 2>&1 | tr -d '\r')
 	expect_contains "$t run -t has a pty" "$out" /dev/pts/
 	expect_contains "$t run -t output" "$out" ok-run-tty
 	ctrx run -d --runtime "$RT" "$KYB_BUSYBOX" io9 sleep 1000 >/dev/null
-	out=$(printf 'typed\n' | script -qec "timeout -s KILL 30 $CTD_CTR --address $CTD_ADDR -n $KYB_NS task exec -t --exec-id t1 io9 sh -c 'read x; echo got-\$x'" /dev/null 2>&1 | tr -d '\r')
+	out=$(printf 'typed\n' | script -qec "exec timeout -s KILL 30 $CTD_CTR --address $CTD_ADDR -n $KYB_NS task exec -t --exec-id t1 io9 sh -c 'read x; echo got-\$x'" /dev/null 2>&1 | tr -d '\r')
 	expect_contains "$t exec -t input reaches the process" "$out" got-typed
 	ctr_ task kill -s KILL io9 >/dev/null 2>&1
 	kyb_wait 10 sh -c "! \"$CTD_CTR\" --address \"$CTD_ADDR\" -n \"$KYB_NS\" task ls | grep -q '^io9 .*RUNNING'"

@@ -47,10 +47,13 @@ run_suite() {
 	expect_eq "$t exec killed reports 137" 137 "$?"
 
 	# terminals
-	out=$(script -qec "timeout 30 $CTD_CTR --address $CTD_ADDR -n $KYB_NS task exec -t --exec-id tty1 p1 sh -c 'tty; echo ok-tty'" /dev/null 2>&1 | tr -d '\r')
+	# exec: timeout must be the session leader script starts, or its own process
+	# group is not the terminal's foreground and ctr stops (SIGTTOU) on setting
+	# raw mode; /bin/sh (dash, when SHELL is unset) would not exec it by itself
+	out=$(script -qec "exec timeout -s KILL 30 $CTD_CTR --address $CTD_ADDR -n $KYB_NS task exec -t --exec-id tty1 p1 sh -c 'tty; echo ok-tty'" /dev/null 2>&1 | tr -d '\r')
 	expect_contains "$t exec -t has a pty" "$out" "/dev/pts/"
 	expect_contains "$t exec -t output" "$out" "ok-tty"
-	out=$(script -qec "timeout 30 $CTD_CTR --address $CTD_ADDR -n $KYB_NS run -t --rm --runtime $RT $KYB_BUSYBOX ptty sh -c 'tty; echo ok-run-tty'" /dev/null 2>&1 | tr -d '\r')
+	out=$(script -qec "exec timeout -s KILL 30 $CTD_CTR --address $CTD_ADDR -n $KYB_NS run -t --rm --runtime $RT $KYB_BUSYBOX ptty sh -c 'tty; echo ok-run-tty'" /dev/null 2>&1 | tr -d '\r')
 	expect_contains "$t run -t has a pty" "$out" "/dev/pts/"
 	expect_contains "$t run -t output" "$out" "ok-run-tty"
 
