@@ -376,7 +376,7 @@ static void job_finish(CheckpointJob *j) {
         char boot_id[40];
         if (store_boot_id(boot_id) >= 0)
                 (void)catalog_set_dumped(m->catalog, j->entry.id, boot_id);
-        r = checksum_task_start(m->event, j->dir, m->config->durable, job_finished, j, NULL);
+        r = checksum_task_start(m->event, j->dir, NULL, m->config->durable, job_finished, j, NULL);
         if (r < 0)
                 job_fail(j, r, "starting the checksum failed");
 }

@@ -123,11 +123,11 @@ static int collect_unfinished(const CatalogEntry *e, void *userdata) {
 static int complete_checkpoint(Manager *m, const char *id) {
         _cleanup_free_ char *dir = NULL;
         uint64_t size;
-        char checksum[72];
+        char checksum[STORE_CHECKSUM_MAX];
         int r = manager_checkpoint_dir(m, id, &dir);
         if (r < 0)
                 return r;
-        r = store_checksum(dir, m->config->durable, &size, checksum);
+        r = store_checksum(dir, NULL, m->config->durable, &size, checksum);
         if (r < 0)
                 return r;
         if (m->config->durable && (r = store_fsync_path(m->checkpoints_dir)) < 0)

@@ -630,7 +630,7 @@ static void start_verify(Connection *c, CatalogEntry *e, int kind, bool count_re
         *e = (CatalogEntry){};
         op->count_restore = count_restore;
         m->n_jobs++;
-        r = checksum_task_start(m->event, path, false, verify_done, op, NULL);
+        r = checksum_task_start(m->event, path, op->entry.checksum, false, verify_done, op, NULL);
         if (r < 0) {
                 connection_send_error(c, r, "starting verification failed: %s", strerror(-r));
                 verify_op_free(op);
@@ -983,7 +983,7 @@ void op_import(Connection *c, const Kybernate__V1__ImportRequest *req) {
         op->conn = c;
         op->entry = e;
         m->n_jobs++;
-        r = checksum_task_start(m->event, op->dir, m->config->durable, import_done, op, NULL);
+        r = checksum_task_start(m->event, op->dir, NULL, m->config->durable, import_done, op, NULL);
         if (r < 0) {
                 (void)manager_remove_checkpoint(m, id);
                 connection_send_error(c, r, "import failed: %s", strerror(-r));

@@ -162,7 +162,7 @@ static int on_checksum_exit(sd_event_source *s, const siginfo_t *si, void *userd
         char buf[256] = "";
         int r = -EIO;
         uint64_t size = 0;
-        char checksum[80] = "";
+        char checksum[STORE_CHECKSUM_MAX] = "";
 
         t->child = sd_event_source_unref(t->child);
         ssize_t k = read(t->fd, buf, sizeof(buf) - 1);
@@ -182,8 +182,8 @@ static int on_checksum_exit(sd_event_source *s, const siginfo_t *si, void *userd
         return 0;
 }
 
-int checksum_task_start(sd_event *e, const char *dir, bool sync, ChecksumDoneFn done, void *userdata,
-                        ChecksumTask **ret) {
+int checksum_task_start(sd_event *e, const char *dir, const char *like, bool sync, ChecksumDoneFn done,
+                        void *userdata, ChecksumTask **ret) {
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0)
                 return negative_errno();
@@ -202,14 +202,14 @@ int checksum_task_start(sd_event *e, const char *dir, bool sync, ChecksumDoneFn 
                  * (CPU bound), so a durable checkpoint costs about the longer
                  * of the two, not their sum. */
                 uint64_t size = 0;
-                char checksum[72] = "-";
+                char checksum[STORE_CHECKSUM_MAX] = "-";
                 pid_t syncer = -1;
                 if (sync) {
                         syncer = fork();
                         if (syncer == 0)
                                 _exit(-store_sync_tree(dir) & 0xff);
                 }
-                int r = store_checksum(dir, sync && syncer < 0, &size, checksum);
+                int r = store_checksum(dir, like, sync && syncer < 0, &size, checksum);
                 if (syncer > 0) {
                         int status;
                         while (waitpid(syncer, &status, 0) < 0 && errno == EINTR)

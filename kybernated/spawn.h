@@ -24,9 +24,9 @@ char *file_last_line(const char *path);
 typedef void (*ChecksumDoneFn)(int r, uint64_t size, const char *checksum, void *userdata);
 typedef struct ChecksumTask ChecksumTask;
 
-/* Forks a child that computes store_checksum(dir, sync) and calls done from
- * the loop with the result. done is called exactly once unless the task is
+/* Forks a child that computes store_checksum(dir, like, sync) and calls done
+ * from the loop with the result. done is called exactly once unless the task is
  * freed first (then the child is killed). The task frees itself after done. */
-int checksum_task_start(sd_event *e, const char *dir, bool sync, ChecksumDoneFn done, void *userdata,
-                        ChecksumTask **ret);
+int checksum_task_start(sd_event *e, const char *dir, const char *like, bool sync, ChecksumDoneFn done,
+                        void *userdata, ChecksumTask **ret);
 ChecksumTask *checksum_task_free(ChecksumTask *t);

@@ -6,6 +6,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include "crc32c.h"
 #include "sha256.h"
 #include "store.h"
 #include "util.h"
@@ -281,7 +282,78 @@ int store_sync_tree(const char *dir) {
         return r;
 }
 
-int store_checksum(const char *dir, bool sync, uint64_t *ret_size, char ret_checksum[static 72]) {
+enum { SUM_SHA256, SUM_CRC32C_SHA256 };
+#define BLOCK (1u << 20)
+#define BUF_BLOCKS 4
+
+static void put_le(Sha256 *h, uint64_t v, size_t n) {
+        uint8_t le[8];
+        for (size_t k = 0; k < n; k++)
+                le[k] = (uint8_t)(v >> (8 * k));
+        sha256_update(h, le, n);
+}
+
+/* Reads until buf is full or EOF; returns the bytes read. */
+static ssize_t read_full(int fd, uint8_t *buf, size_t size) {
+        size_t got = 0;
+        while (got < size) {
+                ssize_t k = read(fd, buf + got, size - got);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        break;
+                got += (size_t)k;
+        }
+        return (ssize_t)got;
+}
+
+/* The CRC-32C of every BLOCK of buf (the last may be short), into h. */
+static void hash_blocks(Sha256 *h, const uint8_t *buf, size_t n) {
+        size_t i = 0;
+        for (; i + BUF_BLOCKS * BLOCK <= n; i += BUF_BLOCKS * BLOCK) {
+                const uint8_t *p[4] = {buf + i, buf + i + BLOCK, buf + i + 2 * BLOCK, buf + i + 3 * BLOCK};
+                uint32_t c[4];
+                crc32c_x4(p, BLOCK, c);
+                for (int k = 0; k < 4; k++)
+                        put_le(h, c[k], 4);
+        }
+        for (; i < n; i += BLOCK)
+                put_le(h, crc32c(0, buf + i, MIN(BLOCK, n - i)), 4);
+}
+
+static int hash_file(Sha256 *h, int kind, int fd, uint8_t *buf, uint64_t *ret_size) {
+        uint64_t got = 0;
+        for (;;) {
+                ssize_t k = read_full(fd, buf, BUF_BLOCKS * BLOCK);
+                if (k < 0)
+                        return (int)k;
+                if (k == 0)
+                        break;
+                if (kind == SUM_SHA256)
+                        sha256_update(h, buf, (size_t)k);
+                else
+                        hash_blocks(h, buf, (size_t)k);
+                got += (uint64_t)k;
+                if ((size_t)k < BUF_BLOCKS * BLOCK)
+                        break;
+        }
+        *ret_size = got;
+        return 0;
+}
+
+int store_checksum(const char *dir, const char *like, bool sync, uint64_t *ret_size,
+                   char ret_checksum[static STORE_CHECKSUM_MAX]) {
+        int kind;
+        if (!like || startswith(like, "crc32c+sha256:"))
+                kind = SUM_CRC32C_SHA256;
+        else if (startswith(like, "sha256:"))
+                kind = SUM_SHA256;
+        else
+                return -EOPNOTSUPP;
+
         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
@@ -299,7 +371,7 @@ int store_checksum(const char *dir, bool sync, uint64_t *ret_size, char ret_chec
         Sha256 h;
         sha256_init(&h);
         uint64_t total = 0;
-        buf = malloc(1 << 20);
+        buf = malloc(BUF_BLOCKS * BLOCK);
         if (!buf) {
                 r = -ENOMEM;
                 goto finish;
@@ -315,25 +387,12 @@ int store_checksum(const char *dir, bool sync, uint64_t *ret_size, char ret_chec
                         r = negative_errno();
                         goto finish;
                 }
-                uint8_t le[8];
-                for (int k = 0; k < 8; k++)
-                        le[k] = (uint8_t)((uint64_t)fst.st_size >> (8 * k));
                 sha256_update(&h, l.paths[i], strlen(l.paths[i]) + 1);
-                sha256_update(&h, le, sizeof(le));
+                put_le(&h, (uint64_t)fst.st_size, 8);
                 uint64_t got = 0;
-                for (;;) {
-                        ssize_t k = read(f, buf, 1 << 20);
-                        if (k < 0) {
-                                if (errno == EINTR)
-                                        continue;
-                                r = negative_errno();
-                                goto finish;
-                        }
-                        if (k == 0)
-                                break;
-                        sha256_update(&h, buf, (size_t)k);
-                        got += (uint64_t)k;
-                }
+                r = hash_file(&h, kind, f, buf, &got);
+                if (r < 0)
+                        goto finish;
                 if (got != (uint64_t)fst.st_size) {
                         r = -EIO; /* changed while we read it */
                         goto finish;
@@ -348,7 +407,8 @@ int store_checksum(const char *dir, bool sync, uint64_t *ret_size, char ret_chec
         char hex[65];
         sha256_final(&h, digest);
         sha256_to_hex(digest, hex);
-        snprintf(ret_checksum, 72, "sha256:%s", hex);
+        snprintf(ret_checksum, STORE_CHECKSUM_MAX, "%s:%s", kind == SUM_SHA256 ? "sha256" : "crc32c+sha256",
+                 hex);
         *ret_size = total;
         r = 0;
 finish:

@@ -30,12 +30,16 @@ int store_remove_tree(const char *path);
 /* Unmounts (MNT_DETACH) every mount point at or below path; returns how many. */
 int store_umount_below(const char *path);
 
-/* Size of and sha256 over the regular files below dir (see daemon.proto for
- * the definition), skipping the top-level kybernate.json. With sync, every
- * file and directory is fsync'ed as well. Anything but regular files and
- * directories (symlinks, devices, fifos) fails with -EINVAL, another
- * filesystem below with -EXDEV. ret_checksum: "sha256:<64 hex>". */
-int store_checksum(const char *dir, bool sync, uint64_t *ret_size, char ret_checksum[static 72]);
+/* Size of and checksum over the regular files below dir (see daemon.proto for
+ * the definition), skipping the top-level kybernate.json: "crc32c+sha256:<64
+ * hex>", or with the algorithm of like when given (so rows written with the
+ * earlier plain "sha256:" still verify; -EOPNOTSUPP for an unknown one). With
+ * sync, every file and directory is fsync'ed as well. Anything but regular
+ * files and directories (symlinks, devices, fifos) fails with -EINVAL, another
+ * filesystem below with -EXDEV. */
+#define STORE_CHECKSUM_MAX 80
+int store_checksum(const char *dir, const char *like, bool sync, uint64_t *ret_size,
+                   char ret_checksum[static STORE_CHECKSUM_MAX]);
 
 /* fsyncs every regular file and directory below dir (and dir), staying on
  * its filesystem. */

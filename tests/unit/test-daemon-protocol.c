@@ -402,10 +402,10 @@ TEST(resolve_verifies_checksum) {
         strcat(dir, "/inventory.img");
         ASSERT_OK(write_file_atomic(dir, "INV", 3, 0600));
         uint64_t size;
-        char sum[72];
+        char sum[STORE_CHECKSUM_MAX];
         char top[256];
         snprintf(top, sizeof(top), "%s/store/checkpoints/abcdef00000000000000000000000001", f.dir);
-        ASSERT_OK(store_checksum(top, false, &size, sum));
+        ASSERT_OK(store_checksum(top, NULL, false, &size, sum));
         ASSERT_OK(catalog_set_ready(f.manager->catalog, "abcdef00000000000000000000000001", size, sum));
 
         Kybernate__V1__Request req = KYBERNATE__V1__REQUEST__INIT;
@@ -612,7 +612,7 @@ TEST(startup_completes_dumped_and_removes_the_rest) {
         ASSERT_OK(catalog_get(f.manager->catalog, ids[0], &e));
         ASSERT_EQ(e.state, CHECKPOINT_READY);
         ASSERT_EQ(e.size_bytes, 3);
-        ASSERT_TRUE(startswith(e.checksum, "sha256:") != NULL);
+        ASSERT_TRUE(startswith(e.checksum, "crc32c+sha256:") != NULL);
         catalog_entry_done(&e);
         /* Dumped before a reboot (page cache lost) or never dumped: removed. */
         for (size_t i = 1; i < ELEMENTSOF(ids); i++) {

@@ -4,9 +4,11 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include "crc32c.h"
 #include "kybernated/config.h"
 #include "kybernated/resolve.h"
 #include "kybernated/store.h"
+#include "sha256.h"
 #include "test.h"
 
 static RefKind kind_of(const char *ref) {
@@ -248,6 +250,65 @@ static void write_text(const char *dir, const char *name, const char *text) {
         ASSERT_OK(write_file_atomic(p, text, strlen(text), 0600));
 }
 
+static void le(Sha256 *h, uint64_t v, size_t n) {
+        for (size_t k = 0; k < n; k++) {
+                uint8_t b = (uint8_t)(v >> (8 * k));
+                sha256_update(h, &b, 1);
+        }
+}
+
+/* One file of the checksum's stream: path, NUL, size, then the bytes or
+ * the CRC-32C of every MiB of them. */
+static void feed_file(Sha256 *h, const char *path, const void *data, size_t n, bool blocks) {
+        sha256_update(h, path, strlen(path) + 1);
+        le(h, n, 8);
+        if (!blocks) {
+                sha256_update(h, data, n);
+                return;
+        }
+        for (size_t off = 0; off < n; off += 1 << 20)
+                le(h, crc32c(0, (const uint8_t *)data + off, MIN((size_t)1 << 20, n - off)), 4);
+}
+
+static void digest_hex(Sha256 *h, const char *prefix, char ret[static 80]) {
+        uint8_t d[32];
+        char hex[65];
+        sha256_final(h, d);
+        sha256_to_hex(d, hex);
+        snprintf(ret, 80, "%s%s", prefix, hex);
+}
+
+/* Big enough for the four-block path, the single blocks after it and a short tail. */
+TEST(store_checksum_blocks) {
+        char d[] = "/tmp/test-daemon-store.XXXXXX";
+        ASSERT_NOT_NULL(mkdtemp(d));
+        size_t n = 9 * (1 << 20) + 12345;
+        _cleanup_free_ uint8_t *data = malloc(n);
+        ASSERT_NOT_NULL(data);
+        for (size_t i = 0; i < n; i++)
+                data[i] = (uint8_t)(i * 2654435761u >> 13);
+        char p[512];
+        snprintf(p, sizeof(p), "%s/pages-1.img", d);
+        ASSERT_OK(write_file_atomic(p, data, n, 0600));
+
+        uint64_t size;
+        char sum[STORE_CHECKSUM_MAX], want[80];
+        ASSERT_OK(store_checksum(d, NULL, false, &size, sum));
+        ASSERT_EQ(size, n);
+        Sha256 h;
+        sha256_init(&h);
+        feed_file(&h, "pages-1.img", data, n, true);
+        digest_hex(&h, "crc32c+sha256:", want);
+        ASSERT_STREQ(sum, want);
+
+        /* one bit flipped in the third block */
+        data[2 * (1 << 20) + 7] ^= 0x10;
+        ASSERT_OK(write_file_atomic(p, data, n, 0600));
+        ASSERT_OK(store_checksum(d, NULL, false, &size, want));
+        ASSERT_TRUE(strcmp(sum, want) != 0);
+        ASSERT_OK(store_remove_tree(d));
+}
+
 TEST(store_checksum_defined_order) {
         char d[] = "/tmp/test-daemon-store.XXXXXX";
         ASSERT_NOT_NULL(mkdtemp(d));
@@ -259,27 +320,41 @@ TEST(store_checksum_defined_order) {
         write_text(d, "kybernate.json", "{\"not\":\"covered\"}");
 
         uint64_t size;
-        char sum1[72], sum2[72], sum3[72];
-        ASSERT_OK(store_checksum(d, true, &size, sum1));
+        char sum1[STORE_CHECKSUM_MAX], sum2[STORE_CHECKSUM_MAX], sum3[STORE_CHECKSUM_MAX], want[80];
+        ASSERT_OK(store_checksum(d, NULL, true, &size, sum1));
         ASSERT_EQ(size, 7);
-        ASSERT_TRUE(startswith(sum1, "sha256:") != NULL);
-        ASSERT_EQ(strlen(sum1), 7 + 64);
+        /* daemon.proto's definition, computed here independently */
+        Sha256 h;
+        sha256_init(&h);
+        feed_file(&h, "checkpoint/pages-1.img", "PAGES", 5, true);
+        feed_file(&h, "config.dump", "{}", 2, true);
+        digest_hex(&h, "crc32c+sha256:", want);
+        ASSERT_STREQ(sum1, want);
+
+        /* Rows written with the earlier plain SHA-256 still verify. */
+        ASSERT_OK(store_checksum(d, "sha256:00", false, &size, sum2));
+        sha256_init(&h);
+        feed_file(&h, "checkpoint/pages-1.img", "PAGES", 5, false);
+        feed_file(&h, "config.dump", "{}", 2, false);
+        digest_hex(&h, "sha256:", want);
+        ASSERT_STREQ(sum2, want);
+        ASSERT_ERROR(store_checksum(d, "md5:00", false, &size, sum2), EOPNOTSUPP);
 
         /* kybernate.json is not covered. */
         write_text(d, "kybernate.json", "{\"changed\":true}");
-        ASSERT_OK(store_checksum(d, false, &size, sum2));
+        ASSERT_OK(store_checksum(d, NULL, false, &size, sum2));
         ASSERT_STREQ(sum1, sum2);
 
         /* Any content change is. */
         write_text(sub, "pages-1.img", "PAGEZ");
-        ASSERT_OK(store_checksum(d, false, &size, sum3));
+        ASSERT_OK(store_checksum(d, NULL, false, &size, sum3));
         ASSERT_TRUE(strcmp(sum1, sum3) != 0);
 
         /* A symlink (to a host file, say) is refused. */
         char link[600];
         snprintf(link, sizeof(link), "%s/evil.img", sub);
         ASSERT_OK(symlink("/etc/passwd", link) < 0 ? -errno : 0);
-        ASSERT_ERROR(store_checksum(d, false, &size, sum3), EINVAL);
+        ASSERT_ERROR(store_checksum(d, NULL, false, &size, sum3), EINVAL);
 
         ASSERT_OK(store_remove_tree(d));
         ASSERT_TRUE(access(d, F_OK) < 0);

@@ -64,14 +64,14 @@ TEST(checksum_task_matches_inline) {
         snprintf(f, sizeof(f), "%s/pages-1.img", d);
         ASSERT_OK(write_file_atomic(f, "0123456789", 10, 0600));
         uint64_t size;
-        char inline_sum[72];
-        ASSERT_OK(store_checksum(d, false, &size, inline_sum));
+        char inline_sum[STORE_CHECKSUM_MAX];
+        ASSERT_OK(store_checksum(d, NULL, false, &size, inline_sum));
 
         sd_event *e = NULL;
         ASSERT_OK(sd_event_new(&e));
         for (int sync = 0; sync <= 1; sync++) {
                 Result res = {};
-                ASSERT_OK(checksum_task_start(e, d, sync, on_done, &res, NULL));
+                ASSERT_OK(checksum_task_start(e, d, NULL, sync, on_done, &res, NULL));
                 for (int i = 0; i < 500 && !res.done; i++)
                         (void)sd_event_run(e, 10 * USEC_PER_MSEC);
                 ASSERT_TRUE(res.done);
@@ -81,14 +81,14 @@ TEST(checksum_task_matches_inline) {
         }
         /* A missing directory is an error, reported through done. */
         Result res = {};
-        ASSERT_OK(checksum_task_start(e, "/nonexistent/dir", false, on_done, &res, NULL));
+        ASSERT_OK(checksum_task_start(e, "/nonexistent/dir", NULL, false, on_done, &res, NULL));
         for (int i = 0; i < 500 && !res.done; i++)
                 (void)sd_event_run(e, 10 * USEC_PER_MSEC);
         ASSERT_ERROR(res.r, ENOENT);
         /* Freed before it ends: done never runs. */
         ChecksumTask *t = NULL;
         res = (Result){};
-        ASSERT_OK(checksum_task_start(e, d, false, on_done, &res, &t));
+        ASSERT_OK(checksum_task_start(e, d, NULL, false, on_done, &res, &t));
         checksum_task_free(t);
         for (int i = 0; i < 20; i++)
                 (void)sd_event_run(e, 1 * USEC_PER_MSEC);
