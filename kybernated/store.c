@@ -2,6 +2,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -285,6 +287,7 @@ int store_sync_tree(const char *dir) {
 enum { SUM_SHA256, SUM_CRC32C_SHA256 };
 #define BLOCK (1u << 20)
 #define BUF_BLOCKS 4
+#define PARALLEL_MIN_BLOCKS 64
 
 static void put_le(Sha256 *h, uint64_t v, size_t n) {
         uint8_t le[8];
@@ -293,11 +296,13 @@ static void put_le(Sha256 *h, uint64_t v, size_t n) {
         sha256_update(h, le, n);
 }
 
-/* Reads until buf is full or EOF; returns the bytes read. */
-static ssize_t read_full(int fd, uint8_t *buf, size_t size) {
+/* Reads until size bytes or EOF, at off (or the file position if off < 0);
+ * returns the bytes read. */
+static ssize_t read_full_at(int fd, uint8_t *buf, size_t size, off_t off) {
         size_t got = 0;
         while (got < size) {
-                ssize_t k = read(fd, buf + got, size - got);
+                ssize_t k = off < 0 ? read(fd, buf + got, size - got)
+                                    : pread(fd, buf + got, size - got, off + (off_t)got);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -310,37 +315,89 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t size) {
         return (ssize_t)got;
 }
 
-/* The CRC-32C of every BLOCK of buf (the last may be short), into h. */
-static void hash_blocks(Sha256 *h, const uint8_t *buf, size_t n) {
-        size_t i = 0;
-        for (; i + BUF_BLOCKS * BLOCK <= n; i += BUF_BLOCKS * BLOCK) {
-                const uint8_t *p[4] = {buf + i, buf + i + BLOCK, buf + i + 2 * BLOCK, buf + i + 3 * BLOCK};
-                uint32_t c[4];
-                crc32c_x4(p, BLOCK, c);
-                for (int k = 0; k < 4; k++)
-                        put_le(h, c[k], 4);
-        }
-        for (; i < n; i += BLOCK)
-                put_le(h, crc32c(0, buf + i, MIN(BLOCK, n - i)), 4);
-}
-
-static int hash_file(Sha256 *h, int kind, int fd, uint8_t *buf, uint64_t *ret_size) {
+static int hash_file_sha256(Sha256 *h, int fd, uint8_t *buf, uint64_t *ret_size) {
         uint64_t got = 0;
-        for (;;) {
-                ssize_t k = read_full(fd, buf, BUF_BLOCKS * BLOCK);
+        ssize_t k;
+        do {
+                k = read_full_at(fd, buf, BUF_BLOCKS * BLOCK, -1);
                 if (k < 0)
                         return (int)k;
-                if (k == 0)
-                        break;
-                if (kind == SUM_SHA256)
-                        sha256_update(h, buf, (size_t)k);
-                else
-                        hash_blocks(h, buf, (size_t)k);
+                sha256_update(h, buf, (size_t)k);
                 got += (uint64_t)k;
-                if ((size_t)k < BUF_BLOCKS * BLOCK)
-                        break;
-        }
+        } while ((size_t)k == BUF_BLOCKS * BLOCK);
         *ret_size = got;
+        return 0;
+}
+
+/* Blocks [first, end) of a file of size bytes: their CRC-32Cs into crcs[first..]. */
+typedef struct BlockRange {
+        int fd;
+        uint64_t first, end, size;
+        uint32_t *crcs;
+        uint8_t *buf; /* BUF_BLOCKS * BLOCK bytes */
+        int r;
+} BlockRange;
+
+static void *crc_range(void *userdata) {
+        BlockRange *g = userdata;
+        uint64_t stop = MIN(g->end * BLOCK, g->size);
+        for (uint64_t b = g->first; b < g->end; b += BUF_BLOCKS) {
+                size_t want = (size_t)MIN((uint64_t)BUF_BLOCKS * BLOCK, stop - b * BLOCK);
+                ssize_t k = read_full_at(g->fd, g->buf, want, (off_t)(b * BLOCK));
+                if (k != (ssize_t)want) {
+                        g->r = k < 0 ? (int)k : -EIO; /* shrank while we read it */
+                        return NULL;
+                }
+                size_t i = 0;
+                uint32_t *out = g->crcs + b;
+                for (; i + BUF_BLOCKS * BLOCK <= want; i += BUF_BLOCKS * BLOCK, out += 4) {
+                        const uint8_t *p[4] = {g->buf + i, g->buf + i + BLOCK, g->buf + i + 2 * BLOCK,
+                                               g->buf + i + 3 * BLOCK};
+                        crc32c_x4(p, BLOCK, out);
+                }
+                for (; i < want; i += BLOCK)
+                        *out++ = crc32c(0, g->buf + i, MIN(BLOCK, want - i));
+        }
+        g->r = 0;
+        return NULL;
+}
+
+static unsigned usable_cpus(void) {
+        cpu_set_t set;
+        return sched_getaffinity(0, sizeof(set), &set) < 0 ? 1 : (unsigned)CPU_COUNT(&set);
+}
+
+/* The CRC-32C of every MiB of the file, in order, into h. Big files are split
+ * between two threads (reading from the page cache and the CRCs both scale):
+ * this is on the path of every restore. */
+static int hash_file_blocks(Sha256 *h, int fd, uint64_t size, uint8_t *buf) {
+        uint64_t n = (size + BLOCK - 1) / BLOCK;
+        _cleanup_free_ uint32_t *crcs = malloc(MAX(n, 1u) * sizeof(uint32_t));
+        _cleanup_free_ uint8_t *buf2 = NULL;
+        if (!crcs)
+                return -ENOMEM;
+        BlockRange g[2] = {{.fd = fd, .first = 0, .end = n, .size = size, .crcs = crcs, .buf = buf}};
+        pthread_t helper;
+        bool two = false;
+        if (n >= PARALLEL_MIN_BLOCKS && usable_cpus() > 1 && (buf2 = malloc(BUF_BLOCKS * BLOCK))) {
+                uint64_t half = n / 2 / BUF_BLOCKS * BUF_BLOCKS;
+                g[1] = (BlockRange){
+                        .fd = fd, .first = half, .end = n, .size = size, .crcs = crcs, .buf = buf2};
+                g[0].end = half;
+                two = pthread_create(&helper, NULL, crc_range, &g[1]) == 0;
+                if (!two)
+                        g[0].end = n;
+        }
+        crc_range(&g[0]);
+        if (two)
+                (void)pthread_join(helper, NULL);
+        if (g[0].r < 0 || (two && g[1].r < 0))
+                return g[0].r < 0 ? g[0].r : g[1].r;
+        uint8_t extra;
+        if (pread(fd, &extra, 1, (off_t)size) != 0)
+                return -EIO; /* grew while we read it */
+        for (uint64_t i = 0; i < n; i++)
+                put_le(h, crcs[i], 4);
         return 0;
 }
 
@@ -389,8 +446,11 @@ int store_checksum(const char *dir, const char *like, bool sync, uint64_t *ret_s
                 }
                 sha256_update(&h, l.paths[i], strlen(l.paths[i]) + 1);
                 put_le(&h, (uint64_t)fst.st_size, 8);
-                uint64_t got = 0;
-                r = hash_file(&h, kind, f, buf, &got);
+                uint64_t got = (uint64_t)fst.st_size;
+                if (kind == SUM_SHA256)
+                        r = hash_file_sha256(&h, f, buf, &got);
+                else
+                        r = hash_file_blocks(&h, f, got, buf);
                 if (r < 0)
                         goto finish;
                 if (got != (uint64_t)fst.st_size) {

@@ -278,11 +278,12 @@ static void digest_hex(Sha256 *h, const char *prefix, char ret[static 80]) {
         snprintf(ret, 80, "%s%s", prefix, hex);
 }
 
-/* Big enough for the four-block path, the single blocks after it and a short tail. */
+/* Big enough for the four-block path, the single blocks after it, a short
+ * tail, and two threads (from 64 MiB on; the second takes the blocks from 32). */
 TEST(store_checksum_blocks) {
         char d[] = "/tmp/test-daemon-store.XXXXXX";
         ASSERT_NOT_NULL(mkdtemp(d));
-        size_t n = 9 * (1 << 20) + 12345;
+        size_t n = 70 * (1 << 20) + 12345;
         _cleanup_free_ uint8_t *data = malloc(n);
         ASSERT_NOT_NULL(data);
         for (size_t i = 0; i < n; i++)
@@ -301,8 +302,8 @@ TEST(store_checksum_blocks) {
         digest_hex(&h, "crc32c+sha256:", want);
         ASSERT_STREQ(sum, want);
 
-        /* one bit flipped in the third block */
-        data[2 * (1 << 20) + 7] ^= 0x10;
+        /* one bit flipped in a block of the second thread */
+        data[50 * (1 << 20) + 7] ^= 0x10;
         ASSERT_OK(write_file_atomic(p, data, n, 0600));
         ASSERT_OK(store_checksum(d, NULL, false, &size, want));
         ASSERT_TRUE(strcmp(sum, want) != 0);
