@@ -64,6 +64,10 @@ int write_all(int fd, const void *buf, size_t len) {
 }
 
 int write_file_atomic(const char *path, const void *buf, size_t len, int mode) {
+        return write_file_replace(path, buf, len, mode, true);
+}
+
+int write_file_replace(const char *path, const void *buf, size_t len, int mode, bool sync) {
         char tmp[PATH_MAX];
         const char *slash = strrchr(path, '/');
         int n;
@@ -81,7 +85,7 @@ int write_file_atomic(const char *path, const void *buf, size_t len, int mode) {
         int r = write_all(fd, buf, len);
         if (r >= 0 && fchmod(fd, (mode_t)mode) < 0)
                 r = negative_errno();
-        if (r >= 0 && fsync(fd) < 0)
+        if (r >= 0 && sync && fsync(fd) < 0)
                 r = negative_errno();
         if (r >= 0 && rename(tmp, path) < 0)
                 r = negative_errno();

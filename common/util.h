@@ -114,7 +114,9 @@ int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size);
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
 /* Writes the whole buffer, retrying on EINTR and short writes. */
 int write_all(int fd, const void *buf, size_t len);
-/* Writes path atomically: temporary file in the same directory, fsync, rename. */
+/* Writes path atomically: temporary file in the same directory, fsync (with
+ * sync only), rename. write_file_atomic() always syncs. */
+int write_file_replace(const char *path, const void *buf, size_t len, int mode, bool sync);
 int write_file_atomic(const char *path, const void *buf, size_t len, int mode);
 int mkdir_p(const char *path, int mode);
 /* The names in the directory open at dir_fd (but "." and ".."), sorted bytewise,

@@ -2,15 +2,19 @@
 /* The Checkpoint operation, a small state machine driven by child exits:
  *
  *   runc state  ->  (insert pending row; find the rootfs's overlay upper
- *   directory)  ->  runc checkpoint  ->  rootfs-diff.tar + deleted.files in a
- *   forked child  ->  write config.dump/spec.dump/stats-dump/kybernate.json
- *   ->  checksum + fsync in a forked child  ->  row ready  ->  reply.
+ *   directory)  ->  [runc pause  ->  rootfs-diff.tar + deleted.files in a
+ *   forked child]  ->  runc checkpoint  ->  [runc resume]  ->  write
+ *   config.dump/spec.dump/stats-dump/kybernate.json  ->  checksum + fsync in a
+ *   forked child  ->  row ready  ->  reply.
  *
- * The writable layer is read after the dump. Without --leave-running the
- * container is stopped by then and the files are exactly the dumped state;
- * with --leave-running runc resumes the container right after the dump, so a
- * file it changes within the capture's few milliseconds may be newer in the
- * archive than in the images (the small window Podman has too).
+ * The writable layer is saved before the dump, with the container frozen, so
+ * the files and the memory image are of the same instant: with
+ * --leave-running the container would otherwise change files between the two,
+ * and with --exit containerd may delete the stopped container (and its
+ * snapshot) before anything after the dump could read it. A container that is
+ * frozen already (containerd pauses before it asks the shim to checkpoint) is
+ * neither paused nor resumed by us; one we paused is resumed after a
+ * --leave-running dump and after any failure.
  *
  * Any failure removes the directory and the row, after copying runc's output
  * and CRIU's dump.log to <store>/logs/, whose path the error message names. */
@@ -47,6 +51,9 @@ typedef struct CheckpointJob {
                                 * bundle as soon as an --exit dump has stopped the container */
         RootfsDiffStats diff_stats;
         int capture_fd; /* result pipe of the capture child */
+        bool we_paused; /* resume the container before the job ends */
+        int fail_error; /* a failure waiting for that resume */
+        char *fail_what;
 } CheckpointJob;
 
 static void job_free(CheckpointJob *j) {
@@ -58,6 +65,7 @@ static void job_free(CheckpointJob *j) {
         free(j->dir);
         free(j->runc_root);
         free(j->created);
+        free(j->fail_what);
         free(j->rootfs);
         rootfs_overlay_done(&j->overlay);
         free(j->rootfs_note);
@@ -87,14 +95,14 @@ static char *job_path(CheckpointJob *j, const char *rel) {
         return asprintf(&p, "%s/%s", j->dir, rel) < 0 ? NULL : p;
 }
 
-/* Copies src to dst (small logs); best effort. */
+/* Copies src to dst (small logs and metadata), not synced (see job_write_metadata). */
 static int copy_file(const char *src, const char *dst) {
         _cleanup_free_ char *data = NULL;
         size_t size;
         int r = read_full_file(src, 64u << 20, &data, &size);
         if (r < 0)
                 return r;
-        return write_file_atomic(dst, data, size, 0600);
+        return write_file_replace(dst, data, size, 0600, false);
 }
 
 static char *free_null(char *s) {
@@ -102,9 +110,33 @@ static char *free_null(char *s) {
         return NULL;
 }
 
-/* Ends the job with an error: keeps the logs, removes files and row. */
+static int job_spawn_runc(CheckpointJob *j, const char *verb, sd_event_child_handler_t handler);
+static void job_fail(CheckpointJob *j, int error, const char *what);
+
+static int on_fail_resumed(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        CheckpointJob *j = userdata;
+        j->child = sd_event_source_disable_unref(j->child);
+        if (si->si_code != CLD_EXITED || si->si_status != 0)
+                log_error("Checkpoint %s: runc resume failed, container %s is left paused", j->entry.id,
+                          j->entry.container_id);
+        job_fail(j, j->fail_error, j->fail_what);
+        return 0;
+}
+
+/* Ends the job with an error: resumes the container if we paused it, keeps
+ * the logs, removes files and row. */
 static void job_fail(CheckpointJob *j, int error, const char *what) {
         Manager *m = j->manager;
+
+        if (j->we_paused) {
+                j->we_paused = false;
+                j->fail_error = error;
+                j->fail_what = strdup(what);
+                if (j->fail_what && job_spawn_runc(j, "resume", on_fail_resumed) >= 0)
+                        return;
+                log_error("Checkpoint %s: cannot resume container %s, it is left paused", j->entry.id,
+                          j->entry.container_id);
+        }
         _cleanup_free_ char *runc_log = job_path(j, "work/runc.log");
         _cleanup_free_ char *dump_log = job_path(j, "work/dump.log");
         _cleanup_free_ char *kept_runc = NULL, *kept_dump = NULL, *last = NULL;
@@ -192,17 +224,20 @@ static void job_finished(int r, uint64_t size, const char *checksum, void *userd
 
 /* After runc checkpoint succeeded: the files around the images. */
 static int job_write_metadata(CheckpointJob *j) {
-        Manager *m = j->manager;
         int r;
-        _cleanup_free_ char *spec_dst = NULL, *stats_src = NULL, *stats_dst = NULL,
-                            *dump_src = NULL, *dump_dst = NULL, *work = NULL;
+        _cleanup_free_ char *spec_dst = NULL, *stats_src = NULL, *stats_dst = NULL, *dump_src = NULL,
+                            *dump_dst = NULL, *work = NULL;
 
         if (!(spec_dst = job_path(j, "spec.dump")) || !(stats_src = job_path(j, "work/stats-dump")) ||
             !(stats_dst = job_path(j, "stats-dump")) || !(dump_src = job_path(j, "work/dump.log")) ||
             !(dump_dst = job_path(j, "dump.log")) || !(work = job_path(j, "work")))
                 return -ENOMEM;
 
-        r = write_file_atomic(spec_dst, j->spec, strlen(j->spec), 0600);
+        /* Nothing here is fsync'ed on its own: the checksum child syncs every
+         * file of the checkpoint when durable, and until the row is ready a
+         * crash removes or (in the same boot, from the page cache) completes
+         * the directory as a whole. */
+        r = write_file_replace(spec_dst, j->spec, strlen(j->spec), 0600, false);
         if (r < 0)
                 return r;
         /* CRIU writes its statistics into the work directory; checkpointctl
@@ -219,10 +254,10 @@ static int job_write_metadata(CheckpointJob *j) {
                         return r;
         }
         (void)copy_file(dump_src, dump_dst); /* as Podman keeps it */
-        r = metadata_write_config_dump(j->dir, &j->entry, j->created, m->config->durable);
+        r = metadata_write_config_dump(j->dir, &j->entry, j->created, false);
         if (r < 0)
                 return r;
-        r = metadata_write_kybernate_json(j->dir, &j->entry, m->config->durable);
+        r = metadata_write_kybernate_json(j->dir, &j->entry, false);
         if (r < 0)
                 return r;
         MetadataRootfsDiff d = {
@@ -235,7 +270,7 @@ static int job_write_metadata(CheckpointJob *j) {
                 .skipped = j->diff_stats.skipped,
                 .bytes = j->diff_stats.bytes,
         };
-        r = metadata_set_rootfs_diff(j->dir, &d, m->config->durable);
+        r = metadata_set_rootfs_diff(j->dir, &d, false);
         if (r < 0)
                 return r;
         /* The work directory may hold CRIU's mounts: the safe remover. */
@@ -243,6 +278,7 @@ static int job_write_metadata(CheckpointJob *j) {
 }
 
 static void job_finish(CheckpointJob *j);
+static int job_start_checkpoint(CheckpointJob *j);
 
 static int on_capture_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
         CheckpointJob *j = userdata;
@@ -258,28 +294,6 @@ static int on_capture_exit(sd_event_source *s, const siginfo_t *si, void *userda
                 if (sscanf(buf, "%d %llu %llu %llu %llu", &r, &entries, &deleted, &skipped, &bytes) < 1)
                         r = -EIO;
         }
-        if (r == -ENOENT && !(j->entry.options & CKPT_OPT_LEAVE_RUNNING)) {
-                /* The dump stopped the container and containerd removed its snapshot
-                 * before we read it. The images are the only copy of the process now:
-                 * keep them, without a partial diff, and say so. */
-                _cleanup_free_ char *tar = job_path(j, ROOTFS_DIFF_TAR), *del = job_path(j, ROOTFS_DELETED_FILES);
-                char *note = NULL;
-                if (tar)
-                        (void)unlink(tar);
-                if (del)
-                        (void)unlink(del);
-                if (asprintf(&note,
-                             "the writable layer %s was removed (the stopped container was deleted) before it "
-                             "could be saved: files written into the rootfs are not in this checkpoint",
-                             j->overlay.upperdir) >= 0) {
-                        free(j->rootfs_note);
-                        j->rootfs_note = note;
-                }
-                log_warning("Checkpoint %s: %s", j->entry.id, note ? note : "writable layer not saved");
-                rootfs_overlay_done(&j->overlay);
-                job_finish(j);
-                return 0;
-        }
         if (r < 0) {
                 char what[PATH_MAX + 128];
                 snprintf(what, sizeof(what), "saving the container's writable layer %s failed: %s",
@@ -291,7 +305,9 @@ static int on_capture_exit(sd_event_source *s, const siginfo_t *si, void *userda
                 .entries = entries, .deleted = deleted, .skipped = skipped, .bytes = bytes};
         log_debug("Checkpoint %s: rootfs diff of %s: %llu entries, %llu deleted, %llu skipped, %llu bytes",
                   j->entry.id, j->overlay.upperdir, entries, deleted, skipped, bytes);
-        job_finish(j);
+        r = job_start_checkpoint(j);
+        if (r < 0)
+                job_fail(j, r, "starting runc failed");
         return 0;
 }
 
@@ -334,6 +350,16 @@ static int job_start_capture(CheckpointJob *j) {
         return 0;
 }
 
+static int on_dump_resumed(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        CheckpointJob *j = userdata;
+        j->child = sd_event_source_disable_unref(j->child);
+        if (si->si_code != CLD_EXITED || si->si_status != 0)
+                log_error("Checkpoint %s: runc resume failed, container %s is left paused", j->entry.id,
+                          j->entry.container_id);
+        job_finish(j);
+        return 0;
+}
+
 static int on_checkpoint_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
         CheckpointJob *j = userdata;
         int r;
@@ -347,11 +373,15 @@ static int on_checkpoint_exit(sd_event_source *s, const siginfo_t *si, void *use
                 job_fail(j, EIO, what);
                 return 0;
         }
-        if (j->overlay.upperdir) {
-                r = job_start_capture(j);
-                if (r < 0)
-                        job_fail(j, r, "starting the capture of the container's writable layer failed");
-                return 0;
+        if (!(j->entry.options & CKPT_OPT_LEAVE_RUNNING))
+                j->we_paused = false; /* the dump ended the container */
+        if (j->we_paused) {
+                j->we_paused = false;
+                r = job_spawn_runc(j, "resume", on_dump_resumed);
+                if (r >= 0)
+                        return 0;
+                log_error_errno(r, "Checkpoint %s: cannot resume container %s, it is left paused: %m",
+                                j->entry.id, j->entry.container_id);
         }
         job_finish(j);
         return 0;
@@ -429,6 +459,56 @@ static int job_start_checkpoint(CheckpointJob *j) {
         }
         job_progress(j, "runc-checkpoint", "runc checkpoint running");
         return 0;
+}
+
+/* runc <verb> of the container (pause, resume), output to work/runc.log. */
+static int job_spawn_runc(CheckpointJob *j, const char *verb, sd_event_child_handler_t handler) {
+        Manager *m = j->manager;
+        _cleanup_free_ char *log = job_path(j, "work/runc.log");
+        if (!log)
+                return -ENOMEM;
+        const char *argv[] = {m->config->runc, "--root", j->runc_root, verb, j->entry.container_id, NULL};
+        pid_t pid;
+        int r = spawn_logged((char *const *)argv, log, &pid);
+        if (r < 0)
+                return r;
+        r = sd_event_add_child(m->event, &j->child, pid, WEXITED, handler, j);
+        if (r < 0) {
+                kill(pid, SIGKILL);
+                (void)waitpid(pid, NULL, 0);
+        }
+        return r;
+}
+
+static int on_pause_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        CheckpointJob *j = userdata;
+        j->child = sd_event_source_disable_unref(j->child);
+        j->we_paused = si->si_code == CLD_EXITED && si->si_status == 0;
+        if (!j->we_paused)
+                /* Stopped meanwhile, or no freezer: the dump will tell. */
+                log_warning(
+                        "Checkpoint %s: runc pause of %s failed, saving its writable layer while it runs",
+                        j->entry.id, j->entry.container_id);
+        int r = job_start_capture(j);
+        if (r < 0)
+                job_fail(j, r, "starting the capture of the container's writable layer failed");
+        return 0;
+}
+
+/* Before the dump: the writable layer, of the frozen container. */
+static void job_before_dump(CheckpointJob *j, const char *state_json) {
+        int r;
+        if (!j->overlay.upperdir)
+                r = job_start_checkpoint(j);
+        else if (metadata_runc_state_frozen(state_json) == 1)
+                r = job_start_capture(j);
+        else {
+                r = job_spawn_runc(j, "pause", on_pause_exit);
+                if (r >= 0)
+                        job_progress(j, "pause", "pausing the container to save its writable layer");
+        }
+        if (r < 0)
+                job_fail(j, r, "starting runc or the capture failed");
 }
 
 /* Where the container's root filesystem is and whether it has an overlay
@@ -518,9 +598,7 @@ static void job_continue_with_state(CheckpointJob *j, const char *state_json, co
                 return;
         }
         j->row_inserted = true;
-        r = job_start_checkpoint(j);
-        if (r < 0)
-                job_fail(j, r, "starting runc failed");
+        job_before_dump(j, state_json);
 }
 
 static int on_state_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {

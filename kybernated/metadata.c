@@ -102,14 +102,36 @@ int metadata_runc_state_pid(const char *json, pid_t *ret) {
         return 0;
 }
 
+int metadata_runc_state_frozen(const char *json) {
+        _cleanup_cjson_ cJSON *st = cJSON_Parse(json);
+        if (!cJSON_IsObject(st))
+                return -EBADMSG;
+        const cJSON *status = cJSON_GetObjectItemCaseSensitive(st, "status");
+        if (cJSON_IsString(status))
+                return streq(status->valuestring, "paused");
+
+        const cJSON *paths = cJSON_GetObjectItemCaseSensitive(st, "cgroup_paths");
+        const cJSON *v1 = cJSON_GetObjectItemCaseSensitive(paths, "freezer");
+        const cJSON *v2 = cJSON_GetObjectItemCaseSensitive(paths, "");
+        const cJSON *dir = cJSON_IsString(v1) ? v1 : v2;
+        if (!cJSON_IsString(dir) ||
+            !path_allowed(dir->valuestring, (char *[]){(char *)"/sys/fs/cgroup", NULL}))
+                return -ENODATA;
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        if (asprintf(&path, "%s/%s", dir->valuestring, dir == v1 ? "freezer.state" : "cgroup.freeze") < 0)
+                return -ENOMEM;
+        if (read_full_file(path, 64, &text, NULL) < 0)
+                return -ENODATA;
+        return dir == v1 ? startswith(text, "FROZEN") != NULL : startswith(text, "1") != NULL;
+}
+
 static int write_json(const char *dir, const char *file, cJSON *o, bool sync) {
         _cleanup_free_ char *text = cJSON_Print(o);
         _cleanup_free_ char *path = NULL;
         if (!text || asprintf(&path, "%s/%s", dir, file) < 0)
                 return -ENOMEM;
-        /* write_file_atomic fsyncs the file; the directory is synced later. */
-        (void)sync;
-        return write_file_atomic(path, text, strlen(text), 0600);
+        /* The directory is synced by the caller. */
+        return write_file_replace(path, text, strlen(text), 0600, sync);
 }
 
 /* dir/file parsed, or NULL if absent or invalid. */

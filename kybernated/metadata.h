@@ -25,6 +25,13 @@ int metadata_write_kybernate_json(const char *dir, const CatalogEntry *e, bool s
 /* The container's init pid from `runc state` output or state.json. */
 int metadata_runc_state_pid(const char *json, pid_t *ret);
 
+/* Whether the container is frozen (paused, or being checkpointed by
+ * containerd, which pauses first): 1 or 0, -ENODATA when it cannot be told.
+ * `runc state` prints "status"; from state.json the cgroup freezer is read
+ * (freezer.state on cgroup v1, cgroup.freeze on v2), at a path below
+ * /sys/fs/cgroup only. */
+int metadata_runc_state_frozen(const char *json);
+
 /* root.path of an OCI spec, as written (relative to the bundle or absolute). */
 int metadata_spec_root_path(const char *spec_json, char **ret);
 

@@ -154,11 +154,11 @@ expect_contains "kybernate.json says why" "$(jq -r .rootfsDiff.note "$dir2/kyber
 	"not an overlay"
 expect_ok "the plain checkpoint resolves" "$CTL" resolve -q -n "$NS" plain
 
-# ---- --exit: containerd deletes the stopped container before the daemon reads it -------
+# ---- --exit: containerd deletes the stopped container right after the dump -------------
 # A runc wrapper plays containerd: right after a successful dump it unmounts the
 # rootfs, removes the bundle's config.json and the snapshot's upper directory.
-# The checkpoint must survive (the process exists nowhere else any more) with
-# its spec, and say that its files could not be saved.
+# The writable layer was saved before the dump, so the checkpoint is whole:
+# images, the spec read before the dump, and the files.
 stop_daemon
 mkdir -p "$D/upper3" "$D/work3" "$D/bundle3/rootfs"
 mount -t overlay overlay -o "lowerdir=$D/lower,upperdir=$D/upper3,workdir=$D/work3" "$D/bundle3/rootfs"
@@ -190,9 +190,66 @@ CK3=$(echo "$out" | tail -n 1)
 dir3=$STORE/checkpoints/$CK3
 expect_ok "its images are kept" test -s "$dir3/checkpoint/pstree.img"
 expect_ok "spec.dump is the spec read before the dump" cmp "$D/config3.orig" "$dir3/spec.dump"
-expect_fail "no partial rootfs-diff.tar" test -e "$dir3/rootfs-diff.tar"
-expect_contains "kybernate.json says the files were not saved" \
-	"$(jq -r .rootfsDiff.note "$dir3/kybernate.json" 2>&1)" "was removed"
+expect_eq "its files were saved before containerd removed them" "written-before-checkpoint" \
+	"$(tar -xOf "$dir3/rootfs-diff.tar" hello.txt 2>&1)"
+expect_eq "kybernate.json: diff captured" "true" "$(jq -r .rootfsDiff.captured "$dir3/kybernate.json")"
 expect_ok "the checkpoint verifies and resolves" "$CTL" resolve -q -n "$NS" "$CK3"
+
+# ---- the writable layer is saved with the container frozen, before the dump ------------
+# A runc wrapper notes, when runc checkpoint starts, the container's status and
+# whether rootfs-diff.tar exists already; with $D/fail-dump present it fails
+# the dump instead.
+stop_daemon
+cat >"$D/witness-runc" <<EOF
+#!/bin/sh
+case " \$* " in
+*" checkpoint "*)
+	root= images= id=
+	for a in "\$@"; do
+		case "\$prev" in --root) root=\$a ;; --image-path) images=\$a ;; esac
+		prev=\$a id=\$a
+	done
+	status=\$(runc --root "\$root" state "\$id" | jq -r .status)
+	test -e "\${images%/*}/rootfs-diff.tar" && diff=diff-saved || diff=no-diff
+	echo "\$status \$diff" >"$D/witness"
+	[ -e "$D/fail-dump" ] && { echo "dump failed on purpose" >&2; exit 1; } ;;
+esac
+exec runc "\$@"
+EOF
+chmod +x "$D/witness-runc"
+"$BUILD/kybernated" --config /dev/null --store "$STORE" --runc-root-base "$D/runc" -S "$SOCK" \
+	--runc "$D/witness-runc" >>"$D/daemon.log" 2>&1 &
+DAEMON_PID=$!
+kyb_wait 10 "$CTL" status >/dev/null || die "kybernated did not come back"
+mkdir -p "$D/upper4" "$D/work4" "$D/bundle4/rootfs"
+mount -t overlay overlay -o "lowerdir=$D/lower,upperdir=$D/upper4,workdir=$D/work4" "$D/bundle4/rootfs"
+kyb_on_exit "umount -l '$D/bundle4/rootfs' 2>/dev/null"
+cp "$D/bundle/config.json" "$D/bundle4/config.json"
+run_ctr rootfs-c4 "$D/bundle4" "$D/out4"
+kyb_on_exit 'kill_ctr rootfs-c4'
+sleep 0.3
+state4() { runc --root "$RUNC_ROOT" state rootfs-c4 | jq -r .status; }
+
+expect_ok "checkpoint, the container keeps running" "$CTL" checkpoint -q -n "$NS" rootfs-c4
+expect_eq "the dump starts with the container paused and its files saved" "paused diff-saved" \
+	"$(cat "$D/witness" 2>&1)"
+expect_eq "the container we paused runs again" "running" "$(state4)"
+n=$(wc -l <"$D/out4")
+kyb_wait 5 sh -c "[ \$(wc -l <'$D/out4') -gt $n ]" && pass "and keeps counting" || fail "and keeps counting"
+
+runc --root "$RUNC_ROOT" pause rootfs-c4
+expect_ok "checkpoint of a paused container (as containerd asks)" \
+	"$CTL" checkpoint -q -n "$NS" rootfs-c4
+expect_eq "its files saved before the dump" "paused diff-saved" "$(cat "$D/witness" 2>&1)"
+expect_eq "a container paused by someone else stays paused" "paused" "$(state4)"
+expect_fail "seen frozen in its cgroup, not paused again" grep -q "runc pause of rootfs-c4 failed" "$D/daemon.log"
+runc --root "$RUNC_ROOT" resume rootfs-c4
+
+touch "$D/fail-dump"
+msg=$("$CTL" checkpoint -q -n "$NS" rootfs-c4 2>&1) &&
+	fail "a failed dump fails the checkpoint" ||
+	expect_contains "a failed dump fails the checkpoint" "$msg" "dump failed on purpose"
+expect_eq "after a failed dump the container we paused runs again" "running" "$(state4)"
+rm -f "$D/fail-dump"
 
 kyb_finish

@@ -20,6 +20,22 @@ TEST(runc_state_both_formats) {
         ASSERT_ERROR(metadata_parse_runc_state("{}", &b, &c), EBADMSG);
 }
 
+/* Frozen or not: `runc state`'s status, else state.json's freezer cgroup,
+ * read only below /sys/fs/cgroup. */
+TEST(runc_state_frozen) {
+        ASSERT_EQ(metadata_runc_state_frozen("{\"status\":\"paused\"}"), 1);
+        ASSERT_EQ(metadata_runc_state_frozen("{\"status\":\"running\"}"), 0);
+        ASSERT_ERROR(metadata_runc_state_frozen("{\"cgroup_paths\":{\"freezer\":\"/etc\"}}"), ENODATA);
+        ASSERT_ERROR(
+                metadata_runc_state_frozen("{\"cgroup_paths\":{\"freezer\":\"/sys/fs/cgroup/../../etc\"}}"),
+                ENODATA);
+        ASSERT_ERROR(
+                metadata_runc_state_frozen("{\"cgroup_paths\":{\"\":\"/sys/fs/cgroup/no/such/group\"}}"),
+                ENODATA);
+        ASSERT_ERROR(metadata_runc_state_frozen("{}"), ENODATA);
+        ASSERT_ERROR(metadata_runc_state_frozen("[1"), EBADMSG);
+}
+
 TEST(spec_annotations) {
         CatalogEntry e = {};
         ASSERT_OK(metadata_from_spec("{\"annotations\":{"
