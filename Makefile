@@ -115,7 +115,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $$(call testlib,%) $(LIBCOMMON)
 check: all
 	BUILD=$(abspath $(BUILD)) tests/run
 
-check-unit: $(UNIT_BINS)
+check-unit: $(UNIT_BINS) $(SHIM_BIN) # test-shim-wire runs the real shim
 	BUILD=$(abspath $(BUILD)) tests/run --unit
 
 check-e2e: all
