@@ -279,7 +279,8 @@ static void digest_hex(Sha256 *h, const char *prefix, char ret[static 80]) {
 }
 
 /* Big enough for the four-block path, the single blocks after it, a short
- * tail, and two threads (from 64 MiB on; the second takes the blocks from 32). */
+ * tail, and two threads (from 64 MiB on; the second takes the blocks from 32);
+ * and an empty file. */
 TEST(store_checksum_blocks) {
         char d[] = "/tmp/test-daemon-store.XXXXXX";
         ASSERT_NOT_NULL(mkdtemp(d));
@@ -289,6 +290,8 @@ TEST(store_checksum_blocks) {
         for (size_t i = 0; i < n; i++)
                 data[i] = (uint8_t)(i * 2654435761u >> 13);
         char p[512];
+        snprintf(p, sizeof(p), "%s/empty.img", d); /* no blocks at all */
+        ASSERT_OK(write_file_atomic(p, "", 0, 0600));
         snprintf(p, sizeof(p), "%s/pages-1.img", d);
         ASSERT_OK(write_file_atomic(p, data, n, 0600));
 
@@ -298,6 +301,7 @@ TEST(store_checksum_blocks) {
         ASSERT_EQ(size, n);
         Sha256 h;
         sha256_init(&h);
+        feed_file(&h, "empty.img", "", 0, true);
         feed_file(&h, "pages-1.img", data, n, true);
         digest_hex(&h, "crc32c+sha256:", want);
         ASSERT_STREQ(sum, want);
