@@ -9,6 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The 64 round constants (FIPS 180-4, 4.2.2), defined in sha256.c. */
+extern const uint32_t sha256_k[64];
+
 /* Processes n 64-byte blocks into state h. Returns false (and does nothing)
  * when the CPU lacks the instructions. */
 bool sha256_blocks_accel(uint32_t h[8], const uint8_t *p, size_t n);

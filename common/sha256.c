@@ -5,7 +5,7 @@
 #include "sha256.h"
 #include "util.h"
 
-static const uint32_t K[64] = {
+const uint32_t sha256_k[64] = {
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
         0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
         0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
@@ -32,7 +32,7 @@ static void sha256_block(Sha256 *s, const uint8_t *p) {
         a = s->h[0], b = s->h[1], c = s->h[2], d = s->h[3];
         e = s->h[4], f = s->h[5], g = s->h[6], h = s->h[7];
         for (int i = 0; i < 64; i++) {
-                uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
+                uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + sha256_k[i] + w[i];
                 uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
                 h = g, g = f, f = e, e = d + t1, d = c, c = b, b = a, a = t1 + t2;
         }
