@@ -21,7 +21,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -311,36 +310,26 @@ static int on_capture_exit(sd_event_source *s, const siginfo_t *si, void *userda
         return 0;
 }
 
+static void capture_child(void *userdata, int result_fd) {
+        CheckpointJob *j = userdata;
+        RootfsDiffStats st = {};
+        int r = rootfs_diff_capture(j->overlay.upperdir, j->overlay.userxattr, j->rootfs, j->dir, &st);
+        char out[160];
+        int n = snprintf(out, sizeof(out), "%d %llu %llu %llu %llu\n", r, (unsigned long long)st.entries,
+                         (unsigned long long)st.deleted, (unsigned long long)st.skipped,
+                         (unsigned long long)st.bytes);
+        (void)!write(result_fd, out, (size_t)n);
+}
+
 /* Writes rootfs-diff.tar and deleted.files in a forked child: the upper
  * directory may be large, and the loop must not block on it. */
 static int job_start_capture(CheckpointJob *j) {
         Manager *m = j->manager;
-        int p[2];
-
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return negative_errno();
-        pid_t pid = fork();
-        if (pid < 0) {
-                int r = negative_errno();
-                safe_close(p[0]);
-                safe_close(p[1]);
+        pid_t pid;
+        int r = spawn_fork(capture_child, j, &j->capture_fd, &pid);
+        if (r < 0)
                 return r;
-        }
-        if (pid == 0) {
-                (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-                RootfsDiffStats st = {};
-                int r = rootfs_diff_capture(j->overlay.upperdir, j->overlay.userxattr, j->rootfs, j->dir,
-                                            &st);
-                char out[160];
-                int n = snprintf(out, sizeof(out), "%d %llu %llu %llu %llu\n", r,
-                                 (unsigned long long)st.entries, (unsigned long long)st.deleted,
-                                 (unsigned long long)st.skipped, (unsigned long long)st.bytes);
-                (void)!write(p[1], out, (size_t)n);
-                _exit(0);
-        }
-        safe_close(p[1]);
-        j->capture_fd = p[0];
-        int r = sd_event_add_child(m->event, &j->child, pid, WEXITED, on_capture_exit, j);
+        r = sd_event_add_child(m->event, &j->child, pid, WEXITED, on_capture_exit, j);
         if (r < 0) {
                 kill(pid, SIGKILL);
                 (void)waitpid(pid, NULL, 0);

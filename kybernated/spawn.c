@@ -182,12 +182,10 @@ static int on_checksum_exit(sd_event_source *s, const siginfo_t *si, void *userd
         return 0;
 }
 
-int checksum_task_start(sd_event *e, const char *dir, const char *like, bool sync, ChecksumDoneFn done,
-                        void *userdata, ChecksumTask **ret) {
+int spawn_fork(void (*fn)(void *userdata, int result_fd), void *userdata, int *ret_fd, pid_t *ret_pid) {
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0)
                 return negative_errno();
-
         pid_t pid = fork();
         if (pid < 0) {
                 int r = negative_errno();
@@ -196,47 +194,68 @@ int checksum_task_start(sd_event *e, const char *dir, const char *like, bool syn
                 return r;
         }
         if (pid == 0) {
+                /* Child: only plain syscalls and our own code, then _exit(). */
                 (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-                /* Child: only plain syscalls and our own code, then _exit().
-                 * Syncing (disk bound) runs in a grandchild beside the hashing
-                 * (CPU bound), so a durable checkpoint costs about the longer
-                 * of the two, not their sum. */
-                uint64_t size = 0;
-                char checksum[STORE_CHECKSUM_MAX] = "-";
-                pid_t syncer = -1;
-                if (sync) {
-                        syncer = fork();
-                        if (syncer == 0)
-                                _exit(-store_sync_tree(dir) & 0xff);
-                }
-                int r = store_checksum(dir, like, sync && syncer < 0, &size, checksum);
-                if (syncer > 0) {
-                        int status;
-                        while (waitpid(syncer, &status, 0) < 0 && errno == EINTR)
-                                ;
-                        if (r >= 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
-                                r = WIFEXITED(status) ? -WEXITSTATUS(status) : -EIO;
-                }
-                char out[160];
-                int n = snprintf(out, sizeof(out), "%d %llu %s\n", r, (unsigned long long)size,
-                                 r < 0 ? "-" : checksum);
-                (void)!write(p[1], out, (size_t)n);
+                fn(userdata, p[1]);
                 _exit(0);
         }
         safe_close(p[1]);
+        *ret_fd = p[0];
+        *ret_pid = pid;
+        return 0;
+}
 
+typedef struct ChecksumArgs {
+        const char *dir, *like;
+        bool sync;
+} ChecksumArgs;
+
+/* Syncing (disk bound) runs in a grandchild beside the hashing (CPU bound),
+ * so a durable checkpoint costs about the longer of the two, not their sum. */
+static void checksum_child(void *userdata, int result_fd) {
+        const ChecksumArgs *a = userdata;
+        uint64_t size = 0;
+        char checksum[STORE_CHECKSUM_MAX] = "-";
+        pid_t syncer = -1;
+        if (a->sync) {
+                syncer = fork();
+                if (syncer == 0)
+                        _exit(-store_sync_tree(a->dir) & 0xff);
+        }
+        int r = store_checksum(a->dir, a->like, a->sync && syncer < 0, &size, checksum);
+        if (syncer > 0) {
+                int status;
+                while (waitpid(syncer, &status, 0) < 0 && errno == EINTR)
+                        ;
+                if (r >= 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+                        r = WIFEXITED(status) ? -WEXITSTATUS(status) : -EIO;
+        }
+        char out[160];
+        int n = snprintf(out, sizeof(out), "%d %llu %s\n", r, (unsigned long long)size,
+                         r < 0 ? "-" : checksum);
+        (void)!write(result_fd, out, (size_t)n);
+}
+
+int checksum_task_start(sd_event *e, const char *dir, const char *like, bool sync, ChecksumDoneFn done,
+                        void *userdata, ChecksumTask **ret) {
+        ChecksumArgs a = {.dir = dir, .like = like, .sync = sync};
+        int fd;
+        pid_t pid;
+        int r = spawn_fork(checksum_child, &a, &fd, &pid);
+        if (r < 0)
+                return r;
         ChecksumTask *t = calloc(1, sizeof(*t));
         if (!t) {
                 kill(pid, SIGKILL);
                 (void)waitpid(pid, NULL, 0);
-                safe_close(p[0]);
+                safe_close(fd);
                 return -ENOMEM;
         }
         t->pid = pid;
-        t->fd = p[0];
+        t->fd = fd;
         t->done = done;
         t->userdata = userdata;
-        int r = sd_event_add_child(e, &t->child, pid, WEXITED, on_checksum_exit, t);
+        r = sd_event_add_child(e, &t->child, pid, WEXITED, on_checksum_exit, t);
         if (r < 0) {
                 kill(pid, SIGKILL);
                 (void)waitpid(pid, NULL, 0);

@@ -21,6 +21,12 @@ int spawn_capture_line(char *const argv[], char **ret);
 /* The last non-empty line of a (log) file, at most 512 bytes; NULL if none. */
 char *file_last_line(const char *path);
 
+/* Forks a child that runs fn(userdata, result_fd) and _exit()s; it gets
+ * SIGKILL should the daemon die. fn writes its result to result_fd, the write
+ * end of a pipe whose read end is returned in *ret_fd for the parent to read
+ * once the child has exited. */
+int spawn_fork(void (*fn)(void *userdata, int result_fd), void *userdata, int *ret_fd, pid_t *ret_pid);
+
 typedef void (*ChecksumDoneFn)(int r, uint64_t size, const char *checksum, void *userdata);
 typedef struct ChecksumTask ChecksumTask;
 
