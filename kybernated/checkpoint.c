@@ -112,13 +112,20 @@ static char *free_null(char *s) {
 static int job_spawn_runc(CheckpointJob *j, const char *verb, sd_event_child_handler_t handler);
 static void job_fail(CheckpointJob *j, int error, const char *what);
 
-static int on_fail_resumed(sd_event_source *s, const siginfo_t *si, void *userdata) {
+static void job_finish(CheckpointJob *j);
+
+/* After the runc resume of a container we paused: the failure it was part
+ * of (fail_what set), or the rest of a successful checkpoint. */
+static int on_resumed(sd_event_source *s, const siginfo_t *si, void *userdata) {
         CheckpointJob *j = userdata;
         j->child = sd_event_source_disable_unref(j->child);
         if (si->si_code != CLD_EXITED || si->si_status != 0)
                 log_error("Checkpoint %s: runc resume failed, container %s is left paused", j->entry.id,
                           j->entry.container_id);
-        job_fail(j, j->fail_error, j->fail_what);
+        if (j->fail_what)
+                job_fail(j, j->fail_error, j->fail_what);
+        else
+                job_finish(j);
         return 0;
 }
 
@@ -131,7 +138,7 @@ static void job_fail(CheckpointJob *j, int error, const char *what) {
                 j->we_paused = false;
                 j->fail_error = error;
                 j->fail_what = strdup(what);
-                if (j->fail_what && job_spawn_runc(j, "resume", on_fail_resumed) >= 0)
+                if (j->fail_what && job_spawn_runc(j, "resume", on_resumed) >= 0)
                         return;
                 log_error("Checkpoint %s: cannot resume container %s, it is left paused", j->entry.id,
                           j->entry.container_id);
@@ -276,7 +283,6 @@ static int job_write_metadata(CheckpointJob *j) {
         return store_remove_tree(work);
 }
 
-static void job_finish(CheckpointJob *j);
 static int job_start_checkpoint(CheckpointJob *j);
 
 static int on_capture_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
@@ -339,16 +345,6 @@ static int job_start_capture(CheckpointJob *j) {
         return 0;
 }
 
-static int on_dump_resumed(sd_event_source *s, const siginfo_t *si, void *userdata) {
-        CheckpointJob *j = userdata;
-        j->child = sd_event_source_disable_unref(j->child);
-        if (si->si_code != CLD_EXITED || si->si_status != 0)
-                log_error("Checkpoint %s: runc resume failed, container %s is left paused", j->entry.id,
-                          j->entry.container_id);
-        job_finish(j);
-        return 0;
-}
-
 static int on_checkpoint_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
         CheckpointJob *j = userdata;
         int r;
@@ -366,7 +362,7 @@ static int on_checkpoint_exit(sd_event_source *s, const siginfo_t *si, void *use
                 j->we_paused = false; /* the dump ended the container */
         if (j->we_paused) {
                 j->we_paused = false;
-                r = job_spawn_runc(j, "resume", on_dump_resumed);
+                r = job_spawn_runc(j, "resume", on_resumed);
                 if (r >= 0)
                         return 0;
                 log_error_errno(r, "Checkpoint %s: cannot resume container %s, it is left paused: %m",
@@ -400,12 +396,28 @@ static void job_finish(CheckpointJob *j) {
                 job_fail(j, r, "starting the checksum failed");
 }
 
+/* Starts runc with argv, output to work/runc.log, handler on its exit. */
+static int job_spawn(CheckpointJob *j, const char **argv, sd_event_child_handler_t handler) {
+        _cleanup_free_ char *log = job_path(j, "work/runc.log");
+        if (!log)
+                return -ENOMEM;
+        pid_t pid;
+        int r = spawn_logged((char *const *)argv, log, &pid);
+        if (r < 0)
+                return r;
+        r = sd_event_add_child(j->manager->event, &j->child, pid, WEXITED, handler, j);
+        if (r < 0) {
+                kill(pid, SIGKILL);
+                (void)waitpid(pid, NULL, 0);
+        }
+        return r;
+}
+
 static int job_start_checkpoint(CheckpointJob *j) {
         Manager *m = j->manager;
         _cleanup_free_ char *images = job_path(j, "checkpoint");
         _cleanup_free_ char *work = job_path(j, "work");
-        _cleanup_free_ char *log = job_path(j, "work/runc.log");
-        if (!images || !work || !log)
+        if (!images || !work)
                 return -ENOMEM;
 
         const char *argv[24];
@@ -436,37 +448,17 @@ static int job_start_checkpoint(CheckpointJob *j) {
         argv[n++] = j->entry.container_id;
         argv[n] = NULL;
 
-        pid_t pid;
-        int r = spawn_logged((char *const *)argv, log, &pid);
-        if (r < 0)
-                return r;
-        r = sd_event_add_child(m->event, &j->child, pid, WEXITED, on_checkpoint_exit, j);
-        if (r < 0) {
-                kill(pid, SIGKILL);
-                (void)waitpid(pid, NULL, 0);
-                return r;
-        }
-        job_progress(j, "runc-checkpoint", "runc checkpoint running");
-        return 0;
+        int r = job_spawn(j, argv, on_checkpoint_exit);
+        if (r >= 0)
+                job_progress(j, "runc-checkpoint", "runc checkpoint running");
+        return r;
 }
 
-/* runc <verb> of the container (pause, resume), output to work/runc.log. */
+/* runc <verb> of the container (pause, resume). */
 static int job_spawn_runc(CheckpointJob *j, const char *verb, sd_event_child_handler_t handler) {
-        Manager *m = j->manager;
-        _cleanup_free_ char *log = job_path(j, "work/runc.log");
-        if (!log)
-                return -ENOMEM;
-        const char *argv[] = {m->config->runc, "--root", j->runc_root, verb, j->entry.container_id, NULL};
-        pid_t pid;
-        int r = spawn_logged((char *const *)argv, log, &pid);
-        if (r < 0)
-                return r;
-        r = sd_event_add_child(m->event, &j->child, pid, WEXITED, handler, j);
-        if (r < 0) {
-                kill(pid, SIGKILL);
-                (void)waitpid(pid, NULL, 0);
-        }
-        return r;
+        const char *argv[] = {j->manager->config->runc, "--root", j->runc_root, verb,
+                              j->entry.container_id,    NULL};
+        return job_spawn(j, argv, handler);
 }
 
 static int on_pause_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
