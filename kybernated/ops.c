@@ -117,6 +117,15 @@ int manager_lookup(Manager *m, const char *ref, CatalogEntry *ret, char *msg, si
         return r;
 }
 
+/* manager_lookup(), answering the client with the reason when it fails. */
+static int lookup_or_reply(Connection *c, const char *reference, CatalogEntry *ret) {
+        char msg[512];
+        int r = manager_lookup(c->manager, reference, ret, msg, sizeof(msg));
+        if (r < 0)
+                connection_send_error(c, r, "%s", msg);
+        return r;
+}
+
 int manager_remove_checkpoint(Manager *m, const char *id) {
         _cleanup_free_ char *dir = NULL;
         int r = manager_checkpoint_dir(m, id, &dir);
@@ -343,13 +352,10 @@ static void reply_info(Connection *c, int kind, const CatalogEntry *e) {
 
 void op_delete(Connection *c, const Kybernate__V1__DeleteRequest *req) {
         Manager *m = c->manager;
-        char msg[512];
         CatalogEntry e = {};
-        int r = manager_lookup(m, req->reference, &e, msg, sizeof(msg));
-        if (r < 0) {
-                connection_send_error(c, r, "%s", msg);
+        int r = lookup_or_reply(c, req->reference, &e);
+        if (r < 0)
                 return;
-        }
         if (e.state == CHECKPOINT_PENDING)
                 connection_send_error(c, EBUSY, "checkpoint %s is still being written", e.id);
         else if (e.pinned && !(req->has_force && req->force))
@@ -366,13 +372,10 @@ void op_delete(Connection *c, const Kybernate__V1__DeleteRequest *req) {
 
 void op_pin(Connection *c, const Kybernate__V1__PinRequest *req) {
         Manager *m = c->manager;
-        char msg[512];
         CatalogEntry e = {};
-        int r = manager_lookup(m, req->reference, &e, msg, sizeof(msg));
-        if (r < 0) {
-                connection_send_error(c, r, "%s", msg);
+        int r = lookup_or_reply(c, req->reference, &e);
+        if (r < 0)
                 return;
-        }
         bool pinned = !req->has_pinned || req->pinned;
         r = catalog_set_pinned(m->catalog, e.id, pinned);
         if (r < 0)
@@ -742,13 +745,10 @@ void op_resolve(Connection *c, const Kybernate__V1__ResolveRequest *req) {
 
 void op_inspect(Connection *c, const Kybernate__V1__InspectRequest *req) {
         Manager *m = c->manager;
-        char msg[512];
         CatalogEntry e = {};
-        int r = manager_lookup(m, req->reference, &e, msg, sizeof(msg));
-        if (r < 0) {
-                connection_send_error(c, r, "%s", msg);
+        int r = lookup_or_reply(c, req->reference, &e);
+        if (r < 0)
                 return;
-        }
         if (req->has_verify && req->verify && e.state == CHECKPOINT_READY) {
                 start_verify(c, &e, KYBERNATE__V1__RESPONSE__RESULT_INSPECT, false);
                 return;
@@ -772,14 +772,9 @@ void op_inspect(Connection *c, const Kybernate__V1__InspectRequest *req) {
 }
 
 void op_export(Connection *c, const Kybernate__V1__ExportRequest *req) {
-        Manager *m = c->manager;
-        char msg[512];
         CatalogEntry e = {};
-        int r = manager_lookup(m, req->reference, &e, msg, sizeof(msg));
-        if (r < 0) {
-                connection_send_error(c, r, "%s", msg);
+        if (lookup_or_reply(c, req->reference, &e) < 0)
                 return;
-        }
         if (e.state != CHECKPOINT_READY) {
                 connection_send_error(c, EBUSY, "checkpoint %s is not ready", e.id);
                 catalog_entry_done(&e);
