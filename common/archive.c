@@ -577,15 +577,10 @@ static int extract_entry(ArchiveReader *rd, const ArchiveEntry *e, void *userdat
 static int sync_tree(int dir_fd, unsigned depth) {
         if (depth > ARCHIVE_DEPTH_MAX)
                 return -ELOOP;
-        int dup_fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
-        if (dup_fd < 0)
-                return negative_errno();
-        DIR *d = fdopendir(dup_fd);
-        if (!d) {
-                safe_close(dup_fd);
-                return negative_errno();
-        }
-        int r = 0;
+        DIR *d;
+        int r = dir_open_fd(dir_fd, &d);
+        if (r < 0)
+                return r;
         struct dirent *de;
         while ((de = readdir(d))) {
                 if (streq(de->d_name, ".") || streq(de->d_name, ".."))

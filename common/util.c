@@ -150,20 +150,30 @@ static int name_cmp(const void *a, const void *b) {
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+int dir_open_fd(int dir_fd, DIR **ret) {
+        int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return negative_errno();
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                int r = negative_errno();
+                safe_close(fd);
+                return r;
+        }
+        rewinddir(d); /* the copy shares the file offset */
+        *ret = d;
+        return 0;
+}
+
 int dir_list_sorted(int dir_fd, char ***ret) {
         _cleanup_strv_free_ char **names = NULL;
         size_t n = 0, alloc = 0;
         int r = 0;
 
-        int dup_fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
-        if (dup_fd < 0)
-                return negative_errno();
-        DIR *d = fdopendir(dup_fd);
-        if (!d) {
-                safe_close(dup_fd);
-                return negative_errno();
-        }
-        rewinddir(d);
+        DIR *d;
+        r = dir_open_fd(dir_fd, &d);
+        if (r < 0)
+                return r;
         struct dirent *de;
         for (;;) {
                 errno = 0;

@@ -5,6 +5,7 @@
  * and a few string and fd utilities. Fallible functions return >= 0 on
  * success and a negative errno on failure. */
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -119,6 +120,9 @@ int write_all(int fd, const void *buf, size_t len);
 int write_file_replace(const char *path, const void *buf, size_t len, int mode, bool sync);
 int write_file_atomic(const char *path, const void *buf, size_t len, int mode);
 int mkdir_p(const char *path, int mode);
+/* A DIR stream, from the start, on a close-on-exec copy of dir_fd (which
+ * stays open: closedir() closes only the copy). */
+int dir_open_fd(int dir_fd, DIR **ret);
 /* The names in the directory open at dir_fd (but "." and ".."), sorted bytewise,
  * NULL-terminated; the fd's position is not used or changed. */
 int dir_list_sorted(int dir_fd, char ***ret);

@@ -391,14 +391,10 @@ typedef struct ImageSizes {
  * writes a flat directory). */
 static int image_sizes(int img_fd, ImageSizes *ret) {
         ImageSizes z = {};
-        int fd = fcntl(img_fd, F_DUPFD_CLOEXEC, 3);
-        if (fd < 0)
-                return negative_errno();
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                safe_close(fd);
-                return negative_errno();
-        }
+        DIR *d;
+        int r = dir_open_fd(img_fd, &d);
+        if (r < 0)
+                return r;
         struct dirent *de;
         while ((de = readdir(d))) {
                 struct stat st;

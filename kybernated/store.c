@@ -88,15 +88,10 @@ int store_umount_below(const char *path) {
 static int rm_contents(int fd, dev_t dev, int depth) {
         if (depth > 256)
                 return -ELOOP;
-        int dfd = dup(fd);
-        if (dfd < 0)
-                return negative_errno();
-        DIR *d = fdopendir(dfd);
-        if (!d) {
-                safe_close(dfd);
-                return negative_errno();
-        }
-        int ret = 0;
+        DIR *d;
+        int ret = dir_open_fd(fd, &d);
+        if (ret < 0)
+                return ret;
         struct dirent *de;
         while ((errno = 0, de = readdir(d))) {
                 if (streq(de->d_name, ".") || streq(de->d_name, ".."))
@@ -195,15 +190,10 @@ static void file_list_done(FileList *l) {
 static int collect(int fd, const char *rel, dev_t dev, bool sync, FileList *l, int depth) {
         if (depth > 64)
                 return -ELOOP;
-        int dfd = dup(fd);
-        if (dfd < 0)
-                return negative_errno();
-        DIR *d = fdopendir(dfd);
-        if (!d) {
-                safe_close(dfd);
-                return negative_errno();
-        }
-        int r = 0;
+        DIR *d;
+        int r = dir_open_fd(fd, &d);
+        if (r < 0)
+                return r;
         struct dirent *de;
         while ((de = readdir(d))) {
                 if (streq(de->d_name, ".") || streq(de->d_name, ".."))

@@ -130,10 +130,10 @@ int copy_dir_files(const char *src, const char *dst) {
         _cleanup_close_ int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (sfd < 0 || dfd < 0)
                 return negative_errno();
-        DIR *d = fdopendir(dup(sfd));
-        if (!d)
-                return negative_errno();
-        int r = 0;
+        DIR *d;
+        int r = dir_open_fd(sfd, &d);
+        if (r < 0)
+                return r;
         for (struct dirent *de; r >= 0 && (de = readdir(d));) {
                 if (de->d_type != DT_REG)
                         continue;
