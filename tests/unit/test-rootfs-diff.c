@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include "archive.h"
 #include "rootfs-diff.h"
@@ -61,13 +62,19 @@ static void private_mounts(void) {
         ASSERT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
 }
 
-static void mount_overlay(const char *t, const char *upper, const char *work, const char *merged) {
+static void mount_overlay_opts(const char *t, const char *upper, const char *work, const char *merged,
+                               const char *extra) {
         char opts[1024];
-        snprintf(opts, sizeof(opts), "lowerdir=%s/lower,upperdir=%s/%s,workdir=%s/%s", t, t, upper, t, work);
+        snprintf(opts, sizeof(opts), "lowerdir=%s/lower,upperdir=%s/%s,workdir=%s/%s%s", t, t, upper, t, work,
+                 extra);
         char m[512];
         snprintf(m, sizeof(m), "%s/%s", t, merged);
         if (mount("overlay", m, "overlay", 0, opts) < 0)
                 return_skip("overlay mount failed");
+}
+
+static void mount_overlay(const char *t, const char *upper, const char *work, const char *merged) {
+        mount_overlay_opts(t, upper, work, merged, "");
 }
 
 /* ---- mountinfo ---- */
@@ -223,6 +230,68 @@ TEST(capture_and_apply_real_overlay) {
         ASSERT_OK(rootfs_diff_apply(q, m2));
         _cleanup_free_ char *s6 = slurp(m2, "etc/motd");
         ASSERT_STREQ(s6, "hello, modified\n");
+
+        snprintf(p, sizeof(p), "%s/merged2", t);
+        (void)umount2(p, MNT_DETACH);
+        snprintf(p, sizeof(p), "%s/merged", t);
+        (void)umount2(p, MNT_DETACH);
+        rm_tree(t);
+}
+
+/* A directory renamed in the container (overlay keeps a redirect to its
+ * lower name) and a file whose mode alone changed (metacopy: only its
+ * metadata in the upper layer): both are saved with their content, which
+ * the capture reads from the merged rootfs. */
+TEST(capture_redirect_and_metacopy) {
+        char t[] = "/tmp/kyb-rootfs-XXXXXX";
+        ASSERT_NOT_NULL(mkdtemp(t));
+        private_mounts();
+        mk(t, "lower/dir");
+        put(t, "lower/dir/a.txt", "in the renamed dir\n");
+        put(t, "lower/big", "data below\n");
+        for (const char *d = "upper\0work\0merged\0upper2\0work2\0merged2\0ckpt\0"; *d; d += strlen(d) + 1)
+                mk(t, d);
+        mount_overlay_opts(t, "upper", "work", "merged", ",redirect_dir=on,metacopy=on");
+
+        char m[512], p[1024], q[1024];
+        snprintf(m, sizeof(m), "%s/merged", t);
+        snprintf(p, sizeof(p), "%s/dir", m);
+        snprintf(q, sizeof(q), "%s/moved", m);
+        ASSERT_OK(rename(p, q));
+        snprintf(p, sizeof(p), "%s/big", m);
+        ASSERT_OK(chmod(p, 0600));
+        char val[256];
+        snprintf(p, sizeof(p), "%s/upper/moved", t);
+        snprintf(q, sizeof(q), "%s/upper/big", t);
+        if (getxattr(p, "trusted.overlay.redirect", val, sizeof(val)) < 0 ||
+            getxattr(q, "trusted.overlay.metacopy", val, sizeof(val)) < 0)
+                return_skip("this kernel's overlay made no redirect or metacopy");
+
+        snprintf(p, sizeof(p), "%s/upper", t);
+        snprintf(q, sizeof(q), "%s/ckpt", t);
+        RootfsDiffStats stats = {};
+        ASSERT_OK(rootfs_diff_capture(p, false, m, q, &stats));
+        /* Without the merged rootfs the content cannot be found. */
+        snprintf(m, sizeof(m), "%s/nowhere", t);
+        snprintf(p, sizeof(p), "%s/ckpt2", t);
+        mk(t, "ckpt2");
+        snprintf(q, sizeof(q), "%s/upper", t);
+        ASSERT_ERROR(rootfs_diff_capture(q, false, m, p, NULL), ENOTSUP);
+
+        snprintf(q, sizeof(q), "%s/ckpt", t);
+        mount_overlay(t, "upper2", "work2", "merged2");
+        char m2[512], err[512];
+        snprintf(m2, sizeof(m2), "%s/merged2", t);
+        if (rootfs_diff_apply_msg(q, m2, err, sizeof(err)) < 0)
+                test_fail(__FILE__, __LINE__, "apply: %s", err);
+        _cleanup_free_ char *s1 = slurp(m2, "moved/a.txt"), *s2 = slurp(m2, "big");
+        ASSERT_STREQ(s1, "in the renamed dir\n");
+        ASSERT_STREQ(s2, "data below\n");
+        ASSERT_FALSE(exists(m2, "dir"));
+        struct stat st;
+        snprintf(p, sizeof(p), "%s/big", m2);
+        ASSERT_OK(lstat(p, &st));
+        ASSERT_EQ(st.st_mode & 07777, 0600);
 
         snprintf(p, sizeof(p), "%s/merged2", t);
         (void)umount2(p, MNT_DETACH);
