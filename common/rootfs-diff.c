@@ -238,6 +238,22 @@ static int capture_plain(Capture *c, int dir_fd, const char *prefix, unsigned de
         return 0;
 }
 
+/* path opened read-only in the merged rootfs (where a redirected directory
+ * or a metacopy file has its content), its stat in *ret; -ENOTSUP without one. */
+static int open_merged(Capture *c, const char *path, int flags, struct stat *ret) {
+        if (c->merged_fd < 0)
+                return -ENOTSUP;
+        int fd = open_beneath(c->merged_fd, path, O_RDONLY | flags, 0);
+        if (fd < 0)
+                return fd;
+        if (fstat(fd, ret) < 0) {
+                int r = negative_errno();
+                safe_close(fd);
+                return r;
+        }
+        return fd;
+}
+
 /* The upper directory: whiteouts, opaque and redirected directories, metacopy files. */
 static int capture_upper(Capture *c, int dir_fd, const char *prefix, unsigned depth) {
         _cleanup_strv_free_ char **names = NULL;
@@ -270,15 +286,10 @@ static int capture_upper(Capture *c, int dir_fd, const char *prefix, unsigned de
                         if (redirect) {
                                 /* Renamed from elsewhere in the image: the new place gets
                                  * the whole merged content. */
-                                if (c->merged_fd < 0)
-                                        return -ENOTSUP;
-                                _cleanup_close_ int m =
-                                        open_beneath(c->merged_fd, path, O_RDONLY | O_DIRECTORY, 0);
+                                struct stat mst;
+                                _cleanup_close_ int m = open_merged(c, path, O_DIRECTORY, &mst);
                                 if (m < 0)
                                         return m;
-                                struct stat mst;
-                                if (fstat(m, &mst) < 0)
-                                        return negative_errno();
                                 r = capture_add_deleted(c, path);
                                 if (r >= 0)
                                         r = capture_add(c, path, &mst, -EBADF, NULL);
@@ -305,15 +316,10 @@ static int capture_upper(Capture *c, int dir_fd, const char *prefix, unsigned de
                                 return metacopy;
                         if (metacopy) {
                                 /* Only the metadata was copied up: the data is below. */
-                                if (c->merged_fd < 0)
-                                        return -ENOTSUP;
-                                _cleanup_close_ int m =
-                                        open_beneath(c->merged_fd, path, O_RDONLY | O_NOCTTY, 0);
+                                struct stat mst;
+                                _cleanup_close_ int m = open_merged(c, path, O_NOCTTY, &mst);
                                 if (m < 0)
                                         return m;
-                                struct stat mst;
-                                if (fstat(m, &mst) < 0)
-                                        return negative_errno();
                                 r = capture_add(c, path, &mst, m, NULL);
                         } else
                                 r = capture_add(c, path, &st, fd, NULL);
