@@ -65,8 +65,8 @@ static void private_mounts(void) {
 static void mount_overlay_opts(const char *t, const char *upper, const char *work, const char *merged,
                                const char *extra) {
         char opts[1024];
-        snprintf(opts, sizeof(opts), "lowerdir=%s/lower,upperdir=%s/%s,workdir=%s/%s%s", t, t, upper, t, work,
-                 extra);
+        snprintf(opts, sizeof(opts), "lowerdir=%s/lower,upperdir=%s/%s,workdir=%s/%s%s", t, t, upper, t,
+                 work, extra);
         char m[512];
         snprintf(m, sizeof(m), "%s/%s", t, merged);
         if (mount("overlay", m, "overlay", 0, opts) < 0)
