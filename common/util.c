@@ -94,6 +94,16 @@ int write_file_replace(const char *path, const void *buf, size_t len, int mode, 
         return r;
 }
 
+int mkdir_parents(const char *path, int mode) {
+        const char *slash = strrchr(path, '/');
+        if (!slash || slash == path)
+                return 0;
+        _cleanup_free_ char *dir = strndup(path, (size_t)(slash - path));
+        if (!dir)
+                return -ENOMEM;
+        return mkdir_p(dir, mode);
+}
+
 int mkdir_p(const char *path, int mode) {
         char buf[PATH_MAX];
         size_t l = strlen(path);

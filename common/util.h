@@ -120,6 +120,8 @@ int write_all(int fd, const void *buf, size_t len);
 int write_file_replace(const char *path, const void *buf, size_t len, int mode, bool sync);
 int write_file_atomic(const char *path, const void *buf, size_t len, int mode);
 int mkdir_p(const char *path, int mode);
+/* mkdir_p() of the directory holding path's last component. */
+int mkdir_parents(const char *path, int mode);
 /* A DIR stream, from the start, on a close-on-exec copy of dir_fd (which
  * stays open: closedir() closes only the copy). */
 int dir_open_fd(int dir_fd, DIR **ret);

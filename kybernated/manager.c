@@ -590,16 +590,9 @@ int manager_listen(Manager *m, int fd) {
                         return -ENAMETOOLONG;
                 strcpy(sa.sun_path, path);
 
-                _cleanup_free_ char *dir = strdup(path);
-                if (!dir)
-                        return -ENOMEM;
-                char *slash = strrchr(dir, '/');
-                if (slash && slash != dir) {
-                        *slash = 0;
-                        r = mkdir_p(dir, 0755);
-                        if (r < 0)
-                                return r;
-                }
+                r = mkdir_parents(path, 0755);
+                if (r < 0)
+                        return r;
                 _cleanup_close_ int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
                 if (lfd < 0)
                         return negative_errno();

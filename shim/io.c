@@ -327,18 +327,9 @@ static int open_input_fifo(const char *path, int *ret_reader, int *ret_path_fd) 
 }
 
 static int open_log_file(const char *path, int *ret) {
-        _cleanup_free_ char *dir = strdup(path);
-        int r;
-
-        if (!dir)
-                return -ENOMEM;
-        char *slash = strrchr(dir, '/');
-        if (slash && slash != dir) {
-                *slash = 0;
-                r = mkdir_p(dir, 0755);
-                if (r < 0)
-                        return r;
-        }
+        int r = mkdir_parents(path, 0755);
+        if (r < 0)
+                return r;
         int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
         if (fd < 0)
                 return negative_errno();
