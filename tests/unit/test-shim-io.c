@@ -148,6 +148,15 @@ static void wait_done(sd_event *e, DoneState *d, uint64_t usec) {
 
 /* ------------------------------------------------------------ URI parsing */
 
+/* The end of a test with one ProcessIO: it, the child's ends, the loop, the files. */
+static void io_test_done(sd_event *e, ProcessIO *io, int fds[3]) {
+        process_io_free(io);
+        for (int i = 0; i < 3; i++)
+                safe_close(fds[i]);
+        sd_event_unref(e);
+        cleanup_tmpdir();
+}
+
 TEST(uri_parse) {
         StdioURI u;
 
@@ -406,11 +415,7 @@ TEST(fifo_stdin_and_close_io) {
         ASSERT_EQ(loop_read(e, fds[0], buf, sizeof(buf), &eof), 0);
         ASSERT_TRUE(eof);
 
-        process_io_free(io);
-        for (int i = 0; i < 3; i++)
-                safe_close(fds[i]);
-        sd_event_unref(e);
-        cleanup_tmpdir();
+        io_test_done(e, io, fds);
 }
 
 TEST(fifo_close_io_before_client_closes) {
@@ -499,11 +504,7 @@ TEST(fifo_close_io_before_start) {
         safe_close(w);
         ASSERT_EQ(loop_read(e, fds[0], buf, sizeof(buf), &eof), 0);
         ASSERT_TRUE(eof);
-        process_io_free(io);
-        for (int i = 0; i < 3; i++)
-                safe_close(fds[i]);
-        sd_event_unref(e);
-        cleanup_tmpdir();
+        io_test_done(e, io, fds);
 }
 
 /* More than the buffer, the FIFO and the pipe hold together: the copier must
@@ -564,11 +565,7 @@ TEST(fifo_backpressure) {
                 readn += (size_t)n;
         }
         ASSERT_EQ(readn, total);
-        process_io_free(io);
-        for (int i = 0; i < 3; i++)
-                safe_close(fds[i]);
-        sd_event_unref(e);
-        cleanup_tmpdir();
+        io_test_done(e, io, fds);
 }
 
 /* containerd goes away (restart): its FIFO keeps our reader, the data waits
@@ -591,11 +588,7 @@ TEST(fifo_reader_goes_away) {
         r = fifo_reader(out);
         ASSERT_EQ(loop_read(e, r, buf, 10, NULL), 10);
         ASSERT_STREQ(buf, "while away");
-        process_io_free(io);
-        for (int i = 0; i < 3; i++)
-                safe_close(fds[i]);
-        sd_event_unref(e);
-        cleanup_tmpdir();
+        io_test_done(e, io, fds);
 }
 
 /* A grandchild keeps the pipe open: done comes after the timeout anyway. */
@@ -623,11 +616,7 @@ TEST(shutdown_timeout) {
         write_str(fds[1], "y");
         ASSERT_EQ(loop_read(e, r, buf, 2, NULL), 2);
         ASSERT_STREQ(buf, "xy");
-        process_io_free(io);
-        for (int i = 0; i < 3; i++)
-                safe_close(fds[i]);
-        sd_event_unref(e);
-        cleanup_tmpdir();
+        io_test_done(e, io, fds);
 }
 
 /* free() before done fired: done is never called. */
