@@ -31,6 +31,8 @@
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=../tests/lib/common.sh
 . "$(dirname "$0")/../tests/lib/common.sh"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 RUNS=5
 MIB=1024
@@ -94,33 +96,6 @@ mkdir -p "$LOGS" "$D/kyb" "$D/logs" "$D/work"
 MEMHOG_IMAGE=docker.io/kybernate/memhog:bench
 RAW_ROOT=$D/runc-raw
 
-now_ns() { date +%s%N; }
-ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
-
-# stats_dump FILE: prints "freezing_us frozen_us" from CRIU's stats-dump (a
-# service image: two magics, then a u32 length and a StatsEntry whose field 1
-# is DumpStatsEntry {1 freezing_time, 2 frozen_time, ...}, times in us).
-stats_dump() {
-	perl -e '
-		open(my $f, "<:raw", $ARGV[0]) or die "open $ARGV[0]: $!";
-		local $/; my $b = <$f>;
-		my $len = unpack("V", substr($b, 8, 4));
-		my $r = substr($b, 12, $len); my $i = 0;
-		my $varint = sub { my ($s, $i) = @_; my ($v, $sh) = (0, 0);
-			while (1) { my $c = ord(substr($$s, $$i++, 1)); $v |= ($c & 0x7f) << $sh; $sh += 7; last unless $c & 0x80 }
-			$v };
-		my ($fz, $fr) = ("-", "-");
-		while ($i < length $r) { my $k = $varint->(\$r, \$i);
-			if (($k & 7) == 2) { my $l = $varint->(\$r, \$i); my $sub = substr($r, $i, $l); $i += $l;
-				next unless ($k >> 3) == 1; my $j = 0;
-				while ($j < length $sub) { my $kk = $varint->(\$sub, \$j);
-					if (($kk & 7) == 0) { my $v = $varint->(\$sub, \$j);
-						$fz = $v if ($kk >> 3) == 1; $fr = $v if ($kk >> 3) == 2 }
-					elsif (($kk & 7) == 2) { $j += $varint->(\$sub, \$j) }
-					elsif (($kk & 7) == 1) { $j += 8 } elsif (($kk & 7) == 5) { $j += 4 } else { last } } }
-			elsif (($k & 7) == 0) { $varint->(\$r, \$i) } else { last } }
-		print "$fz $fr\n";' "$1" 2>/dev/null || echo "- -"
-}
 
 # The freezer poller: samples the container's v1 freezer.state every 2 ms
 # until SIGTERM, then writes "span_ms" to OUT: from the first FREEZING/FROZEN
@@ -146,10 +121,6 @@ open(my $o, ">", $out) or die "$out: $!";
 print $o (defined $first && defined $last ? sprintf("%.1f\n", ($last - $first) * 1000) : "-\n"); close $o;
 EOF
 
-median() {
-	sort -g | awk '{ v[NR] = $1 } END { if (!NR) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
-		else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 # ---- kybernated (the shim finds it through $KYBERNATE_SOCKET, inherited from containerd) ----
 
@@ -470,9 +441,6 @@ all() {
 first_img() { # KEY-PREFIX: the checkpoint image size ctr reported in run 1
 	echo "${R[$1.1.img]:--}"
 }
-mib() { awk -v b="$1" 'BEGIN { if (b == "-") print "-"; else printf "%.1f", b / 1048576 }'; }
-usms() { awk -v u="$1" 'BEGIN { if (u == "-") print "-"; else printf "%.1f", u / 1000 }'; }
-pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%+.1f%%", (a - b) * 100 / b }'; }
 label() { if [ "$1" = small ]; then echo "busybox sh loop"; else echo "memhog, $MIB MiB touched"; fi; }
 
 table_ckpt() {
@@ -582,16 +550,6 @@ if [ "$WRITE_DOCS" = 1 ]; then
 			cat "$CKBENCH_NOTES"
 		} >>"$KYB_TMP/section.md"
 	fi
-	doc=$KYB_TOP/docs/BENCHMARKS.md
-	tmp=$(mktemp "$doc.XXXXXX")
-	awk -v sf="$KYB_TMP/section.md" '
-		function emit() { while ((getline l < sf) > 0) print l; done = 1 }
-		/^## / { if (skip) { skip = 0; print "" } }
-		/^## Checkpoint and restore through the shim[[:space:]]*$/ { skip = 1; emit(); next }
-		!skip { print }
-		END { if (!done) { print ""; emit() } }' "$doc" >"$tmp"
-	cat -s "$tmp" >"$doc.new" && chmod 644 "$doc.new" && mv "$doc.new" "$doc"
-	rm -f "$tmp"
-	log "wrote the \"## Checkpoint and restore through the shim\" section of $doc"
+	docs_write_section "Checkpoint and restore through the shim" "$KYB_TMP/section.md"
 fi
 kyb_finish

@@ -20,6 +20,8 @@
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=../tests/lib/common.sh
 . "$(dirname "$0")/../tests/lib/common.sh"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 CTD_V=1.6
 RUNS=15
@@ -112,7 +114,6 @@ stats() {
 order() { if [ $(($1 % 2)) -eq 1 ]; then echo ours runc; else echo runc ours; fi; }
 
 mb() { awk -v k="$1" 'BEGIN { printf "%.2f", k / 1024 }'; }
-now_ns() { date +%s%N; }
 ms_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
 
 # top_mappings PID: the mappings with the largest Pss (kB), for --details.
@@ -414,16 +415,5 @@ if [ "$WRITE_DOCS" = 1 ]; then
 			if [ "$v" = "$CTD_V" ]; then echo "$SUB"; else cat "$KYB_TMP/other.md"; fi
 		done
 	} >"$KYB_TMP/section.md"
-	# Replace our "## Shim" section (up to the next "## " heading) or append it.
-	tmp=$(mktemp "$doc.XXXXXX")
-	awk -v sf="$KYB_TMP/section.md" '
-		function emit() { while ((getline l < sf) > 0) print l; done = 1 }
-		/^## / { if (skip) { skip = 0; print "" } }
-		/^## Shim[[:space:]]*$/ { skip = 1; emit(); next }
-		!skip { print }
-		END { if (!done) { print ""; emit() } }' "$doc" >"$tmp"
-	# squeeze the runs of blank lines the splice may leave; keep the file's mode
-	cat -s "$tmp" >"$doc.new" && chmod 644 "$doc.new" && mv "$doc.new" "$doc"
-	rm -f "$tmp"
-	log "wrote the \"## Shim\" section of $doc (containerd $CTD_V)"
+	docs_write_section "Shim" "$KYB_TMP/section.md" "containerd $CTD_V"
 fi
