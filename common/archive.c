@@ -896,7 +896,6 @@ int archive_writer_add_file(ArchiveWriter *w, const char *path, int fd) {
         return writer_copy(w, fd, size);
 }
 
-
 static int add_tree(ArchiveWriter *w, int dir_fd, const char *prefix, unsigned depth) {
         _cleanup_strv_free_ char **names = NULL;
         int r;

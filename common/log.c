@@ -13,7 +13,8 @@ void log_set_ident(const char *ident) {
 }
 
 int log_internal(int level, int error, const char *file, int line, const char *fmt, ...) {
-        static const char *const names[] = {"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug"};
+        static const char *const names[] = {"emerg",   "alert",  "crit", "error",
+                                            "warning", "notice", "info", "debug"};
         int saved = errno, e = error < 0 ? -error : error;
         char msg[2048];
         va_list ap;

@@ -17,11 +17,11 @@ extern const char *log_ident;
 void log_set_ident(const char *ident);
 int log_internal(int level, int error, const char *file, int line, const char *fmt, ...) _printf_(5, 6);
 
-#define log_full_errno(level, error, ...)                                                                 \
-        ({                                                                                                \
-                int _l = (level), _e = (error);                                                           \
-                (_l <= log_max_level) ? log_internal(_l, _e, __FILE__, __LINE__, __VA_ARGS__)             \
-                                      : (_e > 0 ? -_e : _e);                                              \
+#define log_full_errno(level, error, ...)                                                     \
+        ({                                                                                    \
+                int _l = (level), _e = (error);                                               \
+                (_l <= log_max_level) ? log_internal(_l, _e, __FILE__, __LINE__, __VA_ARGS__) \
+                                      : (_e > 0 ? -_e : _e);                                  \
         })
 
 #define log_debug(...) log_full_errno(LOG_DEBUG, 0, __VA_ARGS__)

@@ -129,7 +129,6 @@ static int open_beneath(int dir_fd, const char *path, int flags, mode_t mode) {
         return fd < 0 ? negative_errno() : (int)fd;
 }
 
-
 /* ---- capture ---- */
 
 typedef struct Capture {

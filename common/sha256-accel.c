@@ -41,7 +41,8 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void blocks(uint32_t h[8], co
                                 t = _mm_add_epi32(t, _mm_alignr_epi8(w[(g - 1) & 3], w[(g - 2) & 3], 4));
                                 w[g & 3] = _mm_sha256msg2_epu32(t, w[(g - 1) & 3]);
                         }
-                        __m128i m = _mm_add_epi32(w[g & 3], _mm_loadu_si128((const __m128i *)&sha256_k[4 * g]));
+                        __m128i m =
+                                _mm_add_epi32(w[g & 3], _mm_loadu_si128((const __m128i *)&sha256_k[4 * g]));
                         cdgh = _mm_sha256rnds2_epu32(cdgh, abef, m);
                         m = _mm_shuffle_epi32(m, 0x0e);
                         abef = _mm_sha256rnds2_epu32(abef, cdgh, m);

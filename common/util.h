@@ -31,24 +31,24 @@
 #define NSEC_PER_SEC ((uint64_t)1000000000ULL)
 
 /* Move ownership out of a cleanup variable. */
-#define TAKE_PTR(p)                                                                                       \
-        ({                                                                                                \
-                __typeof__(p) _p = (p);                                                                   \
-                (p) = NULL;                                                                               \
-                _p;                                                                                       \
+#define TAKE_PTR(p)                     \
+        ({                              \
+                __typeof__(p) _p = (p); \
+                (p) = NULL;             \
+                _p;                     \
         })
-#define TAKE_FD(fd)                                                                                       \
-        ({                                                                                                \
-                int _fd = (fd);                                                                           \
-                (fd) = -EBADF;                                                                            \
-                _fd;                                                                                      \
+#define TAKE_FD(fd)             \
+        ({                      \
+                int _fd = (fd); \
+                (fd) = -EBADF;  \
+                _fd;            \
         })
 
 /* Defines name##p(type **p) calling func(*p), for _cleanup_(name##p). */
-#define DEFINE_POINTER_CLEANUP(type, func)                                                                \
-        static inline void func##p(type **p) {                                                            \
-                if (*p)                                                                                   \
-                        func(*p);                                                                         \
+#define DEFINE_POINTER_CLEANUP(type, func)     \
+        static inline void func##p(type **p) { \
+                if (*p)                        \
+                        func(*p);              \
         }
 
 static inline void freep(void *p) {

@@ -84,15 +84,16 @@ static char *annotation_or_empty(const Spec *spec, const char *key, const char *
         return (char *)(v ? v : "");
 }
 
-void restore_target_from_spec(const Spec *spec, const char *ns, const char *id, Kybernate__V1__RestoreTarget *t) {
+void restore_target_from_spec(const Spec *spec, const char *ns, const char *id,
+                              Kybernate__V1__RestoreTarget *t) {
         kybernate__v1__restore_target__init(t);
         t->containerd_namespace = (char *)ns;
         t->container_id = (char *)id;
-        t->k8s_namespace =
-                annotation_or_empty(spec, "io.kubernetes.cri.sandbox-namespace", "io.kubernetes.pod.namespace");
+        t->k8s_namespace = annotation_or_empty(spec, "io.kubernetes.cri.sandbox-namespace",
+                                               "io.kubernetes.pod.namespace");
         t->k8s_pod = annotation_or_empty(spec, "io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name");
-        t->k8s_container =
-                annotation_or_empty(spec, "io.kubernetes.cri.container-name", "io.kubernetes.container.name");
+        t->k8s_container = annotation_or_empty(spec, "io.kubernetes.cri.container-name",
+                                               "io.kubernetes.container.name");
         t->image_ref = annotation_or_empty(spec, "io.kubernetes.cri.image-name", NULL);
 }
 
@@ -164,7 +165,8 @@ int keep_criu_log(const char *work, const char *name, const char *id, char **ret
         if (mkdir_p(CRIU_LOG_DIR, 0700) < 0)
                 return negative_errno();
         snprintf(stamp, sizeof(stamp), "%lld", (long long)(now_realtime_ns() / (int64_t)NSEC_PER_SEC));
-        if (asprintf(&src, "%s/%s", work, name) < 0 || asprintf(&dst, CRIU_LOG_DIR "/%s-%s-%s", id, stamp, name) < 0)
+        if (asprintf(&src, "%s/%s", work, name) < 0 ||
+            asprintf(&dst, CRIU_LOG_DIR "/%s-%s-%s", id, stamp, name) < 0)
                 return -ENOMEM;
         _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (in < 0)

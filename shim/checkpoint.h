@@ -43,7 +43,8 @@ int restore_reference(const Spec *spec, const char **ret);
 /* Fills t (pointers borrowed from spec and the arguments) with the restoring
  * container's identity: containerd namespace, and from the CRI annotations its
  * Kubernetes namespace, pod, container name and image. */
-void restore_target_from_spec(const Spec *spec, const char *ns, const char *id, Kybernate__V1__RestoreTarget *t);
+void restore_target_from_spec(const Spec *spec, const char *ns, const char *id,
+                              Kybernate__V1__RestoreTarget *t);
 
 /* Runs fn(arg) in a forked child; cb gets 0 or the errno it failed with. */
 int fork_call(Reaper *reaper, int (*fn)(const void *arg), const void *arg, ReaperExitFn cb, void *userdata);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "containerd/services/events/ttrpc/v1/events.pb-c.h"
 #include "events.h"
+#include "containerd/services/events/ttrpc/v1/events.pb-c.h"
 #include "log.h"
 #include "ttrpc.h"
 #include "util.h"

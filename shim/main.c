@@ -34,7 +34,8 @@ typedef struct Args {
 } Args;
 
 static int parse_args(int argc, char **argv, Args *a) {
-        static const char *const valued[] = {"namespace", "id", "address", "publish-binary", "bundle", "socket"};
+        static const char *const valued[] = {"namespace",      "id",     "address",
+                                             "publish-binary", "bundle", "socket"};
 
         for (int i = 1; i < argc; i++) {
                 const char *arg = argv[i];
@@ -157,8 +158,8 @@ static void move_to_cgroup(pid_t pid, const char *cgroup) {
                         (void)write_all(fd, buf, strlen(buf));
                 return;
         }
-        static const char *const controllers[] = {"memory", "cpu,cpuacct", "pids", "blkio", "cpuset", "devices",
-                                                   "freezer", "systemd"};
+        static const char *const controllers[] = {"memory", "cpu,cpuacct", "pids",    "blkio",
+                                                  "cpuset", "devices",     "freezer", "systemd"};
         for (size_t i = 0; i < ELEMENTSOF(controllers); i++) {
                 _cleanup_free_ char *p = NULL;
                 if (asprintf(&p, "/sys/fs/cgroup/%s/%s/cgroup.procs", controllers[i], cgroup) < 0)
@@ -177,14 +178,22 @@ static int spawn_server(const Args *a, int listen_fd, pid_t *ret) {
         if (pid < 0)
                 return negative_errno();
         if (pid == 0) {
-                char *argv[] = {self, (char *)"-namespace", (char *)a->ns, (char *)"-id", (char *)a->id,
-                                (char *)"-address", (char *)a->address, a->debug ? (char *)"-debug" : NULL, NULL};
+                char *argv[] = {self,
+                                (char *)"-namespace",
+                                (char *)a->ns,
+                                (char *)"-id",
+                                (char *)a->id,
+                                (char *)"-address",
+                                (char *)a->address,
+                                a->debug ? (char *)"-debug" : NULL,
+                                NULL};
                 int null = open("/dev/null", O_RDWR | O_CLOEXEC);
                 (void)setpgid(0, 0);
                 if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
                         _exit(127);
                 /* dup2 onto itself keeps O_CLOEXEC, so clear it explicitly */
-                if (listen_fd == SERVER_FD ? fd_cloexec(SERVER_FD, false) < 0 : dup2(listen_fd, SERVER_FD) < 0)
+                if (listen_fd == SERVER_FD ? fd_cloexec(SERVER_FD, false) < 0
+                                           : dup2(listen_fd, SERVER_FD) < 0)
                         _exit(127);
                 execv(self, argv);
                 _exit(127);
@@ -331,8 +340,10 @@ static int serve(const Args *a) {
 
         if ((r = sd_event_default(&shim.event)) < 0 || (r = reaper_new(shim.event, &shim.reaper)) < 0 ||
             (r = ttrpc_server_new(shim.event, &shim.server)) < 0 ||
-            (r = publisher_new(shim.event, isempty(ttrpc) ? events_address : ttrpc, a->ns, &shim.publisher)) < 0 ||
-            (r = shim_service_register(&shim)) < 0 || (r = ttrpc_server_listen_fd(shim.server, SERVER_FD)) < 0 ||
+            (r = publisher_new(shim.event, isempty(ttrpc) ? events_address : ttrpc, a->ns,
+                               &shim.publisher)) < 0 ||
+            (r = shim_service_register(&shim)) < 0 ||
+            (r = ttrpc_server_listen_fd(shim.server, SERVER_FD)) < 0 ||
             (r = sd_event_add_signal(shim.event, NULL, SIGTERM, on_term, &shim)) < 0 ||
             (r = sd_event_add_signal(shim.event, NULL, SIGINT, on_term, &shim)) < 0) {
                 log_error_errno(r, "Failed to set up the shim: %m");

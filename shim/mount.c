@@ -12,18 +12,30 @@ static const struct {
         bool clear;
         unsigned long flag;
 } flag_table[] = {
-        {"async", true, MS_SYNCHRONOUS},    {"atime", true, MS_NOATIME},
-        {"bind", false, MS_BIND},           {"defaults", false, 0},
-        {"dev", true, MS_NODEV},            {"diratime", true, MS_NODIRATIME},
-        {"dirsync", false, MS_DIRSYNC},     {"exec", true, MS_NOEXEC},
-        {"mand", false, MS_MANDLOCK},       {"noatime", false, MS_NOATIME},
-        {"nodev", false, MS_NODEV},         {"nodiratime", false, MS_NODIRATIME},
-        {"noexec", false, MS_NOEXEC},       {"nomand", true, MS_MANDLOCK},
-        {"norelatime", true, MS_RELATIME},  {"nostrictatime", true, MS_STRICTATIME},
-        {"nosuid", false, MS_NOSUID},       {"rbind", false, MS_BIND | MS_REC},
-        {"relatime", false, MS_RELATIME},   {"remount", false, MS_REMOUNT},
-        {"ro", false, MS_RDONLY},           {"rw", true, MS_RDONLY},
-        {"strictatime", false, MS_STRICTATIME}, {"suid", true, MS_NOSUID},
+        {"async", true, MS_SYNCHRONOUS},
+        {"atime", true, MS_NOATIME},
+        {"bind", false, MS_BIND},
+        {"defaults", false, 0},
+        {"dev", true, MS_NODEV},
+        {"diratime", true, MS_NODIRATIME},
+        {"dirsync", false, MS_DIRSYNC},
+        {"exec", true, MS_NOEXEC},
+        {"mand", false, MS_MANDLOCK},
+        {"noatime", false, MS_NOATIME},
+        {"nodev", false, MS_NODEV},
+        {"nodiratime", false, MS_NODIRATIME},
+        {"noexec", false, MS_NOEXEC},
+        {"nomand", true, MS_MANDLOCK},
+        {"norelatime", true, MS_RELATIME},
+        {"nostrictatime", true, MS_STRICTATIME},
+        {"nosuid", false, MS_NOSUID},
+        {"rbind", false, MS_BIND | MS_REC},
+        {"relatime", false, MS_RELATIME},
+        {"remount", false, MS_REMOUNT},
+        {"ro", false, MS_RDONLY},
+        {"rw", true, MS_RDONLY},
+        {"strictatime", false, MS_STRICTATIME},
+        {"suid", true, MS_NOSUID},
         {"sync", false, MS_SYNCHRONOUS},
 };
 
@@ -31,13 +43,14 @@ static const struct {
         const char *name;
         unsigned long flag;
 } propagation_table[] = {
-        {"private", MS_PRIVATE},   {"rprivate", MS_PRIVATE | MS_REC}, {"shared", MS_SHARED},
-        {"rshared", MS_SHARED | MS_REC}, {"slave", MS_SLAVE},          {"rslave", MS_SLAVE | MS_REC},
+        {"private", MS_PRIVATE},       {"rprivate", MS_PRIVATE | MS_REC},
+        {"shared", MS_SHARED},         {"rshared", MS_SHARED | MS_REC},
+        {"slave", MS_SLAVE},           {"rslave", MS_SLAVE | MS_REC},
         {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC},
 };
 
-int mount_parse_options(char *const *options, size_t n, unsigned long *ret_flags, unsigned long *ret_propagation,
-                        char **ret_data) {
+int mount_parse_options(char *const *options, size_t n, unsigned long *ret_flags,
+                        unsigned long *ret_propagation, char **ret_data) {
         unsigned long flags = 0, propagation = 0;
         char data[MOUNT_DATA_MAX] = "";
         size_t dlen = 0;

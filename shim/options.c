@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "containerd/runc/options/oci.pb-c.h"
 #include "options.h"
+#include "containerd/runc/options/oci.pb-c.h"
 #include "util.h"
 
 #define OPTION_STRING_MAX 4096
@@ -43,7 +43,8 @@ int shim_options_from_any(const Google__Protobuf__Any *any, ShimOptions *ret) {
         o.io_uid = m->io_uid;
         o.io_gid = m->io_gid;
         if ((r = take_string(&o.binary_name, m->binary_name, false)) < 0 ||
-            (r = take_string(&o.root, m->root, true)) < 0 || (r = take_string(&o.criu_path, m->criu_path, true)) < 0 ||
+            (r = take_string(&o.root, m->root, true)) < 0 ||
+            (r = take_string(&o.criu_path, m->criu_path, true)) < 0 ||
             (r = take_string(&o.criu_image_path, m->criu_image_path, true)) < 0 ||
             (r = take_string(&o.criu_work_path, m->criu_work_path, true)) < 0 ||
             (r = take_string(&o.shim_cgroup, m->shim_cgroup, false)) < 0) {

@@ -57,7 +57,8 @@ static void unclaimed_gc(Reaper *r) {
         uint64_t now = now_monotonic_usec();
         for (Exit **e = &r->unclaimed; *e;) {
                 Exit *x = *e;
-                if (x->delivered || now - x->reaped_usec > UNCLAIMED_KEEP_USEC || r->n_unclaimed > UNCLAIMED_MAX) {
+                if (x->delivered || now - x->reaped_usec > UNCLAIMED_KEEP_USEC ||
+                    r->n_unclaimed > UNCLAIMED_MAX) {
                         *e = x->next;
                         free(x);
                         r->n_unclaimed--;

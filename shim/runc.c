@@ -212,13 +212,14 @@ static void on_exit_cmd(pid_t pid, int status, int64_t at, void *userdata) {
                 error = runc_log_last_error(c->log_path, c->log_offset);
                 if (!error && c->err.buf && *strip(c->err.buf))
                         error = strdup(c->err.buf);
-                if (!error && asprintf(&error, status == 127 ? "%s could not be executed (status %d)"
-                                                             : "%s exited with status %d",
+                if (!error && asprintf(&error,
+                                       status == 127 ? "%s could not be executed (status %d)"
+                                                     : "%s exited with status %d",
                                        c->binary, status) < 0)
                         error = NULL;
         }
-        c->cb(status, c->out.buf ? c->out.buf : "", c->out.len, status != 0 ? (error ? error : "runc failed") : NULL,
-              c->userdata);
+        c->cb(status, c->out.buf ? c->out.buf : "", c->out.len,
+              status != 0 ? (error ? error : "runc failed") : NULL, c->userdata);
         cmd_free(c);
 }
 

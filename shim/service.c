@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <cJSON.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sys/stat.h>
 
+#include "cgroup.h"
+#include "checkpoint.h"
 #include "containerd/events/task.pb-c.h"
 #include "containerd/runc/options/oci.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
 #include "containerd/types/task.pb-c.h"
-#include "cgroup.h"
-#include "checkpoint.h"
 #include "io.h"
 #include "kyb-client.h"
 #include "log.h"
@@ -45,7 +45,7 @@ typedef struct Process {
         bool init;
         pid_t pid;
         int state;
-        bool starting;  /* Start in flight: an exit reaped meanwhile waits for it */
+        bool starting; /* Start in flight: an exit reaped meanwhile waits for it */
         bool started;
         bool reaped;    /* the reaper saw it die */
         bool exited;    /* exit finalized: output drained, waiters answered, event queued */
@@ -101,7 +101,8 @@ bool shim_valid_id(const char *id) {
                 return false;
         for (size_t i = 0; i < l; i++) {
                 char ch = id[i];
-                bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+                bool alnum =
+                        (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
                 if (!alnum && (i == 0 || (ch != '_' && ch != '.' && ch != '-')))
                         return false;
         }
@@ -312,7 +313,8 @@ static void on_process_exit(pid_t pid, int status, int64_t at, void *userdata) {
                 /* Without its own PID namespace nothing kills what the init left behind. */
                 char *args[] = {(char *)"kill", (char *)"--all", c->id, (char *)"SIGKILL", NULL};
                 static const RuncSpawn capture = {.stdio = {-1, -1, -1}};
-                (void)runc_run(c->shim->event, c->shim->reaper, &c->runc, args, &capture, on_kill_all_done, NULL);
+                (void)runc_run(c->shim->event, c->shim->reaper, &c->runc, args, &capture, on_kill_all_done,
+                               NULL);
         }
         process_exit_finish(p);
 }
@@ -458,7 +460,8 @@ static void on_runc_create(int status, const char *out, size_t len, const char *
         int r;
 
         if (!c) {
-                ttrpc_call_reply_error(op->call, TTRPC_NOT_FOUND, "container %s went away during create", op->cid);
+                ttrpc_call_reply_error(op->call, TTRPC_NOT_FOUND, "container %s went away during create",
+                                       op->cid);
                 goto out;
         }
         if (error) {
@@ -466,9 +469,11 @@ static void on_runc_create(int status, const char *out, size_t len, const char *
                 container_remove(op->shim, c);
                 goto out;
         }
-        if (asprintf(&pidfile, "%s/init.pid", c->bundle) < 0 || (r = read_pid_file(pidfile, &c->init->pid)) < 0 ||
-            (r = process_watch(c->init)) < 0 || (r = process_io_started(c->init->io)) < 0) {
-                ttrpc_call_reply_error(op->call, TTRPC_UNKNOWN, "container %s created but not usable", c->id);
+        if (asprintf(&pidfile, "%s/init.pid", c->bundle) < 0 ||
+            (r = read_pid_file(pidfile, &c->init->pid)) < 0 || (r = process_watch(c->init)) < 0 ||
+            (r = process_io_started(c->init->io)) < 0) {
+                ttrpc_call_reply_error(op->call, TTRPC_UNKNOWN, "container %s created but not usable",
+                                       c->id);
                 char *args[] = {(char *)"delete", (char *)"--force", c->id, NULL};
                 (void)runc_run_sync(&c->runc, args);
                 container_remove(op->shim, c);
@@ -564,11 +569,12 @@ static void on_rootfs_diff_applied(pid_t pid, int status, int64_t at, void *user
         Op *op = userdata;
         Container *c = container_find(op->shim, op->cid);
         if (!c)
-                return restore_failed(op, NULL, TTRPC_NOT_FOUND, "container %s went away during create", op->cid);
+                return restore_failed(op, NULL, TTRPC_NOT_FOUND, "container %s went away during create",
+                                      op->cid);
         if (status != 0)
                 return restore_failed(op, c, TTRPC_FAILED_PRECONDITION,
-                                      "cannot restore the checkpoint's files into the rootfs of %s: %s", c->id,
-                                      status < 128 ? strerror(status) : "killed");
+                                      "cannot restore the checkpoint's files into the rootfs of %s: %s",
+                                      c->id, status < 128 ? strerror(status) : "killed");
         create_reply(op, c);
         op_free(op);
 }
@@ -579,10 +585,11 @@ static void on_resolved(int r, const Kybernate__V1__Response *resp, void *userda
         const char *ref = op->path;
 
         if (!c)
-                return restore_failed(op, NULL, TTRPC_NOT_FOUND, "container %s went away during create", op->cid);
+                return restore_failed(op, NULL, TTRPC_NOT_FOUND, "container %s went away during create",
+                                      op->cid);
         if (r < 0)
-                return restore_failed(op, c, code_of_daemon_error(r), "cannot restore %s from %s=%s: %s", c->id,
-                                      RESTORE_ENV, ref, daemon_message(r, resp));
+                return restore_failed(op, c, code_of_daemon_error(r), "cannot restore %s from %s=%s: %s",
+                                      c->id, RESTORE_ENV, ref, daemon_message(r, resp));
         const Kybernate__V1__ResolveResponse *rr =
                 resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_RESOLVE ? resp->resolve : NULL;
         if (!rr || isempty(rr->image_path) || rr->image_path[0] != '/')
@@ -598,7 +605,8 @@ static void on_resolved(int r, const Kybernate__V1__Response *resp, void *userda
         op->dst = c->rootfs;
         r = fork_call(op->shim->reaper, apply_rootfs_diff, op, on_rootfs_diff_applied, op);
         if (r < 0)
-                return restore_failed(op, c, TTRPC_INTERNAL, "cannot apply the checkpoint's files: %s", strerror(-r));
+                return restore_failed(op, c, TTRPC_INTERNAL, "cannot apply the checkpoint's files: %s",
+                                      strerror(-r));
 }
 
 static int restore_resolve(Container *c, Op *op, const char *ref) {
@@ -615,11 +623,13 @@ static int restore_resolve(Container *c, Op *op, const char *ref) {
         rr.target = &target;
         req.op_case = KYBERNATE__V1__REQUEST__OP_RESOLVE;
         req.resolve = &rr;
-        int r = kyb_client_call_async(c->shim->event, NULL, &req, RESOLVE_TIMEOUT_USEC, NULL, on_resolved, op, NULL);
+        int r = kyb_client_call_async(c->shim->event, NULL, &req, RESOLVE_TIMEOUT_USEC, NULL, on_resolved,
+                                      op, NULL);
         if (r < 0)
-                restore_failed(op, c, TTRPC_UNAVAILABLE,
-                               "cannot restore %s from %s=%s: kybernated is not running (cannot connect to %s: %s)",
-                               c->id, RESTORE_ENV, ref, kyb_socket_path(), strerror(-r));
+                restore_failed(
+                        op, c, TTRPC_UNAVAILABLE,
+                        "cannot restore %s from %s=%s: kybernated is not running (cannot connect to %s: %s)",
+                        c->id, RESTORE_ENV, ref, kyb_socket_path(), strerror(-r));
         return 0;
 }
 
@@ -630,15 +640,18 @@ static int method_create(TtrpcCall *call, const ProtobufCMessage *msg, void *use
         int r;
 
         if (!shim_valid_id(req->id))
-                return ttrpc_call_reply_error(call, TTRPC_INVALID_ARGUMENT, "invalid container id \"%s\"", req->id);
+                return ttrpc_call_reply_error(call, TTRPC_INVALID_ARGUMENT, "invalid container id \"%s\"",
+                                              req->id);
         if (isempty(req->bundle) || req->bundle[0] != '/' || strlen(req->bundle) >= PATH_MAX - 64)
                 return ttrpc_call_reply_error(call, TTRPC_INVALID_ARGUMENT, "invalid bundle path");
         if (container_find(s, req->id))
-                return ttrpc_call_reply_error(call, TTRPC_ALREADY_EXISTS, "container %s: already exists", req->id);
+                return ttrpc_call_reply_error(call, TTRPC_ALREADY_EXISTS, "container %s: already exists",
+                                              req->id);
 
         r = container_new(s, req, &c);
         if (r < 0)
-                return ttrpc_call_reply_errno(call, r, "cannot create container %s: %s", req->id, strerror(-r));
+                return ttrpc_call_reply_errno(call, r, "cannot create container %s: %s", req->id,
+                                              strerror(-r));
         if (!isempty(req->checkpoint) && !(c->checkpoint = strdup(req->checkpoint))) {
                 container_free(c);
                 return -ENOMEM;
@@ -648,9 +661,10 @@ static int method_create(TtrpcCall *call, const ProtobufCMessage *msg, void *use
         r = c->checkpoint ? 0 : restore_reference(&c->spec, &ref);
         if (r < 0) {
                 container_free(c);
-                return ttrpc_call_reply_error(call, TTRPC_INVALID_ARGUMENT,
-                                              "invalid %s: empty, longer than %d bytes or with control characters",
-                                              RESTORE_ENV, RESTORE_REFERENCE_MAX);
+                return ttrpc_call_reply_error(
+                        call, TTRPC_INVALID_ARGUMENT,
+                        "invalid %s: empty, longer than %d bytes or with control characters", RESTORE_ENV,
+                        RESTORE_REFERENCE_MAX);
         }
         r = mount_rootfs(c, req);
         if (r < 0) {
@@ -890,11 +904,11 @@ static int method_start(TtrpcCall *call, const ProtobufCMessage *msg, void *user
                 return 0;
         Container *c = p->c;
         if (p->starting || p->started || p->state != ST_CREATED)
-                return ttrpc_call_reply_error(call, TTRPC_FAILED_PRECONDITION, "process %s is already started",
-                                              p->id);
-        if (!p->init && c->init->state != ST_RUNNING)
                 return ttrpc_call_reply_error(call, TTRPC_FAILED_PRECONDITION,
-                                              "container %s is not running", c->id);
+                                              "process %s is already started", p->id);
+        if (!p->init && c->init->state != ST_RUNNING)
+                return ttrpc_call_reply_error(call, TTRPC_FAILED_PRECONDITION, "container %s is not running",
+                                              c->id);
         Op *op = op_new(s, call, c->id, p->init ? NULL : p->id);
         if (!op)
                 return -ENOMEM;
@@ -980,8 +994,8 @@ static void on_runc_ps(int status, const char *out, size_t len, const char *erro
         cJSON *j = NULL;
 
         if (!c || error) {
-                ttrpc_call_reply_error(op->call, c ? TTRPC_UNKNOWN : TTRPC_NOT_FOUND, "failed to list pids: %s",
-                                       error ? error : "container went away");
+                ttrpc_call_reply_error(op->call, c ? TTRPC_UNKNOWN : TTRPC_NOT_FOUND,
+                                       "failed to list pids: %s", error ? error : "container went away");
                 goto out;
         }
         j = cJSON_ParseWithLength(out, len);
@@ -1014,7 +1028,8 @@ static void on_runc_ps(int status, const char *out, size_t len, const char *erro
                         details[k].exec_id = e->id;
                         google__protobuf__any__init(&anys[k]);
                         anys[k].type_url = (char *)"containerd.runc.v1.ProcessDetails";
-                        anys[k].value.len = containerd__runc__v1__process_details__get_packed_size(&details[k]);
+                        anys[k].value.len =
+                                containerd__runc__v1__process_details__get_packed_size(&details[k]);
                         bufs[k] = malloc(anys[k].value.len + 1);
                         if (!bufs[k])
                                 break;
@@ -1091,7 +1106,8 @@ static int method_kill(TtrpcCall *call, const ProtobufCMessage *msg, void *userd
         if (!p)
                 return 0;
         if (req->signal == 0 || req->signal >= 65)
-                return ttrpc_call_reply_error(call, TTRPC_INVALID_ARGUMENT, "invalid signal %u", req->signal);
+                return ttrpc_call_reply_error(call, TTRPC_INVALID_ARGUMENT, "invalid signal %u",
+                                              req->signal);
         if (p->reaped && !req->all)
                 return ttrpc_call_reply_error(call, TTRPC_NOT_FOUND, "process already finished: not found");
         if (!p->init) {
@@ -1187,7 +1203,8 @@ static int method_delete(TtrpcCall *call, const ProtobufCMessage *msg, void *use
                 return 0;
         }
         if (execs_running(p->c))
-                return ttrpc_call_reply_error(call, TTRPC_UNKNOWN, "cannot delete a container with running execs");
+                return ttrpc_call_reply_error(call, TTRPC_UNKNOWN,
+                                              "cannot delete a container with running execs");
         Op *op = op_new(s, call, req->id, NULL);
         if (!op)
                 return -ENOMEM;
@@ -1222,11 +1239,14 @@ static int method_exec(TtrpcCall *call, const ProtobufCMessage *msg, void *userd
                 return 0;
         Container *c = init->c;
         if (!shim_valid_id(req->exec_id))
-                return ttrpc_call_reply_error(call, TTRPC_INVALID_ARGUMENT, "invalid exec id \"%s\"", req->exec_id);
+                return ttrpc_call_reply_error(call, TTRPC_INVALID_ARGUMENT, "invalid exec id \"%s\"",
+                                              req->exec_id);
         if (exec_find(c, req->exec_id))
-                return ttrpc_call_reply_error(call, TTRPC_ALREADY_EXISTS, "id %s: already exists", req->exec_id);
+                return ttrpc_call_reply_error(call, TTRPC_ALREADY_EXISTS, "id %s: already exists",
+                                              req->exec_id);
         if (init->exited || init->reaped)
-                return ttrpc_call_reply_error(call, TTRPC_FAILED_PRECONDITION, "container %s is not running", c->id);
+                return ttrpc_call_reply_error(call, TTRPC_FAILED_PRECONDITION, "container %s is not running",
+                                              c->id);
         _cleanup_free_ char *json = NULL;
         r = spec_process_from_any(req->spec, &json);
         if (r < 0)
@@ -1334,7 +1354,8 @@ static int method_update(TtrpcCall *call, const ProtobufCMessage *msg, void *use
                 return 0;
         int r = spec_resources_from_any(req->resources, &json);
         if (r < 0)
-                return ttrpc_call_reply_error(call, TTRPC_INVALID_ARGUMENT, "invalid resources: %s", strerror(-r));
+                return ttrpc_call_reply_error(call, TTRPC_INVALID_ARGUMENT, "invalid resources: %s",
+                                              strerror(-r));
         Op *op = op_new(s, call, req->id, NULL);
         if (!op)
                 return -ENOMEM;
@@ -1363,9 +1384,10 @@ static int copy_images(const void *arg) {
 static void on_images_copied(pid_t pid, int status, int64_t at, void *userdata) {
         Op *op = userdata;
         if (status != 0) {
-                ttrpc_call_reply_error(op->call, TTRPC_UNKNOWN,
-                                       "checkpoint %s of %s is in kybernated, but copying its images to %s failed: %s",
-                                       op->checkpoint_id, op->cid, op->path, status < 128 ? strerror(status) : "killed");
+                ttrpc_call_reply_error(
+                        op->call, TTRPC_UNKNOWN,
+                        "checkpoint %s of %s is in kybernated, but copying its images to %s failed: %s",
+                        op->checkpoint_id, op->cid, op->path, status < 128 ? strerror(status) : "killed");
                 op_free(op);
                 return;
         }
@@ -1382,7 +1404,8 @@ static void on_daemon_checkpoint(int r, const Kybernate__V1__Response *resp, voi
         if (r < 0 || !info || isempty(info->id) || isempty(info->path)) {
                 ttrpc_call_reply_error(op->call, r < 0 ? code_of_daemon_error(r) : TTRPC_INTERNAL,
                                        "checkpoint of %s failed: %s", op->cid,
-                                       r < 0 ? daemon_message(r, resp) : "kybernated returned no checkpoint");
+                                       r < 0 ? daemon_message(r, resp)
+                                             : "kybernated returned no checkpoint");
                 op_free(op);
                 return;
         }
@@ -1402,7 +1425,8 @@ static void on_daemon_checkpoint(int r, const Kybernate__V1__Response *resp, voi
         if (r >= 0)
                 return;
 oom:
-        ttrpc_call_reply_error(op->call, TTRPC_INTERNAL, "checkpoint of %s: cannot copy its images", op->cid);
+        ttrpc_call_reply_error(op->call, TTRPC_INTERNAL, "checkpoint of %s: cannot copy its images",
+                               op->cid);
         op_free(op);
 }
 
@@ -1424,7 +1448,8 @@ static int checkpoint_with_runc(Container *c, Op *op, const CheckpointOpts *o) {
         char *args[32];
         size_t n = 0;
 
-        if ((o->work_path ? !(op->work = strdup(o->work_path)) : asprintf(&op->work, "%s/work/criu-work", c->bundle) < 0)) {
+        if ((o->work_path ? !(op->work = strdup(o->work_path))
+                          : asprintf(&op->work, "%s/work/criu-work", c->bundle) < 0)) {
                 op->work = NULL;
                 op_free(op);
                 return -ENOMEM;
@@ -1442,7 +1467,7 @@ static int checkpoint_with_runc(Container *c, Op *op, const CheckpointOpts *o) {
                 args[n++] = (char *)"--shell-job";
         if (o->file_locks)
                 args[n++] = (char *)"--file-locks";
-        STRV_FOREACH(ns, o->empty_namespaces) {
+        STRV_FOREACH (ns, o->empty_namespaces) {
                 if (n + 4 >= ELEMENTSOF(args))
                         break;
                 args[n++] = (char *)"--empty-ns";
@@ -1469,7 +1494,8 @@ static int method_checkpoint(TtrpcCall *call, const ProtobufCMessage *msg, void 
                 return ttrpc_call_reply_error(call, TTRPC_FAILED_PRECONDITION, "container %s is not running",
                                               req->id);
         if (!isempty(req->path) && req->path[0] != '/')
-                return ttrpc_call_reply_error(call, TTRPC_INVALID_ARGUMENT, "checkpoint path must be absolute");
+                return ttrpc_call_reply_error(call, TTRPC_INVALID_ARGUMENT,
+                                              "checkpoint path must be absolute");
         r = checkpoint_options_from_any(req->options, &o);
         if (r < 0)
                 return ttrpc_call_reply_error(call, TTRPC_INVALID_ARGUMENT, "invalid checkpoint options: %s",
@@ -1498,7 +1524,8 @@ static int method_checkpoint(TtrpcCall *call, const ProtobufCMessage *msg, void 
         Kybernate__V1__Request kr = KYBERNATE__V1__REQUEST__INIT;
         kr.op_case = KYBERNATE__V1__REQUEST__OP_CHECKPOINT;
         kr.checkpoint = &cr;
-        r = kyb_client_call_async(s->event, NULL, &kr, CHECKPOINT_TIMEOUT_USEC, NULL, on_daemon_checkpoint, op, NULL);
+        r = kyb_client_call_async(s->event, NULL, &kr, CHECKPOINT_TIMEOUT_USEC, NULL, on_daemon_checkpoint,
+                                  op, NULL);
         if (r < 0) {
                 if (isempty(op->path)) {
                         op_free(op);
@@ -1518,10 +1545,10 @@ static int method_checkpoint(TtrpcCall *call, const ProtobufCMessage *msg, void 
         return 0;
 }
 
-
 /* ---- registration and exit --------------------------------------------------------------------- */
 
-#define M(name, type, fn) {name, &containerd__task__v2__##type##__descriptor, fn}
+#define M(name, type, fn) \
+        { name, &containerd__task__v2__##type##__descriptor, fn }
 static const TtrpcMethod task_methods[] = {
         M("State", state_request, method_state),
         M("Create", create_task_request, method_create),

@@ -55,7 +55,8 @@ int spec_parse(const char *json, size_t len, Spec *ret) {
         if (!cJSON_IsObject(root))
                 return -EBADMSG;
         s.private_pid_ns = has_new_pid_ns(root);
-        const cJSON *env = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "process"), "env");
+        const cJSON *env =
+                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "process"), "env");
         const cJSON *e;
         cJSON_ArrayForEach(e, env) {
                 if (cJSON_IsString(e) && (r = strv_push(&s.env, &n_env, e->valuestring)) < 0)
@@ -96,7 +97,7 @@ int spec_load(const char *bundle, Spec *ret) {
 
 const char *spec_env(const Spec *s, const char *name) {
         size_t l = strlen(name);
-        STRV_FOREACH(e, s->env)
+        STRV_FOREACH (e, s->env)
                 if (strncmp(*e, name, l) == 0 && (*e)[l] == '=')
                         return *e + l + 1;
         return NULL;
@@ -139,9 +140,7 @@ int spec_process_from_any(const Google__Protobuf__Any *any, char **ret_json) {
         if (!cJSON_IsArray(args) || cJSON_GetArraySize(args) == 0)
                 return -EINVAL;
         const cJSON *a;
-        cJSON_ArrayForEach(a, args)
-                if (!cJSON_IsString(a))
-                        return -EINVAL;
+        cJSON_ArrayForEach(a, args) if (!cJSON_IsString(a)) return -EINVAL;
         if (cwd && (!cJSON_IsString(cwd) || cwd->valuestring[0] != '/'))
                 return -EINVAL;
         return print_json(j, ret_json);

@@ -7,11 +7,11 @@
 
 #include "containerd/runc/options/oci.pb-c.h"
 #include "containerd/runtimeoptions/v1/api.pb-c.h"
+#include "sha256.h"
 #include "shim/mount.h"
 #include "shim/options.h"
 #include "shim/reaper.h"
 #include "shim/service.h"
-#include "sha256.h"
 #include "shim/shim-address.h"
 #include "shim/spec.h"
 #include "test.h"
@@ -38,7 +38,8 @@ TEST(sha256_vectors) {
 TEST(socket_address_hash) {
         _cleanup_free_ char *p = NULL, *q = NULL;
         ASSERT_OK(shim_socket_path("/run/containerd/containerd.sock", "default", "foo", &p));
-        ASSERT_STREQ(p, "/run/containerd/s/0ef8ff6eee5e57db347888bf5cbc6792a6072d2620834fa5d518ce50f84567bf");
+        ASSERT_STREQ(p,
+                     "/run/containerd/s/0ef8ff6eee5e57db347888bf5cbc6792a6072d2620834fa5d518ce50f84567bf");
         /* filepath.Join cleans the path first: a trailing slash hashes the same */
         ASSERT_OK(shim_socket_path("/run/containerd/containerd.sock/", "default", "foo", &q));
         ASSERT_STREQ(p, q);
@@ -46,8 +47,9 @@ TEST(socket_address_hash) {
 
 TEST(path_clean) {
         static const char *const cases[][2] = {
-                {"/a//b/", "/a/b"},   {"/a/./b", "/a/b"}, {"/a/b/../c", "/a/c"}, {"/../a", "/a"},
-                {"a/../../b", "../b"}, {"", "."},          {"/", "/"},            {"a/b/..", "a"},
+                {"/a//b/", "/a/b"}, {"/a/./b", "/a/b"},    {"/a/b/../c", "/a/c"},
+                {"/../a", "/a"},    {"a/../../b", "../b"}, {"", "."},
+                {"/", "/"},         {"a/b/..", "a"},
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 _cleanup_free_ char *c = NULL;
@@ -166,7 +168,8 @@ TEST(spec_parse) {
         ASSERT_STREQ(spec_annotation(&s, "x"), "y");
         spec_done(&s);
 
-        static const char shared[] = "{\"linux\":{\"namespaces\":[{\"type\":\"pid\",\"path\":\"/proc/9/ns/pid\"}]}}";
+        static const char shared[] =
+                "{\"linux\":{\"namespaces\":[{\"type\":\"pid\",\"path\":\"/proc/9/ns/pid\"}]}}";
         ASSERT_OK(spec_parse(shared, strlen(shared), &s));
         ASSERT_FALSE(s.private_pid_ns);
         ASSERT_NULL(s.sandbox_id);
@@ -192,8 +195,9 @@ TEST(exec_process_spec) {
         ASSERT_NOT_NULL(strstr(t, "\"terminal\":false"));
         ASSERT_NULL(strstr(t, "\"terminal\":true"));
 
-        static const char *const bad[] = {"{\"args\":[]}", "{\"args\":\"echo\"}", "{\"args\":[1]}",
-                                          "{\"args\":[\"x\"],\"cwd\":\"rel\"}", "not json", "[]"};
+        static const char *const bad[] = {"{\"args\":[]}",  "{\"args\":\"echo\"}",
+                                          "{\"args\":[1]}", "{\"args\":[\"x\"],\"cwd\":\"rel\"}",
+                                          "not json",       "[]"};
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 char *x = NULL;
                 Google__Protobuf__Any a = json_any(bad[i]);
@@ -205,8 +209,9 @@ TEST(exec_process_spec) {
 }
 
 TEST(mount_options) {
-        char *opts[] = {(char *)"ro", (char *)"nosuid", (char *)"lowerdir=/a:/b", (char *)"upperdir=/u",
-                        (char *)"rprivate", (char *)"rw", (char *)"ro"};
+        char *opts[] = {(char *)"ro",          (char *)"nosuid",   (char *)"lowerdir=/a:/b",
+                        (char *)"upperdir=/u", (char *)"rprivate", (char *)"rw",
+                        (char *)"ro"};
         unsigned long flags, prop;
         _cleanup_free_ char *data = NULL;
         ASSERT_OK(mount_parse_options(opts, ELEMENTSOF(opts), &flags, &prop, &data));

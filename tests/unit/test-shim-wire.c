@@ -45,8 +45,8 @@ static void server_start(Server *s) {
                 else
                         dup2(fd, 3);
                 setenv("TTRPC_ADDRESS", "/nonexistent/containerd.sock.ttrpc", 1);
-                execl(bin, bin, "-namespace", "wire", "-id", "wire", "-address", "/nonexistent/containerd.sock",
-                      NULL);
+                execl(bin, bin, "-namespace", "wire", "-id", "wire", "-address",
+                      "/nonexistent/containerd.sock", NULL);
                 _exit(127);
         }
         close(fd);
@@ -105,8 +105,8 @@ static Ttrpc__Response *read_response(int fd, uint32_t expect_sid) {
         return r;
 }
 
-static void send_request(int fd, uint32_t sid, const char *service, const char *method, const ProtobufCMessage *m,
-                         const uint8_t *raw, size_t raw_len) {
+static void send_request(int fd, uint32_t sid, const char *service, const char *method,
+                         const ProtobufCMessage *m, const uint8_t *raw, size_t raw_len) {
         Ttrpc__Request req = TTRPC__REQUEST__INIT;
         uint8_t payload[4096], frame[8192];
         req.service = (char *)service;
@@ -201,7 +201,8 @@ TEST(wire_errors_keep_serving) {
         uint8_t *zeros = calloc(1, big);
         send_frame(fd, 17, TTRPC_TYPE_REQUEST, zeros, (uint32_t)big);
         free(zeros);
-        expect_error(fd, 17, TTRPC_RESOURCE_EXHAUSTED, "message length 4194404 exceed maximum message size of 4194304");
+        expect_error(fd, 17, TTRPC_RESOURCE_EXHAUSTED,
+                     "message length 4194404 exceed maximum message size of 4194304");
         expect_connect_ok(fd, 19, s.pid);
 
         /* a truncated frame and a hang-up do not take the shim down */
