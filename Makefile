@@ -63,7 +63,7 @@ BINS       := $(SHIM_BIN) $(DAEMON_BIN) $(CTL_BIN)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .PHONY: all shim daemon ctl unit check check-unit check-e2e install uninstall clean \
-        fuzz asan format lint
+        fuzz asan format format-check lint
 all: $(BINS) $(UNIT_BINS)
 shim: $(SHIM_BIN)
 daemon: $(DAEMON_BIN)
@@ -158,6 +158,9 @@ uninstall:
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --inline-suppr \

@@ -124,17 +124,19 @@ static int on_deliver(sd_event_source *s, void *userdata) {
 DEFINE_POINTER_CLEANUP(Reaper, reaper_free);
 
 int reaper_new(sd_event *e, Reaper **ret) {
-        _cleanup_(reaper_freep) Reaper *r = calloc(1, sizeof(Reaper));
+        _cleanup_(reaper_freep) Reaper *r = NULL;
         sigset_t mask;
         int k;
 
-        if (!r)
-                return -ENOMEM;
-        r->event = sd_event_ref(e);
+        /* SIGCHLD is blocked before anything is allocated: sd-event reads it from a signalfd. */
         sigemptyset(&mask);
         sigaddset(&mask, SIGCHLD);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return negative_errno();
+        r = calloc(1, sizeof(Reaper));
+        if (!r)
+                return -ENOMEM;
+        r->event = sd_event_ref(e);
         k = sd_event_add_signal(e, &r->sigchld, SIGCHLD, on_sigchld, r);
         if (k < 0)
                 return k;
