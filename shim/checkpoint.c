@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include <dirent.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/sendfile.h>
-#include <sys/stat.h>
-
 #include "checkpoint.h"
+#include "blocking.h"
+#include "containerd/events/task.pb-c.h"
 #include "containerd/runc/options/oci.pb-c.h"
+#include "containerd/task/v2/shim.pb-c.h"
+#include "kyb-client.h"
+#include "log.h"
+#include "process.h"
 #include "util.h"
 
-#define COPY_CHUNK (1u << 30)
+/* A checkpoint of a large process takes a while. */
+#define CHECKPOINT_TIMEOUT_USEC (30 * 60 * USEC_PER_SEC)
 
 void checkpoint_options_done(CheckpointOpts *o) {
         strv_free(o->empty_namespaces);
@@ -60,123 +61,182 @@ int checkpoint_options_from_any(const Google__Protobuf__Any *any, CheckpointOpts
         return 0;
 }
 
-int restore_reference(const Spec *spec, const char **ret) {
-        const char *ref = spec_env(spec, RESTORE_ENV);
-        if (!ref)
-                ref = spec_annotation(spec, RESTORE_ANNOTATION);
-        *ret = NULL;
-        if (!ref)
-                return 0;
-        size_t l = strlen(ref);
-        if (l == 0 || l > RESTORE_REFERENCE_MAX)
-                return -EINVAL;
-        for (size_t i = 0; i < l; i++)
-                if ((unsigned char)ref[i] < 0x20 || ref[i] == 0x7f)
-                        return -EINVAL;
-        *ret = ref;
-        return 1;
+/* ---- Checkpoint -------------------------------------------------------------------------------- */
+
+static void checkpoint_done(Op *op) {
+        ttrpc_call_reply(op->call, NULL);
+        Containerd__Events__TaskCheckpointed ev = CONTAINERD__EVENTS__TASK_CHECKPOINTED__INIT;
+        ev.container_id = op->cid;
+        ev.checkpoint = op->checkpoint_id ? op->checkpoint_id : op->path;
+        publish(op->shim, "/tasks/checkpointed", &ev.base);
+        op_free(op);
 }
 
-static char *annotation_or_empty(const Spec *spec, const char *key, const char *alt) {
-        const char *v = spec_annotation(spec, key);
-        if (!v && alt)
-                v = spec_annotation(spec, alt);
-        return (char *)(v ? v : "");
+static int copy_images(const void *arg) {
+        const Op *op = arg;
+        return copy_dir_files(op->src, op->dst);
 }
 
-void restore_target_from_spec(const Spec *spec, const char *ns, const char *id,
-                              Kybernate__V1__RestoreTarget *t) {
-        kybernate__v1__restore_target__init(t);
-        t->containerd_namespace = (char *)ns;
-        t->container_id = (char *)id;
-        t->k8s_namespace = annotation_or_empty(spec, "io.kubernetes.cri.sandbox-namespace",
-                                               "io.kubernetes.pod.namespace");
-        t->k8s_pod = annotation_or_empty(spec, "io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name");
-        t->k8s_container = annotation_or_empty(spec, "io.kubernetes.cri.container-name",
-                                               "io.kubernetes.container.name");
-        t->image_ref = annotation_or_empty(spec, "io.kubernetes.cri.image-name", NULL);
-}
-
-int fork_call(Reaper *reaper, int (*fn)(const void *arg), const void *arg, ReaperExitFn cb, void *userdata) {
-        pid_t pid = fork();
-        if (pid < 0)
-                return negative_errno();
-        if (pid == 0) {
-                sigset_t none;
-                sigemptyset(&none);
-                sigprocmask(SIG_SETMASK, &none, NULL);
-                int r = fn(arg);
-                _exit(r < 0 ? MIN(-r, 125) : 0);
+static void on_images_copied(pid_t pid, int status, int64_t at, void *userdata) {
+        Op *op = userdata;
+        if (status != 0) {
+                ttrpc_call_reply_error(
+                        op->call, TTRPC_UNKNOWN,
+                        "checkpoint %s of %s is in kybernated, but copying its images to %s failed: %s",
+                        op->checkpoint_id, op->cid, op->path, status < 128 ? strerror(status) : "killed");
+                op_free(op);
+                return;
         }
-        int r = reaper_watch(reaper, pid, cb, userdata);
-        if (r < 0)
-                (void)kill(pid, SIGKILL);
-        return r;
+        checkpoint_done(op);
 }
 
-static int copy_fd(int in, int out) {
-        for (;;) {
-                ssize_t k = sendfile(out, in, NULL, COPY_CHUNK);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return negative_errno();
-                if (k == 0)
-                        return 0;
+static void on_daemon_checkpoint(int r, const Kybernate__V1__Response *resp, void *userdata) {
+        Op *op = userdata;
+        const Kybernate__V1__CheckpointInfo *info =
+                r >= 0 && resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_CHECKPOINT && resp->checkpoint
+                        ? resp->checkpoint->info
+                        : NULL;
+
+        if (r < 0 || !info || isempty(info->id) || isempty(info->path)) {
+                ttrpc_call_reply_error(op->call, r < 0 ? code_of_daemon_error(r) : TTRPC_INTERNAL,
+                                       "checkpoint of %s failed: %s", op->cid,
+                                       r < 0 ? daemon_message(r, resp)
+                                             : "kybernated returned no checkpoint");
+                op_free(op);
+                return;
         }
-}
-
-int copy_dir_files(const char *src, const char *dst) {
-        _cleanup_close_ int sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        _cleanup_close_ int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (sfd < 0 || dfd < 0)
-                return negative_errno();
-        DIR *d;
-        int r = dir_open_fd(sfd, &d);
-        if (r < 0)
-                return r;
-        for (struct dirent *de; r >= 0 && (de = readdir(d));) {
-                if (de->d_type != DT_REG)
-                        continue;
-                /* containerd only reads the images (it tars them into its content store), so
-                 * on the same filesystem a hard link is enough and costs nothing at 1 GiB. */
-                if (linkat(sfd, de->d_name, dfd, de->d_name, 0) == 0)
-                        continue;
-                if (errno != EXDEV && errno != EPERM && errno != EMLINK) {
-                        r = negative_errno();
-                        break;
-                }
-                _cleanup_close_ int in = openat(sfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                _cleanup_close_ int out =
-                        openat(dfd, de->d_name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-                if (in < 0 || out < 0)
-                        r = negative_errno();
-                else
-                        r = copy_fd(in, out);
+        if (!(op->checkpoint_id = strdup(info->id)))
+                goto oom;
+        log_info("Checkpoint %s of %s taken by kybernated", info->id, op->cid);
+        if (isempty(op->path)) /* a caller that wants the catalog entry only */
+                return checkpoint_done(op);
+        /* containerd's own flow stores what it finds in path in its content store. */
+        if (asprintf(&op->images, "%s/checkpoint", info->path) < 0) {
+                op->images = NULL;
+                goto oom;
         }
-        closedir(d);
-        return r;
+        op->src = op->images;
+        op->dst = op->path;
+        r = fork_call(op->shim->reaper, copy_images, op, on_images_copied, op);
+        if (r >= 0)
+                return;
+oom:
+        ttrpc_call_reply_error(op->call, TTRPC_INTERNAL, "checkpoint of %s: cannot copy its images",
+                               op->cid);
+        op_free(op);
 }
 
-int keep_criu_log(const char *work, const char *name, const char *id, char **ret_path) {
-        _cleanup_free_ char *src = NULL, *dst = NULL;
-        char stamp[32];
+static void on_runc_checkpoint(int status, const char *out, size_t len, const char *error, void *userdata) {
+        Op *op = userdata;
+        _cleanup_free_ char *log = NULL;
 
-        if (mkdir_p(CRIU_LOG_DIR, 0700) < 0)
-                return negative_errno();
-        snprintf(stamp, sizeof(stamp), "%lld", (long long)(now_realtime_ns() / (int64_t)NSEC_PER_SEC));
-        if (asprintf(&src, "%s/%s", work, name) < 0 ||
-            asprintf(&dst, CRIU_LOG_DIR "/%s-%s-%s", id, stamp, name) < 0)
+        if (!error)
+                return checkpoint_done(op);
+        if (keep_criu_log(op->work, "dump.log", op->cid, &log) >= 0)
+                ttrpc_call_reply_error(op->call, TTRPC_UNKNOWN, "%s (CRIU log: %s)", error, log);
+        else
+                ttrpc_call_reply_error(op->call, TTRPC_UNKNOWN, "%s", error);
+        op_free(op);
+}
+
+/* Without kybernated the checkpoint still works as with the runc shim, only uncatalogued. */
+static int checkpoint_with_runc(Container *c, Op *op, const CheckpointOpts *o) {
+        char *args[32];
+        size_t n = 0;
+
+        if ((o->work_path ? !(op->work = strdup(o->work_path))
+                          : asprintf(&op->work, "%s/work/criu-work", c->bundle) < 0)) {
+                op->work = NULL;
+                op_free(op);
                 return -ENOMEM;
-        _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (in < 0)
-                return negative_errno();
-        _cleanup_close_ int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (out < 0)
-                return negative_errno();
-        int r = copy_fd(in, out);
+        }
+        args[n++] = (char *)"checkpoint";
+        args[n++] = (char *)"--image-path";
+        args[n++] = op->path;
+        args[n++] = (char *)"--work-path";
+        args[n++] = op->work;
+        if (o->open_tcp)
+                args[n++] = (char *)"--tcp-established";
+        if (o->external_unix_sockets)
+                args[n++] = (char *)"--ext-unix-sk";
+        if (o->terminal)
+                args[n++] = (char *)"--shell-job";
+        if (o->file_locks)
+                args[n++] = (char *)"--file-locks";
+        STRV_FOREACH (ns, o->empty_namespaces) {
+                if (n + 4 >= ELEMENTSOF(args))
+                        break;
+                args[n++] = (char *)"--empty-ns";
+                args[n++] = *ns;
+        }
+        if (!o->exit)
+                args[n++] = (char *)"--leave-running";
+        args[n++] = c->id;
+        args[n] = NULL;
+        return run_op(c, op, args, NULL, on_runc_checkpoint);
+}
+
+int method_checkpoint(TtrpcCall *call, const ProtobufCMessage *msg, void *userdata) {
+        const Containerd__Task__V2__CheckpointTaskRequest *req = (const void *)msg;
+        Shim *s = userdata;
+        Process *p = lookup(s, call, req->id, NULL);
+        CheckpointOpts o;
+        int r;
+
+        if (!p)
+                return 0;
+        int st = process_state(p);
+        if (st != ST_RUNNING && st != ST_PAUSED)
+                return ttrpc_call_reply_error(call, TTRPC_FAILED_PRECONDITION, "container %s is not running",
+                                              req->id);
+        if (!isempty(req->path) && req->path[0] != '/')
+                return ttrpc_call_reply_error(call, TTRPC_INVALID_ARGUMENT,
+                                              "checkpoint path must be absolute");
+        r = checkpoint_options_from_any(req->options, &o);
         if (r < 0)
-                return r;
-        *ret_path = TAKE_PTR(dst);
+                return ttrpc_call_reply_error(call, TTRPC_INVALID_ARGUMENT, "invalid checkpoint options: %s",
+                                              strerror(-r));
+        Op *op = op_new(s, call, req->id, NULL);
+        if (!op || !(op->path = strdup(req->path ? req->path : ""))) {
+                if (op)
+                        op_free(op);
+                checkpoint_options_done(&o);
+                return -ENOMEM;
+        }
+
+        Kybernate__V1__CheckpointOptions ko = KYBERNATE__V1__CHECKPOINT_OPTIONS__INIT;
+        ko.has_leave_running = ko.has_tcp_established = ko.has_ext_unix_sk = true;
+        ko.has_file_locks = ko.has_shell_job = true;
+        ko.leave_running = !o.exit;
+        ko.tcp_established = o.open_tcp;
+        ko.ext_unix_sk = o.external_unix_sockets;
+        ko.file_locks = o.file_locks;
+        ko.shell_job = o.terminal;
+        Kybernate__V1__CheckpointRequest cr = KYBERNATE__V1__CHECKPOINT_REQUEST__INIT;
+        cr.containerd_namespace = s->ns;
+        cr.container_id = p->c->id;
+        cr.runc_root = p->c->runc.root;
+        cr.options = &ko;
+        Kybernate__V1__Request kr = KYBERNATE__V1__REQUEST__INIT;
+        kr.op_case = KYBERNATE__V1__REQUEST__OP_CHECKPOINT;
+        kr.checkpoint = &cr;
+        r = kyb_client_call_async(s->event, NULL, &kr, CHECKPOINT_TIMEOUT_USEC, NULL, on_daemon_checkpoint,
+                                  op, NULL);
+        if (r < 0) {
+                if (isempty(op->path)) {
+                        op_free(op);
+                        checkpoint_options_done(&o);
+                        return ttrpc_call_reply_error(call, TTRPC_UNAVAILABLE,
+                                                      "kybernated is not running (cannot connect to %s: %s)",
+                                                      kyb_socket_path(), strerror(-r));
+                }
+                log_warning("kybernated is not running (%s: %s): checkpointing %s with runc alone, "
+                            "it will not be in the catalog",
+                            kyb_socket_path(), strerror(-r), p->c->id);
+                r = checkpoint_with_runc(p->c, op, &o);
+                if (r < 0)
+                        ttrpc_call_reply_errno(call, r, "cannot run runc: %s", strerror(-r));
+        }
+        checkpoint_options_done(&o);
         return 0;
 }

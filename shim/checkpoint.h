@@ -1,26 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
-/* What the shim needs for checkpoint and restore besides runc: containerd's
- * CheckpointOptions, the restore reference a container's spec names
- * (RESTORE_FROM in its environment or the kybernate.io/restore-from
- * annotation), the identity kybernated checks it against, and blocking file
- * work that runs in a forked child so the loop never waits on a disk. */
+/* Checkpoint: through kybernated (the images then copied to the path
+ * containerd gave), or with runc alone when kybernated is not running; and
+ * containerd's CheckpointOptions. */
 
 #include <stdbool.h>
-#include <sys/types.h>
 
 #include "google/protobuf/any.pb-c.h"
-#include "kybernate/v1/daemon.pb-c.h"
-#include "reaper.h"
-#include "spec.h"
+#include "ttrpc.h"
 
-#define RESTORE_ENV "RESTORE_FROM"
-#define RESTORE_ANNOTATION "kybernate.io/restore-from"
 #define CHECKPOINT_OPTIONS_TYPE "containerd.runc.v1.CheckpointOptions"
-#define RESTORE_REFERENCE_MAX 512
-/* Where CRIU's logs of failed checkpoints and restores are kept for the operator. */
-#define CRIU_LOG_DIR "/var/log/kybernate"
 
 typedef struct CheckpointOpts {
         bool exit;
@@ -36,24 +26,4 @@ typedef struct CheckpointOpts {
 int checkpoint_options_from_any(const Google__Protobuf__Any *any, CheckpointOpts *ret);
 void checkpoint_options_done(CheckpointOpts *o);
 
-/* The restore reference of a container: NULL (0) when it names none, -EINVAL
- * when the value is empty, overlong or has control characters. */
-int restore_reference(const Spec *spec, const char **ret);
-
-/* Fills t (pointers borrowed from spec and the arguments) with the restoring
- * container's identity: containerd namespace, and from the CRI annotations its
- * Kubernetes namespace, pod, container name and image. */
-void restore_target_from_spec(const Spec *spec, const char *ns, const char *id,
-                              Kybernate__V1__RestoreTarget *t);
-
-/* Runs fn(arg) in a forked child; cb gets 0 or the errno it failed with. */
-int fork_call(Reaper *reaper, int (*fn)(const void *arg), const void *arg, ReaperExitFn cb, void *userdata);
-
-/* Hard-links (or, across filesystems, copies) the regular files of directory
- * src into the existing directory dst (CRIU's image directory is flat). Never
- * follows symlinks. Blocking. */
-int copy_dir_files(const char *src, const char *dst);
-
-/* Copies <work>/<name> to CRIU_LOG_DIR/<id>-<name> so it outlives the bundle;
- * returns the new path. */
-int keep_criu_log(const char *work, const char *name, const char *id, char **ret_path);
+int method_checkpoint(TtrpcCall *call, const ProtobufCMessage *msg, void *userdata);

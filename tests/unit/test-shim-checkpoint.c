@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 
 #include "containerd/runc/options/oci.pb-c.h"
+#include "shim/blocking.h"
 #include "shim/checkpoint.h"
+#include "shim/restore.h"
 #include "shim/spec.h"
 #include "test.h"
 

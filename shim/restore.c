@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <stdarg.h>
+
+#include "blocking.h"
+#include "create.h"
+#include "kyb-client.h"
+#include "log.h"
+#include "restore.h"
+#include "rootfs-diff.h"
+#include "start.h"
+#include "util.h"
+
+/* kybernated answers a resolve at once. */
+#define RESOLVE_TIMEOUT_USEC (30 * USEC_PER_SEC)
+
+int restore_reference(const Spec *spec, const char **ret) {
+        const char *ref = spec_env(spec, RESTORE_ENV);
+        if (!ref)
+                ref = spec_annotation(spec, RESTORE_ANNOTATION);
+        *ret = NULL;
+        if (!ref)
+                return 0;
+        size_t l = strlen(ref);
+        if (l == 0 || l > RESTORE_REFERENCE_MAX)
+                return -EINVAL;
+        for (size_t i = 0; i < l; i++)
+                if ((unsigned char)ref[i] < 0x20 || ref[i] == 0x7f)
+                        return -EINVAL;
+        *ret = ref;
+        return 1;
+}
+
+static char *annotation_or_empty(const Spec *spec, const char *key, const char *alt) {
+        const char *v = spec_annotation(spec, key);
+        if (!v && alt)
+                v = spec_annotation(spec, alt);
+        return (char *)(v ? v : "");
+}
+
+void restore_target_from_spec(const Spec *spec, const char *ns, const char *id,
+                              Kybernate__V1__RestoreTarget *t) {
+        kybernate__v1__restore_target__init(t);
+        t->containerd_namespace = (char *)ns;
+        t->container_id = (char *)id;
+        t->k8s_namespace = annotation_or_empty(spec, "io.kubernetes.cri.sandbox-namespace",
+                                               "io.kubernetes.pod.namespace");
+        t->k8s_pod = annotation_or_empty(spec, "io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name");
+        t->k8s_container = annotation_or_empty(spec, "io.kubernetes.cri.container-name",
+                                               "io.kubernetes.container.name");
+        t->image_ref = annotation_or_empty(spec, "io.kubernetes.cri.image-name", NULL);
+}
+
+/* ---- restore from a kybernated checkpoint (RESTORE_FROM) ------------------------------------------ */
+
+/* Never start a fresh process when a restore was asked for: every failure fails Create. */
+static void restore_failed(Op *op, Container *c, int code, const char *fmt, ...) _printf_(4, 5);
+static void restore_failed(Op *op, Container *c, int code, const char *fmt, ...) {
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        log_error("Restore of %s refused: %s", op->cid, msg ? msg : "out of memory");
+        ttrpc_call_reply_error(op->call, code, "%s", msg ? msg : "restore failed");
+        if (c)
+                container_remove(op->shim, c);
+        op_free(op);
+}
+
+static int apply_rootfs_diff(const void *arg) {
+        const Op *op = arg;
+        return rootfs_diff_apply(op->src, op->dst);
+}
+
+static void on_rootfs_diff_applied(pid_t pid, int status, int64_t at, void *userdata) {
+        Op *op = userdata;
+        Container *c = container_find(op->shim, op->cid);
+        if (!c)
+                return restore_failed(op, NULL, TTRPC_NOT_FOUND, "container %s went away during create",
+                                      op->cid);
+        if (status != 0)
+                return restore_failed(op, c, TTRPC_FAILED_PRECONDITION,
+                                      "cannot restore the checkpoint's files into the rootfs of %s: %s",
+                                      c->id, status < 128 ? strerror(status) : "killed");
+        create_reply(op, c);
+        op_free(op);
+}
+
+static void on_resolved(int r, const Kybernate__V1__Response *resp, void *userdata) {
+        Op *op = userdata;
+        Container *c = container_find(op->shim, op->cid);
+        const char *ref = op->path;
+
+        if (!c)
+                return restore_failed(op, NULL, TTRPC_NOT_FOUND, "container %s went away during create",
+                                      op->cid);
+        if (r < 0)
+                return restore_failed(op, c, code_of_daemon_error(r), "cannot restore %s from %s=%s: %s",
+                                      c->id, RESTORE_ENV, ref, daemon_message(r, resp));
+        const Kybernate__V1__ResolveResponse *rr =
+                resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_RESOLVE ? resp->resolve : NULL;
+        if (!rr || isempty(rr->image_path) || rr->image_path[0] != '/')
+                return restore_failed(op, c, TTRPC_INTERNAL, "kybernated resolved %s=%s to no image path",
+                                      RESTORE_ENV, ref);
+        c->checkpoint = strdup(rr->image_path);
+        c->checkpoint_dir = strdup(!isempty(rr->checkpoint_dir) ? rr->checkpoint_dir : rr->image_path);
+        if (!c->checkpoint || !c->checkpoint_dir)
+                return restore_failed(op, c, TTRPC_INTERNAL, "out of memory");
+        log_info("Restoring %s from %s (%s)", c->id, ref, c->checkpoint);
+        /* Files the process wrote into its rootfs come back before CRIU runs. */
+        op->src = c->checkpoint_dir;
+        op->dst = c->rootfs;
+        r = fork_call(op->shim->reaper, apply_rootfs_diff, op, on_rootfs_diff_applied, op);
+        if (r < 0)
+                return restore_failed(op, c, TTRPC_INTERNAL, "cannot apply the checkpoint's files: %s",
+                                      strerror(-r));
+}
+
+int restore_resolve(Container *c, Op *op, const char *ref) {
+        Kybernate__V1__RestoreTarget target;
+        Kybernate__V1__ResolveRequest rr = KYBERNATE__V1__RESOLVE_REQUEST__INIT;
+        Kybernate__V1__Request req = KYBERNATE__V1__REQUEST__INIT;
+
+        if (!(op->path = strdup(ref))) {
+                restore_failed(op, c, TTRPC_INTERNAL, "out of memory");
+                return 0;
+        }
+        restore_target_from_spec(&c->spec, c->shim->ns, c->id, &target);
+        rr.reference = op->path;
+        rr.target = &target;
+        req.op_case = KYBERNATE__V1__REQUEST__OP_RESOLVE;
+        req.resolve = &rr;
+        int r = kyb_client_call_async(c->shim->event, NULL, &req, RESOLVE_TIMEOUT_USEC, NULL, on_resolved,
+                                      op, NULL);
+        if (r < 0)
+                restore_failed(
+                        op, c, TTRPC_UNAVAILABLE,
+                        "cannot restore %s from %s=%s: kybernated is not running (cannot connect to %s: %s)",
+                        c->id, RESTORE_ENV, ref, kyb_socket_path(), strerror(-r));
+        return 0;
+}
+
+/* ---- at Start: runc restore from the images ------------------------------------------------------ */
+
+int restore_start(Container *c, Op *op) {
+        _cleanup_free_ char *pidfile = NULL, *work = NULL;
+        Process *p = c->init;
+
+        if (asprintf(&pidfile, "%s/init.pid", c->bundle) < 0 ||
+            (c->opts.criu_work_path ? !(work = strdup(c->opts.criu_work_path))
+                                    : asprintf(&work, "%s/work", c->bundle) < 0)) {
+                op_free(op);
+                return -ENOMEM;
+        }
+        char *args[24];
+        size_t n = 0;
+        args[n++] = (char *)"restore";
+        args[n++] = (char *)"--image-path";
+        args[n++] = c->checkpoint;
+        args[n++] = (char *)"--work-path";
+        args[n++] = work;
+        op->work = strdup(work);
+        args[n++] = (char *)"--detach";
+        args[n++] = (char *)"--pid-file";
+        args[n++] = pidfile;
+        io_args(p, args, &n);
+        if (c->opts.no_pivot_root)
+                args[n++] = (char *)"--no-pivot";
+        args[n++] = (char *)"-no-subreaper";
+        args[n++] = (char *)"--bundle";
+        args[n++] = c->bundle;
+        args[n++] = c->id;
+        args[n] = NULL;
+        RuncSpawn spawn = {};
+        process_io_child_fds(p->io, spawn.stdio);
+        return run_op(c, op, args, &spawn, start_on_spawned);
+}
