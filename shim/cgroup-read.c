@@ -2,7 +2,6 @@
 /* Bounded readers and parsers of cgroupfs files, and message helpers, for the
  * cgroup files. See cgroup-internal.h. */
 #include <dirent.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "cgroup-internal.h"

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Container cgroups: discovery, and the statistics of either version. See
  * cgroup.h. */
-#include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
 

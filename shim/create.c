@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include <limits.h>
 
+#include "create.h"
 #include "containerd/events/task.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
-#include "create.h"
 #include "mount.h"
 #include "restore.h"
 #include "util.h"

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include <limits.h>
 
+#include "process.h"
 #include "containerd/events/task.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
 #include "log.h"
 #include "mount.h"
-#include "process.h"
 #include "util.h"
 
 /* Go's zero time, which containerd 1.6 expects in exited_at until a process exits. */

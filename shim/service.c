@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <cJSON.h>
 #include <limits.h>
-#include <signal.h>
 
 #include "checkpoint.h"
 #include "containerd/events/task.pb-c.h"
