@@ -12,9 +12,6 @@ bool is_blank(char c) {
         return c == ' ' || c == '\t' || c == '\r';
 }
 
-/* Strict decimal: optional '-', then 1..32 digits and nothing else. Values
- * past UINT64_MAX are -ERANGE; negative values (the kernel prints -1 for some
- * unset limits) read as 0, as containerd does. */
 int parse_u64(const char *s, size_t n, uint64_t *ret) {
         bool neg = false;
         uint64_t v = 0;
@@ -44,8 +41,6 @@ bool token_eq(const char *s, size_t n, const char *lit) {
         return strlen(lit) == n && memcmp(s, lit, n) == 0;
 }
 
-/* Iterates the lines of [*p, end); returns false at the end. The line
- * excludes the newline. */
 bool next_line(const char **p, const char *end, const char **ret_line, size_t *ret_len) {
         if (*p >= end)
                 return false;
@@ -57,9 +52,6 @@ bool next_line(const char **p, const char *end, const char **ret_line, size_t *r
         return true;
 }
 
-/* Splits a line at blanks (and at extra separator characters in seps, if
- * any). Returns the number of fields, or CGROUP_FIELDS_MAX + 1 if there are
- * more than fit. */
 size_t split_fields(const char *line, size_t len, const char *seps, Field f[static CGROUP_FIELDS_MAX]) {
         size_t k = 0, i = 0;
 
@@ -114,8 +106,6 @@ static int read_value(const char *dir, const char *name, bool max_is_infinite, u
         return parse_u64(s, n, ret);
 }
 
-/* Reads a value into *field if the file exists and parses; returns whether
- * it did. */
 bool fill_value(const char *dir, const char *name, bool max_is_infinite, uint64_t *field) {
         uint64_t v;
         if (!dir || read_value(dir, name, max_is_infinite, &v) < 0)
@@ -124,9 +114,6 @@ bool fill_value(const char *dir, const char *name, bool max_is_infinite, uint64_
         return true;
 }
 
-/* Applies "key value" lines to the uint64 fields of msg named by table.
- * Lines that do not have exactly two fields or whose value does not parse are
- * skipped. Returns the number of lines applied. */
 size_t kv_apply(const char *text, size_t size, const KeyField *table, size_t n_table, void *msg) {
         const char *p = text, *end = text + size, *line;
         size_t len, applied = 0;
@@ -162,7 +149,6 @@ int kv_file(const char *dir, const char *name, const KeyField *table, size_t n_t
         return 0;
 }
 
-/* One key of a key-value file. */
 int kv_lookup(const char *dir, const char *name, const char *key, uint64_t *ret) {
         struct {
                 uint64_t v;
@@ -196,8 +182,6 @@ int ptr_array_push(void ***arr, size_t *n, size_t max, void *item) {
         return 0;
 }
 
-/* Hugetlb page sizes present in a directory: names "hugetlb.<size>.<suffix>".
- * Returns a sorted, NULL-terminated list. */
 int hugetlb_sizes(const char *dir, const char *suffix, char ***ret) {
         _cleanup_strv_free_ char **l = NULL;
         size_t n = 0;

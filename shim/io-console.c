@@ -30,8 +30,6 @@ void console_remove_socket(ProcessIO *io) {
         }
 }
 
-/* Shuts the console down: the copiers stop and the master is closed (the
- * terminal hangs up for anything still attached to it). */
 void console_close(ProcessIO *io) {
         pump_drop_sink(io->pumps[PUMP_STDIN]);
         if (io->pumps[PUMP_STDOUT] && !io->pumps[PUMP_STDOUT]->done) {
@@ -73,9 +71,6 @@ static int console_attach(ProcessIO *io, int master) {
         return 0;
 }
 
-/* Reads runc's message: the pty name as data, exactly one fd, which must be
- * a pty master. Returns 1 when the console was attached, 0 to wait for more,
- * negative when this connection is bad (the caller drops it). */
 int console_receive(ProcessIO *io) {
         char data[PATH_MAX];
         union {
@@ -140,7 +135,6 @@ static int console_conn_cb(sd_event_source *s, int fd, uint32_t revents, void *u
         return 0;
 }
 
-/* Accepts pending connections; returns 1 if the console got attached. */
 int console_accept(ProcessIO *io) {
         for (;;) {
                 int c = accept4(io->console_listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);

@@ -21,10 +21,6 @@ int reopen(int path_fd, int flags) {
         return fd < 0 ? negative_errno() : fd;
 }
 
-/* An output path: a FIFO gets our own non-blocking reader first (the FIFO
- * then never loses its last reader, and the non-blocking writer open cannot
- * fail with ENXIO), then the writer. A regular file is appended to. The file
- * type is checked on an O_PATH fd, so no device is ever opened by mistake. */
 int open_output_path(const char *path, int *ret_reader, int *ret_writer) {
         _cleanup_close_ int pfd = -EBADF, reader = -EBADF, writer = -EBADF;
         struct stat st;
@@ -88,9 +84,6 @@ int open_log_file(const char *path, int *ret) {
         return 0;
 }
 
-/* A pipe between the shim and the child. The child's end stays blocking (the
- * container expects ordinary stdio) and is chowned to io_uid/io_gid; ours is
- * non-blocking. Both are O_CLOEXEC: the caller dup2()s the child's end. */
 int make_pipe(const ProcessIOConfig *cfg, bool child_reads, int *ret_child, int *ret_shim) {
         int fds[2];
         _cleanup_close_ int r_fd = -EBADF, w_fd = -EBADF;
@@ -145,7 +138,6 @@ int setup_stdin(ProcessIO *io, const ProcessIOConfig *cfg, const StdioURI *in) {
         return pump_new(io, "stdin", reader, shim, &io->pumps[PUMP_STDIN]);
 }
 
-/* Non-terminal output to FIFOs or plain regular files. */
 int setup_output_paths(ProcessIO *io, const ProcessIOConfig *cfg, const StdioURI *out, const StdioURI *err) {
         int sinks[2] = {-EBADF, -EBADF}, r;
         const StdioURI *u[2] = {out, err};

@@ -44,8 +44,6 @@ static int logger_killer_timer_cb(sd_event_source *s, uint64_t usec, void *userd
         return 0;
 }
 
-/* SIGTERM now and SIGKILL after the timeout, from an object that owns
- * nothing but a dup of the pidfd, so the ProcessIO can be freed meanwhile. */
 void logger_stop(ProcessIO *io) {
         LoggerKiller *k;
         int r;
@@ -115,7 +113,6 @@ int logger_term_cb(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-/* Starts the logger with fd 3 = out_r, fd 4 = err_r (both consumed). */
 int logger_start(ProcessIO *io, const StdioURI *u, int out_r, int err_r) {
         _cleanup_close_ int o = out_r, e = err_r, h3 = -EBADF, h4 = -EBADF, h5 = -EBADF, ready_r = -EBADF,
                             ready_w = -EBADF;

@@ -31,8 +31,6 @@ Pump *pump_free(Pump *p) {
         return NULL;
 }
 
-/* Stops the pump for good: sources go before their fds (an fd closed while
- * a dup of it stays open would keep its epoll registration). */
 void pump_finish(Pump *p) {
         if (!p || p->done)
                 return;
@@ -44,8 +42,6 @@ void pump_finish(Pump *p) {
         pump_clear_pending(p);
 }
 
-/* The sink is gone (the process exited): keep reading and dropping, so the
- * client writing to the FIFO never blocks or gets EPIPE. */
 void pump_drop_sink(Pump *p) {
         if (!p || p->done)
                 return;
@@ -151,7 +147,6 @@ static int pump_dst_cb(sd_event_source *s, int fd, uint32_t revents, void *userd
         return 0;
 }
 
-/* Takes ownership of src_fd and dst_fd in all cases. */
 int pump_new(ProcessIO *io, const char *name, int src_fd, int dst_fd, Pump **ret) {
         Pump *p = calloc(1, sizeof(Pump));
         int r;
