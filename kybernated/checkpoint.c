@@ -649,8 +649,9 @@ void op_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req) {
                 connection_send_error(c, EINVAL, "runc_root must be an absolute normalized path");
                 return;
         }
-        if (!isempty(req->image_ref) && strlen(req->image_ref) > IMAGE_REF_MAX) {
-                connection_send_error(c, EINVAL, "image_ref too long");
+        if (!isempty(req->image_ref) && !image_ref_valid(req->image_ref)) {
+                connection_send_error(c, EINVAL, "invalid image_ref: use 1-%d printable ASCII characters",
+                                      IMAGE_REF_MAX);
                 return;
         }
         if (!isempty(req->name)) {

@@ -145,6 +145,26 @@ int config_set(Config *c, const char *key, const char *v) {
         return -ENOKEY;
 }
 
+int config_check(const Config *c, const char **ret_dir) {
+        _cleanup_free_ char *store = NULL;
+        *ret_dir = NULL;
+        int r = path_resolve_existing(c->store, &store);
+        if (r < 0)
+                return r;
+        STRV_FOREACH (d, c->allowed_restore_dirs) {
+                _cleanup_free_ char *real = NULL;
+                r = path_resolve_existing(*d, &real);
+                if (r < 0)
+                        return r;
+                if (path_overlaps(*d, c->store) || path_overlaps(real, store) || path_overlaps(*d, store) ||
+                    path_overlaps(real, c->store)) {
+                        *ret_dir = *d;
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}
+
 static char *strip(char *s) {
         while (isspace((unsigned char)*s))
                 s++;

@@ -33,3 +33,9 @@ int config_parse(Config *c, const char *text, unsigned *ret_line);
 /* Loads path; a missing file is fine unless required. */
 int config_load(Config *c, const char *path, bool required, unsigned *ret_line);
 int config_set(Config *c, const char *key, const char *value);
+/* Whether the settings can be used together: an allowed_restore_dirs entry
+ * that is the store, inside it or above it (compared by name, with symlinks
+ * resolved on both sides) would let any tenant restore any checkpoint by
+ * path, with no tenant rule and no checksum: -EINVAL and *ret_dir is that
+ * entry. */
+int config_check(const Config *c, const char **ret_dir);

@@ -177,6 +177,20 @@ int main(int argc, char *argv[]) {
                         (void)config_set(&config, "socket", getenv(KYB_SOCKET_ENV));
         }
 
+        const char *bad_dir = NULL;
+        r = config_check(&config, &bad_dir);
+        if (r < 0) {
+                if (bad_dir)
+                        log_error(
+                                "allowed_restore_dirs entry %s is the checkpoint store %s, inside it or "
+                                "above it: any tenant could restore any checkpoint by path, with no tenant "
+                                "rule and no checksum. Refusing to start",
+                                bad_dir, config.store);
+                else
+                        log_error_errno(r, "Invalid store %s: %m", config.store);
+                return 1;
+        }
+
         /* sd-event needs SIGCHLD blocked for child watches; TERM/INT become events. */
         sigset_t mask;
         sigemptyset(&mask);

@@ -70,51 +70,7 @@ void entry_to_info(const CatalogEntry *e, const char *path, Kybernate__V1__Check
 }
 
 int manager_lookup(Manager *m, const char *ref, CatalogEntry *ret, char *msg, size_t msgsize) {
-        RefKind kind;
-        const char *reason = NULL;
-        int r = ref_parse(ref, &kind, &reason);
-        if (r < 0) {
-                snprintf(msg, msgsize, "invalid reference: %s", reason);
-                return r;
-        }
-        switch (kind) {
-        case REF_ID:
-                r = catalog_get(m->catalog, ref, ret);
-                if (r == -ENOENT)
-                        r = catalog_get_by_name(m->catalog, ref, ret);
-                break;
-        case REF_PREFIX:
-                r = catalog_get_by_prefix(m->catalog, ref, ret);
-                if (r == -ENOENT)
-                        r = catalog_get_by_name(m->catalog, ref, ret);
-                if (r == -ENOTUNIQ) {
-                        snprintf(msg, msgsize, "id prefix '%s' is ambiguous: give more characters", ref);
-                        return r;
-                }
-                break;
-        case REF_NAME:
-                r = catalog_get_by_name(m->catalog, ref, ret);
-                break;
-        case REF_K8S: {
-                _cleanup_free_ char *ns = NULL, *pod = NULL, *ctr = NULL;
-                r = ref_split_k8s(ref, &ns, &pod, &ctr);
-                if (r >= 0)
-                        r = catalog_get_newest(m->catalog, ns, pod, ctr, ret);
-                if (r == -ENOENT) {
-                        snprintf(msg, msgsize, "no ready checkpoint of Kubernetes container %s", ref);
-                        return r;
-                }
-                break;
-        }
-        case REF_PATH:
-                snprintf(msg, msgsize, "a path is not a catalog reference");
-                return -EINVAL;
-        }
-        if (r == -ENOENT)
-                snprintf(msg, msgsize, "no checkpoint with id, id prefix or name '%s'", ref);
-        else if (r < 0)
-                snprintf(msg, msgsize, "catalog lookup failed: %s", strerror(-r));
-        return r;
+        return resolve_lookup(m->catalog, ref, NULL, ret, msg, msgsize);
 }
 
 /* manager_lookup(), answering the client with the reason when it fails. */
@@ -645,37 +601,16 @@ static void start_verify(Connection *c, CatalogEntry *e, int kind, bool count_re
 
 static void resolve_path(Connection *c, const char *path) {
         Manager *m = c->manager;
-        if (!path_allowed(path, m->config->allowed_restore_dirs)) {
-                connection_send_error(c, EACCES,
-                                      "path %s refused: host paths must be below a directory listed in "
-                                      "allowed_restore_dirs",
-                                      path);
+        _cleanup_free_ char *image = NULL;
+        const char *why = NULL;
+        int r = host_path_check(path, m->config->allowed_restore_dirs, m->config->store, &image, &why);
+        if (r < 0) {
+                connection_send_error(c, r, "path %s refused: %s", path, why);
                 return;
         }
-        /* Refuse symlinks on the way: the allowed prefix must be what is used. */
-        char real[PATH_MAX];
-        if (!realpath(path, real)) {
-                connection_send_error(c, errno, "path %s: %s", path, strerror(errno));
-                return;
-        }
-        if (!streq(real, path) || !path_allowed(real, m->config->allowed_restore_dirs)) {
-                connection_send_error(c, EACCES, "path %s refused: it resolves to %s (symlink)", path, real);
-                return;
-        }
-        struct stat st;
-        if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
-                connection_send_error(c, ENOTDIR, "path %s is not a directory", path);
-                return;
-        }
-        _cleanup_free_ char *sub = NULL;
-        if (asprintf(&sub, "%s/checkpoint", path) < 0) {
-                connection_send_error(c, ENOMEM, "out of memory");
-                return;
-        }
-        bool has_sub = stat(sub, &st) >= 0 && S_ISDIR(st.st_mode);
         Kybernate__V1__Response resp = KYBERNATE__V1__RESPONSE__INIT;
         Kybernate__V1__ResolveResponse res = KYBERNATE__V1__RESOLVE_RESPONSE__INIT;
-        res.image_path = has_sub ? sub : (char *)path;
+        res.image_path = image;
         res.checkpoint_dir = (char *)path;
         resp.result_case = KYBERNATE__V1__RESPONSE__RESULT_RESOLVE;
         resp.resolve = &res;
@@ -705,17 +640,6 @@ void op_resolve(Connection *c, const Kybernate__V1__ResolveRequest *req) {
                         "rule");
                 return;
         }
-        CatalogEntry e = {};
-        r = manager_lookup(m, req->reference, &e, msg, sizeof(msg));
-        if (r < 0) {
-                connection_send_error(c, r, "%s", msg);
-                return;
-        }
-        if (e.state != CHECKPOINT_READY) {
-                connection_send_error(c, EBUSY, "checkpoint %s is not ready", e.id);
-                catalog_entry_done(&e);
-                return;
-        }
         RestoreIdentity t = {
                 .containerd_namespace = req->target->containerd_namespace,
                 .k8s_namespace = req->target->k8s_namespace,
@@ -723,11 +647,15 @@ void op_resolve(Connection *c, const Kybernate__V1__ResolveRequest *req) {
                 .k8s_container = req->target->k8s_container,
                 .image_ref = req->target->image_ref,
         };
-        r = tenant_check(&e, &t, &reason);
+        /* Only checkpoints the target may restore (the tenant rule) are found. */
+        CatalogEntry e = {};
+        r = resolve_lookup(m->catalog, req->reference, &t, &e, msg, sizeof(msg));
         if (r < 0) {
-                log_warning("Refused restore of %s into %s/%s: %s", e.id, nn(t.containerd_namespace),
-                            nn(t.k8s_namespace), reason);
-                connection_send_error(c, EACCES, "restore of checkpoint %s refused: %s", e.id, reason);
+                connection_send_error(c, r, "%s", msg);
+                return;
+        }
+        if (e.state != CHECKPOINT_READY) {
+                connection_send_error(c, EBUSY, "checkpoint %s is not ready", e.id);
                 catalog_entry_done(&e);
                 return;
         }
@@ -878,6 +806,8 @@ void op_import(Connection *c, const Kybernate__V1__ImportRequest *req) {
                 connection_send_error(c, ENOENT, "staging directory %s does not exist", sd);
                 return;
         }
+        /* A refused import leaves nothing behind (disarmed once it moved). */
+        _cleanup_(store_remove_treep) const char *staging = sd;
         if (!isempty(req->name) && !ident_valid(req->name, NAME_MAX_LEN)) {
                 connection_send_error(c, EINVAL, "invalid name: use 1-%d characters of [A-Za-z0-9._-]",
                                       NAME_MAX_LEN);
@@ -904,7 +834,7 @@ void op_import(Connection *c, const Kybernate__V1__ImportRequest *req) {
                 for (size_t i = 0; i < ELEMENTSOF(vals); i++)
                         if (!isempty(vals[i]) && !ident_valid(vals[i], IDENT_MAX_LEN))
                                 r = -EINVAL;
-                if (!isempty(o->image_ref) && strlen(o->image_ref) > IMAGE_REF_MAX)
+                if (!isempty(o->image_ref) && !image_ref_valid(o->image_ref))
                         r = -EINVAL;
                 if (r >= 0) {
                         CatalogEntry ov = {.containerd_namespace = o->containerd_namespace,
@@ -962,6 +892,8 @@ void op_import(Connection *c, const Kybernate__V1__ImportRequest *req) {
                 r = negative_errno();
                 (void)catalog_delete(m->catalog, id);
         }
+        if (r >= 0)
+                staging = NULL;
         if (r < 0) {
                 connection_send_error(c, r, "import failed: %s", strerror(-r));
                 if (op)
