@@ -97,6 +97,7 @@ sleep 0.5
 
 # ---- checkpoint, list, inspect ------------------------------------------------------
 
+rc=0
 out=$("$CTL" checkpoint --exit --name first -n "$NS" daemon-c1 2>"$D/ckpt.err") || rc=$?
 expect_eq "checkpoint through kybernated succeeds" "0" "${rc:-0}" || cat "$D/ckpt.err" >&2
 CKPT=$(echo "$out" | tail -n 1)
