@@ -25,8 +25,8 @@
 #include <sys/wait.h>
 
 #include "log.h"
-#include "manager.h"
 #include "metadata.h"
+#include "ops.h"
 #include "resolve.h"
 #include "rootfs-diff.h"
 #include "spawn.h"

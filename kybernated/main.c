@@ -9,6 +9,7 @@
 #include "config.h"
 #include "log.h"
 #include "manager.h"
+#include "server.h"
 
 #define EXIT_WAIT_USEC (300 * USEC_PER_SEC)
 
@@ -33,6 +34,7 @@ static void help(void) {
 
 typedef struct ExitState {
         Manager *manager;
+        Server *server;
         sd_event_source *timer;
         uint64_t deadline;
 } ExitState;
@@ -58,7 +60,7 @@ static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *
         (void)sd_notify(false, "STOPPING=1");
         log_info("Received %s, finishing %u running operations", strsignal((int)si->ssi_signo), m->n_jobs);
         /* Stop accepting; running checkpoints finish so no runc is orphaned. */
-        (void)sd_event_source_set_enabled(m->listen_source, SD_EVENT_OFF);
+        server_stop_listening(st->server);
         uint64_t now;
         (void)sd_event_now(e, CLOCK_MONOTONIC, &now);
         st->deadline = now + EXIT_WAIT_USEC;
@@ -228,13 +230,16 @@ int main(int argc, char *argv[]) {
                                        "The socket from systemd is not a listening AF_UNIX SOCK_SEQPACKET socket"),
                                1;
         }
-        r = manager_listen(m, fd);
+        Server *server = NULL;
+        r = server_new(m, &server);
+        if (r >= 0)
+                r = server_listen(server, fd);
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on %s: %m",
                                        fd >= 0 ? "the socket from systemd" : config.socket),
                        1;
 
-        ExitState st = {.manager = m};
+        ExitState st = {.manager = m, .server = server};
         (void)sd_event_add_signal(e, NULL, SIGTERM, on_term, &st);
         (void)sd_event_add_signal(e, NULL, SIGINT, on_term, &st);
 
@@ -249,6 +254,7 @@ int main(int argc, char *argv[]) {
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %m");
         sd_event_source_disable_unref(st.timer);
+        server_free(server);
         manager_free(m);
         sd_event_unref(e);
         config_done(&config);

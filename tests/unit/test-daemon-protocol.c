@@ -9,6 +9,7 @@
 
 #include "kyb-client.h"
 #include "kybernated/manager.h"
+#include "kybernated/server.h"
 #include "kybernated/store.h"
 #include "test.h"
 
@@ -17,6 +18,7 @@ typedef struct Fixture {
         Config config;
         sd_event *event;
         Manager *manager;
+        Server *server;
         Connection *conn;
         int fd; /* the client's end */
 } Fixture;
@@ -39,12 +41,13 @@ static void fixture_setup(Fixture *f, uid_t uid, bool reader) {
         ASSERT_OK(sd_event_new(&f->event));
         ASSERT_OK(manager_new(f->event, &f->config, &f->manager));
         ASSERT_OK(manager_open_store(f->manager));
+        ASSERT_OK(server_new(f->manager, &f->server));
 
         int sv[2];
         ASSERT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0 ? -errno
                                                                                                 : 0);
         struct ucred cred = {.pid = getpid(), .uid = uid, .gid = uid};
-        ASSERT_OK(connection_new(f->manager, sv[0], &cred, reader, &f->conn));
+        ASSERT_OK(server_add_connection(f->server, sv[0], &cred, reader, &f->conn));
         f->fd = sv[1];
         ASSERT_OK(fd_nonblock(f->fd, false));
 }
@@ -102,6 +105,7 @@ static void insert(Fixture *f, const char *id, const char *name, const char *pod
 }
 
 static void fixture_done(Fixture *f) {
+        server_free(f->server);
         manager_free(f->manager);
         sd_event_unref(f->event);
         config_done(&f->config);
@@ -697,7 +701,7 @@ static void on_async_done(int r, const Kybernate__V1__Response *resp, void *user
 TEST(async_client_on_the_same_loop) {
         Fixture f = {};
         fixture_setup(&f, 0, false);
-        ASSERT_OK(manager_listen(f.manager, -EBADF));
+        ASSERT_OK(server_listen(f.server, -EBADF));
         struct stat st;
         ASSERT_OK(stat(f.config.socket, &st));
         ASSERT_EQ(st.st_mode & 0777, 0600);
@@ -756,11 +760,13 @@ TEST(blocking_client_against_a_daemon_process) {
                 Config c;
                 sd_event *e = NULL;
                 Manager *m = NULL;
+                Server *s = NULL;
                 char store[128];
                 snprintf(store, sizeof(store), "%s/store", dir);
                 if (config_init(&c) < 0 || config_set(&c, "store", store) < 0 ||
                     config_set(&c, "socket", sock) < 0 || sd_event_new(&e) < 0 ||
-                    manager_new(e, &c, &m) < 0 || manager_open_store(m) < 0 || manager_listen(m, -EBADF) < 0)
+                    manager_new(e, &c, &m) < 0 || manager_open_store(m) < 0 || server_new(m, &s) < 0 ||
+                    server_listen(s, -EBADF) < 0)
                         _exit(1);
                 (void)!write(ready[1], "x", 1);
                 (void)sd_event_loop(e);
