@@ -29,6 +29,7 @@
 #include "ops.h"
 #include "resolve.h"
 #include "rootfs-diff.h"
+#include "runc-args.h"
 #include "spawn.h"
 #include "store.h"
 
@@ -396,13 +397,24 @@ static void job_finish(CheckpointJob *j) {
                 job_fail(j, r, "starting the checksum failed");
 }
 
-/* Starts runc with argv, output to work/runc.log, handler on its exit. */
-static int job_spawn(CheckpointJob *j, const char **argv, sd_event_child_handler_t handler) {
+/* runc and the global options every runc of this job gets. */
+static void job_add_runc(const CheckpointJob *j, Argv *a) {
+        const Config *cfg = j->manager->config;
+        RuncGlobalOptions g = {.binary = cfg->runc, .root = j->runc_root, .criu = cfg->criu};
+        runc_add_global(a, &g);
+}
+
+/* Starts the runc command in a, output to work/runc.log, handler on its exit. */
+static int job_spawn(CheckpointJob *j, Argv *a, sd_event_child_handler_t handler) {
+        _cleanup_free_ char **argv = NULL;
+        int r = argv_take(a, &argv);
+        if (r < 0)
+                return r;
         _cleanup_free_ char *log = job_path(j, "work/runc.log");
         if (!log)
                 return -ENOMEM;
         pid_t pid;
-        int r = spawn_logged((char *const *)argv, log, &pid);
+        r = spawn_logged(argv, log, &pid);
         if (r < 0)
                 return r;
         r = sd_event_add_child(j->manager->event, &j->child, pid, WEXITED, handler, j);
@@ -414,41 +426,23 @@ static int job_spawn(CheckpointJob *j, const char **argv, sd_event_child_handler
 }
 
 static int job_start_checkpoint(CheckpointJob *j) {
-        Manager *m = j->manager;
         _cleanup_free_ char *images = job_path(j, "checkpoint");
         _cleanup_free_ char *work = job_path(j, "work");
         if (!images || !work)
                 return -ENOMEM;
 
-        const char *argv[24];
-        size_t n = 0;
-        argv[n++] = m->config->runc;
-        argv[n++] = "--root";
-        argv[n++] = j->runc_root;
-        if (m->config->criu) {
-                argv[n++] = "--criu";
-                argv[n++] = m->config->criu;
-        }
-        argv[n++] = "checkpoint";
-        argv[n++] = "--image-path";
-        argv[n++] = images;
-        argv[n++] = "--work-path";
-        argv[n++] = work;
         uint32_t o = j->entry.options;
-        if (o & CKPT_OPT_LEAVE_RUNNING)
-                argv[n++] = "--leave-running";
-        if (o & CKPT_OPT_TCP_ESTABLISHED)
-                argv[n++] = "--tcp-established";
-        if (o & CKPT_OPT_EXT_UNIX_SK)
-                argv[n++] = "--ext-unix-sk";
-        if (o & CKPT_OPT_FILE_LOCKS)
-                argv[n++] = "--file-locks";
-        if (o & CKPT_OPT_SHELL_JOB)
-                argv[n++] = "--shell-job";
-        argv[n++] = j->entry.container_id;
-        argv[n] = NULL;
-
-        int r = job_spawn(j, argv, on_checkpoint_exit);
+        RuncCheckpointOptions co = {.criu = {.image_path = images,
+                                             .work_path = work,
+                                             .tcp_established = o & CKPT_OPT_TCP_ESTABLISHED,
+                                             .ext_unix_sk = o & CKPT_OPT_EXT_UNIX_SK,
+                                             .shell_job = o & CKPT_OPT_SHELL_JOB,
+                                             .file_locks = o & CKPT_OPT_FILE_LOCKS},
+                                    .leave_running = o & CKPT_OPT_LEAVE_RUNNING};
+        Argv a = {};
+        job_add_runc(j, &a);
+        runc_add_checkpoint(&a, &co, j->entry.container_id);
+        int r = job_spawn(j, &a, on_checkpoint_exit);
         if (r >= 0)
                 job_progress(j, "runc-checkpoint", "runc checkpoint running");
         return r;
@@ -456,9 +450,11 @@ static int job_start_checkpoint(CheckpointJob *j) {
 
 /* runc <verb> of the container (pause, resume). */
 static int job_spawn_runc(CheckpointJob *j, const char *verb, sd_event_child_handler_t handler) {
-        const char *argv[] = {j->manager->config->runc, "--root", j->runc_root, verb,
-                              j->entry.container_id,    NULL};
-        return job_spawn(j, argv, handler);
+        Argv a = {};
+        job_add_runc(j, &a);
+        argv_add(&a, verb);
+        argv_add(&a, j->entry.container_id);
+        return job_spawn(j, &a, handler);
 }
 
 static int on_pause_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
@@ -742,9 +738,15 @@ void op_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req) {
                 job_continue_with_state(j, state, "runc's state.json");
                 return;
         }
-        const char *argv[] = {m->config->runc, "--root", j->runc_root, "state", e->container_id, NULL};
+        Argv a = {};
+        job_add_runc(j, &a);
+        argv_add(&a, "state");
+        argv_add(&a, e->container_id);
+        _cleanup_free_ char **argv = NULL;
         pid_t pid;
-        r = spawn_logged((char *const *)argv, state_out, &pid);
+        r = argv_take(&a, &argv);
+        if (r >= 0)
+                r = spawn_logged(argv, state_out, &pid);
         if (r < 0) {
                 job_fail(j, r, "starting runc failed");
                 return;
