@@ -693,6 +693,8 @@ static int check_space(int root_fd, uint64_t need) {
         struct statvfs sv;
         if (fstatvfs(root_fd, &sv) < 0)
                 return negative_errno();
+        if (sv.f_blocks == 0)
+                return 0; /* a filesystem that does not say */
         uint64_t avail = (uint64_t)sv.f_bfree;
         if (sv.f_frsize > 0 && avail > UINT64_MAX / sv.f_frsize)
                 return 0;
