@@ -290,15 +290,26 @@ static int on_capture_exit(sd_event_source *s, const siginfo_t *si, void *userda
         CheckpointJob *j = userdata;
         char buf[160] = "";
         int r = -EIO;
-        unsigned long long entries = 0, deleted = 0, skipped = 0, bytes = 0;
+        unsigned long long entries = 0, deleted = 0, skipped = 0, bytes = 0, data = 0;
+        uint64_t max = j->manager->config->max_rootfs_diff_bytes;
 
         j->child = sd_event_source_disable_unref(j->child);
         ssize_t k = read(j->capture_fd, buf, sizeof(buf) - 1);
         j->capture_fd = safe_close(j->capture_fd);
         if (si->si_code == CLD_EXITED && k > 0) {
                 buf[k] = 0;
-                if (sscanf(buf, "%d %llu %llu %llu %llu", &r, &entries, &deleted, &skipped, &bytes) < 1)
+                if (sscanf(buf, "%d %llu %llu %llu %llu %llu", &r, &entries, &deleted, &skipped, &bytes,
+                           &data) < 1)
                         r = -EIO;
+        }
+        if (r == -EFBIG && max > 0 && data > max) {
+                char what[PATH_MAX + 160];
+                snprintf(what, sizeof(what),
+                         "writable layer %s is %llu bytes, over the limit of %" PRIu64
+                         " bytes (max_rootfs_diff_bytes)",
+                         j->overlay.upperdir, data, max);
+                job_fail(j, r, what);
+                return 0;
         }
         if (r < 0) {
                 char what[PATH_MAX + 128];
@@ -320,11 +331,13 @@ static int on_capture_exit(sd_event_source *s, const siginfo_t *si, void *userda
 static void capture_child(void *userdata, int result_fd) {
         CheckpointJob *j = userdata;
         RootfsDiffStats st = {};
-        int r = rootfs_diff_capture(j->overlay.upperdir, j->overlay.userxattr, j->rootfs, j->dir, &st);
+        int r = rootfs_diff_capture_limited(j->overlay.upperdir, j->overlay.userxattr, j->rootfs, j->dir,
+                                            j->manager->config->max_rootfs_diff_bytes, &st);
         char out[160];
-        int n = snprintf(out, sizeof(out), "%d %llu %llu %llu %llu\n", r, (unsigned long long)st.entries,
-                         (unsigned long long)st.deleted, (unsigned long long)st.skipped,
-                         (unsigned long long)st.bytes);
+        int n = snprintf(out, sizeof(out), "%d %llu %llu %llu %llu %llu\n", r,
+                         (unsigned long long)st.entries, (unsigned long long)st.deleted,
+                         (unsigned long long)st.skipped, (unsigned long long)st.bytes,
+                         (unsigned long long)st.data_bytes);
         (void)!write(result_fd, out, (size_t)n);
 }
 

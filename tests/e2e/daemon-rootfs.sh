@@ -8,7 +8,9 @@
 # rootfs-diff.tar (readable by GNU tar) and deleted.files beside the CRIU
 # images, the checksum covers them (a changed archive is refused at resolve),
 # export carries them. A container on a plain directory gets no diff, and
-# kybernate.json says why.
+# kybernate.json says why. A 4 GiB sparse file is saved as such (a small
+# archive), and a layer over max_rootfs_diff_bytes fails the checkpoint
+# cleanly.
 . "$(dirname "$0")/../lib/common.sh"
 
 require_root
@@ -251,5 +253,58 @@ msg=$("$CTL" checkpoint -q -n "$NS" rootfs-c4 2>&1) &&
 	expect_contains "a failed dump fails the checkpoint" "$msg" "dump failed on purpose"
 expect_eq "after a failed dump the container we paused runs again" "running" "$(state4)"
 rm -f "$D/fail-dump"
+
+# ---- a sparse file keeps its holes ------------------------------------------------------
+# 4 GiB apparent, a few KiB on disk: rootfs-diff.tar stays small (GNU sparse
+# entry), and GNU tar, like the shim's apply, gives back the same sparse file.
+runc --root "$RUNC_ROOT" exec rootfs-c4 sh -c 'truncate -s 4G /sparse &&
+	echo at-the-start | dd of=/sparse conv=notrunc 2>/dev/null &&
+	echo in-the-middle | dd of=/sparse bs=1 seek=2147483648 conv=notrunc 2>/dev/null'
+expect_eq "the container wrote a 4 GiB sparse file" 4294967296 "$(stat -c %s "$D/upper4/sparse")"
+rc=0
+out=$("$CTL" checkpoint --name sparse -n "$NS" rootfs-c4 2>"$D/ckpt5.err") || rc=$?
+expect_eq "checkpoint with a 4 GiB sparse file succeeds" 0 "$rc" || cat "$D/ckpt5.err" >&2
+ID5=$(echo "$out" | tail -n 1)
+dir5=$STORE/checkpoints/$ID5
+tsize=$(stat -c %s "$dir5/rootfs-diff.tar" 2>/dev/null || echo missing)
+expect_ok "rootfs-diff.tar is small ($tsize bytes)" test "$tsize" -lt 1048576
+expect_contains "GNU tar lists the real size and name" "$(tar -tvf "$dir5/rootfs-diff.tar" 2>&1)" \
+	"4294967296"
+mkdir -p "$D/x5"
+expect_ok "GNU tar extracts it" tar -xf "$dir5/rootfs-diff.tar" -C "$D/x5"
+expect_eq "same apparent size" 4294967296 "$(stat -c %s "$D/x5/sparse" 2>&1)"
+expect_eq "same data at the start" at-the-start "$(head -n 1 "$D/x5/sparse")"
+expect_eq "same data in the middle" in-the-middle \
+	"$(dd if="$D/x5/sparse" bs=1 skip=2147483648 count=13 2>/dev/null)"
+expect_ok "same content throughout" cmp "$D/upper4/sparse" "$D/x5/sparse"
+expect_ok "still sparse ($(du -k "$D/x5/sparse" | cut -f1) KiB on disk)" \
+	test "$(du -k "$D/x5/sparse" | cut -f1)" -lt 1024
+expect_ok "export of the sparse checkpoint" "$CTL" export "$ID5" -o "$D/c5.tar"
+if command -v checkpointctl >/dev/null 2>&1; then
+	expect_ok "checkpointctl show reads it" checkpointctl show "$D/c5.tar"
+	expect_ok "checkpointctl inspect reads it" checkpointctl inspect "$D/c5.tar"
+else
+	skip "checkpointctl on the sparse checkpoint" "checkpointctl not installed"
+fi
+rm -rf "$D/x5" "$D/c5.tar"
+
+# ---- max_rootfs_diff_bytes: a writable layer over it fails the checkpoint cleanly ------
+stop_daemon
+printf 'max_rootfs_diff_bytes = 1M\n' >"$D/limit.conf"
+"$BUILD/kybernated" --config "$D/limit.conf" --store "$STORE" --runc-root-base "$D/runc" -S "$SOCK" \
+	>>"$D/daemon.log" 2>&1 &
+DAEMON_PID=$!
+kyb_wait 10 "$CTL" status >/dev/null || die "kybernated did not come back"
+runc --root "$RUNC_ROOT" exec rootfs-c4 sh -c 'dd if=/dev/zero of=/big bs=1024 count=2048 2>/dev/null'
+rows=$("$CTL" list --json | jq length)
+dirs=$(ls "$STORE/checkpoints" | wc -l)
+msg=$("$CTL" checkpoint -q -n "$NS" rootfs-c4 2>&1) && fail "a layer over the limit fails the checkpoint" ||
+	expect_contains "a layer over the limit fails the checkpoint" "$msg" \
+		"over the limit of 1048576 bytes (max_rootfs_diff_bytes)"
+expect_contains "the message says how big the layer is" "$msg" "writable layer $D/upper4 is "
+expect_eq "the container runs again" "running" "$(state4)"
+expect_eq "no row left" "$rows" "$("$CTL" list --json | jq length)"
+expect_eq "no directory left" "$dirs" "$(ls "$STORE/checkpoints" | wc -l)"
+runc --root "$RUNC_ROOT" exec rootfs-c4 rm /big
 
 kyb_finish
