@@ -107,7 +107,8 @@ $(CTL_BIN): $(BUILD)/obj/kybernatectl/main.o $(LIBCTL) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # A unit test links the library of the program its name starts with:
-# test-shim-*.c -> libshim, test-daemon-*.c -> libdaemon, test-ctl-*.c -> libctl.
+# test-shim-*.c -> libshim, test-daemon-*.c -> libdaemon, test-ctl-*.c -> libctl,
+# test-common-*.c (tests of common/) -> libcommon only.
 testlib = $(if $(filter test-shim-%,$(1)),$(LIBSHIM),$(if $(filter test-daemon-%,$(1)),$(LIBDAEMON),$(if $(filter test-ctl-%,$(1)),$(LIBCTL))))
 .SECONDEXPANSION:
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(HARNESS_SRC)) $$(call testlib,%) $(LIBCOMMON)
