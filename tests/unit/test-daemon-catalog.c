@@ -38,10 +38,8 @@ TEST(open_memory_schema) {
 }
 
 TEST(migration_from_v1_keeps_rows) {
-        char path[] = "/tmp/test-daemon-catalog.XXXXXX";
-        ASSERT_NOT_NULL(mkdtemp(path));
         char db[256];
-        snprintf(db, sizeof(db), "%s/catalog.db", path);
+        snprintf(db, sizeof(db), "%s/catalog.db", test_tmpdir());
 
         Catalog *c = NULL;
         ASSERT_OK(catalog_open_at_version(db, true, 1, &c));
@@ -66,10 +64,6 @@ TEST(migration_from_v1_keeps_rows) {
         ASSERT_OK(catalog_exec(c, "UPDATE schema_version SET version = 99"));
         catalog_close(c);
         ASSERT_ERROR(catalog_open(db, true, &c), EPROTONOSUPPORT);
-
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system %s", path);
-        ASSERT_EQ(system(cmd), 0);
 }
 
 TEST(insert_get_fields) {
@@ -263,10 +257,8 @@ TEST(list_filters_counts_10000_rows) {
 }
 
 TEST(concurrent_readers_file_db) {
-        char path[] = "/tmp/test-daemon-catalog.XXXXXX";
-        ASSERT_NOT_NULL(mkdtemp(path));
         char db[256];
-        snprintf(db, sizeof(db), "%s/catalog.db", path);
+        snprintf(db, sizeof(db), "%s/catalog.db", test_tmpdir());
         Catalog *w = NULL;
         ASSERT_OK(catalog_open(db, false, &w));
 
@@ -309,7 +301,4 @@ TEST(concurrent_readers_file_db) {
                 ASSERT_EQ(WEXITSTATUS(status), 0);
         }
         catalog_close(w);
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system %s", path);
-        ASSERT_EQ(system(cmd), 0);
 }

@@ -14,7 +14,7 @@
 #include "test.h"
 
 typedef struct Fixture {
-        char dir[64];
+        const char *dir;
         Config config;
         sd_event *event;
         Manager *manager;
@@ -29,8 +29,8 @@ static void fixture_setup(Fixture *f, uid_t uid, bool reader) {
         sigaddset(&mask, SIGCHLD);
         sigprocmask(SIG_BLOCK, &mask, NULL);
 
-        strcpy(f->dir, "/tmp/test-daemon-proto.XXXXXX");
-        ASSERT_NOT_NULL(mkdtemp(f->dir));
+        f->event = test_event();
+        f->dir = test_tmpdir();
         ASSERT_OK(config_init(&f->config));
         char p[128];
         snprintf(p, sizeof(p), "%s/store", f->dir);
@@ -38,7 +38,6 @@ static void fixture_setup(Fixture *f, uid_t uid, bool reader) {
         snprintf(p, sizeof(p), "%s/sock", f->dir);
         ASSERT_OK(config_set(&f->config, "socket", p));
         ASSERT_OK(config_set(&f->config, "durable", "no"));
-        ASSERT_OK(sd_event_new(&f->event));
         ASSERT_OK(manager_new(f->event, &f->config, &f->manager));
         ASSERT_OK(manager_open_store(f->manager));
         ASSERT_OK(server_new(f->manager, &f->server));
@@ -107,7 +106,6 @@ static void insert(Fixture *f, const char *id, const char *name, const char *pod
 static void fixture_done(Fixture *f) {
         server_free(f->server);
         manager_free(f->manager);
-        sd_event_unref(f->event);
         config_done(&f->config);
         safe_close(f->fd);
         ASSERT_OK(store_remove_tree(f->dir));
@@ -747,8 +745,7 @@ TEST(async_client_on_the_same_loop) {
 }
 
 TEST(blocking_client_against_a_daemon_process) {
-        char dir[] = "/tmp/test-daemon-block.XXXXXX";
-        ASSERT_NOT_NULL(mkdtemp(dir));
+        const char *dir = test_tmpdir();
         char sock[128];
         snprintf(sock, sizeof(sock), "%s/sock", dir);
         int ready[2];

@@ -282,8 +282,7 @@ static void digest_hex(Sha256 *h, const char *prefix, char ret[static 80]) {
  * tail, and two threads (from 64 MiB on; the second takes the blocks from 32);
  * and an empty file. */
 TEST(store_checksum_blocks) {
-        char d[] = "/tmp/test-daemon-store.XXXXXX";
-        ASSERT_NOT_NULL(mkdtemp(d));
+        const char *d = test_tmpdir();
         size_t n = 70 * (1 << 20) + 12345;
         _cleanup_free_ uint8_t *data = malloc(n);
         ASSERT_NOT_NULL(data);
@@ -315,8 +314,7 @@ TEST(store_checksum_blocks) {
 }
 
 TEST(store_checksum_defined_order) {
-        char d[] = "/tmp/test-daemon-store.XXXXXX";
-        ASSERT_NOT_NULL(mkdtemp(d));
+        const char *d = test_tmpdir();
         char sub[512];
         snprintf(sub, sizeof(sub), "%s/checkpoint", d);
         ASSERT_OK(mkdir_p(sub, 0700));
@@ -372,10 +370,7 @@ TEST(store_remove_tree_never_crosses_mounts) {
         if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return_skip("cannot make a private mount namespace");
 
-        char d[] = "/tmp/test-daemon-mnt.XXXXXX";
-        char victim[] = "/tmp/test-daemon-victim.XXXXXX";
-        ASSERT_NOT_NULL(mkdtemp(d));
-        ASSERT_NOT_NULL(mkdtemp(victim));
+        const char *d = test_tmpdir(), *victim = test_tmpdir();
         write_text(victim, "precious", "do not delete");
 
         /* A work dir with a bind mount of the victim below it, as an
