@@ -17,7 +17,30 @@
  * --leave-running dump and after any failure.
  *
  * Any failure removes the directory and the row, after copying runc's output
- * and CRIU's dump.log to <store>/logs/, whose path the error message names. */
+ * and CRIU's dump.log to <store>/logs/, whose path the error message names.
+ *
+ * What kill -9 of the daemon leaves at each step, and what the next start
+ * (recover.c, then manager_startup_cleanup) does with it. Our children die
+ * with us (PR_SET_PDEATHSIG); runc's CRIU may not, and recovery kills any
+ * process still holding a file of a pending checkpoint's directory first.
+ *   - before the pending row: a directory without a row: removed.
+ *   - pending row written, before or during `runc pause`: the row says
+ *     "thaw" (the container was running) and where runc keeps it, durably
+ *     for a daemon crash, before pause runs: recovery resumes the container,
+ *     which is a no-op (runc refuses) if the pause had not happened yet. One
+ *     found frozen at the start (containerd's pause) has no mark: left be.
+ *   - paused, rootfs capture running: resumed, row and directory removed.
+ *   - runc checkpoint running: CRIU holds the tasks (seized, the freezer
+ *     frozen by it or by our pause); once it is gone the freezer may stay
+ *     frozen: resumed like the above (--exit too: CRIU had not killed it).
+ *   - dump done, runc resume running or not yet run: resumed.
+ *   - metadata written, checksum or sync running: the dump is complete and
+ *     the mark cleared with it (the container runs again or is gone): the
+ *     row is completed in the same boot, removed after a reboot; the
+ *     container is not touched (someone may pause it by then).
+ *   - row ready: nothing left to do.
+ * A pause that failed clears the mark: the container may have been paused
+ * by someone else meanwhile. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -474,11 +497,16 @@ static int on_pause_exit(sd_event_source *s, const siginfo_t *si, void *userdata
         CheckpointJob *j = userdata;
         j->child = sd_event_source_disable_unref(j->child);
         j->we_paused = si->si_code == CLD_EXITED && si->si_status == 0;
-        if (!j->we_paused)
-                /* Stopped meanwhile, or no freezer: the dump will tell. */
+        if (!j->we_paused) {
+                /* Stopped meanwhile, or no freezer: the dump will tell. Or
+                 * paused by someone else meanwhile: not ours to resume after
+                 * a crash. */
                 log_warning(
                         "Checkpoint %s: runc pause of %s failed, saving its writable layer while it runs",
                         j->entry.id, j->entry.container_id);
+                if (j->entry.thaw && catalog_set_thaw(j->manager->catalog, j->entry.id, false) >= 0)
+                        j->entry.thaw = false;
+        }
         int r = job_start_capture(j);
         if (r < 0)
                 job_fail(j, r, "starting the capture of the container's writable layer failed");
@@ -580,6 +608,15 @@ static void job_continue_with_state(CheckpointJob *j, const char *state_json, co
         j->entry.bundle = TAKE_PTR(bundle);
         job_find_rootfs(j, spec, state_json);
         j->spec = TAKE_PTR(spec);
+        /* Written with the row, so before we pause the container or CRIU
+         * freezes it: should the daemon die, start-up recovery thaws exactly
+         * the containers that ran (see the top of this file). */
+        j->entry.thaw = metadata_runc_state_frozen(state_json) == 0;
+        j->entry.runc_root = strdup(j->runc_root);
+        if (!j->entry.runc_root) {
+                job_fail(j, ENOMEM, "out of memory");
+                return;
+        }
 
         r = catalog_insert(m->catalog, &j->entry);
         if (r < 0) {

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "log.h"
 #include "manager.h"
+#include "recover.h"
 #include "server.h"
 
 #define EXIT_WAIT_USEC (300 * USEC_PER_SEC)
@@ -214,6 +215,9 @@ int main(int argc, char *argv[]) {
         r = manager_open_store(m);
         if (r < 0)
                 return 1;
+        /* Thaws containers a killed checkpoint left frozen, before the clean-up
+         * removes the rows that say which. */
+        (void)recover_thaw_pending(m);
         r = manager_startup_cleanup(m);
         if (r < 0)
                 return 1;
