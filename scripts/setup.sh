@@ -73,7 +73,8 @@ need_root() {
 HOST_PKGS=(build-essential gcc make pkg-config git ca-certificates
 	protobuf-c-compiler libprotobuf-c-dev libsystemd-dev libsqlite3-dev libcjson-dev
 	clang runc containerd iptables iproute2 busybox-static sqlite3 util-linux
-	tmux systemd tar jq shellcheck debian-archive-keyring xz-utils python3-yaml)
+	tmux systemd tar jq shellcheck debian-archive-keyring xz-utils python3-yaml
+	cppcheck clang-format clang-tidy)
 
 apt_updated=0
 host_apt_update() {
