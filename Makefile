@@ -45,6 +45,8 @@ CTL_SRC     := $(filter-out kybernatectl/main.c,$(wildcard kybernatectl/*.c))
 # tar code (export, import) is in libcommon. criu-image.c is linked into libctl too.
 CTL_SHARED  := kybernated/criu-image.c
 UNIT_SRC    := $(wildcard tests/unit/test-*.c)
+# The runner behind tests/unit/test.h (main() and the fixtures), in every unit test.
+HARNESS_SRC := tests/unit/harness.c
 FUZZ_SRC    := $(wildcard fuzz/fuzz-*.c)
 
 # Objects live under $(BUILD)/obj: $(BUILD)/kybernated is the daemon binary,
@@ -105,10 +107,11 @@ $(CTL_BIN): $(BUILD)/obj/kybernatectl/main.o $(LIBCTL) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # A unit test links the library of the program its name starts with:
-# test-shim-*.c -> libshim, test-daemon-*.c -> libdaemon, test-ctl-*.c -> libctl.
+# test-shim-*.c -> libshim, test-daemon-*.c -> libdaemon, test-ctl-*.c -> libctl,
+# test-common-*.c (tests of common/) -> libcommon only.
 testlib = $(if $(filter test-shim-%,$(1)),$(LIBSHIM),$(if $(filter test-daemon-%,$(1)),$(LIBDAEMON),$(if $(filter test-ctl-%,$(1)),$(LIBCTL))))
 .SECONDEXPANSION:
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $$(call testlib,%) $(LIBCOMMON)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(HARNESS_SRC)) $$(call testlib,%) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 

@@ -82,8 +82,14 @@ struct ArchiveReader {
         uint8_t *buf;
         size_t buf_start, buf_end;
         bool eof;
-        uint64_t remaining; /* data bytes left in the current entry */
-        uint64_t padding;   /* padding after them */
+        uint64_t remaining; /* data bytes left in the current entry (sparse: after the map) */
+        /* The current entry's data segments: one (0, size) for a plain file,
+         * the validated map of a sparse one. */
+        const ArchiveSegment *segs;
+        size_t n_segs, idx;
+        uint64_t seg_done; /* bytes of segs[idx] read */
+        uint64_t pos;      /* logical position (archive_reader_read) */
+        uint64_t size;     /* logical size */
 };
 
 /* Reads exactly n bytes into dst (or discards them when dst is NULL). Returns
@@ -129,16 +135,86 @@ static int reader_skip(ArchiveReader *r, uint64_t n) {
         return 0;
 }
 
-ssize_t archive_reader_read(ArchiveReader *r, void *buf, size_t n) {
-        if (r->remaining == 0)
-                return 0;
-        size_t c = (size_t)MIN((uint64_t)n, r->remaining);
+/* Skips the segments read completely (and empty ones). */
+static void reader_next_segment(ArchiveReader *r) {
+        while (r->idx < r->n_segs && r->seg_done == r->segs[r->idx].length) {
+                r->idx++;
+                r->seg_done = 0;
+        }
+}
+
+static ssize_t reader_take_segment(ArchiveReader *r, void *buf, size_t n) {
+        size_t c = (size_t)MIN((uint64_t)n, r->segs[r->idx].length - r->seg_done);
         c = MIN(c, (size_t)SSIZE_MAX);
         int k = reader_take(r, buf, c);
         if (k < 0)
                 return k;
         r->remaining -= c;
+        r->seg_done += c;
+        r->pos += c;
         return (ssize_t)c;
+}
+
+ssize_t archive_reader_read(ArchiveReader *r, void *buf, size_t n) {
+        if (r->pos >= r->size || n == 0)
+                return 0;
+        reader_next_segment(r);
+        if (r->idx < r->n_segs && r->pos >= r->segs[r->idx].offset)
+                return reader_take_segment(r, buf, n);
+        /* A hole: zeros up to the next segment or the end. */
+        uint64_t end = r->idx < r->n_segs ? r->segs[r->idx].offset : r->size;
+        size_t c = (size_t)MIN((uint64_t)n, end - r->pos);
+        c = MIN(c, (size_t)SSIZE_MAX);
+        memset(buf, 0, c);
+        r->pos += c;
+        return (ssize_t)c;
+}
+
+ssize_t archive_reader_read_data(ArchiveReader *r, void *buf, size_t n, uint64_t *ret_offset) {
+        reader_next_segment(r);
+        if (r->idx >= r->n_segs || n == 0)
+                return 0;
+        *ret_offset = r->segs[r->idx].offset + r->seg_done;
+        return reader_take_segment(r, buf, n);
+}
+
+static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off) {
+        while (n > 0) {
+                if (off > (uint64_t)INT64_MAX)
+                        return -EFBIG;
+                ssize_t k = pwrite(fd, p, n, (off_t)off);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        return -EIO;
+                p += k;
+                n -= (size_t)k;
+                off += (uint64_t)k;
+        }
+        return 0;
+}
+
+int archive_reader_copy_to(ArchiveReader *r, int fd, void *buf, size_t size) {
+        for (;;) {
+                uint64_t off = 0;
+                ssize_t k = archive_reader_read_data(r, buf, size, &off);
+                if (k < 0)
+                        return (int)k;
+                if (k == 0)
+                        break;
+                int q = pwrite_all(fd, buf, (size_t)k, off);
+                if (q < 0)
+                        return q;
+        }
+        /* The holes between and after the data: never written. */
+        if (r->size > (uint64_t)INT64_MAX)
+                return -EFBIG;
+        if (ftruncate(fd, (off_t)r->size) < 0)
+                return negative_errno();
+        return 0;
 }
 
 /* Parses an octal (or GNU base-256) numeric field. */
@@ -216,14 +292,24 @@ typedef struct ExtHeader {
         char *linkpath;
         uint64_t size, uid, gid;
         bool has_path, has_linkpath, has_size, has_uid, has_gid;
+        /* GNU sparse files (pax format 1.0: GNU.sparse.major=1, minor=0) */
+        uint64_t sparse_major, sparse_minor, sparse_realsize;
+        bool has_sparse_major, has_sparse_minor, has_sparse_realsize, has_sparse_name, has_sparse_other;
 } ExtHeader;
 
+static bool ext_sparse(const ExtHeader *x) {
+        return x->has_sparse_major || x->has_sparse_minor || x->has_sparse_realsize || x->has_sparse_name ||
+               x->has_sparse_other;
+}
+
 static bool ext_pending(const ExtHeader *x) {
-        return x->has_path || x->has_linkpath || x->has_size || x->has_uid || x->has_gid;
+        return x->has_path || x->has_linkpath || x->has_size || x->has_uid || x->has_gid || ext_sparse(x);
 }
 
 static void ext_reset(ExtHeader *x) {
         x->has_path = x->has_linkpath = x->has_size = x->has_uid = x->has_gid = false;
+        x->has_sparse_major = x->has_sparse_minor = x->has_sparse_realsize = x->has_sparse_name =
+                x->has_sparse_other = false;
 }
 
 static int pax_decimal(const char *val, size_t vlen, uint64_t *ret) {
@@ -273,8 +359,25 @@ static int pax_parse(const char *data, size_t size, ExtHeader *x) {
                 const char *val = eq + 1;
 #define KEY_IS(k) (klen == strlen(k) && memcmp(rec, k, klen) == 0)
                 if (KEY_IS("path")) {
-                        r = pax_string(x->path, val, vlen);
+                        /* A sparse file's real name is GNU.sparse.name, whatever the order. */
+                        r = x->has_sparse_name ? 0 : pax_string(x->path, val, vlen);
                         x->has_path = true;
+                } else if (KEY_IS("GNU.sparse.name")) {
+                        r = pax_string(x->path, val, vlen);
+                        x->has_path = x->has_sparse_name = true;
+                } else if (KEY_IS("GNU.sparse.major")) {
+                        r = pax_decimal(val, vlen, &x->sparse_major);
+                        x->has_sparse_major = true;
+                } else if (KEY_IS("GNU.sparse.minor")) {
+                        r = pax_decimal(val, vlen, &x->sparse_minor);
+                        x->has_sparse_minor = true;
+                } else if (KEY_IS("GNU.sparse.realsize")) {
+                        r = pax_decimal(val, vlen, &x->sparse_realsize);
+                        x->has_sparse_realsize = true;
+                } else if (klen > 11 && memcmp(rec, "GNU.sparse.", 11) == 0) {
+                        /* The 0.0 and 0.1 formats (map in the header): not supported. */
+                        x->has_sparse_other = true;
+                        r = 0;
                 } else if (KEY_IS("linkpath")) {
                         r = pax_string(x->linkpath, val, vlen);
                         x->has_linkpath = true;
@@ -297,6 +400,74 @@ static int pax_parse(const char *data, size_t size, ExtHeader *x) {
         return 0;
 }
 
+/* Reads the map at the start of a pax 1.0 sparse file's data: decimal
+ * numbers, each ended by '\n' (the count, then offset and length of each
+ * segment), padded to a block. Strict: the segments must be in order, not
+ * overlap, end within real_size, and their lengths must add up to exactly
+ * the data that follows the map in the phys bytes of the entry. */
+static int read_sparse_map(ArchiveReader *rd, uint64_t phys, uint64_t real_size, ArchiveSegment **segs,
+                           size_t *alloc, size_t *ret_n, uint64_t *ret_map_bytes) {
+        char blk[ARCHIVE_BLOCK_SIZE] = {};
+        size_t at = sizeof(blk); /* next unread byte of blk */
+        uint64_t map_bytes = 0, count = 0, data = 0, prev_end = 0;
+        size_t n = 0;
+        int r;
+
+        /* 1 + 2 * count numbers. */
+        for (uint64_t i = 0; i == 0 || i < 1 + 2 * count; i++) {
+                uint64_t v = 0;
+                unsigned digits = 0;
+                for (;;) {
+                        if (at == sizeof(blk)) {
+                                if (phys - map_bytes < ARCHIVE_BLOCK_SIZE)
+                                        return -EBADMSG;
+                                r = reader_take(rd, blk, sizeof(blk));
+                                if (r < 0)
+                                        return r;
+                                map_bytes += ARCHIVE_BLOCK_SIZE;
+                                at = 0;
+                        }
+                        char ch = blk[at++];
+                        if (ch == '\n')
+                                break;
+                        if (ch < '0' || ch > '9' || ++digits > 20 || v > (UINT64_MAX - 9) / 10)
+                                return -EBADMSG;
+                        v = v * 10 + (uint64_t)(ch - '0');
+                }
+                if (digits == 0)
+                        return -EBADMSG;
+                if (i == 0) {
+                        if (v > ARCHIVE_SPARSE_MAX_SEGMENTS)
+                                return -E2BIG;
+                        count = v;
+                        continue;
+                }
+                if (i % 2 == 1) {
+                        if (n == *alloc) {
+                                size_t na = *alloc ? *alloc * 2 : 64;
+                                ArchiveSegment *ns = reallocarray(*segs, na, sizeof(ArchiveSegment));
+                                if (!ns)
+                                        return -ENOMEM;
+                                *segs = ns;
+                                *alloc = na;
+                        }
+                        (*segs)[n].offset = v;
+                        continue;
+                }
+                ArchiveSegment *s = &(*segs)[n++];
+                s->length = v;
+                if (s->offset < prev_end || s->offset > real_size || s->length > real_size - s->offset)
+                        return -EBADMSG;
+                prev_end = s->offset + s->length;
+                data += s->length; /* <= real_size: no overflow */
+        }
+        if (data != phys - map_bytes)
+                return -EBADMSG;
+        *ret_n = n;
+        *ret_map_bytes = map_bytes;
+        return 0;
+}
+
 int archive_read(int in_fd, const ArchiveLimits *limits, ArchiveEntryFunc f, void *userdata) {
         uint64_t max_entries =
                 limits && limits->max_entries ? limits->max_entries : ARCHIVE_DEFAULT_MAX_ENTRIES;
@@ -305,6 +476,8 @@ int archive_read(int in_fd, const ArchiveLimits *limits, ArchiveEntryFunc f, voi
         _cleanup_free_ uint8_t *buf = malloc(COPY_BUF_SIZE);
         _cleanup_free_ char *path = malloc(ARCHIVE_PATH_MAX), *norm = malloc(ARCHIVE_PATH_MAX);
         _cleanup_free_ char *ext = NULL, *linkpath = malloc(ARCHIVE_PATH_MAX);
+        _cleanup_free_ ArchiveSegment *segs = NULL;
+        size_t segs_alloc = 0;
         bool allow_symlinks = limits && limits->allow_symlinks;
         bool allow_hardlinks = limits && limits->allow_hardlinks;
         int r;
@@ -358,8 +531,10 @@ int archive_read(int in_fd, const ArchiveLimits *limits, ArchiveEntryFunc f, voi
                                 size_t l = strnlen(ext, size);
                                 if (l == 0 || l >= ARCHIVE_PATH_MAX)
                                         return -ENAMETOOLONG;
-                                memcpy(type == 'L' ? path : linkpath, ext, l);
-                                (type == 'L' ? path : linkpath)[l] = 0;
+                                if (type == 'K' || !x.has_sparse_name) {
+                                        memcpy(type == 'L' ? path : linkpath, ext, l);
+                                        (type == 'L' ? path : linkpath)[l] = 0;
+                                }
                                 if (type == 'L')
                                         x.has_path = true;
                                 else
@@ -448,6 +623,16 @@ int archive_read(int in_fd, const ArchiveLimits *limits, ArchiveEntryFunc f, voi
                         return -ENOTSUP;
                 }
 
+                bool sparse = ext_sparse(&x);
+                if (sparse) {
+                        if (x.has_sparse_other || !x.has_sparse_major || !x.has_sparse_minor ||
+                            x.sparse_major != 1 || x.sparse_minor != 0)
+                                return -ENOTSUP; /* another sparse format */
+                        if (e.type != ARCHIVE_ENTRY_FILE || !x.has_sparse_name || !x.has_sparse_realsize ||
+                            x.sparse_realsize > (uint64_t)INT64_MAX)
+                                return -EBADMSG;
+                }
+
                 r = archive_path_normalize(path, norm);
                 if (r < 0)
                         return r;
@@ -455,22 +640,45 @@ int archive_read(int in_fd, const ArchiveLimits *limits, ArchiveEntryFunc f, voi
                         return -EINVAL; /* a file named "." */
                 if (++n_entries > max_entries)
                         return -E2BIG;
-                if (size > max_total - total)
+
+                /* size: the bytes the entry holds in the archive. */
+                ArchiveSegment whole = {.offset = 0, .length = size};
+                rd.segs = &whole;
+                rd.n_segs = size > 0 ? 1 : 0;
+                rd.remaining = size;
+                if (sparse) {
+                        uint64_t map_bytes = 0;
+                        int k = read_sparse_map(&rd, size, x.sparse_realsize, &segs, &segs_alloc, &rd.n_segs,
+                                                &map_bytes);
+                        if (k < 0)
+                                return k;
+                        rd.segs = segs;
+                        rd.remaining = size - map_bytes;
+                        e.size = x.sparse_realsize;
+                        e.sparse = true;
+                }
+                e.data_bytes = rd.remaining;
+                rd.idx = 0;
+                rd.seg_done = rd.pos = 0;
+                rd.size = e.size;
+                /* What is stored, not the apparent size of sparse files. */
+                if (e.data_bytes > max_total - total)
                         return -EFBIG;
-                total += size;
+                total += e.data_bytes;
                 ext_reset(&x);
 
-                rd.remaining = e.size;
                 if (r == 0 && f) { /* r == 1: the archive root itself, nothing to do */
                         e.path = norm;
                         r = f(&rd, &e, userdata);
                         if (r < 0)
                                 return r;
                 }
-                r = reader_skip(&rd, rd.remaining + pad_to_block(e.size));
+                r = reader_skip(&rd, rd.remaining + pad_to_block(size));
                 if (r < 0)
                         return r;
                 rd.remaining = 0;
+                rd.segs = NULL;
+                rd.n_segs = 0;
         }
         return (int)MIN(n_entries, (uint64_t)INT32_MAX);
 }
@@ -557,16 +765,9 @@ static int extract_entry(ArchiveReader *rd, const ArchiveEntry *e, void *userdat
                 openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode | 0600);
         if (fd < 0)
                 return negative_errno();
-        for (;;) {
-                ssize_t k = archive_reader_read(rd, c->buf, COPY_BUF_SIZE);
-                if (k < 0)
-                        return (int)k;
-                if (k == 0)
-                        break;
-                r = write_all(fd, c->buf, (size_t)k);
-                if (r < 0)
-                        return r;
-        }
+        r = archive_reader_copy_to(rd, fd, c->buf, COPY_BUF_SIZE);
+        if (r < 0)
+                return r;
         if (fchmod(fd, mode) < 0)
                 return negative_errno();
         if (c->sync && fsync(fd) < 0)
@@ -634,6 +835,8 @@ struct ArchiveWriter {
         uint64_t bytes;
         uint8_t *buf;
         bool finished;
+        uint64_t data_bytes, max_data; /* file data of add_entry(), its limit (0: none) */
+        bool over;                     /* past max_data: entries are only counted */
 };
 
 int archive_writer_new(int out_fd, ArchiveWriter **ret) {
@@ -660,6 +863,14 @@ ArchiveWriter *archive_writer_free(ArchiveWriter *w) {
 
 uint64_t archive_writer_bytes(const ArchiveWriter *w) {
         return w->bytes;
+}
+
+void archive_writer_set_max_data(ArchiveWriter *w, uint64_t max) {
+        w->max_data = max;
+}
+
+uint64_t archive_writer_data_bytes(const ArchiveWriter *w) {
+        return w->data_bytes;
 }
 
 static int writer_put(ArchiveWriter *w, const void *p, size_t n) {
@@ -715,6 +926,8 @@ typedef struct HeaderInfo {
         uint64_t uid, gid;
         const char *linkname; /* symlinks */
         bool owner_names;     /* uname/gname "root" (exports) */
+        bool sparse;          /* size is the map and the data; real_size the file's */
+        uint64_t real_size;
 } HeaderInfo;
 
 /* Largest value of the 7 octal digits of the uid/gid fields. */
@@ -727,7 +940,17 @@ static int writer_pax(ArchiveWriter *w, const char *path, bool with_path, const 
         size_t n = 0;
         int r = 0;
 
-        if (with_path)
+        if (hi->sparse) {
+                /* The real name and size; the ustar header holds a stand-in. */
+                r = pax_record(data, sizeof(data), &n, "GNU.sparse.major", "1");
+                if (r >= 0)
+                        r = pax_record(data, sizeof(data), &n, "GNU.sparse.minor", "0");
+                if (r >= 0)
+                        r = pax_record(data, sizeof(data), &n, "GNU.sparse.name", path);
+                snprintf(num, sizeof(num), "%" PRIu64, hi->real_size);
+                if (r >= 0)
+                        r = pax_record(data, sizeof(data), &n, "GNU.sparse.realsize", num);
+        } else if (with_path)
                 r = pax_record(data, sizeof(data), &n, "path", path);
         if (r >= 0 && with_link)
                 r = pax_record(data, sizeof(data), &n, "linkpath", hi->linkname);
@@ -788,14 +1011,20 @@ static int writer_header_full(ArchiveWriter *w, const char *path, const HeaderIn
         bool long_link = hi->linkname && strlen(hi->linkname) > sizeof(((TarHeader *)NULL)->linkname);
         bool big = hi->size > USTAR_SIZE_MAX;
         bool big_ids = hi->uid > USTAR_ID_MAX || hi->gid > USTAR_ID_MAX;
-        if (long_name || long_link || big || big_ids) {
+        if (long_name || long_link || big || big_ids || hi->sparse) {
                 r = writer_pax(w, name, long_name, hi, big, long_link, big_ids);
                 if (r < 0)
                         return r;
         }
 
         TarHeader h = {};
-        memcpy(h.name, name, MIN(strlen(name), sizeof(h.name)));
+        if (hi->sparse) {
+                /* What a reader without sparse support extracts: the map and
+                 * the data, in a directory of its own, as GNU tar names it. */
+                const char *base = strrchr(name, '/');
+                snprintf(h.name, sizeof(h.name), "GNUSparseFile.0/%.83s", base ? base + 1 : name);
+        } else
+                memcpy(h.name, name, MIN(strlen(name), sizeof(h.name)));
         put_octal(h.mode, sizeof(h.mode), hi->mode);
         put_octal(h.uid, sizeof(h.uid), big_ids ? 0 : hi->uid);
         put_octal(h.gid, sizeof(h.gid), big_ids ? 0 : hi->gid);
@@ -846,6 +1075,145 @@ static int writer_copy(ArchiveWriter *w, int fd, uint64_t size) {
         return writer_pad(w, size);
 }
 
+/* The data segments of the first size bytes of fd (SEEK_DATA/SEEK_HOLE).
+ * Past ARCHIVE_SPARSE_MAX_SEGMENTS - 1 (one is kept for the end marker),
+ * later data joins the last segment: the holes between are stored as zeros.
+ * Without SEEK_DATA support the whole file is one segment. */
+static int sparse_scan(int fd, uint64_t size, ArchiveSegment **ret, size_t *ret_n, uint64_t *ret_data) {
+        _cleanup_free_ ArchiveSegment *segs = NULL;
+        size_t n = 0, alloc = 0;
+        uint64_t off = 0, data = 0;
+
+        while (off < size) {
+                off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+                if (d < 0) {
+                        if (errno == ENXIO)
+                                break; /* a hole up to the end */
+                        if (errno != EINVAL && errno != EOPNOTSUPP)
+                                return negative_errno();
+                        n = 0, data = 0; /* no SEEK_DATA here: dense */
+                        d = 0;
+                }
+                if ((uint64_t)d >= size)
+                        break;
+                off_t h = lseek(fd, d, SEEK_HOLE);
+                if (h < 0) {
+                        if (errno != EINVAL && errno != EOPNOTSUPP)
+                                return negative_errno();
+                        h = (off_t)size;
+                }
+                uint64_t end = MIN((uint64_t)h, size);
+                if (end <= (uint64_t)d)
+                        return -EIO; /* changed under us */
+                if (n > 0 && n >= ARCHIVE_SPARSE_MAX_SEGMENTS - 1) {
+                        data += end - (segs[n - 1].offset + segs[n - 1].length);
+                        segs[n - 1].length = end - segs[n - 1].offset;
+                } else {
+                        if (n == alloc) {
+                                size_t na = alloc ? alloc * 2 : 16;
+                                ArchiveSegment *ns = reallocarray(segs, na, sizeof(ArchiveSegment));
+                                if (!ns)
+                                        return -ENOMEM;
+                                segs = ns;
+                                alloc = na;
+                        }
+                        segs[n++] = (ArchiveSegment){.offset = (uint64_t)d, .length = end - (uint64_t)d};
+                        data += end - (uint64_t)d;
+                }
+                off = end;
+        }
+        *ret = TAKE_PTR(segs);
+        *ret_n = n;
+        *ret_data = data;
+        return 0;
+}
+
+/* The map of a sparse entry as text, padded to a block; the segment
+ * (size, 0) ends a map whose file ends in a hole. */
+static int sparse_map_text(const ArchiveSegment *segs, size_t n, uint64_t size, char **ret,
+                           size_t *ret_len) {
+        bool tail = n == 0 || segs[n - 1].offset + segs[n - 1].length < size;
+        size_t cap = 24 + (n + 1) * 42, len = 0;
+        _cleanup_free_ char *t = malloc(cap + ARCHIVE_BLOCK_SIZE);
+        if (!t)
+                return -ENOMEM;
+        len += (size_t)snprintf(t + len, cap - len, "%zu\n", n + tail);
+        for (size_t i = 0; i < n; i++)
+                len += (size_t)snprintf(t + len, cap - len, "%" PRIu64 "\n%" PRIu64 "\n", segs[i].offset,
+                                        segs[i].length);
+        if (tail)
+                len += (size_t)snprintf(t + len, cap - len, "%" PRIu64 "\n0\n", size);
+        size_t pad = (size_t)pad_to_block(len);
+        memset(t + len, 0, pad);
+        *ret_len = len + pad;
+        *ret = TAKE_PTR(t);
+        return 0;
+}
+
+/* The segments of fd, exactly as long as the map says. */
+static int writer_copy_segments(ArchiveWriter *w, int fd, const ArchiveSegment *segs, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                uint64_t left = segs[i].length, off = segs[i].offset;
+                while (left > 0) {
+                        ssize_t k =
+                                pread(fd, w->buf, (size_t)MIN(left, (uint64_t)COPY_BUF_SIZE), (off_t)off);
+                        if (k < 0) {
+                                if (errno == EINTR)
+                                        continue;
+                                return negative_errno();
+                        }
+                        if (k == 0)
+                                return -EIO; /* shrunk */
+                        int r = writer_put(w, w->buf, (size_t)k);
+                        if (r < 0)
+                                return r;
+                        left -= (uint64_t)k;
+                        off += (uint64_t)k;
+                }
+        }
+        return 0;
+}
+
+static int writer_add_regular(ArchiveWriter *w, const char *path, HeaderInfo *hi, int fd) {
+        _cleanup_free_ ArchiveSegment *segs = NULL;
+        _cleanup_free_ char *map = NULL;
+        size_t n = 0, map_len = 0;
+        uint64_t data = 0;
+        int r;
+
+        r = sparse_scan(fd, hi->size, &segs, &n, &data);
+        if (r < 0)
+                return r;
+        w->data_bytes += data;
+        if (w->over || (w->max_data > 0 && w->data_bytes > w->max_data)) {
+                w->over = true;
+                return 0; /* counted only */
+        }
+        if (n == 1 && segs[0].offset == 0 && segs[0].length == hi->size) {
+                r = writer_header_full(w, path, hi);
+                if (r < 0)
+                        return r;
+                return writer_copy(w, fd, hi->size);
+        }
+        /* Holes: the map, then the data. */
+        r = sparse_map_text(segs, n, hi->size, &map, &map_len);
+        if (r < 0)
+                return r;
+        hi->sparse = true;
+        hi->real_size = hi->size;
+        hi->size = map_len + data;
+        r = writer_header_full(w, path, hi);
+        if (r < 0)
+                return r;
+        r = writer_put(w, map, map_len);
+        if (r < 0)
+                return r;
+        r = writer_copy_segments(w, fd, segs, n);
+        if (r < 0)
+                return r;
+        return writer_pad(w, data);
+}
+
 int archive_writer_add_entry(ArchiveWriter *w, const char *path, const struct stat *st, int fd,
                              const char *link_target) {
         HeaderInfo hi = {
@@ -854,7 +1222,6 @@ int archive_writer_add_entry(ArchiveWriter *w, const char *path, const struct st
                 .uid = st->st_uid,
                 .gid = st->st_gid,
         };
-        int r;
 
         if (S_ISDIR(st->st_mode))
                 hi.type = '5';
@@ -870,10 +1237,11 @@ int archive_writer_add_entry(ArchiveWriter *w, const char *path, const struct st
                 hi.size = (uint64_t)st->st_size;
         } else
                 return -ENOTSUP;
-        r = writer_header_full(w, path, &hi);
-        if (r < 0 || hi.type != '0')
-                return r;
-        return writer_copy(w, fd, hi.size);
+        if (hi.type == '0')
+                return writer_add_regular(w, path, &hi, fd);
+        if (w->over)
+                return 0;
+        return writer_header_full(w, path, &hi);
 }
 
 int archive_writer_add_directory(ArchiveWriter *w, const char *path, mode_t mode, int64_t mtime) {
@@ -947,6 +1315,8 @@ int archive_writer_add_tree(ArchiveWriter *w, int dir_fd, const char *prefix) {
 
 int archive_writer_finish(ArchiveWriter *w) {
         static const uint8_t zero[2 * ARCHIVE_BLOCK_SIZE];
+        if (w->over)
+                return -EFBIG;
         if (w->finished)
                 return 0;
         int r = writer_put(w, zero, sizeof(zero));

@@ -11,8 +11,19 @@
  * are never followed. archive_writer_add_entry() (the rootfs diff) adds
  * symlinks too and keeps owners and setuid/setgid/sticky bits.
  *
- * Reading: ustar, pax ('x' path/size/linkpath/uid/gid, 'g' ignored) and GNU
- * ('L'/'K' long names, base-256 numbers) headers. Only directories and
+ * Sparse files: archive_writer_add_entry() finds the holes of a regular file
+ * with SEEK_DATA/SEEK_HOLE and, if it has any, stores only the data as a GNU
+ * sparse file in pax format 1.0 (GNU.sparse.major=1, minor=0, name, realsize;
+ * the map of data segments at the start of the entry's data), which GNU tar,
+ * bsdtar and Go's archive/tar (Podman, CRI-O) read. A map that ends in a hole
+ * ends with the segment (realsize, 0), as GNU tar writes and needs.
+ *
+ * Reading: ustar, pax ('x' path/size/linkpath/uid/gid, GNU.sparse.* 1.0, 'g'
+ * ignored) and GNU ('L'/'K' long names, base-256 numbers) headers. The sparse
+ * map is untrusted input and checked strictly (at most
+ * ARCHIVE_SPARSE_MAX_SEGMENTS segments, in order, not overlapping, within the
+ * real size, their lengths adding up to exactly the data stored); other
+ * sparse formats (pax 0.0/0.1, old GNU 'S' entries) fail with -ENOTSUP. Only directories and
  * regular files are accepted, plus symlinks and hard links when the caller
  * sets ArchiveLimits.allow_symlinks / allow_hardlinks (kybernatectl import
  * does not); devices and FIFOs fail the read with -ENOTSUP. A hard link's
@@ -34,12 +45,14 @@
 #define ARCHIVE_NAME_MAX 255U
 #define ARCHIVE_DEPTH_MAX 64U
 #define ARCHIVE_PAX_MAX (64U * 1024U)
+#define ARCHIVE_SPARSE_MAX_SEGMENTS (256U * 1024U)
 
 typedef struct ArchiveLimits {
-        uint64_t max_entries;     /* 0: ARCHIVE_DEFAULT_MAX_ENTRIES */
-        uint64_t max_total_bytes; /* sum of file sizes; 0: no limit */
-        bool allow_symlinks;      /* pass symlink entries to the callback (never archive_extract) */
-        bool allow_hardlinks;     /* pass hard link entries to the callback (never archive_extract) */
+        uint64_t max_entries; /* 0: ARCHIVE_DEFAULT_MAX_ENTRIES */
+        uint64_t
+                max_total_bytes; /* sum of the file data stored (sparse files: without holes); 0: no limit */
+        bool allow_symlinks;     /* pass symlink entries to the callback (never archive_extract) */
+        bool allow_hardlinks;    /* pass hard link entries to the callback (never archive_extract) */
 } ArchiveLimits;
 #define ARCHIVE_DEFAULT_MAX_ENTRIES 1000000U
 
@@ -50,10 +63,17 @@ typedef enum ArchiveEntryType {
         ARCHIVE_ENTRY_HARDLINK, /* only with ArchiveLimits.allow_hardlinks */
 } ArchiveEntryType;
 
+/* A run of data in a sparse file. */
+typedef struct ArchiveSegment {
+        uint64_t offset, length;
+} ArchiveSegment;
+
 typedef struct ArchiveEntry {
         const char *path; /* normalised: relative, no "." or ".." components, no trailing '/' */
         ArchiveEntryType type;
-        uint64_t size;
+        uint64_t size;       /* apparent size (a sparse file's real size) */
+        uint64_t data_bytes; /* data stored: size, or less for a sparse file */
+        bool sparse;
         mode_t mode; /* permission bits, with setuid/setgid/sticky (07777) */
         uid_t uid;
         gid_t gid;
@@ -71,9 +91,17 @@ typedef int (*ArchiveEntryFunc)(ArchiveReader *r, const ArchiveEntry *e, void *u
 /* Reads an archive from in_fd (a file or a pipe). Returns the number of
  * entries (capped at INT32_MAX) or a negative errno. */
 int archive_read(int in_fd, const ArchiveLimits *limits, ArchiveEntryFunc f, void *userdata);
-/* Reads up to n bytes of the current entry's data: returns the count (0 at
- * the end of the entry) or -EBADMSG if the archive ends early. */
+/* Reads up to n bytes of the current entry's content (a sparse file's holes
+ * as zeros): returns the count (0 at the end of the entry) or -EBADMSG if the
+ * archive ends early. */
 ssize_t archive_reader_read(ArchiveReader *r, void *buf, size_t n);
+/* Reads up to n bytes of the entry's stored data only, skipping holes: the
+ * count, with the file offset they belong at in *ret_offset, or 0 at the end.
+ * Use one of the two readers per entry, not both. */
+ssize_t archive_reader_read_data(ArchiveReader *r, void *buf, size_t n, uint64_t *ret_offset);
+/* Writes the entry's data into the empty regular file fd at its offsets and
+ * sets its size: holes stay holes. buf (size bytes) is scratch space. */
+int archive_reader_copy_to(ArchiveReader *r, int fd, void *buf, size_t size);
 
 /* Extracts in_fd into the (existing, ideally empty) directory dest_fd. Files
  * get their mode & 0755 and are fsync'ed when sync is set, as are the
@@ -97,8 +125,8 @@ int archive_writer_add_directory(ArchiveWriter *w, const char *path, mode_t mode
 /* Adds the regular file open at fd (its current size and mode) as path. */
 int archive_writer_add_file(ArchiveWriter *w, const char *path, int fd);
 /* Adds path with st's type, mode & 07777, owner and mtime: a directory, the
- * regular file open at fd (exactly st->st_size bytes), or a symlink to
- * link_target. Other types: -ENOTSUP. */
+ * regular file open at fd (st->st_size bytes; sparse if it has holes), or a
+ * symlink to link_target. Other types: -ENOTSUP. */
 int archive_writer_add_entry(ArchiveWriter *w, const char *path, const struct stat *st, int fd,
                              const char *link_target);
 /* Adds every directory and regular file below dir_fd, sorted by name, under
@@ -108,3 +136,9 @@ int archive_writer_add_tree(ArchiveWriter *w, int dir_fd, const char *prefix);
 int archive_writer_finish(ArchiveWriter *w);
 /* Bytes written so far. */
 uint64_t archive_writer_bytes(const ArchiveWriter *w);
+/* Limits the file data archive_writer_add_entry() stores (holes not counted)
+ * to max bytes (0: no limit). The entry that goes over it and all later ones
+ * are only counted, not written, and archive_writer_finish() fails with
+ * -EFBIG; archive_writer_data_bytes() then says how much it would have been. */
+void archive_writer_set_max_data(ArchiveWriter *w, uint64_t max);
+uint64_t archive_writer_data_bytes(const ArchiveWriter *w);

@@ -2,9 +2,11 @@
 #include <cJSON.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/openat2.h>
 #include <stdarg.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 
@@ -355,8 +357,8 @@ static int write_deleted_files(int dest_fd, char **paths) {
         return write_all(fd, text, strlen(text));
 }
 
-int rootfs_diff_capture(const char *upperdir, bool userxattr, const char *merged, const char *dest_dir,
-                        RootfsDiffStats *ret_stats) {
+int rootfs_diff_capture_limited(const char *upperdir, bool userxattr, const char *merged,
+                                const char *dest_dir, uint64_t max_data_bytes, RootfsDiffStats *ret_stats) {
         _cleanup_close_ int upper_fd = -EBADF, merged_fd = -EBADF, dest_fd = -EBADF, out = -EBADF;
         _cleanup_(archive_writer_freep) ArchiveWriter *w = NULL;
         Capture c = {.xattr_prefix = userxattr ? "user.overlay." : "trusted.overlay.", .merged_fd = -EBADF};
@@ -384,6 +386,7 @@ int rootfs_diff_capture(const char *upperdir, bool userxattr, const char *merged
         if (r < 0)
                 return r;
         c.w = w;
+        archive_writer_set_max_data(w, max_data_bytes);
         r = capture_upper(&c, upper_fd, "", 0);
         if (r >= 0)
                 r = archive_writer_finish(w);
@@ -391,12 +394,16 @@ int rootfs_diff_capture(const char *upperdir, bool userxattr, const char *merged
                 r = write_deleted_files(dest_fd, c.deleted);
         c.stats.deleted = c.n_deleted;
         c.stats.bytes = archive_writer_bytes(w);
+        c.stats.data_bytes = archive_writer_data_bytes(w);
         strv_free(c.deleted);
-        if (r < 0)
-                return r;
         if (ret_stats)
                 *ret_stats = c.stats;
-        return 0;
+        return r < 0 ? r : 0;
+}
+
+int rootfs_diff_capture(const char *upperdir, bool userxattr, const char *merged, const char *dest_dir,
+                        RootfsDiffStats *ret_stats) {
+        return rootfs_diff_capture_limited(upperdir, userxattr, merged, dest_dir, 0, ret_stats);
 }
 
 /* ---- apply ---- */
@@ -415,7 +422,8 @@ typedef struct Apply {
         int cached_fd;
         DirTime *dirs;
         size_t n_dirs, alloc_dirs, dirs_bytes;
-        char *bad_path; /* for the message */
+        char *bad_path;      /* for the message */
+        uint64_t data_bytes; /* file data in the archive (the pre-pass) */
 } Apply;
 
 static void apply_done(Apply *a) {
@@ -651,16 +659,9 @@ static int apply_entry(ArchiveReader *rd, const ArchiveEntry *e, void *userdata)
         _cleanup_close_ int fd = open_beneath(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL, 0600);
         if (fd < 0)
                 return map_resolve_error(fd);
-        for (;;) {
-                ssize_t k = archive_reader_read(rd, a->buf, COPY_BUF_SIZE);
-                if (k < 0)
-                        return (int)k;
-                if (k == 0)
-                        break;
-                r = write_all(fd, a->buf, (size_t)k);
-                if (r < 0)
-                        return r;
-        }
+        r = archive_reader_copy_to(rd, fd, a->buf, COPY_BUF_SIZE); /* holes stay holes */
+        if (r < 0)
+                return r;
         r = set_owner_mode(fd, e);
         if (r < 0)
                 return r;
@@ -669,13 +670,35 @@ static int apply_entry(ArchiveReader *rd, const ArchiveEntry *e, void *userdata)
         return 0;
 }
 
+/* The pre-pass: archive_read() has checked the header, path, type and
+ * sparse map and reads the data through to the end (a truncated archive
+ * fails here); what apply_entry() would refuse on its own is checked too. */
 static int validate_entry(ArchiveReader *rd, const ArchiveEntry *e, void *userdata) {
         Apply *a = userdata;
         free(a->bad_path);
         a->bad_path = strdup(e->path);
         if (e->type == ARCHIVE_ENTRY_SYMLINK && strlen(e->link_target) >= ARCHIVE_PATH_MAX)
                 return -ENAMETOOLONG;
+        if (e->type == ARCHIVE_ENTRY_HARDLINK && streq(e->link_target, e->path))
+                return -EINVAL;
+        if (e->type == ARCHIVE_ENTRY_FILE && e->size > (uint64_t)INT64_MAX)
+                return -EFBIG;
+        a->data_bytes += e->data_bytes;
         return 0;
+}
+
+/* Whether the archive's file data fits in the free space of the rootfs's
+ * filesystem (a lower bound of what it needs: no room for metadata). */
+static int check_space(int root_fd, uint64_t need) {
+        struct statvfs sv;
+        if (fstatvfs(root_fd, &sv) < 0)
+                return negative_errno();
+        if (sv.f_blocks == 0)
+                return 0; /* a filesystem that does not say */
+        uint64_t avail = (uint64_t)sv.f_bfree;
+        if (sv.f_frsize > 0 && avail > UINT64_MAX / sv.f_frsize)
+                return 0;
+        return need > avail * sv.f_frsize ? -ENOSPC : 0;
 }
 
 /* Reads and checks deleted.files: a JSON array of paths, normalised into
@@ -766,7 +789,8 @@ int rootfs_diff_apply_msg(const char *checkpoint_dir, const char *rootfs, char *
         }
         a.root_dev = st.st_dev;
 
-        /* Everything is checked before anything changes. */
+        /* Everything that can be checked is checked before anything changes
+         * (see rootfs-diff.h for what is not). */
         r = read_deleted(ckpt_fd, &deleted, &bad);
         if (r < 0) {
                 set_msg(errbuf, errlen, "%s/%s refused%s%s: %s", checkpoint_dir, ROOTFS_DELETED_FILES,
@@ -789,6 +813,13 @@ int rootfs_diff_apply_msg(const char *checkpoint_dir, const char *rootfs, char *
                 }
                 if (lseek(tar_fd, 0, SEEK_SET) < 0) {
                         r = negative_errno();
+                        goto finish;
+                }
+                r = check_space(a.root_fd, a.data_bytes);
+                if (r < 0) {
+                        set_msg(errbuf, errlen,
+                                "%s/%s holds %" PRIu64 " bytes of file data, more than %s has free: %s",
+                                checkpoint_dir, ROOTFS_DIFF_TAR, a.data_bytes, rootfs, strerror(-r));
                         goto finish;
                 }
         }

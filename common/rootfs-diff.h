@@ -21,16 +21,31 @@
  * (counted). Extended attributes (file capabilities, SELinux labels) are not
  * kept. Hard links become separate files.
  *
+ * Sparse files are archived with their holes (GNU sparse, pax format 1.0: see
+ * archive.h) and applied as sparse files. A limit on the file data stored
+ * (holes not counted) keeps a huge writable layer from filling the store.
+ *
  * Apply is strictly confined to the rootfs: every path is resolved below it
  * component by component with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
  * RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV), so neither a symlink already in
  * the image nor one from the archive is ever followed (an upper directory has
  * none on the way to its entries); symlinks from the archive are created,
  * never followed; a hard link (Podman's archives have them) must name a
- * regular file found the same way; devices and FIFOs are refused. deleted.files
- * and the archive's headers are validated completely before anything is
- * changed. Deletions run first, then the archive is extracted (an entry
- * replaces whatever is at its path), then directory mtimes are set. */
+ * regular file found the same way; devices and FIFOs are refused.
+ *
+ * Before anything is changed, a pre-pass reads all of deleted.files and the
+ * whole archive: every path, header, type, size and sparse map, the data
+ * through to the end marker (a truncated archive changes nothing), symlink
+ * targets, hard links to themselves, and that the file data fits in the free
+ * space of the rootfs's filesystem. What depends on the rootfs's contents is
+ * only found while applying, and then leaves the rootfs partly changed: a path
+ * under a symlink or on another filesystem of the image (-EPERM), a hard link
+ * whose target is missing or not a regular file, I/O errors and a filesystem
+ * that fills up after all (metadata, other writers). The rootfs is the fresh
+ * one of the container being restored, which then fails to start; nothing
+ * outside the rootfs is ever changed. Deletions run first, then the archive is
+ * extracted (an entry replaces whatever is at its path), then directory mtimes
+ * are set. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -59,10 +74,11 @@ void rootfs_overlay_done(RootfsOverlay *o);
 int rootfs_find_overlay(const char *mountinfo, const char *mount_point, RootfsOverlay *o);
 
 typedef struct RootfsDiffStats {
-        uint64_t entries; /* archived entries */
-        uint64_t deleted; /* paths in deleted.files */
-        uint64_t skipped; /* sockets, FIFOs, devices */
-        uint64_t bytes;   /* size of rootfs-diff.tar */
+        uint64_t entries;    /* archived entries */
+        uint64_t deleted;    /* paths in deleted.files */
+        uint64_t skipped;    /* sockets, FIFOs, devices */
+        uint64_t bytes;      /* size of rootfs-diff.tar */
+        uint64_t data_bytes; /* file data in it (holes of sparse files not counted) */
 } RootfsDiffStats;
 
 /* Writes dest_dir/rootfs-diff.tar (always) and dest_dir/deleted.files (when
@@ -72,13 +88,20 @@ typedef struct RootfsDiffStats {
  * event loop. */
 int rootfs_diff_capture(const char *upperdir, bool userxattr, const char *merged, const char *dest_dir,
                         RootfsDiffStats *ret_stats);
+/* Same, storing at most max_data_bytes of file data (0: no limit). Over it,
+ * the capture fails with -EFBIG after counting the rest: ret_stats (filled on
+ * failure too) then has the whole layer's data_bytes. The files written so far
+ * are left for the caller to remove. */
+int rootfs_diff_capture_limited(const char *upperdir, bool userxattr, const char *merged,
+                                const char *dest_dir, uint64_t max_data_bytes, RootfsDiffStats *ret_stats);
 
 /* Applies checkpoint_dir/deleted.files then checkpoint_dir/rootfs-diff.tar to
  * the directory rootfs (absent files: nothing to do). Returns 0, or a
  * negative errno: -EPERM for a path that would leave rootfs or runs through a
  * symlink or a hard link to something else than a regular file, -ENOTSUP for
  * devices/FIFOs, -EBADMSG for a malformed
- * archive or list, -E2BIG/-EFBIG over the limits. Blocking (the shim runs it
+ * archive or list, -E2BIG/-EFBIG over the limits, -ENOSPC if the file data
+ * does not fit in the rootfs's free space. Blocking (the shim runs it
  * in a forked child). */
 int rootfs_diff_apply(const char *checkpoint_dir, const char *rootfs);
 

@@ -7,10 +7,12 @@
 #include <sys/socket.h>
 
 #include "kybernated/manager.h"
+#include "kybernated/server.h"
 #include "log.h"
 
 static sd_event *event;
 static Manager *manager;
+static Server *server;
 static Config config;
 
 static void setup(void) {
@@ -29,7 +31,7 @@ static void setup(void) {
             config_set(&config, "allowed_restore_dirs", "/tmp") < 0)
                 abort();
         if (sd_event_new(&event) < 0 || manager_new(event, &config, &manager) < 0 ||
-            manager_open_store(manager) < 0)
+            manager_open_store(manager) < 0 || server_new(manager, &server) < 0)
                 abort();
         manager->no_spawn = true;
         /* A few rows to find, pin and delete. */
@@ -60,14 +62,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 abort();
         struct ucred cred = {.pid = getpid(), .uid = 0, .gid = 0};
         Connection *c = NULL;
-        if (connection_new(manager, sv[0], &cred, false, &c) < 0)
+        if (server_add_connection(server, sv[0], &cred, false, &c) < 0)
                 abort();
-        connection_handle_datagram(c, data, size);
+        server_handle_datagram(c, data, size);
         /* A second request on the same connection exercises the busy path. */
-        connection_handle_datagram(c, data, size);
+        server_handle_datagram(c, data, size);
         while (sd_event_run(event, 0) > 0)
                 ;
-        connection_free(c);
+        server_drop_connection(server, c);
         /* Drain and decode what came back: responses must always unpack. */
         uint8_t buf[KYB_MSG_MAX];
         ssize_t n;

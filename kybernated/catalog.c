@@ -48,13 +48,18 @@ static const char *const migrations[CATALOG_SCHEMA_VERSION] = {
         "CREATE INDEX checkpoints_created_id ON checkpoints(created_ns, id); DROP INDEX checkpoints_created;",
         /* 3 -> 4: boot id recorded once runc's dump is complete (see catalog.h) */
         "ALTER TABLE checkpoints ADD COLUMN dumped_boot_id TEXT NOT NULL DEFAULT '';",
+        /* 4 -> 5: a pending checkpoint of a running container (which it pauses
+         * or CRIU freezes) and where runc keeps it: what start-up recovery
+         * needs to thaw it after a crash (see catalog.h) */
+        "ALTER TABLE checkpoints ADD COLUMN thaw INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE checkpoints ADD COLUMN runc_root TEXT NOT NULL DEFAULT '';",
 };
 
 #define COLUMNS                                                                                         \
         "id, name, state, containerd_namespace, k8s_namespace, k8s_pod, k8s_container, container_id, "  \
         "image_ref, image_digest, created_ns, size_bytes, runc_version, criu_version, kernel_version, " \
         "options, checksum, restore_count, pinned, allow_cross_namespace, last_restored_ns, durable, "  \
-        "bundle, dumped_boot_id"
+        "bundle, dumped_boot_id, thaw, runc_root"
 
 static int sqlite_to_errno(int rc) {
         switch (rc & 0xff) {
@@ -244,7 +249,7 @@ void catalog_entry_done(CatalogEntry *e) {
         char **strs[] = {&e->id,           &e->name,          &e->containerd_namespace, &e->k8s_namespace,
                          &e->k8s_pod,      &e->k8s_container, &e->container_id,         &e->image_ref,
                          &e->image_digest, &e->runc_version,  &e->criu_version,         &e->kernel_version,
-                         &e->checksum,     &e->bundle,        &e->dumped_boot_id};
+                         &e->checksum,     &e->bundle,        &e->dumped_boot_id,       &e->runc_root};
         for (size_t i = 0; i < ELEMENTSOF(strs); i++)
                 free(*strs[i]);
         *e = (CatalogEntry){};
@@ -276,6 +281,7 @@ int catalog_entry_copy(const CatalogEntry *src, CatalogEntry *ret) {
         r |= dup_or_null(src->checksum, &e.checksum);
         r |= dup_or_null(src->bundle, &e.bundle);
         r |= dup_or_null(src->dumped_boot_id, &e.dumped_boot_id);
+        r |= dup_or_null(src->runc_root, &e.runc_root);
         if (r < 0) {
                 catalog_entry_done(&e);
                 return -ENOMEM;
@@ -298,7 +304,7 @@ int catalog_insert(Catalog *c, const CatalogEntry *e) {
                 c,
                 "INSERT INTO checkpoints (" COLUMNS ") VALUES "
                 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-                "?20, ?21, ?22, ?23, ?24)",
+                "?20, ?21, ?22, ?23, ?24, ?25, ?26)",
                 &s);
         if (r < 0)
                 return r;
@@ -332,6 +338,8 @@ int catalog_insert(Catalog *c, const CatalogEntry *e) {
         r |= sqlite_to_errno(sqlite3_bind_int(s, 22, e->durable));
         r |= bind_text(s, 23, e->bundle);
         r |= bind_text(s, 24, e->dumped_boot_id);
+        r |= sqlite_to_errno(sqlite3_bind_int(s, 25, e->thaw));
+        r |= bind_text(s, 26, e->runc_root);
         if (r < 0)
                 return -EINVAL;
         return e->state == CHECKPOINT_PENDING ? step_pending_change(c, s) : sqlite_to_errno(sqlite3_step(s));
@@ -378,6 +386,8 @@ static int row_to_entry_full(sqlite3_stmt *s, bool borrow, CatalogEntry *ret) {
         e.durable = sqlite3_column_int(s, 21) != 0;
         r |= col_text(s, 22, &e.bundle);
         r |= col_text(s, 23, &e.dumped_boot_id);
+        e.thaw = sqlite3_column_int(s, 24) != 0;
+        r |= col_text(s, 25, &e.runc_root);
 #undef col_text
         if (r < 0) {
                 catalog_entry_done(&e);
@@ -491,9 +501,15 @@ int catalog_set_ready(Catalog *c, const char *id, uint64_t size_bytes, const cha
                           id, (int64_t)size_bytes, checksum);
 }
 
+/* The dump is complete: the container runs again (resumed, or left running
+ * by CRIU) or is gone (--exit), so nothing is left to thaw. */
 int catalog_set_dumped(Catalog *c, const char *id, const char *boot_id) {
-        return change_one_full(c, "UPDATE checkpoints SET dumped_boot_id = ?3 WHERE id = ?1", id, 0, boot_id,
-                               true);
+        return change_one_full(c, "UPDATE checkpoints SET dumped_boot_id = ?3, thaw = 0 WHERE id = ?1", id,
+                               0, boot_id, true);
+}
+
+int catalog_set_thaw(Catalog *c, const char *id, bool thaw) {
+        return change_one_full(c, "UPDATE checkpoints SET thaw = ?2 WHERE id = ?1", id, thaw, NULL, true);
 }
 
 int catalog_set_state(Catalog *c, const char *id, CheckpointState state) {

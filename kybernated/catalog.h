@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define CATALOG_SCHEMA_VERSION 4
+#define CATALOG_SCHEMA_VERSION 5
 
 /* Numbers match kybernate.v1.CheckpointState. */
 typedef enum CheckpointState {
@@ -56,6 +56,15 @@ typedef struct CatalogEntry {
         /* schema 4: boot id at the moment runc's dump and our metadata were
          * complete (still pending: not yet checksummed and synced). */
         char *dumped_boot_id;
+        /* schema 5: set in the pending row, before `runc pause` or the dump
+         * starts, when the container was running (not frozen by someone
+         * else): a daemon killed before the dump completed may have left it
+         * paused by us or frozen by CRIU, and start-up recovery resumes it
+         * (`runc --root runc_root resume`). Cleared when the dump is complete
+         * and when our pause failed (the container may be someone else's
+         * to freeze). Only pending rows are looked at. */
+        bool thaw;
+        char *runc_root;
 } CatalogEntry;
 
 /* Empty or NULL fields do not filter. */
@@ -103,6 +112,8 @@ int catalog_set_ready(Catalog *c, const char *id, uint64_t size_bytes, const cha
 int catalog_set_state(Catalog *c, const char *id, CheckpointState state);
 /* Records that the dump is complete (files written, not necessarily synced). */
 int catalog_set_dumped(Catalog *c, const char *id, const char *boot_id);
+/* Sets or clears the pending row's thaw mark. */
+int catalog_set_thaw(Catalog *c, const char *id, bool thaw);
 int catalog_set_pinned(Catalog *c, const char *id, bool pinned);
 int catalog_record_restore(Catalog *c, const char *id, int64_t now_ns);
 int catalog_delete(Catalog *c, const char *id);

@@ -17,7 +17,30 @@
  * --leave-running dump and after any failure.
  *
  * Any failure removes the directory and the row, after copying runc's output
- * and CRIU's dump.log to <store>/logs/, whose path the error message names. */
+ * and CRIU's dump.log to <store>/logs/, whose path the error message names.
+ *
+ * What kill -9 of the daemon leaves at each step, and what the next start
+ * (recover.c, then manager_startup_cleanup) does with it. Our children die
+ * with us (PR_SET_PDEATHSIG); runc's CRIU may not, and recovery kills any
+ * process still holding a file of a pending checkpoint's directory first.
+ *   - before the pending row: a directory without a row: removed.
+ *   - pending row written, before or during `runc pause`: the row says
+ *     "thaw" (the container was running) and where runc keeps it, durably
+ *     for a daemon crash, before pause runs: recovery resumes the container,
+ *     which is a no-op (runc refuses) if the pause had not happened yet. One
+ *     found frozen at the start (containerd's pause) has no mark: left be.
+ *   - paused, rootfs capture running: resumed, row and directory removed.
+ *   - runc checkpoint running: CRIU holds the tasks (seized, the freezer
+ *     frozen by it or by our pause); once it is gone the freezer may stay
+ *     frozen: resumed like the above (--exit too: CRIU had not killed it).
+ *   - dump done, runc resume running or not yet run: resumed.
+ *   - metadata written, checksum or sync running: the dump is complete and
+ *     the mark cleared with it (the container runs again or is gone): the
+ *     row is completed in the same boot, removed after a reboot; the
+ *     container is not touched (someone may pause it by then).
+ *   - row ready: nothing left to do.
+ * A pause that failed clears the mark: the container may have been paused
+ * by someone else meanwhile. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -25,10 +48,11 @@
 #include <sys/wait.h>
 
 #include "log.h"
-#include "manager.h"
 #include "metadata.h"
+#include "ops.h"
 #include "resolve.h"
 #include "rootfs-diff.h"
+#include "runc-args.h"
 #include "spawn.h"
 #include "store.h"
 
@@ -289,15 +313,26 @@ static int on_capture_exit(sd_event_source *s, const siginfo_t *si, void *userda
         CheckpointJob *j = userdata;
         char buf[160] = "";
         int r = -EIO;
-        unsigned long long entries = 0, deleted = 0, skipped = 0, bytes = 0;
+        unsigned long long entries = 0, deleted = 0, skipped = 0, bytes = 0, data = 0;
+        uint64_t max = j->manager->config->max_rootfs_diff_bytes;
 
         j->child = sd_event_source_disable_unref(j->child);
         ssize_t k = read(j->capture_fd, buf, sizeof(buf) - 1);
         j->capture_fd = safe_close(j->capture_fd);
         if (si->si_code == CLD_EXITED && k > 0) {
                 buf[k] = 0;
-                if (sscanf(buf, "%d %llu %llu %llu %llu", &r, &entries, &deleted, &skipped, &bytes) < 1)
+                if (sscanf(buf, "%d %llu %llu %llu %llu %llu", &r, &entries, &deleted, &skipped, &bytes,
+                           &data) < 1)
                         r = -EIO;
+        }
+        if (r == -EFBIG && max > 0 && data > max) {
+                char what[PATH_MAX + 160];
+                snprintf(what, sizeof(what),
+                         "writable layer %s is %llu bytes, over the limit of %" PRIu64
+                         " bytes (max_rootfs_diff_bytes)",
+                         j->overlay.upperdir, data, max);
+                job_fail(j, r, what);
+                return 0;
         }
         if (r < 0) {
                 char what[PATH_MAX + 128];
@@ -319,11 +354,13 @@ static int on_capture_exit(sd_event_source *s, const siginfo_t *si, void *userda
 static void capture_child(void *userdata, int result_fd) {
         CheckpointJob *j = userdata;
         RootfsDiffStats st = {};
-        int r = rootfs_diff_capture(j->overlay.upperdir, j->overlay.userxattr, j->rootfs, j->dir, &st);
+        int r = rootfs_diff_capture_limited(j->overlay.upperdir, j->overlay.userxattr, j->rootfs, j->dir,
+                                            j->manager->config->max_rootfs_diff_bytes, &st);
         char out[160];
-        int n = snprintf(out, sizeof(out), "%d %llu %llu %llu %llu\n", r, (unsigned long long)st.entries,
-                         (unsigned long long)st.deleted, (unsigned long long)st.skipped,
-                         (unsigned long long)st.bytes);
+        int n = snprintf(out, sizeof(out), "%d %llu %llu %llu %llu %llu\n", r,
+                         (unsigned long long)st.entries, (unsigned long long)st.deleted,
+                         (unsigned long long)st.skipped, (unsigned long long)st.bytes,
+                         (unsigned long long)st.data_bytes);
         (void)!write(result_fd, out, (size_t)n);
 }
 
@@ -396,13 +433,24 @@ static void job_finish(CheckpointJob *j) {
                 job_fail(j, r, "starting the checksum failed");
 }
 
-/* Starts runc with argv, output to work/runc.log, handler on its exit. */
-static int job_spawn(CheckpointJob *j, const char **argv, sd_event_child_handler_t handler) {
+/* runc and the global options every runc of this job gets. */
+static void job_add_runc(const CheckpointJob *j, Argv *a) {
+        const Config *cfg = j->manager->config;
+        RuncGlobalOptions g = {.binary = cfg->runc, .root = j->runc_root, .criu = cfg->criu};
+        runc_add_global(a, &g);
+}
+
+/* Starts the runc command in a, output to work/runc.log, handler on its exit. */
+static int job_spawn(CheckpointJob *j, Argv *a, sd_event_child_handler_t handler) {
+        _cleanup_free_ char **argv = NULL;
+        int r = argv_take(a, &argv);
+        if (r < 0)
+                return r;
         _cleanup_free_ char *log = job_path(j, "work/runc.log");
         if (!log)
                 return -ENOMEM;
         pid_t pid;
-        int r = spawn_logged((char *const *)argv, log, &pid);
+        r = spawn_logged(argv, log, &pid);
         if (r < 0)
                 return r;
         r = sd_event_add_child(j->manager->event, &j->child, pid, WEXITED, handler, j);
@@ -414,41 +462,23 @@ static int job_spawn(CheckpointJob *j, const char **argv, sd_event_child_handler
 }
 
 static int job_start_checkpoint(CheckpointJob *j) {
-        Manager *m = j->manager;
         _cleanup_free_ char *images = job_path(j, "checkpoint");
         _cleanup_free_ char *work = job_path(j, "work");
         if (!images || !work)
                 return -ENOMEM;
 
-        const char *argv[24];
-        size_t n = 0;
-        argv[n++] = m->config->runc;
-        argv[n++] = "--root";
-        argv[n++] = j->runc_root;
-        if (m->config->criu) {
-                argv[n++] = "--criu";
-                argv[n++] = m->config->criu;
-        }
-        argv[n++] = "checkpoint";
-        argv[n++] = "--image-path";
-        argv[n++] = images;
-        argv[n++] = "--work-path";
-        argv[n++] = work;
         uint32_t o = j->entry.options;
-        if (o & CKPT_OPT_LEAVE_RUNNING)
-                argv[n++] = "--leave-running";
-        if (o & CKPT_OPT_TCP_ESTABLISHED)
-                argv[n++] = "--tcp-established";
-        if (o & CKPT_OPT_EXT_UNIX_SK)
-                argv[n++] = "--ext-unix-sk";
-        if (o & CKPT_OPT_FILE_LOCKS)
-                argv[n++] = "--file-locks";
-        if (o & CKPT_OPT_SHELL_JOB)
-                argv[n++] = "--shell-job";
-        argv[n++] = j->entry.container_id;
-        argv[n] = NULL;
-
-        int r = job_spawn(j, argv, on_checkpoint_exit);
+        RuncCheckpointOptions co = {.criu = {.image_path = images,
+                                             .work_path = work,
+                                             .tcp_established = o & CKPT_OPT_TCP_ESTABLISHED,
+                                             .ext_unix_sk = o & CKPT_OPT_EXT_UNIX_SK,
+                                             .shell_job = o & CKPT_OPT_SHELL_JOB,
+                                             .file_locks = o & CKPT_OPT_FILE_LOCKS},
+                                    .leave_running = o & CKPT_OPT_LEAVE_RUNNING};
+        Argv a = {};
+        job_add_runc(j, &a);
+        runc_add_checkpoint(&a, &co, j->entry.container_id);
+        int r = job_spawn(j, &a, on_checkpoint_exit);
         if (r >= 0)
                 job_progress(j, "runc-checkpoint", "runc checkpoint running");
         return r;
@@ -456,20 +486,27 @@ static int job_start_checkpoint(CheckpointJob *j) {
 
 /* runc <verb> of the container (pause, resume). */
 static int job_spawn_runc(CheckpointJob *j, const char *verb, sd_event_child_handler_t handler) {
-        const char *argv[] = {j->manager->config->runc, "--root", j->runc_root, verb,
-                              j->entry.container_id,    NULL};
-        return job_spawn(j, argv, handler);
+        Argv a = {};
+        job_add_runc(j, &a);
+        argv_add(&a, verb);
+        argv_add(&a, j->entry.container_id);
+        return job_spawn(j, &a, handler);
 }
 
 static int on_pause_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
         CheckpointJob *j = userdata;
         j->child = sd_event_source_disable_unref(j->child);
         j->we_paused = si->si_code == CLD_EXITED && si->si_status == 0;
-        if (!j->we_paused)
-                /* Stopped meanwhile, or no freezer: the dump will tell. */
+        if (!j->we_paused) {
+                /* Stopped meanwhile, or no freezer: the dump will tell. Or
+                 * paused by someone else meanwhile: not ours to resume after
+                 * a crash. */
                 log_warning(
                         "Checkpoint %s: runc pause of %s failed, saving its writable layer while it runs",
                         j->entry.id, j->entry.container_id);
+                if (j->entry.thaw && catalog_set_thaw(j->manager->catalog, j->entry.id, false) >= 0)
+                        j->entry.thaw = false;
+        }
         int r = job_start_capture(j);
         if (r < 0)
                 job_fail(j, r, "starting the capture of the container's writable layer failed");
@@ -571,6 +608,15 @@ static void job_continue_with_state(CheckpointJob *j, const char *state_json, co
         j->entry.bundle = TAKE_PTR(bundle);
         job_find_rootfs(j, spec, state_json);
         j->spec = TAKE_PTR(spec);
+        /* Written with the row, so before we pause the container or CRIU
+         * freezes it: should the daemon die, start-up recovery thaws exactly
+         * the containers that ran (see the top of this file). */
+        j->entry.thaw = metadata_runc_state_frozen(state_json) == 0;
+        j->entry.runc_root = strdup(j->runc_root);
+        if (!j->entry.runc_root) {
+                job_fail(j, ENOMEM, "out of memory");
+                return;
+        }
 
         r = catalog_insert(m->catalog, &j->entry);
         if (r < 0) {
@@ -649,8 +695,9 @@ void op_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req) {
                 connection_send_error(c, EINVAL, "runc_root must be an absolute normalized path");
                 return;
         }
-        if (!isempty(req->image_ref) && strlen(req->image_ref) > IMAGE_REF_MAX) {
-                connection_send_error(c, EINVAL, "image_ref too long");
+        if (!isempty(req->image_ref) && !image_ref_valid(req->image_ref)) {
+                connection_send_error(c, EINVAL, "invalid image_ref: use 1-%d printable ASCII characters",
+                                      IMAGE_REF_MAX);
                 return;
         }
         if (!isempty(req->name)) {
@@ -741,9 +788,15 @@ void op_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req) {
                 job_continue_with_state(j, state, "runc's state.json");
                 return;
         }
-        const char *argv[] = {m->config->runc, "--root", j->runc_root, "state", e->container_id, NULL};
+        Argv a = {};
+        job_add_runc(j, &a);
+        argv_add(&a, "state");
+        argv_add(&a, e->container_id);
+        _cleanup_free_ char **argv = NULL;
         pid_t pid;
-        r = spawn_logged((char *const *)argv, state_out, &pid);
+        r = argv_take(&a, &argv);
+        if (r >= 0)
+                r = spawn_logged(argv, state_out, &pid);
         if (r < 0) {
                 job_fail(j, r, "starting runc failed");
                 return;

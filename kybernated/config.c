@@ -22,6 +22,7 @@ int config_init(Config *c) {
                 .max_age_ns = (int64_t)(7 * 86400) * (int64_t)NSEC_PER_SEC,
                 .durable = true,
                 .read_gid = (gid_t)-1,
+                .max_rootfs_diff_bytes = MAX_ROOTFS_DIFF_BYTES_DEFAULT,
         };
         if (set_str(&c->store, STORE_PATH_DEFAULT) < 0 || set_str(&c->socket, KYB_SOCKET_DEFAULT) < 0 ||
             set_str(&c->runc, "runc") < 0 || set_str(&c->runc_root_base, RUNC_ROOT_BASE_DEFAULT) < 0)
@@ -47,6 +48,28 @@ static int parse_bool(const char *v, bool *ret) {
                 *ret = false;
         else
                 return -EINVAL;
+        return 0;
+}
+
+/* A byte count: digits with an optional K, M, G or T (powers of 1024). */
+static int parse_bytes(const char *v, uint64_t *ret) {
+        char *end;
+        if (isempty(v) || !isdigit((unsigned char)v[0]))
+                return -EINVAL;
+        errno = 0;
+        unsigned long long n = strtoull(v, &end, 10);
+        if (errno)
+                return -EINVAL;
+        unsigned shift = 0;
+        if (*end) {
+                const char *units = "KMGT", *u = strchr(units, toupper((unsigned char)*end));
+                if (!u || end[1])
+                        return -EINVAL;
+                shift = 10 * (unsigned)(u - units + 1);
+        }
+        if (shift && n > (UINT64_MAX >> shift))
+                return -ERANGE;
+        *ret = (uint64_t)n << shift;
         return 0;
 }
 
@@ -114,6 +137,8 @@ int config_set(Config *c, const char *key, const char *v) {
         }
         if (streq(key, "durable"))
                 return parse_bool(v, &c->durable);
+        if (streq(key, "max_rootfs_diff_bytes"))
+                return parse_bytes(v, &c->max_rootfs_diff_bytes);
         if (streq(key, "allowed_restore_dirs")) {
                 char **l = NULL;
                 r = parse_dirs(v, &l);
@@ -143,6 +168,26 @@ int config_set(Config *c, const char *key, const char *v) {
                 return set_str(&c->read_group, v);
         }
         return -ENOKEY;
+}
+
+int config_check(const Config *c, const char **ret_dir) {
+        _cleanup_free_ char *store = NULL;
+        *ret_dir = NULL;
+        int r = path_resolve_existing(c->store, &store);
+        if (r < 0)
+                return r;
+        STRV_FOREACH (d, c->allowed_restore_dirs) {
+                _cleanup_free_ char *real = NULL;
+                r = path_resolve_existing(*d, &real);
+                if (r < 0)
+                        return r;
+                if (path_overlaps(*d, c->store) || path_overlaps(real, store) || path_overlaps(*d, store) ||
+                    path_overlaps(real, c->store)) {
+                        *ret_dir = *d;
+                        return -EINVAL;
+                }
+        }
+        return 0;
 }
 
 static char *strip(char *s) {

@@ -11,6 +11,7 @@
 #define CONFIG_PATH_DEFAULT "/etc/kybernate/kybernated.conf"
 #define STORE_PATH_DEFAULT "/var/lib/kybernate"
 #define RUNC_ROOT_BASE_DEFAULT "/run/containerd/runc"
+#define MAX_ROOTFS_DIFF_BYTES_DEFAULT (10ULL << 30)
 
 typedef struct Config {
         char *store;                 /* store = /var/lib/kybernate */
@@ -24,6 +25,9 @@ typedef struct Config {
         char **allowed_restore_dirs; /* allowed_restore_dirs = /a:/b (colon or comma separated) */
         char *read_group;            /* read_group = (none) */
         gid_t read_gid;              /* resolved read_group, (gid_t)-1 if none */
+        /* max_rootfs_diff_bytes = 10G: file data of the writable layer a
+         * checkpoint stores (holes of sparse files not counted; 0 = no limit) */
+        uint64_t max_rootfs_diff_bytes;
 } Config;
 
 int config_init(Config *c);
@@ -33,3 +37,9 @@ int config_parse(Config *c, const char *text, unsigned *ret_line);
 /* Loads path; a missing file is fine unless required. */
 int config_load(Config *c, const char *path, bool required, unsigned *ret_line);
 int config_set(Config *c, const char *key, const char *value);
+/* Whether the settings can be used together: an allowed_restore_dirs entry
+ * that is the store, inside it or above it (compared by name, with symlinks
+ * resolved on both sides) would let any tenant restore any checkpoint by
+ * path, with no tenant rule and no checksum: -EINVAL and *ret_dir is that
+ * entry. */
+int config_check(const Config *c, const char **ret_dir);

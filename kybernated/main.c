@@ -9,6 +9,8 @@
 #include "config.h"
 #include "log.h"
 #include "manager.h"
+#include "recover.h"
+#include "server.h"
 
 #define EXIT_WAIT_USEC (300 * USEC_PER_SEC)
 
@@ -33,6 +35,7 @@ static void help(void) {
 
 typedef struct ExitState {
         Manager *manager;
+        Server *server;
         sd_event_source *timer;
         uint64_t deadline;
 } ExitState;
@@ -58,7 +61,7 @@ static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *
         (void)sd_notify(false, "STOPPING=1");
         log_info("Received %s, finishing %u running operations", strsignal((int)si->ssi_signo), m->n_jobs);
         /* Stop accepting; running checkpoints finish so no runc is orphaned. */
-        (void)sd_event_source_set_enabled(m->listen_source, SD_EVENT_OFF);
+        server_stop_listening(st->server);
         uint64_t now;
         (void)sd_event_now(e, CLOCK_MONOTONIC, &now);
         st->deadline = now + EXIT_WAIT_USEC;
@@ -177,6 +180,20 @@ int main(int argc, char *argv[]) {
                         (void)config_set(&config, "socket", getenv(KYB_SOCKET_ENV));
         }
 
+        const char *bad_dir = NULL;
+        r = config_check(&config, &bad_dir);
+        if (r < 0) {
+                if (bad_dir)
+                        log_error(
+                                "allowed_restore_dirs entry %s is the checkpoint store %s, inside it or "
+                                "above it: any tenant could restore any checkpoint by path, with no tenant "
+                                "rule and no checksum. Refusing to start",
+                                bad_dir, config.store);
+                else
+                        log_error_errno(r, "Invalid store %s: %m", config.store);
+                return 1;
+        }
+
         /* sd-event needs SIGCHLD blocked for child watches; TERM/INT become events. */
         sigset_t mask;
         sigemptyset(&mask);
@@ -198,6 +215,9 @@ int main(int argc, char *argv[]) {
         r = manager_open_store(m);
         if (r < 0)
                 return 1;
+        /* Thaws containers a killed checkpoint left frozen, before the clean-up
+         * removes the rows that say which. */
+        (void)recover_thaw_pending(m);
         r = manager_startup_cleanup(m);
         if (r < 0)
                 return 1;
@@ -214,13 +234,16 @@ int main(int argc, char *argv[]) {
                                        "The socket from systemd is not a listening AF_UNIX SOCK_SEQPACKET socket"),
                                1;
         }
-        r = manager_listen(m, fd);
+        Server *server = NULL;
+        r = server_new(m, &server);
+        if (r >= 0)
+                r = server_listen(server, fd);
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on %s: %m",
                                        fd >= 0 ? "the socket from systemd" : config.socket),
                        1;
 
-        ExitState st = {.manager = m};
+        ExitState st = {.manager = m, .server = server};
         (void)sd_event_add_signal(e, NULL, SIGTERM, on_term, &st);
         (void)sd_event_add_signal(e, NULL, SIGINT, on_term, &st);
 
@@ -235,6 +258,7 @@ int main(int argc, char *argv[]) {
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %m");
         sd_event_source_disable_unref(st.timer);
+        server_free(server);
         manager_free(m);
         sd_event_unref(e);
         config_done(&config);

@@ -1,22 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <dirent.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <stdarg.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/utsname.h>
 
 #include "log.h"
 #include "manager.h"
+#include "resolve.h"
 #include "spawn.h"
 #include "store.h"
-
-struct OutBuf {
-        OutBuf *next;
-        size_t len;
-        uint8_t data[];
-};
 
 int manager_new(sd_event *e, const Config *config, Manager **ret) {
         Manager *m = calloc(1, sizeof(*m));
@@ -24,7 +15,6 @@ int manager_new(sd_event *e, const Config *config, Manager **ret) {
                 return -ENOMEM;
         m->event = sd_event_ref(e);
         m->config = config;
-        m->listen_fd = -EBADF;
         m->lock_fd = -EBADF;
         m->started_ns = now_realtime_ns();
         if (asprintf(&m->checkpoints_dir, "%s/checkpoints", config->store) < 0 ||
@@ -41,11 +31,6 @@ int manager_new(sd_event *e, const Config *config, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
-        while (m->connections)
-                connection_free(m->connections);
-        sd_event_source_disable_unref(m->listen_source);
-        if (m->listen_fd_owned)
-                safe_close(m->listen_fd);
         catalog_close(m->catalog);
         safe_close(m->lock_fd);
         free(m->checkpoints_dir);
@@ -230,394 +215,23 @@ void manager_probe_versions(Manager *m) {
                 m->kernel_version = strdup(u.release);
 }
 
-/* ---- connections ---- */
-
-static int on_connection_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
-
-static void update_events(Connection *c) {
-        uint32_t ev = c->out_head ? EPOLLOUT : 0;
-        /* Stop reading while the output queue is large: backpressure. */
-        if (c->out_bytes < OUT_BYTES_MAX / 2)
-                ev |= EPOLLIN | EPOLLRDHUP;
-        (void)sd_event_source_set_io_events(c->io, ev);
+int manager_checkpoint_dir(Manager *m, const char *id, char **ret) {
+        return asprintf(ret, "%s/%s", m->checkpoints_dir, id) < 0 ? -ENOMEM : 0;
 }
 
-int connection_new(Manager *m, int fd, const struct ucred *cred, bool reader, Connection **ret) {
-        Connection *c = calloc(1, sizeof(*c));
-        if (!c) {
-                safe_close(fd);
-                return -ENOMEM;
-        }
-        c->manager = m;
-        c->fd = fd;
-        c->cred = *cred;
-        c->privileged = cred->uid == 0;
-        c->reader = c->privileged || reader;
-        int r = sd_event_add_io(m->event, &c->io, fd, EPOLLIN | EPOLLRDHUP, on_connection_io, c);
-        if (r < 0) {
-                safe_close(fd);
-                free(c);
-                return r;
-        }
-        c->next = m->connections;
-        if (m->connections)
-                m->connections->prev = c;
-        m->connections = c;
-        m->n_connections++;
-        if (ret)
-                *ret = c;
-        return 0;
+int manager_lookup(Manager *m, const char *ref, CatalogEntry *ret, char *msg, size_t msgsize) {
+        return resolve_lookup(m->catalog, ref, NULL, ret, msg, msgsize);
 }
 
-void connection_free(Connection *c) {
-        if (!c)
-                return;
-        Manager *m = c->manager;
-        if (c->op && c->op_detach)
-                c->op_detach(c->op);
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                m->connections = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
-        m->n_connections--;
-        while (c->out_head) {
-                OutBuf *b = c->out_head;
-                c->out_head = b->next;
-                free(b);
-        }
-        sd_event_source_disable_unref(c->io);
-        safe_close(c->fd);
-        free(c);
-}
-
-void connection_op_done(Connection *c) {
-        c->busy = false;
-        c->op = NULL;
-        c->op_detach = NULL;
-}
-
-/* Sends queued datagrams until the socket is full. */
-static int connection_flush(Connection *c) {
-        while (c->out_head) {
-                OutBuf *b = c->out_head;
-                ssize_t k = send(c->fd, b->data, b->len, MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                break;
-                        return negative_errno();
-                }
-                c->out_head = b->next;
-                if (!c->out_head)
-                        c->out_tail = NULL;
-                c->out_bytes -= b->len;
-                free(b);
-        }
-        update_events(c);
-        return 0;
-}
-
-/* Packs resp into the output queue, tagged with request id `id`. */
-/* Packs resp into the output queue, tagged with request id `id`, followed by
- * extra (already encoded fields of Response, may be NULL). */
-static int connection_queue(Connection *c, Kybernate__V1__Response *resp, uint64_t id, bool final,
-                            const uint8_t *extra, size_t extra_len) {
-        resp->has_version = true;
-        resp->version = KYB_PROTOCOL_VERSION;
-        resp->has_id = true;
-        resp->id = id;
-        resp->has_more = !final;
-        resp->more = !final;
-        if (!resp->has_error) {
-                resp->has_error = true;
-                resp->error = 0;
-        }
-
-        size_t len = protobuf_c_message_get_packed_size(&resp->base);
-        if (len + extra_len > KYB_MSG_MAX)
-                return -EMSGSIZE;
-        if (c->out_bytes + len + extra_len > OUT_BYTES_MAX)
-                return -ENOBUFS;
-        OutBuf *b = malloc(sizeof(OutBuf) + len + extra_len);
-        if (!b)
-                return -ENOMEM;
-        b->next = NULL;
-        b->len = protobuf_c_message_pack(&resp->base, b->data);
-        if (extra_len > 0) {
-                memcpy(b->data + b->len, extra, extra_len);
-                b->len += extra_len;
-        }
-        if (c->out_tail)
-                c->out_tail->next = b;
-        else
-                c->out_head = b;
-        c->out_tail = b;
-        c->out_bytes += b->len;
-        return 0;
-}
-
-int connection_send(Connection *c, Kybernate__V1__Response *resp, bool final) {
-        return connection_send_encoded(c, resp, NULL, 0, final);
-}
-
-int connection_send_encoded(Connection *c, Kybernate__V1__Response *resp, const uint8_t *extra,
-                            size_t extra_len, bool final) {
-        int r = connection_queue(c, resp, c->request_id, final, extra, extra_len);
-        if (final)
-                connection_op_done(c);
-        if (r < 0) {
-                /* A final answer that cannot be queued would leave the client
-                 * waiting forever: hang up instead, so it sees the failure. */
-                if (final)
-                        (void)shutdown(c->fd, SHUT_RDWR);
-                return r;
-        }
-        return connection_flush(c);
-}
-
-/* An error answer outside the running request (which stays as it is): for a
- * datagram that arrived while the connection was busy. */
-static void connection_send_aside(Connection *c, uint64_t id, int error, const char *message) {
-        Kybernate__V1__Response resp = KYBERNATE__V1__RESPONSE__INIT;
-        resp.has_error = true;
-        resp.error = error;
-        resp.message = (char *)message;
-        if (connection_queue(c, &resp, id, true, NULL, 0) >= 0)
-                (void)connection_flush(c);
-}
-
-int connection_send_error(Connection *c, int error, const char *fmt, ...) {
-        Kybernate__V1__Response resp = KYBERNATE__V1__RESPONSE__INIT;
-        _cleanup_free_ char *msg = NULL;
-        va_list ap;
-
-        va_start(ap, fmt);
-        if (vasprintf(&msg, fmt, ap) < 0)
-                msg = NULL;
-        va_end(ap);
-        if (error < 0)
-                error = -error;
-        if (error == 0)
-                error = EIO;
-        resp.has_error = true;
-        resp.error = error;
-        resp.message = msg ? msg : (char *)"out of memory";
-        log_debug("Request %" PRIu64 " from uid %u failed: %s", c->request_id, (unsigned)c->cred.uid,
-                  resp.message);
-        return connection_send(c, &resp, true);
-}
-
-static bool op_is_read_only(const Kybernate__V1__Request *req) {
-        switch (req->op_case) {
-        case KYBERNATE__V1__REQUEST__OP_LIST:
-        case KYBERNATE__V1__REQUEST__OP_INSPECT:
-        case KYBERNATE__V1__REQUEST__OP_STATUS:
-                return true;
-        case KYBERNATE__V1__REQUEST__OP_RESOLVE:
-                return req->resolve->has_dry_run && req->resolve->dry_run;
-        default:
-                return false;
-        }
-}
-
-void connection_handle_datagram(Connection *c, const uint8_t *buf, size_t len) {
-        Kybernate__V1__Request *req = kybernate__v1__request__unpack(NULL, len, buf);
-
-        if (c->busy) {
-                /* The client broke the one-request-at-a-time rule: tell it,
-                 * and let the running request go on. */
-                connection_send_aside(c, req && req->has_id ? req->id : 0, EBUSY,
-                                      "another request is still running on this connection");
-                kyb_request_free(req);
-                return;
-        }
-        c->busy = true;
-        c->request_id = req && req->has_id ? req->id : 0;
-
-        if (!req) {
-                connection_send_error(c, EBADMSG, "malformed request: not a kybernate.v1.Request message");
-                return;
-        }
-        if (!req->has_version || req->version != KYB_PROTOCOL_VERSION) {
-                connection_send_error(c, EPROTONOSUPPORT,
-                                      "unsupported protocol version %u (this daemon speaks version %u)",
-                                      req->has_version ? req->version : 0, KYB_PROTOCOL_VERSION);
-                goto finish;
-        }
-        if (req->op_case == KYBERNATE__V1__REQUEST__OP__NOT_SET) {
-                connection_send_error(c, EOPNOTSUPP, "request names no (known) operation");
-                goto finish;
-        }
-        if (!c->privileged && !(c->reader && op_is_read_only(req))) {
-                connection_send_error(c, EPERM, "permission denied: uid %u may not %s (root only%s)",
-                                      (unsigned)c->cred.uid,
-                                      op_is_read_only(req) ? "read the catalog" : "change the catalog",
-                                      op_is_read_only(req) ? " or members of read_group" : "");
-                goto finish;
-        }
-
-        switch (req->op_case) {
-        case KYBERNATE__V1__REQUEST__OP_CHECKPOINT:
-                op_checkpoint(c, req->checkpoint);
-                break;
-        case KYBERNATE__V1__REQUEST__OP_RESOLVE:
-                op_resolve(c, req->resolve);
-                break;
-        case KYBERNATE__V1__REQUEST__OP_LIST:
-                op_list(c, req->list);
-                break;
-        case KYBERNATE__V1__REQUEST__OP_INSPECT:
-                op_inspect(c, req->inspect);
-                break;
-        case KYBERNATE__V1__REQUEST__OP_DELETE:
-                op_delete(c, req->delete_);
-                break;
-        case KYBERNATE__V1__REQUEST__OP_PRUNE:
-                op_prune(c, req->prune);
-                break;
-        case KYBERNATE__V1__REQUEST__OP_PIN:
-                op_pin(c, req->pin);
-                break;
-        case KYBERNATE__V1__REQUEST__OP_STATUS:
-                op_status(c, req->status);
-                break;
-        case KYBERNATE__V1__REQUEST__OP_EXPORT:
-                op_export(c, req->export);
-                break;
-        case KYBERNATE__V1__REQUEST__OP_IMPORT:
-                op_import(c, req->import);
-                break;
-        default:
-                connection_send_error(c, EOPNOTSUPP, "unknown operation %d", (int)req->op_case);
-        }
-finish:
-        kyb_request_free(req);
-}
-
-static int on_connection_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Connection *c = userdata;
-        int r;
-
-        if (revents & EPOLLOUT) {
-                r = connection_flush(c);
-                if (r < 0)
-                        goto close;
-        }
-        if (revents & EPOLLIN) {
-                _cleanup_free_ uint8_t *buf = NULL;
-                size_t len = 0;
-                r = kyb_recv_datagram(fd, &buf, &len);
-                if (r == -EAGAIN)
-                        return 0;
-                if (r == -EMSGSIZE) {
-                        /* The oversized datagram was discarded; answer and go on. */
-                        char msg[64];
-                        snprintf(msg, sizeof(msg), "request larger than %u bytes refused", KYB_MSG_MAX);
-                        connection_send_aside(c, 0, EMSGSIZE, msg);
-                        return 0;
-                }
-                if (r < 0)
-                        goto close;
-                if (r == 0 && (revents & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)))
-                        goto close; /* EOF: the peer is gone */
-                /* else an empty datagram: an (invalid) empty request */
-                connection_handle_datagram(c, buf, len);
-                return 0;
-        }
-        if (revents & (EPOLLHUP | EPOLLERR))
-                goto close;
-        return 0;
-close:
-        /* Never return an error: that would disable this source for good. */
-        connection_free(c);
-        return 0;
-}
-
-static int on_listen(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Manager *m = userdata;
-
-        int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (cfd < 0) {
-                if (errno != EAGAIN && errno != EINTR)
-                        log_warning_errno(errno, "Failed to accept a connection: %m");
-                return 0;
-        }
-        struct ucred cred;
-        socklen_t sl = sizeof(cred);
-        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &sl) < 0) {
-                log_warning_errno(errno, "Failed to read peer credentials: %m");
-                safe_close(cfd);
-                return 0;
-        }
-        if (m->n_connections >= CONNECTIONS_MAX) {
-                log_warning("Too many connections, refusing pid %d", (int)cred.pid);
-                safe_close(cfd);
-                return 0;
-        }
-        bool reader = false;
-        gid_t rg = m->config->read_gid;
-        if (rg != (gid_t)-1) {
-                gid_t groups[256];
-                socklen_t gl = sizeof(groups);
-                reader = cred.gid == rg;
-                if (!reader && getsockopt(cfd, SOL_SOCKET, SO_PEERGROUPS, groups, &gl) >= 0)
-                        for (size_t i = 0; i < gl / sizeof(gid_t); i++)
-                                if (groups[i] == rg)
-                                        reader = true;
-        }
-        int r = connection_new(m, cfd, &cred, reader, NULL);
+int manager_remove_checkpoint(Manager *m, const char *id) {
+        _cleanup_free_ char *dir = NULL;
+        int r = manager_checkpoint_dir(m, id, &dir);
         if (r < 0)
-                log_warning_errno(r, "Failed to set up a connection: %m");
-        return 0;
-}
-
-int manager_listen(Manager *m, int fd) {
-        int r;
-
-        if (fd >= 0) {
-                m->listen_fd = fd;
-                m->listen_fd_owned = false;
-                r = fd_nonblock(fd, true);
-                if (r < 0)
-                        return r;
-        } else {
-                struct sockaddr_un sa = {.sun_family = AF_UNIX};
-                const char *path = m->config->socket;
-                if (strlen(path) >= sizeof(sa.sun_path))
-                        return -ENAMETOOLONG;
-                strcpy(sa.sun_path, path);
-
-                r = mkdir_parents(path, 0755);
-                if (r < 0)
-                        return r;
-                _cleanup_close_ int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-                if (lfd < 0)
-                        return negative_errno();
-                /* A socket someone answers on belongs to a running daemon:
-                 * do not steal it. A stale one (no listener) is replaced. */
-                _cleanup_close_ int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-                if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) >= 0)
-                        return -EADDRINUSE;
-                (void)unlink(path);
-                /* Bind with a umask so the socket is never briefly world-accessible. */
-                mode_t old = umask(0177);
-                r = bind(lfd, (struct sockaddr *)&sa, sizeof(sa));
-                umask(old);
-                if (r < 0)
-                        return negative_errno();
-                /* Readers of read_group get group access, everyone else none. */
-                if (m->config->read_gid != (gid_t)-1) {
-                        if (chown(path, 0, m->config->read_gid) < 0 || chmod(path, 0660) < 0)
-                                return negative_errno();
-                } else if (chmod(path, 0600) < 0)
-                        return negative_errno();
-                if (listen(lfd, 64) < 0)
-                        return negative_errno();
-                m->listen_fd = TAKE_FD(lfd);
-                m->listen_fd_owned = true;
-        }
-        return sd_event_add_io(m->event, &m->listen_source, m->listen_fd, EPOLLIN, on_listen, m);
+                return r;
+        /* Row first: a crash between the two leaves a directory without a row,
+         * which the next start removes; never a row without its files. */
+        r = catalog_delete(m->catalog, id);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        return store_remove_tree(dir);
 }

@@ -17,20 +17,37 @@ static const char *get_str(const cJSON *o, const char *key) {
         return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* Sets *field from the first annotation among keys that is a valid name. */
-static int set_from(char **field, const cJSON *ann, const char *const *keys, size_t max, bool ident) {
+/* Validators of a field's value (1..max characters). */
+typedef bool (*ValidFn)(const char *v, size_t max);
+
+static bool valid_ident(const char *v, size_t max) {
+        return ident_valid(v, max);
+}
+
+static bool valid_image(const char *v, size_t max) {
+        return strlen(v) <= max && image_ref_valid(v);
+}
+
+/* Free text (versions, digests): no control characters. */
+static bool valid_text(const char *v, size_t max) {
+        if (strlen(v) > max)
+                return false;
+        for (; *v; v++)
+                if ((unsigned char)*v < 0x20 || *v == 0x7f)
+                        return false;
+        return true;
+}
+
+/* Sets *field from the first annotation among keys that is valid. */
+static int set_from(char **field, const cJSON *ann, const char *const *keys, size_t max, ValidFn valid) {
         if (!isempty(*field))
                 return 0;
         for (; *keys; keys++) {
                 const char *v = get_str(ann, *keys);
                 if (isempty(v) || strlen(v) > max)
                         continue;
-                if (ident && !ident_valid(v, max))
+                if (!valid(v, max))
                         continue;
-                if (!ident)
-                        for (const char *p = v; *p; p++)
-                                if ((unsigned char)*p < 0x20)
-                                        return 0;
                 char *s = strdup(v);
                 if (!s)
                         return -ENOMEM;
@@ -56,10 +73,10 @@ int metadata_from_spec(const char *spec_json, CatalogEntry *e) {
         static const char *const img[] = {"io.kubernetes.cri.image-name", "io.kubernetes.cri-o.ImageName",
                                           NULL};
         int r = 0;
-        r |= set_from(&e->k8s_namespace, ann, ns, IDENT_MAX_LEN, true);
-        r |= set_from(&e->k8s_pod, ann, pod, IDENT_MAX_LEN, true);
-        r |= set_from(&e->k8s_container, ann, ctr, IDENT_MAX_LEN, true);
-        r |= set_from(&e->image_ref, ann, img, IMAGE_REF_MAX, false);
+        r |= set_from(&e->k8s_namespace, ann, ns, IDENT_MAX_LEN, valid_ident);
+        r |= set_from(&e->k8s_pod, ann, pod, IDENT_MAX_LEN, valid_ident);
+        r |= set_from(&e->k8s_container, ann, ctr, IDENT_MAX_LEN, valid_ident);
+        r |= set_from(&e->image_ref, ann, img, IMAGE_REF_MAX, valid_image);
         return r < 0 ? -ENOMEM : 0;
 }
 
@@ -233,15 +250,12 @@ int metadata_set_rootfs_diff(const char *dir, const MetadataRootfsDiff *d, bool 
         return write_json(dir, "kybernate.json", o, sync);
 }
 
-static int take(char **field, const cJSON *o, const char *key, size_t max, bool ident) {
+static int take(char **field, const cJSON *o, const char *key, size_t max, ValidFn valid) {
         const char *v = get_str(o, key);
         if (!isempty(*field) || isempty(v) || strlen(v) > max)
                 return 0;
-        if (ident && !ident_valid(v, max))
+        if (!valid(v, max))
                 return -EINVAL;
-        for (const char *p = v; *p; p++)
-                if ((unsigned char)*p < 0x20)
-                        return -EINVAL;
         char *s = strdup(v);
         if (!s)
                 return -ENOMEM;
@@ -261,16 +275,16 @@ int metadata_read_kybernate_json(const char *dir, CatalogEntry *e) {
         if (!cJSON_IsObject(o))
                 return -EBADMSG;
         r = 0;
-        r = r < 0 ? r : take(&e->containerd_namespace, o, "containerdNamespace", IDENT_MAX_LEN, true);
-        r = r < 0 ? r : take(&e->k8s_namespace, o, "k8sNamespace", IDENT_MAX_LEN, true);
-        r = r < 0 ? r : take(&e->k8s_pod, o, "k8sPod", IDENT_MAX_LEN, true);
-        r = r < 0 ? r : take(&e->k8s_container, o, "k8sContainer", IDENT_MAX_LEN, true);
-        r = r < 0 ? r : take(&e->container_id, o, "containerId", IDENT_MAX_LEN, true);
-        r = r < 0 ? r : take(&e->image_ref, o, "imageRef", IMAGE_REF_MAX, false);
-        r = r < 0 ? r : take(&e->image_digest, o, "imageDigest", 256, false);
-        r = r < 0 ? r : take(&e->runc_version, o, "runcVersion", 256, false);
-        r = r < 0 ? r : take(&e->criu_version, o, "criuVersion", 256, false);
-        r = r < 0 ? r : take(&e->kernel_version, o, "kernelVersion", 256, false);
+        r = r < 0 ? r : take(&e->containerd_namespace, o, "containerdNamespace", IDENT_MAX_LEN, valid_ident);
+        r = r < 0 ? r : take(&e->k8s_namespace, o, "k8sNamespace", IDENT_MAX_LEN, valid_ident);
+        r = r < 0 ? r : take(&e->k8s_pod, o, "k8sPod", IDENT_MAX_LEN, valid_ident);
+        r = r < 0 ? r : take(&e->k8s_container, o, "k8sContainer", IDENT_MAX_LEN, valid_ident);
+        r = r < 0 ? r : take(&e->container_id, o, "containerId", IDENT_MAX_LEN, valid_ident);
+        r = r < 0 ? r : take(&e->image_ref, o, "imageRef", IMAGE_REF_MAX, valid_image);
+        r = r < 0 ? r : take(&e->image_digest, o, "imageDigest", 256, valid_text);
+        r = r < 0 ? r : take(&e->runc_version, o, "runcVersion", 256, valid_text);
+        r = r < 0 ? r : take(&e->criu_version, o, "criuVersion", 256, valid_text);
+        r = r < 0 ? r : take(&e->kernel_version, o, "kernelVersion", 256, valid_text);
         if (r < 0)
                 return r;
         const cJSON *opts = cJSON_GetObjectItemCaseSensitive(o, "options");

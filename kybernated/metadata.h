@@ -8,9 +8,9 @@
 #include <sys/types.h>
 
 #include "catalog.h"
+#include "resolve.h" /* IMAGE_REF_MAX, image_ref_valid() */
 
 #define SPEC_MAX_BYTES (16u << 20)
-#define IMAGE_REF_MAX 1024
 
 /* From an OCI spec (config.json/spec.dump): Kubernetes namespace, pod and
  * container names and the image (CRI annotations), set only when present and

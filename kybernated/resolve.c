@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 
 #include "resolve.h"
 #include "util.h"
@@ -130,6 +133,140 @@ bool path_allowed(const char *path, char *const *dirs) {
         return false;
 }
 
+bool image_ref_valid(const char *s) {
+        if (isempty(s) || strlen(s) > IMAGE_REF_MAX)
+                return false;
+        for (; *s; s++)
+                if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+                        return false;
+        return true;
+}
+
+/* Length of a normalized absolute path without trailing slashes ("/" is 0). */
+static size_t path_len(const char *p) {
+        size_t l = strlen(p);
+        while (l > 0 && p[l - 1] == '/')
+                l--;
+        return l;
+}
+
+/* Is a (length la) equal to or below b (length lb)? */
+static bool path_below_or_at(const char *a, size_t la, const char *b, size_t lb) {
+        return la >= lb && strncmp(a, b, lb) == 0 && (la == lb || a[lb] == '/');
+}
+
+bool path_overlaps(const char *a, const char *b) {
+        size_t la = path_len(a), lb = path_len(b);
+        return path_below_or_at(a, la, b, lb) || path_below_or_at(b, lb, a, la);
+}
+
+int path_resolve_existing(const char *path, char **ret) {
+        if (isempty(path) || path[0] != '/' || has_dotdot_component(path))
+                return -EINVAL;
+        _cleanup_free_ char *head = strdup(path);
+        if (!head)
+                return -ENOMEM;
+        /* Cut components off the end until what is left exists. */
+        size_t cut = strlen(head);
+        for (;;) {
+                char real[PATH_MAX];
+                if (realpath(cut == 0 ? "/" : head, real)) {
+                        const char *rest = path + cut;
+                        while (*rest == '/')
+                                rest++;
+                        char *s = NULL;
+                        bool root = streq(real, "/");
+                        if (asprintf(&s, "%s%s%s", root && *rest ? "" : real, *rest ? "/" : "", rest) < 0)
+                                return -ENOMEM;
+                        *ret = s;
+                        return 0;
+                }
+                if (errno != ENOENT && errno != ENOTDIR)
+                        return -errno;
+                char *slash = strrchr(head, '/');
+                if (!slash || cut == 0)
+                        return -ENOENT;
+                *slash = 0;
+                cut = (size_t)(slash - head);
+        }
+}
+
+bool path_in_store(const char *real, const char *store) {
+        _cleanup_free_ char *store_real = NULL;
+        if (path_overlaps(real, store))
+                return true;
+        if (path_resolve_existing(store, &store_real) < 0 || path_overlaps(real, store_real))
+                return true; /* a store we cannot place is never a host path's neighbour */
+
+        /* By identity: real or one of its ancestors is the store, its
+         * checkpoints/ or its staging/ (reached through a bind mount). */
+        struct stat marks[3];
+        size_t n = 0;
+        static const char *const subs[] = {"", "/checkpoints", "/staging"};
+        for (size_t i = 0; i < ELEMENTSOF(subs); i++) {
+                _cleanup_free_ char *p = NULL;
+                if (asprintf(&p, "%s%s", store_real, subs[i]) < 0)
+                        return true;
+                if (stat(p, &marks[n]) >= 0)
+                        n++;
+        }
+        _cleanup_free_ char *walk = strdup(real);
+        if (!walk)
+                return true;
+        for (;;) {
+                struct stat st;
+                if (stat(isempty(walk) ? "/" : walk, &st) >= 0)
+                        for (size_t i = 0; i < n; i++)
+                                if (st.st_dev == marks[i].st_dev && st.st_ino == marks[i].st_ino)
+                                        return true;
+                char *slash = strrchr(walk, '/');
+                if (!slash || isempty(walk))
+                        return false;
+                *slash = 0;
+        }
+}
+
+int host_path_check(const char *path, char *const *dirs, const char *store, char **ret_image_path,
+                    const char **ret_reason) {
+        if (!path_allowed(path, dirs)) {
+                *ret_reason = "host paths must be below a directory listed in allowed_restore_dirs";
+                return -EACCES;
+        }
+        /* Refuse symlinks on the way: the allowed prefix must be what is used. */
+        char real[PATH_MAX];
+        if (!realpath(path, real)) {
+                int r = -errno;
+                *ret_reason = r == -ENOENT ? "no such directory" : "it cannot be resolved";
+                return r;
+        }
+        if (!streq(real, path) || !path_allowed(real, dirs)) {
+                *ret_reason = "it resolves elsewhere (a symlink on the way)";
+                return -EACCES;
+        }
+        if (path_in_store(real, store)) {
+                *ret_reason = "it is in the checkpoint store: name a stored checkpoint by id or name";
+                return -EACCES;
+        }
+        struct stat st;
+        if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                *ret_reason = "not a directory";
+                return -ENOTDIR;
+        }
+        _cleanup_free_ char *sub = NULL;
+        if (asprintf(&sub, "%s/checkpoint", real) < 0)
+                return -ENOMEM;
+        if (lstat(sub, &st) >= 0 && S_ISLNK(st.st_mode)) {
+                *ret_reason = "its checkpoint/ is a symlink";
+                return -EACCES;
+        }
+        bool has_sub = lstat(sub, &st) >= 0 && S_ISDIR(st.st_mode);
+        char *image = has_sub ? TAKE_PTR(sub) : strdup(real);
+        if (!image)
+                return -ENOMEM;
+        *ret_image_path = image;
+        return 0;
+}
+
 int tenant_check(const CatalogEntry *e, const RestoreIdentity *t, const char **ret_reason) {
         if (e->allow_cross_namespace)
                 return 0;
@@ -173,6 +310,15 @@ char *image_normalize(const char *ref) {
 int image_check(const CatalogEntry *e, const RestoreIdentity *t, char *msg, size_t msgsize) {
         if (isempty(e->image_ref) || isempty(t->image_ref))
                 return 0;
+        /* Neither is quoted unless valid: both end up in messages to
+         * containerd and the kubelet. */
+        if (!image_ref_valid(e->image_ref) || !image_ref_valid(t->image_ref)) {
+                snprintf(msg, msgsize,
+                         "image mismatch: the %s image reference is not 1-%d printable ASCII characters",
+                         image_ref_valid(e->image_ref) ? "restoring container's" : "checkpoint's",
+                         IMAGE_REF_MAX);
+                return -EMEDIUMTYPE;
+        }
         _cleanup_free_ char *a = image_normalize(e->image_ref);
         _cleanup_free_ char *b = image_normalize(t->image_ref);
         if (!a || !b)
@@ -183,6 +329,120 @@ int image_check(const CatalogEntry *e, const RestoreIdentity *t, char *msg, size
                  "image mismatch: the checkpoint was taken from %s, the restoring container runs %s",
                  e->image_ref, t->image_ref);
         return -EMEDIUMTYPE;
+}
+
+static bool visible_to(const CatalogEntry *e, const RestoreIdentity *scope) {
+        const char *reason;
+        return !scope || tenant_check(e, scope, &reason) >= 0;
+}
+
+/* A catalog_get*() result seen by scope: a row scope may not see is -ENOENT. */
+static int scoped(int r, const RestoreIdentity *scope, CatalogEntry *ret) {
+        if (r >= 0 && !visible_to(ret, scope)) {
+                catalog_entry_done(ret);
+                return -ENOENT;
+        }
+        return r;
+}
+
+typedef struct Scan {
+        const RestoreIdentity *scope;
+        const char *prefix; /* NULL: every row */
+        bool first_only;
+        unsigned n;
+        CatalogEntry found;
+} Scan;
+
+#define SCAN_STOP (-ECANCELED)
+
+static int scan_row(const CatalogEntry *e, void *userdata) {
+        Scan *s = userdata;
+        if ((s->prefix && !startswith(e->id, s->prefix)) || !visible_to(e, s->scope))
+                return 0;
+        if (s->n++ > 0)
+                return SCAN_STOP; /* a second one: ambiguous */
+        int r = catalog_entry_copy(e, &s->found);
+        if (r < 0)
+                return r;
+        return s->first_only ? SCAN_STOP : 0;
+}
+
+/* The one visible row matching f (and prefix): -ENOENT, -ENOTUNIQ (two or
+ * more, unless first_only: then the first, i.e. the newest). */
+static int scan(Catalog *cat, const CatalogFilter *f, const char *prefix, bool first_only,
+                const RestoreIdentity *scope, CatalogEntry *ret) {
+        Scan s = {.scope = scope, .prefix = prefix, .first_only = first_only};
+        int r = catalog_list(cat, f, scan_row, &s);
+        if (r < 0 && r != SCAN_STOP) {
+                catalog_entry_done(&s.found);
+                return r;
+        }
+        if (s.n == 0)
+                return -ENOENT;
+        if (s.n > 1 && !first_only) {
+                catalog_entry_done(&s.found);
+                return -ENOTUNIQ;
+        }
+        *ret = s.found;
+        return 0;
+}
+
+int resolve_lookup(Catalog *cat, const char *ref, const RestoreIdentity *scope, CatalogEntry *ret, char *msg,
+                   size_t msgsize) {
+        RefKind kind;
+        const char *reason = NULL;
+        int r = ref_parse(ref, &kind, &reason);
+        if (r < 0) {
+                snprintf(msg, msgsize, "invalid reference: %s", reason);
+                return r;
+        }
+        switch (kind) {
+        case REF_ID:
+                r = scoped(catalog_get(cat, ref, ret), scope, ret);
+                if (r == -ENOENT)
+                        r = scoped(catalog_get_by_name(cat, ref, ret), scope, ret);
+                break;
+        case REF_PREFIX:
+                if (scope) /* counted among the rows scope sees only */
+                        r = scan(cat, &(CatalogFilter){}, ref, false, scope, ret);
+                else
+                        r = catalog_get_by_prefix(cat, ref, ret);
+                if (r == -ENOENT)
+                        r = scoped(catalog_get_by_name(cat, ref, ret), scope, ret);
+                if (r == -ENOTUNIQ) {
+                        snprintf(msg, msgsize, "id prefix '%s' is ambiguous: give more characters", ref);
+                        return r;
+                }
+                break;
+        case REF_NAME:
+                r = scoped(catalog_get_by_name(cat, ref, ret), scope, ret);
+                break;
+        case REF_K8S: {
+                _cleanup_free_ char *ns = NULL, *pod = NULL, *ctr = NULL;
+                r = ref_split_k8s(ref, &ns, &pod, &ctr);
+                if (r >= 0 && scope) {
+                        CatalogFilter f = {.k8s_namespace = ns,
+                                           .k8s_pod = pod,
+                                           .k8s_container = ctr,
+                                           .state = CHECKPOINT_READY};
+                        r = scan(cat, &f, NULL, true, scope, ret);
+                } else if (r >= 0)
+                        r = catalog_get_newest(cat, ns, pod, ctr, ret);
+                if (r == -ENOENT) {
+                        snprintf(msg, msgsize, "no ready checkpoint of Kubernetes container %s", ref);
+                        return r;
+                }
+                break;
+        }
+        case REF_PATH:
+                snprintf(msg, msgsize, "a path is not a catalog reference");
+                return -EINVAL;
+        }
+        if (r == -ENOENT)
+                snprintf(msg, msgsize, "no checkpoint with id, id prefix or name '%s'", ref);
+        else if (r < 0)
+                snprintf(msg, msgsize, "catalog lookup failed: %s", strerror(-r));
+        return r;
 }
 
 char *retention_group(const CatalogEntry *e) {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
-/* Pure functions deciding what a reference means, whether a restore is
- * allowed, and what retention deletes. No I/O: unit-tested directly. */
+/* Functions deciding what a reference means, whether a restore is allowed,
+ * and what retention deletes. Pure and unit-tested directly, except
+ * resolve_lookup() (reads the catalog) and the path checks (realpath, stat). */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #define ID_PREFIX_MIN 4
 #define NAME_MAX_LEN 128
 #define IDENT_MAX_LEN 253 /* namespaces, pods, containers, container ids */
+#define IMAGE_REF_MAX 1024
 
 typedef enum RefKind {
         REF_ID,     /* 32 hex characters */
@@ -34,9 +36,35 @@ int ref_split_k8s(const char *ref, char **ret_ns, char **ret_pod, char **ret_con
  * 1..max characters of [A-Za-z0-9._-], not starting with '.' or '-'. */
 bool ident_valid(const char *s, size_t max);
 
+/* An image reference as we record and quote it: 1..IMAGE_REF_MAX printable
+ * ASCII characters, no space (so never a control character in a message). */
+bool image_ref_valid(const char *s);
+
 /* Is path (absolute, normalized: no "." or ".." components, no "//") strictly
  * below one of the dirs? */
 bool path_allowed(const char *path, char *const *dirs);
+
+/* Are a and b (absolute, normalized) the same directory, or is one below
+ * the other? "/" overlaps everything. */
+bool path_overlaps(const char *a, const char *b);
+
+/* path with its longest existing leading part resolved by realpath() and the
+ * rest (not yet created) appended, so a store that does not exist yet still
+ * compares right. path must be absolute and normalized. Caller frees. */
+int path_resolve_existing(const char *path, char **ret);
+
+/* Is the directory real (resolved, absolute) the store, inside it or above
+ * it, by name (after resolving store) or by identity: a bind mount of the
+ * store or of its checkpoints/ or staging/ anywhere on the way also counts. */
+bool path_in_store(const char *real, const char *store);
+
+/* A reference that is a host path (REF_PATH): strictly below one of dirs,
+ * free of symlinks (its realpath is itself), a directory, and never in the
+ * store (path_in_store()). 0 and *ret_image_path (its checkpoint/
+ * subdirectory if it has one, else path; caller frees), or a negative errno
+ * and *ret_reason (static string). */
+int host_path_check(const char *path, char *const *dirs, const char *store, char **ret_image_path,
+                    const char **ret_reason);
 
 typedef struct RestoreIdentity {
         const char *containerd_namespace;
@@ -53,10 +81,20 @@ int tenant_check(const CatalogEntry *e, const RestoreIdentity *target, const cha
 /* Image rule: when both the checkpoint and the target name an image, they
  * must be the same image (compared after normalizing "busybox" to
  * "docker.io/library/busybox:latest"; a digest must match exactly). 0, or
- * -EMEDIUMTYPE with a message saying both images. */
+ * -EMEDIUMTYPE with a message saying both images; an image reference that is
+ * not image_ref_valid() never matches and is not quoted. */
 int image_check(const CatalogEntry *e, const RestoreIdentity *target, char *msg, size_t msgsize);
 /* Normalized image reference (caller frees). */
 char *image_normalize(const char *ref);
+
+/* Finds the row a reference (not a path) names. scope NULL: any row (the
+ * operator's verbs). Otherwise only rows scope may restore (tenant_check())
+ * exist: another tenant's checkpoint fails exactly as a missing one does
+ * (-ENOENT, the same message), "ns/pod/container" gives the newest ready
+ * row the scope sees, and an id prefix is ambiguous only among those. On
+ * failure *msg says why, quoting nothing but ref. */
+int resolve_lookup(Catalog *cat, const char *ref, const RestoreIdentity *scope, CatalogEntry *ret, char *msg,
+                   size_t msgsize);
 
 /* Retention over ready checkpoints. */
 typedef struct RetentionItem {

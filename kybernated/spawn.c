@@ -1,79 +1,34 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include "spawn-child.h"
 #include "spawn.h"
 #include "store.h"
 #include "util.h"
 
-/* fork + exec rather than posix_spawn: the child must die with the daemon
- * (PR_SET_PDEATHSIG). An orphaned runc would go on writing into a directory
- * the next start removes, and with --exit CRIU would kill the container after
- * a dump nobody keeps; killed mid-dump instead, runc's CRIU fails the dump
- * and lets the container run on. */
-static int spawn_with_fds(char *const argv[], int in_fd, int out_fd, pid_t *ret_pid) {
-        int errpipe[2];
-        if (pipe2(errpipe, O_CLOEXEC) < 0)
-                return negative_errno();
-        pid_t parent = getpid();
-        pid_t pid = fork();
-        if (pid < 0) {
-                int r = negative_errno();
-                safe_close(errpipe[0]);
-                safe_close(errpipe[1]);
-                return r;
-        }
-        if (pid == 0) {
-                int e;
-                (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (getppid() != parent)
-                        _exit(127);
-                (void)setsid();
-                /* The daemon blocks SIGCHLD and ignores SIGPIPE: children start clean. */
-                sigset_t none;
-                sigemptyset(&none);
-                (void)sigprocmask(SIG_SETMASK, &none, NULL);
-                for (int sig = 1; sig < NSIG; sig++)
-                        if (sig != SIGKILL && sig != SIGSTOP)
-                                (void)signal(sig, SIG_DFL);
-                if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
-                    dup2(out_fd, STDERR_FILENO) < 0)
-                        e = errno;
-                else {
-                        execvp(argv[0], argv);
-                        e = errno;
-                }
-                (void)!write(errpipe[1], &e, sizeof(e));
-                _exit(127);
-        }
-        safe_close(errpipe[1]);
-        /* EOF when exec succeeded (the pipe is close-on-exec), else its errno. */
-        int e = 0;
-        ssize_t k;
-        do
-                k = read(errpipe[0], &e, sizeof(e));
-        while (k < 0 && errno == EINTR);
-        safe_close(errpipe[0]);
-        if (k == (ssize_t)sizeof(e)) {
-                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
-                return e > 0 ? -e : -EIO;
-        }
-        *ret_pid = pid;
-        return 0;
+/* Every child dies with the daemon (SIGKILL). An orphaned runc would go on
+ * writing into a directory the next start removes, and with --exit CRIU would
+ * kill the container after a dump nobody keeps; killed mid-dump instead,
+ * runc's CRIU fails the dump and lets the container run on. In a session of
+ * their own: a ^C to a daemon run from a terminal reaches the daemon only,
+ * which then ends them. */
+static const SpawnOptions child_options = {.parent_death_signal = SIGKILL, .new_session = true};
+
+static int spawn_with_fds(char *const argv[], int out_fd, pid_t *ret_pid) {
+        SpawnOptions o = child_options;
+        o.stdio[0] = SPAWN_NULL;
+        o.stdio[1] = o.stdio[2] = out_fd;
+        return spawn_exec(argv, &o, ret_pid);
 }
 
 int spawn_logged(char *const argv[], const char *log_path, pid_t *ret_pid) {
-        _cleanup_close_ int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (in < 0)
-                return negative_errno();
         _cleanup_close_ int out = open(log_path ? log_path : "/dev/null",
                                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
         if (out < 0)
                 return negative_errno();
-        return spawn_with_fds(argv, in, out, ret_pid);
+        return spawn_with_fds(argv, out, ret_pid);
 }
 
 int spawn_capture_line(char *const argv[], char **ret) {
@@ -84,10 +39,7 @@ int spawn_capture_line(char *const argv[], char **ret) {
                 return negative_errno();
         _cleanup_close_ int rd = p[0];
         _cleanup_close_ int wr = p[1];
-        _cleanup_close_ int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (in < 0)
-                return negative_errno();
-        int r = spawn_with_fds(argv, in, wr, &pid);
+        int r = spawn_with_fds(argv, wr, &pid);
         if (r < 0)
                 return r;
         wr = safe_close(wr);
@@ -182,26 +134,31 @@ static int on_checksum_exit(sd_event_source *s, const siginfo_t *si, void *userd
         return 0;
 }
 
+typedef struct ForkCall {
+        void (*fn)(void *userdata, int result_fd);
+        void *userdata;
+        int result_fd;
+} ForkCall;
+
+static int fork_call(void *userdata) {
+        const ForkCall *c = userdata;
+        c->fn(c->userdata, c->result_fd);
+        return 0;
+}
+
 int spawn_fork(void (*fn)(void *userdata, int result_fd), void *userdata, int *ret_fd, pid_t *ret_pid) {
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0)
                 return negative_errno();
-        pid_t pid = fork();
-        if (pid < 0) {
-                int r = negative_errno();
-                safe_close(p[0]);
-                safe_close(p[1]);
+        _cleanup_close_ int rd = p[0];
+        _cleanup_close_ int wr = p[1];
+        ForkCall c = {.fn = fn, .userdata = userdata, .result_fd = wr};
+        /* Only plain syscalls and our own code in the child, then _exit(). */
+        SpawnOptions o = {.parent_death_signal = SIGKILL};
+        int r = spawn_call(fork_call, &c, &o, ret_pid);
+        if (r < 0)
                 return r;
-        }
-        if (pid == 0) {
-                /* Child: only plain syscalls and our own code, then _exit(). */
-                (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-                fn(userdata, p[1]);
-                _exit(0);
-        }
-        safe_close(p[1]);
-        *ret_fd = p[0];
-        *ret_pid = pid;
+        *ret_fd = TAKE_FD(rd);
         return 0;
 }
 

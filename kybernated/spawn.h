@@ -11,7 +11,8 @@
 #include <systemd/sd-event.h>
 
 /* Starts argv[0] (PATH search) with stdin from /dev/null and stdout and
- * stderr appended to log_path (/dev/null if NULL). */
+ * stderr appended to log_path (/dev/null if NULL), in a session of its own,
+ * with SIGKILL should the daemon die (spawn_exec()). */
 int spawn_logged(char *const argv[], const char *log_path, pid_t *ret_pid);
 
 /* Runs argv to completion (blocking: startup only) and returns the first
@@ -22,9 +23,9 @@ int spawn_capture_line(char *const argv[], char **ret);
 char *file_last_line(const char *path);
 
 /* Forks a child that runs fn(userdata, result_fd) and _exit()s; it gets
- * SIGKILL should the daemon die. fn writes its result to result_fd, the write
- * end of a pipe whose read end is returned in *ret_fd for the parent to read
- * once the child has exited. */
+ * SIGKILL should the daemon die (spawn_call()). fn writes its result to
+ * result_fd, the write end of a pipe whose read end is returned in *ret_fd for
+ * the parent to read once the child has exited. */
 int spawn_fork(void (*fn)(void *userdata, int result_fd), void *userdata, int *ret_fd, pid_t *ret_pid);
 
 typedef void (*ChecksumDoneFn)(int r, uint64_t size, const char *checksum, void *userdata);

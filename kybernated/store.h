@@ -27,6 +27,12 @@ int store_new_id(char ret[static 33]);
  * because it was on another device. */
 int store_remove_tree(const char *path);
 
+/* For _cleanup_: store_remove_tree(*path) unless *path is NULL (disarmed). */
+static inline void store_remove_treep(const char **path) {
+        if (*path)
+                (void)store_remove_tree(*path);
+}
+
 /* Unmounts (MNT_DETACH) every mount point at or below path; returns how many. */
 int store_umount_below(const char *path);
 

@@ -8,7 +8,9 @@
 # rootfs-diff.tar (readable by GNU tar) and deleted.files beside the CRIU
 # images, the checksum covers them (a changed archive is refused at resolve),
 # export carries them. A container on a plain directory gets no diff, and
-# kybernate.json says why.
+# kybernate.json says why. A 4 GiB sparse file is saved as such (a small
+# archive), and a layer over max_rootfs_diff_bytes fails the checkpoint
+# cleanly.
 . "$(dirname "$0")/../lib/common.sh"
 
 require_root
@@ -251,5 +253,182 @@ msg=$("$CTL" checkpoint -q -n "$NS" rootfs-c4 2>&1) &&
 	expect_contains "a failed dump fails the checkpoint" "$msg" "dump failed on purpose"
 expect_eq "after a failed dump the container we paused runs again" "running" "$(state4)"
 rm -f "$D/fail-dump"
+
+# ---- a sparse file keeps its holes ------------------------------------------------------
+# 4 GiB apparent, a few KiB on disk: rootfs-diff.tar stays small (GNU sparse
+# entry), and GNU tar, like the shim's apply, gives back the same sparse file.
+runc --root "$RUNC_ROOT" exec rootfs-c4 sh -c 'truncate -s 4G /sparse &&
+	echo at-the-start | dd of=/sparse conv=notrunc 2>/dev/null &&
+	echo in-the-middle | dd of=/sparse bs=1 seek=2147483648 conv=notrunc 2>/dev/null'
+expect_eq "the container wrote a 4 GiB sparse file" 4294967296 "$(stat -c %s "$D/upper4/sparse")"
+rc=0
+out=$("$CTL" checkpoint --name sparse -n "$NS" rootfs-c4 2>"$D/ckpt5.err") || rc=$?
+expect_eq "checkpoint with a 4 GiB sparse file succeeds" 0 "$rc" || cat "$D/ckpt5.err" >&2
+ID5=$(echo "$out" | tail -n 1)
+dir5=$STORE/checkpoints/$ID5
+tsize=$(stat -c %s "$dir5/rootfs-diff.tar" 2>/dev/null || echo missing)
+expect_ok "rootfs-diff.tar is small ($tsize bytes)" test "$tsize" -lt 1048576
+expect_contains "GNU tar lists the real size and name" "$(tar -tvf "$dir5/rootfs-diff.tar" 2>&1)" \
+	"4294967296"
+mkdir -p "$D/x5"
+expect_ok "GNU tar extracts it" tar -xf "$dir5/rootfs-diff.tar" -C "$D/x5"
+expect_eq "same apparent size" 4294967296 "$(stat -c %s "$D/x5/sparse" 2>&1)"
+expect_eq "same data at the start" at-the-start "$(head -n 1 "$D/x5/sparse")"
+expect_eq "same data in the middle" in-the-middle \
+	"$(dd if="$D/x5/sparse" bs=1 skip=2147483648 count=13 2>/dev/null)"
+expect_ok "same content throughout" cmp "$D/upper4/sparse" "$D/x5/sparse"
+expect_ok "still sparse ($(du -k "$D/x5/sparse" | cut -f1) KiB on disk)" \
+	test "$(du -k "$D/x5/sparse" | cut -f1)" -lt 1024
+expect_ok "export of the sparse checkpoint" "$CTL" export "$ID5" -o "$D/c5.tar"
+if command -v checkpointctl >/dev/null 2>&1; then
+	expect_ok "checkpointctl show reads it" checkpointctl show "$D/c5.tar"
+	expect_ok "checkpointctl inspect reads it" checkpointctl inspect "$D/c5.tar"
+else
+	skip "checkpointctl on the sparse checkpoint" "checkpointctl not installed"
+fi
+rm -rf "$D/x5" "$D/c5.tar"
+
+# ---- max_rootfs_diff_bytes: a writable layer over it fails the checkpoint cleanly ------
+stop_daemon
+printf 'max_rootfs_diff_bytes = 1M\n' >"$D/limit.conf"
+"$BUILD/kybernated" --config "$D/limit.conf" --store "$STORE" --runc-root-base "$D/runc" -S "$SOCK" \
+	>>"$D/daemon.log" 2>&1 &
+DAEMON_PID=$!
+kyb_wait 10 "$CTL" status >/dev/null || die "kybernated did not come back"
+runc --root "$RUNC_ROOT" exec rootfs-c4 sh -c 'dd if=/dev/zero of=/big bs=1024 count=2048 2>/dev/null'
+rows=$("$CTL" list --json | jq length)
+dirs=$(ls "$STORE/checkpoints" | wc -l)
+msg=$("$CTL" checkpoint -q -n "$NS" rootfs-c4 2>&1) && fail "a layer over the limit fails the checkpoint" ||
+	expect_contains "a layer over the limit fails the checkpoint" "$msg" \
+		"over the limit of 1048576 bytes (max_rootfs_diff_bytes)"
+expect_contains "the message says how big the layer is" "$msg" "writable layer $D/upper4 is "
+expect_eq "the container runs again" "running" "$(state4)"
+expect_eq "no row left" "$rows" "$("$CTL" list --json | jq length)"
+expect_eq "no directory left" "$dirs" "$(ls "$STORE/checkpoints" | wc -l)"
+runc --root "$RUNC_ROOT" exec rootfs-c4 rm /big
+
+# ---- kill -9 mid-checkpoint: the container is not left frozen ----------------------------
+# The daemon pauses a running container before saving its writable layer. Killed
+# at any step, the next start must resume it (the row says it ran) and remove
+# the pending row and its directory; one paused by someone else stays paused.
+# A runc wrapper stops where $D/stall-at says: after the pause, instead of the
+# dump, or (a sparse 1 GiB ballast file added after the dump) in the checksum.
+stop_daemon
+cat >"$D/stall-runc" <<EOF
+#!/bin/sh
+at=\$(cat "$D/stall-at" 2>/dev/null)
+case " \$* " in
+*" pause "*)
+	runc "\$@" || exit
+	[ "\$at" = pause ] && { echo \$\$ >"$D/stall.pid"; exec sleep 30; }
+	exit 0 ;;
+*" checkpoint "*)
+	[ "\$at" = dump ] && { echo \$\$ >"$D/stall.pid"; exec sleep 30; }
+	runc "\$@" || exit
+	if [ "\$at" = checksum ]; then
+		while [ \$# -gt 0 ] && [ "\$1" != --image-path ]; do shift; done
+		truncate -s 1G "\$2/ballast.img"
+	fi
+	exit 0 ;;
+esac
+exec runc "\$@"
+EOF
+chmod +x "$D/stall-runc"
+start_stall_daemon() {
+	"$BUILD/kybernated" --config /dev/null --store "$STORE" --runc-root-base "$D/runc" -S "$SOCK" \
+		--runc "$D/stall-runc" >>"$D/daemon.log" 2>&1 &
+	DAEMON_PID=$!
+	kyb_wait 10 "$CTL" status >/dev/null || die "kybernated did not come back"
+}
+kill9_daemon() {
+	kill -9 "$DAEMON_PID"
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_PID=
+}
+# catalog_consistent: no pending row, one directory per row, every row verifies.
+catalog_consistent() {
+	local rows dirs id
+	[ "$("$CTL" list --json --state pending | jq length)" = 0 ] || {
+		echo "pending rows left"
+		return 1
+	}
+	rows=$("$CTL" list --json | jq -r '.[].id' | sort | tr '\n' ' ')
+	dirs=$(ls "$STORE/checkpoints" | sort | tr '\n' ' ')
+	[ "$rows" = "$dirs" ] || {
+		echo "rows [$rows] != directories [$dirs]"
+		return 1
+	}
+	for id in $rows; do
+		"$CTL" inspect --verify "$id" >/dev/null 2>&1 || {
+			echo "$id does not verify"
+			return 1
+		}
+	done
+}
+counting4() {
+	local n
+	n=$(wc -l <"$D/out4")
+	kyb_wait 5 sh -c "[ \$(wc -l <'$D/out4') -gt $n ]"
+}
+# pending_dir: the directory of the checkpoint in progress.
+pending_dir() {
+	local id
+	id=$("$CTL" list --json --state pending 2>/dev/null | jq -r '.[0].id // empty')
+	[ -n "$id" ] && echo "$STORE/checkpoints/$id"
+}
+# capture_running: the rootfs capture has begun, the dump not yet.
+capture_running() {
+	local dir
+	dir=$(pending_dir) && [ -e "$dir/rootfs-diff.tar" ] && [ ! -s "$D/stall.pid" ]
+}
+# checksum_running: the dump is written and a child of the daemon (the checksum) runs.
+checksum_running() {
+	local dir
+	dir=$(pending_dir) && [ -e "$dir/kybernate.json" ] &&
+		[ -n "$(cat /proc/"$DAEMON_PID"/task/*/children 2>/dev/null | tr -d ' ')" ]
+}
+# A 128 MiB file in the writable layer makes the capture take a while.
+runc --root "$RUNC_ROOT" exec rootfs-c4 dd if=/dev/zero of=/big bs=1M count=128 2>/dev/null
+start_stall_daemon
+for at in pause capture dump checksum; do
+	rm -f "$D/stall.pid"
+	echo "$at" >"$D/stall-at"
+	[ "$at" = capture ] && echo dump >"$D/stall-at" # should the kill come late
+	("$CTL" checkpoint -q -n "$NS" rootfs-c4 >/dev/null 2>&1 &)
+	case $at in
+	pause | dump) kyb_wait 20 test -s "$D/stall.pid" || fail "kill at $at: runc reached the $at" ;;
+	capture) kyb_wait_eval 20 capture_running || fail "kill at capture: the capture started" ;;
+	checksum) kyb_wait_eval 60 checksum_running || fail "kill at checksum: the checksum started" ;;
+	esac
+	kill9_daemon
+	if [ "$at" = checksum ]; then
+		expect_eq "kill -9 in the checksum: the container runs already" "running" "$(state4)"
+	else
+		expect_eq "kill -9 at $at leaves the container paused" "paused" "$(state4)"
+	fi
+	rm -f "$D/stall-at"
+	start_stall_daemon
+	expect_eq "kill -9 at $at, restart: the container runs" "running" "$(state4)"
+	counting4 && pass "kill -9 at $at, restart: it counts on" || fail "kill -9 at $at, restart: it counts on"
+	msg=$(catalog_consistent) && pass "kill -9 at $at, restart: catalog consistent" ||
+		fail "kill -9 at $at, restart: catalog consistent" "$msg"
+	[ "$at" = checksum ] || expect_contains "kill -9 at $at, restart: logged the resume" \
+		"$(tail -n 20 "$D/daemon.log")" "Resumed container rootfs-c4"
+done
+runc --root "$RUNC_ROOT" exec rootfs-c4 rm -f /big
+
+# Paused by someone else (containerd) before the checkpoint: never resumed by us.
+runc --root "$RUNC_ROOT" pause rootfs-c4
+rm -f "$D/stall.pid"
+echo dump >"$D/stall-at"
+("$CTL" checkpoint -q -n "$NS" rootfs-c4 >/dev/null 2>&1 &)
+kyb_wait 20 test -s "$D/stall.pid" || fail "kill of a paused container's checkpoint: the dump started"
+kill9_daemon
+rm -f "$D/stall-at"
+start_stall_daemon
+expect_eq "paused by someone else, kill -9 mid-dump, restart: stays paused" "paused" "$(state4)"
+msg=$(catalog_consistent) && pass "paused by someone else: catalog consistent" ||
+	fail "paused by someone else: catalog consistent" "$msg"
+runc --root "$RUNC_ROOT" resume rootfs-c4
 
 kyb_finish

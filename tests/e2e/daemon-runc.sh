@@ -81,11 +81,23 @@ out=$("$BUILD/kybernated" --config /dev/null --store "$D/other-store" 2>&1)
 expect_contains "second daemon on the same socket refused" "$out" "Address already in use"
 expect_ok "first daemon still serves" "$CTL" status
 
+# allowed_restore_dirs over the store (here: its parent, and the store through a
+# symlink) would let any tenant restore any checkpoint by path: refused at start.
+ln -sfn "$STORE" "$D/store-link"
+for dirs in "$D" "$D/store-link/checkpoints"; do
+	printf 'allowed_restore_dirs = %s\n' "$dirs" >"$D/overlap.conf"
+	rc=0
+	out=$("$BUILD/kybernated" --config "$D/overlap.conf" --store "$STORE" -S "$D/overlap.sock" 2>&1) || rc=$?
+	expect_eq "allowed_restore_dirs $dirs over the store: start refused (exit 1)" 1 "$rc"
+	expect_contains "allowed_restore_dirs $dirs over the store: says why" "$out" "is the checkpoint store"
+done
+
 run_ctr daemon-c1 "$D/out1"
 sleep 0.5
 
 # ---- checkpoint, list, inspect ------------------------------------------------------
 
+rc=0
 out=$("$CTL" checkpoint --exit --name first -n "$NS" daemon-c1 2>"$D/ckpt.err") || rc=$?
 expect_eq "checkpoint through kybernated succeeds" "0" "${rc:-0}" || cat "$D/ckpt.err" >&2
 CKPT=$(echo "$out" | tail -n 1)
@@ -151,10 +163,27 @@ msg=$("$CTL" resolve -n "$NS" --k8s-namespace tenant-a /etc 2>&1)
 expect_contains "absolute path outside allowed dirs refused" "$msg" "allowed_restore_dirs"
 msg=$("$CTL" resolve -n "$NS" --k8s-namespace tenant-a 0123456789abcdef0123456789abcdef 2>&1)
 expect_contains "unknown id refused" "$msg" "no checkpoint"
-msg=$("$CTL" resolve -n "$NS" --k8s-namespace tenant-b "$CKPT" 2>&1)
-expect_contains "other Kubernetes namespace refused" "$msg" "Kubernetes namespace"
-msg=$("$CTL" resolve -n other-ns --k8s-namespace tenant-a "$CKPT" 2>&1)
-expect_contains "other containerd namespace refused" "$msg" "containerd namespace"
+# Another tenant's checkpoint looks exactly like a missing one: same exit code and
+# message as for a reference nobody has, naming nothing of the checkpoint.
+missing() { # REF: what a tenant that sees nothing gets
+	"$CTL" resolve -n nobody-ns --k8s-namespace nobody "$1" 2>&1
+	echo "rc=$?"
+}
+other() { # NS K8S_NS REF
+	"$CTL" resolve -n "$1" --k8s-namespace "$2" "$3" 2>&1
+	echo "rc=$?"
+}
+expect_eq "other Kubernetes namespace: as if missing" "$(missing "$CKPT")" "$(other "$NS" tenant-b "$CKPT")"
+expect_eq "other containerd namespace: as if missing" "$(missing "$CKPT")" "$(other other-ns tenant-a "$CKPT")"
+expect_eq "other tenant by name: as if missing" "$(missing first)" "$(other "$NS" tenant-b first)"
+expect_eq "other tenant by short id: as if missing" "$(missing "${CKPT:0:8}")" \
+	"$(other "$NS" tenant-b "${CKPT:0:8}")"
+msg=$(other "$NS" tenant-b "${CKPT:0:8}")
+expect_eq "refusal by short id names no id" "" "$(echo "$msg" | grep -o "$CKPT")"
+expect_eq "other tenant by namespace/pod/container: as if missing" \
+	"$(missing tenant-a/pod-a/counter)" "$(other "$NS" tenant-b tenant-a/pod-a/counter)"
+msg=$(other "$NS" tenant-b tenant-a/pod-a/counter)
+expect_eq "refusal by namespace/pod/container names no id" "" "$(echo "$msg" | grep -o "$CKPT")"
 msg=$("$CTL" resolve -n "$NS" --k8s-namespace tenant-a --image-ref docker.io/library/nginx:1.25 "$CKPT" 2>&1)
 expect_contains "other image refused" "$msg" "image mismatch"
 expect_ok "same image, short form, accepted" "$CTL" resolve -n "$NS" --k8s-namespace tenant-a \

@@ -120,10 +120,16 @@ refused "unknown reference" "no checkpoint" --env RESTORE_FROM=deadbeefdeadbeef 
 refused "host path" "RESTORE_FROM" --env RESTORE_FROM=/var/lib/kybernate "$KYB_BUSYBOX" bad2 sh -c 'echo FRESH-START'
 refused "path traversal" "RESTORE_FROM" --env "RESTORE_FROM=../$ID" "$KYB_BUSYBOX" bad3 sh -c 'echo FRESH-START'
 refused "image mismatch" "image" --annotation "$IMG_ANN=$KYB_PAUSE" --env "RESTORE_FROM=$ID" "$KYB_PAUSE" bad4 sh -c 'echo FRESH-START'
+# An image reference with control characters is refused without being quoted.
+ESC_IMG=$(printf 'busybox\033]0;forged\007')
+refused "image reference with control characters" "printable ASCII" --annotation "$IMG_ANN=$ESC_IMG" --env "RESTORE_FROM=$ID" "$KYB_BUSYBOX" bad5 sh -c 'echo FRESH-START'
+out=$("$CTD_CTR" --address "$CTD_ADDR" -n "$KYB_NS" run --rm --runtime "$RT" --annotation "$IMG_ANN=$ESC_IMG" --env "RESTORE_FROM=$ID" "$KYB_BUSYBOX" bad5b true 2>&1)
+expect_eq "image reference with control characters: none in the error" "" "$(printf '%s' "$out" | tr -d '\n' | tr -d '[:print:]')"
 KYB_NS_SAVE=$KYB_NS
 KYB_NS=other-tenant
 kyb_image_import "$KYB_NS"
-refused "another containerd namespace" "namespace" --env "RESTORE_FROM=$ID" "$KYB_BUSYBOX" bad6 sh -c 'echo FRESH-START'
+# Another tenant's checkpoint looks like a missing one (nothing says it exists).
+refused "another containerd namespace" "no checkpoint with id, id prefix or name" --env "RESTORE_FROM=$ID" "$KYB_BUSYBOX" bad6 sh -c 'echo FRESH-START'
 KYB_NS=$KYB_NS_SAVE
 
 # CRIU failing: the process held a file open on a bind mount the new container lacks

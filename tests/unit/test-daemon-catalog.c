@@ -38,10 +38,8 @@ TEST(open_memory_schema) {
 }
 
 TEST(migration_from_v1_keeps_rows) {
-        char path[] = "/tmp/test-daemon-catalog.XXXXXX";
-        ASSERT_NOT_NULL(mkdtemp(path));
         char db[256];
-        snprintf(db, sizeof(db), "%s/catalog.db", path);
+        snprintf(db, sizeof(db), "%s/catalog.db", test_tmpdir());
 
         Catalog *c = NULL;
         ASSERT_OK(catalog_open_at_version(db, true, 1, &c));
@@ -66,10 +64,6 @@ TEST(migration_from_v1_keeps_rows) {
         ASSERT_OK(catalog_exec(c, "UPDATE schema_version SET version = 99"));
         catalog_close(c);
         ASSERT_ERROR(catalog_open(db, true, &c), EPROTONOSUPPORT);
-
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system %s", path);
-        ASSERT_EQ(system(cmd), 0);
 }
 
 TEST(insert_get_fields) {
@@ -187,6 +181,60 @@ TEST(updates) {
         ASSERT_ERROR(catalog_set_ready(c, a.id, 1, "x"), ENOENT);
 }
 
+/* The pending row's thaw mark and runc root: written with the insert (before
+ * the pause), cleared by a failed pause and by the completed dump; a catalog
+ * of schema 4 gets the columns with "nothing to thaw". */
+TEST(thaw_mark) {
+        _cleanup_(catalog_closep) Catalog *c = NULL;
+        ASSERT_OK(catalog_open(":memory:", true, &c));
+        CatalogEntry a = entry("abcd0000000000000000000000000002", NULL, "t", "p", 100);
+        a.state = CHECKPOINT_PENDING;
+        a.thaw = true;
+        a.runc_root = (char *)"/run/containerd/runc/k8s.io";
+        ASSERT_OK(catalog_insert(c, &a));
+
+        CatalogEntry e = {}, copy = {};
+        ASSERT_OK(catalog_get(c, a.id, &e));
+        ASSERT_TRUE(e.thaw);
+        ASSERT_STREQ(e.runc_root, "/run/containerd/runc/k8s.io");
+        ASSERT_OK(catalog_entry_copy(&e, &copy));
+        ASSERT_STREQ(copy.runc_root, e.runc_root);
+        catalog_entry_done(&copy);
+        catalog_entry_done(&e);
+
+        ASSERT_OK(catalog_set_thaw(c, a.id, false));
+        ASSERT_OK(catalog_get(c, a.id, &e));
+        ASSERT_FALSE(e.thaw);
+        catalog_entry_done(&e);
+        ASSERT_OK(catalog_set_thaw(c, a.id, true));
+        ASSERT_OK(catalog_set_dumped(c, a.id, "boot"));
+        ASSERT_OK(catalog_get(c, a.id, &e));
+        ASSERT_FALSE(e.thaw);
+        ASSERT_STREQ(e.dumped_boot_id, "boot");
+        catalog_entry_done(&e);
+        ASSERT_ERROR(catalog_set_thaw(c, "abcd0000000000000000000000000009", true), ENOENT);
+
+        char path[] = "/tmp/test-daemon-catalog.XXXXXX";
+        ASSERT_NOT_NULL(mkdtemp(path));
+        char db[256];
+        snprintf(db, sizeof(db), "%s/catalog.db", path);
+        Catalog *old = NULL;
+        ASSERT_OK(catalog_open_at_version(db, true, 4, &old));
+        ASSERT_OK(catalog_exec(old, "INSERT INTO checkpoints (id, state, created_ns) "
+                                    "VALUES ('0123456789abcdef0123456789abcdef', 1, 42)"));
+        catalog_close(old);
+        ASSERT_OK(catalog_open(db, true, &old));
+        ASSERT_EQ(catalog_schema_version(old), 5);
+        ASSERT_OK(catalog_get(old, "0123456789abcdef0123456789abcdef", &e));
+        ASSERT_FALSE(e.thaw);
+        ASSERT_STREQ(e.runc_root, "");
+        catalog_entry_done(&e);
+        catalog_close(old);
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system %s", path);
+        ASSERT_EQ(system(cmd), 0);
+}
+
 typedef struct Seen {
         int n;
         int64_t last_created;
@@ -263,10 +311,8 @@ TEST(list_filters_counts_10000_rows) {
 }
 
 TEST(concurrent_readers_file_db) {
-        char path[] = "/tmp/test-daemon-catalog.XXXXXX";
-        ASSERT_NOT_NULL(mkdtemp(path));
         char db[256];
-        snprintf(db, sizeof(db), "%s/catalog.db", path);
+        snprintf(db, sizeof(db), "%s/catalog.db", test_tmpdir());
         Catalog *w = NULL;
         ASSERT_OK(catalog_open(db, false, &w));
 
@@ -309,7 +355,4 @@ TEST(concurrent_readers_file_db) {
                 ASSERT_EQ(WEXITSTATUS(status), 0);
         }
         catalog_close(w);
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system %s", path);
-        ASSERT_EQ(system(cmd), 0);
 }

@@ -71,8 +71,7 @@ TEST(spec_annotations) {
 }
 
 TEST(kybernate_json_round_trip) {
-        char d[] = "/tmp/test-daemon-meta.XXXXXX";
-        ASSERT_NOT_NULL(mkdtemp(d));
+        const char *d = test_tmpdir();
         CatalogEntry e = {.id = (char *)"0123456789abcdef0123456789abcdef",
                           .containerd_namespace = (char *)"default",
                           .k8s_namespace = (char *)"team",

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Protocol round trips: requests into a real Manager over a socketpair, and
  * the client library (blocking and sd-event) against a listening Manager. */
+#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -8,14 +9,16 @@
 
 #include "kyb-client.h"
 #include "kybernated/manager.h"
+#include "kybernated/server.h"
 #include "kybernated/store.h"
 #include "test.h"
 
 typedef struct Fixture {
-        char dir[64];
+        const char *dir;
         Config config;
         sd_event *event;
         Manager *manager;
+        Server *server;
         Connection *conn;
         int fd; /* the client's end */
 } Fixture;
@@ -26,8 +29,8 @@ static void fixture_setup(Fixture *f, uid_t uid, bool reader) {
         sigaddset(&mask, SIGCHLD);
         sigprocmask(SIG_BLOCK, &mask, NULL);
 
-        strcpy(f->dir, "/tmp/test-daemon-proto.XXXXXX");
-        ASSERT_NOT_NULL(mkdtemp(f->dir));
+        f->event = test_event();
+        f->dir = test_tmpdir();
         ASSERT_OK(config_init(&f->config));
         char p[128];
         snprintf(p, sizeof(p), "%s/store", f->dir);
@@ -35,15 +38,15 @@ static void fixture_setup(Fixture *f, uid_t uid, bool reader) {
         snprintf(p, sizeof(p), "%s/sock", f->dir);
         ASSERT_OK(config_set(&f->config, "socket", p));
         ASSERT_OK(config_set(&f->config, "durable", "no"));
-        ASSERT_OK(sd_event_new(&f->event));
         ASSERT_OK(manager_new(f->event, &f->config, &f->manager));
         ASSERT_OK(manager_open_store(f->manager));
+        ASSERT_OK(server_new(f->manager, &f->server));
 
         int sv[2];
         ASSERT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0 ? -errno
                                                                                                 : 0);
         struct ucred cred = {.pid = getpid(), .uid = uid, .gid = uid};
-        ASSERT_OK(connection_new(f->manager, sv[0], &cred, reader, &f->conn));
+        ASSERT_OK(server_add_connection(f->server, sv[0], &cred, reader, &f->conn));
         f->fd = sv[1];
         ASSERT_OK(fd_nonblock(f->fd, false));
 }
@@ -101,8 +104,8 @@ static void insert(Fixture *f, const char *id, const char *name, const char *pod
 }
 
 static void fixture_done(Fixture *f) {
+        server_free(f->server);
         manager_free(f->manager);
-        sd_event_unref(f->event);
         config_done(&f->config);
         safe_close(f->fd);
         ASSERT_OK(store_remove_tree(f->dir));
@@ -440,11 +443,12 @@ TEST(resolve_verifies_checksum) {
         ASSERT_EQ(r->resolve->info->restore_count, 2);
         kyb_response_free(r);
 
+        /* Another tenant's checkpoint looks missing (see resolve_other_tenant_looks_missing). */
         t.k8s_namespace = (char *)"other-team";
         send_req(&f, &req);
         r = recv_resp(&f);
-        ASSERT_EQ(r->error, EACCES);
-        ASSERT_TRUE(strstr(r->message, "Kubernetes namespace") != NULL);
+        ASSERT_EQ(r->error, ENOENT);
+        ASSERT_STREQ(r->message, "no checkpoint with id, id prefix or name 'x'");
         kyb_response_free(r);
 
         t.k8s_namespace = (char *)"team";
@@ -459,6 +463,222 @@ TEST(resolve_verifies_checksum) {
         r = recv_resp(&f);
         ASSERT_EQ(r->error, EINVAL);
         kyb_response_free(r);
+        fixture_done(&f);
+}
+
+static Kybernate__V1__Response *call_resolve(Fixture *f, const char *ref, const char *k8s_ns,
+                                             const char *image) {
+        Kybernate__V1__Request req = KYBERNATE__V1__REQUEST__INIT;
+        Kybernate__V1__ResolveRequest res = KYBERNATE__V1__RESOLVE_REQUEST__INIT;
+        Kybernate__V1__RestoreTarget t = KYBERNATE__V1__RESTORE_TARGET__INIT;
+        t.containerd_namespace = (char *)"k8s.io";
+        t.k8s_namespace = (char *)k8s_ns;
+        t.image_ref = (char *)image;
+        res.reference = (char *)ref;
+        res.has_dry_run = res.dry_run = true;
+        res.target = &t;
+        req.op_case = KYBERNATE__V1__REQUEST__OP_RESOLVE;
+        req.resolve = &res;
+        send_req(f, &req);
+        return recv_resp(f);
+}
+
+/* The refusal a reference gets from a tenant that sees no checkpoint at all. */
+static void assert_looks_missing(Fixture *f, const char *ref, const char *k8s_ns, const char *hidden_id) {
+        Kybernate__V1__Response *r = call_resolve(f, ref, k8s_ns, NULL);
+        Kybernate__V1__Response *none = call_resolve(f, ref, "nobody-sees-anything", NULL);
+        ASSERT_EQ(none->error, ENOENT);
+        ASSERT_EQ(r->error, none->error);
+        ASSERT_STREQ(r->message, none->message);
+        /* Nothing of the hidden row but what the caller wrote itself. */
+        if (!strstr(ref, hidden_id))
+                ASSERT_NULL(strstr(r->message, hidden_id));
+        if (!strstr(ref, "hidden-name"))
+                ASSERT_NULL(strstr(r->message, "hidden-name"));
+        kyb_response_free(r);
+        kyb_response_free(none);
+}
+
+TEST(resolve_other_tenant_looks_missing) {
+        Fixture f = {};
+        fixture_setup(&f, 0, false);
+        const char *theirs = "abcdef00000000000000000000000001";
+        insert(&f, theirs, "hidden-name", "p", 100); /* tenant "team" */
+        CatalogEntry mine = {.id = (char *)"abcdef00000000000000000000000002",
+                             .name = (char *)"mine",
+                             .state = CHECKPOINT_READY,
+                             .containerd_namespace = (char *)"k8s.io",
+                             .k8s_namespace = (char *)"other-team",
+                             .k8s_pod = (char *)"q",
+                             .k8s_container = (char *)"app",
+                             .created_ns = 50,
+                             .size_bytes = 10};
+        ASSERT_OK(catalog_insert(f.manager->catalog, &mine));
+
+        /* By id, short id, name and namespace/pod/container: as if missing. */
+        assert_looks_missing(&f, theirs, "other-team", theirs);
+        assert_looks_missing(&f, "abcdef000000000000000000000000", "third-team", theirs);
+        assert_looks_missing(&f, "hidden-name", "other-team", theirs);
+        assert_looks_missing(&f, "team/p/app", "other-team", theirs);
+        Kybernate__V1__Response *r = call_resolve(&f, "team/p/app", "other-team", NULL);
+        ASSERT_STREQ(r->message, "no ready checkpoint of Kubernetes container team/p/app");
+        kyb_response_free(r);
+
+        /* A prefix both share is ambiguous only among what the caller sees:
+         * each tenant gets its own, the error names no id either way. */
+        r = call_resolve(&f, "abcdef", "other-team", NULL);
+        ASSERT_NE(r->error, ENOTUNIQ);
+        ASSERT_NULL(strstr(r->message ? r->message : "", theirs));
+        kyb_response_free(r);
+        r = call_resolve(&f, "abcdef", "team", NULL);
+        ASSERT_NE(r->error, ENOTUNIQ);
+        ASSERT_NULL(strstr(r->message ? r->message : "", "abcdef00000000000000000000000002"));
+        kyb_response_free(r);
+        /* The operator (no tenant) still sees both. */
+        r = call_ref(&f, KYBERNATE__V1__REQUEST__OP_INSPECT, "abcdef", false);
+        ASSERT_EQ(r->error, ENOTUNIQ);
+        kyb_response_free(r);
+        fixture_done(&f);
+}
+
+TEST(resolve_never_quotes_control_characters_of_a_row) {
+        Fixture f = {};
+        fixture_setup(&f, 0, false);
+        CatalogEntry e = {.id = (char *)"abcdef00000000000000000000000001",
+                          .state = CHECKPOINT_READY,
+                          .containerd_namespace = (char *)"k8s.io",
+                          .k8s_namespace = (char *)"team",
+                          .image_ref = (char *)"busybox\r\n\x1b[31mforged",
+                          .size_bytes = 10};
+        ASSERT_OK(catalog_insert(f.manager->catalog, &e));
+        Kybernate__V1__Response *r = call_resolve(&f, e.id, "team", "nginx");
+        ASSERT_EQ(r->error, EMEDIUMTYPE);
+        for (const char *p = r->message; *p; p++)
+                ASSERT_TRUE((unsigned char)*p >= 0x20 && *p != 0x7f);
+        kyb_response_free(r);
+        fixture_done(&f);
+}
+
+TEST(resolve_host_path_never_reaches_the_store) {
+        Fixture f = {};
+        fixture_setup(&f, 0, false);
+        insert(&f, "abcdef00000000000000000000000001", NULL, "p", 1);
+        /* A configuration kybernated refuses at start, forced here. */
+        ASSERT_OK(config_set(&f.config, "allowed_restore_dirs", f.dir));
+        char p[256];
+        snprintf(p, sizeof(p), "%s/store/checkpoints/abcdef00000000000000000000000001", f.dir);
+        Kybernate__V1__Response *r = call_resolve(&f, p, "other-team", NULL);
+        ASSERT_EQ(r->error, EACCES);
+        ASSERT_TRUE(strstr(r->message, "checkpoint store") != NULL);
+        kyb_response_free(r);
+        fixture_done(&f);
+}
+
+static Kybernate__V1__Response *call_import(Fixture *f, bool prepare, const char *staging, const char *name,
+                                            Kybernate__V1__CheckpointInfo *override) {
+        Kybernate__V1__Request req = KYBERNATE__V1__REQUEST__INIT;
+        Kybernate__V1__ImportRequest ir = KYBERNATE__V1__IMPORT_REQUEST__INIT;
+        ir.has_prepare = prepare;
+        ir.prepare = prepare;
+        ir.staging_dir = (char *)staging;
+        ir.name = (char *)name;
+        ir.override = override;
+        req.op_case = KYBERNATE__V1__REQUEST__OP_IMPORT;
+        req.import = &ir;
+        send_req(f, &req);
+        return recv_resp(f);
+}
+
+/* A staging directory from Import{prepare}, with CRIU's inventory unless bare. */
+static char *staged(Fixture *f, bool bare) {
+        Kybernate__V1__Response *r = call_import(f, true, NULL, NULL, NULL);
+        ASSERT_EQ(r->error, 0);
+        char *dir = strdup(r->import->staging_dir);
+        kyb_response_free(r);
+        char p[512];
+        snprintf(p, sizeof(p), "%s/checkpoint", dir);
+        ASSERT_OK(mkdir_p(p, 0700));
+        if (!bare) {
+                strcat(p, "/inventory.img");
+                ASSERT_OK(write_file_atomic(p, "INV", 3, 0600));
+        }
+        return dir;
+}
+
+static void assert_dir_empty(const char *dir) {
+        DIR *d = opendir(dir);
+        ASSERT_NOT_NULL(d);
+        struct dirent *de;
+        unsigned n = 0;
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        n++;
+        closedir(d);
+        ASSERT_EQ(n, 0);
+}
+
+TEST(refused_imports_leave_staging_empty) {
+        Fixture f = {};
+        fixture_setup(&f, 0, false);
+        insert(&f, "abcdef00000000000000000000000001", "taken", "p", 1);
+        char staging[256], checkpoints[256];
+        snprintf(staging, sizeof(staging), "%s/store/staging", f.dir);
+        snprintf(checkpoints, sizeof(checkpoints), "%s/store/checkpoints", f.dir);
+        Kybernate__V1__Response *r;
+        char p[512];
+
+        /* Not a checkpoint: no CRIU images. */
+        _cleanup_free_ char *d1 = staged(&f, true);
+        r = call_import(&f, false, d1, NULL, NULL);
+        ASSERT_EQ(r->error, EINVAL);
+        kyb_response_free(r);
+        assert_dir_empty(staging);
+
+        /* Tenant fields refused: a namespace that is no name. */
+        _cleanup_free_ char *d2 = staged(&f, false);
+        Kybernate__V1__CheckpointInfo o = KYBERNATE__V1__CHECKPOINT_INFO__INIT;
+        o.k8s_namespace = (char *)"../team";
+        r = call_import(&f, false, d2, NULL, &o);
+        ASSERT_EQ(r->error, EINVAL);
+        kyb_response_free(r);
+        assert_dir_empty(staging);
+
+        /* Bad metadata: an image reference with control characters. */
+        _cleanup_free_ char *d3 = staged(&f, false);
+        snprintf(p, sizeof(p), "%s/kybernate.json", d3);
+        const char *kj = "{\"k8sNamespace\": \"team\", \"imageRef\": \"busybox\\r\\nforged\"}";
+        ASSERT_OK(write_file_atomic(p, kj, strlen(kj), 0600));
+        r = call_import(&f, false, d3, NULL, NULL);
+        ASSERT_EQ(r->error, EINVAL);
+        kyb_response_free(r);
+        assert_dir_empty(staging);
+
+        /* A name that is taken. */
+        _cleanup_free_ char *d4 = staged(&f, false);
+        r = call_import(&f, false, d4, "taken", NULL);
+        ASSERT_EQ(r->error, EEXIST);
+        kyb_response_free(r);
+        assert_dir_empty(staging);
+
+        /* The checksum refuses what is not a regular file or directory. */
+        _cleanup_free_ char *d5 = staged(&f, false);
+        snprintf(p, sizeof(p), "%s/checkpoint/link", d5);
+        ASSERT_OK(symlink("/etc/passwd", p) < 0 ? -errno : 0);
+        r = call_import(&f, false, d5, NULL, NULL);
+        ASSERT_NE(r->error, 0);
+        kyb_response_free(r);
+        assert_dir_empty(staging);
+        uint64_t n;
+        ASSERT_OK(catalog_count(f.manager->catalog, NULL, &n));
+        ASSERT_EQ(n, 1);
+
+        /* And a good one still goes through. */
+        _cleanup_free_ char *d6 = staged(&f, false);
+        r = call_import(&f, false, d6, "fine", NULL);
+        ASSERT_EQ(r->error, 0);
+        ASSERT_EQ(r->import->info->state, KYBERNATE__V1__CHECKPOINT_STATE__CHECKPOINT_STATE_READY);
+        kyb_response_free(r);
+        assert_dir_empty(staging);
         fixture_done(&f);
 }
 
@@ -479,7 +699,7 @@ static void on_async_done(int r, const Kybernate__V1__Response *resp, void *user
 TEST(async_client_on_the_same_loop) {
         Fixture f = {};
         fixture_setup(&f, 0, false);
-        ASSERT_OK(manager_listen(f.manager, -EBADF));
+        ASSERT_OK(server_listen(f.server, -EBADF));
         struct stat st;
         ASSERT_OK(stat(f.config.socket, &st));
         ASSERT_EQ(st.st_mode & 0777, 0600);
@@ -525,8 +745,7 @@ TEST(async_client_on_the_same_loop) {
 }
 
 TEST(blocking_client_against_a_daemon_process) {
-        char dir[] = "/tmp/test-daemon-block.XXXXXX";
-        ASSERT_NOT_NULL(mkdtemp(dir));
+        const char *dir = test_tmpdir();
         char sock[128];
         snprintf(sock, sizeof(sock), "%s/sock", dir);
         int ready[2];
@@ -538,11 +757,13 @@ TEST(blocking_client_against_a_daemon_process) {
                 Config c;
                 sd_event *e = NULL;
                 Manager *m = NULL;
+                Server *s = NULL;
                 char store[128];
                 snprintf(store, sizeof(store), "%s/store", dir);
                 if (config_init(&c) < 0 || config_set(&c, "store", store) < 0 ||
                     config_set(&c, "socket", sock) < 0 || sd_event_new(&e) < 0 ||
-                    manager_new(e, &c, &m) < 0 || manager_open_store(m) < 0 || manager_listen(m, -EBADF) < 0)
+                    manager_new(e, &c, &m) < 0 || manager_open_store(m) < 0 || server_new(m, &s) < 0 ||
+                    server_listen(s, -EBADF) < 0)
                         _exit(1);
                 (void)!write(ready[1], "x", 1);
                 (void)sd_event_loop(e);

@@ -282,8 +282,7 @@ static void digest_hex(Sha256 *h, const char *prefix, char ret[static 80]) {
  * tail, and two threads (from 64 MiB on; the second takes the blocks from 32);
  * and an empty file. */
 TEST(store_checksum_blocks) {
-        char d[] = "/tmp/test-daemon-store.XXXXXX";
-        ASSERT_NOT_NULL(mkdtemp(d));
+        const char *d = test_tmpdir();
         size_t n = 70 * (1 << 20) + 12345;
         _cleanup_free_ uint8_t *data = malloc(n);
         ASSERT_NOT_NULL(data);
@@ -315,8 +314,7 @@ TEST(store_checksum_blocks) {
 }
 
 TEST(store_checksum_defined_order) {
-        char d[] = "/tmp/test-daemon-store.XXXXXX";
-        ASSERT_NOT_NULL(mkdtemp(d));
+        const char *d = test_tmpdir();
         char sub[512];
         snprintf(sub, sizeof(sub), "%s/checkpoint", d);
         ASSERT_OK(mkdir_p(sub, 0700));
@@ -372,10 +370,7 @@ TEST(store_remove_tree_never_crosses_mounts) {
         if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return_skip("cannot make a private mount namespace");
 
-        char d[] = "/tmp/test-daemon-mnt.XXXXXX";
-        char victim[] = "/tmp/test-daemon-victim.XXXXXX";
-        ASSERT_NOT_NULL(mkdtemp(d));
-        ASSERT_NOT_NULL(mkdtemp(victim));
+        const char *d = test_tmpdir(), *victim = test_tmpdir();
         write_text(victim, "precious", "do not delete");
 
         /* A work dir with a bind mount of the victim below it, as an
@@ -419,4 +414,182 @@ TEST(image_rule) {
         ASSERT_ERROR(image_check(&e, &other, msg, sizeof(msg)), EMEDIUMTYPE);
         ASSERT_TRUE(strstr(msg, "nginx:1.25") != NULL);
         ASSERT_TRUE(strstr(msg, "busybox") != NULL);
+}
+
+static bool has_control(const char *s) {
+        for (; *s; s++)
+                if ((unsigned char)*s < 0x20 || *s == 0x7f)
+                        return true;
+        return false;
+}
+
+TEST(image_ref_printable_only) {
+        ASSERT_TRUE(image_ref_valid("busybox"));
+        ASSERT_TRUE(image_ref_valid("quay.io/org/app@sha256:abc"));
+        ASSERT_FALSE(image_ref_valid(""));
+        ASSERT_FALSE(image_ref_valid("busybox\n"));
+        ASSERT_FALSE(image_ref_valid("busy\tbox"));
+        ASSERT_FALSE(image_ref_valid("busybox\x1b[2J"));
+        ASSERT_FALSE(image_ref_valid("busy box"));
+        ASSERT_FALSE(image_ref_valid("busybox\x7f"));
+        ASSERT_FALSE(image_ref_valid("b\xc3\xa4"));
+        char big[IMAGE_REF_MAX + 2];
+        memset(big, 'a', sizeof(big) - 1);
+        big[sizeof(big) - 1] = 0;
+        ASSERT_FALSE(image_ref_valid(big));
+        big[IMAGE_REF_MAX] = 0;
+        ASSERT_TRUE(image_ref_valid(big));
+
+        /* A catalog row or a target with control characters never matches,
+         * and the refusal does not quote them. */
+        char msg[512];
+        CatalogEntry bad = {.image_ref = (char *)"busybox\r\nX-Injected: 1"};
+        RestoreIdentity same = {.image_ref = "busybox"};
+        ASSERT_ERROR(image_check(&bad, &same, msg, sizeof(msg)), EMEDIUMTYPE);
+        ASSERT_FALSE(has_control(msg));
+        ASSERT_TRUE(strstr(msg, "checkpoint's") != NULL);
+        CatalogEntry good = {.image_ref = (char *)"busybox"};
+        RestoreIdentity evil = {.image_ref = "busybox\x1b]0;pwned\x07"};
+        ASSERT_ERROR(image_check(&good, &evil, msg, sizeof(msg)), EMEDIUMTYPE);
+        ASSERT_FALSE(has_control(msg));
+        ASSERT_TRUE(strstr(msg, "restoring container's") != NULL);
+}
+
+TEST(paths_overlap) {
+        ASSERT_TRUE(path_overlaps("/var/lib/kybernate", "/var/lib/kybernate"));
+        ASSERT_TRUE(path_overlaps("/var/lib/kybernate/checkpoints", "/var/lib/kybernate"));
+        ASSERT_TRUE(path_overlaps("/var/lib", "/var/lib/kybernate"));
+        ASSERT_TRUE(path_overlaps("/", "/var/lib/kybernate"));
+        ASSERT_TRUE(path_overlaps("/var/lib/kybernate/", "/var/lib/kybernate"));
+        ASSERT_FALSE(path_overlaps("/var/lib/kybernate2", "/var/lib/kybernate"));
+        ASSERT_FALSE(path_overlaps("/srv/ckpt", "/var/lib/kybernate"));
+}
+
+/* A temporary tree: <d>/allowed, and <d>/store when tree_make_store(). */
+static void tree_setup(char *d) {
+        ASSERT_NOT_NULL(mkdtemp(d));
+        char p[256];
+        snprintf(p, sizeof(p), "%s/allowed", d);
+        ASSERT_OK(mkdir_p(p, 0700));
+}
+
+static void tree_make_store(const char *d) {
+        char p[256];
+        snprintf(p, sizeof(p), "%s/store/checkpoints/0123456789abcdef0123456789abcdef/checkpoint", d);
+        ASSERT_OK(mkdir_p(p, 0700));
+        snprintf(p, sizeof(p), "%s/store/staging", d);
+        ASSERT_OK(mkdir_p(p, 0700));
+}
+
+static int check_dirs(const char *store, const char *dirs, const char **ret_dir) {
+        Config c;
+        ASSERT_OK(config_init(&c));
+        ASSERT_OK(config_set(&c, "store", store));
+        ASSERT_OK(config_set(&c, "allowed_restore_dirs", dirs));
+        int r = config_check(&c, ret_dir);
+        static char bad[256];
+        if (*ret_dir) { /* it points into c */
+                snprintf(bad, sizeof(bad), "%s", *ret_dir);
+                *ret_dir = bad;
+        }
+        config_done(&c);
+        return r;
+}
+
+TEST(config_refuses_restore_dirs_over_the_store) {
+        char d[] = "/tmp/test-daemon-cfgstore.XXXXXX";
+        tree_setup(d);
+        char store[128], dirs[1024], p[512], q[512];
+        const char *bad = NULL;
+        snprintf(store, sizeof(store), "%s/store", d);
+
+        /* The store does not exist yet: compared by name. */
+        snprintf(dirs, sizeof(dirs), "%s/allowed", d);
+        ASSERT_OK(check_dirs(store, dirs, &bad));
+        ASSERT_ERROR(check_dirs(store, d, &bad), EINVAL); /* contains it */
+        ASSERT_STREQ(bad, d);
+        ASSERT_ERROR(check_dirs(store, store, &bad), EINVAL); /* is it */
+        snprintf(dirs, sizeof(dirs), "%s/allowed:%s/checkpoints", d, store);
+        ASSERT_ERROR(check_dirs(store, dirs, &bad), EINVAL); /* inside it */
+        snprintf(p, sizeof(p), "%s/checkpoints", store);
+        ASSERT_STREQ(bad, p);
+        ASSERT_ERROR(check_dirs(store, "/", &bad), EINVAL);
+
+        /* Through symlinks, on either side. */
+        tree_make_store(d);
+        snprintf(p, sizeof(p), "%s/link", d);
+        ASSERT_OK(symlink(store, p) < 0 ? -errno : 0);
+        snprintf(dirs, sizeof(dirs), "%s/link/checkpoints", d);
+        ASSERT_ERROR(check_dirs(store, dirs, &bad), EINVAL);
+        snprintf(q, sizeof(q), "%s/allowed", d);
+        ASSERT_OK(check_dirs(p, q, &bad)); /* store given as the link */
+        snprintf(dirs, sizeof(dirs), "%s/store/checkpoints", d);
+        ASSERT_ERROR(check_dirs(p, dirs, &bad), EINVAL);
+        snprintf(dirs, sizeof(dirs), "%s/link/not-yet/created", d);
+        ASSERT_ERROR(check_dirs(store, dirs, &bad), EINVAL);
+        ASSERT_OK(store_remove_tree(d));
+}
+
+TEST(host_path_never_in_the_store) {
+        char d[] = "/tmp/test-daemon-hostpath.XXXXXX";
+        tree_setup(d);
+        tree_make_store(d);
+        char store[128], p[512], q[512];
+        snprintf(store, sizeof(store), "%s/store", d);
+        char *dirs[] = {d, NULL}; /* a configuration config_check() refuses, here on purpose */
+        char *image = NULL;
+        const char *why = NULL;
+
+        /* An ordinary checkpoint directory below an allowed dir. */
+        snprintf(p, sizeof(p), "%s/allowed/ok/checkpoint", d);
+        ASSERT_OK(mkdir_p(p, 0700));
+        snprintf(q, sizeof(q), "%s/allowed/ok", d);
+        ASSERT_OK(host_path_check(q, dirs, store, &image, &why));
+        ASSERT_STREQ(image, p);
+        free(image);
+        image = NULL;
+
+        /* The store's own checkpoint, its directories, the store itself. */
+        snprintf(p, sizeof(p), "%s/checkpoints/0123456789abcdef0123456789abcdef", store);
+        ASSERT_ERROR(host_path_check(p, dirs, store, &image, &why), EACCES);
+        ASSERT_TRUE(strstr(why, "checkpoint store") != NULL);
+        snprintf(p, sizeof(p), "%s/checkpoints", store);
+        ASSERT_ERROR(host_path_check(p, dirs, store, &image, &why), EACCES);
+        ASSERT_ERROR(host_path_check(store, dirs, store, &image, &why), EACCES);
+        ASSERT_ERROR(host_path_check(d, dirs, store, &image, &why), EACCES); /* above the store */
+
+        /* A symlink into the store, as the path or as its checkpoint/. */
+        snprintf(p, sizeof(p), "%s/checkpoints/0123456789abcdef0123456789abcdef", store);
+        snprintf(q, sizeof(q), "%s/allowed/ln", d);
+        ASSERT_OK(symlink(p, q) < 0 ? -errno : 0);
+        ASSERT_ERROR(host_path_check(q, dirs, store, &image, &why), EACCES);
+        snprintf(q, sizeof(q), "%s/allowed/sub", d);
+        ASSERT_OK(mkdir_p(q, 0700));
+        strcat(p, "/checkpoint");
+        strcat(q, "/checkpoint");
+        ASSERT_OK(symlink(p, q) < 0 ? -errno : 0);
+        snprintf(q, sizeof(q), "%s/allowed/sub", d);
+        ASSERT_ERROR(host_path_check(q, dirs, store, &image, &why), EACCES);
+        /* A store given through a symlink still counts as the store. */
+        snprintf(q, sizeof(q), "%s/store-link", d);
+        ASSERT_OK(symlink(store, q) < 0 ? -errno : 0);
+        snprintf(p, sizeof(p), "%s/checkpoints/0123456789abcdef0123456789abcdef", store);
+        ASSERT_ERROR(host_path_check(p, dirs, q, &image, &why), EACCES);
+        ASSERT_NULL(image);
+
+        /* A bind mount of the store's checkpoints/ below an allowed dir. */
+        if (geteuid() == 0 && unshare(CLONE_NEWNS) >= 0 &&
+            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) >= 0) {
+                char allowed[512];
+                snprintf(allowed, sizeof(allowed), "%s/allowed", d);
+                char *only[] = {allowed, NULL};
+                snprintf(q, sizeof(q), "%s/allowed/bm", d);
+                ASSERT_OK(mkdir_p(q, 0700));
+                snprintf(p, sizeof(p), "%s/checkpoints", store);
+                ASSERT_OK(mount(p, q, NULL, MS_BIND, NULL) < 0 ? -errno : 0);
+                strcat(q, "/0123456789abcdef0123456789abcdef");
+                ASSERT_ERROR(host_path_check(q, only, store, &image, &why), EACCES);
+                ASSERT_TRUE(strstr(why, "checkpoint store") != NULL);
+        }
+        ASSERT_OK(store_remove_tree(d));
 }

@@ -21,8 +21,7 @@ TEST(capture_and_errors) {
 }
 
 TEST(logged_output_and_last_line) {
-        char d[] = "/tmp/test-daemon-spawn.XXXXXX";
-        ASSERT_NOT_NULL(mkdtemp(d));
+        const char *d = test_tmpdir();
         char log[128];
         snprintf(log, sizeof(log), "%s/out.log", d);
         char *argv[] = {(char *)"sh", (char *)"-c", (char *)"echo one; echo 'two\tand more' >&2", NULL};
@@ -58,8 +57,8 @@ TEST(checksum_task_matches_inline) {
         sigaddset(&mask, SIGCHLD);
         sigprocmask(SIG_BLOCK, &mask, NULL);
 
-        char d[] = "/tmp/test-daemon-spawn.XXXXXX";
-        ASSERT_NOT_NULL(mkdtemp(d));
+        sd_event *e = test_event();
+        const char *d = test_tmpdir();
         char f[128];
         snprintf(f, sizeof(f), "%s/pages-1.img", d);
         ASSERT_OK(write_file_atomic(f, "0123456789", 10, 0600));
@@ -67,8 +66,6 @@ TEST(checksum_task_matches_inline) {
         char inline_sum[STORE_CHECKSUM_MAX];
         ASSERT_OK(store_checksum(d, NULL, false, &size, inline_sum));
 
-        sd_event *e = NULL;
-        ASSERT_OK(sd_event_new(&e));
         for (int sync = 0; sync <= 1; sync++) {
                 Result res = {};
                 ASSERT_OK(checksum_task_start(e, d, NULL, sync, on_done, &res, NULL));
@@ -93,6 +90,5 @@ TEST(checksum_task_matches_inline) {
         for (int i = 0; i < 20; i++)
                 (void)sd_event_run(e, 1 * USEC_PER_MSEC);
         ASSERT_FALSE(res.done);
-        sd_event_unref(e);
         ASSERT_OK(store_remove_tree(d));
 }

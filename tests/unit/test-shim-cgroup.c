@@ -7,7 +7,6 @@
  * only without root, cgroup v1 memory, runc or a static busybox. */
 #include <cjson/cJSON.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -26,24 +25,6 @@ typedef Io__Containerd__Cgroups__V1__Metrics V1Metrics;
 typedef Io__Containerd__Cgroups__V2__Metrics V2Metrics;
 
 /* ---- fake trees ------------------------------------------------------------ */
-
-static char *mktree(void) {
-        char *d = strdup("/tmp/kyb-cgroup-test.XXXXXX");
-        ASSERT_NOT_NULL(d);
-        ASSERT_NOT_NULL(mkdtemp(d));
-        return d;
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f) {
-        (void)st;
-        (void)f;
-        return flag == FTW_DP ? rmdir(p) : unlink(p);
-}
-
-static void rmtree(const char *d) {
-        /* FTW_MOUNT: never leave /tmp's filesystem. */
-        (void)nftw(d, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-}
 
 static void wfile_n(const char *dir, const char *name, const char *content, size_t n) {
         char p[PATH_MAX];
@@ -87,16 +68,15 @@ static V2Metrics *stats_v2(const Cgroup *cg) {
 /* ---- discovery -------------------------------------------------------------- */
 
 TEST(detect_version) {
-        _cleanup_free_ char *root = mktree();
+        const char *root = test_tmpdir();
         ASSERT_EQ(cgroup_detect_version(root), CGROUP_V1);
         wfile(root, "cgroup.controllers", "cpu io memory pids\n");
         ASSERT_EQ(cgroup_detect_version(root), CGROUP_V2);
         ASSERT_ERROR(cgroup_detect_version("/nonexistent/kyb-cgroup"), ENOENT);
-        rmtree(root);
 }
 
 TEST(proc_cgroup_v1) {
-        _cleanup_free_ char *root = mktree();
+        const char *root = test_tmpdir();
         char p[PATH_MAX];
         free(mkdirs(root, "memory"));
         free(mkdirs(root, "pids"));
@@ -135,11 +115,10 @@ TEST(proc_cgroup_v1) {
         ASSERT_STREQ(cgroup_get_dir(cg, "cpu"), p);
         snprintf(p, sizeof(p), "%s/cpu,cpuacct/kybernate/default/c1", root);
         ASSERT_STREQ(cgroup_get_dir(cg, "cpuacct"), p);
-        rmtree(root);
 }
 
 TEST(proc_cgroup_v2) {
-        _cleanup_free_ char *root = mktree();
+        const char *root = test_tmpdir();
         char p[PATH_MAX];
         wfile(root, "cgroup.controllers", "memory pids\n");
         _cleanup_cgroup_free_ Cgroup *cg = NULL;
@@ -156,11 +135,10 @@ TEST(proc_cgroup_v2) {
         cg = cgroup_free(cg);
         /* A v1 line on a v2 host is not the unified path. */
         ASSERT_ERROR(cgroup_new_from_proc_cgroup(root, "4:memory:/x\n", &cg), ENOENT);
-        rmtree(root);
 }
 
 TEST(proc_cgroup_bad) {
-        _cleanup_free_ char *root = mktree();
+        const char *root = test_tmpdir();
         Cgroup *cg = NULL;
         free(mkdirs(root, "memory"));
         ASSERT_ERROR(cgroup_new_from_proc_cgroup(root, "", &cg), ENOENT);
@@ -183,11 +161,10 @@ TEST(proc_cgroup_bad) {
         ASSERT_STREQ(cgroup_get_path(cg), "/ok");
         cgroup_free(cg);
         ASSERT_ERROR(cgroup_new_from_pid(root, root, 1, &cg), ENOENT);
-        rmtree(root);
 }
 
 TEST(from_path) {
-        _cleanup_free_ char *root = mktree();
+        const char *root = test_tmpdir();
         char p[PATH_MAX];
         _cleanup_cgroup_free_ Cgroup *cg = NULL;
         ASSERT_OK(cgroup_new_from_path(root, "kybernate/c1", &cg));
@@ -202,7 +179,6 @@ TEST(from_path) {
         Google__Protobuf__Any *any = NULL;
         ASSERT_ERROR(cgroup_stats(cg, &any), ENOENT);
         ASSERT_NULL(any);
-        rmtree(root);
 }
 
 TEST(from_pid_self) {
@@ -261,8 +237,8 @@ static const char v1_memory_stat[] = "cache 2916352\n"
                                      "total_active_file 16\n"
                                      "total_unevictable 17\n";
 
-static char *make_v1_tree(char **ret_proc) {
-        char *root = mktree();
+static const char *make_v1_tree(char **ret_proc) {
+        const char *root = test_tmpdir();
         _cleanup_free_ char *mem = mkdirs(root, "memory/kyb/c1");
         wfile(mem, "memory.stat", v1_memory_stat);
         wfile(mem, "memory.usage_in_bytes", "4001792\n");
@@ -413,7 +389,7 @@ static void check_v1(const V1Metrics *m) {
 
 TEST(stats_v1_fake_tree) {
         _cleanup_free_ char *proc = NULL;
-        _cleanup_free_ char *root = make_v1_tree(&proc);
+        const char *root = make_v1_tree(&proc);
         _cleanup_cgroup_free_ Cgroup *cg = NULL;
 
         ASSERT_OK(cgroup_new_from_path(root, "/kyb/c1", &cg));
@@ -446,13 +422,12 @@ TEST(stats_v1_fake_tree) {
         ASSERT_STREQ(m->blkio->sectors_recursive[0]->op, "");
         ASSERT_EQ(m->blkio->sectors_recursive[0]->value, 99);
         io__containerd__cgroups__v1__metrics__free_unpacked(m, NULL);
-        rmtree(root);
 }
 
 TEST(stats_v1_partial_tree) {
         /* Only a memory controller, with only usage: everything else is
          * skipped, no error. */
-        _cleanup_free_ char *root = mktree();
+        const char *root = test_tmpdir();
         _cleanup_free_ char *mem = mkdirs(root, "memory/x");
         wfile(mem, "memory.usage_in_bytes", "42\n");
         _cleanup_cgroup_free_ Cgroup *cg = NULL;
@@ -466,13 +441,12 @@ TEST(stats_v1_partial_tree) {
         ASSERT_NULL(m->blkio);
         ASSERT_EQ(m->n_hugetlb, 0);
         io__containerd__cgroups__v1__metrics__free_unpacked(m, NULL);
-        rmtree(root);
 }
 
 /* ---- v2 metrics ---------------------------------------------------------------- */
 
-static char *make_v2_tree(char **ret_dir) {
-        char *root = mktree();
+static const char *make_v2_tree(char **ret_dir) {
+        const char *root = test_tmpdir();
         wfile(root, "cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n");
         char *d = mkdirs(root, "kubepods/pod1/c1");
         wfile(d, "memory.current", "5242880\n");
@@ -514,7 +488,7 @@ static char *make_v2_tree(char **ret_dir) {
 
 TEST(stats_v2_fake_tree) {
         _cleanup_free_ char *dir = NULL;
-        _cleanup_free_ char *root = make_v2_tree(&dir);
+        const char *root = make_v2_tree(&dir);
         _cleanup_cgroup_free_ Cgroup *cg = NULL;
 
         ASSERT_OK(cgroup_new_from_proc_cgroup(root, "0::/kubepods/pod1/c1\n", &cg));
@@ -622,7 +596,6 @@ TEST(stats_v2_fake_tree) {
         m = stats_v2(cg);
         ASSERT_NULL(m->memory_events);
         io__containerd__cgroups__v2__metrics__free_unpacked(m, NULL);
-        rmtree(root);
 }
 
 /* ---- robustness ---------------------------------------------------------------- */
@@ -637,7 +610,7 @@ static void fill_random(char *buf, size_t n, uint64_t *seed) {
 
 TEST(stats_garbage_v1) {
         _cleanup_free_ char *proc = NULL;
-        _cleanup_free_ char *root = make_v1_tree(&proc);
+        const char *root = make_v1_tree(&proc);
         _cleanup_free_ char *mem = NULL, *acct = NULL, *cpu = NULL, *blkio = NULL, *pids = NULL;
         ASSERT_TRUE(asprintf(&mem, "%s/memory/kyb/c1", root) > 0);
         ASSERT_TRUE(asprintf(&acct, "%s/cpuacct/kyb/c1", root) > 0);
@@ -743,12 +716,11 @@ TEST(stats_garbage_v1) {
                 if (cgroup_new_from_proc_cgroup(root, buf, &c2) >= 0)
                         cgroup_free(c2);
         }
-        rmtree(root);
 }
 
 TEST(stats_garbage_v2) {
         _cleanup_free_ char *dir = NULL;
-        _cleanup_free_ char *root = make_v2_tree(&dir);
+        const char *root = make_v2_tree(&dir);
         _cleanup_cgroup_free_ Cgroup *cg = NULL;
         ASSERT_OK(cgroup_new_from_proc_cgroup(root, "0::/kubepods/pod1/c1\n", &cg));
 
@@ -791,7 +763,6 @@ TEST(stats_garbage_v2) {
                 m = stats_v2(cg);
                 io__containerd__cgroups__v2__metrics__free_unpacked(m, NULL);
         }
-        rmtree(root);
 }
 
 /* ---- OOM watch, v2 on a fake tree ------------------------------------------- */
@@ -846,14 +817,14 @@ static int step_v2(sd_event_source *src, uint64_t usec, void *userdata) {
 
 TEST(oom_watch_v2_fake_tree) {
         _cleanup_free_ char *dir = NULL;
-        _cleanup_free_ char *root = make_v2_tree(&dir);
+        const char *root = make_v2_tree(&dir);
         _cleanup_cgroup_free_ Cgroup *cg = NULL;
         OomState s = {.dir = dir};
 
         /* Kills before the watch starts do not count. */
         wfile(dir, "memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 1\noom_group_kill 0\n");
         ASSERT_OK(cgroup_new_from_path(root, "/kubepods/pod1/c1", &cg));
-        ASSERT_OK(sd_event_new(&s.e));
+        s.e = test_event();
         ASSERT_OK(cgroup_oom_watch(s.e, cg, on_oom_v2, &s, &s.w));
         ASSERT_TRUE(cgroup_oom_watch_active(s.w));
         ASSERT_OK(
@@ -864,18 +835,14 @@ TEST(oom_watch_v2_fake_tree) {
         ASSERT_EQ(s.calls, 2);
         ASSERT_EQ(cgroup_oom_watch_count(s.w), 2);
         cgroup_oom_watch_free(s.w);
-        sd_event_unref(s.e);
 
         /* A missing cgroup cannot be watched. */
         Cgroup *gone = NULL;
         OomWatch *w = NULL;
         ASSERT_OK(cgroup_new_from_path(root, "/nope", &gone));
-        ASSERT_OK(sd_event_new(&s.e));
         ASSERT_ERROR(cgroup_oom_watch(s.e, gone, on_oom_v2, &s, &w), ENOENT);
         ASSERT_NULL(w);
         cgroup_free(gone);
-        sd_event_unref(s.e);
-        rmtree(root);
 }
 
 /* ---- real cgroup v1 memory cgroup on this host ------------------------------- */
@@ -994,8 +961,7 @@ static void real_v1_body(const char *dir) {
 
         RealState s = {};
         _cleanup_oom_watch_free_ OomWatch *w = NULL;
-        sd_event *e = NULL;
-        ASSERT_OK(sd_event_new(&e));
+        sd_event *e = test_event();
         ASSERT_OK(cgroup_oom_watch(e, cg, on_oom_real, &s, &w));
         ASSERT_EQ(write(go[1], "g", 1), 1);
         uint64_t deadline = now_monotonic_usec() + 20 * USEC_PER_SEC;
@@ -1034,7 +1000,6 @@ static void real_v1_body(const char *dir) {
         ASSERT_NOT_NULL(m->cpu);
         io__containerd__cgroups__v1__metrics__free_unpacked(m, NULL);
         w = cgroup_oom_watch_free(w);
-        sd_event_unref(e);
 }
 
 TEST(real_v1_memory_stats_and_oom) {
@@ -1152,8 +1117,7 @@ static void runc_body(const char *bundle, const char *state, const char *id) {
         /* An exec that allocates past the limit: the watch reports the OOM. */
         RealState s = {};
         _cleanup_oom_watch_free_ OomWatch *w = NULL;
-        sd_event *e = NULL;
-        ASSERT_OK(sd_event_new(&e));
+        sd_event *e = test_event();
         ASSERT_OK(cgroup_oom_watch(e, cg, on_oom_real, &s, &w));
         ASSERT_NE(run_cmd("runc --root %s exec %s /bin/busybox sh -c "
                           "'x=$(/bin/busybox head -c 100000000 /dev/zero | /bin/busybox tr \"\\0\" a)' "
@@ -1173,7 +1137,6 @@ static void runc_body(const char *bundle, const char *state, const char *id) {
         Google__Protobuf__Any *any = NULL;
         ASSERT_ERROR(cgroup_stats(cg, &any), ENOENT);
         w = cgroup_oom_watch_free(w);
-        sd_event_unref(e);
 }
 
 TEST(real_runc_container_stats_and_oom) {
@@ -1192,8 +1155,7 @@ TEST(real_runc_container_stats_and_oom) {
                 return_skip("busybox is not static");
 
         snprintf(id, sizeof(id), "kyb-cgroup-runc-%d", (int)getpid());
-        snprintf(bundle, sizeof(bundle), "/tmp/kyb-cgroup-runc.XXXXXX");
-        ASSERT_NOT_NULL(mkdtemp(bundle));
+        snprintf(bundle, sizeof(bundle), "%s", test_tmpdir());
         snprintf(rootfs, sizeof(rootfs), "%s/rootfs/bin", bundle);
         snprintf(state, sizeof(state), "%s/state", bundle);
         ASSERT_OK(mkdir_p(rootfs, 0755));
@@ -1212,8 +1174,6 @@ TEST(real_runc_container_stats_and_oom) {
         int status;
         ASSERT_EQ(waitpid(body, &status, 0), body);
         (void)run_cmd("runc --root %s delete -f %s >/dev/null 2>&1", state, id);
-        /* runc delete removed the rootfs mount; FTW_MOUNT keeps rmtree on /tmp. */
-        rmtree(bundle);
         if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
                 return_skip("skipped in body");
         ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);

@@ -122,10 +122,8 @@ TEST(restore_target_identity) {
 }
 
 TEST(copy_dir_files_flat) {
-        char src[] = "/tmp/kyb-cp-src-XXXXXX", dst[] = "/tmp/kyb-cp-dst-XXXXXX";
+        const char *src = test_tmpdir(), *dst = test_tmpdir();
         char path[256];
-        ASSERT_NOT_NULL(mkdtemp(src));
-        ASSERT_NOT_NULL(mkdtemp(dst));
         snprintf(path, sizeof(path), "%s/pages-1.img", src);
         ASSERT_OK(write_file_atomic(path, "pages", 5, 0600));
         snprintf(path, sizeof(path), "%s/link", src);
@@ -144,14 +142,4 @@ TEST(copy_dir_files_flat) {
         snprintf(path, sizeof(path), "%s/link", dst);
         struct stat st;
         ASSERT_EQ(lstat(path, &st), -1);
-        /* clean up */
-        unlink(path);
-        snprintf(path, sizeof(path), "%s/pages-1.img", dst);
-        unlink(path);
-        snprintf(path, sizeof(path), "%s/pages-1.img", src);
-        unlink(path);
-        snprintf(path, sizeof(path), "%s/link", src);
-        unlink(path);
-        rmdir(src);
-        rmdir(dst);
 }

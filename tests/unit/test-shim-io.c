@@ -21,18 +21,10 @@
 
 #define WAIT_USEC (5 * USEC_PER_SEC)
 
-static char tmpdir[PATH_MAX];
+static const char *tmpdir;
 
 static void setup_tmpdir(void) {
-        strcpy(tmpdir, "/tmp/test-shim-io.XXXXXX");
-        ASSERT_NOT_NULL(mkdtemp(tmpdir));
-}
-
-static void cleanup_tmpdir(void) {
-        char cmd[PATH_MAX + 64];
-        snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system '%s'", tmpdir);
-        if (system(cmd) != 0)
-                fprintf(stderr, "cleanup of %s failed\n", tmpdir);
+        tmpdir = test_tmpdir();
 }
 
 static char *path_in(const char *name) {
@@ -55,11 +47,9 @@ static int fifo_reader(const char *p) {
 }
 
 static sd_event *new_loop(void) {
-        sd_event *e = NULL;
         /* As the shim does: a vanished reader is an error, not a signal. */
         ASSERT_TRUE(signal(SIGPIPE, SIG_IGN) != SIG_ERR);
-        ASSERT_OK(sd_event_new(&e));
-        return e;
+        return test_event();
 }
 
 /* Runs the loop and reads fd (non-blocking) until want bytes, EOF or the
@@ -148,13 +138,12 @@ static void wait_done(sd_event *e, DoneState *d, uint64_t usec) {
 
 /* ------------------------------------------------------------ URI parsing */
 
-/* The end of a test with one ProcessIO: it, the child's ends, the loop, the files. */
-static void io_test_done(sd_event *e, ProcessIO *io, int fds[3]) {
+/* The end of a test with one ProcessIO: it and the child's ends (the harness
+ * releases the loop and removes the files). */
+static void io_test_done(ProcessIO *io, int fds[3]) {
         process_io_free(io);
         for (int i = 0; i < 3; i++)
                 safe_close(fds[i]);
-        sd_event_unref(e);
-        cleanup_tmpdir();
 }
 
 TEST(uri_parse) {
@@ -306,7 +295,6 @@ TEST(null_io) {
         loop_for(e, 50 * USEC_PER_MSEC);
         ASSERT_EQ(d.calls, 1);
         process_io_free(io);
-        sd_event_unref(e);
 }
 
 TEST(fifo_stdout_stderr) {
@@ -346,8 +334,6 @@ TEST(fifo_stdout_stderr) {
         ASSERT_EQ(d.len, 4); /* already in the FIFO when done ran */
         ASSERT_TRUE(now_monotonic_usec() - d.at < USEC_PER_SEC);
         process_io_free(io);
-        sd_event_unref(e);
-        cleanup_tmpdir();
 }
 
 TEST(fifo_same_stdout_stderr) {
@@ -379,8 +365,6 @@ TEST(fifo_same_stdout_stderr) {
         ASSERT_EQ(loop_read(e, r, buf, sizeof(buf), &eof), 0);
         ASSERT_TRUE(eof);
         process_io_free(io);
-        sd_event_unref(e);
-        cleanup_tmpdir();
 }
 
 TEST(fifo_stdin_and_close_io) {
@@ -415,7 +399,7 @@ TEST(fifo_stdin_and_close_io) {
         ASSERT_EQ(loop_read(e, fds[0], buf, sizeof(buf), &eof), 0);
         ASSERT_TRUE(eof);
 
-        io_test_done(e, io, fds);
+        io_test_done(io, fds);
 }
 
 TEST(fifo_close_io_before_client_closes) {
@@ -442,8 +426,6 @@ TEST(fifo_close_io_before_client_closes) {
         ASSERT_EQ(loop_read(e, fds[0], buf, sizeof(buf), &eof), 0);
         ASSERT_TRUE(eof);
         process_io_free(io);
-        sd_event_unref(e);
-        cleanup_tmpdir();
 }
 
 /* `echo data | ctr run ... cat`: ctr writes, hits EOF and closes its
@@ -479,8 +461,6 @@ TEST(fifo_stdin_client_done_before_start) {
                 for (int i = 0; i < 3; i++)
                         safe_close(fds[i]);
         }
-        sd_event_unref(e);
-        cleanup_tmpdir();
 }
 
 /* CloseIO before started(): the writer is never opened. */
@@ -504,7 +484,7 @@ TEST(fifo_close_io_before_start) {
         safe_close(w);
         ASSERT_EQ(loop_read(e, fds[0], buf, sizeof(buf), &eof), 0);
         ASSERT_TRUE(eof);
-        io_test_done(e, io, fds);
+        io_test_done(io, fds);
 }
 
 /* More than the buffer, the FIFO and the pipe hold together: the copier must
@@ -565,7 +545,7 @@ TEST(fifo_backpressure) {
                 readn += (size_t)n;
         }
         ASSERT_EQ(readn, total);
-        io_test_done(e, io, fds);
+        io_test_done(io, fds);
 }
 
 /* containerd goes away (restart): its FIFO keeps our reader, the data waits
@@ -588,7 +568,7 @@ TEST(fifo_reader_goes_away) {
         r = fifo_reader(out);
         ASSERT_EQ(loop_read(e, r, buf, 10, NULL), 10);
         ASSERT_STREQ(buf, "while away");
-        io_test_done(e, io, fds);
+        io_test_done(io, fds);
 }
 
 /* A grandchild keeps the pipe open: done comes after the timeout anyway. */
@@ -616,7 +596,7 @@ TEST(shutdown_timeout) {
         write_str(fds[1], "y");
         ASSERT_EQ(loop_read(e, r, buf, 2, NULL), 2);
         ASSERT_STREQ(buf, "xy");
-        io_test_done(e, io, fds);
+        io_test_done(io, fds);
 }
 
 /* free() before done fired: done is never called. */
@@ -630,7 +610,6 @@ TEST(free_before_done) {
         process_io_free(io);
         loop_for(e, 50 * USEC_PER_MSEC);
         ASSERT_EQ(d.calls, 0);
-        sd_event_unref(e);
 }
 
 TEST(io_uid_chown) {
@@ -658,8 +637,6 @@ TEST(io_uid_chown) {
         }
         process_io_free(io);
         safe_close(r);
-        sd_event_unref(e);
-        cleanup_tmpdir();
 }
 
 /* A plain path naming a regular file is appended to, as the runc shim does. */
@@ -685,8 +662,6 @@ TEST(plain_path_regular_file) {
         ASSERT_OK(read_full_file(out, 1024, &content, NULL));
         ASSERT_STREQ(content, "old\nnew\n");
         process_io_free(io);
-        sd_event_unref(e);
-        cleanup_tmpdir();
 }
 
 TEST(new_invalid) {
@@ -725,8 +700,6 @@ TEST(new_invalid) {
                 process_io_new(e, &(ProcessIOConfig){.id = "c", .stdout_path = "binary:///bin/true"}, &io),
                 EINVAL);
         ASSERT_NULL(io);
-        sd_event_unref(e);
-        cleanup_tmpdir();
 }
 
 /* ------------------------------------------------------------ file:// */
@@ -765,8 +738,6 @@ TEST(file_uri) {
         }
         ASSERT_OK(read_full_file(log, 1024, &content, NULL));
         ASSERT_STREQ(content, "out1\nerr1\nout2\nerr2\n");
-        sd_event_unref(e);
-        cleanup_tmpdir();
 }
 
 /* ------------------------------------------------------------ binary:// */
@@ -861,8 +832,6 @@ TEST(binary_uri) {
         ASSERT_TRUE(file_has_line(p_args, expect));
         ASSERT_TRUE(file_has_line(p_out, "to stdout"));
         ASSERT_TRUE(file_has_line(p_err, "to stderr"));
-        sd_event_unref(e);
-        cleanup_tmpdir();
 }
 
 /* A logger that does not stop on EOF gets SIGTERM after the drain timeout. */
@@ -891,8 +860,6 @@ TEST(binary_logger_stopped) {
         process_io_free(io);
         status = wait_child(e, pid, WAIT_USEC);
         ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
-        sd_event_unref(e);
-        cleanup_tmpdir();
 }
 
 TEST(binary_bad) {
@@ -910,8 +877,6 @@ TEST(binary_bad) {
         ASSERT_ERROR(process_io_new(e, &(ProcessIOConfig){.id = "c1", .ns = "n", .stdout_path = uri}, &io),
                      EACCES);
         ASSERT_NULL(io);
-        sd_event_unref(e);
-        cleanup_tmpdir();
 }
 
 /* ------------------------------------------------------------ terminal */
@@ -1030,8 +995,6 @@ TEST(console) {
         ASSERT_OK(process_io_resize(io, 80, 24));
         process_io_free(io);
         safe_close(w);
-        sd_event_unref(e);
-        cleanup_tmpdir();
 }
 
 /* Malformed messages on the console socket are dropped; the socket keeps
@@ -1082,8 +1045,6 @@ TEST(console_bad_messages) {
         safe_close(c2);
         safe_close(c3);
         safe_close(c4);
-        sd_event_unref(e);
-        cleanup_tmpdir();
 }
 
 TEST(console_binary_logger) {
@@ -1121,8 +1082,6 @@ TEST(console_binary_logger) {
         ASSERT_STREQ(c, "");
         process_io_free(io);
         safe_close(conn);
-        sd_event_unref(e);
-        cleanup_tmpdir();
 }
 
 TEST(console_never_arrives) {
@@ -1139,7 +1098,6 @@ TEST(console_never_arrives) {
         ASSERT_EQ(d.calls, 1);
         ASSERT_TRUE(access(sock, F_OK) < 0 && errno == ENOENT);
         process_io_free(io);
-        sd_event_unref(e);
 }
 
 static int count_fds(void) {
@@ -1214,8 +1172,6 @@ TEST(no_fd_leaks) {
         }
         safe_close(rout);
         safe_close(rerr);
-        sd_event_unref(e);
-        cleanup_tmpdir();
 }
 
 /* The process closed its stdin (or died): what the client still types is
@@ -1247,8 +1203,6 @@ TEST(stdin_reader_gone) {
         ASSERT_EQ(written, 1024 * 1024);
         safe_close(w);
         process_io_free(io);
-        sd_event_unref(e);
-        cleanup_tmpdir();
 }
 
 /* ------------------------------------------------------------ real runc */
@@ -1342,7 +1296,6 @@ static void with_runc_container(void (*body)(const char *root, const char *id)) 
         int status;
         ASSERT_EQ(waitpid(pid, &status, 0), pid);
         runc_cleanup(root, id);
-        cleanup_tmpdir();
         ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
@@ -1392,7 +1345,6 @@ static void runc_pipes_body(const char *root, const char *id) {
         ASSERT_EQ(d.calls, 1);
         ASSERT_STREQ(obuf, "out-line\ngot-abc\n");
         process_io_free(io);
-        sd_event_unref(e);
 }
 
 TEST(runc_pipes) {
@@ -1462,7 +1414,6 @@ static void runc_terminal_body(const char *root, const char *id) {
         ASSERT_TRUE(d.at - t0 < USEC_PER_SEC);
         safe_close(w);
         process_io_free(io);
-        sd_event_unref(e);
 }
 
 TEST(runc_terminal) {

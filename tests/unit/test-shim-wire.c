@@ -13,7 +13,7 @@
 
 typedef struct Server {
         pid_t pid;
-        char dir[64];
+        const char *dir;
         char path[128];
 } Server;
 
@@ -26,8 +26,7 @@ static void server_start(Server *s) {
         snprintf(bin, sizeof(bin), "%s/containerd-shim-kybernate-v1", build);
         if (access(bin, X_OK) < 0)
                 test_fail(__FILE__, __LINE__, "%s not built", bin);
-        strcpy(s->dir, "/tmp/kyb-wire-XXXXXX");
-        ASSERT_NOT_NULL(mkdtemp(s->dir));
+        s->dir = test_tmpdir();
         snprintf(s->path, sizeof(s->path), "%s/s.sock", s->dir);
 
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -55,8 +54,6 @@ static void server_start(Server *s) {
 static void server_stop(Server *s) {
         kill(s->pid, SIGKILL);
         waitpid(s->pid, NULL, 0);
-        unlink(s->path);
-        rmdir(s->dir);
 }
 
 static int client(Server *s) {
@@ -233,7 +230,6 @@ TEST(wire_shutdown_exits) {
                         ASSERT_EQ(WEXITSTATUS(status), 0);
                         ASSERT_EQ(access(s.path, F_OK), -1); /* socket removed */
                         close(fd);
-                        rmdir(s.dir);
                         return;
                 }
                 usleep(100 * 1000);

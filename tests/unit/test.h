@@ -1,16 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
-/* The in-tree unit test harness. TEST(name) registers a test; each one runs in
- * a forked child, so a crash fails that test alone. A test returns normally to
- * pass, fails through ASSERT_*(), and skips with return_skip("why"). Output is
- * one "PASS: x", "FAIL: x" or "SKIP: x" line per test, which tests/run counts,
- * then this binary's own "N passed, N failed, N skipped". */
+/* The in-tree unit test harness (tests/unit/harness.c, linked into every unit
+ * test binary). TEST(name) registers a test; each one runs in a forked child,
+ * so a crash fails that test alone. A test returns normally to pass, fails
+ * through ASSERT_*(), and skips with return_skip("why"). Output is one
+ * "PASS: x", "FAIL: x" or "SKIP: x" line per test, which tests/run counts, then
+ * this binary's own "N passed, N failed, N skipped".
+ *
+ * Fixtures, each living as long as the test that asks for it:
+ *   test_tmpdir()  a new empty directory (mode 0700) under /tmp; every call
+ *                  gives another one. The runner removes them with all their
+ *                  contents once the test's process has ended, pass or fail.
+ *   test_event()   the test's sd-event loop, made on the first call; the same
+ *                  loop on later calls. Released when the test returns. */
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-event.h>
 
 #include "util.h"
 
@@ -22,6 +31,8 @@ typedef struct TestCase {
 void test_register(const char *name, void (*func)(void));
 _noreturn_ void test_fail(const char *file, int line, const char *fmt, ...) _printf_(3, 4);
 _noreturn_ void test_skip(const char *why);
+const char *test_tmpdir(void);
+sd_event *test_event(void);
 
 #define TEST(n)                                                            \
         static void test_##n(void);                                        \

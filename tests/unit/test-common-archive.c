@@ -1,25 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <fcntl.h>
-#include <ftw.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "kybernated/archive.h"
+#include "archive.h"
 #include "test.h"
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path) < 0 ? -1 : 0;
-}
-
-static void rm_tree(const char *dir) {
-        /* FTW_MOUNT: never leave the file system; FTW_PHYS: never follow links. */
-        (void)nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-}
-
-static void make_tmpdir(char *tmpl) {
-        ASSERT_NOT_NULL(mkdtemp(tmpl));
-}
 
 static void write_file_at(int dfd, const char *name, const void *data, size_t size, mode_t mode) {
         _cleanup_close_ int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -107,9 +93,7 @@ TEST(path_normalize) {
 }
 
 TEST(roundtrip) {
-        char src[] = "/tmp/test-archive-src-XXXXXX", dst[] = "/tmp/test-archive-dst-XXXXXX";
-        make_tmpdir(src);
-        make_tmpdir(dst);
+        const char *src = test_tmpdir(), *dst = test_tmpdir();
         make_checkpoint_tree(src);
 
         _cleanup_close_ int in = write_archive(src);
@@ -133,9 +117,6 @@ TEST(roundtrip) {
         /* Extracting again into the same place refuses to overwrite. */
         ASSERT_OK(lseek(in, 0, SEEK_SET));
         ASSERT_ERROR(archive_extract(in, dfd, NULL, false), EEXIST);
-
-        rm_tree(src);
-        rm_tree(dst);
 }
 
 static bool have_tar(void) {
@@ -151,13 +132,12 @@ static int sh(const char *cmd) {
 TEST(interop_with_gnu_tar) {
         if (!have_tar())
                 return_skip("no tar binary");
-        char src[] = "/tmp/test-archive-src-XXXXXX", dst[] = "/tmp/test-archive-dst-XXXXXX";
-        make_tmpdir(src);
-        make_tmpdir(dst);
+        const char *src = test_tmpdir(), *dst = test_tmpdir();
         make_checkpoint_tree(src);
 
-        char file[] = "/tmp/test-archive-XXXXXX.tar";
-        _cleanup_close_ int out = mkstemps(file, 4);
+        char file[64];
+        snprintf(file, sizeof(file), "%s/a.tar", test_tmpdir());
+        _cleanup_close_ int out = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         ASSERT_TRUE(out >= 0);
         _cleanup_close_ int sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         _cleanup_(archive_writer_freep) ArchiveWriter *w = NULL;
@@ -168,12 +148,10 @@ TEST(interop_with_gnu_tar) {
         char cmd[1024];
         snprintf(cmd, sizeof(cmd), "tar -C %s -xf %s && diff -r %s %s >/dev/null", dst, file, src, dst);
         ASSERT_EQ(sh(cmd), 0);
-        rm_tree(dst);
 
         const char *formats[] = {"gnu", "pax", "ustar"};
         for (size_t i = 0; i < ELEMENTSOF(formats); i++) {
-                char d2[] = "/tmp/test-archive-dst-XXXXXX";
-                make_tmpdir(d2);
+                const char *d2 = test_tmpdir();
                 snprintf(cmd, sizeof(cmd), "tar --format=%s -C %s -cf %s .", formats[i], src, file);
                 if (streq(formats[i], "ustar"))
                         /* ustar cannot hold the long path: archive the rest. */
@@ -188,10 +166,7 @@ TEST(interop_with_gnu_tar) {
                         ASSERT_EQ(sh(cmd), 0);
                 } else
                         assert_file(dfd, "spec.dump", "{}\n", 3, 0600);
-                rm_tree(d2);
         }
-        unlink(file);
-        rm_tree(src);
 }
 
 /* Hand-made headers for hostile archives. */
@@ -244,9 +219,7 @@ static int extract_hostile(const char *name, char type, const char *linkname, co
 }
 
 TEST(traversal_refused) {
-        char dst[] = "/tmp/test-archive-dst-XXXXXX";
-        char outside[] = "/tmp/test-archive-out-XXXXXX";
-        make_tmpdir(outside);
+        const char *dst, *outside = test_tmpdir();
 
         struct {
                 const char *name;
@@ -264,17 +237,14 @@ TEST(traversal_refused) {
                 {".", '0', NULL, EINVAL},
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                memcpy(dst, "/tmp/test-archive-dst-XXXXXX", sizeof(dst));
-                make_tmpdir(dst);
+                dst = test_tmpdir();
                 ASSERT_ERROR(extract_hostile(cases[i].name, cases[i].type, cases[i].link, dst),
                              cases[i].err);
-                rm_tree(dst);
         }
 
         /* A symlink already in the destination is not followed, neither as a
          * directory on the way nor as the file itself. */
-        memcpy(dst, "/tmp/test-archive-dst-XXXXXX", sizeof(dst));
-        make_tmpdir(dst);
+        dst = test_tmpdir();
         char link[256], target[256];
         snprintf(link, sizeof(link), "%s/sub", dst);
         ASSERT_OK(symlink(outside, link));
@@ -286,13 +256,10 @@ TEST(traversal_refused) {
         ASSERT_TRUE(access(target, F_OK) < 0);
         snprintf(target, sizeof(target), "%s/evil", outside);
         ASSERT_TRUE(access(target, F_OK) < 0);
-        rm_tree(dst);
-        rm_tree(outside);
 }
 
 TEST(truncated_and_corrupt) {
-        char src[] = "/tmp/test-archive-src-XXXXXX";
-        make_tmpdir(src);
+        const char *src = test_tmpdir();
         make_checkpoint_tree(src);
         _cleanup_close_ int in = write_archive(src);
         _cleanup_free_ char *buf = NULL;
@@ -324,7 +291,6 @@ TEST(truncated_and_corrupt) {
         ArchiveLimits small = {.max_total_bytes = 1000};
         ASSERT_OK(lseek(fd2, 0, SEEK_SET));
         ASSERT_ERROR(archive_read(fd2, &small, NULL, NULL), EFBIG);
-        rm_tree(src);
 }
 
 TEST(huge_size_field_refused_cleanly) {
@@ -349,12 +315,10 @@ TEST(pax_size_and_path) {
         put_end(fd);
         ASSERT_OK(lseek(fd, 0, SEEK_SET));
 
-        char dst[] = "/tmp/test-archive-dst-XXXXXX";
-        make_tmpdir(dst);
+        const char *dst = test_tmpdir();
         _cleanup_close_ int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         ASSERT_EQ(archive_extract(fd, dfd, NULL, false), 1);
         assert_file(dfd, "x/pax-name.txt", "abc", 3, 0644);
-        rm_tree(dst);
 
         /* A malformed pax record length. */
         _cleanup_close_ int bad = memfd();
@@ -366,8 +330,7 @@ TEST(pax_size_and_path) {
 }
 
 TEST(writer_refuses_links_and_specials) {
-        char src[] = "/tmp/test-archive-src-XXXXXX";
-        make_tmpdir(src);
+        const char *src = test_tmpdir();
         _cleanup_close_ int dfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         write_file_at(dfd, "a", "x", 1, 0644);
         ASSERT_OK(symlinkat("/etc/passwd", dfd, "b"));
@@ -377,7 +340,6 @@ TEST(writer_refuses_links_and_specials) {
         ASSERT_ERROR(archive_writer_add_tree(w, dfd, NULL), ENOTSUP);
         ASSERT_ERROR(archive_writer_add_directory(w, "../x", 0755, 0), EPERM);
         ASSERT_ERROR(archive_writer_add_directory(w, "/x", 0755, 0), EPERM);
-        rm_tree(src);
 }
 
 /* A file of 8 GiB or more (pages-*.img of a big container) needs a pax size

@@ -94,8 +94,7 @@ static void env_setup(Env *env) {
         int sv[2];
         struct timeval tv = {.tv_sec = 5};
 
-        *env = (Env){.fd = -EBADF};
-        ASSERT_OK(sd_event_new(&env->event));
+        *env = (Env){.event = test_event(), .fd = -EBADF};
         ASSERT_OK(ttrpc_server_new(env->event, &env->server));
         ASSERT_OK(ttrpc_server_add_service(env->server, SVC, methods, ELEMENTSOF(methods), NULL));
         ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
@@ -107,7 +106,6 @@ static void env_setup(Env *env) {
 
 static void env_done(Env *env) {
         env->server = ttrpc_server_free(env->server);
-        env->event = sd_event_unref(env->event);
         env->fd = safe_close(env->fd);
 }
 
@@ -643,7 +641,8 @@ static void result_done(Result *r) {
 typedef struct CEnv {
         sd_event *event;
         TtrpcServer *server;
-        char dir[64], path[96];
+        const char *dir;
+        char path[96];
 } CEnv;
 
 static void cenv_listen(CEnv *env) {
@@ -661,19 +660,13 @@ static void cenv_listen(CEnv *env) {
 }
 
 static void cenv_setup(CEnv *env) {
-        *env = (CEnv){};
-        snprintf(env->dir, sizeof(env->dir), "/tmp/test-ttrpc-XXXXXX");
-        ASSERT_NOT_NULL(mkdtemp(env->dir));
+        *env = (CEnv){.event = test_event(), .dir = test_tmpdir()};
         snprintf(env->path, sizeof(env->path), "%s/s.sock", env->dir);
-        ASSERT_OK(sd_event_new(&env->event));
         cenv_listen(env);
 }
 
 static void cenv_done(CEnv *env) {
         env->server = ttrpc_server_free(env->server);
-        env->event = sd_event_unref(env->event);
-        (void)unlink(env->path);
-        (void)rmdir(env->dir);
 }
 
 /* Runs the loop until *n reaches want (or 5 s pass). */
@@ -793,11 +786,10 @@ TEST(client_free_cancels) {
 }
 
 TEST(client_bad_address) {
-        sd_event *e;
+        sd_event *e = test_event();
         TtrpcClient *c;
         char longpath[200];
 
-        ASSERT_OK(sd_event_new(&e));
         memset(longpath, 'a', sizeof(longpath) - 1);
         longpath[sizeof(longpath) - 1] = 0;
         ASSERT_ERROR(ttrpc_client_new(e, longpath, &c), EINVAL);
@@ -805,7 +797,6 @@ TEST(client_bad_address) {
         ASSERT_OK(ttrpc_client_new(e, "/nonexistent/ttrpc.sock", &c));
         ASSERT_ERROR(ttrpc_client_call(c, SVC, "Empty", NULL, NULL, 0, 0, on_reply, NULL), ENOENT);
         ttrpc_client_free(c);
-        sd_event_unref(e);
 }
 
 /* ttrpc_call_sync blocks, so the server runs in a child process. */

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -12,14 +11,6 @@
 #include "test.h"
 
 /* ---- helpers ---- */
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path) < 0 ? -1 : 0;
-}
-
-static void rm_tree(const char *dir) {
-        (void)nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-}
 
 static char *join(const char *base, const char *rel) {
         char *p;
@@ -109,8 +100,7 @@ TEST(find_overlay_in_mountinfo) {
 /* ---- a real overlay, captured and applied ---- */
 
 TEST(capture_and_apply_real_overlay) {
-        char t[] = "/tmp/kyb-rootfs-XXXXXX";
-        ASSERT_NOT_NULL(mkdtemp(t));
+        const char *t = test_tmpdir();
         private_mounts();
         mk(t, "lower/etc");
         mk(t, "lower/olddir/sub");
@@ -230,12 +220,6 @@ TEST(capture_and_apply_real_overlay) {
         ASSERT_OK(rootfs_diff_apply(q, m2));
         _cleanup_free_ char *s6 = slurp(m2, "etc/motd");
         ASSERT_STREQ(s6, "hello, modified\n");
-
-        snprintf(p, sizeof(p), "%s/merged2", t);
-        (void)umount2(p, MNT_DETACH);
-        snprintf(p, sizeof(p), "%s/merged", t);
-        (void)umount2(p, MNT_DETACH);
-        rm_tree(t);
 }
 
 /* A directory renamed in the container (overlay keeps a redirect to its
@@ -243,8 +227,7 @@ TEST(capture_and_apply_real_overlay) {
  * metadata in the upper layer): both are saved with their content, which
  * the capture reads from the merged rootfs. */
 TEST(capture_redirect_and_metacopy) {
-        char t[] = "/tmp/kyb-rootfs-XXXXXX";
-        ASSERT_NOT_NULL(mkdtemp(t));
+        const char *t = test_tmpdir();
         private_mounts();
         mk(t, "lower/dir");
         put(t, "lower/dir/a.txt", "in the renamed dir\n");
@@ -292,17 +275,10 @@ TEST(capture_redirect_and_metacopy) {
         snprintf(p, sizeof(p), "%s/big", m2);
         ASSERT_OK(lstat(p, &st));
         ASSERT_EQ(st.st_mode & 07777, 0600);
-
-        snprintf(p, sizeof(p), "%s/merged2", t);
-        (void)umount2(p, MNT_DETACH);
-        snprintf(p, sizeof(p), "%s/merged", t);
-        (void)umount2(p, MNT_DETACH);
-        rm_tree(t);
 }
 
 TEST(no_diff_files_is_nothing_to_do) {
-        char t[] = "/tmp/kyb-rootfs-XXXXXX";
-        ASSERT_NOT_NULL(mkdtemp(t));
+        const char *t = test_tmpdir();
         mk(t, "ckpt");
         mk(t, "root");
         char c[512], r[512];
@@ -310,7 +286,6 @@ TEST(no_diff_files_is_nothing_to_do) {
         snprintf(r, sizeof(r), "%s/root", t);
         ASSERT_OK(rootfs_diff_apply(c, r));
         ASSERT_ERROR(rootfs_diff_apply(c, "/nonexistent-rootfs"), ENOENT);
-        rm_tree(t);
 }
 
 /* ---- hostile input ---- */
@@ -365,12 +340,12 @@ static void write_raw_tar(const char *path, const RawEntry *entries, size_t n) {
 }
 
 typedef struct Hostile {
-        char t[64], ckpt[128], root[128], outside[128];
+        const char *t;
+        char ckpt[128], root[128], outside[128];
 } Hostile;
 
 static void hostile_setup(Hostile *h) {
-        snprintf(h->t, sizeof(h->t), "/tmp/kyb-rootfs-XXXXXX");
-        ASSERT_NOT_NULL(mkdtemp(h->t));
+        h->t = test_tmpdir();
         snprintf(h->ckpt, sizeof(h->ckpt), "%s/ckpt", h->t);
         snprintf(h->root, sizeof(h->root), "%s/root", h->t);
         snprintf(h->outside, sizeof(h->outside), "%s/outside", h->t);
@@ -416,7 +391,6 @@ TEST(hostile_absolute_and_dotdot_paths) {
         const RawEntry deep[] = {{"etc/../../outside/victim", '0', NULL, "owned"}};
         ASSERT_ERROR(apply_tar(&h, deep, ELEMENTSOF(deep)), EPERM);
         assert_outside_intact(&h);
-        rm_tree(h.t);
 }
 
 TEST(hostile_symlink_then_file_through_it) {
@@ -441,7 +415,6 @@ TEST(hostile_symlink_then_file_through_it) {
         _cleanup_free_ char *s = slurp(h.root, "imglink");
         ASSERT_STREQ(s, "now a file");
         assert_outside_intact(&h);
-        rm_tree(h.t);
 }
 
 TEST(hostile_devices_fifos) {
@@ -454,7 +427,6 @@ TEST(hostile_devices_fifos) {
         ASSERT_FALSE(exists(h.root, "null"));
         ASSERT_FALSE(exists(h.root, "fifo"));
         assert_outside_intact(&h);
-        rm_tree(h.t);
 }
 
 TEST(hardlinks_stay_inside) {
@@ -487,7 +459,6 @@ TEST(hardlinks_stay_inside) {
         ASSERT_EQ(a.st_ino, c.st_ino);
         ASSERT_EQ(a.st_nlink, 3);
         assert_outside_intact(&h);
-        rm_tree(h.t);
 }
 
 static int apply_deleted(const Hostile *h, const char *json) {
@@ -516,15 +487,12 @@ TEST(hostile_deleted_files) {
         ASSERT_FALSE(exists(h.root, "etc/keep"));
         ASSERT_FALSE(exists(h.root, "missing"));
         assert_outside_intact(&h);
-        rm_tree(h.t);
 }
 
 TEST(import_refuses_links_still) {
         /* kybernatectl import's reader (no allow_symlinks) keeps refusing links. */
-        char p[] = "/tmp/kyb-rootfs-tar-XXXXXX";
-        int fd = mkstemp(p);
-        ASSERT_TRUE(fd >= 0);
-        safe_close(fd);
+        char p[64];
+        snprintf(p, sizeof(p), "%s/a.tar", test_tmpdir());
         const RawEntry e[] = {{"s", '2', "/etc", NULL}, {"h", '1', "s", NULL}};
         write_raw_tar(p, e, 1);
         _cleanup_close_ int in = open(p, O_RDONLY | O_CLOEXEC);
@@ -540,5 +508,4 @@ TEST(import_refuses_links_still) {
         ASSERT_OK(lseek(in2, 0, SEEK_SET));
         allow.allow_hardlinks = true;
         ASSERT_EQ(archive_read(in2, &allow, NULL, NULL), 1);
-        (void)unlink(p);
 }

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* The operations. Each handler answers its request through c, now or later:
+ * one that runs on sets c->op and c->op_detach, which the connection calls
+ * when the client goes away (the operation goes on without it). */
+
+#include <stdbool.h>
+
+#include "catalog.h"
+#include "connection.h"
+#include "manager.h"
+
+/* checkpoint.c */
+void op_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req);
+/* ops-catalog.c */
+void op_list(Connection *c, const Kybernate__V1__ListRequest *req);
+void op_inspect(Connection *c, const Kybernate__V1__InspectRequest *req);
+void op_delete(Connection *c, const Kybernate__V1__DeleteRequest *req);
+void op_prune(Connection *c, const Kybernate__V1__PruneRequest *req);
+void op_pin(Connection *c, const Kybernate__V1__PinRequest *req);
+void op_status(Connection *c, const Kybernate__V1__StatusRequest *req);
+/* ops-resolve.c */
+void op_resolve(Connection *c, const Kybernate__V1__ResolveRequest *req);
+/* ops-transfer.c */
+void op_export(Connection *c, const Kybernate__V1__ExportRequest *req);
+void op_import(Connection *c, const Kybernate__V1__ImportRequest *req);
+
+/* Shared by the handlers (ops.c). */
+static inline char *nn(const char *s) {
+        return (char *)(s ? s : "");
+}
+void entry_to_info(const CatalogEntry *e, const char *path, Kybernate__V1__CheckpointInfo *info,
+                   Kybernate__V1__CheckpointOptions *opts);
+/* manager_lookup(), answering the client with the reason when it fails. */
+int lookup_or_reply(Connection *c, const char *reference, CatalogEntry *ret);
+/* Sends a response carrying one CheckpointInfo in the result `kind`. */
+void reply_info(Connection *c, int kind, const CatalogEntry *e);
+/* Verifies e's checksum (taking e), then answers with the result `kind`
+ * (resolve, inspect or export); count_restore records a restore. */
+void start_verify(Connection *c, CatalogEntry *e, int kind, bool count_restore);
