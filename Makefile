@@ -41,9 +41,6 @@ COMMON_SRC  := $(wildcard common/*.c)
 SHIM_SRC    := $(filter-out shim/main.c,$(wildcard shim/*.c))
 DAEMON_SRC  := $(filter-out kybernated/main.c,$(wildcard kybernated/*.c))
 CTL_SRC     := $(filter-out kybernatectl/main.c,$(wildcard kybernatectl/*.c))
-# kybernatectl reads CRIU images itself (inspect) with the daemon's module; the
-# tar code (export, import) is in libcommon. criu-image.c is linked into libctl too.
-CTL_SHARED  := kybernated/criu-image.c
 UNIT_SRC    := $(wildcard tests/unit/test-*.c)
 FUZZ_SRC    := $(wildcard fuzz/fuzz-*.c)
 
@@ -93,7 +90,7 @@ $(LIBSHIM): $(call obj,$(SHIM_SRC))
 $(LIBDAEMON): $(call obj,$(DAEMON_SRC))
 	@rm -f $@
 	$(AR) rcs $@ $^
-$(LIBCTL): $(call obj,$(CTL_SRC) $(CTL_SHARED))
+$(LIBCTL): $(call obj,$(CTL_SRC))
 	@rm -f $@
 	$(AR) rcs $@ $^
 
@@ -105,7 +102,8 @@ $(CTL_BIN): $(BUILD)/obj/kybernatectl/main.o $(LIBCTL) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # A unit test links the library of the program its name starts with:
-# test-shim-*.c -> libshim, test-daemon-*.c -> libdaemon, test-ctl-*.c -> libctl.
+# test-shim-*.c -> libshim, test-daemon-*.c -> libdaemon, test-ctl-*.c -> libctl;
+# test-common-*.c links libcommon only.
 testlib = $(if $(filter test-shim-%,$(1)),$(LIBSHIM),$(if $(filter test-daemon-%,$(1)),$(LIBDAEMON),$(if $(filter test-ctl-%,$(1)),$(LIBCTL))))
 .SECONDEXPANSION:
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $$(call testlib,%) $(LIBCOMMON)

@@ -8,11 +8,11 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 
+#include "archive.h"
+#include "criu-image.h"
 #include "ctl-format.h"
 #include "ctl-json.h"
 #include "kyb-client.h"
-#include "kybernated/archive.h"
-#include "kybernated/criu-image.h"
 
 typedef struct Ctl {
         const char *socket_path;

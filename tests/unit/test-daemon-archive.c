@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "kybernated/archive.h"
+#include "archive.h"
 #include "test.h"
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
