@@ -6,49 +6,34 @@
 #include "ctl.h"
 
 typedef struct CheckpointOpts {
-        Kybernate__V1__CheckpointRequest *cr;
-        Kybernate__V1__CheckpointOptions *o;
+        Kybernate__V1__CheckpointRequest cr;
+        Kybernate__V1__CheckpointOptions o;
         bool quiet;
 } CheckpointOpts;
 
 static int checkpoint_opt(int c, char *arg, void *ud) {
         CheckpointOpts *co = ud;
         switch (c) {
-        case 'n':
-                co->cr->containerd_namespace = arg;
-                return -1;
-        case 'N':
-                co->cr->name = arg;
-                return -1;
         case 'x':
-                co->o->leave_running = false;
+                co->o.leave_running = false;
                 return -1;
         case 't':
-                co->o->has_tcp_established = co->o->tcp_established = true;
+                co->o.has_tcp_established = co->o.tcp_established = true;
                 return -1;
         case 'u':
-                co->o->has_ext_unix_sk = co->o->ext_unix_sk = true;
+                co->o.has_ext_unix_sk = co->o.ext_unix_sk = true;
                 return -1;
         case 'l':
-                co->o->has_file_locks = co->o->file_locks = true;
+                co->o.has_file_locks = co->o.file_locks = true;
                 return -1;
         case 's':
-                co->o->has_shell_job = co->o->shell_job = true;
+                co->o.has_shell_job = co->o.shell_job = true;
                 return -1;
         case 'P':
-                co->cr->has_pin = co->cr->pin = true;
+                co->cr.has_pin = co->cr.pin = true;
                 return -1;
         case 'X':
-                co->cr->has_allow_cross_namespace = co->cr->allow_cross_namespace = true;
-                return -1;
-        case 'r':
-                co->cr->runc_root = arg;
-                return -1;
-        case 'i':
-                co->cr->image_ref = arg;
-                return -1;
-        case 'q':
-                co->quiet = true;
+                co->cr.has_allow_cross_namespace = co->cr.allow_cross_namespace = true;
                 return -1;
         }
         return CTL_EXIT_USAGE;
@@ -86,27 +71,25 @@ static int checkpoint_target(Kybernate__V1__CheckpointRequest *cr, char *target)
 }
 
 static int verb_checkpoint(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
-        Kybernate__V1__CheckpointRequest cr = KYBERNATE__V1__CHECKPOINT_REQUEST__INIT;
-        Kybernate__V1__CheckpointOptions o = KYBERNATE__V1__CHECKPOINT_OPTIONS__INIT;
+        CheckpointOpts co = {
+                .cr = KYBERNATE__V1__CHECKPOINT_REQUEST__INIT,
+                .o = KYBERNATE__V1__CHECKPOINT_OPTIONS__INIT,
+        };
         /* The container keeps running unless --exit. */
-        o.has_leave_running = true;
-        o.leave_running = true;
-        CheckpointOpts co = {.cr = &cr, .o = &o};
+        co.o.has_leave_running = true;
+        co.o.leave_running = true;
         int x = ctl_parse_options(ctl, verb, argc, argv, &co);
         if (x >= 0)
                 return x;
-        if (argc - optind != 1)
-                return ctl_usage_error("checkpoint", "expected one container: NAMESPACE/CONTAINER-ID, or "
-                                                     "--namespace NS CONTAINER-ID");
-        x = checkpoint_target(&cr, argv[optind]);
+        x = checkpoint_target(&co.cr, argv[optind]);
         if (x != CTL_EXIT_OK)
                 return x;
-        cr.options = &o;
+        co.cr.options = &co.o;
         if (ctl->json)
                 co.quiet = true;
 
         _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
-        x = ctl_call_full(ctl, "checkpoint", KYBERNATE__V1__REQUEST__OP_CHECKPOINT, &cr,
+        x = ctl_call_full(ctl, "checkpoint", KYBERNATE__V1__REQUEST__OP_CHECKPOINT, &co.cr,
                           KYBERNATE__V1__RESPONSE__RESULT__NOT_SET, checkpoint_progress, &co, &resp);
         if (x != CTL_EXIT_OK)
                 return x;
@@ -128,18 +111,18 @@ static int verb_checkpoint(Ctl *ctl, const CtlVerb *verb, int argc, char **argv)
 }
 
 static const CtlOption checkpoint_options[] = {
-        {"namespace", required_argument, 'n', true},
-        {"name", required_argument, 'N', false},
-        {"exit", no_argument, 'x', false},
-        {"tcp-established", no_argument, 't', false},
-        {"ext-unix-sk", no_argument, 'u', false},
-        {"file-locks", no_argument, 'l', false},
-        {"shell-job", no_argument, 's', false},
-        {"pin", no_argument, 'P', false},
-        {"allow-cross-namespace", no_argument, 'X', false},
-        {"runc-root", required_argument, 'r', false},
-        {"image-ref", required_argument, 'i', false},
-        {"quiet", no_argument, 'q', true},
+        {"namespace", required_argument, 'n', true, CTL_AT(CheckpointOpts, cr.containerd_namespace)},
+        {"name", required_argument, 'N', false, CTL_AT(CheckpointOpts, cr.name)},
+        {"exit", no_argument, 'x', false, 0},
+        {"tcp-established", no_argument, 't', false, 0},
+        {"ext-unix-sk", no_argument, 'u', false, 0},
+        {"file-locks", no_argument, 'l', false, 0},
+        {"shell-job", no_argument, 's', false, 0},
+        {"pin", no_argument, 'P', false, 0},
+        {"allow-cross-namespace", no_argument, 'X', false, 0},
+        {"runc-root", required_argument, 'r', false, CTL_AT(CheckpointOpts, cr.runc_root)},
+        {"image-ref", required_argument, 'i', false, CTL_AT(CheckpointOpts, cr.image_ref)},
+        {"quiet", no_argument, 'q', true, CTL_AT(CheckpointOpts, quiet)},
         {},
 };
 
@@ -164,6 +147,8 @@ const CtlVerb ctl_verb_checkpoint = {
                 "      --image-ref REF        record this image reference\n"
                 "  -q, --quiet                no progress messages\n"
                 "      --json                 JSON object of the new checkpoint\n",
+        .n_args = 1,
+        .args_error = "expected one container: NAMESPACE/CONTAINER-ID, or --namespace NS CONTAINER-ID",
         .options = checkpoint_options,
         .option = checkpoint_opt,
 };

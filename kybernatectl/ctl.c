@@ -19,6 +19,20 @@ void ctl_verb_help(const CtlVerb *v) {
         printf("Usage: kybernatectl %s %s\n\n%s\n\n%s", v->name, v->args, v->summary, v->help);
 }
 
+static int option_store(const CtlVerb *v, int key, char *arg, void *userdata) {
+        for (const CtlOption *o = v->options; o && o->name; o++) {
+                if (o->key != key || o->at == 0)
+                        continue;
+                char *p = (char *)userdata + o->at - 1;
+                if (o->has_arg == required_argument)
+                        *(char **)p = arg;
+                else
+                        *(bool *)p = true;
+                return -1;
+        }
+        return v->option ? v->option(key, arg, userdata) : CTL_EXIT_USAGE;
+}
+
 int ctl_parse_options(Ctl *ctl, const CtlVerb *v, int argc, char **argv, void *userdata) {
         struct option longopts[CTL_OPTIONS_MAX + 3] = {
                 {"help", no_argument, NULL, 'h'},
@@ -49,12 +63,16 @@ int ctl_parse_options(Ctl *ctl, const CtlVerb *v, int argc, char **argv, void *u
                 case '?':
                         return ctl_usage_error(v->name, "invalid option");
                 default: {
-                        int x = v->option ? v->option(c, optarg, userdata) : CTL_EXIT_USAGE;
+                        int x = option_store(v, c, optarg, userdata);
                         if (x >= 0)
                                 return x;
                 }
                 }
         }
+        if (v->n_args == 0 && optind < argc)
+                return ctl_usage_error(v->name, "unexpected argument '%s'", argv[optind]);
+        if ((v->n_args == 1 && argc - optind != 1) || (v->n_args < 0 && optind >= argc))
+                return ctl_usage_error(v->name, "%s", v->args_error);
         return -1;
 }
 

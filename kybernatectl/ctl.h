@@ -9,6 +9,7 @@
 #include <cJSON.h>
 #include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "ctl-format.h"
 #include "kyb-client.h"
@@ -23,13 +24,16 @@ typedef struct Ctl {
 
 /* One option of a verb, besides --help and --json that all have. key is what
  * the verb's option function gets; with has_short it is also the short option
- * (-key). */
+ * (-key). An option with a place (CTL_AT) needs no function: its argument
+ * (a char *) or true (a bool) is stored there, in the verb's userdata. */
 typedef struct CtlOption {
         const char *name;
         int has_arg; /* no_argument or required_argument */
         int key;
         bool has_short;
+        size_t at; /* 0 or CTL_AT() */
 } CtlOption;
+#define CTL_AT(type, field) (offsetof(type, field) + 1)
 
 #define CTL_OPTIONS_MAX 16
 
@@ -40,6 +44,10 @@ struct CtlVerb {
         const char *args;
         const char *summary;
         const char *help;
+        /* How many arguments after the options: 0, 1, or -1 for one or more;
+         * and what a wrong count is told (with 0: "unexpected argument"). */
+        int n_args;
+        const char *args_error;
         const CtlOption *options; /* ends with an entry without a name */
         /* Takes one option of the table (arg is its argument or NULL). Returns
          * -1 to go on, or an exit code. */
@@ -58,9 +66,9 @@ int ctl_usage_error(const char *verb, const char *fmt, ...) _printf_(2, 3);
 /* The verb's --help text. */
 void ctl_verb_help(const CtlVerb *v);
 
-/* Parses the options of a verb: --help, --json and those of its table.
- * argv[0] is the verb; afterwards optind is the first argument. Returns -1 to
- * go on, or an exit code (0 after --help). */
+/* Parses the options of a verb: --help, --json and those of its table, and
+ * checks the number of arguments. argv[0] is the verb; afterwards optind is
+ * the first argument. Returns -1 to go on, or an exit code (0 after --help). */
 int ctl_parse_options(Ctl *ctl, const CtlVerb *v, int argc, char **argv, void *userdata);
 
 const char *ctl_socket(const Ctl *ctl);

@@ -4,30 +4,23 @@
 #include "ctl-json.h"
 #include "ctl.h"
 
-static int delete_opt(int c, char *arg, void *ud) {
-        bool *force = ud;
-        if (c == 'f') {
-                *force = true;
-                return -1;
-        }
-        return CTL_EXIT_USAGE;
-}
+typedef struct DeleteOpts {
+        bool force;
+} DeleteOpts;
 
 static int verb_delete(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
-        bool force = false;
-        int x = ctl_parse_options(ctl, verb, argc, argv, &force);
+        DeleteOpts o = {};
+        int x = ctl_parse_options(ctl, verb, argc, argv, &o);
         if (x >= 0)
                 return x;
-        if (optind >= argc)
-                return ctl_usage_error("delete", "expected at least one checkpoint reference");
 
         int worst = CTL_EXIT_OK;
         cJSON *a = ctl->json ? cJSON_CreateArray() : NULL;
         for (int i = optind; i < argc; i++) {
                 Kybernate__V1__DeleteRequest dr = KYBERNATE__V1__DELETE_REQUEST__INIT;
                 dr.reference = argv[i];
-                dr.has_force = force;
-                dr.force = force;
+                dr.has_force = o.force;
+                dr.force = o.force;
                 _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
                 x = ctl_call(ctl, "delete", KYBERNATE__V1__REQUEST__OP_DELETE, &dr,
                              KYBERNATE__V1__RESPONSE__RESULT__NOT_SET, &resp);
@@ -52,7 +45,7 @@ static int verb_delete(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
 }
 
 static const CtlOption delete_options[] = {
-        {"force", no_argument, 'f', true},
+        {"force", no_argument, 'f', true, CTL_AT(DeleteOpts, force)},
         {},
 };
 
@@ -64,6 +57,7 @@ const CtlVerb ctl_verb_delete = {
         .help = "Options:\n"
                 "  -f, --force                also delete pinned checkpoints\n"
                 "      --json                 JSON array of the deleted checkpoints\n",
+        .n_args = -1,
+        .args_error = "expected at least one checkpoint reference",
         .options = delete_options,
-        .option = delete_opt,
 };

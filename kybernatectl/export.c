@@ -9,22 +9,9 @@
 #include "ctl.h"
 
 typedef struct ExportOpts {
-        const char *output;
+        char *output;
         bool force;
 } ExportOpts;
-
-static int export_opt(int c, char *arg, void *ud) {
-        ExportOpts *o = ud;
-        switch (c) {
-        case 'o':
-                o->output = arg;
-                return -1;
-        case 'f':
-                o->force = true;
-                return -1;
-        }
-        return CTL_EXIT_USAGE;
-}
 
 static int write_export(const char *path, int out_fd, uint64_t *ret_bytes) {
         _cleanup_close_ int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -84,8 +71,6 @@ static int verb_export(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         int x = ctl_parse_options(ctl, verb, argc, argv, &o);
         if (x >= 0)
                 return x;
-        if (argc - optind != 1)
-                return ctl_usage_error("export", "expected one checkpoint reference");
         if (!o.output)
                 return ctl_usage_error("export", "missing -o FILE (use -o - for standard output)");
         bool to_stdout = streq(o.output, "-");
@@ -141,8 +126,8 @@ static int verb_export(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
 }
 
 static const CtlOption export_options[] = {
-        {"output", required_argument, 'o', true},
-        {"force", no_argument, 'f', true},
+        {"output", required_argument, 'o', true, CTL_AT(ExportOpts, output)},
+        {"force", no_argument, 'f', true, CTL_AT(ExportOpts, force)},
         {},
 };
 
@@ -156,6 +141,7 @@ const CtlVerb ctl_verb_export = {
                 "Options:\n"
                 "  -o, --output FILE          the archive to write (- for standard output)\n"
                 "  -f, --force                replace FILE if it exists\n",
+        .n_args = 1,
+        .args_error = "expected one checkpoint reference",
         .options = export_options,
-        .option = export_opt,
 };

@@ -10,22 +10,9 @@
 #include "ctl.h"
 
 typedef struct ImportOpts {
-        const char *name;
+        char *name;
         bool pin;
 } ImportOpts;
-
-static int import_opt(int c, char *arg, void *ud) {
-        ImportOpts *o = ud;
-        switch (c) {
-        case 'N':
-                o->name = arg;
-                return -1;
-        case 'P':
-                o->pin = true;
-                return -1;
-        }
-        return CTL_EXIT_USAGE;
-}
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
         (void)remove(path);
@@ -107,8 +94,6 @@ static int verb_import(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         int x = ctl_parse_options(ctl, verb, argc, argv, &o);
         if (x >= 0)
                 return x;
-        if (argc - optind != 1)
-                return ctl_usage_error("import", "expected one archive file (or - for standard input)");
         const char *file = argv[optind];
 
         _cleanup_close_ int in = -EBADF;
@@ -151,7 +136,7 @@ static int verb_import(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         /* Step 3: the daemon validates and adopts it. */
         Kybernate__V1__ImportRequest ir2 = KYBERNATE__V1__IMPORT_REQUEST__INIT;
         ir2.staging_dir = (char *)staging;
-        ir2.name = (char *)o.name;
+        ir2.name = o.name;
         ir2.has_pin = o.pin;
         ir2.pin = o.pin;
         _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp2 = NULL;
@@ -168,8 +153,8 @@ static int verb_import(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
 }
 
 static const CtlOption import_options[] = {
-        {"name", required_argument, 'N', false},
-        {"pin", no_argument, 'P', false},
+        {"name", required_argument, 'N', false, CTL_AT(ImportOpts, name)},
+        {"pin", no_argument, 'P', false, CTL_AT(ImportOpts, pin)},
         {},
 };
 
@@ -184,6 +169,7 @@ const CtlVerb ctl_verb_import = {
                 "      --name NAME            give the imported checkpoint a name\n"
                 "      --pin                  pin it\n"
                 "      --json                 JSON object of the new checkpoint\n",
+        .n_args = 1,
+        .args_error = "expected one archive file (or - for standard input)",
         .options = import_options,
-        .option = import_opt,
 };

@@ -194,27 +194,20 @@ static void inspect_print(const Kybernate__V1__InspectResponse *ir, const Images
                 printf("  (unavailable: %s)\n", strerror(-im->tree_r));
 }
 
-static int inspect_opt(int c, char *arg, void *ud) {
-        bool *verify = ud;
-        if (c == 'v') {
-                *verify = true;
-                return -1;
-        }
-        return CTL_EXIT_USAGE;
-}
+typedef struct InspectOpts {
+        bool verify;
+} InspectOpts;
 
 static int verb_inspect(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
-        bool verify = false;
-        int x = ctl_parse_options(ctl, verb, argc, argv, &verify);
+        InspectOpts o = {};
+        int x = ctl_parse_options(ctl, verb, argc, argv, &o);
         if (x >= 0)
                 return x;
-        if (argc - optind != 1)
-                return ctl_usage_error("inspect", "expected one checkpoint reference");
 
         Kybernate__V1__InspectRequest ir = KYBERNATE__V1__INSPECT_REQUEST__INIT;
         ir.reference = argv[optind];
-        ir.has_verify = verify;
-        ir.verify = verify;
+        ir.has_verify = o.verify;
+        ir.verify = o.verify;
         _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
         x = ctl_call(ctl, "inspect", KYBERNATE__V1__REQUEST__OP_INSPECT, &ir,
                      KYBERNATE__V1__RESPONSE__RESULT_INSPECT, &resp);
@@ -232,7 +225,7 @@ static int verb_inspect(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
 }
 
 static const CtlOption inspect_options[] = {
-        {"verify", no_argument, 'v', false},
+        {"verify", no_argument, 'v', false, CTL_AT(InspectOpts, verify)},
         {},
 };
 
@@ -247,6 +240,7 @@ const CtlVerb ctl_verb_inspect = {
                 "Options:\n"
                 "      --verify               recompute the checksum and compare\n"
                 "      --json                 JSON object\n",
+        .n_args = 1,
+        .args_error = "expected one checkpoint reference",
         .options = inspect_options,
-        .option = inspect_opt,
 };

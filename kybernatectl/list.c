@@ -27,7 +27,7 @@ static int list_page(Kybernate__V1__Response *resp, void *userdata) {
 }
 
 typedef struct ListOpts {
-        Kybernate__V1__ListRequest *lr;
+        Kybernate__V1__ListRequest lr;
         bool quiet;
 } ListOpts;
 
@@ -35,40 +35,22 @@ static int list_opt(int c, char *arg, void *ud) {
         ListOpts *o = ud;
         uint64_t v;
         switch (c) {
-        case 'n':
-                o->lr->containerd_namespace = arg;
-                return -1;
-        case 'K':
-                o->lr->k8s_namespace = arg;
-                return -1;
-        case 'p':
-                o->lr->k8s_pod = arg;
-                return -1;
-        case 'c':
-                o->lr->k8s_container = arg;
-                return -1;
-        case 'C':
-                o->lr->container_id = arg;
-                return -1;
         case 's':
-                o->lr->has_state = true;
+                o->lr.has_state = true;
                 if (streq(arg, "ready"))
-                        o->lr->state = KYBERNATE__V1__CHECKPOINT_STATE__CHECKPOINT_STATE_READY;
+                        o->lr.state = KYBERNATE__V1__CHECKPOINT_STATE__CHECKPOINT_STATE_READY;
                 else if (streq(arg, "pending"))
-                        o->lr->state = KYBERNATE__V1__CHECKPOINT_STATE__CHECKPOINT_STATE_PENDING;
+                        o->lr.state = KYBERNATE__V1__CHECKPOINT_STATE__CHECKPOINT_STATE_PENDING;
                 else if (streq(arg, "failed"))
-                        o->lr->state = KYBERNATE__V1__CHECKPOINT_STATE__CHECKPOINT_STATE_FAILED;
+                        o->lr.state = KYBERNATE__V1__CHECKPOINT_STATE__CHECKPOINT_STATE_FAILED;
                 else
                         return ctl_usage_error("list", "unknown state '%s' (ready, pending, failed)", arg);
                 return -1;
         case 'l':
                 if (parse_uint(arg, UINT32_MAX, &v) < 0)
                         return ctl_usage_error("list", "invalid --limit '%s'", arg);
-                o->lr->has_limit = true;
-                o->lr->limit = (uint32_t)v;
-                return -1;
-        case 'q':
-                o->quiet = true;
+                o->lr.has_limit = true;
+                o->lr.limit = (uint32_t)v;
                 return -1;
         }
         return CTL_EXIT_USAGE;
@@ -139,17 +121,14 @@ static int list_print_table(const ListState *s) {
 }
 
 static int verb_list(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
-        Kybernate__V1__ListRequest lr = KYBERNATE__V1__LIST_REQUEST__INIT;
-        ListOpts o = {.lr = &lr};
+        ListOpts o = {.lr = KYBERNATE__V1__LIST_REQUEST__INIT};
         int x = ctl_parse_options(ctl, verb, argc, argv, &o);
         if (x >= 0)
                 return x;
-        if (optind < argc)
-                return ctl_usage_error("list", "unexpected argument '%s'", argv[optind]);
 
         _cleanup_(list_state_done) ListState s = {};
         Kybernate__V1__Response *final = NULL;
-        x = ctl_call_full(ctl, "list", KYBERNATE__V1__REQUEST__OP_LIST, &lr,
+        x = ctl_call_full(ctl, "list", KYBERNATE__V1__REQUEST__OP_LIST, &o.lr,
                           KYBERNATE__V1__RESPONSE__RESULT__NOT_SET, list_page, &s, &final);
         if (x != CTL_EXIT_OK)
                 return x;
@@ -169,14 +148,14 @@ static int verb_list(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
 }
 
 static const CtlOption list_options[] = {
-        {"namespace", required_argument, 'n', true},
-        {"k8s-namespace", required_argument, 'K', false},
-        {"pod", required_argument, 'p', true},
-        {"container", required_argument, 'c', true},
-        {"container-id", required_argument, 'C', false},
-        {"state", required_argument, 's', false},
-        {"limit", required_argument, 'l', true},
-        {"quiet", no_argument, 'q', true},
+        {"namespace", required_argument, 'n', true, CTL_AT(ListOpts, lr.containerd_namespace)},
+        {"k8s-namespace", required_argument, 'K', false, CTL_AT(ListOpts, lr.k8s_namespace)},
+        {"pod", required_argument, 'p', true, CTL_AT(ListOpts, lr.k8s_pod)},
+        {"container", required_argument, 'c', true, CTL_AT(ListOpts, lr.k8s_container)},
+        {"container-id", required_argument, 'C', false, CTL_AT(ListOpts, lr.container_id)},
+        {"state", required_argument, 's', false, 0},
+        {"limit", required_argument, 'l', true, 0},
+        {"quiet", no_argument, 'q', true, CTL_AT(ListOpts, quiet)},
         {},
 };
 

@@ -7,8 +7,6 @@ static int verb_pin(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         int x = ctl_parse_options(ctl, verb, argc, argv, NULL);
         if (x >= 0)
                 return x;
-        if (argc - optind != 1)
-                return ctl_usage_error(verb->name, "expected one checkpoint reference");
 
         Kybernate__V1__PinRequest pr = KYBERNATE__V1__PIN_REQUEST__INIT;
         pr.reference = argv[optind];
@@ -33,6 +31,8 @@ const CtlVerb ctl_verb_pin = {
         .args = "REF",
         .summary = "Pin a checkpoint.",
         .help = "A pinned checkpoint is kept by prune, and by delete without --force.\n",
+        .n_args = 1,
+        .args_error = "expected one checkpoint reference",
 };
 
 const CtlVerb ctl_verb_unpin = {
@@ -41,4 +41,6 @@ const CtlVerb ctl_verb_unpin = {
         .args = "REF",
         .summary = "Unpin a checkpoint.",
         .help = "Prune may delete it again.\n",
+        .n_args = 1,
+        .args_error = "expected one checkpoint reference",
 };

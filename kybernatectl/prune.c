@@ -73,8 +73,6 @@ static int verb_prune(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         int x = ctl_parse_options(ctl, verb, argc, argv, &pr);
         if (x >= 0)
                 return x;
-        if (optind < argc)
-                return ctl_usage_error("prune", "unexpected argument '%s'", argv[optind]);
 
         _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
         x = ctl_call(ctl, "prune", KYBERNATE__V1__REQUEST__OP_PRUNE, &pr,
@@ -87,9 +85,9 @@ static int verb_prune(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
 }
 
 static const CtlOption prune_options[] = {
-        {"keep", required_argument, 'k', true},
-        {"older-than", required_argument, 'o', true},
-        {"dry-run", no_argument, 'n', true},
+        {"keep", required_argument, 'k', true, 0},
+        {"older-than", required_argument, 'o', true, 0},
+        {"dry-run", no_argument, 'n', true, 0},
         {},
 };
 

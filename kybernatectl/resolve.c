@@ -5,42 +5,14 @@
 #include "ctl.h"
 
 typedef struct ResolveOpts {
-        Kybernate__V1__RestoreTarget *t;
-        bool count, quiet, any_target;
+        Kybernate__V1__RestoreTarget t;
+        bool count, quiet;
 } ResolveOpts;
 
-static int resolve_opt(int c, char *arg, void *ud) {
-        ResolveOpts *o = ud;
-        switch (c) {
-        case 'n':
-                o->t->containerd_namespace = arg;
-                break;
-        case 'K':
-                o->t->k8s_namespace = arg;
-                break;
-        case 'p':
-                o->t->k8s_pod = arg;
-                break;
-        case 'c':
-                o->t->k8s_container = arg;
-                break;
-        case 'C':
-                o->t->container_id = arg;
-                break;
-        case 'i':
-                o->t->image_ref = arg;
-                break;
-        case 'R':
-                o->count = true;
-                return -1;
-        case 'q':
-                o->quiet = true;
-                return -1;
-        default:
-                return CTL_EXIT_USAGE;
-        }
-        o->any_target = true;
-        return -1;
+/* Whether a target option was given (even an empty one). */
+static bool resolve_any_target(const Kybernate__V1__RestoreTarget *t) {
+        return t->containerd_namespace || t->k8s_namespace || t->k8s_pod || t->k8s_container ||
+               t->container_id || t->image_ref;
 }
 
 static int resolve_print_json(const Kybernate__V1__ResolveResponse *rs) {
@@ -55,17 +27,14 @@ static int resolve_print_json(const Kybernate__V1__ResolveResponse *rs) {
 }
 
 static int verb_resolve(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
-        Kybernate__V1__RestoreTarget t = KYBERNATE__V1__RESTORE_TARGET__INIT;
-        ResolveOpts o = {.t = &t};
+        ResolveOpts o = {.t = KYBERNATE__V1__RESTORE_TARGET__INIT};
         int x = ctl_parse_options(ctl, verb, argc, argv, &o);
         if (x >= 0)
                 return x;
-        if (argc - optind != 1)
-                return ctl_usage_error("resolve", "expected one checkpoint reference");
 
         Kybernate__V1__ResolveRequest rr = KYBERNATE__V1__RESOLVE_REQUEST__INIT;
         rr.reference = argv[optind];
-        rr.target = o.any_target ? &t : NULL;
+        rr.target = resolve_any_target(&o.t) ? &o.t : NULL;
         rr.has_dry_run = true;
         rr.dry_run = !o.count;
         _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
@@ -90,14 +59,14 @@ static int verb_resolve(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
 }
 
 static const CtlOption resolve_options[] = {
-        {"namespace", required_argument, 'n', true},
-        {"k8s-namespace", required_argument, 'K', false},
-        {"pod", required_argument, 'p', true},
-        {"container", required_argument, 'c', true},
-        {"container-id", required_argument, 'C', false},
-        {"image-ref", required_argument, 'i', false},
-        {"count-restore", no_argument, 'R', false},
-        {"quiet", no_argument, 'q', true},
+        {"namespace", required_argument, 'n', true, CTL_AT(ResolveOpts, t.containerd_namespace)},
+        {"k8s-namespace", required_argument, 'K', false, CTL_AT(ResolveOpts, t.k8s_namespace)},
+        {"pod", required_argument, 'p', true, CTL_AT(ResolveOpts, t.k8s_pod)},
+        {"container", required_argument, 'c', true, CTL_AT(ResolveOpts, t.k8s_container)},
+        {"container-id", required_argument, 'C', false, CTL_AT(ResolveOpts, t.container_id)},
+        {"image-ref", required_argument, 'i', false, CTL_AT(ResolveOpts, t.image_ref)},
+        {"count-restore", no_argument, 'R', false, CTL_AT(ResolveOpts, count)},
+        {"quiet", no_argument, 'q', true, CTL_AT(ResolveOpts, quiet)},
         {},
 };
 
@@ -118,6 +87,7 @@ const CtlVerb ctl_verb_resolve = {
                 "      --count-restore        count this as a restore (default: a dry run)\n"
                 "  -q, --quiet                print the image path only\n"
                 "      --json                 JSON object\n",
+        .n_args = 1,
+        .args_error = "expected one checkpoint reference",
         .options = resolve_options,
-        .option = resolve_opt,
 };

@@ -57,8 +57,6 @@ static int verb_status(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         int x = ctl_parse_options(ctl, verb, argc, argv, NULL);
         if (x >= 0)
                 return x;
-        if (optind < argc)
-                return ctl_usage_error("status", "unexpected argument '%s'", argv[optind]);
 
         Kybernate__V1__StatusRequest sr = KYBERNATE__V1__STATUS_REQUEST__INIT;
         _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
