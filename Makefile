@@ -41,9 +41,6 @@ COMMON_SRC  := $(wildcard common/*.c)
 SHIM_SRC    := $(filter-out shim/main.c,$(wildcard shim/*.c))
 DAEMON_SRC  := $(filter-out kybernated/main.c,$(wildcard kybernated/*.c))
 CTL_SRC     := $(filter-out kybernatectl/main.c,$(wildcard kybernatectl/*.c))
-# kybernatectl reads CRIU images itself (inspect) with the daemon's module; the
-# tar code (export, import) is in libcommon. criu-image.c is linked into libctl too.
-CTL_SHARED  := kybernated/criu-image.c
 UNIT_SRC    := $(wildcard tests/unit/test-*.c)
 # The runner behind tests/unit/test.h (main() and the fixtures), in every unit test.
 HARNESS_SRC := tests/unit/harness.c
@@ -95,7 +92,7 @@ $(LIBSHIM): $(call obj,$(SHIM_SRC))
 $(LIBDAEMON): $(call obj,$(DAEMON_SRC))
 	@rm -f $@
 	$(AR) rcs $@ $^
-$(LIBCTL): $(call obj,$(CTL_SRC) $(CTL_SHARED))
+$(LIBCTL): $(call obj,$(CTL_SRC))
 	@rm -f $@
 	$(AR) rcs $@ $^
 

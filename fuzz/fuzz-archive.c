@@ -11,7 +11,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-#include "kybernated/archive.h"
+#include "archive.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

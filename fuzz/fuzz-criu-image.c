@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kybernated/criu-image.h"
+#include "criu-image.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,8 +5,8 @@
 
 #include <cJSON.h>
 
+#include "criu-image.h"
 #include "kybernate/v1/daemon.pb-c.h"
-#include "kybernated/criu-image.h"
 
 /* NULL on allocation failure. */
 cJSON *ctl_json_checkpoint(const Kybernate__V1__CheckpointInfo *info);

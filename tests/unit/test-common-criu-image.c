@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "criu-image.h"
 #include "criu/images.pb-c.h"
-#include "kybernated/criu-image.h"
 #include "test.h"
 
 /* Builds images in memory with the generated encoders, as CRIU would write them. */

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kybernatectl checkpoint: progress messages to standard error while the
+ * daemon works, the new checkpoint's id to standard output. */
+#include <inttypes.h>
+
+#include "ctl.h"
+
+typedef struct CheckpointOpts {
+        Kybernate__V1__CheckpointRequest cr;
+        Kybernate__V1__CheckpointOptions o;
+        bool quiet;
+} CheckpointOpts;
+
+static int checkpoint_opt(int c, char *arg, void *ud) {
+        CheckpointOpts *co = ud;
+        switch (c) {
+        case 'x':
+                co->o.leave_running = false;
+                return -1;
+        case 't':
+                co->o.has_tcp_established = co->o.tcp_established = true;
+                return -1;
+        case 'u':
+                co->o.has_ext_unix_sk = co->o.ext_unix_sk = true;
+                return -1;
+        case 'l':
+                co->o.has_file_locks = co->o.file_locks = true;
+                return -1;
+        case 's':
+                co->o.has_shell_job = co->o.shell_job = true;
+                return -1;
+        case 'P':
+                co->cr.has_pin = co->cr.pin = true;
+                return -1;
+        case 'X':
+                co->cr.has_allow_cross_namespace = co->cr.allow_cross_namespace = true;
+                return -1;
+        }
+        return CTL_EXIT_USAGE;
+}
+
+static int checkpoint_progress(Kybernate__V1__Response *resp, void *userdata) {
+        const CheckpointOpts *co = userdata;
+        if (co->quiet || resp->result_case != KYBERNATE__V1__RESPONSE__RESULT_PROGRESS)
+                return 0;
+        const Kybernate__V1__Progress *p = resp->progress;
+        _cleanup_free_ char *stage = strdup_printable(p->stage), *msg = strdup_printable(p->message);
+        if (p->has_percent)
+                fprintf(stderr, "[%s] %s (%" PRIu32 "%%)\n", stage ? stage : "", msg ? msg : "", p->percent);
+        else
+                fprintf(stderr, "[%s] %s\n", stage ? stage : "", msg ? msg : "");
+        return 0;
+}
+
+/* NAMESPACE/CONTAINER-ID, or CONTAINER-ID with --namespace. */
+static int checkpoint_target(Kybernate__V1__CheckpointRequest *cr, char *target) {
+        char *slash = strchr(target, '/');
+        if (slash) {
+                if (cr->containerd_namespace)
+                        return ctl_usage_error("checkpoint", "give the namespace either with --namespace or "
+                                                             "as NAMESPACE/CONTAINER-ID, not both");
+                *slash = 0;
+                cr->containerd_namespace = target;
+                cr->container_id = slash + 1;
+        } else
+                cr->container_id = target;
+        if (isempty(cr->containerd_namespace) || isempty(cr->container_id) || strchr(cr->container_id, '/'))
+                return ctl_usage_error("checkpoint",
+                                       "expected NAMESPACE/CONTAINER-ID or --namespace NS CONTAINER-ID");
+        return CTL_EXIT_OK;
+}
+
+static int verb_checkpoint(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
+        CheckpointOpts co = {
+                .cr = KYBERNATE__V1__CHECKPOINT_REQUEST__INIT,
+                .o = KYBERNATE__V1__CHECKPOINT_OPTIONS__INIT,
+        };
+        /* The container keeps running unless --exit. */
+        co.o.has_leave_running = true;
+        co.o.leave_running = true;
+        int x = ctl_parse_options(ctl, verb, argc, argv, &co);
+        if (x >= 0)
+                return x;
+        x = checkpoint_target(&co.cr, argv[optind]);
+        if (x != CTL_EXIT_OK)
+                return x;
+        co.cr.options = &co.o;
+        if (ctl->json)
+                co.quiet = true;
+
+        _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
+        x = ctl_call_full(ctl, "checkpoint", KYBERNATE__V1__REQUEST__OP_CHECKPOINT, &co.cr,
+                          KYBERNATE__V1__RESPONSE__RESULT__NOT_SET, checkpoint_progress, &co, &resp);
+        if (x != CTL_EXIT_OK)
+                return x;
+        const Kybernate__V1__CheckpointInfo *info =
+                resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_CHECKPOINT ? resp->checkpoint->info
+                                                                                : NULL;
+        if (!info)
+                return ctl_unexpected("checkpoint");
+        if (ctl->json)
+                return ctl_print_checkpoint_json(info);
+        char b[32];
+        _cleanup_free_ char *id = strdup_printable(info->id), *path = strdup_printable(info->path);
+        if (!co.quiet)
+                fprintf(stderr, "Checkpoint %s is %s (%s, %s)\n", id ? id : "",
+                        kyb_state_to_string(info->state), format_bytes(b, sizeof(b), info->size_bytes),
+                        path ? path : "");
+        printf("%s\n", id ? id : "");
+        return CTL_EXIT_OK;
+}
+
+static const CtlOption checkpoint_options[] = {
+        {"namespace", required_argument, 'n', true, CTL_AT(CheckpointOpts, cr.containerd_namespace)},
+        {"name", required_argument, 'N', false, CTL_AT(CheckpointOpts, cr.name)},
+        {"exit", no_argument, 'x', false, 0},
+        {"tcp-established", no_argument, 't', false, 0},
+        {"ext-unix-sk", no_argument, 'u', false, 0},
+        {"file-locks", no_argument, 'l', false, 0},
+        {"shell-job", no_argument, 's', false, 0},
+        {"pin", no_argument, 'P', false, 0},
+        {"allow-cross-namespace", no_argument, 'X', false, 0},
+        {"runc-root", required_argument, 'r', false, CTL_AT(CheckpointOpts, cr.runc_root)},
+        {"image-ref", required_argument, 'i', false, CTL_AT(CheckpointOpts, cr.image_ref)},
+        {"quiet", no_argument, 'q', true, CTL_AT(CheckpointOpts, quiet)},
+        {},
+};
+
+const CtlVerb ctl_verb_checkpoint = {
+        .name = "checkpoint",
+        .run = verb_checkpoint,
+        .args = "[OPTIONS] NAMESPACE/CONTAINER-ID | --namespace NS CONTAINER-ID",
+        .summary = "Checkpoint a running container.",
+        .help = "Checkpoints the container CONTAINER-ID of containerd namespace NS. Progress goes to\n"
+                "standard error, the new checkpoint's id to standard output.\n"
+                "Options:\n"
+                "  -n, --namespace NS         containerd namespace\n"
+                "      --name NAME            a unique name for the checkpoint\n"
+                "      --exit                 stop the container after the checkpoint (default: it keeps running)\n"
+                "      --tcp-established      checkpoint established TCP connections\n"
+                "      --ext-unix-sk          allow external unix sockets\n"
+                "      --file-locks           checkpoint file locks\n"
+                "      --shell-job            the container is a shell job (has a terminal)\n"
+                "      --pin                  pin the new checkpoint\n"
+                "      --allow-cross-namespace  allow restoring it into another namespace\n"
+                "      --runc-root DIR        runc state directory (default: from the namespace)\n"
+                "      --image-ref REF        record this image reference\n"
+                "  -q, --quiet                no progress messages\n"
+                "      --json                 JSON object of the new checkpoint\n",
+        .n_args = 1,
+        .args_error = "expected one container: NAMESPACE/CONTAINER-ID, or --namespace NS CONTAINER-ID",
+        .options = checkpoint_options,
+        .option = checkpoint_opt,
+};

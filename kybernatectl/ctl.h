@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* The plumbing every verb of kybernatectl shares: the verb and option tables,
+ * option parsing, one request to kybernated and its errors, and a few output
+ * helpers. Each verb lives in its own file (list.c, inspect.c, ...); main.c
+ * holds the table of verbs and the global options. */
+
+#include <cJSON.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ctl-format.h"
+#include "kyb-client.h"
+
+#define ERR(...) fprintf(stderr, "kybernatectl: " __VA_ARGS__)
+
+/* The global options, and --json of a verb. */
+typedef struct Ctl {
+        const char *socket_path;
+        bool json;
+} Ctl;
+
+/* One option of a verb, besides --help and --json that all have. key is what
+ * the verb's option function gets; with has_short it is also the short option
+ * (-key). An option with a place (CTL_AT) needs no function: its argument
+ * (a char *) or true (a bool) is stored there, in the verb's userdata. */
+typedef struct CtlOption {
+        const char *name;
+        int has_arg; /* no_argument or required_argument */
+        int key;
+        bool has_short;
+        size_t at; /* 0 or CTL_AT() */
+} CtlOption;
+#define CTL_AT(type, field) (offsetof(type, field) + 1)
+
+#define CTL_OPTIONS_MAX 16
+
+typedef struct CtlVerb CtlVerb;
+struct CtlVerb {
+        const char *name;
+        int (*run)(Ctl *ctl, const CtlVerb *verb, int argc, char **argv);
+        const char *args;
+        const char *summary;
+        const char *help;
+        /* How many arguments after the options: 0, 1, or -1 for one or more;
+         * and what a wrong count is told (with 0: "unexpected argument"). */
+        int n_args;
+        const char *args_error;
+        const CtlOption *options; /* ends with an entry without a name */
+        /* Takes one option of the table (arg is its argument or NULL). Returns
+         * -1 to go on, or an exit code. */
+        int (*option)(int key, char *arg, void *userdata);
+};
+
+/* The verbs, one file each (pin.c holds pin and unpin). */
+extern const CtlVerb ctl_verb_list, ctl_verb_inspect, ctl_verb_delete, ctl_verb_prune, ctl_verb_pin,
+        ctl_verb_unpin, ctl_verb_export, ctl_verb_import, ctl_verb_checkpoint, ctl_verb_status,
+        ctl_verb_resolve;
+
+/* Prints "kybernatectl: [VERB: ]message" and the hint to --help; returns
+ * CTL_EXIT_USAGE. */
+int ctl_usage_error(const char *verb, const char *fmt, ...) _printf_(2, 3);
+
+/* The verb's --help text. */
+void ctl_verb_help(const CtlVerb *v);
+
+/* Parses the options of a verb: --help, --json and those of its table, and
+ * checks the number of arguments. argv[0] is the verb; afterwards optind is
+ * the first argument. Returns -1 to go on, or an exit code (0 after --help). */
+int ctl_parse_options(Ctl *ctl, const CtlVerb *v, int argc, char **argv, void *userdata);
+
+const char *ctl_socket(const Ctl *ctl);
+/* Connects to kybernated; prints the failure. Returns an exit code. */
+int ctl_connect(const Ctl *ctl, KybClient **ret);
+
+/* One request on a new connection: op and payload, one of the request's
+ * oneof. Prints the failure and returns an exit code; on success *ret holds
+ * the final response. With expect other than RESULT__NOT_SET, an answer of
+ * another kind is a failure ("unexpected answer"). */
+int ctl_call_full(const Ctl *ctl, const char *verb, Kybernate__V1__Request__OpCase op, void *payload,
+                  Kybernate__V1__Response__ResultCase expect, KybMessageFn on_message, void *userdata,
+                  Kybernate__V1__Response **ret);
+static inline int ctl_call(const Ctl *ctl, const char *verb, Kybernate__V1__Request__OpCase op,
+                           void *payload, Kybernate__V1__Response__ResultCase expect,
+                           Kybernate__V1__Response **ret) {
+        return ctl_call_full(ctl, verb, op, payload, expect, NULL, NULL, ret);
+}
+/* Prints "VERB: unexpected answer from kybernated"; returns CTL_EXIT_FAILED. */
+int ctl_unexpected(const char *verb);
+
+/* Prints j (formatted) and frees it; returns an exit code. */
+int ctl_print_json(cJSON *j);
+int ctl_print_checkpoint_json(const Kybernate__V1__CheckpointInfo *info);
+/* Prints prefix, s made safe for a terminal, and a newline. */
+void ctl_print_line(const char *prefix, const char *s);
+/* "Key:   value" lines of inspect, status and resolve; the value made safe. */
+void ctl_kv(const char *key, const char *fmt, ...) _printf_(2, 3);
+
+const char *or_dash(const char *s);
+/* The first 12 characters of an id, as the tables show it. */
+char *short_id(char *buf, size_t size, const char *id);

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kybernatectl export: the daemon names the checkpoint directory, the CLI
+ * writes the tar archive itself (as the caller, to a file or standard output). */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "archive.h"
+#include "ctl-json.h"
+#include "ctl.h"
+
+typedef struct ExportOpts {
+        char *output;
+        bool force;
+} ExportOpts;
+
+static int write_export(const char *path, int out_fd, uint64_t *ret_bytes) {
+        _cleanup_close_ int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return negative_errno();
+        _cleanup_(archive_writer_freep) ArchiveWriter *w = NULL;
+        int r = archive_writer_new(out_fd, &w);
+        if (r < 0)
+                return r;
+        r = archive_writer_add_tree(w, dfd, NULL);
+        if (r < 0)
+                return r;
+        /* checkpointctl reads CRIU's statistics from the top level. */
+        if (faccessat(dfd, "stats-dump", F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+                _cleanup_close_ int s =
+                        openat(dfd, "checkpoint/stats-dump", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                if (s >= 0) {
+                        r = archive_writer_add_file(w, "stats-dump", s);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        r = archive_writer_finish(w);
+        if (r < 0)
+                return r;
+        *ret_bytes = archive_writer_bytes(w);
+        return 0;
+}
+
+/* Written beside the target and renamed into place, so a failed export leaves
+ * no partial archive under its name. */
+static int export_to_file(const char *path, const char *output, uint64_t *ret_bytes) {
+        _cleanup_free_ char *tmp = NULL;
+        if (asprintf(&tmp, "%s.tmp-XXXXXX", output) < 0)
+                return CTL_EXIT_FAILED;
+        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0) {
+                ERR("export: cannot create %s: %m\n", tmp);
+                return ctl_exit_code(negative_errno());
+        }
+        (void)fchmod(fd, 0600);
+        int r = write_export(path, fd, ret_bytes);
+        if (r >= 0 && fsync(fd) < 0)
+                r = negative_errno();
+        if (r >= 0 && rename(tmp, output) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                (void)unlink(tmp);
+                ERR("export: writing %s failed: %s\n", output, strerror(-r));
+                return ctl_exit_code(r);
+        }
+        return CTL_EXIT_OK;
+}
+
+static int verb_export(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
+        ExportOpts o = {};
+        int x = ctl_parse_options(ctl, verb, argc, argv, &o);
+        if (x >= 0)
+                return x;
+        if (!o.output)
+                return ctl_usage_error("export", "missing -o FILE (use -o - for standard output)");
+        bool to_stdout = streq(o.output, "-");
+        if (to_stdout && isatty(STDOUT_FILENO)) {
+                ERR("export: refusing to write an archive to a terminal\n");
+                return CTL_EXIT_USAGE;
+        }
+        if (!to_stdout && !o.force && access(o.output, F_OK) == 0) {
+                ERR("export: %s exists (use --force to replace it)\n", o.output);
+                return CTL_EXIT_CONFLICT;
+        }
+
+        Kybernate__V1__ExportRequest er = KYBERNATE__V1__EXPORT_REQUEST__INIT;
+        er.reference = argv[optind];
+        _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
+        x = ctl_call(ctl, "export", KYBERNATE__V1__REQUEST__OP_EXPORT, &er,
+                     KYBERNATE__V1__RESPONSE__RESULT__NOT_SET, &resp);
+        if (x != CTL_EXIT_OK)
+                return x;
+        const Kybernate__V1__CheckpointInfo *info =
+                resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_EXPORT ? resp->export->info : NULL;
+        if (!info || isempty(info->path) || info->path[0] != '/') {
+                ERR("export: kybernated did not name the checkpoint directory\n");
+                return CTL_EXIT_FAILED;
+        }
+
+        uint64_t bytes = 0;
+        if (to_stdout) {
+                int r = write_export(info->path, STDOUT_FILENO, &bytes);
+                if (r < 0) {
+                        ERR("export: writing the archive failed: %s\n", strerror(-r));
+                        return ctl_exit_code(r);
+                }
+        } else {
+                x = export_to_file(info->path, o.output, &bytes);
+                if (x != CTL_EXIT_OK)
+                        return x;
+        }
+        if (ctl->json && !to_stdout) {
+                cJSON *j = cJSON_CreateObject();
+                if (!j)
+                        return CTL_EXIT_FAILED;
+                cJSON_AddStringToObject(j, "file", o.output);
+                cJSON_AddNumberToObject(j, "bytes", (double)bytes);
+                cJSON_AddItemToObject(j, "checkpoint", ctl_json_checkpoint(info));
+                return ctl_print_json(j);
+        }
+        char b[32];
+        _cleanup_free_ char *id = strdup_printable(info->id);
+        fprintf(stderr, "Exported %s to %s (%s)\n", id ? id : "", to_stdout ? "standard output" : o.output,
+                format_bytes(b, sizeof(b), bytes));
+        return CTL_EXIT_OK;
+}
+
+static const CtlOption export_options[] = {
+        {"output", required_argument, 'o', true, CTL_AT(ExportOpts, output)},
+        {"force", no_argument, 'f', true, CTL_AT(ExportOpts, force)},
+        {},
+};
+
+const CtlVerb ctl_verb_export = {
+        .name = "export",
+        .run = verb_export,
+        .args = "REF -o FILE",
+        .summary = "Write a checkpoint as a tar archive.",
+        .help = "The archive has the layout Podman and CRI-O export (config.dump, spec.dump, checkpoint/,\n"
+                "stats-dump), which `checkpointctl show` reads and `kybernatectl import` takes back.\n"
+                "Options:\n"
+                "  -o, --output FILE          the archive to write (- for standard output)\n"
+                "  -f, --force                replace FILE if it exists\n",
+        .n_args = 1,
+        .args_error = "expected one checkpoint reference",
+        .options = export_options,
+};

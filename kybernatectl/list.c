@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kybernatectl list: the checkpoints as a table, ids or JSON, page by page. */
+#include "ctl-json.h"
+#include "ctl.h"
+
+typedef struct ListState {
+        Kybernate__V1__Response **pages;
+        size_t n_pages;
+} ListState;
+
+static void list_state_done(ListState *s) {
+        for (size_t i = 0; i < s->n_pages; i++)
+                kyb_response_free(s->pages[i]);
+        free(s->pages);
+}
+
+static int list_page(Kybernate__V1__Response *resp, void *userdata) {
+        ListState *s = userdata;
+        if (resp->result_case != KYBERNATE__V1__RESPONSE__RESULT_LIST)
+                return 0;
+        Kybernate__V1__Response **np = reallocarray(s->pages, s->n_pages + 1, sizeof(*np));
+        if (!np)
+                return -ENOMEM;
+        s->pages = np;
+        s->pages[s->n_pages++] = resp;
+        return 1;
+}
+
+typedef struct ListOpts {
+        Kybernate__V1__ListRequest lr;
+        bool quiet;
+} ListOpts;
+
+static int list_opt(int c, char *arg, void *ud) {
+        ListOpts *o = ud;
+        uint64_t v;
+        switch (c) {
+        case 's':
+                o->lr.has_state = true;
+                if (streq(arg, "ready"))
+                        o->lr.state = KYBERNATE__V1__CHECKPOINT_STATE__CHECKPOINT_STATE_READY;
+                else if (streq(arg, "pending"))
+                        o->lr.state = KYBERNATE__V1__CHECKPOINT_STATE__CHECKPOINT_STATE_PENDING;
+                else if (streq(arg, "failed"))
+                        o->lr.state = KYBERNATE__V1__CHECKPOINT_STATE__CHECKPOINT_STATE_FAILED;
+                else
+                        return ctl_usage_error("list", "unknown state '%s' (ready, pending, failed)", arg);
+                return -1;
+        case 'l':
+                if (parse_uint(arg, UINT32_MAX, &v) < 0)
+                        return ctl_usage_error("list", "invalid --limit '%s'", arg);
+                o->lr.has_limit = true;
+                o->lr.limit = (uint32_t)v;
+                return -1;
+        }
+        return CTL_EXIT_USAGE;
+}
+
+static void list_add_row(Table *t, const Kybernate__V1__CheckpointInfo *i, int64_t now_ns) {
+        char id[16], created[64], size[32], age[32], k8s[512];
+        snprintf(k8s, sizeof(k8s), "%s%s%s%s%s", i->k8s_namespace ? i->k8s_namespace : "",
+                 isempty(i->k8s_pod) ? "" : "/", i->k8s_pod ? i->k8s_pod : "",
+                 isempty(i->k8s_container) ? "" : "/", i->k8s_container ? i->k8s_container : "");
+        format_time_ns(created, sizeof(created), i->created_ns);
+        if (i->created_ns > 0 && now_ns >= i->created_ns)
+                format_duration(age, sizeof(age), (uint64_t)(now_ns - i->created_ns) / NSEC_PER_SEC);
+        else
+                age[0] = 0;
+        char container[16];
+        (void)table_add_row(t, (const char *const[]){
+                                       short_id(id, sizeof(id), i->id),
+                                       i->name,
+                                       kyb_state_to_string(i->state),
+                                       i->containerd_namespace,
+                                       short_id(container, sizeof(container), i->container_id),
+                                       k8s,
+                                       created,
+                                       age,
+                                       format_bytes(size, sizeof(size), i->size_bytes),
+                                       i->pinned ? "yes" : "",
+                               });
+}
+
+/* One object at a time: a tree of 10,000 checkpoints costs more than the
+ * whole transfer. */
+static int list_print_json(const ListState *s) {
+        bool first = true;
+        fputs("[", stdout);
+        for (size_t p = 0; p < s->n_pages; p++)
+                for (size_t k = 0; k < s->pages[p]->list->n_entries; k++) {
+                        cJSON *obj = ctl_json_checkpoint(s->pages[p]->list->entries[k]);
+                        char *text = obj ? cJSON_Print(obj) : NULL;
+                        cJSON_Delete(obj);
+                        if (!text)
+                                return CTL_EXIT_FAILED;
+                        fputs(first ? "\n" : ",\n", stdout);
+                        fputs(text, stdout);
+                        cJSON_free(text);
+                        first = false;
+                }
+        fputs(first ? "]\n" : "\n]\n", stdout);
+        return fflush(stdout) == 0 ? CTL_EXIT_OK : CTL_EXIT_FAILED;
+}
+
+static int list_print_table(const ListState *s) {
+        _cleanup_table_ Table *t = NULL;
+        if (table_new(10,
+                      (const char *const[]){"ID", "NAME", "STATE", "NAMESPACE", "CONTAINER", "K8S",
+                                            "CREATED", "AGE", "SIZE", "PINNED"},
+                      &t) < 0)
+                return CTL_EXIT_FAILED;
+        table_set_right(t, 7);
+        table_set_right(t, 8);
+        int64_t now = now_realtime_ns();
+        for (size_t p = 0; p < s->n_pages; p++)
+                for (size_t k = 0; k < s->pages[p]->list->n_entries; k++)
+                        list_add_row(t, s->pages[p]->list->entries[k], now);
+        if (table_print(t, stdout) < 0)
+                return CTL_EXIT_FAILED;
+        return CTL_EXIT_OK;
+}
+
+static int verb_list(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
+        ListOpts o = {.lr = KYBERNATE__V1__LIST_REQUEST__INIT};
+        int x = ctl_parse_options(ctl, verb, argc, argv, &o);
+        if (x >= 0)
+                return x;
+
+        _cleanup_(list_state_done) ListState s = {};
+        Kybernate__V1__Response *final = NULL;
+        x = ctl_call_full(ctl, "list", KYBERNATE__V1__REQUEST__OP_LIST, &o.lr,
+                          KYBERNATE__V1__RESPONSE__RESULT__NOT_SET, list_page, &s, &final);
+        if (x != CTL_EXIT_OK)
+                return x;
+        x = list_page(final, &s);
+        if (x <= 0)
+                kyb_response_free(final);
+
+        if (ctl->json)
+                return list_print_json(&s);
+        if (o.quiet) {
+                for (size_t p = 0; p < s.n_pages; p++)
+                        for (size_t k = 0; k < s.pages[p]->list->n_entries; k++)
+                                ctl_print_line("", s.pages[p]->list->entries[k]->id);
+                return CTL_EXIT_OK;
+        }
+        return list_print_table(&s);
+}
+
+static const CtlOption list_options[] = {
+        {"namespace", required_argument, 'n', true, CTL_AT(ListOpts, lr.containerd_namespace)},
+        {"k8s-namespace", required_argument, 'K', false, CTL_AT(ListOpts, lr.k8s_namespace)},
+        {"pod", required_argument, 'p', true, CTL_AT(ListOpts, lr.k8s_pod)},
+        {"container", required_argument, 'c', true, CTL_AT(ListOpts, lr.k8s_container)},
+        {"container-id", required_argument, 'C', false, CTL_AT(ListOpts, lr.container_id)},
+        {"state", required_argument, 's', false, 0},
+        {"limit", required_argument, 'l', true, 0},
+        {"quiet", no_argument, 'q', true, CTL_AT(ListOpts, quiet)},
+        {},
+};
+
+const CtlVerb ctl_verb_list = {
+        .name = "list",
+        .run = verb_list,
+        .args = "[OPTIONS]",
+        .summary = "List checkpoints as a table or --json.",
+        .help = "Options:\n"
+                "  -n, --namespace NS         only this containerd namespace\n"
+                "      --k8s-namespace NS     only this Kubernetes namespace\n"
+                "  -p, --pod POD              only this Kubernetes pod\n"
+                "  -c, --container NAME       only this Kubernetes container name\n"
+                "      --container-id ID      only this container id\n"
+                "      --state STATE          ready, pending or failed\n"
+                "  -l, --limit N              at most N rows\n"
+                "  -q, --quiet                print the ids only\n"
+                "      --json                 JSON array of checkpoints\n",
+        .options = list_options,
+        .option = list_opt,
+};

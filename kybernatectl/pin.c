@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kybernatectl pin and unpin: one request that sets or clears the pin. */
+#include "ctl.h"
+
+static int verb_pin(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
+        bool pin = verb == &ctl_verb_pin;
+        int x = ctl_parse_options(ctl, verb, argc, argv, NULL);
+        if (x >= 0)
+                return x;
+
+        Kybernate__V1__PinRequest pr = KYBERNATE__V1__PIN_REQUEST__INIT;
+        pr.reference = argv[optind];
+        pr.has_pinned = true;
+        pr.pinned = pin;
+        _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
+        x = ctl_call(ctl, verb->name, KYBERNATE__V1__REQUEST__OP_PIN, &pr,
+                     KYBERNATE__V1__RESPONSE__RESULT__NOT_SET, &resp);
+        if (x != CTL_EXIT_OK)
+                return x;
+        const Kybernate__V1__CheckpointInfo *info =
+                resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_PIN ? resp->pin->info : NULL;
+        if (ctl->json && info)
+                return ctl_print_checkpoint_json(info);
+        ctl_print_line(pin ? "Pinned " : "Unpinned ", info ? info->id : argv[optind]);
+        return CTL_EXIT_OK;
+}
+
+const CtlVerb ctl_verb_pin = {
+        .name = "pin",
+        .run = verb_pin,
+        .args = "REF",
+        .summary = "Pin a checkpoint.",
+        .help = "A pinned checkpoint is kept by prune, and by delete without --force.\n",
+        .n_args = 1,
+        .args_error = "expected one checkpoint reference",
+};
+
+const CtlVerb ctl_verb_unpin = {
+        .name = "unpin",
+        .run = verb_pin,
+        .args = "REF",
+        .summary = "Unpin a checkpoint.",
+        .help = "Prune may delete it again.\n",
+        .n_args = 1,
+        .args_error = "expected one checkpoint reference",
+};
