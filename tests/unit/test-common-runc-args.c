@@ -98,7 +98,7 @@ TEST(restore) {
 TEST(long_lists_grow) {
         /* Far more than any fixed array held: nothing is dropped. */
         enum { N = 300 };
-        char names[N][8];
+        char names[N][16];
         char *ns[N + 1];
         for (int i = 0; i < N; i++) {
                 snprintf(names[i], sizeof(names[i]), "ns%d", i);
