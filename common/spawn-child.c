@@ -4,10 +4,26 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "spawn-child.h"
 #include "util.h"
+
+/* The kernel's sigaction. glibc refuses to touch the two signals it reserves
+ * (32 and 33), and so may a sanitizer's interceptor; but an ignored signal
+ * stays ignored across exec, so they are reset with the system call itself. */
+struct kernel_sigaction {
+        void (*handler)(int);
+        unsigned long flags;
+        void (*restorer)(void);
+        uint64_t mask;
+};
+
+static void child_signal_default(int sig) {
+        struct kernel_sigaction k = {.handler = SIG_DFL};
+        (void)syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof(k.mask));
+}
 
 /* In the child, between fork() and exec() or _exit(): only async-signal-safe
  * calls. Returns 0 or an errno (positive: it goes down the pipe as is). */
@@ -23,10 +39,9 @@ static int child_signals(const SpawnOptions *o, pid_t parent) {
                 return errno;
         /* Dispositions first: a signal pending now must not run one of the
          * caller's handlers once unblocked. */
-        struct sigaction dfl = {.sa_handler = SIG_DFL};
         for (int sig = 1; sig < NSIG; sig++)
                 if (sig != SIGKILL && sig != SIGSTOP)
-                        (void)sigaction(sig, &dfl, NULL); /* EINVAL for libc's own: fine */
+                        child_signal_default(sig);
         sigset_t none;
         sigemptyset(&none);
         if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
