@@ -276,7 +276,13 @@ expect_eq "same apparent size" 4294967296 "$(stat -c %s "$D/x5/sparse" 2>&1)"
 expect_eq "same data at the start" at-the-start "$(head -n 1 "$D/x5/sparse")"
 expect_eq "same data in the middle" in-the-middle \
 	"$(dd if="$D/x5/sparse" bs=1 skip=2147483648 count=13 2>/dev/null)"
-expect_ok "same content throughout" cmp "$D/upper4/sparse" "$D/x5/sparse"
+# The MiB at the start, around the data in the middle and at the end (reading
+# all 4 GiB of zeros took half a minute of CPU).
+for mib in 0 2048 4095; do
+	expect_eq "same content in MiB $mib" \
+		"$(dd if="$D/upper4/sparse" bs=1M skip=$mib count=1 2>/dev/null | md5sum)" \
+		"$(dd if="$D/x5/sparse" bs=1M skip=$mib count=1 2>/dev/null | md5sum)"
+done
 expect_ok "still sparse ($(du -k "$D/x5/sparse" | cut -f1) KiB on disk)" \
 	test "$(du -k "$D/x5/sparse" | cut -f1)" -lt 1024
 expect_ok "export of the sparse checkpoint" "$CTL" export "$ID5" -o "$D/c5.tar"

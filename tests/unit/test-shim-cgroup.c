@@ -1092,6 +1092,15 @@ static void runc_body(const char *bundle, const char *state, const char *id) {
         ASSERT_OK(read_full_file(p, 64, &pidtext, NULL));
         pid_t pid = (pid_t)atoi(pidtext);
         ASSERT_TRUE(pid > 0);
+        /* `runc run -d` can return before runc init (several threads, all
+         * counted by pids.current) has exec'd the sleeper: wait for the exec. */
+        snprintf(p, sizeof(p), "/proc/%d/comm", (int)pid);
+        for (int i = 0; i < 1000; i++) {
+                _cleanup_free_ char *comm = NULL;
+                if (read_full_file(p, 64, &comm, NULL) >= 0 && startswith(comm, "sleep"))
+                        break;
+                usleep(10000);
+        }
 
         _cleanup_cgroup_free_ Cgroup *cg = NULL;
         ASSERT_OK(cgroup_new_from_pid(NULL, NULL, pid, &cg));
