@@ -49,32 +49,34 @@ static int child_signals(const SpawnOptions *o, pid_t parent) {
         return 0;
 }
 
-/* Every fd from 3 up close-on-exec: the kernel does it in one call since 5.11. */
-static int child_cloexec_from_3(void) {
-        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+/* Every fd from first up close-on-exec: the kernel does it in one call since 5.11. */
+static int child_cloexec_from(int first) {
+        if (close_range((unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
                 return 0;
         struct rlimit rl;
         if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
                 return errno;
-        for (rlim_t fd = 3; fd < rl.rlim_cur && fd < (rlim_t)INT_MAX; fd++)
+        for (rlim_t fd = (rlim_t)first; fd < rl.rlim_cur && fd < (rlim_t)INT_MAX; fd++)
                 (void)fcntl((int)fd, F_SETFD, FD_CLOEXEC); /* EBADF for most */
         return 0;
 }
 
 static int child_exec(char *const argv[], const SpawnOptions *o, int devnull) {
-        int moved[3];
+        int moved[3 + SPAWN_FDS_MAX];
+        int n = 3 + (int)o->n_fds;
 
-        /* Move every source out of 0..2 first, so that no dup2() clobbers a
+        /* Move every source out of 0..n-1 first, so that no dup2() clobbers a
          * source a later one needs. The copies are close-on-exec. */
-        for (int i = 0; i < 3; i++) {
-                moved[i] = fcntl(o->stdio[i] >= 0 ? o->stdio[i] : devnull, F_DUPFD_CLOEXEC, 3);
+        for (int i = 0; i < n; i++) {
+                int src = i < 3 ? (o->stdio[i] >= 0 ? o->stdio[i] : devnull) : o->fds[i - 3];
+                moved[i] = fcntl(src, F_DUPFD_CLOEXEC, n);
                 if (moved[i] < 0)
                         return errno;
         }
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < n; i++)
                 if (dup2(moved[i], i) < 0) /* the copy at i is not close-on-exec */
                         return errno;
-        int e = child_cloexec_from_3();
+        int e = child_cloexec_from(n);
         if (e != 0)
                 return e;
         if (o->cwd && chdir(o->cwd) < 0)
@@ -95,8 +97,11 @@ int spawn_exec(char *const argv[], const SpawnOptions *o, pid_t *ret_pid) {
         _cleanup_close_ int devnull = -EBADF, err_r = -EBADF, err_w = -EBADF;
         int p[2];
 
-        if (!argv || !argv[0])
+        if (!argv || !argv[0] || o->n_fds > SPAWN_FDS_MAX || (o->n_fds > 0 && !o->fds))
                 return -EINVAL;
+        for (size_t i = 0; i < o->n_fds; i++)
+                if (o->fds[i] < 0)
+                        return -EBADF;
         if (o->stdio[0] < 0 || o->stdio[1] < 0 || o->stdio[2] < 0) {
                 devnull = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
                 if (devnull < 0)

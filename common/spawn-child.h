@@ -7,7 +7,7 @@
  * SIGPIPE; so does the shim), and, when asked, a parent-death signal.
  *
  * spawn_exec() also gives the child exactly the stdin, stdout and stderr asked
- * for, marks every other fd close-on-exec (so nothing of the caller's leaks
+ * for (and, when asked, fds 3, 4, ...), marks every other fd close-on-exec (so nothing of the caller's leaks
  * into runc, CRIU or the containers they start), and reports a failure before
  * or of exec() to the caller as a negative errno, through a close-on-exec pipe,
  * instead of a child that exits 127. The caller reaps the child (waitpid(),
@@ -20,12 +20,21 @@
 /* stdio[] value for /dev/null. */
 #define SPAWN_NULL (-1)
 
+/* At most this many fds beyond stdio (SpawnOptions.fds). */
+#define SPAWN_FDS_MAX 8
+
 typedef struct SpawnOptions {
         /* The child's fds 0, 1 and 2: any fds of the caller (the same one
          * more than once, or ones that are 0..2 already, are fine), or
          * SPAWN_NULL. Every caller must set all three: {0, 0, 0} means the
          * caller's stdin three times. spawn_call() ignores them. */
         int stdio[3];
+        /* Further fds the child gets as 3, 4, ... in this order: n_fds (at
+         * most SPAWN_FDS_MAX) fds of the caller, as stdio[] (no SPAWN_NULL).
+         * Every fd above them is still closed at exec. spawn_call() ignores
+         * them. */
+        const int *fds;
+        size_t n_fds;
         /* Sent to the child when the thread that spawned it exits
          * (PR_SET_PDEATHSIG); 0 for none. The child does not start should the
          * caller have died already. Not inherited by the child's own children:

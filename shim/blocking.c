@@ -5,22 +5,31 @@
 #include <sys/sendfile.h>
 
 #include "blocking.h"
+#include "spawn-child.h"
 #include "util.h"
 
 #define COPY_CHUNK (1u << 30)
 
+typedef struct ForkCall {
+        int (*fn)(const void *arg);
+        const void *arg;
+} ForkCall;
+
+static int run_fork_call(void *userdata) {
+        const ForkCall *f = userdata;
+        return f->fn(f->arg);
+}
+
 int fork_call(Reaper *reaper, int (*fn)(const void *arg), const void *arg, ReaperExitFn cb, void *userdata) {
-        pid_t pid = fork();
-        if (pid < 0)
-                return negative_errno();
-        if (pid == 0) {
-                sigset_t none;
-                sigemptyset(&none);
-                sigprocmask(SIG_SETMASK, &none, NULL);
-                int r = fn(arg);
-                _exit(r < 0 ? MIN(-r, 125) : 0);
-        }
-        int r = reaper_watch(reaper, pid, cb, userdata);
+        ForkCall f = {fn, arg};
+        /* No parent-death signal: the work is the shim's own and short. */
+        const SpawnOptions o = {};
+        pid_t pid;
+
+        int r = spawn_call(run_fork_call, &f, &o, &pid);
+        if (r < 0)
+                return r;
+        r = reaper_watch(reaper, pid, cb, userdata);
         if (r < 0)
                 (void)kill(pid, SIGKILL);
         return r;

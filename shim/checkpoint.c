@@ -7,6 +7,7 @@
 #include "kyb-client.h"
 #include "log.h"
 #include "process.h"
+#include "runc-args.h"
 #include "util.h"
 
 /* A checkpoint of a large process takes a while. */
@@ -141,8 +142,8 @@ static void on_runc_checkpoint(int status, const char *out, size_t len, const ch
 
 /* Without kybernated the checkpoint still works as with the runc shim, only uncatalogued. */
 static int checkpoint_with_runc(Container *c, Op *op, const CheckpointOpts *o) {
-        char *args[32];
-        size_t n = 0;
+        _cleanup_free_ char **args = NULL;
+        Argv a = {};
 
         if ((o->work_path ? !(op->work = strdup(o->work_path))
                           : asprintf(&op->work, "%s/work/criu-work", c->bundle) < 0)) {
@@ -150,29 +151,22 @@ static int checkpoint_with_runc(Container *c, Op *op, const CheckpointOpts *o) {
                 op_free(op);
                 return -ENOMEM;
         }
-        args[n++] = (char *)"checkpoint";
-        args[n++] = (char *)"--image-path";
-        args[n++] = op->path;
-        args[n++] = (char *)"--work-path";
-        args[n++] = op->work;
-        if (o->open_tcp)
-                args[n++] = (char *)"--tcp-established";
-        if (o->external_unix_sockets)
-                args[n++] = (char *)"--ext-unix-sk";
-        if (o->terminal)
-                args[n++] = (char *)"--shell-job";
-        if (o->file_locks)
-                args[n++] = (char *)"--file-locks";
-        STRV_FOREACH (ns, o->empty_namespaces) {
-                if (n + 4 >= ELEMENTSOF(args))
-                        break;
-                args[n++] = (char *)"--empty-ns";
-                args[n++] = *ns;
+        const RuncCheckpointOptions co = {
+                .criu = {.image_path = op->path,
+                         .work_path = op->work,
+                         .tcp_established = o->open_tcp,
+                         .ext_unix_sk = o->external_unix_sockets,
+                         .shell_job = o->terminal,
+                         .file_locks = o->file_locks,
+                         .empty_ns = o->empty_namespaces},
+                .leave_running = !o->exit,
+        };
+        runc_add_checkpoint(&a, &co, c->id);
+        int r = argv_take(&a, &args);
+        if (r < 0) {
+                op_free(op);
+                return r;
         }
-        if (!o->exit)
-                args[n++] = (char *)"--leave-running";
-        args[n++] = c->id;
-        args[n] = NULL;
         return run_op(c, op, args, NULL, on_runc_checkpoint);
 }
 

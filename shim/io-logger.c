@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* binary:// loggers: started with posix_spawn, watched through a pidfd,
+/* binary:// loggers: started with spawn_exec(), watched through a pidfd,
  * stopped with SIGTERM then SIGKILL. */
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 
 #include "io-internal.h"
 #include "log.h"
+#include "spawn-child.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------- logger */
@@ -114,13 +114,9 @@ int logger_term_cb(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 int logger_start(ProcessIO *io, const StdioURI *u, int out_r, int err_r) {
-        _cleanup_close_ int o = out_r, e = err_r, h3 = -EBADF, h4 = -EBADF, h5 = -EBADF, ready_r = -EBADF,
-                            ready_w = -EBADF;
+        _cleanup_close_ int o = out_r, e = err_r, ready_r = -EBADF, ready_w = -EBADF;
         _cleanup_free_ char *env_id = NULL, *env_ns = NULL;
         _cleanup_free_ char **argv = NULL;
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        sigset_t all, none;
         pid_t pid;
         int fds[2], r;
 
@@ -132,14 +128,6 @@ int logger_start(ProcessIO *io, const StdioURI *u, int out_r, int err_r) {
         if (r < 0)
                 return r;
 
-        /* Move the three fds above 5 first, so that the dup2()s below cannot
-         * overwrite one another. */
-        h3 = fcntl(o, F_DUPFD_CLOEXEC, 10);
-        h4 = fcntl(e, F_DUPFD_CLOEXEC, 10);
-        h5 = fcntl(ready_w, F_DUPFD_CLOEXEC, 10);
-        if (h3 < 0 || h4 < 0 || h5 < 0)
-                return negative_errno();
-
         if (asprintf(&env_id, "CONTAINER_ID=%s", io->container_id) < 0 ||
             asprintf(&env_ns, "CONTAINER_NAMESPACE=%s", io->ns) < 0)
                 return -ENOMEM;
@@ -148,37 +136,23 @@ int logger_start(ProcessIO *io, const StdioURI *u, int out_r, int err_r) {
         argv = calloc(u->n_args + 2, sizeof(char *));
         if (!argv)
                 return -ENOMEM;
-        argv[0] = u->path;
+        argv[0] = u->path; /* absolute: no PATH search */
         for (size_t i = 0; i < u->n_args; i++)
                 argv[i + 1] = u->args[i];
 
-        r = posix_spawn_file_actions_init(&fa);
-        if (r != 0)
-                return -r;
-        r = posix_spawnattr_init(&attr);
-        if (r != 0) {
-                posix_spawn_file_actions_destroy(&fa);
-                return -r;
-        }
-        sigfillset(&all);
-        sigemptyset(&none);
-        if ((r = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) != 0 ||
-            (r = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)) != 0 ||
-            (r = posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0)) != 0 ||
-            (r = posix_spawn_file_actions_adddup2(&fa, h3, 3)) != 0 ||
-            (r = posix_spawn_file_actions_adddup2(&fa, h4, 4)) != 0 ||
-            (r = posix_spawn_file_actions_adddup2(&fa, h5, 5)) != 0 ||
-            (r = posix_spawn_file_actions_addclosefrom_np(&fa, 6)) != 0 ||
-            (r = posix_spawnattr_setsigmask(&attr, &none)) != 0 ||
-            (r = posix_spawnattr_setsigdefault(&attr, &all)) != 0 ||
-            (r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) != 0)
-                goto out;
-        r = posix_spawn(&pid, u->path, &fa, &attr, argv, envp);
-out:
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&attr);
-        if (r != 0)
-                return -r;
+        /* 0-2 /dev/null, 3 and 4 the read ends of the stdout and stderr pipes,
+         * 5 the ready pipe. No parent-death signal: it drains what is left
+         * after the shim. */
+        const int pass[] = {o, e, ready_w};
+        const SpawnOptions so = {
+                .stdio = {SPAWN_NULL, SPAWN_NULL, SPAWN_NULL},
+                .fds = pass,
+                .n_fds = ELEMENTSOF(pass),
+                .env = envp,
+        };
+        r = spawn_exec(argv, &so, &pid);
+        if (r < 0)
+                return r;
 
         io->logger_pid = pid;
         /* Nobody can reap it before this: the shim's reaper only runs from the

@@ -61,7 +61,7 @@ typedef struct ProcessIOConfig {
  *   - file:///path (taken from stdout, or stderr if stdout is empty):
  *     mkdir -p the parent (0755), create the file 0644, O_APPEND; stdout and
  *     stderr (if requested at all) both go there;
- *   - binary:///path?k=v: the logger is started here (posix_spawn) with
+ *   - binary:///path?k=v: the logger is started here (spawn_exec) with
  *     argv = path k v ..., environment CONTAINER_ID and CONTAINER_NAMESPACE
  *     only, 0-2 /dev/null, fd 3/4 = read ends of the stdout/stderr pipes,
  *     fd 5 = write end of the ready pipe. The ready byte (or EOF) is awaited
@@ -72,7 +72,7 @@ typedef struct ProcessIOConfig {
  *     of the above; empty = discard) are opened now, the copying starts when
  *     runc hands over the pty master.
  * Returns -EINVAL for bad or inconsistent paths/URIs, -ENOENT etc. from the
- * file system, and never blocks (except posix_spawn's fork+exec). */
+ * file system, and never blocks (except spawn_exec's fork+exec). */
 int process_io_new(sd_event *e, const ProcessIOConfig *cfg, ProcessIO **ret);
 
 /* The fds runc's child must get as 0, 1, 2 (pipe ends or /dev/null; never -1:

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "restore.h"
 #include "rootfs-diff.h"
+#include "runc-args.h"
 #include "start.h"
 #include "util.h"
 
@@ -153,25 +154,24 @@ int restore_start(Container *c, Op *op) {
                 op_free(op);
                 return -ENOMEM;
         }
-        char *args[24];
-        size_t n = 0;
-        args[n++] = (char *)"restore";
-        args[n++] = (char *)"--image-path";
-        args[n++] = c->checkpoint;
-        args[n++] = (char *)"--work-path";
-        args[n++] = work;
+        const RuncRestoreOptions ro = {
+                .criu = {.image_path = c->checkpoint, .work_path = work},
+                .bundle = c->bundle,
+                .pid_file = pidfile,
+                .console_socket = p->terminal ? process_io_console_socket(p->io) : NULL,
+                .detach = true,
+                .no_pivot = c->opts.no_pivot_root,
+                .no_subreaper = true,
+        };
+        _cleanup_free_ char **args = NULL;
+        Argv a = {};
+        runc_add_restore(&a, &ro, c->id);
+        int r = argv_take(&a, &args);
+        if (r < 0) {
+                op_free(op);
+                return r;
+        }
         op->work = strdup(work);
-        args[n++] = (char *)"--detach";
-        args[n++] = (char *)"--pid-file";
-        args[n++] = pidfile;
-        io_args(p, args, &n);
-        if (c->opts.no_pivot_root)
-                args[n++] = (char *)"--no-pivot";
-        args[n++] = (char *)"-no-subreaper";
-        args[n++] = (char *)"--bundle";
-        args[n++] = c->bundle;
-        args[n++] = c->id;
-        args[n] = NULL;
         RuncSpawn spawn = {};
         process_io_child_fds(p->io, spawn.stdio);
         return run_op(c, op, args, &spawn, start_on_spawned);

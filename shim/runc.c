@@ -2,12 +2,13 @@
 #include <cJSON.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "log.h"
+#include "runc-args.h"
 #include "runc.h"
+#include "spawn-child.h"
 #include "util.h"
 
 #define CAPTURE_MAX (4u << 20)
@@ -55,57 +56,23 @@ int runc_config_copy(RuncConfig *dst, const RuncConfig *src) {
         return 0;
 }
 
-/* argv = binary, global options, args. Pointers borrowed from cfg and args. */
-static char **build_argv(const RuncConfig *cfg, char *const *args) {
-        size_t n = 0;
-        while (args[n])
-                n++;
-        char **argv = calloc(n + 12, sizeof(char *));
-        if (!argv)
-                return NULL;
-        size_t i = 0;
-        argv[i++] = cfg->binary ? cfg->binary : (char *)"runc";
-        if (cfg->root) {
-                argv[i++] = (char *)"--root";
-                argv[i++] = cfg->root;
-        }
-        if (cfg->log_path) {
-                argv[i++] = (char *)"--log";
-                argv[i++] = cfg->log_path;
-                argv[i++] = (char *)"--log-format";
-                argv[i++] = (char *)"json";
-        }
-        if (cfg->criu) {
-                argv[i++] = (char *)"--criu";
-                argv[i++] = cfg->criu;
-        }
-        if (cfg->systemd_cgroup)
-                argv[i++] = (char *)"--systemd-cgroup";
-        for (size_t j = 0; j < n; j++)
-                argv[i++] = args[j];
-        return argv;
+/* argv = binary, global options, args. Strings borrowed from cfg and args. */
+static int build_argv(const RuncConfig *cfg, char *const *args, char ***ret) {
+        const RuncGlobalOptions g = {
+                .binary = cfg->binary,
+                .root = cfg->root,
+                .log_path = cfg->log_path,
+                .log_format = cfg->log_path ? "json" : NULL,
+                .criu = cfg->criu,
+                .systemd_cgroup = cfg->systemd_cgroup,
+        };
+        return runc_argv(&g, args, ret);
 }
 
-/* In the child: stdio in place, default signal state, die with the shim. */
-static _noreturn_ void exec_child(char **argv, const int fds[3]) {
-        sigset_t all;
-        int moved[3];
-
-        /* Move fds out of 0..2 first so that dup2 cannot clobber a later one. */
-        for (int i = 0; i < 3; i++) {
-                moved[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
-                if (moved[i] < 0)
-                        _exit(127);
-        }
-        for (int i = 0; i < 3; i++)
-                if (dup2(moved[i], i) < 0)
-                        _exit(127);
-        sigemptyset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-        execvp(argv[0], argv);
-        _exit(127);
+/* runc dies with the shim; it stays in the shim's session. */
+static int spawn_runc(char *const *argv, const int stdio[3], pid_t *ret_pid) {
+        SpawnOptions o = {.stdio = {stdio[0], stdio[1], stdio[2]}, .parent_death_signal = SIGKILL};
+        return spawn_exec(argv, &o, ret_pid);
 }
 
 static long file_size(const char *path) {
@@ -212,10 +179,7 @@ static void on_exit_cmd(pid_t pid, int status, int64_t at, void *userdata) {
                 error = runc_log_last_error(c->log_path, c->log_offset);
                 if (!error && c->err.buf && *strip(c->err.buf))
                         error = strdup(c->err.buf);
-                if (!error && asprintf(&error,
-                                       status == 127 ? "%s could not be executed (status %d)"
-                                                     : "%s exited with status %d",
-                                       c->binary, status) < 0)
+                if (!error && asprintf(&error, "%s exited with status %d", c->binary, status) < 0)
                         error = NULL;
         }
         c->cb(status, c->out.buf ? c->out.buf : "", c->out.len,
@@ -231,20 +195,18 @@ static int capture_setup(sd_event *e, Capture *c, int fd) {
 
 int runc_run(sd_event *e, Reaper *reaper, const RuncConfig *cfg, char *const *args, const RuncSpawn *spawn,
              RuncDoneFn cb, void *userdata) {
-        _cleanup_free_ char **argv = build_argv(cfg, args);
-        _cleanup_close_ int devnull = -EBADF, in_r = -EBADF, in_w = -EBADF, out_r = -EBADF, out_w = -EBADF,
-                            err_r = -EBADF, err_w = -EBADF;
+        _cleanup_free_ char **argv = NULL;
+        _cleanup_close_ int in_r = -EBADF, in_w = -EBADF, out_r = -EBADF, out_w = -EBADF, err_r = -EBADF,
+                            err_w = -EBADF;
         RuncCmd *c;
         int fds[3], p[2], r;
 
-        if (!argv)
-                return -ENOMEM;
+        r = build_argv(cfg, args, &argv);
+        if (r < 0)
+                return r;
         if (spawn->input_len > RUNC_INPUT_MAX)
                 return -E2BIG;
-        devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (devnull < 0)
-                return negative_errno();
-        fds[0] = spawn->stdio[0] >= 0 ? spawn->stdio[0] : devnull;
+        fds[0] = spawn->stdio[0] >= 0 ? spawn->stdio[0] : SPAWN_NULL;
         if (spawn->input) {
                 if (pipe2(p, O_CLOEXEC) < 0)
                         return negative_errno();
@@ -283,14 +245,12 @@ int runc_run(sd_event *e, Reaper *reaper, const RuncConfig *cfg, char *const *ar
                 return -ENOMEM;
         }
 
-        pid_t pid = fork();
-        if (pid < 0) {
-                r = negative_errno();
+        pid_t pid;
+        r = spawn_runc(argv, fds, &pid);
+        if (r < 0) {
                 cmd_free(c);
                 return r;
         }
-        if (pid == 0)
-                exec_child(argv, fds);
 
         if ((out_r >= 0 && (r = capture_setup(e, &c->out, TAKE_FD(out_r))) < 0) ||
             (err_r >= 0 && (r = capture_setup(e, &c->err, TAKE_FD(err_r))) < 0) ||
@@ -305,21 +265,17 @@ int runc_run(sd_event *e, Reaper *reaper, const RuncConfig *cfg, char *const *ar
 }
 
 int runc_run_sync(const RuncConfig *cfg, char *const *args) {
-        _cleanup_free_ char **argv = build_argv(cfg, args);
-        _cleanup_close_ int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        _cleanup_free_ char **argv = NULL;
+        static const int devnull[3] = {SPAWN_NULL, SPAWN_NULL, SPAWN_NULL};
         int status;
+        pid_t pid;
 
-        if (!argv)
-                return -ENOMEM;
-        if (devnull < 0)
-                return negative_errno();
-        pid_t pid = fork();
-        if (pid < 0)
-                return negative_errno();
-        if (pid == 0) {
-                int fds[3] = {devnull, devnull, devnull};
-                exec_child(argv, fds);
-        }
+        int r = build_argv(cfg, args, &argv);
+        if (r < 0)
+                return r;
+        r = spawn_runc(argv, devnull, &pid);
+        if (r < 0)
+                return r;
         while (waitpid(pid, &status, 0) < 0)
                 if (errno != EINTR)
                         return negative_errno();

@@ -229,3 +229,56 @@ TEST(cwd_env_and_session) {
         ASSERT_STREQ(cwd, "/proc");
         ASSERT_EQ(sid, pid); /* a session leader */
 }
+
+TEST(extra_fds_from_3_in_order) {
+        int a[2], b[2];
+        ASSERT_OK(pipe2(a, O_CLOEXEC));
+        ASSERT_OK(pipe2(b, O_CLOEXEC));
+        /* The source of the child's fd 3 is our fd 0, which the child's stdin
+         * replaces: it must be copied away first, as with stdio. */
+        ASSERT_OK(dup2(a[1], STDIN_FILENO));
+        safe_close(a[1]);
+        int leak = fcntl(STDERR_FILENO, F_DUPFD, 100);
+        ASSERT_TRUE(leak >= 100);
+
+        char script[200];
+        snprintf(script, sizeof(script),
+                 "echo three >&3; echo four >&4; "
+                 "for f in 0 1 2 3 4 5 6 %d; do [ -e /proc/$$/fd/$f ] && printf '%%s ' $f; done; echo",
+                 leak);
+        char *argv[] = {(char *)"sh", (char *)"-c", script, NULL};
+        const int fds[] = {STDIN_FILENO, b[1]};
+        SpawnOptions o = {.stdio = ALL_NULL, .fds = fds, .n_fds = ELEMENTSOF(fds)};
+        _cleanup_free_ char *out = NULL, *three = NULL, *four = NULL;
+        ASSERT_EQ(run_capture(argv, &o, &out), 0);
+        ASSERT_STREQ(out, "0 1 2 3 4 \n");
+        safe_close(STDIN_FILENO);
+        safe_close(b[1]);
+        safe_close(leak);
+        ASSERT_OK(read_full_fd(a[0], 4096, &three, NULL));
+        ASSERT_OK(read_full_fd(b[0], 4096, &four, NULL));
+        ASSERT_STREQ(three, "three\n");
+        ASSERT_STREQ(four, "four\n");
+        safe_close(a[0]);
+        safe_close(b[0]);
+
+        /* Bounds: a closed or missing fd, or too many, start nothing. */
+        pid_t pid = -1;
+        const int bad[] = {-1};
+        o = (SpawnOptions){.stdio = ALL_NULL, .fds = bad, .n_fds = 1};
+        ASSERT_ERROR(spawn_exec(argv, &o, &pid), EBADF);
+        o = (SpawnOptions){.stdio = ALL_NULL, .fds = NULL, .n_fds = 1};
+        ASSERT_ERROR(spawn_exec(argv, &o, &pid), EINVAL);
+        int many[SPAWN_FDS_MAX + 1], devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        ASSERT_TRUE(devnull >= 0);
+        for (size_t i = 0; i < ELEMENTSOF(many); i++)
+                many[i] = devnull;
+        o = (SpawnOptions){.stdio = ALL_NULL, .fds = many, .n_fds = ELEMENTSOF(many)};
+        ASSERT_ERROR(spawn_exec(argv, &o, &pid), EINVAL);
+        o.n_fds = SPAWN_FDS_MAX; /* the most there may be */
+        _cleanup_free_ char *out2 = NULL;
+        ASSERT_EQ(run_capture(argv, &o, &out2), 0);
+        ASSERT_STREQ(out2, "0 1 2 3 4 5 6 \n");
+        ASSERT_EQ(pid, -1);
+        safe_close(devnull);
+}
