@@ -100,7 +100,9 @@ ChecksumTask *checksum_task_free(ChecksumTask *t) {
         if (!t)
                 return NULL;
         if (t->child) {
-                /* Still running: kill it; sd-event reaps it when the source goes. */
+                /* Still running: the source owns the process (see
+                 * checksum_task_start), so dropping it sends SIGKILL and
+                 * reaps the child before returning. */
                 (void)sd_event_source_send_child_signal(t->child, SIGKILL, NULL, 0);
                 sd_event_source_disable_unref(t->child);
         }
@@ -220,6 +222,8 @@ int checksum_task_start(sd_event *e, const char *dir, const char *like, bool syn
                 checksum_task_free(t);
                 return r;
         }
+        /* Freeing the task before the child exits kills and reaps it. */
+        (void)sd_event_source_set_child_process_own(t->child, true);
         if (ret)
                 *ret = t;
         return 0;
