@@ -111,20 +111,6 @@ void reply_info(Connection *c, int kind, const CatalogEntry *e) {
  * is dropped and a running one's child killed and reaped (nothing shares a
  * child), and the next queued one starts. */
 
-#define VERIFY_QUEUE_MAX 64u
-
-struct VerifyOp {
-        Manager *manager;
-        Connection *conn;
-        int kind; /* the Response result case */
-        CatalogEntry entry;
-        char *path;
-        bool count_restore; /* resolve, not dry run */
-        bool privileged;    /* root's: queued ahead, never refused for a full queue */
-        ChecksumTask *task; /* running */
-        VerifyOp *next;     /* queued */
-};
-
 static void verify_op_free(VerifyOp *op) {
         if (!op)
                 return;

@@ -12,6 +12,7 @@
 #include "catalog.h"
 #include "connection.h"
 #include "manager.h"
+#include "spawn.h"
 
 /* checkpoint.c */
 void op_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req);
@@ -43,4 +44,18 @@ void reply_info(Connection *c, int kind, const CatalogEntry *e);
  * config->max_verify_jobs hashing children run at once; the rest wait in a
  * queue, root's requests ahead of the others'; a non-root request finding 64
  * (VERIFY_QUEUE_MAX) already waiting gets EBUSY. */
+#define VERIFY_QUEUE_MAX 64u
 void start_verify(Connection *c, CatalogEntry *e, int kind, bool count_restore);
+
+/* One verification: waiting in m->verify_queue (task NULL) or running. */
+struct VerifyOp {
+        Manager *manager;
+        Connection *conn;
+        int kind; /* the Response result case */
+        CatalogEntry entry;
+        char *path;
+        bool count_restore; /* resolve, not dry run */
+        bool privileged;    /* root's: queued ahead, never refused for a full queue */
+        ChecksumTask *task; /* running */
+        VerifyOp *next;     /* queued */
+};
