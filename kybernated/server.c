@@ -221,15 +221,23 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
                                         reader = true;
         }
         int r = server_add_connection(s, cfd, &cred, reader, NULL);
-        if (r == -EUSERS)
-                log_warning("Refusing a connection of uid %u (pid %d): it has %u already "
-                            "(max_connections_per_uid)",
-                            (unsigned)cred.uid, (int)cred.pid, m->config->max_connections_per_uid);
-        else if (r == -EMFILE)
-                log_warning("Refusing a connection of uid %u (pid %d): non-root users have %u already "
-                            "(max_connections)",
-                            (unsigned)cred.uid, (int)cred.pid, s->n_unprivileged);
-        else if (r < 0)
+        if (r == -EUSERS || r == -EMFILE) {
+                /* One line a second at most: a client hammering the socket
+                 * must not flood the log either. */
+                uint64_t now = now_monotonic_usec();
+                if (s->refused_logged_usec != 0 && now - s->refused_logged_usec < USEC_PER_SEC) {
+                        s->refused_unlogged++;
+                        return 0;
+                }
+                log_warning("Refusing a connection of uid %u (pid %d): %s (%u refused without a word "
+                            "before)",
+                            (unsigned)cred.uid, (int)cred.pid,
+                            r == -EUSERS ? "it has max_connections_per_uid already"
+                                         : "non-root users have max_connections already",
+                            s->refused_unlogged);
+                s->refused_logged_usec = now;
+                s->refused_unlogged = 0;
+        } else if (r < 0)
                 log_warning_errno(r, "Failed to set up a connection: %m");
         return 0;
 }

@@ -31,8 +31,10 @@ typedef struct Server {
         bool listen_fd_owned; /* false when it came from systemd */
         sd_event_source *listen_source;
         Connection *connections;
-        unsigned n_unprivileged; /* connections of non-root peers */
-        size_t out_total;        /* bytes of unread replies of all connections */
+        unsigned n_unprivileged;      /* connections of non-root peers */
+        size_t out_total;             /* bytes of unread replies of all connections */
+        uint64_t refused_logged_usec; /* the last refused connection logged */
+        unsigned refused_unlogged;    /* refused since without a log line */
 } Server;
 
 int server_new(Manager *m, Server **ret);
