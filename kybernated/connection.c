@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdarg.h>
 
 #include "connection.h"
@@ -126,6 +127,8 @@ static void connection_overflow(Connection *c, size_t want) {
                     (unsigned)c->cred.uid, (int)c->cred.pid, c->out_bytes, want,
                     c->out_max ? c->out_max : (size_t)OUT_BYTES_MAX, c->out_total_max);
         connection_clear_queue(c);
+        /* Give the freed heap back rather than keep the flood's high mark. */
+        (void)malloc_trim(0);
         c->dead = true;
         (void)shutdown(c->fd, SHUT_RDWR);
 }
