@@ -103,6 +103,7 @@ root_loop() {
 		[ $((i % 5)) -eq 0 ] && "$CTL" prune --keep 2 >/dev/null 2>&1
 		echo "$ok $bad" >"$D/root-$1"
 	done
+	touch "$D/root-done-$1"
 }
 
 # pattern NAME: starts sampler and root loop, runs the pattern's command, stops
@@ -194,12 +195,14 @@ verify_then_go() {
 		pids+=($!)
 	done
 	wait "${pids[@]}"
-	sleep 2
+	# root's own checkpoints and resolves hash too: stop them, then count.
+	touch "$D/stop-root"
+	kyb_wait 120 test -e "$D/root-done-verify"
+	sleep 1
 	local left
 	left=$(hashing_children)
-	log "verify: hashing children 2 s after the clients left: $left"
+	log "verify: hashing children once the clients (and root's loop) were gone: $left"
 	expect_eq "verify: no hashing child left after the clients went" 0 "$left"
-	sleep 5
 }
 run_pattern verify verify_then_go
 
