@@ -23,7 +23,14 @@ int config_init(Config *c) {
                 .durable = true,
                 .read_gid = (gid_t)-1,
                 .max_rootfs_diff_bytes = MAX_ROOTFS_DIFF_BYTES_DEFAULT,
+                .max_connections = MAX_CONNECTIONS_DEFAULT,
+                .max_connections_per_uid = MAX_CONNECTIONS_PER_UID_DEFAULT,
+                .idle_timeout_ns = IDLE_TIMEOUT_NS_DEFAULT,
+                .max_reply_queue = MAX_REPLY_QUEUE_DEFAULT,
+                .max_reply_memory = MAX_REPLY_MEMORY_DEFAULT,
         };
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        c->max_verify_jobs = cpus > 0 ? (uint32_t)cpus : 1;
         if (set_str(&c->store, STORE_PATH_DEFAULT) < 0 || set_str(&c->socket, KYB_SOCKET_DEFAULT) < 0 ||
             set_str(&c->runc, "runc") < 0 || set_str(&c->runc_root_base, RUNC_ROOT_BASE_DEFAULT) < 0)
                 return -ENOMEM;
@@ -70,6 +77,19 @@ static int parse_bytes(const char *v, uint64_t *ret) {
         if (shift && n > (UINT64_MAX >> shift))
                 return -ERANGE;
         *ret = (uint64_t)n << shift;
+        return 0;
+}
+
+/* A positive count, at most max. */
+static int parse_count(const char *v, uint32_t max, uint32_t *ret) {
+        char *end;
+        if (isempty(v) || !isdigit((unsigned char)v[0]))
+                return -EINVAL;
+        errno = 0;
+        unsigned long n = strtoul(v, &end, 10);
+        if (errno || *end || n == 0 || n > max)
+                return -EINVAL;
+        *ret = (uint32_t)n;
         return 0;
 }
 
@@ -139,6 +159,24 @@ int config_set(Config *c, const char *key, const char *v) {
                 return parse_bool(v, &c->durable);
         if (streq(key, "max_rootfs_diff_bytes"))
                 return parse_bytes(v, &c->max_rootfs_diff_bytes);
+        if (streq(key, "max_connections"))
+                return parse_count(v, 65536, &c->max_connections);
+        if (streq(key, "max_connections_per_uid"))
+                return parse_count(v, 65536, &c->max_connections_per_uid);
+        if (streq(key, "max_verify_jobs"))
+                return parse_count(v, 1024, &c->max_verify_jobs);
+        if (streq(key, "idle_timeout"))
+                return parse_duration_ns(v, &c->idle_timeout_ns);
+        if (streq(key, "max_reply_queue") || streq(key, "max_reply_memory")) {
+                uint64_t n;
+                r = parse_bytes(v, &n);
+                if (r < 0)
+                        return r;
+                if (n < REPLY_QUEUE_MIN || n > SIZE_MAX / 2)
+                        return -ERANGE;
+                *(streq(key, "max_reply_queue") ? &c->max_reply_queue : &c->max_reply_memory) = n;
+                return 0;
+        }
         if (streq(key, "allowed_restore_dirs")) {
                 char **l = NULL;
                 r = parse_dirs(v, &l);

@@ -12,6 +12,13 @@
 #define STORE_PATH_DEFAULT "/var/lib/kybernate"
 #define RUNC_ROOT_BASE_DEFAULT "/run/containerd/runc"
 #define MAX_ROOTFS_DIFF_BYTES_DEFAULT (10ULL << 30)
+#define MAX_CONNECTIONS_DEFAULT 256u
+#define MAX_CONNECTIONS_PER_UID_DEFAULT 16u
+#define IDLE_TIMEOUT_NS_DEFAULT (60LL * 1000000000LL)
+#define MAX_REPLY_QUEUE_DEFAULT (16ULL << 20)
+#define MAX_REPLY_MEMORY_DEFAULT (64ULL << 20)
+/* The smallest reply bound accepted: two of the largest messages. */
+#define REPLY_QUEUE_MIN (256ULL << 10)
 
 typedef struct Config {
         char *store;                 /* store = /var/lib/kybernate */
@@ -28,6 +35,26 @@ typedef struct Config {
         /* max_rootfs_diff_bytes = 10G: file data of the writable layer a
          * checkpoint stores (holes of sparse files not counted; 0 = no limit) */
         uint64_t max_rootfs_diff_bytes;
+
+        /* Limits against clients that hog the daemon (see server.h). Root
+         * (uid 0: the shims, root's kybernatectl) is never refused a
+         * connection and never counted against these two: */
+        uint32_t max_connections;         /* max_connections = 256: of all non-root uids together */
+        uint32_t max_connections_per_uid; /* max_connections_per_uid = 16: of one non-root uid */
+        /* idle_timeout = 60s: a connection with no request running is closed
+         * after this long (0 = never) */
+        int64_t idle_timeout_ns;
+        /* max_reply_queue = 16M: replies queued for one connection that it
+         * has not read yet; over it the connection is dropped */
+        uint64_t max_reply_queue;
+        /* max_reply_memory = 64M: replies queued for all connections
+         * together; a non-root connection whose reply would go over it is
+         * dropped (root's replies are counted but bounded only by
+         * max_reply_queue) */
+        uint64_t max_reply_memory;
+        /* max_verify_jobs = (number of CPUs): checksum verifications (resolve,
+         * inspect --verify, export) hashing at once; more wait in a queue */
+        uint32_t max_verify_jobs;
 } Config;
 
 int config_init(Config *c);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdarg.h>
 
 #include "connection.h"
@@ -13,12 +14,29 @@ struct OutBuf {
 
 static int on_connection_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 
+/* What a queued buffer counts against the bounds: its whole allocation. */
+static size_t outbuf_cost(size_t len) {
+        return sizeof(OutBuf) + len;
+}
+
 static void update_events(Connection *c) {
-        uint32_t ev = c->out_head ? EPOLLOUT : 0;
-        /* Stop reading while the output queue is large: backpressure. */
-        if (c->out_bytes < OUT_BYTES_MAX / 2)
-                ev |= EPOLLIN | EPOLLRDHUP;
+        /* Always reading: a peer that sends on without reading its replies
+         * makes the queue grow to its bound and is dropped there (a peer
+         * that follows the protocol has read every reply before it sends). */
+        uint32_t ev = EPOLLIN | EPOLLRDHUP | (c->out_head ? EPOLLOUT : 0);
         (void)sd_event_source_set_io_events(c->io, ev);
+}
+
+static void connection_clear_queue(Connection *c) {
+        while (c->out_head) {
+                OutBuf *b = c->out_head;
+                c->out_head = b->next;
+                free(b);
+        }
+        c->out_tail = NULL;
+        if (c->out_total)
+                *c->out_total -= c->out_bytes;
+        c->out_bytes = 0;
 }
 
 int connection_new(sd_event *e, int fd, const struct ucred *cred, const ConnectionHandlers *handlers,
@@ -46,20 +64,73 @@ void connection_free(Connection *c) {
                 return;
         if (c->op && c->op_detach)
                 c->op_detach(c->op);
-        while (c->out_head) {
-                OutBuf *b = c->out_head;
-                c->out_head = b->next;
-                free(b);
-        }
+        connection_clear_queue(c);
+        sd_event_source_disable_unref(c->idle);
         sd_event_source_disable_unref(c->io);
         safe_close(c->fd);
         free(c);
+}
+
+static int on_idle(sd_event_source *s, uint64_t usec, void *userdata) {
+        Connection *c = userdata;
+        if (c->busy)
+                return 0;
+        log_debug("Closing the idle connection of uid %u", (unsigned)c->cred.uid);
+        c->handlers->hangup(c);
+        return 0;
+}
+
+static void idle_arm(Connection *c) {
+        if (!c->idle)
+                return;
+        uint64_t now;
+        sd_event *e = sd_event_source_get_event(c->idle);
+        if (sd_event_now(e, CLOCK_MONOTONIC, &now) < 0)
+                return;
+        (void)sd_event_source_set_time(c->idle, now + c->idle_usec);
+        (void)sd_event_source_set_enabled(c->idle, SD_EVENT_ONESHOT);
+}
+
+int connection_set_idle_timeout(Connection *c, uint64_t usec) {
+        c->idle_usec = usec;
+        c->idle = sd_event_source_disable_unref(c->idle);
+        if (usec == 0)
+                return 0;
+        int r = sd_event_add_time_relative(sd_event_source_get_event(c->io), &c->idle, CLOCK_MONOTONIC, usec,
+                                           0, on_idle, c);
+        if (r < 0)
+                return r;
+        if (c->busy)
+                (void)sd_event_source_set_enabled(c->idle, SD_EVENT_OFF);
+        return 0;
+}
+
+void connection_op_begin(Connection *c, uint64_t request_id) {
+        c->busy = true;
+        c->request_id = request_id;
+        if (c->idle)
+                (void)sd_event_source_set_enabled(c->idle, SD_EVENT_OFF);
 }
 
 void connection_op_done(Connection *c) {
         c->busy = false;
         c->op = NULL;
         c->op_detach = NULL;
+        idle_arm(c);
+}
+
+/* Over a bound: free the queue now and hang up; the peer sees EOF and the
+ * server drops the connection on the hang-up. */
+static void connection_overflow(Connection *c, size_t want) {
+        log_warning("Disconnecting uid %u (pid %d): %zu bytes of replies it does not read, %zu more would "
+                    "go over the bound (%zu for the connection, %zu for all)",
+                    (unsigned)c->cred.uid, (int)c->cred.pid, c->out_bytes, want,
+                    c->out_max ? c->out_max : (size_t)OUT_BYTES_MAX, c->out_total_max);
+        connection_clear_queue(c);
+        /* Give the freed heap back rather than keep the flood's high mark. */
+        (void)malloc_trim(0);
+        c->dead = true;
+        (void)shutdown(c->fd, SHUT_RDWR);
 }
 
 /* Sends queued datagrams until the socket is full. */
@@ -77,7 +148,9 @@ static int connection_flush(Connection *c) {
                 c->out_head = b->next;
                 if (!c->out_head)
                         c->out_tail = NULL;
-                c->out_bytes -= b->len;
+                c->out_bytes -= outbuf_cost(b->len);
+                if (c->out_total)
+                        *c->out_total -= outbuf_cost(b->len);
                 free(b);
         }
         update_events(c);
@@ -102,8 +175,15 @@ static int connection_queue(Connection *c, Kybernate__V1__Response *resp, uint64
         size_t len = protobuf_c_message_get_packed_size(&resp->base);
         if (len + extra_len > KYB_MSG_MAX)
                 return -EMSGSIZE;
-        if (c->out_bytes + len + extra_len > OUT_BYTES_MAX)
+        if (c->dead)
+                return -ECONNRESET;
+        size_t cost = outbuf_cost(len + extra_len);
+        size_t max = c->out_max ? c->out_max : OUT_BYTES_MAX;
+        if (c->out_bytes + cost > max ||
+            (c->out_total && c->out_total_max && *c->out_total + cost > c->out_total_max)) {
+                connection_overflow(c, cost);
                 return -ENOBUFS;
+        }
         OutBuf *b = malloc(sizeof(OutBuf) + len + extra_len);
         if (!b)
                 return -ENOMEM;
@@ -118,7 +198,9 @@ static int connection_queue(Connection *c, Kybernate__V1__Response *resp, uint64
         else
                 c->out_head = b;
         c->out_tail = b;
-        c->out_bytes += b->len;
+        c->out_bytes += outbuf_cost(b->len);
+        if (c->out_total)
+                *c->out_total += outbuf_cost(b->len);
         return 0;
 }
 
@@ -175,6 +257,8 @@ static int on_connection_io(sd_event_source *s, int fd, uint32_t revents, void *
         Connection *c = userdata;
         int r;
 
+        if (c->dead)
+                goto close;
         if (revents & EPOLLOUT) {
                 r = connection_flush(c);
                 if (r < 0)

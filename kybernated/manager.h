@@ -13,6 +13,8 @@
 #include "config.h"
 #include "util.h"
 
+typedef struct VerifyOp VerifyOp;
+
 typedef struct Manager {
         sd_event *event;
         const Config *config;
@@ -20,6 +22,11 @@ typedef struct Manager {
         int lock_fd;            /* flock on <store>/lock: one daemon per store */
         unsigned n_connections; /* open client connections (the server counts them) */
         unsigned n_jobs;        /* running checkpoint/verify operations */
+        /* Checksum verifications (ops.c): hashing children running (at most
+         * config->max_verify_jobs) and the queue of those waiting, root's
+         * first. */
+        unsigned n_verify_running, n_verify_queued;
+        VerifyOp *verify_queue;
         char *checkpoints_dir, *staging_dir, *logs_dir, *catalog_path;
         char *runc_version, *criu_version, *kernel_version;
         int64_t started_ns;

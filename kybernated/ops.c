@@ -102,49 +102,73 @@ void reply_info(Connection *c, int kind, const CatalogEntry *e) {
         (void)connection_send(c, &resp, true);
 }
 
-/* ---- operations that verify the checksum first (resolve, inspect, export) ---- */
-
-typedef struct VerifyOp {
-        Manager *manager;
-        Connection *conn; /* NULL once the client went away */
-        uint64_t request_id;
-        int kind; /* the Response result case */
-        CatalogEntry entry;
-        bool count_restore; /* resolve, not dry run */
-} VerifyOp;
+/* ---- operations that verify the checksum first (resolve, inspect, export) ----
+ *
+ * At most config->max_verify_jobs hashing children run at once; the other
+ * verifications wait in m->verify_queue, root's ahead of everyone else's, and
+ * a non-root one finds the queue full (VERIFY_QUEUE_MAX) with EBUSY. A
+ * verification belongs to its connection: when the client goes, a queued one
+ * is dropped and a running one's child killed and reaped (nothing shares a
+ * child), and the next queued one starts. */
 
 static void verify_op_free(VerifyOp *op) {
         if (!op)
                 return;
         op->manager->n_jobs--;
         catalog_entry_done(&op->entry);
+        free(op->path);
         free(op);
+}
+
+static void verify_done(int r, uint64_t size, const char *checksum, void *userdata);
+
+/* Starts queued verifications while there is room. */
+static void verify_start_queued(Manager *m) {
+        while (m->verify_queue && m->n_verify_running < m->config->max_verify_jobs) {
+                VerifyOp *op = m->verify_queue;
+                m->verify_queue = op->next;
+                op->next = NULL;
+                m->n_verify_queued--;
+                int r = checksum_task_start(m->event, op->path, op->entry.checksum, false, verify_done, op,
+                                            &op->task);
+                if (r < 0) {
+                        Connection *c = op->conn;
+                        c->op = NULL;
+                        c->op_detach = NULL;
+                        verify_op_free(op);
+                        connection_send_error(c, r, "starting verification failed: %s", strerror(-r));
+                        continue;
+                }
+                m->n_verify_running++;
+        }
 }
 
 static void verify_op_detach(void *userdata) {
         VerifyOp *op = userdata;
-        op->conn = NULL;
+        Manager *m = op->manager;
+        if (op->task) {
+                /* Kills the child and reaps it. */
+                checksum_task_free(op->task);
+                m->n_verify_running--;
+        } else {
+                for (VerifyOp **p = &m->verify_queue; *p; p = &(*p)->next)
+                        if (*p == op) {
+                                *p = op->next;
+                                m->n_verify_queued--;
+                                break;
+                        }
+        }
+        verify_op_free(op);
+        verify_start_queued(m);
 }
 
-static void verify_done(int r, uint64_t size, const char *checksum, void *userdata) {
-        VerifyOp *op = userdata;
+static void verify_reply(VerifyOp *op, int r, uint64_t size, const char *checksum) {
         Connection *c = op->conn;
         Manager *m = op->manager;
         const CatalogEntry *e = &op->entry;
         bool ok = r >= 0 && streq_ptr(checksum, e->checksum) && size == e->size_bytes;
+        const char *path = op->path;
 
-        if (!c) {
-                verify_op_free(op);
-                return;
-        }
-        c->op = NULL;
-        c->op_detach = NULL;
-        _cleanup_free_ char *path = NULL;
-        if (manager_checkpoint_dir(m, e->id, &path) < 0) {
-                connection_send_error(c, ENOMEM, "out of memory");
-                verify_op_free(op);
-                return;
-        }
         if (!ok && op->kind != KYBERNATE__V1__RESPONSE__RESULT_INSPECT) {
                 log_warning("Checkpoint %s failed verification: %s", e->id,
                             r < 0 ? strerror(-r) : "checksum mismatch");
@@ -153,7 +177,6 @@ static void verify_done(int r, uint64_t size, const char *checksum, void *userda
                         "checkpoint %s failed verification (%s): its files under %s changed or "
                         "are missing; refusing to use it",
                         e->id, r < 0 ? strerror(-r) : "checksum mismatch", path);
-                verify_op_free(op);
                 return;
         }
 
@@ -165,7 +188,6 @@ static void verify_done(int r, uint64_t size, const char *checksum, void *userda
                 r = catalog_record_restore(m->catalog, e->id, now);
                 if (r < 0) {
                         connection_send_error(c, r, "recording the restore failed: %s", strerror(-r));
-                        verify_op_free(op);
                         return;
                 }
                 copy.restore_count++;
@@ -184,7 +206,7 @@ static void verify_done(int r, uint64_t size, const char *checksum, void *userda
         resp.result_case = (Kybernate__V1__Response__ResultCase)op->kind;
         if (op->kind == KYBERNATE__V1__RESPONSE__RESULT_RESOLVE) {
                 res.image_path = image_path;
-                res.checkpoint_dir = path;
+                res.checkpoint_dir = (char *)path;
                 res.info = &info;
                 resp.resolve = &res;
         } else if (op->kind == KYBERNATE__V1__RESPONSE__RESULT_INSPECT) {
@@ -197,21 +219,43 @@ static void verify_done(int r, uint64_t size, const char *checksum, void *userda
                 resp.export = &exp;
         }
         (void)connection_send(c, &resp, true);
+}
+
+static void verify_done(int r, uint64_t size, const char *checksum, void *userdata) {
+        VerifyOp *op = userdata;
+        Manager *m = op->manager;
+        Connection *c = op->conn;
+
+        /* The task freed itself; the op leaves its connection before the
+         * reply (which marks the request done). */
+        op->task = NULL;
+        m->n_verify_running--;
+        c->op = NULL;
+        c->op_detach = NULL;
+        verify_reply(op, r, size, checksum);
         verify_op_free(op);
+        verify_start_queued(m);
 }
 
 void start_verify(Connection *c, CatalogEntry *e, int kind, bool count_restore) {
         Manager *m = c->manager;
-        _cleanup_free_ char *path = NULL;
-        int r;
 
         if (m->no_spawn) {
                 connection_send_error(c, EOPNOTSUPP, "verification disabled in this instance");
                 catalog_entry_done(e);
                 return;
         }
+        if (!c->privileged && m->n_verify_running >= m->config->max_verify_jobs &&
+            m->n_verify_queued >= VERIFY_QUEUE_MAX) {
+                connection_send_error(c, EBUSY,
+                                      "too many checksum verifications running (%u) and waiting (%u); "
+                                      "try again later",
+                                      m->n_verify_running, m->n_verify_queued);
+                catalog_entry_done(e);
+                return;
+        }
         VerifyOp *op = calloc(1, sizeof(*op));
-        if (!op || manager_checkpoint_dir(m, e->id, &path) < 0) {
+        if (!op || manager_checkpoint_dir(m, e->id, &op->path) < 0) {
                 free(op);
                 catalog_entry_done(e);
                 connection_send_error(c, ENOMEM, "out of memory");
@@ -219,18 +263,26 @@ void start_verify(Connection *c, CatalogEntry *e, int kind, bool count_restore) 
         }
         op->manager = m;
         op->conn = c;
-        op->request_id = c->request_id;
         op->kind = kind;
         op->entry = *e;
         *e = (CatalogEntry){};
         op->count_restore = count_restore;
+        op->privileged = c->privileged;
         m->n_jobs++;
-        r = checksum_task_start(m->event, path, op->entry.checksum, false, verify_done, op, NULL);
-        if (r < 0) {
-                connection_send_error(c, r, "starting verification failed: %s", strerror(-r));
-                verify_op_free(op);
-                return;
-        }
+
+        /* Queue it (root's after the other root ones, ahead of the rest),
+         * then start what fits. */
+        VerifyOp **p = &m->verify_queue;
+        if (op->privileged)
+                while (*p && (*p)->privileged)
+                        p = &(*p)->next;
+        else
+                while (*p)
+                        p = &(*p)->next;
+        op->next = *p;
+        *p = op;
+        m->n_verify_queued++;
         c->op = op;
         c->op_detach = verify_op_detach;
+        verify_start_queued(m);
 }

@@ -3,13 +3,16 @@
 
 /* The operations. Each handler answers its request through c, now or later:
  * one that runs on sets c->op and c->op_detach, which the connection calls
- * when the client goes away (the operation goes on without it). */
+ * when the client goes away. A checkpoint or import goes on without it; a
+ * checksum verification (start_verify) is cancelled: dropped from the queue,
+ * or its hashing child killed and reaped. */
 
 #include <stdbool.h>
 
 #include "catalog.h"
 #include "connection.h"
 #include "manager.h"
+#include "spawn.h"
 
 /* checkpoint.c */
 void op_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req);
@@ -37,5 +40,22 @@ int lookup_or_reply(Connection *c, const char *reference, CatalogEntry *ret);
 /* Sends a response carrying one CheckpointInfo in the result `kind`. */
 void reply_info(Connection *c, int kind, const CatalogEntry *e);
 /* Verifies e's checksum (taking e), then answers with the result `kind`
- * (resolve, inspect or export); count_restore records a restore. */
+ * (resolve, inspect or export); count_restore records a restore. At most
+ * config->max_verify_jobs hashing children run at once; the rest wait in a
+ * queue, root's requests ahead of the others'; a non-root request finding 64
+ * (VERIFY_QUEUE_MAX) already waiting gets EBUSY. */
+#define VERIFY_QUEUE_MAX 64u
 void start_verify(Connection *c, CatalogEntry *e, int kind, bool count_restore);
+
+/* One verification: waiting in m->verify_queue (task NULL) or running. */
+struct VerifyOp {
+        Manager *manager;
+        Connection *conn;
+        int kind; /* the Response result case */
+        CatalogEntry entry;
+        char *path;
+        bool count_restore; /* resolve, not dry run */
+        bool privileged;    /* root's: queued ahead, never refused for a full queue */
+        ChecksumTask *task; /* running */
+        VerifyOp *next;     /* queued */
+};

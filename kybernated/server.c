@@ -44,14 +44,43 @@ void server_stop_listening(Server *s) {
 
 int server_add_connection(Server *s, int fd, const struct ucred *cred, bool reader, Connection **ret) {
         Manager *m = s->manager;
+        const Config *cfg = m->config;
         Connection *c = NULL;
+        bool privileged = cred->uid == 0;
+
+        if (!privileged) {
+                unsigned same = 0;
+                for (Connection *i = s->connections; i; i = i->next)
+                        if (i->cred.uid == cred->uid)
+                                same++;
+                if (same >= cfg->max_connections_per_uid) {
+                        safe_close(fd);
+                        return -EUSERS;
+                }
+                if (s->n_unprivileged >= cfg->max_connections) {
+                        safe_close(fd);
+                        return -EMFILE;
+                }
+        }
         int r = connection_new(m->event, fd, cred, &handlers, &c);
         if (r < 0)
                 return r;
         c->manager = m;
         c->owner = s;
-        c->privileged = cred->uid == 0;
+        c->privileged = privileged;
         c->reader = c->privileged || reader;
+        c->out_max = cfg->max_reply_queue;
+        c->out_total = &s->out_total;
+        c->out_total_max = privileged ? 0 : cfg->max_reply_memory;
+        if (cfg->idle_timeout_ns > 0) {
+                r = connection_set_idle_timeout(c, (uint64_t)cfg->idle_timeout_ns / NSEC_PER_USEC);
+                if (r < 0) {
+                        connection_free(c);
+                        return r;
+                }
+        }
+        if (!privileged)
+                s->n_unprivileged++;
         c->next = s->connections;
         if (s->connections)
                 s->connections->prev = c;
@@ -72,6 +101,8 @@ void server_drop_connection(Server *s, Connection *c) {
         if (c->next)
                 c->next->prev = c->prev;
         s->manager->n_connections--;
+        if (!c->privileged)
+                s->n_unprivileged--;
         connection_free(c);
 }
 
@@ -99,8 +130,7 @@ void server_handle_datagram(Connection *c, const uint8_t *buf, size_t len) {
                 kyb_request_free(req);
                 return;
         }
-        c->busy = true;
-        c->request_id = req && req->has_id ? req->id : 0;
+        connection_op_begin(c, req && req->has_id ? req->id : 0);
 
         if (!req) {
                 connection_send_error(c, EBADMSG, "malformed request: not a kybernate.v1.Request message");
@@ -179,11 +209,6 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
                 safe_close(cfd);
                 return 0;
         }
-        if (m->n_connections >= CONNECTIONS_MAX) {
-                log_warning("Too many connections, refusing pid %d", (int)cred.pid);
-                safe_close(cfd);
-                return 0;
-        }
         bool reader = false;
         gid_t rg = m->config->read_gid;
         if (rg != (gid_t)-1) {
@@ -196,7 +221,23 @@ static int on_listen(sd_event_source *source, int fd, uint32_t revents, void *us
                                         reader = true;
         }
         int r = server_add_connection(s, cfd, &cred, reader, NULL);
-        if (r < 0)
+        if (r == -EUSERS || r == -EMFILE) {
+                /* One line a second at most: a client hammering the socket
+                 * must not flood the log either. */
+                uint64_t now = now_monotonic_usec();
+                if (s->refused_logged_usec != 0 && now - s->refused_logged_usec < USEC_PER_SEC) {
+                        s->refused_unlogged++;
+                        return 0;
+                }
+                log_warning("Refusing a connection of uid %u (pid %d): %s (%u refused without a word "
+                            "before)",
+                            (unsigned)cred.uid, (int)cred.pid,
+                            r == -EUSERS ? "it has max_connections_per_uid already"
+                                         : "non-root users have max_connections already",
+                            s->refused_unlogged);
+                s->refused_logged_usec = now;
+                s->refused_unlogged = 0;
+        } else if (r < 0)
                 log_warning_errno(r, "Failed to set up a connection: %m");
         return 0;
 }

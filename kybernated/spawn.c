@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "spawn-child.h"
@@ -100,7 +102,9 @@ ChecksumTask *checksum_task_free(ChecksumTask *t) {
         if (!t)
                 return NULL;
         if (t->child) {
-                /* Still running: kill it; sd-event reaps it when the source goes. */
+                /* Still running: the source owns the process (see
+                 * checksum_task_start), so dropping it sends SIGKILL and
+                 * reaps the child before returning. */
                 (void)sd_event_source_send_child_signal(t->child, SIGKILL, NULL, 0);
                 sd_event_source_disable_unref(t->child);
         }
@@ -167,10 +171,25 @@ typedef struct ChecksumArgs {
         bool sync;
 } ChecksumArgs;
 
+/* The forked child inherited every fd of the daemon, client sockets too: a
+ * client the daemon drops would not see the hang-up while a copy lives here.
+ * Keep stdio and the result pipe only. */
+static void close_fds_but(int keep) {
+        if ((keep <= 3 || close_range(3, (unsigned)keep - 1, 0) == 0) &&
+            close_range((unsigned)keep + 1, ~0U, 0) == 0)
+                return;
+        struct rlimit rl;
+        rlim_t max = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 65536;
+        for (rlim_t fd = 3; fd < max && fd < (rlim_t)INT_MAX; fd++)
+                if ((int)fd != keep)
+                        (void)close((int)fd);
+}
+
 /* Syncing (disk bound) runs in a grandchild beside the hashing (CPU bound),
  * so a durable checkpoint costs about the longer of the two, not their sum. */
 static void checksum_child(void *userdata, int result_fd) {
         const ChecksumArgs *a = userdata;
+        close_fds_but(result_fd);
         uint64_t size = 0;
         char checksum[STORE_CHECKSUM_MAX] = "-";
         pid_t syncer = -1;
@@ -220,6 +239,8 @@ int checksum_task_start(sd_event *e, const char *dir, const char *like, bool syn
                 checksum_task_free(t);
                 return r;
         }
+        /* Freeing the task before the child exits kills and reaps it. */
+        (void)sd_event_source_set_child_process_own(t->child, true);
         if (ret)
                 *ret = t;
         return 0;

@@ -33,7 +33,7 @@ typedef struct ChecksumTask ChecksumTask;
 
 /* Forks a child that computes store_checksum(dir, like, sync) and calls done
  * from the loop with the result. done is called exactly once unless the task is
- * freed first (then the child is killed). The task frees itself after done. */
+ * freed first (then the child is killed and reaped at once). The task frees itself after done. */
 int checksum_task_start(sd_event *e, const char *dir, const char *like, bool sync, ChecksumDoneFn done,
                         void *userdata, ChecksumTask **ret);
 ChecksumTask *checksum_task_free(ChecksumTask *t);
