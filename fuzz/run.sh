@@ -28,10 +28,11 @@ if [ $# -eq 0 ]; then
 	for f in fuzz/fuzz-*.c; do set -- "$@" "$(basename "$f" .c)"; done
 fi
 
+mkdir -p "$FB"
 if [ -z "${FUZZ_NO_BUILD:-}" ]; then
-	nice make -j2 fuzz >"$FB.log" 2>&1 || {
-		tail -n 30 "$FB.log" >&2
-		echo "run.sh: make fuzz failed (log: $FB.log)" >&2
+	nice make -j2 fuzz >"$FB/make.log" 2>&1 || {
+		tail -n 30 "$FB/make.log" >&2
+		echo "run.sh: make fuzz failed (log: $FB/make.log)" >&2
 		exit 2
 	}
 fi
@@ -64,7 +65,7 @@ for t in "$@"; do
 	ft=$(grep -o 'ft: [0-9]*' "$run.log" | tail -n 1 | cut -d' ' -f2)
 	n_crash=0
 	if [ "$rc" -ne 0 ]; then
-		n_crash=$(grep -cE '^==[0-9]+==ERROR|^SUMMARY: libFuzzer|deadly signal' "$run.log" || true)
+		n_crash=$(grep -c 'Test unit written to' "$run.log" || true)
 		[ "$n_crash" -gt 0 ] || n_crash=1
 		crashed=1
 	fi
