@@ -3,7 +3,9 @@
  * dispatcher, from root (every operation reachable). Operations that would run
  * programs are disabled (no_spawn); the catalog is a real one in a temporary
  * store, so list/inspect/delete/pin/prune/status run for real. */
+#include <ftw.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "kybernated/manager.h"
@@ -14,9 +16,18 @@ static sd_event *event;
 static Manager *manager;
 static Server *server;
 static Config config;
+static char dir[] = "/tmp/fuzz-daemon.XXXXXX";
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path) < 0 ? -1 : 0;
+}
+
+/* The temporary store goes when the fuzzer exits (-runs, -max_total_time). */
+static void remove_store(void) {
+        (void)nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
 
 static void setup(void) {
-        static char dir[] = "/tmp/fuzz-daemon.XXXXXX";
         char p[128];
         sigset_t mask;
 
@@ -26,6 +37,7 @@ static void setup(void) {
         log_max_level = LOG_CRIT; /* handlers log refusals: keep the output quiet */
         if (!mkdtemp(dir) || config_init(&config) < 0)
                 abort();
+        atexit(remove_store);
         snprintf(p, sizeof(p), "%s/store", dir);
         if (config_set(&config, "store", p) < 0 || config_set(&config, "durable", "no") < 0 ||
             config_set(&config, "allowed_restore_dirs", "/tmp") < 0)
