@@ -51,8 +51,8 @@ static const char *const migrations[CATALOG_SCHEMA_VERSION] = {
         /* 4 -> 5: a pending checkpoint of a running container (which it pauses
          * or CRIU freezes) and where runc keeps it: what start-up recovery
          * needs to thaw it after a crash (see catalog.h) */
-        "ALTER TABLE checkpoints ADD COLUMN thaw INTEGER NOT NULL DEFAULT 0;"
-        "ALTER TABLE checkpoints ADD COLUMN runc_root TEXT NOT NULL DEFAULT '';",
+        ("ALTER TABLE checkpoints ADD COLUMN thaw INTEGER NOT NULL DEFAULT 0;"
+         "ALTER TABLE checkpoints ADD COLUMN runc_root TEXT NOT NULL DEFAULT '';"),
 };
 
 #define COLUMNS                                                                                         \
