@@ -16,7 +16,8 @@
 # bind-mounts the rootfs at <runc root>/<id>/criu-root and starts CRIU (swrk)
 # for the restore: the wrapper acts on that second call only, recognised by the
 # criu-root mount. Before the kill it writes DIR/before.list, the listing and
-# checksums of the rootfs as CRIU sees it (rootfs_listing). With DELAY 0 and
+# checksums of the rootfs as CRIU sees it (rootfs_listing), DIR/killed (target
+# and pid) and, once the kill was sent, DIR/hit. With DELAY 0 and
 # TARGET runc or shim, CRIU is never started.
 
 # rootfs_listing DIR: type, mode, size and path of every entry, and the
@@ -55,11 +56,12 @@ if [ -n "\$target" ] && [ "\${1:-}" = swrk ] &&
 		esac
 		echo "\$target \$victim" >"\$DIR/killed"
 		if [ "\${delay:-0}" = 0 ] && [ "\$target" != criu ]; then
-			kill -KILL "\$victim"
+			kill -KILL "\$victim" && echo hit >"\$DIR/hit"
 			exit 1
 		fi
 		# Later: only if the victim is still the process it was (pids are reused).
-		(sleep "\${delay:-0}"; grep -q "\$want" "/proc/\$victim/cmdline" 2>/dev/null && kill -KILL "\$victim") \
+		(sleep "\${delay:-0}"; grep -q "\$want" "/proc/\$victim/cmdline" 2>/dev/null && kill -KILL "\$victim" &&
+			echo hit >"\$DIR/hit") \
 			</dev/null >/dev/null 2>&1 &
 	fi
 fi
@@ -69,7 +71,7 @@ WRAP
 }
 
 criu_kill_arm() {
-	rm -f "$1/before.list" "$1/killed"
+	rm -f "$1/before.list" "$1/killed" "$1/hit"
 	echo "$2 ${3:-0}" >"$1/kill-mode"
 }
 
