@@ -50,7 +50,8 @@ static void on_runc_create(int status, const char *out, size_t len, const char *
                 ttrpc_call_reply_error(op->call, TTRPC_UNKNOWN, "container %s created but not usable",
                                        c->id);
                 char *args[] = {(char *)"delete", (char *)"--force", c->id, NULL};
-                (void)runc_run_sync(&c->runc, args);
+                if (container_detach_leftovers(c) >= 0)
+                        (void)runc_run_sync(&c->runc, args);
                 container_remove(op->shim, c);
                 goto out;
         }

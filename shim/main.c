@@ -256,9 +256,24 @@ static int action_delete(const Args *a) {
         if (!bundle || shim_options_runc_config(&opts, a->ns, bundle, &runc) < 0)
                 return 1;
         char *args[] = {(char *)"delete", (char *)"--force", (char *)a->id, NULL};
-        int r = runc_run_sync(&runc, args);
-        if (r != 0)
-                log_debug("runc delete --force %s: %d", a->id, r);
+        /* runc delete removes the state directory recursively, and containerd the
+         * bundle and work directory after us: never through a mount a killed
+         * restore left there. */
+        int r = mount_detach_runc_leftovers(runc.root, a->id, bundle, NULL, NULL);
+        if (r < 0)
+                log_error_errno(
+                        r,
+                        "Failed to detach the mounts below the directories of %s, not running runc delete: %m",
+                        a->id);
+        else {
+                if (r > 0)
+                        log_warning(
+                                "Detached %d mount(s) an interrupted restore left below the directories of %s",
+                                r, a->id);
+                r = runc_run_sync(&runc, args);
+                if (r != 0)
+                        log_debug("runc delete --force %s: %d", a->id, r);
+        }
         runc_config_done(&runc);
         if (asprintf(&rootfs, "%s/rootfs", bundle) >= 0 && (r = mount_unmount_all(rootfs)) < 0)
                 log_warning_errno(r, "Failed to unmount %s: %m", rootfs);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <sys/mount.h>
 
+#include "mount-util.h"
 #include "mount.h"
 #include "util.h"
 
@@ -126,4 +127,24 @@ int mount_unmount_all(const char *path) {
                 }
         }
         return -EBUSY;
+}
+
+int mount_detach_runc_leftovers(const char *runc_root, const char *id, const char *bundle,
+                                const char *criu_work, const char *criu_images) {
+        _cleanup_free_ char *state = NULL, *work = NULL;
+        int r, total = 0;
+
+        if ((runc_root && id && asprintf(&state, "%s/%s", runc_root, id) < 0) ||
+            (!criu_work && bundle && asprintf(&work, "%s/work", bundle) < 0))
+                return -ENOMEM;
+        const char *dirs[] = {state, criu_work ? criu_work : work, criu_images};
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                if (!dirs[i])
+                        continue;
+                r = umount_below(dirs[i]);
+                if (r < 0)
+                        return r;
+                total += r;
+        }
+        return total;
 }

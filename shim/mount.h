@@ -20,3 +20,15 @@ int mount_parse_options(char *const *options, size_t n, unsigned long *ret_flags
 int mount_apply(const MountSpec *m, const char *target);
 /* Unmounts everything stacked on path (detaching busy mounts). Not mounted is success. */
 int mount_unmount_all(const char *path);
+
+/* Before anything deletes a container's directories: detaches every mount an
+ * interrupted runc restore or CRIU left below them, so that nothing deletes
+ * through a mount. `runc delete` removes <runc_root>/<id> recursively when it
+ * has no state.json, and a killed restore leaves criu-root there, a recursive
+ * bind mount of the container's rootfs; CRIU mounts its cgroup yard
+ * (.criu.cgyard.*) under its work directory (criu_work, else <bundle>/work,
+ * which containerd removes after us); criu_images likewise when given. NULL
+ * paths are skipped. Returns how many mounts were detached, or the first
+ * error: then something may still be mounted below, and nothing may delete. */
+int mount_detach_runc_leftovers(const char *runc_root, const char *id, const char *bundle,
+                                const char *criu_work, const char *criu_images);

@@ -74,6 +74,11 @@ void container_remove(Shim *s, Container *c) {
         container_free(c);
 }
 
+int container_detach_leftovers(Container *c) {
+        return mount_detach_runc_leftovers(c->runc.root, c->id, c->bundle, c->opts.criu_work_path,
+                                           c->opts.criu_image_path);
+}
+
 Op *op_new(Shim *s, TtrpcCall *call, const char *cid, const char *eid) {
         Op *op = calloc(1, sizeof(*op));
         if (!op)

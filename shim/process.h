@@ -89,6 +89,9 @@ Process *exec_find(Container *c, const char *eid);
 void process_free(Process *p);
 void container_free(Container *c);
 void container_remove(Shim *s, Container *c);
+/* mount_detach_runc_leftovers() for c: before every `runc delete` of c, and
+ * after a failed restore. */
+int container_detach_leftovers(Container *c);
 /* Looks up the process a request names; replies NotFound itself when absent. */
 Process *lookup(Shim *s, TtrpcCall *call, const char *cid, const char *eid);
 bool execs_running(Container *c);

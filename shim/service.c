@@ -321,12 +321,22 @@ static int method_delete(TtrpcCall *call, const ProtobufCMessage *msg, void *use
         if (execs_running(p->c))
                 return ttrpc_call_reply_error(call, TTRPC_UNKNOWN,
                                               "cannot delete a container with running execs");
+        /* runc delete removes the state directory recursively: never through a mount. */
+        int r = container_detach_leftovers(p->c);
+        if (r < 0)
+                return ttrpc_call_reply_errno(call, r,
+                                              "cannot delete %s: cannot detach the mounts below its "
+                                              "runc state or CRIU work directory: %s",
+                                              p->c->id, strerror(-r));
+        if (r > 0)
+                log_warning("Detached %d mount(s) an interrupted restore left below the directories of %s",
+                            r, p->c->id);
         Op *op = op_new(s, call, req->id, NULL);
         if (!op)
                 return -ENOMEM;
         p->c->deleting = true;
         char *args[] = {(char *)"delete", (char *)"--force", p->c->id, NULL};
-        int r = run_op(p->c, op, args, NULL, on_runc_delete);
+        r = run_op(p->c, op, args, NULL, on_runc_delete);
         if (r < 0) {
                 p->c->deleting = false;
                 return ttrpc_call_reply_errno(call, r, "cannot run runc: %s", strerror(-r));

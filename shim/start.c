@@ -4,6 +4,7 @@
 #include "blocking.h"
 #include "containerd/events/task.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
+#include "log.h"
 #include "restore.h"
 #include "start.h"
 #include "util.h"
@@ -84,6 +85,15 @@ void start_on_spawned(int status, const char *out, size_t len, const char *error
                 if (p->init && op->work && keep_criu_log(op->work, "restore.log", p->c->id, &log) >= 0 &&
                     asprintf(&msg, "%s (CRIU log: %s)", error, log) >= 0)
                         error = msg;
+                if (p->init && p->c->checkpoint) {
+                        /* A killed restore leaves the rootfs bound at criu-root: detach now,
+                         * whoever removes the directories next. */
+                        r = container_detach_leftovers(p->c);
+                        if (r < 0)
+                                log_warning_errno(
+                                        r, "Failed to detach the mounts left by the restore of %s: %m",
+                                        p->c->id);
+                }
                 start_failed(op, p, p->init ? "restore" : "exec", error);
                 goto out;
         }

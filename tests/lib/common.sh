@@ -503,6 +503,8 @@ _ctd_launch() {
 		bin=$(command -v containerd)
 		path=$BUILD:$path
 	fi
+	# KYB_CTD_PATH_PREFIX: directories searched first (e.g. a criu wrapper for the shim's runc).
+	[ -z "${KYB_CTD_PATH_PREFIX:-}" ] || path=$KYB_CTD_PATH_PREFIX:$path
 	PATH=$path setsid "$bin" --config "$CTD_CONFIG" >>"$CTD_LOG" 2>&1 </dev/null &
 	CTD_PID=$!
 	echo "$CTD_PID" >"$KYB_TEST_RUN/$CTD_NAME.pid"
