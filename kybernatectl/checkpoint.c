@@ -111,44 +111,32 @@ static int verb_checkpoint(Ctl *ctl, const CtlVerb *verb, int argc, char **argv)
 }
 
 static const CtlOption checkpoint_options[] = {
-        {"namespace", required_argument, 'n', true, CTL_AT(CheckpointOpts, cr.containerd_namespace)},
-        {"name", required_argument, 'N', false, CTL_AT(CheckpointOpts, cr.name)},
-        {"exit", no_argument, 'x', false, 0},
-        {"tcp-established", no_argument, 't', false, 0},
-        {"ext-unix-sk", no_argument, 'u', false, 0},
-        {"file-locks", no_argument, 'l', false, 0},
-        {"shell-job", no_argument, 's', false, 0},
-        {"pin", no_argument, 'P', false, 0},
-        {"allow-cross-namespace", no_argument, 'X', false, 0},
-        {"runc-root", required_argument, 'r', false, CTL_AT(CheckpointOpts, cr.runc_root)},
-        {"image-ref", required_argument, 'i', false, CTL_AT(CheckpointOpts, cr.image_ref)},
-        {"quiet", no_argument, 'q', true, CTL_AT(CheckpointOpts, quiet)},
+        {"namespace", 'n', true, "NS", "containerd namespace",
+         CTL_AT(CheckpointOpts, cr.containerd_namespace)},
+        {"name", 'N', false, "NAME", "a unique name for the checkpoint", CTL_AT(CheckpointOpts, cr.name)},
+        {"exit", 'x', false, NULL, "stop the container after the checkpoint (default: it keeps running)", 0},
+        {"tcp-established", 't', false, NULL, "checkpoint established TCP connections", 0},
+        {"ext-unix-sk", 'u', false, NULL, "allow external unix sockets", 0},
+        {"file-locks", 'l', false, NULL, "checkpoint file locks", 0},
+        {"shell-job", 's', false, NULL, "the container is a shell job (has a terminal)", 0},
+        {"pin", 'P', false, NULL, "pin the new checkpoint", 0},
+        {"allow-cross-namespace", 'X', false, NULL, "allow restoring it into another namespace", 0},
+        {"runc-root", 'r', false, "DIR", "runc state directory (default: from the namespace)",
+         CTL_AT(CheckpointOpts, cr.runc_root)},
+        {"image-ref", 'i', false, "REF", "record this image reference",
+         CTL_AT(CheckpointOpts, cr.image_ref)},
+        {"quiet", 'q', true, NULL, "no progress messages", CTL_AT(CheckpointOpts, quiet)},
         {},
 };
 
 const CtlVerb ctl_verb_checkpoint = {
-        .name = "checkpoint",
-        .run = verb_checkpoint,
-        .args = "[OPTIONS] NAMESPACE/CONTAINER-ID | --namespace NS CONTAINER-ID",
-        .summary = "Checkpoint a running container.",
-        .help = "Checkpoints the container CONTAINER-ID of containerd namespace NS. Progress goes to\n"
-                "standard error, the new checkpoint's id to standard output.\n"
-                "Options:\n"
-                "  -n, --namespace NS         containerd namespace\n"
-                "      --name NAME            a unique name for the checkpoint\n"
-                "      --exit                 stop the container after the checkpoint (default: it keeps running)\n"
-                "      --tcp-established      checkpoint established TCP connections\n"
-                "      --ext-unix-sk          allow external unix sockets\n"
-                "      --file-locks           checkpoint file locks\n"
-                "      --shell-job            the container is a shell job (has a terminal)\n"
-                "      --pin                  pin the new checkpoint\n"
-                "      --allow-cross-namespace  allow restoring it into another namespace\n"
-                "      --runc-root DIR        runc state directory (default: from the namespace)\n"
-                "      --image-ref REF        record this image reference\n"
-                "  -q, --quiet                no progress messages\n"
-                "      --json                 JSON object of the new checkpoint\n",
-        .n_args = 1,
-        .args_error = "expected one container: NAMESPACE/CONTAINER-ID, or --namespace NS CONTAINER-ID",
+        CTL_VERB("checkpoint", verb_checkpoint,
+                 "[OPTIONS] NAMESPACE/CONTAINER-ID | --namespace NS CONTAINER-ID",
+                 "Checkpoint a running container."),
+        .intro = "Checkpoints the container CONTAINER-ID of containerd namespace NS. Progress goes to\n"
+                 "standard error, the new checkpoint's id to standard output.\n",
+        .json = "JSON object of the new checkpoint",
+        CTL_ARGS(1, "expected one container: NAMESPACE/CONTAINER-ID, or --namespace NS CONTAINER-ID"),
         .options = checkpoint_options,
         .option = checkpoint_opt,
 };

@@ -15,8 +15,25 @@ int ctl_usage_error(const char *verb, const char *fmt, ...) {
         return CTL_EXIT_USAGE;
 }
 
+/* "  -k, --name METAVAR" or "      --name METAVAR", padded to 27 columns, two
+ * spaces and the description. */
+static void help_line(int key, const char *name, const char *metavar, const char *text) {
+        char left[80];
+        snprintf(left, sizeof(left), "  %c%c%c --%s%s%s", key ? '-' : ' ', key ? key : ' ', key ? ',' : ' ',
+                 name, metavar ? " " : "", metavar ? metavar : "");
+        printf("%-27s  %s\n", left, text);
+}
+
 void ctl_verb_help(const CtlVerb *v) {
-        printf("Usage: kybernatectl %s %s\n\n%s\n\n%s", v->name, v->args, v->summary, v->help);
+        printf("Usage: kybernatectl %s %s\n\n%s\n\n%s", v->name, v->args, v->summary,
+               v->intro ? v->intro : "");
+        if ((v->options && v->options->name) || v->json)
+                printf("Options:\n");
+        for (const CtlOption *o = v->options; o && o->name; o++)
+                help_line(o->has_short && o->has_short != CTL_SHORT_UNLISTED ? o->key : 0, o->name,
+                          o->metavar, o->help);
+        if (v->json)
+                help_line(0, "json", NULL, v->json);
 }
 
 static int option_store(const CtlVerb *v, int key, char *arg, void *userdata) {
@@ -24,7 +41,7 @@ static int option_store(const CtlVerb *v, int key, char *arg, void *userdata) {
                 if (o->key != key || o->at == 0)
                         continue;
                 char *p = (char *)userdata + o->at - 1;
-                if (o->has_arg == required_argument)
+                if (o->metavar)
                         *(char **)p = arg;
                 else
                         *(bool *)p = true;
@@ -42,10 +59,11 @@ int ctl_parse_options(Ctl *ctl, const CtlVerb *v, int argc, char **argv, void *u
         size_t n = 2, s = 1;
         for (const CtlOption *o = v->options; o && o->name; o++) {
                 assert(n < CTL_OPTIONS_MAX + 2);
-                longopts[n++] = (struct option){o->name, o->has_arg, NULL, o->key};
+                longopts[n++] =
+                        (struct option){o->name, o->metavar ? required_argument : no_argument, NULL, o->key};
                 if (o->has_short) {
                         shortopts[s++] = (char)o->key;
-                        if (o->has_arg == required_argument)
+                        if (o->metavar)
                                 shortopts[s++] = ':';
                 }
         }

@@ -24,15 +24,20 @@ typedef struct Ctl {
 
 /* One option of a verb, besides --help and --json that all have. key is what
  * the verb's option function gets; with has_short it is also the short option
- * (-key). An option with a place (CTL_AT) needs no function: its argument
- * (a char *) or true (a bool) is stored there, in the verb's userdata. */
+ * (-key), which --help lists unless has_short is CTL_SHORT_UNLISTED. An option
+ * with a metavar takes an argument, which --help calls so; help is the text of
+ * its line there. An option with a place (CTL_AT) needs no function: its
+ * argument (a char *) or true (a bool) is stored there, in the verb's
+ * userdata. */
 typedef struct CtlOption {
         const char *name;
-        int has_arg; /* no_argument or required_argument */
         int key;
-        bool has_short;
+        int has_short;       /* false, true or CTL_SHORT_UNLISTED */
+        const char *metavar; /* NULL: no argument */
+        const char *help;
         size_t at; /* 0 or CTL_AT() */
 } CtlOption;
+#define CTL_SHORT_UNLISTED 2
 #define CTL_AT(type, field) (offsetof(type, field) + 1)
 
 #define CTL_OPTIONS_MAX 16
@@ -43,7 +48,11 @@ struct CtlVerb {
         int (*run)(Ctl *ctl, const CtlVerb *verb, int argc, char **argv);
         const char *args;
         const char *summary;
-        const char *help;
+        /* --help: the text before the options (each line ends with a newline),
+         * and the line of --json (NULL: not listed). The options are listed
+         * from the table. */
+        const char *intro;
+        const char *json;
         /* How many arguments after the options: 0, 1, or -1 for one or more;
          * and what a wrong count is told (with 0: "unexpected argument"). */
         int n_args;
@@ -53,6 +62,10 @@ struct CtlVerb {
          * -1 to go on, or an exit code. */
         int (*option)(int key, char *arg, void *userdata);
 };
+/* The first fields of a verb, and its number of arguments with the error. */
+#define CTL_VERB(name_, run_, args_, summary_) \
+        .name = (name_), .run = (run_), .args = (args_), .summary = (summary_)
+#define CTL_ARGS(n_, error_) .n_args = (n_), .args_error = (error_)
 
 /* The verbs, one file each (pin.c holds pin and unpin). */
 extern const CtlVerb ctl_verb_list, ctl_verb_inspect, ctl_verb_delete, ctl_verb_prune, ctl_verb_pin,

@@ -45,19 +45,13 @@ static int verb_delete(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
 }
 
 static const CtlOption delete_options[] = {
-        {"force", no_argument, 'f', true, CTL_AT(DeleteOpts, force)},
+        {"force", 'f', true, NULL, "also delete pinned checkpoints", CTL_AT(DeleteOpts, force)},
         {},
 };
 
 const CtlVerb ctl_verb_delete = {
-        .name = "delete",
-        .run = verb_delete,
-        .args = "[OPTIONS] REF...",
-        .summary = "Delete checkpoints.",
-        .help = "Options:\n"
-                "  -f, --force                also delete pinned checkpoints\n"
-                "      --json                 JSON array of the deleted checkpoints\n",
-        .n_args = -1,
-        .args_error = "expected at least one checkpoint reference",
+        CTL_VERB("delete", verb_delete, "[OPTIONS] REF...", "Delete checkpoints."),
+        .json = "JSON array of the deleted checkpoints",
+        CTL_ARGS(-1, "expected at least one checkpoint reference"),
         .options = delete_options,
 };

@@ -126,22 +126,16 @@ static int verb_export(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
 }
 
 static const CtlOption export_options[] = {
-        {"output", required_argument, 'o', true, CTL_AT(ExportOpts, output)},
-        {"force", no_argument, 'f', true, CTL_AT(ExportOpts, force)},
+        {"output", 'o', true, "FILE", "the archive to write (- for standard output)",
+         CTL_AT(ExportOpts, output)},
+        {"force", 'f', true, NULL, "replace FILE if it exists", CTL_AT(ExportOpts, force)},
         {},
 };
 
 const CtlVerb ctl_verb_export = {
-        .name = "export",
-        .run = verb_export,
-        .args = "REF -o FILE",
-        .summary = "Write a checkpoint as a tar archive.",
-        .help = "The archive has the layout Podman and CRI-O export (config.dump, spec.dump, checkpoint/,\n"
-                "stats-dump), which `checkpointctl show` reads and `kybernatectl import` takes back.\n"
-                "Options:\n"
-                "  -o, --output FILE          the archive to write (- for standard output)\n"
-                "  -f, --force                replace FILE if it exists\n",
-        .n_args = 1,
-        .args_error = "expected one checkpoint reference",
+        CTL_VERB("export", verb_export, "REF -o FILE", "Write a checkpoint as a tar archive."),
+        .intro = "The archive has the layout Podman and CRI-O export (config.dump, spec.dump, checkpoint/,\n"
+                 "stats-dump), which `checkpointctl show` reads and `kybernatectl import` takes back.\n",
+        CTL_ARGS(1, "expected one checkpoint reference"),
         .options = export_options,
 };

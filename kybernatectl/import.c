@@ -153,23 +153,16 @@ static int verb_import(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
 }
 
 static const CtlOption import_options[] = {
-        {"name", required_argument, 'N', false, CTL_AT(ImportOpts, name)},
-        {"pin", no_argument, 'P', false, CTL_AT(ImportOpts, pin)},
+        {"name", 'N', false, "NAME", "give the imported checkpoint a name", CTL_AT(ImportOpts, name)},
+        {"pin", 'P', false, NULL, "pin it", CTL_AT(ImportOpts, pin)},
         {},
 };
 
 const CtlVerb ctl_verb_import = {
-        .name = "import",
-        .run = verb_import,
-        .args = "[OPTIONS] FILE",
-        .summary = "Import a checkpoint archive into the store.",
-        .help = "Takes archives written by `kybernatectl export`, Podman or CRI-O (uncompressed tar).\n"
-                "Archives with links, devices or paths outside the archive are refused.\n"
-                "Options:\n"
-                "      --name NAME            give the imported checkpoint a name\n"
-                "      --pin                  pin it\n"
-                "      --json                 JSON object of the new checkpoint\n",
-        .n_args = 1,
-        .args_error = "expected one archive file (or - for standard input)",
+        CTL_VERB("import", verb_import, "[OPTIONS] FILE", "Import a checkpoint archive into the store."),
+        .intro = "Takes archives written by `kybernatectl export`, Podman or CRI-O (uncompressed tar).\n"
+                 "Archives with links, devices or paths outside the archive are refused.\n",
+        .json = "JSON object of the new checkpoint",
+        CTL_ARGS(1, "expected one archive file (or - for standard input)"),
         .options = import_options,
 };

@@ -225,22 +225,18 @@ static int verb_inspect(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
 }
 
 static const CtlOption inspect_options[] = {
-        {"verify", no_argument, 'v', false, CTL_AT(InspectOpts, verify)},
+        {"verify", 'v', false, NULL, "recompute the checksum and compare", CTL_AT(InspectOpts, verify)},
         {},
 };
 
 const CtlVerb ctl_verb_inspect = {
-        .name = "inspect",
-        .run = verb_inspect,
-        .args = "[OPTIONS] REF",
-        .summary = "Show one checkpoint: metadata, CRIU statistics, process tree.",
-        .help = "Shows all metadata, sizes, CRIU's dump statistics and the process tree read from the\n"
+        CTL_VERB("inspect", verb_inspect, "[OPTIONS] REF",
+                 "Show one checkpoint: metadata, CRIU statistics, process tree."),
+        .intro =
+                "Shows all metadata, sizes, CRIU's dump statistics and the process tree read from the\n"
                 "CRIU images.\n"
-                "REF is an id, a unique id prefix (4+ characters), a name, or K8S-NS/POD/CONTAINER (newest).\n"
-                "Options:\n"
-                "      --verify               recompute the checksum and compare\n"
-                "      --json                 JSON object\n",
-        .n_args = 1,
-        .args_error = "expected one checkpoint reference",
+                "REF is an id, a unique id prefix (4+ characters), a name, or K8S-NS/POD/CONTAINER (newest).\n",
+        .json = "JSON object",
+        CTL_ARGS(1, "expected one checkpoint reference"),
         .options = inspect_options,
 };

@@ -148,32 +148,23 @@ static int verb_list(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
 }
 
 static const CtlOption list_options[] = {
-        {"namespace", required_argument, 'n', true, CTL_AT(ListOpts, lr.containerd_namespace)},
-        {"k8s-namespace", required_argument, 'K', false, CTL_AT(ListOpts, lr.k8s_namespace)},
-        {"pod", required_argument, 'p', true, CTL_AT(ListOpts, lr.k8s_pod)},
-        {"container", required_argument, 'c', true, CTL_AT(ListOpts, lr.k8s_container)},
-        {"container-id", required_argument, 'C', false, CTL_AT(ListOpts, lr.container_id)},
-        {"state", required_argument, 's', false, 0},
-        {"limit", required_argument, 'l', true, 0},
-        {"quiet", no_argument, 'q', true, CTL_AT(ListOpts, quiet)},
+        {"namespace", 'n', true, "NS", "only this containerd namespace",
+         CTL_AT(ListOpts, lr.containerd_namespace)},
+        {"k8s-namespace", 'K', false, "NS", "only this Kubernetes namespace",
+         CTL_AT(ListOpts, lr.k8s_namespace)},
+        {"pod", 'p', true, "POD", "only this Kubernetes pod", CTL_AT(ListOpts, lr.k8s_pod)},
+        {"container", 'c', true, "NAME", "only this Kubernetes container name",
+         CTL_AT(ListOpts, lr.k8s_container)},
+        {"container-id", 'C', false, "ID", "only this container id", CTL_AT(ListOpts, lr.container_id)},
+        {"state", 's', false, "STATE", "ready, pending or failed", 0},
+        {"limit", 'l', true, "N", "at most N rows", 0},
+        {"quiet", 'q', true, NULL, "print the ids only", CTL_AT(ListOpts, quiet)},
         {},
 };
 
 const CtlVerb ctl_verb_list = {
-        .name = "list",
-        .run = verb_list,
-        .args = "[OPTIONS]",
-        .summary = "List checkpoints as a table or --json.",
-        .help = "Options:\n"
-                "  -n, --namespace NS         only this containerd namespace\n"
-                "      --k8s-namespace NS     only this Kubernetes namespace\n"
-                "  -p, --pod POD              only this Kubernetes pod\n"
-                "  -c, --container NAME       only this Kubernetes container name\n"
-                "      --container-id ID      only this container id\n"
-                "      --state STATE          ready, pending or failed\n"
-                "  -l, --limit N              at most N rows\n"
-                "  -q, --quiet                print the ids only\n"
-                "      --json                 JSON array of checkpoints\n",
+        CTL_VERB("list", verb_list, "[OPTIONS]", "List checkpoints as a table or --json."),
+        .json = "JSON array of checkpoints",
         .options = list_options,
         .option = list_opt,
 };

@@ -26,21 +26,13 @@ static int verb_pin(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
 }
 
 const CtlVerb ctl_verb_pin = {
-        .name = "pin",
-        .run = verb_pin,
-        .args = "REF",
-        .summary = "Pin a checkpoint.",
-        .help = "A pinned checkpoint is kept by prune, and by delete without --force.\n",
-        .n_args = 1,
-        .args_error = "expected one checkpoint reference",
+        CTL_VERB("pin", verb_pin, "REF", "Pin a checkpoint."),
+        .intro = "A pinned checkpoint is kept by prune, and by delete without --force.\n",
+        CTL_ARGS(1, "expected one checkpoint reference"),
 };
 
 const CtlVerb ctl_verb_unpin = {
-        .name = "unpin",
-        .run = verb_pin,
-        .args = "REF",
-        .summary = "Unpin a checkpoint.",
-        .help = "Prune may delete it again.\n",
-        .n_args = 1,
-        .args_error = "expected one checkpoint reference",
+        CTL_VERB("unpin", verb_pin, "REF", "Unpin a checkpoint."),
+        .intro = "Prune may delete it again.\n",
+        CTL_ARGS(1, "expected one checkpoint reference"),
 };

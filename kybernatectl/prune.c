@@ -85,25 +85,19 @@ static int verb_prune(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
 }
 
 static const CtlOption prune_options[] = {
-        {"keep", required_argument, 'k', true, 0},
-        {"older-than", required_argument, 'o', true, 0},
-        {"dry-run", no_argument, 'n', true, 0},
+        {"keep", 'k', CTL_SHORT_UNLISTED, "N", "keep the newest N per container", 0},
+        {"older-than", 'o', CTL_SHORT_UNLISTED, "DURATION",
+         "only delete those older than this (90s, 15m, 12h, 7d, 2w, 1d12h)", 0},
+        {"dry-run", 'n', true, NULL, "show what would be deleted", 0},
         {},
 };
 
 const CtlVerb ctl_verb_prune = {
-        .name = "prune",
-        .run = verb_prune,
-        .args = "[OPTIONS]",
-        .summary = "Delete old checkpoints by retention rules.",
-        .help = "Per container keep the newest N ready checkpoints and delete the others that are older\n"
-                "than a duration. Pinned checkpoints always stay. Options not given take the daemon's\n"
-                "configured defaults.\n"
-                "Options:\n"
-                "      --keep N               keep the newest N per container\n"
-                "      --older-than DURATION  only delete those older than this (90s, 15m, 12h, 7d, 2w, 1d12h)\n"
-                "  -n, --dry-run              show what would be deleted\n"
-                "      --json                 JSON object\n",
+        CTL_VERB("prune", verb_prune, "[OPTIONS]", "Delete old checkpoints by retention rules."),
+        .intro = "Per container keep the newest N ready checkpoints and delete the others that are older\n"
+                 "than a duration. Pinned checkpoints always stay. Options not given take the daemon's\n"
+                 "configured defaults.\n",
+        .json = "JSON object",
         .options = prune_options,
         .option = prune_opt,
 };

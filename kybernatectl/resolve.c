@@ -59,35 +59,26 @@ static int verb_resolve(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
 }
 
 static const CtlOption resolve_options[] = {
-        {"namespace", required_argument, 'n', true, CTL_AT(ResolveOpts, t.containerd_namespace)},
-        {"k8s-namespace", required_argument, 'K', false, CTL_AT(ResolveOpts, t.k8s_namespace)},
-        {"pod", required_argument, 'p', true, CTL_AT(ResolveOpts, t.k8s_pod)},
-        {"container", required_argument, 'c', true, CTL_AT(ResolveOpts, t.k8s_container)},
-        {"container-id", required_argument, 'C', false, CTL_AT(ResolveOpts, t.container_id)},
-        {"image-ref", required_argument, 'i', false, CTL_AT(ResolveOpts, t.image_ref)},
-        {"count-restore", no_argument, 'R', false, CTL_AT(ResolveOpts, count)},
-        {"quiet", no_argument, 'q', true, CTL_AT(ResolveOpts, quiet)},
+        {"namespace", 'n', true, "NS", "target containerd namespace",
+         CTL_AT(ResolveOpts, t.containerd_namespace)},
+        {"k8s-namespace", 'K', false, "NS", "target Kubernetes namespace",
+         CTL_AT(ResolveOpts, t.k8s_namespace)},
+        {"pod", 'p', true, "POD", "target pod", CTL_AT(ResolveOpts, t.k8s_pod)},
+        {"container", 'c', true, "NAME", "target container name", CTL_AT(ResolveOpts, t.k8s_container)},
+        {"container-id", 'C', false, "ID", "target container id", CTL_AT(ResolveOpts, t.container_id)},
+        {"image-ref", 'i', false, "REF", "target image", CTL_AT(ResolveOpts, t.image_ref)},
+        {"count-restore", 'R', false, NULL, "count this as a restore (default: a dry run)",
+         CTL_AT(ResolveOpts, count)},
+        {"quiet", 'q', true, NULL, "print the image path only", CTL_AT(ResolveOpts, quiet)},
         {},
 };
 
 const CtlVerb ctl_verb_resolve = {
-        .name = "resolve",
-        .run = verb_resolve,
-        .args = "[OPTIONS] REF",
-        .summary = "Resolve a reference to an image path (debugging).",
-        .help = "Resolves REF as a restore would. The target options describe the restoring container;\n"
-                "the tenant rules apply to them.\n"
-                "Options:\n"
-                "  -n, --namespace NS         target containerd namespace\n"
-                "      --k8s-namespace NS     target Kubernetes namespace\n"
-                "  -p, --pod POD              target pod\n"
-                "  -c, --container NAME       target container name\n"
-                "      --container-id ID      target container id\n"
-                "      --image-ref REF        target image\n"
-                "      --count-restore        count this as a restore (default: a dry run)\n"
-                "  -q, --quiet                print the image path only\n"
-                "      --json                 JSON object\n",
-        .n_args = 1,
-        .args_error = "expected one checkpoint reference",
+        CTL_VERB("resolve", verb_resolve, "[OPTIONS] REF",
+                 "Resolve a reference to an image path (debugging)."),
+        .intro = "Resolves REF as a restore would. The target options describe the restoring container;\n"
+                 "the tenant rules apply to them.\n",
+        .json = "JSON object",
+        CTL_ARGS(1, "expected one checkpoint reference"),
         .options = resolve_options,
 };

@@ -71,10 +71,6 @@ static int verb_status(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
 }
 
 const CtlVerb ctl_verb_status = {
-        .name = "status",
-        .run = verb_status,
-        .args = "",
-        .summary = "Show the daemon's version, store usage and counts.",
-        .help = "Options:\n"
-                "      --json                 JSON object\n",
+        CTL_VERB("status", verb_status, "", "Show the daemon's version, store usage and counts."),
+        .json = "JSON object",
 };
