@@ -107,7 +107,12 @@ static inline const char *startswith(const char *s, const char *prefix) {
 
 /* -errno, never 0, for use right after a failed libc call. */
 static inline int negative_errno(void) {
-        return errno > 0 ? -errno : -EIO;
+        int r = errno > 0 ? -errno : -EIO;
+        /* True, and tells clang's analyzer (which does not reason through the
+         * negation) that callers see a failure, never r >= 0 with nothing set. */
+        if (r >= 0)
+                __builtin_unreachable();
+        return r;
 }
 
 /* Reads all of fd into a NUL-terminated buffer, refusing more than max bytes. */
