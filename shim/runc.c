@@ -11,7 +11,7 @@
 #include "util.h"
 
 #define CAPTURE_MAX (4u << 20)
-#define LOG_TAIL_MAX (64u * 1024u)
+#define LOG_TAIL_MAX ((size_t)64 * 1024)
 
 typedef struct Capture {
         int fd;
