@@ -288,8 +288,8 @@ int store_sync_tree(const char *dir) {
 }
 
 enum { SUM_SHA256, SUM_CRC32C_SHA256 };
-#define BLOCK (1u << 20)
-#define BUF_BLOCKS 4
+#define BLOCK ((size_t)1 << 20)
+#define BUF_BLOCKS ((size_t)4)
 #define PARALLEL_MIN_BLOCKS 64
 
 static void put_le(Sha256 *h, uint64_t v, size_t n) {
