@@ -20,7 +20,7 @@ static inline void cjson_deletep(cJSON **p) {
 }
 #define _cleanup_cjson_ _cleanup_(cjson_deletep)
 
-#define COPY_BUF_SIZE (128U * 1024U)
+#define COPY_BUF_SIZE ((size_t)128 * 1024)
 
 static char *mfree(char *p) {
         free(p);

@@ -514,7 +514,7 @@ int parse_duration_ns(const char *s, int64_t *ret) {
         else if (streq(end, "d"))
                 mult = 86400;
         else if (streq(end, "w"))
-                mult = 7 * 86400;
+                mult = (uint64_t)7 * 86400;
         else
                 return -EINVAL;
         if (v > (uint64_t)INT64_MAX / NSEC_PER_SEC / mult)

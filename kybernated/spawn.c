@@ -44,7 +44,7 @@ int spawn_capture_line(char *const argv[], char **ret) {
                 return r;
         wr = safe_close(wr);
         _cleanup_free_ char *out = NULL;
-        r = read_full_fd(rd, 64 * 1024, &out, NULL);
+        r = read_full_fd(rd, (size_t)64 * 1024, &out, NULL);
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
                 ;

@@ -13,8 +13,8 @@
 
 /* Multi-line files (memory.stat, blkio.*, io.stat, cpuacct.usage_percpu,
  * /proc/<pid>/cgroup, /proc/partitions) and single-value files. */
-#define CGROUP_TEXT_MAX (256U * 1024U)
-#define CGROUP_PROC_CGROUP_MAX (64U * 1024U)
+#define CGROUP_TEXT_MAX ((size_t)256 * 1024)
+#define CGROUP_PROC_CGROUP_MAX ((size_t)64 * 1024)
 #define CGROUP_VALUE_MAX 64U
 /* Sanity bounds on repeated fields. */
 #define CGROUP_PERCPU_MAX 8192U
