@@ -426,7 +426,8 @@ int store_checksum(const char *dir, const char *like, bool sync, uint64_t *ret_s
         int r = collect(fd, "", st.st_dev, sync, &l, 0);
         if (r < 0)
                 goto finish;
-        qsort(l.paths, l.n, sizeof(char *), strcmp_ptr);
+        if (l.n > 0) /* an empty directory has no list: qsort(NULL, ...) is undefined */
+                qsort(l.paths, l.n, sizeof(char *), strcmp_ptr);
 
         Sha256 h;
         sha256_init(&h);
