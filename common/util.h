@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -127,6 +129,9 @@ int write_file_atomic(const char *path, const void *buf, size_t len, int mode);
 int mkdir_p(const char *path, int mode);
 /* mkdir_p() of the directory holding path's last component. */
 int mkdir_parents(const char *path, int mode);
+/* An AF_UNIX address for path, NUL-terminated in sun_path; -ENAMETOOLONG when
+ * it does not fit (a path that fills sun_path exactly is refused too). */
+int sockaddr_un_set(struct sockaddr_un *ret, const char *path);
 /* A DIR stream, from the start, on a close-on-exec copy of dir_fd (which
  * stays open: closedir() closes only the copy). */
 int dir_open_fd(int dir_fd, DIR **ret);

@@ -908,8 +908,7 @@ static int send_console(const char *path, const int *fds, size_t n, const char *
 
         int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         ASSERT_TRUE(c >= 0);
-        ASSERT_TRUE(strlen(path) < sizeof(sa.sun_path));
-        strcpy(sa.sun_path, path);
+        ASSERT_OK(sockaddr_un_set(&sa, path));
         ASSERT_OK(connect(c, (struct sockaddr *)&sa, sizeof(sa)));
         if (n > 0) {
                 mh.msg_control = &control;
