@@ -182,7 +182,7 @@ int path_resolve_existing(const char *path, char **ret) {
                         return 0;
                 }
                 if (errno != ENOENT && errno != ENOTDIR)
-                        return -errno;
+                        return negative_errno();
                 char *slash = strrchr(head, '/');
                 if (!slash || cut == 0)
                         return -ENOENT;
