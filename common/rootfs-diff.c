@@ -828,8 +828,7 @@ int rootfs_diff_apply_msg(const char *checkpoint_dir, const char *rootfs, char *
                 int dir_fd;
                 const char *name;
                 r = open_parent(&a, *p, false, &dir_fd, &name);
-                if (r == -ENOENT || r == -ENOTDIR) {
-                        r = 0; /* nothing there to delete */
+                if (r == -ENOENT || r == -ENOTDIR) { /* nothing there to delete */
                         forget_parent(&a);
                         continue;
                 }

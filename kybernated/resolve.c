@@ -42,11 +42,10 @@ static bool has_dotdot_component(const char *s) {
 
 int ref_parse(const char *ref, RefKind *ret_kind, const char **ret_reason) {
         const char *reason = NULL;
-        size_t l;
 
         if (isempty(ref))
                 reason = "empty reference";
-        else if ((l = strlen(ref)) > REF_MAX)
+        else if (strlen(ref) > REF_MAX)
                 reason = "reference too long";
         else {
                 for (const char *p = ref; *p; p++)
