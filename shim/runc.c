@@ -268,6 +268,7 @@ int runc_run(sd_event *e, Reaper *reaper, const RuncConfig *cfg, char *const *ar
         /* The whole input fits into an empty pipe, so this cannot block. */
         if (spawn->input && (r = write_all(in_w, spawn->input, spawn->input_len)) < 0)
                 return r;
+        /* NOLINTNEXTLINE(clang-analyzer-deadcode.DeadStores): read by the _cleanup_close_ at scope exit */
         in_w = safe_close(in_w);
 
         c = calloc(1, sizeof(*c));
