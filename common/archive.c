@@ -775,6 +775,7 @@ static int extract_entry(ArchiveReader *rd, const ArchiveEntry *e, void *userdat
         return 0;
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): depth bounded by ARCHIVE_DEPTH_MAX */
 static int sync_tree(int dir_fd, unsigned depth) {
         if (depth > ARCHIVE_DEPTH_MAX)
                 return -ELOOP;
@@ -1264,6 +1265,7 @@ int archive_writer_add_file(ArchiveWriter *w, const char *path, int fd) {
         return writer_copy(w, fd, size);
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): depth bounded by ARCHIVE_DEPTH_MAX */
 static int add_tree(ArchiveWriter *w, int dir_fd, const char *prefix, unsigned depth) {
         _cleanup_strv_free_ char **names = NULL;
         int r;

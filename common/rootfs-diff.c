@@ -199,6 +199,7 @@ static int capture_symlink(Capture *c, int dir_fd, const char *name, const char 
 }
 
 /* A subtree taken as it is (from the merged rootfs): no overlay markers. */
+/* NOLINTNEXTLINE(misc-no-recursion): depth bounded by ROOTFS_DIFF_DEPTH_MAX */
 static int capture_plain(Capture *c, int dir_fd, const char *prefix, unsigned depth) {
         _cleanup_strv_free_ char **names = NULL;
         int r;
@@ -256,6 +257,7 @@ static int open_merged(Capture *c, const char *path, int flags, struct stat *ret
 }
 
 /* The upper directory: whiteouts, opaque and redirected directories, metacopy files. */
+/* NOLINTNEXTLINE(misc-no-recursion): depth bounded by ROOTFS_DIFF_DEPTH_MAX */
 static int capture_upper(Capture *c, int dir_fd, const char *prefix, unsigned depth) {
         _cleanup_strv_free_ char **names = NULL;
         char val[256];
@@ -486,6 +488,7 @@ static int open_dir_in_root(Apply *a, const char *path, bool create, int *ret_fd
 
 /* Removes name in dir_fd: a file, a symlink (not followed) or a whole
  * directory tree, never leaving the rootfs's filesystem. Absent: 0. */
+/* NOLINTNEXTLINE(misc-no-recursion): depth bounded by ROOTFS_DIFF_DEPTH_MAX */
 static int remove_at(Apply *a, int dir_fd, const char *name, unsigned depth) {
         struct stat st;
         if (depth > ROOTFS_DIFF_DEPTH_MAX)

@@ -85,6 +85,7 @@ int store_umount_below(const char *path) {
 }
 
 /* Deletes the contents of dir fd (not fd itself), staying on dev. */
+/* NOLINTNEXTLINE(misc-no-recursion): depth bounded (256) */
 static int rm_contents(int fd, dev_t dev, int depth) {
         if (depth > 256)
                 return -ELOOP;
@@ -187,6 +188,7 @@ static void file_list_done(FileList *l) {
 
 /* Collects relative paths of regular files below fd; fsyncs directories
  * when asked (their entries must be durable too). */
+/* NOLINTNEXTLINE(misc-no-recursion): depth bounded (64) */
 static int collect(int fd, const char *rel, dev_t dev, bool sync, FileList *l, int depth) {
         if (depth > 64)
                 return -ELOOP;
