@@ -47,11 +47,13 @@
         })
 
 /* Defines name##p(type **p) calling func(*p), for _cleanup_(name##p). */
+/* NOLINTBEGIN(bugprone-macro-parentheses): type is a type name */
 #define DEFINE_POINTER_CLEANUP(type, func)     \
         static inline void func##p(type **p) { \
                 if (*p)                        \
                         func(*p);              \
         }
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 static inline void freep(void *p) {
         free(*(void **)p);
@@ -89,6 +91,7 @@ static inline void strv_freep(char ***l) {
         strv_free(*l);
 }
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
+/* NOLINTNEXTLINE(bugprone-macro-parentheses): s names the loop variable */
 #define STRV_FOREACH(s, l) for (char **s = (l); s && *s; s++)
 
 static inline bool streq_ptr(const char *a, const char *b) {

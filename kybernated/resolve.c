@@ -469,6 +469,7 @@ int retention_select(RetentionItem *items, size_t n, uint32_t keep, int64_t max_
                 return -EINVAL;
         if (n == 0)
                 return 0;
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         _cleanup_free_ RetentionItem **order = calloc(n, sizeof(*order));
         if (!order)
                 return -ENOMEM;
@@ -476,6 +477,7 @@ int retention_select(RetentionItem *items, size_t n, uint32_t keep, int64_t max_
                 order[i] = &items[i];
                 items[i].prune = false;
         }
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         qsort(order, n, sizeof(*order), item_cmp);
 
         int marked = 0;

@@ -51,6 +51,7 @@ typedef struct KeyField {
         size_t offset;
 } KeyField;
 
+/* NOLINTBEGIN(bugprone-macro-parentheses): type is a type name */
 #define NEW_MSG(type, init_fn)                   \
         ({                                       \
                 type *_m = malloc(sizeof(type)); \
@@ -58,6 +59,7 @@ typedef struct KeyField {
                         init_fn(_m);             \
                 _m;                              \
         })
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 bool is_blank(char c);
 
