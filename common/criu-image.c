@@ -197,7 +197,7 @@ static char *comm_sanitize(const char *s) {
                 return NULL;
         for (size_t i = 0; i < n; i++) {
                 unsigned char ch = (unsigned char)s[i];
-                c[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+                c[i] = (char)(ch >= 0x20 && ch < 0x7f ? ch : '?');
         }
         c[n] = 0;
         return c;
