@@ -26,7 +26,7 @@ typedef struct TarHeader {
 } TarHeader;
 _Static_assert(sizeof(TarHeader) == ARCHIVE_BLOCK_SIZE, "tar header is one block");
 
-#define COPY_BUF_SIZE (128U * 1024U)
+#define COPY_BUF_SIZE ((size_t)128 * 1024)
 /* Largest size the 11 octal digits of a ustar size field hold. */
 #define USTAR_SIZE_MAX 077777777777ULL
 

@@ -648,10 +648,10 @@ static int open_parent(int dest_fd, char *path, bool create, int *ret_fd, const 
                         return r;
                 }
                 int next = openat(cur, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                int saved = errno;
+                int r = next < 0 ? negative_errno() : 0;
                 *slash = '/';
-                if (next < 0)
-                        return saved == ELOOP || saved == ENOTDIR ? -EPERM : -saved;
+                if (r < 0)
+                        return r == -ELOOP || r == -ENOTDIR ? -EPERM : r;
                 safe_close(cur);
                 cur = next;
                 p = slash + 1;
@@ -707,6 +707,7 @@ static int extract_entry(ArchiveReader *rd, const ArchiveEntry *e, void *userdat
         return 0;
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): depth bounded by ARCHIVE_DEPTH_MAX */
 static int sync_tree(int dir_fd, unsigned depth) {
         if (depth > ARCHIVE_DEPTH_MAX)
                 return -ELOOP;

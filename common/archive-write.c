@@ -284,7 +284,7 @@ static int sparse_scan(int fd, uint64_t size, ArchiveSegment **ret, size_t *ret_
                 uint64_t end = MIN((uint64_t)h, size);
                 if (end <= (uint64_t)d)
                         return -EIO; /* changed under us */
-                if (n > 0 && n >= ARCHIVE_SPARSE_MAX_SEGMENTS - 1) {
+                if (n >= ARCHIVE_SPARSE_MAX_SEGMENTS - 1) {
                         data += end - (segs[n - 1].offset + segs[n - 1].length);
                         segs[n - 1].length = end - segs[n - 1].offset;
                 } else {
@@ -443,6 +443,7 @@ int archive_writer_add_file(ArchiveWriter *w, const char *path, int fd) {
         return writer_copy(w, fd, size);
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): depth bounded by ARCHIVE_DEPTH_MAX */
 static int add_tree(ArchiveWriter *w, int dir_fd, const char *prefix, unsigned depth) {
         _cleanup_strv_free_ char **names = NULL;
         int r;

@@ -44,8 +44,8 @@
 #define ARCHIVE_PATH_MAX 4096U
 #define ARCHIVE_NAME_MAX 255U
 #define ARCHIVE_DEPTH_MAX 64U
-#define ARCHIVE_PAX_MAX (64U * 1024U)
-#define ARCHIVE_SPARSE_MAX_SEGMENTS (256U * 1024U)
+#define ARCHIVE_PAX_MAX ((size_t)64 * 1024)
+#define ARCHIVE_SPARSE_MAX_SEGMENTS ((size_t)256 * 1024)
 
 typedef struct ArchiveLimits {
         uint64_t max_entries; /* 0: ARCHIVE_DEFAULT_MAX_ENTRIES */

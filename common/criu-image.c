@@ -197,7 +197,7 @@ static char *comm_sanitize(const char *s) {
                 return NULL;
         for (size_t i = 0; i < n; i++) {
                 unsigned char ch = (unsigned char)s[i];
-                c[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+                c[i] = (char)(ch >= 0x20 && ch < 0x7f ? ch : '?');
         }
         c[n] = 0;
         return c;
@@ -398,7 +398,7 @@ int criu_stats_load(const char *path, CriuDumpStats *ret) {
                 return negative_errno();
         if (!S_ISREG(st.st_mode))
                 return -EBADF;
-        int r = read_full_fd(fd, 1024 * 1024, &buf, &size);
+        int r = read_full_fd(fd, (size_t)1024 * 1024, &buf, &size);
         if (r < 0)
                 return r;
         return criu_stats_parse(buf, size, ret);
@@ -407,7 +407,7 @@ int criu_stats_load(const char *path, CriuDumpStats *ret) {
 int criu_inventory_load_at(int dir_fd, CriuInventory *ret) {
         _cleanup_free_ char *buf = NULL;
         size_t size;
-        int r = criu_image_read_at(dir_fd, "inventory.img", 1024 * 1024, &buf, &size);
+        int r = criu_image_read_at(dir_fd, "inventory.img", (size_t)1024 * 1024, &buf, &size);
         if (r < 0)
                 return r;
         return criu_inventory_parse(buf, size, ret);

@@ -29,8 +29,8 @@
 #define CRIU_STATS_MAGIC 0x57093306U
 
 /* Limits. A file larger than these is refused rather than read. */
-#define CRIU_IMAGE_FILE_MAX (64U * 1024U * 1024U)
-#define CRIU_IMAGE_ENTRY_MAX (16U * 1024U * 1024U)
+#define CRIU_IMAGE_FILE_MAX ((size_t)64 * 1024 * 1024)
+#define CRIU_IMAGE_ENTRY_MAX ((size_t)16 * 1024 * 1024)
 #define CRIU_TREE_PROCS_MAX 65536U
 #define CRIU_TREE_THREADS_MAX 65536U
 /* The kernel's TASK_COMM_LEN is 16; a longer name in an image is cut. */

@@ -107,13 +107,13 @@ int kyb_recv_datagram(int fd, uint8_t **ret, size_t *ret_len) {
 }
 
 static int connect_socket(const char *path, bool nonblock, int *ret_fd) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        struct sockaddr_un sa;
 
         if (!path)
                 path = kyb_socket_path();
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, path);
+        int r = sockaddr_un_set(&sa, path);
+        if (r < 0)
+                return r;
 
         _cleanup_close_ int fd =
                 socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);

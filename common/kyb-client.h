@@ -31,7 +31,7 @@
 #include "kybernate/v1/daemon.pb-c.h"
 
 #define KYB_PROTOCOL_VERSION 1u
-#define KYB_MSG_MAX (128u * 1024u)
+#define KYB_MSG_MAX ((size_t)128 * 1024)
 #define KYB_SOCKET_DEFAULT "/run/kybernate/kybernated.sock"
 #define KYB_SOCKET_ENV "KYBERNATE_SOCKET"
 

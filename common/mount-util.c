@@ -64,6 +64,7 @@ int umount_below(const char *path) {
 }
 
 /* Deletes the contents of dir fd (not fd itself), staying on dev. */
+/* NOLINTNEXTLINE(misc-no-recursion): depth bounded (256) */
 static int rm_contents(int fd, dev_t dev, int depth) {
         if (depth > 256)
                 return -ELOOP;

@@ -20,7 +20,7 @@ static inline void cjson_deletep(cJSON **p) {
 }
 #define _cleanup_cjson_ _cleanup_(cjson_deletep)
 
-#define COPY_BUF_SIZE (128U * 1024U)
+#define COPY_BUF_SIZE ((size_t)128 * 1024)
 
 static char *mfree(char *p) {
         free(p);
@@ -199,6 +199,7 @@ static int capture_symlink(Capture *c, int dir_fd, const char *name, const char 
 }
 
 /* A subtree taken as it is (from the merged rootfs): no overlay markers. */
+/* NOLINTNEXTLINE(misc-no-recursion): depth bounded by ROOTFS_DIFF_DEPTH_MAX */
 static int capture_plain(Capture *c, int dir_fd, const char *prefix, unsigned depth) {
         _cleanup_strv_free_ char **names = NULL;
         int r;
@@ -256,6 +257,7 @@ static int open_merged(Capture *c, const char *path, int flags, struct stat *ret
 }
 
 /* The upper directory: whiteouts, opaque and redirected directories, metacopy files. */
+/* NOLINTNEXTLINE(misc-no-recursion): depth bounded by ROOTFS_DIFF_DEPTH_MAX */
 static int capture_upper(Capture *c, int dir_fd, const char *prefix, unsigned depth) {
         _cleanup_strv_free_ char **names = NULL;
         char val[256];
@@ -486,6 +488,7 @@ static int open_dir_in_root(Apply *a, const char *path, bool create, int *ret_fd
 
 /* Removes name in dir_fd: a file, a symlink (not followed) or a whole
  * directory tree, never leaving the rootfs's filesystem. Absent: 0. */
+/* NOLINTNEXTLINE(misc-no-recursion): depth bounded by ROOTFS_DIFF_DEPTH_MAX */
 static int remove_at(Apply *a, int dir_fd, const char *name, unsigned depth) {
         struct stat st;
         if (depth > ROOTFS_DIFF_DEPTH_MAX)
@@ -828,8 +831,7 @@ int rootfs_diff_apply_msg(const char *checkpoint_dir, const char *rootfs, char *
                 int dir_fd;
                 const char *name;
                 r = open_parent(&a, *p, false, &dir_fd, &name);
-                if (r == -ENOENT || r == -ENOTDIR) {
-                        r = 0; /* nothing there to delete */
+                if (r == -ENOENT || r == -ENOTDIR) { /* nothing there to delete */
                         forget_parent(&a);
                         continue;
                 }

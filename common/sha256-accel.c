@@ -32,7 +32,7 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void blocks(uint32_t h[8], co
 
         for (; n > 0; n--, p += 64) {
                 __m128i abef0 = abef, cdgh0 = cdgh, w[4];
-                for (int g = 0; g < 16; g++) {
+                for (size_t g = 0; g < 16; g++) {
                         if (g < 4)
                                 w[g] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)),
                                                         bswap);

@@ -21,7 +21,7 @@ const uint32_t sha256_k[64] = {
 static void sha256_block(Sha256 *s, const uint8_t *p) {
         uint32_t w[64], a, b, c, d, e, f, g, h;
 
-        for (int i = 0; i < 16; i++)
+        for (size_t i = 0; i < 16; i++)
                 w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
                        (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
         for (int i = 16; i < 64; i++) {
@@ -80,7 +80,7 @@ void sha256_final(Sha256 *s, uint8_t out[32]) {
         for (int i = 0; i < 8; i++)
                 pad[padlen + i] = (uint8_t)(bits >> (56 - 8 * i));
         sha256_update(s, pad, padlen + 8);
-        for (int i = 0; i < 8; i++) {
+        for (size_t i = 0; i < 8; i++) {
                 out[4 * i] = (uint8_t)(s->h[i] >> 24);
                 out[4 * i + 1] = (uint8_t)(s->h[i] >> 16);
                 out[4 * i + 2] = (uint8_t)(s->h[i] >> 8);
@@ -90,7 +90,7 @@ void sha256_final(Sha256 *s, uint8_t out[32]) {
 
 void sha256_to_hex(const uint8_t digest[32], char ret[static 65]) {
         static const char hex[] = "0123456789abcdef";
-        for (int i = 0; i < 32; i++) {
+        for (size_t i = 0; i < 32; i++) {
                 ret[2 * i] = hex[digest[i] >> 4];
                 ret[2 * i + 1] = hex[digest[i] & 15];
         }

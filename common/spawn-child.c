@@ -124,6 +124,7 @@ int spawn_exec(char *const argv[], const SpawnOptions *o, pid_t *ret_pid) {
         }
 
         /* EOF once exec() succeeded (the write end is close-on-exec), else its errno. */
+        /* NOLINTNEXTLINE(clang-analyzer-deadcode.DeadStores): read by the _cleanup_close_ at scope exit */
         err_w = safe_close(err_w);
         int e = 0;
         ssize_t k;

@@ -94,6 +94,15 @@ int write_file_replace(const char *path, const void *buf, size_t len, int mode, 
         return r;
 }
 
+int sockaddr_un_set(struct sockaddr_un *ret, const char *path) {
+        size_t n = strlen(path);
+        if (n >= sizeof(ret->sun_path))
+                return -ENAMETOOLONG;
+        *ret = (struct sockaddr_un){.sun_family = AF_UNIX};
+        memcpy(ret->sun_path, path, n + 1);
+        return 0;
+}
+
 int mkdir_parents(const char *path, int mode) {
         const char *slash = strrchr(path, '/');
         if (!slash || slash == path)

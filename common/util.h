@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -45,11 +47,13 @@
         })
 
 /* Defines name##p(type **p) calling func(*p), for _cleanup_(name##p). */
+/* NOLINTBEGIN(bugprone-macro-parentheses): type is a type name */
 #define DEFINE_POINTER_CLEANUP(type, func)     \
         static inline void func##p(type **p) { \
                 if (*p)                        \
                         func(*p);              \
         }
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 static inline void freep(void *p) {
         free(*(void **)p);
@@ -87,6 +91,7 @@ static inline void strv_freep(char ***l) {
         strv_free(*l);
 }
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
+/* NOLINTNEXTLINE(bugprone-macro-parentheses): s names the loop variable */
 #define STRV_FOREACH(s, l) for (char **s = (l); s && *s; s++)
 
 static inline bool streq_ptr(const char *a, const char *b) {
@@ -107,7 +112,12 @@ static inline const char *startswith(const char *s, const char *prefix) {
 
 /* -errno, never 0, for use right after a failed libc call. */
 static inline int negative_errno(void) {
-        return errno > 0 ? -errno : -EIO;
+        int r = errno > 0 ? -errno : -EIO;
+        /* True, and tells clang's analyzer (which does not reason through the
+         * negation) that callers see a failure, never r >= 0 with nothing set. */
+        if (r >= 0)
+                __builtin_unreachable();
+        return r;
 }
 
 /* Reads all of fd into a NUL-terminated buffer, refusing more than max bytes. */
@@ -122,6 +132,9 @@ int write_file_atomic(const char *path, const void *buf, size_t len, int mode);
 int mkdir_p(const char *path, int mode);
 /* mkdir_p() of the directory holding path's last component. */
 int mkdir_parents(const char *path, int mode);
+/* An AF_UNIX address for path, NUL-terminated in sun_path; -ENAMETOOLONG when
+ * it does not fit (a path that fills sun_path exactly is refused too). */
+int sockaddr_un_set(struct sockaddr_un *ret, const char *path);
 /* A DIR stream, from the start, on a close-on-exec copy of dir_fd (which
  * stays open: closedir() closes only the copy). */
 int dir_open_fd(int dir_fd, DIR **ret);

@@ -79,7 +79,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (symlink("../outside", p) < 0)
                 abort();
         snprintf(p, sizeof(p), "%s/abs", root);
-        if (symlink(outside, p) < 0 || mkdir(strcat(p, "-dir"), 0755) < 0)
+        if (symlink(outside, p) < 0)
+                abort();
+        snprintf(p, sizeof(p), "%s/abs-dir", root);
+        if (mkdir(p, 0755) < 0)
                 abort();
 
         if (size >= 2) {

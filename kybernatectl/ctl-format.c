@@ -35,7 +35,7 @@ static const struct {
         char unit;
         uint64_t sec;
 } duration_units[] = {
-        {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 7 * 86400},
+        {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', (uint64_t)7 * 86400},
 };
 
 int parse_duration_sec(const char *s, uint64_t *ret) {
@@ -83,7 +83,7 @@ char *format_duration(char *buf, size_t size, uint64_t sec) {
         static const struct {
                 const char *suffix;
                 uint64_t sec;
-        } units[] = {{"w", 7 * 86400}, {"d", 86400}, {"h", 3600}, {"m", 60}, {"s", 1}};
+        } units[] = {{"w", (uint64_t)7 * 86400}, {"d", 86400}, {"h", 3600}, {"m", 60}, {"s", 1}};
 
         for (size_t i = 0; i < ELEMENTSOF(units); i++) {
                 if (sec < units[i].sec && units[i].sec > 1)

@@ -83,6 +83,7 @@ static int import_unpack(int in, const char *file, const char *staging) {
                           : r == -EBADMSG ? "it is truncated or not a tar archive"
                                           : strerror(-r);
         ERR("import: refusing %s: %s (%s)\n", file, why, strerror(-r));
+        /* NOLINTNEXTLINE(clang-analyzer-deadcode.DeadStores): read by the _cleanup_close_ at scope exit */
         dfd = safe_close(dfd);
         (void)nftw(staging, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
         return r == -EPERM || r == -ENOTSUP || r == -EBADMSG || r == -E2BIG ? CTL_EXIT_FAILED

@@ -18,6 +18,7 @@ static int list_page(Kybernate__V1__Response *resp, void *userdata) {
         ListState *s = userdata;
         if (resp->result_case != KYBERNATE__V1__RESPONSE__RESULT_LIST)
                 return 0;
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         Kybernate__V1__Response **np = reallocarray(s->pages, s->n_pages + 1, sizeof(*np));
         if (!np)
                 return -ENOMEM;

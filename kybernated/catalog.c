@@ -151,7 +151,8 @@ static int read_version(Catalog *c, int *ret) {
                 *ret = 0;
                 return 0;
         }
-        return sqlite_to_errno(rc);
+        r = sqlite_to_errno(rc);
+        return r < 0 ? r : -EIO; /* never 0 without *ret */
 }
 
 static int migrate(Catalog *c, int target) {

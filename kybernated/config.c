@@ -273,7 +273,7 @@ int config_parse(Config *c, const char *text, unsigned *ret_line) {
 int config_load(Config *c, const char *path, bool required, unsigned *ret_line) {
         _cleanup_free_ char *text = NULL;
         *ret_line = 0;
-        int r = read_full_file(path, 64 * 1024, &text, NULL);
+        int r = read_full_file(path, (size_t)64 * 1024, &text, NULL);
         if (r == -ENOENT && !required)
                 return 0;
         if (r < 0)

@@ -273,7 +273,7 @@ static int on_connection_io(sd_event_source *s, int fd, uint32_t revents, void *
                 if (r == -EMSGSIZE) {
                         /* The oversized datagram was discarded; answer and go on. */
                         char msg[64];
-                        snprintf(msg, sizeof(msg), "request larger than %u bytes refused", KYB_MSG_MAX);
+                        snprintf(msg, sizeof(msg), "request larger than %zu bytes refused", KYB_MSG_MAX);
                         connection_send_aside(c, 0, EMSGSIZE, msg);
                         return 0;
                 }

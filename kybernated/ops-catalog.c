@@ -57,8 +57,11 @@ static int pager_flush(Pager *p, bool final) {
         head_len += put_varint(head + head_len, body);
 
         _cleanup_free_ uint8_t *extra = malloc(head_len + body);
-        if (!extra)
+        if (!extra) {
+                if (final) /* the client waits for a final answer: an error, not silence */
+                        (void)connection_send_error(p->conn, ENOMEM, "out of memory");
                 return -ENOMEM;
+        }
         memcpy(extra, head, head_len);
         if (p->len > 0)
                 memcpy(extra + head_len, p->page, p->len);
@@ -129,7 +132,7 @@ void op_list(Connection *c, const Kybernate__V1__ListRequest *req) {
         Pager p = {.conn = c, .kind = KYBERNATE__V1__RESPONSE__RESULT_LIST};
         int r = catalog_list(m->catalog, &f, list_row, &p);
         if (r >= 0)
-                r = pager_flush(&p, true);
+                (void)pager_flush(&p, true); /* a failure has answered or hung up */
         else
                 connection_send_error(c, r, "listing the catalog failed: %s", strerror(-r));
         pager_done(&p);

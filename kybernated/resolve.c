@@ -42,11 +42,10 @@ static bool has_dotdot_component(const char *s) {
 
 int ref_parse(const char *ref, RefKind *ret_kind, const char **ret_reason) {
         const char *reason = NULL;
-        size_t l;
 
         if (isempty(ref))
                 reason = "empty reference";
-        else if ((l = strlen(ref)) > REF_MAX)
+        else if (strlen(ref) > REF_MAX)
                 reason = "reference too long";
         else {
                 for (const char *p = ref; *p; p++)
@@ -182,7 +181,7 @@ int path_resolve_existing(const char *path, char **ret) {
                         return 0;
                 }
                 if (errno != ENOENT && errno != ENOTDIR)
-                        return -errno;
+                        return negative_errno();
                 char *slash = strrchr(head, '/');
                 if (!slash || cut == 0)
                         return -ENOENT;
@@ -470,6 +469,7 @@ int retention_select(RetentionItem *items, size_t n, uint32_t keep, int64_t max_
                 return -EINVAL;
         if (n == 0)
                 return 0;
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         _cleanup_free_ RetentionItem **order = calloc(n, sizeof(*order));
         if (!order)
                 return -ENOMEM;
@@ -477,6 +477,7 @@ int retention_select(RetentionItem *items, size_t n, uint32_t keep, int64_t max_
                 order[i] = &items[i];
                 items[i].prune = false;
         }
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         qsort(order, n, sizeof(*order), item_cmp);
 
         int marked = 0;
@@ -514,7 +515,7 @@ int parse_duration_ns(const char *s, int64_t *ret) {
         else if (streq(end, "d"))
                 mult = 86400;
         else if (streq(end, "w"))
-                mult = 7 * 86400;
+                mult = (uint64_t)7 * 86400;
         else
                 return -EINVAL;
         if (v > (uint64_t)INT64_MAX / NSEC_PER_SEC / mult)

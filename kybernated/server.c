@@ -253,11 +253,11 @@ int server_listen(Server *s, int fd) {
                 if (r < 0)
                         return r;
         } else {
-                struct sockaddr_un sa = {.sun_family = AF_UNIX};
+                struct sockaddr_un sa;
                 const char *path = m->config->socket;
-                if (strlen(path) >= sizeof(sa.sun_path))
-                        return -ENAMETOOLONG;
-                strcpy(sa.sun_path, path);
+                r = sockaddr_un_set(&sa, path);
+                if (r < 0)
+                        return r;
 
                 r = mkdir_parents(path, 0755);
                 if (r < 0)

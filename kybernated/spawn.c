@@ -44,9 +44,10 @@ int spawn_capture_line(char *const argv[], char **ret) {
         int r = spawn_with_fds(argv, wr, &pid);
         if (r < 0)
                 return r;
+        /* NOLINTNEXTLINE(clang-analyzer-deadcode.DeadStores): read by the _cleanup_close_ at scope exit */
         wr = safe_close(wr);
         _cleanup_free_ char *out = NULL;
-        r = read_full_fd(rd, 64 * 1024, &out, NULL);
+        r = read_full_fd(rd, (size_t)64 * 1024, &out, NULL);
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
                 ;

@@ -13,8 +13,8 @@
 
 /* Multi-line files (memory.stat, blkio.*, io.stat, cpuacct.usage_percpu,
  * /proc/<pid>/cgroup, /proc/partitions) and single-value files. */
-#define CGROUP_TEXT_MAX (256U * 1024U)
-#define CGROUP_PROC_CGROUP_MAX (64U * 1024U)
+#define CGROUP_TEXT_MAX ((size_t)256 * 1024)
+#define CGROUP_PROC_CGROUP_MAX ((size_t)64 * 1024)
 #define CGROUP_VALUE_MAX 64U
 /* Sanity bounds on repeated fields. */
 #define CGROUP_PERCPU_MAX 8192U
@@ -51,6 +51,7 @@ typedef struct KeyField {
         size_t offset;
 } KeyField;
 
+/* NOLINTBEGIN(bugprone-macro-parentheses): type is a type name */
 #define NEW_MSG(type, init_fn)                   \
         ({                                       \
                 type *_m = malloc(sizeof(type)); \
@@ -58,6 +59,7 @@ typedef struct KeyField {
                         init_fn(_m);             \
                 _m;                              \
         })
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 bool is_blank(char c);
 

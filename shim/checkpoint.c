@@ -11,7 +11,7 @@
 #include "util.h"
 
 /* A checkpoint of a large process takes a while. */
-#define CHECKPOINT_TIMEOUT_USEC (30 * 60 * USEC_PER_SEC)
+#define CHECKPOINT_TIMEOUT_USEC (USEC_PER_SEC * 30 * 60)
 
 void checkpoint_options_done(CheckpointOpts *o) {
         strv_free(o->empty_namespaces);

@@ -32,7 +32,6 @@ static void on_runc_create(int status, const char *out, size_t len, const char *
         Op *op = userdata;
         Container *c = container_find(op->shim, op->cid);
         _cleanup_free_ char *pidfile = NULL;
-        int r;
 
         if (!c) {
                 ttrpc_call_reply_error(op->call, TTRPC_NOT_FOUND, "container %s went away during create",
@@ -44,9 +43,8 @@ static void on_runc_create(int status, const char *out, size_t len, const char *
                 container_remove(op->shim, c);
                 goto out;
         }
-        if (asprintf(&pidfile, "%s/init.pid", c->bundle) < 0 ||
-            (r = read_pid_file(pidfile, &c->init->pid)) < 0 || (r = process_watch(c->init)) < 0 ||
-            (r = process_io_started(c->init->io)) < 0) {
+        if (asprintf(&pidfile, "%s/init.pid", c->bundle) < 0 || read_pid_file(pidfile, &c->init->pid) < 0 ||
+            process_watch(c->init) < 0 || process_io_started(c->init->io) < 0) {
                 ttrpc_call_reply_error(op->call, TTRPC_UNKNOWN, "container %s created but not usable",
                                        c->id);
                 char *args[] = {(char *)"delete", (char *)"--force", c->id, NULL};

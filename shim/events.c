@@ -60,6 +60,7 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): pops an event per level, at most one level past a retry */
 static void on_reply(TtrpcClient *c, int code, const char *message, const uint8_t *payload, size_t len,
                      void *userdata) {
         Publisher *p = userdata;
@@ -89,6 +90,7 @@ static void on_reply(TtrpcClient *c, int code, const char *message, const uint8_
                 log_error("Cannot schedule event retry, %s is stuck", ev->topic);
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): see on_reply */
 static void send_head(Publisher *p) {
         Event *ev = p->head;
         if (!ev || p->in_flight || p->retry)

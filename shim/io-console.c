@@ -176,7 +176,7 @@ static int console_listen_cb(sd_event_source *s, int fd, uint32_t revents, void 
 
 int console_socket_setup(ProcessIO *io) {
         const char *base = getenv("XDG_RUNTIME_DIR");
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        struct sockaddr_un sa;
         int r;
 
         if (isempty(base) || base[0] != '/' || strlen(base) > 64)
@@ -195,9 +195,9 @@ int console_socket_setup(ProcessIO *io) {
                 io->console_path = NULL;
                 return -ENOMEM;
         }
-        if (strlen(io->console_path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, io->console_path);
+        r = sockaddr_un_set(&sa, io->console_path);
+        if (r < 0)
+                return r;
 
         io->console_listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (io->console_listen_fd < 0)

@@ -168,6 +168,7 @@ int logger_start(ProcessIO *io, const StdioURI *u, int out_r, int err_r) {
                 if (r < 0)
                         return r;
         }
+        /* NOLINTNEXTLINE(clang-analyzer-deadcode.DeadStores): read by the _cleanup_close_ at scope exit */
         ready_w = safe_close(ready_w);
         r = sd_event_add_io(io->event, &io->logger_ready_ev, ready_r, EPOLLIN, logger_ready_cb, io);
         if (r < 0)

@@ -94,12 +94,11 @@ static int parse_args(int argc, char **argv, Args *a) {
 
 /* Binds path; a live socket already there (the pod's shim) is reported as 1. */
 static int bind_socket(const char *path, int *ret_fd) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        int r;
+        struct sockaddr_un sa;
+        int r = sockaddr_un_set(&sa, path);
 
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, path);
+        if (r < 0)
+                return r;
         r = mkdir_p(SHIM_SOCKET_DIR, 0711);
         if (r < 0)
                 return r;

@@ -12,7 +12,7 @@
 #include "util.h"
 
 #define CAPTURE_MAX (4u << 20)
-#define LOG_TAIL_MAX (64u * 1024u)
+#define LOG_TAIL_MAX ((size_t)64 * 1024)
 
 typedef struct Capture {
         int fd;
@@ -230,6 +230,7 @@ int runc_run(sd_event *e, Reaper *reaper, const RuncConfig *cfg, char *const *ar
         /* The whole input fits into an empty pipe, so this cannot block. */
         if (spawn->input && (r = write_all(in_w, spawn->input, spawn->input_len)) < 0)
                 return r;
+        /* NOLINTNEXTLINE(clang-analyzer-deadcode.DeadStores): read by the _cleanup_close_ at scope exit */
         in_w = safe_close(in_w);
 
         c = calloc(1, sizeof(*c));

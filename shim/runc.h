@@ -37,7 +37,7 @@ typedef struct RuncSpawn {
         size_t input_len;
 } RuncSpawn;
 
-#define RUNC_INPUT_MAX (60u * 1024u)
+#define RUNC_INPUT_MAX ((size_t)60 * 1024)
 
 int runc_run(sd_event *e, Reaper *reaper, const RuncConfig *cfg, char *const *args, const RuncSpawn *spawn,
              RuncDoneFn cb, void *userdata);

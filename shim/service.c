@@ -87,6 +87,7 @@ static int method_wait(TtrpcCall *call, const ProtobufCMessage *msg, void *userd
                 resp.exited_at = &ts;
                 return ttrpc_call_reply(call, &resp.base);
         }
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         TtrpcCall **w = reallocarray(p->waiters, p->n_waiters + 1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
@@ -121,6 +122,7 @@ static void on_runc_ps(int status, const char *out, size_t len, const char *erro
                 goto out;
         }
         Containerd__V1__Types__ProcessInfo *infos = calloc((size_t)n + 1, sizeof(*infos));
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         Containerd__V1__Types__ProcessInfo **ptrs = calloc((size_t)n + 1, sizeof(*ptrs));
         Containerd__Runc__V1__ProcessDetails *details = calloc((size_t)n + 1, sizeof(*details));
         Google__Protobuf__Any *anys = calloc((size_t)n + 1, sizeof(*anys));

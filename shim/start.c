@@ -74,7 +74,6 @@ void start_on_spawned(int status, const char *out, size_t len, const char *error
         Op *op = userdata;
         Process *p = op_process(op);
         _cleanup_free_ char *pidfile = NULL;
-        int r;
 
         if (!p) {
                 ttrpc_call_reply_error(op->call, TTRPC_NOT_FOUND, "container went away during start");
@@ -88,7 +87,7 @@ void start_on_spawned(int status, const char *out, size_t len, const char *error
                 if (p->init && p->c->checkpoint) {
                         /* A killed restore leaves the rootfs bound at criu-root: detach now,
                          * whoever removes the directories next. */
-                        r = container_detach_leftovers(p->c);
+                        int r = container_detach_leftovers(p->c);
                         if (r < 0)
                                 log_warning_errno(
                                         r, "Failed to detach the mounts left by the restore of %s: %m",
@@ -98,7 +97,7 @@ void start_on_spawned(int status, const char *out, size_t len, const char *error
                 goto out;
         }
         if (asprintf(&pidfile, "%s/%s.pid", p->c->bundle, p->init ? "init" : p->id) < 0 ||
-            (r = read_pid_file(pidfile, &p->pid)) < 0 || (r = process_watch(p)) < 0) {
+            read_pid_file(pidfile, &p->pid) < 0 || process_watch(p) < 0) {
                 start_failed(op, p, "start", "cannot read the pid file runc wrote");
                 goto out;
         }

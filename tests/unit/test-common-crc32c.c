@@ -45,7 +45,8 @@ TEST(paths_agree) {
                                 ASSERT_EQ(crc32c(crc32c(0, buf + off, k), buf + off + k, n - k), want);
                 }
         for (size_t n = 0; n <= 4099; n += n < 40 ? 1 : 509) {
-                const uint8_t *p[4] = {buf + 1, buf + 4099 + 2, buf + 2 * 4099 + 3, buf + 3 * 4099};
+                const uint8_t *p[4] = {buf + 1, buf + 4099 + 2, buf + (size_t)2 * 4099 + 3,
+                                       buf + (size_t)3 * 4099};
                 uint32_t got[4];
                 crc32c_x4(p, n, got);
                 for (int i = 0; i < 4; i++)

@@ -48,7 +48,7 @@ TEST(accel_matches_portable) {
         /* Portable: one byte at a time never reaches the bulk path. */
         Sha256 s;
         sha256_init(&s);
-        for (size_t i = 0; i < 64 * 37; i++)
+        for (size_t i = 0; i < (size_t)64 * 37; i++)
                 sha256_update(&s, data + 1 + i, 1);
         ASSERT_EQ(s.used, 0);
         for (int i = 0; i < 8; i++)

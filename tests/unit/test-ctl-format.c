@@ -56,7 +56,7 @@ TEST(bytes_format) {
         ASSERT_STREQ(format_bytes(b, sizeof(b), 0), "0 B");
         ASSERT_STREQ(format_bytes(b, sizeof(b), 1023), "1023 B");
         ASSERT_STREQ(format_bytes(b, sizeof(b), 1536), "1.5 KiB");
-        ASSERT_STREQ(format_bytes(b, sizeof(b), 17 * 1024 * 1024), "17.0 MiB");
+        ASSERT_STREQ(format_bytes(b, sizeof(b), (uint64_t)17 * 1024 * 1024), "17.0 MiB");
         ASSERT_STREQ(format_bytes(b, sizeof(b), 1ULL << 30), "1.0 GiB");
         ASSERT_STREQ(format_bytes(b, sizeof(b), UINT64_MAX), "16.0 EiB");
 }

@@ -7,6 +7,7 @@
  * only without root, cgroup v1 memory, runc or a static busybox. */
 #include <cjson/cJSON.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -148,7 +149,7 @@ TEST(proc_cgroup_bad) {
         ASSERT_ERROR(cgroup_new_from_proc_cgroup(root, "4:../memory:/x\n", &cg), ENOENT);
         ASSERT_NULL(cg);
         /* Overlong input is refused, an overlong line is skipped. */
-        size_t big = 70 * 1024;
+        size_t big = (size_t)70 * 1024;
         _cleanup_free_ char *t = malloc(big + 1);
         ASSERT_NOT_NULL(t);
         memset(t, 'a', big);
@@ -676,7 +677,7 @@ TEST(stats_garbage_v1) {
         io__containerd__cgroups__v1__metrics__free_unpacked(m, NULL);
 
         /* A file past the size bound is skipped whole. */
-        size_t bign = 300 * 1024;
+        size_t bign = (size_t)300 * 1024;
         _cleanup_free_ char *big = malloc(bign + 1);
         ASSERT_NOT_NULL(big);
         for (size_t i = 0; i < bign; i += 10)
@@ -847,7 +848,7 @@ TEST(oom_watch_v2_fake_tree) {
 
 /* ---- real cgroup v1 memory cgroup on this host ------------------------------- */
 
-#define REAL_LIMIT (16U * 1024U * 1024U)
+#define REAL_LIMIT ((uint64_t)16 * 1024 * 1024)
 
 static void real_cgroup_cleanup(const char *dir) {
         /* Kill whatever is left in it, then remove it (a cgroup directory is
@@ -885,7 +886,7 @@ static void child_main(int go_fd, int ready_fd) {
         /* 1: wait to be moved into the cgroup, then charge a few MiB to it. */
         if (read(go_fd, &c, 1) != 1)
                 _exit(2);
-        size_t small = 4U * 1024U * 1024U;
+        size_t small = (size_t)4 * 1024 * 1024;
         char *a = mmap(NULL, small, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (a == MAP_FAILED)
                 _exit(3);
@@ -895,7 +896,7 @@ static void child_main(int go_fd, int ready_fd) {
         /* 2: on the second go, allocate far past the limit. */
         if (read(go_fd, &c, 1) != 1)
                 _exit(5);
-        size_t big = 256U * 1024U * 1024U;
+        size_t big = (size_t)256 * 1024 * 1024;
         char *b = mmap(NULL, big, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (b == MAP_FAILED)
                 _exit(6);
@@ -937,7 +938,7 @@ static void real_v1_body(const char *dir) {
 
         V1Metrics *m = stats_v1(cg);
         ASSERT_NOT_NULL(m->memory);
-        ASSERT_TRUE(m->memory->usage->usage >= 4U * 1024U * 1024U);
+        ASSERT_TRUE(m->memory->usage->usage >= (uint64_t)4 * 1024 * 1024);
         ASSERT_TRUE(m->memory->usage->limit > REAL_LIMIT);
         ASSERT_TRUE(m->memory->total_rss + m->memory->total_cache > 0);
         ASSERT_NOT_NULL(m->cpu);
@@ -948,7 +949,7 @@ static void real_v1_body(const char *dir) {
                 (unsigned long long)m->cpu->usage->total);
         io__containerd__cgroups__v1__metrics__free_unpacked(m, NULL);
 
-        snprintf(buf, sizeof(buf), "%u\n", REAL_LIMIT);
+        snprintf(buf, sizeof(buf), "%" PRIu64 "\n", REAL_LIMIT);
         snprintf(p, sizeof(p), "%s/memory.limit_in_bytes", dir);
         _cleanup_close_ int lfd = open(p, O_WRONLY | O_CLOEXEC);
         ASSERT_TRUE(lfd >= 0);
@@ -982,7 +983,7 @@ static void real_v1_body(const char *dir) {
                 (unsigned long long)m->memory_oom_control->oom_kill);
         ASSERT_EQ(m->memory->usage->limit, REAL_LIMIT);
         ASSERT_TRUE(m->memory->usage->max <= REAL_LIMIT);
-        ASSERT_TRUE(m->memory->usage->max > 4U * 1024U * 1024U);
+        ASSERT_TRUE(m->memory->usage->max > (uint64_t)4 * 1024 * 1024);
         ASSERT_TRUE(m->memory_oom_control->oom_kill >= 1);
         io__containerd__cgroups__v1__metrics__free_unpacked(m, NULL);
 

@@ -80,8 +80,10 @@ TEST(valid_ids) {
         ASSERT_FALSE(shim_valid_id(long_id));
 }
 
-static Google__Protobuf__Any *pack_options(const Containerd__Runc__V1__Options *o, uint8_t *buf) {
+/* The Any and its bytes both static: the Any never points into a returned stack frame. */
+static Google__Protobuf__Any *pack_options(const Containerd__Runc__V1__Options *o) {
         static Google__Protobuf__Any any;
+        static uint8_t buf[512];
         google__protobuf__any__init(&any);
         any.type_url = (char *)RUNC_OPTIONS_TYPE;
         any.value.len = containerd__runc__v1__options__pack(o, buf);
@@ -91,7 +93,6 @@ static Google__Protobuf__Any *pack_options(const Containerd__Runc__V1__Options *
 
 TEST(options_runc) {
         Containerd__Runc__V1__Options o = CONTAINERD__RUNC__V1__OPTIONS__INIT;
-        uint8_t buf[512];
         ShimOptions so;
         RuncConfig rc;
 
@@ -100,7 +101,7 @@ TEST(options_runc) {
         o.systemd_cgroup = true;
         o.io_uid = 1000;
         o.criu_path = (char *)"/usr/local/sbin/criu";
-        ASSERT_OK(shim_options_from_any(pack_options(&o, buf), &so));
+        ASSERT_OK(shim_options_from_any(pack_options(&o), &so));
         ASSERT_STREQ(so.binary_name, "myrunc");
         ASSERT_EQ(so.io_uid, 1000);
         ASSERT_TRUE(so.systemd_cgroup);
@@ -114,7 +115,7 @@ TEST(options_runc) {
 
         /* a relative root is refused */
         o.root = (char *)"relative";
-        ASSERT_ERROR(shim_options_from_any(pack_options(&o, buf), &so), EINVAL);
+        ASSERT_ERROR(shim_options_from_any(pack_options(&o), &so), EINVAL);
 }
 
 TEST(options_absent_empty_unknown) {

@@ -496,7 +496,7 @@ TEST(fifo_backpressure) {
         int r = fifo_reader(out);
         ProcessIO *io = NULL;
         int fds[3];
-        const size_t total = 2 * 1024 * 1024;
+        const size_t total = (size_t)2 * 1024 * 1024;
         size_t written = 0, readn = 0;
         _cleanup_free_ char *chunk = malloc(65536);
 
@@ -908,8 +908,7 @@ static int send_console(const char *path, const int *fds, size_t n, const char *
 
         int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         ASSERT_TRUE(c >= 0);
-        ASSERT_TRUE(strlen(path) < sizeof(sa.sun_path));
-        strcpy(sa.sun_path, path);
+        ASSERT_OK(sockaddr_un_set(&sa, path));
         ASSERT_OK(connect(c, (struct sockaddr *)&sa, sizeof(sa)));
         if (n > 0) {
                 mh.msg_control = &control;
@@ -1192,7 +1191,7 @@ TEST(stdin_reader_gone) {
         int w = open(in, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
         ASSERT_TRUE(w >= 0);
         uint64_t deadline = now_monotonic_usec() + WAIT_USEC;
-        while (written < 1024 * 1024 && now_monotonic_usec() < deadline) {
+        while (written < (size_t)1024 * 1024 && now_monotonic_usec() < deadline) {
                 ssize_t n = write(w, chunk, 4096);
                 if (n > 0)
                         written += (size_t)n;

@@ -30,8 +30,8 @@ static void server_start(Server *s) {
         snprintf(s->path, sizeof(s->path), "%s/s.sock", s->dir);
 
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        strcpy(sa.sun_path, s->path);
+        struct sockaddr_un sa;
+        ASSERT_OK(sockaddr_un_set(&sa, s->path));
         ASSERT_OK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)));
         ASSERT_OK(listen(fd, 16));
         s->pid = fork();
@@ -58,8 +58,8 @@ static void server_stop(Server *s) {
 
 static int client(Server *s) {
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        strcpy(sa.sun_path, s->path);
+        struct sockaddr_un sa;
+        ASSERT_OK(sockaddr_un_set(&sa, s->path));
         ASSERT_OK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)));
         struct timeval tv = {.tv_sec = 10};
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
