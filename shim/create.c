@@ -155,7 +155,7 @@ int method_create(TtrpcCall *call, const ProtobufCMessage *msg, void *userdata) 
                 return 0;
         }
         if (ref)
-                return restore_resolve(c, op, ref);
+                return restore_resolve(c, op, ref, create_reply);
 
         _cleanup_free_ char *pidfile = NULL;
         if (asprintf(&pidfile, "%s/init.pid", c->bundle) < 0) {

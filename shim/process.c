@@ -10,6 +10,22 @@
 /* Go's zero time, which containerd 1.6 expects in exited_at until a process exits. */
 #define GO_ZERO_TIME_SECONDS (-62135596800LL)
 
+#define ID_MAX 76
+
+bool shim_valid_id(const char *id) {
+        size_t l = id ? strlen(id) : 0;
+        if (l == 0 || l > ID_MAX)
+                return false;
+        for (size_t i = 0; i < l; i++) {
+                char ch = id[i];
+                bool alnum =
+                        (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+                if (!alnum && (i == 0 || (ch != '_' && ch != '.' && ch != '-')))
+                        return false;
+        }
+        return true;
+}
+
 Container *container_find(Shim *s, const char *id) {
         for (Container *c = s->containers; c; c = c->next)
                 if (streq(c->id, id))

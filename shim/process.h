@@ -16,7 +16,7 @@
 #include "kybernate/v1/daemon.pb-c.h"
 #include "options.h"
 #include "runc.h"
-#include "service.h"
+#include "shim.h"
 #include "spec.h"
 #include "ttrpc.h"
 
@@ -82,6 +82,8 @@ typedef struct Op {
         char *images;
         const char *src, *dst; /* for a child that copies or applies files */
         char *work;            /* CRIU's work directory, for its log */
+        /* Restore: what Create does once the checkpoint is resolved and applied. */
+        void (*restore_ready)(struct Op *op, Container *c);
 } Op;
 
 Container *container_find(Shim *s, const char *id);

@@ -2,13 +2,11 @@
 #include <stdarg.h>
 
 #include "blocking.h"
-#include "create.h"
 #include "kyb-client.h"
 #include "log.h"
 #include "restore.h"
 #include "rootfs-diff.h"
 #include "runc-args.h"
-#include "start.h"
 #include "util.h"
 
 /* kybernated answers a resolve at once. */
@@ -84,7 +82,7 @@ static void on_rootfs_diff_applied(pid_t pid, int status, int64_t at, void *user
                 return restore_failed(op, c, TTRPC_FAILED_PRECONDITION,
                                       "cannot restore the checkpoint's files into the rootfs of %s: %s",
                                       c->id, status < 128 ? strerror(status) : "killed");
-        create_reply(op, c);
+        op->restore_ready(op, c);
         op_free(op);
 }
 
@@ -118,11 +116,12 @@ static void on_resolved(int r, const Kybernate__V1__Response *resp, void *userda
                                       strerror(-r));
 }
 
-int restore_resolve(Container *c, Op *op, const char *ref) {
+int restore_resolve(Container *c, Op *op, const char *ref, void (*ready)(Op *op, Container *c)) {
         Kybernate__V1__RestoreTarget target;
         Kybernate__V1__ResolveRequest rr = KYBERNATE__V1__RESOLVE_REQUEST__INIT;
         Kybernate__V1__Request req = KYBERNATE__V1__REQUEST__INIT;
 
+        op->restore_ready = ready;
         if (!(op->path = strdup(ref))) {
                 restore_failed(op, c, TTRPC_INTERNAL, "out of memory");
                 return 0;
@@ -144,7 +143,7 @@ int restore_resolve(Container *c, Op *op, const char *ref) {
 
 /* ---- at Start: runc restore from the images ------------------------------------------------------ */
 
-int restore_start(Container *c, Op *op) {
+int restore_start(Container *c, Op *op, RuncDoneFn done) {
         _cleanup_free_ char *pidfile = NULL, *work = NULL;
         Process *p = c->init;
 
@@ -174,5 +173,5 @@ int restore_start(Container *c, Op *op) {
         op->work = strdup(work);
         RuncSpawn spawn = {};
         process_io_child_fds(p->io, spawn.stdio);
-        return run_op(c, op, args, &spawn, start_on_spawned);
+        return run_op(c, op, args, &spawn, done);
 }

@@ -26,9 +26,9 @@ void restore_target_from_spec(const Spec *spec, const char *ns, const char *id,
                               Kybernate__V1__RestoreTarget *t);
 
 /* Create of c (already listed) with a restore reference: asks kybernated for
- * the images, applies the rootfs diff, then answers Create. Every failure fails
+ * the images, applies the rootfs diff, then calls ready (Create's reply). Every failure fails
  * Create and removes c; always returns 0 (the reply is sent). */
-int restore_resolve(Container *c, Op *op, const char *ref);
+int restore_resolve(Container *c, Op *op, const char *ref, void (*ready)(Op *op, Container *c));
 
-/* Start of an init created from a checkpoint: runc restore. */
-int restore_start(Container *c, Op *op);
+/* Start of an init created from a checkpoint: runc restore, then done. */
+int restore_start(Container *c, Op *op, RuncDoneFn done);

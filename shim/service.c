@@ -14,22 +14,7 @@
 #include "start.h"
 #include "util.h"
 
-#define ID_MAX 76
 #define EXIT_FLUSH_USEC (3 * USEC_PER_SEC)
-
-bool shim_valid_id(const char *id) {
-        size_t l = id ? strlen(id) : 0;
-        if (l == 0 || l > ID_MAX)
-                return false;
-        for (size_t i = 0; i < l; i++) {
-                char ch = id[i];
-                bool alnum =
-                        (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
-                if (!alnum && (i == 0 || (ch != '_' && ch != '.' && ch != '-')))
-                        return false;
-        }
-        return true;
-}
 
 static int method_stats(TtrpcCall *call, const ProtobufCMessage *msg, void *userdata) {
         const Containerd__Task__V2__StatsRequest *req = (const void *)msg;

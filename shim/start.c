@@ -168,7 +168,7 @@ int method_start(TtrpcCall *call, const ProtobufCMessage *msg, void *userdata) {
         if (!p->init)
                 r = start_exec(p, op);
         else if (c->checkpoint)
-                r = restore_start(c, op);
+                r = restore_start(c, op, start_on_spawned);
         else {
                 char *args[] = {(char *)"start", c->id, NULL};
                 r = run_op(c, op, args, NULL, on_runc_start);
