@@ -344,13 +344,12 @@ int criu_inventory_parse(const void *buf, size_t size, CriuInventory *ret) {
         return 0;
 }
 
-int criu_image_read_at(int dir_fd, const char *name, size_t max, char **ret, size_t *ret_size) {
+/* A regular file of at most max bytes, path relative to dir_fd. */
+static int read_regular_at(int dir_fd, const char *path, size_t max, char **ret, size_t *ret_size) {
         struct stat st;
 
-        if (strchr(name, '/') || streq(name, ".") || streq(name, ".."))
-                return -EINVAL;
         _cleanup_close_ int fd =
-                openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+                openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0)
                 return negative_errno();
         if (fstat(fd, &st) < 0)
@@ -360,6 +359,12 @@ int criu_image_read_at(int dir_fd, const char *name, size_t max, char **ret, siz
         if ((uint64_t)st.st_size > max)
                 return -EFBIG;
         return read_full_fd(fd, max, ret, ret_size);
+}
+
+int criu_image_read_at(int dir_fd, const char *name, size_t max, char **ret, size_t *ret_size) {
+        if (strchr(name, '/') || streq(name, ".") || streq(name, ".."))
+                return -EINVAL;
+        return read_regular_at(dir_fd, name, max, ret, ret_size);
 }
 
 int criu_tree_load_at(int dir_fd, CriuTree **ret) {
@@ -400,16 +405,7 @@ int criu_tree_load(const char *dir, CriuTree **ret) {
 int criu_stats_load(const char *path, CriuDumpStats *ret) {
         _cleanup_free_ char *buf = NULL;
         size_t size;
-        struct stat st;
-
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
-        if (fd < 0)
-                return negative_errno();
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if (!S_ISREG(st.st_mode))
-                return -EBADF;
-        int r = read_full_fd(fd, 1024 * 1024, &buf, &size);
+        int r = read_regular_at(AT_FDCWD, path, 1024 * 1024, &buf, &size);
         if (r < 0)
                 return r;
         return criu_stats_parse(buf, size, ret);
