@@ -248,20 +248,45 @@ int criu_core_parse_comm(const void *buf, size_t size, char **ret) {
         return 0;
 }
 
-typedef struct StatsParse {
-        CriuDumpStats *stats;
-        bool found;
-} StatsParse;
+/* Images of one entry (stats, inventory): fn fills out and returns 1, or 0
+ * when the entry holds nothing of it (-ENODATA for the image). */
+typedef int (*SingleEntryFn)(const uint8_t *data, size_t size, void *out);
 
-static int stats_entry_cb(const uint8_t *data, size_t size, void *userdata) {
-        StatsParse *s = userdata;
+typedef struct SingleParse {
+        SingleEntryFn fn;
+        void *out;
+        bool found;
+} SingleParse;
+
+static int single_entry_cb(const uint8_t *data, size_t size, void *userdata) {
+        SingleParse *s = userdata;
+        int r = s->fn(data, size, s->out);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                s->found = true;
+        return 0;
+}
+
+static int parse_single(const void *buf, size_t size, CriuImageKind kind, uint32_t magic, SingleEntryFn fn,
+                        void *out) {
+        SingleParse s = {.fn = fn, .out = out};
+        int r = criu_image_foreach(buf, size, kind, magic, 1, single_entry_cb, &s);
+        if (r < 0)
+                return r;
+        return s.found ? 0 : -ENODATA;
+}
+
+static int stats_entry(const uint8_t *data, size_t size, void *out) {
+        CriuDumpStats *stats = out;
+        int found = 0;
 
         Criu__StatsEntry *e = criu__stats_entry__unpack(NULL, size, data);
         if (!e)
                 return -EBADMSG;
         if (e->dump) {
                 const Criu__DumpStatsEntry *d = e->dump;
-                *s->stats = (CriuDumpStats){
+                *stats = (CriuDumpStats){
                         .freezing_time_us = d->freezing_time,
                         .frozen_time_us = d->frozen_time,
                         .memdump_time_us = d->memdump_time,
@@ -273,40 +298,30 @@ static int stats_entry_cb(const uint8_t *data, size_t size, void *userdata) {
                         .has_irmap_resolve = d->has_irmap_resolve,
                         .irmap_resolve_us = d->irmap_resolve,
                 };
-                s->found = true;
+                found = 1;
         }
         criu__stats_entry__free_unpacked(e, NULL);
-        return 0;
+        return found;
 }
 
 int criu_stats_parse(const void *buf, size_t size, CriuDumpStats *ret) {
         CriuDumpStats st = {};
-        StatsParse s = {.stats = &st};
-        int r = criu_image_foreach(buf, size, CRIU_IMAGE_SERVICE, CRIU_STATS_MAGIC, 1, stats_entry_cb, &s);
+        int r = parse_single(buf, size, CRIU_IMAGE_SERVICE, CRIU_STATS_MAGIC, stats_entry, &st);
         if (r < 0)
                 return r;
-        if (!s.found)
-                return -ENODATA;
         *ret = st;
         return 0;
 }
 
-typedef struct InventoryParse {
-        CriuInventory *inv;
-        bool found;
-} InventoryParse;
-
-static int inventory_entry_cb(const uint8_t *data, size_t size, void *userdata) {
-        InventoryParse *s = userdata;
+static int inventory_entry(const uint8_t *data, size_t size, void *out) {
+        CriuInventory *inv = out;
 
         Criu__InventoryEntry *e = criu__inventory_entry__unpack(NULL, size, data);
         if (!e)
                 return -EBADMSG;
-        int r = 0;
-        if (!e->has_img_version)
-                r = -EBADMSG;
-        else {
-                *s->inv = (CriuInventory){
+        int r = -EBADMSG;
+        if (e->has_img_version) {
+                *inv = (CriuInventory){
                         .img_version = e->img_version,
                         .has_dump_uptime = e->has_dump_uptime,
                         .dump_uptime = e->dump_uptime,
@@ -314,7 +329,7 @@ static int inventory_entry_cb(const uint8_t *data, size_t size, void *userdata) 
                         .lsmtype = e->lsmtype,
                         .tcp_close = e->has_tcp_close && e->tcp_close,
                 };
-                s->found = true;
+                r = 1;
         }
         criu__inventory_entry__free_unpacked(e, NULL);
         return r;
@@ -322,24 +337,19 @@ static int inventory_entry_cb(const uint8_t *data, size_t size, void *userdata) 
 
 int criu_inventory_parse(const void *buf, size_t size, CriuInventory *ret) {
         CriuInventory inv = {};
-        InventoryParse s = {.inv = &inv};
-        int r = criu_image_foreach(buf, size, CRIU_IMAGE_INVENTORY, CRIU_INVENTORY_MAGIC, 1,
-                                   inventory_entry_cb, &s);
+        int r = parse_single(buf, size, CRIU_IMAGE_INVENTORY, CRIU_INVENTORY_MAGIC, inventory_entry, &inv);
         if (r < 0)
                 return r;
-        if (!s.found)
-                return -ENODATA;
         *ret = inv;
         return 0;
 }
 
-int criu_image_read_at(int dir_fd, const char *name, size_t max, char **ret, size_t *ret_size) {
+/* A regular file of at most max bytes, path relative to dir_fd. */
+static int read_regular_at(int dir_fd, const char *path, size_t max, char **ret, size_t *ret_size) {
         struct stat st;
 
-        if (strchr(name, '/') || streq(name, ".") || streq(name, ".."))
-                return -EINVAL;
         _cleanup_close_ int fd =
-                openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+                openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0)
                 return negative_errno();
         if (fstat(fd, &st) < 0)
@@ -349,6 +359,12 @@ int criu_image_read_at(int dir_fd, const char *name, size_t max, char **ret, siz
         if ((uint64_t)st.st_size > max)
                 return -EFBIG;
         return read_full_fd(fd, max, ret, ret_size);
+}
+
+int criu_image_read_at(int dir_fd, const char *name, size_t max, char **ret, size_t *ret_size) {
+        if (strchr(name, '/') || streq(name, ".") || streq(name, ".."))
+                return -EINVAL;
+        return read_regular_at(dir_fd, name, max, ret, ret_size);
 }
 
 int criu_tree_load_at(int dir_fd, CriuTree **ret) {
@@ -389,16 +405,7 @@ int criu_tree_load(const char *dir, CriuTree **ret) {
 int criu_stats_load(const char *path, CriuDumpStats *ret) {
         _cleanup_free_ char *buf = NULL;
         size_t size;
-        struct stat st;
-
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
-        if (fd < 0)
-                return negative_errno();
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if (!S_ISREG(st.st_mode))
-                return -EBADF;
-        int r = read_full_fd(fd, (size_t)1024 * 1024, &buf, &size);
+        int r = read_regular_at(AT_FDCWD, path, (size_t)1024 * 1024, &buf, &size);
         if (r < 0)
                 return r;
         return criu_stats_parse(buf, size, ret);

@@ -554,10 +554,16 @@ static int filter_sql(const CatalogFilter *f, char *buf, size_t size) {
         return n < size ? 0 : -ENOBUFS;
 }
 
-static int filter_bind(sqlite3_stmt *s, const CatalogFilter *f) {
+/* Prepares sql (built around filter_sql()'s WHERE clause) and binds f's values to it. */
+static int prepare_filtered(Catalog *c, const char *sql, const CatalogFilter *f, sqlite3_stmt **ret) {
         const char *vals[] = {f->containerd_namespace, f->k8s_namespace, f->k8s_pod, f->k8s_container,
                               f->container_id};
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
         int k = 1, r;
+
+        r = prepare(c, sql, &s);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < ELEMENTSOF(vals); i++) {
                 if (isempty(vals[i]))
                         continue;
@@ -565,6 +571,7 @@ static int filter_bind(sqlite3_stmt *s, const CatalogFilter *f) {
                 if (r < 0)
                         return r;
         }
+        *ret = TAKE_PTR(s);
         return 0;
 }
 
@@ -587,10 +594,7 @@ int catalog_list(Catalog *c, const CatalogFilter *f, CatalogRowFn cb, void *user
                          "SELECT " COLUMNS " FROM checkpoints%s ORDER BY created_ns DESC, id DESC", where);
 
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
-        r = prepare(c, sql, &s);
-        if (r < 0)
-                return r;
-        r = filter_bind(s, f);
+        r = prepare_filtered(c, sql, f, &s);
         if (r < 0)
                 return r;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -618,10 +622,7 @@ int catalog_count(Catalog *c, const CatalogFilter *f, uint64_t *ret) {
                 return r;
         snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM checkpoints%s", where);
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
-        r = prepare(c, sql, &s);
-        if (r < 0)
-                return r;
-        r = filter_bind(s, f);
+        r = prepare_filtered(c, sql, f, &s);
         if (r < 0)
                 return r;
         int rc = sqlite3_step(s);

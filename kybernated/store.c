@@ -131,15 +131,25 @@ static int strcmp_ptr(const void *a, const void *b) {
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int store_sync_tree(const char *dir) {
+/* The top directory of a checkpoint and its device, for collect(). */
+static int open_tree(const char *dir, dev_t *ret_dev) {
         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return negative_errno();
+        *ret_dev = st.st_dev;
+        return TAKE_FD(fd);
+}
+
+int store_sync_tree(const char *dir) {
+        dev_t dev;
+        _cleanup_close_ int fd = open_tree(dir, &dev);
+        if (fd < 0)
+                return fd;
         FileList l = {}, again = {};
-        int r = collect(fd, "", st.st_dev, false, &l, 0);
+        int r = collect(fd, "", dev, false, &l, 0);
         /* Write-back of every file is started first, so their blocks are
          * allocated in one journal transaction and the first fsync commits it
          * for all: the fsyncs that follow mostly wait for data already on its
@@ -156,7 +166,7 @@ int store_sync_tree(const char *dir) {
         }
         /* Then the directories (collect fsyncs each one it walks). */
         if (r >= 0)
-                r = collect(fd, "", st.st_dev, true, &again, 0);
+                r = collect(fd, "", dev, true, &again, 0);
         file_list_done(&l);
         file_list_done(&again);
         return r;
@@ -290,16 +300,14 @@ int store_checksum(const char *dir, const char *like, bool sync, uint64_t *ret_s
         else
                 return -EOPNOTSUPP;
 
-        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        dev_t dev;
+        _cleanup_close_ int fd = open_tree(dir, &dev);
         if (fd < 0)
-                return negative_errno();
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
+                return fd;
 
         FileList l = {};
         _cleanup_free_ uint8_t *buf = NULL;
-        int r = collect(fd, "", st.st_dev, sync, &l, 0);
+        int r = collect(fd, "", dev, sync, &l, 0);
         if (r < 0)
                 goto finish;
         if (l.n > 0) /* an empty directory has no list: qsort(NULL, ...) is undefined */

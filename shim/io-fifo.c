@@ -21,15 +21,23 @@ int reopen(int path_fd, int flags) {
         return fd < 0 ? negative_errno() : fd;
 }
 
+/* An O_PATH fd of path and what it is (FIFO or file), for reopen(). */
+static int open_path_stat(const char *path, struct stat *ret) {
+        _cleanup_close_ int pfd = open(path, O_PATH | O_CLOEXEC);
+        if (pfd < 0)
+                return negative_errno();
+        if (fstat(pfd, ret) < 0)
+                return negative_errno();
+        return TAKE_FD(pfd);
+}
+
 int open_output_path(const char *path, int *ret_reader, int *ret_writer) {
         _cleanup_close_ int pfd = -EBADF, reader = -EBADF, writer = -EBADF;
         struct stat st;
 
-        pfd = open(path, O_PATH | O_CLOEXEC);
+        pfd = open_path_stat(path, &st);
         if (pfd < 0)
-                return negative_errno();
-        if (fstat(pfd, &st) < 0)
-                return negative_errno();
+                return pfd;
         if (S_ISFIFO(st.st_mode)) {
                 reader = reopen(pfd, O_RDONLY | O_NONBLOCK);
                 if (reader < 0)
@@ -53,11 +61,9 @@ static int open_input_fifo(const char *path, int *ret_reader, int *ret_path_fd) 
         _cleanup_close_ int pfd = -EBADF, reader = -EBADF;
         struct stat st;
 
-        pfd = open(path, O_PATH | O_CLOEXEC);
+        pfd = open_path_stat(path, &st);
         if (pfd < 0)
-                return negative_errno();
-        if (fstat(pfd, &st) < 0)
-                return negative_errno();
+                return pfd;
         if (!S_ISFIFO(st.st_mode))
                 return -EINVAL;
         reader = reopen(pfd, O_RDONLY | O_NONBLOCK);
