@@ -716,9 +716,7 @@ static int sync_tree(int dir_fd, unsigned depth) {
         if (r < 0)
                 return r;
         struct dirent *de;
-        while ((de = readdir(d))) {
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
+        while ((de = readdir_no_dot(d))) {
                 if (de->d_type == DT_UNKNOWN) {
                         struct stat st;
                         if (fstatat(dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {

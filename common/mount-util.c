@@ -73,9 +73,7 @@ static int rm_contents(int fd, dev_t dev, int depth) {
         if (ret < 0)
                 return ret;
         struct dirent *de;
-        while ((errno = 0, de = readdir(d))) {
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
+        while ((errno = 0, de = readdir_no_dot(d))) {
                 struct stat st;
                 if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
                         if (errno != ENOENT && ret == 0)

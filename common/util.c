@@ -169,6 +169,18 @@ static int name_cmp(const void *a, const void *b) {
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+char *strdup_vprintf(const char *fmt, va_list ap) {
+        char *s;
+        return vasprintf(&s, fmt, ap) < 0 ? NULL : s;
+}
+
+struct dirent *readdir_no_dot(DIR *d) {
+        struct dirent *de;
+        while ((de = readdir(d)) && (streq(de->d_name, ".") || streq(de->d_name, "..")))
+                ;
+        return de;
+}
+
 int dir_open_fd(int dir_fd, DIR **ret) {
         int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
         if (fd < 0)
@@ -196,14 +208,12 @@ int dir_list_sorted(int dir_fd, char ***ret) {
         struct dirent *de;
         for (;;) {
                 errno = 0;
-                de = readdir(d);
+                de = readdir_no_dot(d);
                 if (!de) {
                         if (errno != 0)
                                 r = negative_errno();
                         break;
                 }
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
                 if (n + 2 > alloc) {
                         size_t na = alloc ? alloc * 2 : 32;
                         char **nn = reallocarray(names, na, sizeof(char *));

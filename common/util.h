@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -138,6 +139,10 @@ int sockaddr_un_set(struct sockaddr_un *ret, const char *path);
 /* A DIR stream, from the start, on a close-on-exec copy of dir_fd (which
  * stays open: closedir() closes only the copy). */
 int dir_open_fd(int dir_fd, DIR **ret);
+/* readdir() without "." and "..": NULL at the end, or with errno set on an error. */
+struct dirent *readdir_no_dot(DIR *d);
+/* vasprintf() that answers the new string, or NULL when out of memory. */
+char *strdup_vprintf(const char *fmt, va_list ap) _printf_(1, 0);
 /* The names in the directory open at dir_fd (but "." and ".."), sorted bytewise,
  * NULL-terminated; the fd's position is not used or changed. */
 int dir_list_sorted(int dir_fd, char ***ret);

@@ -174,10 +174,8 @@ void ctl_print_line(const char *prefix, const char *s) {
 
 void ctl_kv(const char *key, const char *fmt, ...) {
         va_list ap;
-        _cleanup_free_ char *v = NULL;
         va_start(ap, fmt);
-        if (vasprintf(&v, fmt, ap) < 0)
-                v = NULL;
+        _cleanup_free_ char *v = strdup_vprintf(fmt, ap);
         va_end(ap);
         _cleanup_free_ char *p = strdup_printable(v);
         printf("%-16s %s\n", key, p ? p : "");

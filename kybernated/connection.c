@@ -234,12 +234,10 @@ void connection_send_aside(Connection *c, uint64_t id, int error, const char *me
 
 int connection_send_error(Connection *c, int error, const char *fmt, ...) {
         Kybernate__V1__Response resp = KYBERNATE__V1__RESPONSE__INIT;
-        _cleanup_free_ char *msg = NULL;
         va_list ap;
 
         va_start(ap, fmt);
-        if (vasprintf(&msg, fmt, ap) < 0)
-                msg = NULL;
+        _cleanup_free_ char *msg = strdup_vprintf(fmt, ap);
         va_end(ap);
         if (error < 0)
                 error = -error;

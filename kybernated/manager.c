@@ -173,9 +173,7 @@ int manager_startup_cleanup(Manager *m) {
                 if (!d)
                         return log_error_errno(negative_errno(), "Failed to open %s: %m", bases[b]);
                 struct dirent *de;
-                while ((de = readdir(d))) {
-                        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                                continue;
+                while ((de = readdir_no_dot(d))) {
                         if (b == 0) {
                                 CatalogEntry e = {};
                                 r = catalog_get(m->catalog, de->d_name, &e);

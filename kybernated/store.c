@@ -70,9 +70,7 @@ static int collect(int fd, const char *rel, dev_t dev, bool sync, FileList *l, i
         if (r < 0)
                 return r;
         struct dirent *de;
-        while ((de = readdir(d))) {
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
+        while ((de = readdir_no_dot(d))) {
                 if (depth == 0 && streq(de->d_name, STORE_METADATA_FILE))
                         continue;
                 struct stat st;

@@ -54,11 +54,9 @@ void restore_target_from_spec(const Spec *spec, const char *ns, const char *id,
 /* Never start a fresh process when a restore was asked for: every failure fails Create. */
 static void restore_failed(Op *op, Container *c, int code, const char *fmt, ...) _printf_(4, 5);
 static void restore_failed(Op *op, Container *c, int code, const char *fmt, ...) {
-        _cleanup_free_ char *msg = NULL;
         va_list ap;
         va_start(ap, fmt);
-        if (vasprintf(&msg, fmt, ap) < 0)
-                msg = NULL;
+        _cleanup_free_ char *msg = strdup_vprintf(fmt, ap);
         va_end(ap);
         log_error("Restore of %s refused: %s", op->cid, msg ? msg : "out of memory");
         ttrpc_call_reply_error(op->call, code, "%s", msg ? msg : "restore failed");
