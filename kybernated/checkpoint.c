@@ -49,6 +49,7 @@
 
 #include "log.h"
 #include "metadata.h"
+#include "mount-util.h"
 #include "ops.h"
 #include "resolve.h"
 #include "rootfs-diff.h"
@@ -176,7 +177,7 @@ static void job_fail(CheckpointJob *j, int error, const char *what) {
          * and for the catalog's journal. */
         _cleanup_free_ char *images = job_path(j, "checkpoint");
         if (images)
-                (void)store_remove_tree(images);
+                (void)remove_tree_one_fs(images);
 
         if (runc_log && stat(runc_log, &st) >= 0 &&
             asprintf(&kept_runc, "%s/%s-runc.log", m->logs_dir, j->entry.id) >= 0 &&
@@ -189,7 +190,7 @@ static void job_fail(CheckpointJob *j, int error, const char *what) {
         if (runc_log)
                 last = file_last_line(runc_log);
 
-        int r = j->row_inserted ? manager_remove_checkpoint(m, j->entry.id) : store_remove_tree(j->dir);
+        int r = j->row_inserted ? manager_remove_checkpoint(m, j->entry.id) : remove_tree_one_fs(j->dir);
         if (r < 0)
                 log_error_errno(r, "Failed to clean up checkpoint %s: %m", j->dir);
 
@@ -304,7 +305,7 @@ static int job_write_metadata(CheckpointJob *j) {
         if (r < 0)
                 return r;
         /* The work directory may hold CRIU's mounts: the safe remover. */
-        return store_remove_tree(work);
+        return remove_tree_one_fs(work);
 }
 
 static int job_start_checkpoint(CheckpointJob *j);
@@ -774,7 +775,7 @@ void op_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req) {
         if (mkdir(j->dir, 0700) < 0 || mkdir(work, 0700) < 0) {
                 r = negative_errno();
                 connection_send_error(c, r, "creating %s failed: %s", j->dir, strerror(-r));
-                (void)store_remove_tree(j->dir);
+                (void)remove_tree_one_fs(j->dir);
                 job_free(j);
                 return;
         }

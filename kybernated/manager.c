@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "mount-util.h"
 #include "resolve.h"
 #include "spawn.h"
 #include "store.h"
@@ -191,7 +192,7 @@ int manager_startup_cleanup(Manager *m) {
                                 return log_error_errno(-ENOMEM, "Out of memory");
                         }
                         log_warning("Removing %s: %s", p, b == 0 ? "no catalog row" : "unfinished import");
-                        r = store_remove_tree(p);
+                        r = remove_tree_one_fs(p);
                         if (r < 0)
                                 log_error_errno(r, "Failed to remove %s: %m", p);
                 }
@@ -231,5 +232,5 @@ int manager_remove_checkpoint(Manager *m, const char *id) {
         r = catalog_delete(m->catalog, id);
         if (r < 0 && r != -ENOENT)
                 return r;
-        return store_remove_tree(dir);
+        return remove_tree_one_fs(dir);
 }

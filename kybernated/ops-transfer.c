@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "metadata.h"
+#include "mount-util.h"
 #include "ops.h"
 #include "resolve.h"
 #include "spawn.h"
@@ -119,7 +120,7 @@ void op_import(Connection *c, const Kybernate__V1__ImportRequest *req) {
                 return;
         }
         /* A refused import leaves nothing behind (disarmed once it moved). */
-        _cleanup_(store_remove_treep) const char *staging = sd;
+        _cleanup_(remove_tree_one_fsp) const char *staging = sd;
         if (!isempty(req->name) && !ident_valid(req->name, NAME_MAX_LEN)) {
                 connection_send_error(c, EINVAL, "invalid name: use 1-%d characters of [A-Za-z0-9._-]",
                                       NAME_MAX_LEN);

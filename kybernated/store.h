@@ -15,22 +15,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "mount-util.h"
-
 #define STORE_METADATA_FILE "kybernate.json"
 
 /* 32 random lowercase hex characters + NUL. */
 int store_new_id(char ret[static 33]);
-
-/* Removes path recursively without ever leaving its filesystem (mounts below
- * detached first): common/mount-util's remove_tree_one_fs(), under the name the
- * daemon's callers use. */
-static inline int store_remove_tree(const char *path) {
-        return remove_tree_one_fs(path);
-}
-static inline void store_remove_treep(const char **path) {
-        remove_tree_one_fsp(path);
-}
 
 /* Size of and checksum over the regular files below dir (see daemon.proto for
  * the definition), skipping the top-level kybernate.json: "crc32c+sha256:<64

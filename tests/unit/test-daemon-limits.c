@@ -18,6 +18,7 @@
 #include "kybernated/ops.h"
 #include "kybernated/server.h"
 #include "kybernated/store.h"
+#include "mount-util.h"
 #include "test.h"
 
 #define NOBODY 65534
@@ -61,7 +62,7 @@ static void fixture_done(Fixture *f) {
         manager_free(f->manager);
         sd_event_unref(f->event);
         config_done(&f->config);
-        ASSERT_OK(store_remove_tree(f->dir));
+        ASSERT_OK(remove_tree_one_fs(f->dir));
 }
 
 static void run_for(Fixture *f, uint64_t usec) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "kybernated/metadata.h"
 #include "kybernated/store.h"
+#include "mount-util.h"
 #include "test.h"
 
 TEST(runc_state_both_formats) {
@@ -104,5 +105,5 @@ TEST(kybernate_json_round_trip) {
         ASSERT_TRUE(strstr(text, "\"rootfsImageName\"") != NULL);
 
         ASSERT_OK(store_sync_tree(d));
-        ASSERT_OK(store_remove_tree(d));
+        ASSERT_OK(remove_tree_one_fs(d));
 }

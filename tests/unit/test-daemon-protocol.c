@@ -11,6 +11,7 @@
 #include "kybernated/manager.h"
 #include "kybernated/server.h"
 #include "kybernated/store.h"
+#include "mount-util.h"
 #include "test.h"
 
 typedef struct Fixture {
@@ -108,7 +109,7 @@ static void fixture_done(Fixture *f) {
         manager_free(f->manager);
         config_done(&f->config);
         safe_close(f->fd);
-        ASSERT_OK(store_remove_tree(f->dir));
+        ASSERT_OK(remove_tree_one_fs(f->dir));
 }
 
 TEST(status_round_trip) {
@@ -802,7 +803,7 @@ TEST(blocking_client_against_a_daemon_process) {
         int rr = kyb_client_call(c, &req, NULL, NULL, &r2);
         ASSERT_TRUE(rr == -ECONNRESET || rr == -EPIPE);
         ASSERT_NULL(r2);
-        ASSERT_OK(store_remove_tree(dir));
+        ASSERT_OK(remove_tree_one_fs(dir));
 }
 
 TEST(startup_completes_dumped_and_removes_the_rest) {

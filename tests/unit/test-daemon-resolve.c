@@ -8,6 +8,7 @@
 #include "kybernated/config.h"
 #include "kybernated/resolve.h"
 #include "kybernated/store.h"
+#include "mount-util.h"
 #include "sha256.h"
 #include "test.h"
 
@@ -310,7 +311,7 @@ TEST(store_checksum_blocks) {
         ASSERT_OK(write_file_atomic(p, data, n, 0600));
         ASSERT_OK(store_checksum(d, NULL, false, &size, want));
         ASSERT_TRUE(strcmp(sum, want) != 0);
-        ASSERT_OK(store_remove_tree(d));
+        ASSERT_OK(remove_tree_one_fs(d));
 }
 
 /* Nothing but the metadata file (which is not covered): no files at all, the
@@ -378,12 +379,12 @@ TEST(store_checksum_defined_order) {
         ASSERT_OK(symlink("/etc/passwd", link) < 0 ? -errno : 0);
         ASSERT_ERROR(store_checksum(d, NULL, false, &size, sum3), EINVAL);
 
-        ASSERT_OK(store_remove_tree(d));
+        ASSERT_OK(remove_tree_one_fs(d));
         ASSERT_TRUE(access(d, F_OK) < 0);
-        ASSERT_OK(store_remove_tree(d)); /* already gone: fine */
+        ASSERT_OK(remove_tree_one_fs(d)); /* already gone: fine */
 }
 
-TEST(store_remove_tree_never_crosses_mounts) {
+TEST(remove_tree_one_fs_never_crosses_mounts) {
         if (geteuid() != 0)
                 return_skip("needs root to mount");
         if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -402,13 +403,13 @@ TEST(store_remove_tree_never_crosses_mounts) {
         ASSERT_OK(mount(victim, mnt, NULL, MS_BIND, NULL) < 0 ? -errno : 0);
         write_text(d, "file", "x");
 
-        ASSERT_OK(store_remove_tree(d));
+        ASSERT_OK(remove_tree_one_fs(d));
         ASSERT_TRUE(access(d, F_OK) < 0);
         char precious[600];
         snprintf(precious, sizeof(precious), "%s/precious", victim);
         ASSERT_OK(access(precious, F_OK) < 0 ? -errno : 0);
 
-        ASSERT_OK(store_remove_tree(victim));
+        ASSERT_OK(remove_tree_one_fs(victim));
 }
 
 TEST(image_rule) {
@@ -546,7 +547,7 @@ TEST(config_refuses_restore_dirs_over_the_store) {
         ASSERT_ERROR(check_dirs(p, dirs, &bad), EINVAL);
         snprintf(dirs, sizeof(dirs), "%s/link/not-yet/created", d);
         ASSERT_ERROR(check_dirs(store, dirs, &bad), EINVAL);
-        ASSERT_OK(store_remove_tree(d));
+        ASSERT_OK(remove_tree_one_fs(d));
 }
 
 TEST(host_path_never_in_the_store) {
@@ -610,5 +611,5 @@ TEST(host_path_never_in_the_store) {
                 ASSERT_ERROR(host_path_check(q, only, store, &image, &why), EACCES);
                 ASSERT_TRUE(strstr(why, "checkpoint store") != NULL);
         }
-        ASSERT_OK(store_remove_tree(d));
+        ASSERT_OK(remove_tree_one_fs(d));
 }

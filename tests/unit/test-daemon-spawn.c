@@ -4,6 +4,7 @@
 
 #include "kybernated/spawn.h"
 #include "kybernated/store.h"
+#include "mount-util.h"
 #include "test.h"
 
 TEST(capture_and_errors) {
@@ -33,7 +34,7 @@ TEST(logged_output_and_last_line) {
         _cleanup_free_ char *last = file_last_line(log);
         ASSERT_STREQ(last, "two and more"); /* control characters flattened */
         ASSERT_NULL(file_last_line("/nonexistent"));
-        ASSERT_OK(store_remove_tree(d));
+        ASSERT_OK(remove_tree_one_fs(d));
 }
 
 typedef struct Result {
@@ -90,5 +91,5 @@ TEST(checksum_task_matches_inline) {
         for (int i = 0; i < 20; i++)
                 (void)sd_event_run(e, 1 * USEC_PER_MSEC);
         ASSERT_FALSE(res.done);
-        ASSERT_OK(store_remove_tree(d));
+        ASSERT_OK(remove_tree_one_fs(d));
 }
