@@ -319,7 +319,22 @@ runc --root "$RUNC_ROOT" exec rootfs-c4 rm /big
 # the pending row and its directory; one paused by someone else stays paused.
 # A runc wrapper stops where $D/stall-at says: after the pause, instead of the
 # dump, or (a sparse 1 GiB ballast file added after the dump) in the checksum.
+# The capture is a forked child of the daemon and may take only milliseconds:
+# to be in it for sure when the kill comes, the daemon runs in a cpu cgroup of
+# its own, cut to 1% of a CPU after the pause (the child inherits the cgroup)
+# and given back after the kill. The dump stalls too should the kill be late.
 stop_daemon
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+	CPU_CG=/sys/fs/cgroup/kyb-rootfs-$$
+	grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control ||
+		echo +cpu >/sys/fs/cgroup/cgroup.subtree_control || die "no cpu controller"
+	CPU_LIMIT="echo '1000 100000' >$CPU_CG/cpu.max" CPU_UNLIMIT="echo max >$CPU_CG/cpu.max"
+else
+	CPU_CG=/sys/fs/cgroup/cpu/kyb-rootfs-$$
+	CPU_LIMIT="echo 1000 >$CPU_CG/cpu.cfs_quota_us" CPU_UNLIMIT="echo -1 >$CPU_CG/cpu.cfs_quota_us"
+fi
+mkdir "$CPU_CG" || die "cannot make the cgroup $CPU_CG"
+kyb_on_exit "stop_daemon; kyb_wait 5 rmdir '$CPU_CG'"
 cat >"$D/stall-runc" <<EOF
 #!/bin/sh
 at=\$(cat "$D/stall-at" 2>/dev/null)
@@ -327,9 +342,10 @@ case " \$* " in
 *" pause "*)
 	runc "\$@" || exit
 	[ "\$at" = pause ] && { echo \$\$ >"$D/stall.pid"; exec sleep 30; }
+	[ "\$at" = capture ] && $CPU_LIMIT
 	exit 0 ;;
 *" checkpoint "*)
-	[ "\$at" = dump ] && { echo \$\$ >"$D/stall.pid"; exec sleep 30; }
+	case \$at in dump | capture) echo \$\$ >"$D/stall.pid"; exec sleep 30 ;; esac
 	runc "\$@" || exit
 	if [ "\$at" = checksum ]; then
 		while [ \$# -gt 0 ] && [ "\$1" != --image-path ]; do shift; done
@@ -344,6 +360,7 @@ start_stall_daemon() {
 	"$BUILD/kybernated" --config /dev/null --store "$STORE" --runc-root-base "$D/runc" -S "$SOCK" \
 		--runc "$D/stall-runc" >>"$D/daemon.log" 2>&1 &
 	DAEMON_PID=$!
+	echo "$DAEMON_PID" >"$CPU_CG/cgroup.procs"
 	kyb_wait 10 "$CTL" status >/dev/null || die "kybernated did not come back"
 }
 kill9_daemon() {
@@ -399,7 +416,6 @@ start_stall_daemon
 for at in pause capture dump checksum; do
 	rm -f "$D/stall.pid"
 	echo "$at" >"$D/stall-at"
-	[ "$at" = capture ] && echo dump >"$D/stall-at" # should the kill come late
 	("$CTL" checkpoint -q -n "$NS" rootfs-c4 >/dev/null 2>&1 &)
 	case $at in
 	pause | dump) kyb_wait 20 test -s "$D/stall.pid" || fail "kill at $at: runc reached the $at" ;;
@@ -407,6 +423,9 @@ for at in pause capture dump checksum; do
 	checksum) kyb_wait_eval 60 checksum_running || fail "kill at checksum: the checksum started" ;;
 	esac
 	kill9_daemon
+	eval "$CPU_UNLIMIT"
+	[ "$at" = capture ] && { [ -s "$D/stall.pid" ] && fail "kill at capture came before the dump" ||
+		pass "kill at capture came before the dump"; }
 	if [ "$at" = checksum ]; then
 		expect_eq "kill -9 in the checksum: the container runs already" "running" "$(state4)"
 	else
