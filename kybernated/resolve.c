@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "image-ref.h"
 #include "resolve.h"
 #include "util.h"
 
@@ -67,6 +68,15 @@ int ref_parse(const char *ref, RefKind *ret_kind, const char **ret_reason) {
                         return -EINVAL;
                 }
                 *ret_kind = REF_PATH;
+                return 0;
+        }
+        if (image_ref_is_registry(ref)) {
+                ImageRef img;
+                int r = image_ref_parse(ref, &img, ret_reason);
+                if (r < 0)
+                        return r;
+                image_ref_done(&img);
+                *ret_kind = REF_IMAGE;
                 return 0;
         }
         if (strchr(ref, '/')) {
@@ -436,6 +446,9 @@ int resolve_lookup(Catalog *cat, const char *ref, const RestoreIdentity *scope, 
         case REF_PATH:
                 snprintf(msg, msgsize, "a path is not a catalog reference");
                 return -EINVAL;
+        case REF_IMAGE:
+                snprintf(msg, msgsize, "no checkpoint of this node comes from image %s", ref);
+                return -ENOENT;
         }
         if (r == -ENOENT)
                 snprintf(msg, msgsize, "no checkpoint with id, id prefix or name '%s'", ref);

@@ -22,8 +22,9 @@ typedef enum RefKind {
         REF_ID,     /* 32 hex characters */
         REF_PREFIX, /* 4..31 hex characters (also tried as a name) */
         REF_NAME,
-        REF_K8S,  /* namespace/pod/container: the newest ready one */
-        REF_PATH, /* absolute directory (allowed_restore_dirs only) */
+        REF_K8S,   /* namespace/pod/container: the newest ready one */
+        REF_PATH,  /* absolute directory (allowed_restore_dirs only) */
+        REF_IMAGE, /* registry image: "HOST[:PORT]/REPO[:TAG][@DIGEST]" (common/image-ref.h) */
 } RefKind;
 
 /* Classifies and validates a reference: -EINVAL with *ret_reason (static

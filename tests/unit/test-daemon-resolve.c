@@ -34,6 +34,13 @@ TEST(ref_kinds) {
         ASSERT_EQ(kind_of("my-checkpoint.v2"), REF_NAME);
         ASSERT_EQ(kind_of("ns/pod/container"), REF_K8S);
         ASSERT_EQ(kind_of("/var/lib/checkpoints/x"), REF_PATH);
+        /* A registry host (a '.', a port or localhost) first: an image. */
+        ASSERT_EQ(kind_of("registry.local/ckpt/web:v1"), REF_IMAGE);
+        ASSERT_EQ(kind_of("127.0.0.1:5000/ckpt/web@sha256:"
+                          "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+                  REF_IMAGE);
+        ASSERT_EQ(kind_of("localhost/web"), REF_IMAGE);
+        ASSERT_EQ(kind_of("default/web.v2/app"), REF_K8S); /* a pod name may have dots */
 }
 
 TEST(ref_refusals) {
@@ -59,6 +66,8 @@ TEST(ref_refusals) {
         big[sizeof(big) - 1] = 0;
         ASSERT_STREQ(reason_of(big), "reference too long");
         ASSERT_NULL(reason_of("a..b")); /* ".." inside a name is not a path component */
+        ASSERT_NOT_NULL(strstr(reason_of("registry.local/Web"), "repository"));
+        ASSERT_NOT_NULL(strstr(reason_of("registry.local/web@sha256:12"), "digest"));
 }
 
 TEST(split_k8s) {
