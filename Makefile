@@ -123,7 +123,7 @@ check-e2e: all
 
 # ASan + UBSan over the whole suite.
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
 		LDFLAGS="-fsanitize=address,undefined" check-unit
 
 # libFuzzer targets: fuzz/fuzz-<name>.c, built with clang.
