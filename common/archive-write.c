@@ -505,3 +505,30 @@ int archive_writer_finish(ArchiveWriter *w) {
         w->finished = true;
         return 0;
 }
+
+int archive_write_checkpoint(const char *dir, int out_fd, uint64_t *ret_bytes) {
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return negative_errno();
+        _cleanup_(archive_writer_freep) ArchiveWriter *w = NULL;
+        int r = archive_writer_new(out_fd, &w);
+        if (r < 0)
+                return r;
+        r = archive_writer_add_tree(w, dfd, NULL);
+        if (r < 0)
+                return r;
+        if (faccessat(dfd, "stats-dump", F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+                _cleanup_close_ int s =
+                        openat(dfd, "checkpoint/stats-dump", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                if (s >= 0) {
+                        r = archive_writer_add_file(w, "stats-dump", s);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        r = archive_writer_finish(w);
+        if (r < 0)
+                return r;
+        *ret_bytes = archive_writer_bytes(w);
+        return 0;
+}

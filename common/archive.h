@@ -136,6 +136,12 @@ int archive_writer_add_tree(ArchiveWriter *w, int dir_fd, const char *prefix);
 int archive_writer_finish(ArchiveWriter *w);
 /* Bytes written so far. */
 uint64_t archive_writer_bytes(const ArchiveWriter *w);
+
+/* The whole checkpoint directory dir as one archive to out_fd, in the layout
+ * Podman and CRI-O export (CRIU's stats-dump also at the top level, where
+ * checkpointctl reads it): what `kybernatectl export` writes and a checkpoint
+ * image's layer holds. The archive's size in *ret_bytes. */
+int archive_write_checkpoint(const char *dir, int out_fd, uint64_t *ret_bytes);
 /* Limits the file data archive_writer_add_entry() stores (holes not counted)
  * to max bytes (0: no limit). The entry that goes over it and all later ones
  * are only counted, not written, and archive_writer_finish() fails with

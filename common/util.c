@@ -174,6 +174,14 @@ char *strdup_vprintf(const char *fmt, va_list ap) {
         return vasprintf(&s, fmt, ap) < 0 ? NULL : s;
 }
 
+char *strdup_printf(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        char *s = strdup_vprintf(fmt, ap);
+        va_end(ap);
+        return s;
+}
+
 struct dirent *readdir_no_dot(DIR *d) {
         struct dirent *de;
         while ((de = readdir(d)) && (streq(de->d_name, ".") || streq(de->d_name, "..")))

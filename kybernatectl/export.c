@@ -13,34 +13,6 @@ typedef struct ExportOpts {
         bool force;
 } ExportOpts;
 
-static int write_export(const char *path, int out_fd, uint64_t *ret_bytes) {
-        _cleanup_close_ int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return negative_errno();
-        _cleanup_(archive_writer_freep) ArchiveWriter *w = NULL;
-        int r = archive_writer_new(out_fd, &w);
-        if (r < 0)
-                return r;
-        r = archive_writer_add_tree(w, dfd, NULL);
-        if (r < 0)
-                return r;
-        /* checkpointctl reads CRIU's statistics from the top level. */
-        if (faccessat(dfd, "stats-dump", F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
-                _cleanup_close_ int s =
-                        openat(dfd, "checkpoint/stats-dump", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-                if (s >= 0) {
-                        r = archive_writer_add_file(w, "stats-dump", s);
-                        if (r < 0)
-                                return r;
-                }
-        }
-        r = archive_writer_finish(w);
-        if (r < 0)
-                return r;
-        *ret_bytes = archive_writer_bytes(w);
-        return 0;
-}
-
 /* Written beside the target and renamed into place, so a failed export leaves
  * no partial archive under its name. */
 static int export_to_file(const char *path, const char *output, uint64_t *ret_bytes) {
@@ -53,7 +25,7 @@ static int export_to_file(const char *path, const char *output, uint64_t *ret_by
                 return ctl_exit_code(negative_errno());
         }
         (void)fchmod(fd, 0600);
-        int r = write_export(path, fd, ret_bytes);
+        int r = archive_write_checkpoint(path, fd, ret_bytes);
         if (r >= 0 && fsync(fd) < 0)
                 r = negative_errno();
         if (r >= 0 && rename(tmp, output) < 0)
@@ -99,7 +71,7 @@ static int verb_export(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
 
         uint64_t bytes = 0;
         if (to_stdout) {
-                int r = write_export(info->path, STDOUT_FILENO, &bytes);
+                int r = archive_write_checkpoint(info->path, STDOUT_FILENO, &bytes);
                 if (r < 0) {
                         ERR("export: writing the archive failed: %s\n", strerror(-r));
                         return ctl_exit_code(r);
