@@ -357,6 +357,19 @@ static int open_regular_at(int dir_fd, const char *name, struct stat *ret_st) {
         return TAKE_FD(fd);
 }
 
+/* Opens a directory, never through a symlink: -ELOOP for one (O_DIRECTORY
+ * answers ENOTDIR before O_NOFOLLOW's ELOOP). */
+static int open_dir_at(int dir_fd, const char *name) {
+        int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0)
+                return fd;
+        int r = negative_errno();
+        struct stat st;
+        if (r == -ENOTDIR && fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+                return -ELOOP;
+        return r;
+}
+
 /* Reads a whole small file (bounded) from dir_fd/name. */
 static int read_small_at(int dir_fd, const char *name, size_t max, char **ret, size_t *ret_size,
                          char **ret_error) {
@@ -639,18 +652,12 @@ int oci_image_read(int dir_fd, const OciImageLimits *l, OciImage *ret, char **re
                 return FAIL(-ENOTSUP, "index.json: manifest media type %s is not an image manifest",
                             md.media_type);
 
-        _cleanup_close_ int blobs_fd =
-                openat(dir_fd, "blobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (blobs_fd < 0) {
-                r = negative_errno();
-                return FAIL(r, "blobs: %s", strerror(-r));
-        }
-        _cleanup_close_ int sha_fd =
-                openat(blobs_fd, "sha256", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sha_fd < 0) {
-                r = negative_errno();
-                return FAIL(r, "blobs/sha256: %s", strerror(-r));
-        }
+        _cleanup_close_ int blobs_fd = open_dir_at(dir_fd, "blobs");
+        if (blobs_fd < 0)
+                return FAIL(blobs_fd, "blobs: %s", strerror(-blobs_fd));
+        _cleanup_close_ int sha_fd = open_dir_at(blobs_fd, "sha256");
+        if (sha_fd < 0)
+                return FAIL(sha_fd, "blobs/sha256: %s", strerror(-sha_fd));
 
         /* The manifest. */
         _cleanup_cjson_ cJSON *manifest = NULL;
