@@ -390,6 +390,7 @@ static int read_small_at(int dir_fd, const char *name, size_t max, char **ret, s
 
 /* Duplicate keys anywhere in the tree are refused: readers that take the
  * first and readers that take the last must not see different documents. */
+/* NOLINTNEXTLINE(misc-no-recursion): depth bounded (64) */
 static bool json_has_duplicates(const cJSON *j, unsigned depth) {
         if (depth > 64)
                 return true;
@@ -536,6 +537,10 @@ static int annotations_parse(const cJSON *o, const OciImageLimits *l, OciAnnotat
         int r = 0;
         const cJSON *e;
         cJSON_ArrayForEach(e, o) {
+                if (i >= n || !a) { /* never: n counted these */
+                        r = -EBADMSG;
+                        break;
+                }
                 if (!oci_annotation_key_valid(e->string)) {
                         r = FAIL(-EBADMSG, "manifest: invalid annotation key");
                         break;
@@ -601,8 +606,8 @@ void oci_image_done(OciImage *img) {
         *img = (OciImage){.layer_fd = -EBADF};
 }
 
-static void oci_image_donep(OciImage *img) {
-        oci_image_done(img);
+static void oci_image_donep(OciImage **img) {
+        oci_image_done(*img);
 }
 
 int oci_image_read(int dir_fd, const OciImageLimits *l, OciImage *ret, char **ret_error) {
@@ -610,9 +615,13 @@ int oci_image_read(int dir_fd, const OciImageLimits *l, OciImage *ret, char **re
 
         if (!l || !ret)
                 return -EINVAL;
+        /* Safe to pass to oci_image_done() whatever happens. */
+        *ret = (OciImage){.layer_fd = -EBADF};
         if (ret_error)
                 *ret_error = NULL;
-        _cleanup_(oci_image_donep) OciImage img = {.layer_fd = -EBADF};
+        OciImage img = {.layer_fd = -EBADF};
+        /* Releases img on every failure; disarmed once ret owns it. */
+        _cleanup_(oci_image_donep) OciImage *release = &img;
 
         r = read_layout_version(dir_fd, l, ret_error);
         if (r < 0)
@@ -742,8 +751,7 @@ int oci_image_read(int dir_fd, const OciImageLimits *l, OciImage *ret, char **re
             !(img.manifest_media_type = strdup(md.media_type)))
                 return -ENOMEM;
 
-        *ret = img;
-        img = (OciImage){.layer_fd = -EBADF};
+        *ret = *TAKE_PTR(release);
         return 0;
 }
 

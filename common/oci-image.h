@@ -192,6 +192,8 @@ typedef struct OciImage {
         size_t n_annotations;
 } OciImage;
 
+/* *ret is reset first, so oci_image_done() may be called after a failure too;
+ * *ret_error (if not NULL) is set on failure only, to be freed. */
 int oci_image_read(int dir_fd, const OciImageLimits *l, OciImage *ret, char **ret_error);
 void oci_image_done(OciImage *img);
 const char *oci_annotation_get(const OciImage *img, const char *key);
