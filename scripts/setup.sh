@@ -23,7 +23,11 @@
 #     containerd stays as it is);
 #   - the CRI api.proto from trixie's golang-github-kubernetes-cri-api-dev,
 #     without its gogoproto options, as $KYB_OPT/cri-api/api.proto;
-#   - npm's @grpc/grpc-js and @grpc/proto-loader in $KYB_OPT/node/node_modules.
+#   - npm's @grpc/grpc-js and @grpc/proto-loader in $KYB_OPT/node/node_modules;
+#   - a private registry for the tests: docker-registry (CNCF distribution),
+#     skopeo, htpasswd (apache2-utils), openssl, curl. The package's own system
+#     service is stopped and disabled: tests start their own registry on a free
+#     loopback port, and nothing may be left listening on port 5000.
 #
 # trixie packages are fetched with a PRIVATE apt sources file and list
 # directory under $KYB_OPT/apt; the host's apt sources are never touched (adding
@@ -474,6 +478,61 @@ step_node_modules() {
 	did+=("npm grpc modules in $NODE_PREFIX")
 }
 
+# --- registry for the tests -------------------------------------------------------
+
+REGISTRY_PKGS=(docker-registry skopeo apache2-utils openssl curl)
+REGISTRY_BIN=/usr/bin/docker-registry
+
+# registry_service_pids: pids of docker-registry processes started by the
+# package's init script or unit (they serve /etc/docker/registry/config.yml);
+# test registries serve a config under /tmp and are left alone.
+registry_service_pids() {
+	local p cmd
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/exe" 2>/dev/null)" = "$REGISTRY_BIN" ] || continue
+		cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
+		[[ $cmd == *" /etc/docker/registry/config.yml"* ]] && echo "${p#/proc/}"
+	done
+	return 0
+}
+
+# registry_service_enabled: the package's service would start at boot.
+registry_service_enabled() {
+	compgen -G '/etc/rc[2-5].d/S*docker-registry' >/dev/null ||
+		[ -e /etc/systemd/system/multi-user.target.wants/docker-registry.service ]
+}
+
+step_registry() {
+	local todo pids p
+	mapfile -t todo < <(pkgs_missing "${REGISTRY_PKGS[@]}")
+	if [ ${#todo[@]} -gt 0 ]; then
+		missing+=("registry packages: ${todo[*]}")
+		[ "$CHECK_ONLY" -eq 1 ] || host_apt_install "${todo[@]}"
+	fi
+	[ -x "$REGISTRY_BIN" ] || return 0 # --check on a machine without it
+	mapfile -t pids < <(registry_service_pids)
+	if [ ${#pids[@]} -gt 0 ] || registry_service_enabled; then
+		missing+=("docker-registry's system service stopped and disabled")
+		[ "$CHECK_ONLY" -eq 0 ] || return 0
+		need_root "stopping docker-registry's system service"
+		if [ -x /etc/init.d/docker-registry ]; then
+			/etc/init.d/docker-registry stop >/dev/null 2>&1 || true
+			update-rc.d docker-registry disable >/dev/null 2>&1 || true
+		fi
+		if [ -e /etc/systemd/system/multi-user.target.wants/docker-registry.service ]; then
+			systemctl disable docker-registry.service >/dev/null 2>&1 ||
+				rm -f /etc/systemd/system/multi-user.target.wants/docker-registry.service
+		fi
+		for p in $(registry_service_pids); do kill -TERM "$p" 2>/dev/null || true; done
+		sleep 0.5
+		for p in $(registry_service_pids); do kill -KILL "$p" 2>/dev/null || true; done
+		[ -z "$(registry_service_pids)" ] || die "docker-registry's system service does not stop"
+		registry_service_enabled && die "docker-registry's system service is still enabled"
+		did+=("docker-registry's system service stopped and disabled")
+	fi
+	say "registry tools ok (docker-registry, skopeo $(skopeo --version 2>/dev/null | awk '{print $3}'))"
+}
+
 # --- main -----------------------------------------------------------------------
 
 if [ "$CHECK_ONLY" -eq 0 ] && [ "$(id -u)" -eq 0 ]; then
@@ -491,6 +550,7 @@ step_checkpointctl
 step_containerd17
 step_cri_proto
 step_node_modules
+step_registry
 
 if [ "$CHECK_ONLY" -eq 1 ]; then
 	if [ ${#missing[@]} -eq 0 ]; then
