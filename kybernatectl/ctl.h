@@ -53,7 +53,7 @@ struct CtlVerb {
          * from the table. */
         const char *intro;
         const char *json;
-        /* How many arguments after the options: 0, 1, or -1 for one or more;
+        /* How many arguments after the options: exactly n (0, 1, 2...), or -1 for one or more;
          * and what a wrong count is told (with 0: "unexpected argument"). */
         int n_args;
         const char *args_error;
@@ -70,7 +70,14 @@ struct CtlVerb {
 /* The verbs, one file each (pin.c holds pin and unpin). */
 extern const CtlVerb ctl_verb_list, ctl_verb_inspect, ctl_verb_delete, ctl_verb_prune, ctl_verb_pin,
         ctl_verb_unpin, ctl_verb_export, ctl_verb_import, ctl_verb_checkpoint, ctl_verb_status,
-        ctl_verb_resolve;
+        ctl_verb_resolve, ctl_verb_push, ctl_verb_pull;
+
+/* import.c: an archive read from in (what names it in messages) unpacked
+ * into a staging directory kybernated provides, then adopted as a checkpoint
+ * (name and pin as given); prints its id (or JSON). Returns an exit code. */
+int ctl_import_fd(Ctl *ctl, int in, const char *what, const char *name, bool pin);
+/* Refuses (CTL_EXIT_CONFLICT, with a message) a name a checkpoint has. */
+int ctl_import_check_name(const Ctl *ctl, const char *name);
 
 /* Prints "kybernatectl: [VERB: ]message" and the hint to --help; returns
  * CTL_EXIT_USAGE. */

@@ -41,7 +41,7 @@ static int import_refuse_compressed(int in, const char *file) {
 }
 
 /* A taken name would only be refused after unpacking: ask first. */
-static int import_check_name(const Ctl *ctl, const char *name) {
+int ctl_import_check_name(const Ctl *ctl, const char *name) {
         Kybernate__V1__InspectRequest nr = KYBERNATE__V1__INSPECT_REQUEST__INIT;
         nr.reference = (char *)name;
         Kybernate__V1__Request nreq = KYBERNATE__V1__REQUEST__INIT;
@@ -90,6 +90,48 @@ static int import_unpack(int in, const char *file, const char *staging) {
                                                                             : ctl_exit_code(r);
 }
 
+int ctl_import_fd(Ctl *ctl, int in, const char *what, const char *name, bool pin) {
+        /* Step 1: a staging directory inside the store. */
+        Kybernate__V1__ImportRequest ir = KYBERNATE__V1__IMPORT_REQUEST__INIT;
+        ir.has_prepare = true;
+        ir.prepare = true;
+        _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
+        int x = ctl_call(ctl, "import", KYBERNATE__V1__REQUEST__OP_IMPORT, &ir,
+                         KYBERNATE__V1__RESPONSE__RESULT__NOT_SET, &resp);
+        if (x != CTL_EXIT_OK)
+                return x;
+        const char *staging = resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_IMPORT
+                                      ? resp->import->staging_dir
+                                      : NULL;
+        if (isempty(staging) || staging[0] != '/') {
+                ERR("import: kybernated did not provide a staging directory\n");
+                return CTL_EXIT_FAILED;
+        }
+
+        /* Step 2: unpack there, with our own validating extractor. */
+        x = import_unpack(in, what, staging);
+        if (x != CTL_EXIT_OK)
+                return x;
+
+        /* Step 3: the daemon validates and adopts it. */
+        Kybernate__V1__ImportRequest ir2 = KYBERNATE__V1__IMPORT_REQUEST__INIT;
+        ir2.staging_dir = (char *)staging;
+        ir2.name = (char *)name;
+        ir2.has_pin = pin;
+        ir2.pin = pin;
+        _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp2 = NULL;
+        x = ctl_call(ctl, "import", KYBERNATE__V1__REQUEST__OP_IMPORT, &ir2,
+                     KYBERNATE__V1__RESPONSE__RESULT__NOT_SET, &resp2);
+        if (x != CTL_EXIT_OK)
+                return x;
+        const Kybernate__V1__CheckpointInfo *info =
+                resp2->result_case == KYBERNATE__V1__RESPONSE__RESULT_IMPORT ? resp2->import->info : NULL;
+        if (ctl->json && info)
+                return ctl_print_checkpoint_json(info);
+        ctl_print_line("", info ? info->id : "");
+        return CTL_EXIT_OK;
+}
+
 static int verb_import(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         ImportOpts o = {};
         int x = ctl_parse_options(ctl, verb, argc, argv, &o);
@@ -108,49 +150,10 @@ static int verb_import(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         }
         x = import_refuse_compressed(in, file);
         if (x == CTL_EXIT_OK && o.name)
-                x = import_check_name(ctl, o.name);
+                x = ctl_import_check_name(ctl, o.name);
         if (x != CTL_EXIT_OK)
                 return x;
-
-        /* Step 1: a staging directory inside the store. */
-        Kybernate__V1__ImportRequest ir = KYBERNATE__V1__IMPORT_REQUEST__INIT;
-        ir.has_prepare = true;
-        ir.prepare = true;
-        _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
-        x = ctl_call(ctl, "import", KYBERNATE__V1__REQUEST__OP_IMPORT, &ir,
-                     KYBERNATE__V1__RESPONSE__RESULT__NOT_SET, &resp);
-        if (x != CTL_EXIT_OK)
-                return x;
-        const char *staging = resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_IMPORT
-                                      ? resp->import->staging_dir
-                                      : NULL;
-        if (isempty(staging) || staging[0] != '/') {
-                ERR("import: kybernated did not provide a staging directory\n");
-                return CTL_EXIT_FAILED;
-        }
-
-        /* Step 2: unpack there, with our own validating extractor. */
-        x = import_unpack(in, file, staging);
-        if (x != CTL_EXIT_OK)
-                return x;
-
-        /* Step 3: the daemon validates and adopts it. */
-        Kybernate__V1__ImportRequest ir2 = KYBERNATE__V1__IMPORT_REQUEST__INIT;
-        ir2.staging_dir = (char *)staging;
-        ir2.name = o.name;
-        ir2.has_pin = o.pin;
-        ir2.pin = o.pin;
-        _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp2 = NULL;
-        x = ctl_call(ctl, "import", KYBERNATE__V1__REQUEST__OP_IMPORT, &ir2,
-                     KYBERNATE__V1__RESPONSE__RESULT__NOT_SET, &resp2);
-        if (x != CTL_EXIT_OK)
-                return x;
-        const Kybernate__V1__CheckpointInfo *info =
-                resp2->result_case == KYBERNATE__V1__RESPONSE__RESULT_IMPORT ? resp2->import->info : NULL;
-        if (ctl->json && info)
-                return ctl_print_checkpoint_json(info);
-        ctl_print_line("", info ? info->id : "");
-        return CTL_EXIT_OK;
+        return ctl_import_fd(ctl, in, file, o.name, o.pin);
 }
 
 static const CtlOption import_options[] = {

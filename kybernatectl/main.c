@@ -4,8 +4,8 @@
 #include "ctl.h"
 
 static const CtlVerb *const verbs[] = {
-        &ctl_verb_list,       &ctl_verb_inspect, &ctl_verb_delete,  &ctl_verb_prune,
-        &ctl_verb_pin,        &ctl_verb_unpin,   &ctl_verb_export,  &ctl_verb_import,
+        &ctl_verb_list,       &ctl_verb_inspect, &ctl_verb_delete,  &ctl_verb_prune, &ctl_verb_pin,
+        &ctl_verb_unpin,      &ctl_verb_export,  &ctl_verb_import,  &ctl_verb_push,  &ctl_verb_pull,
         &ctl_verb_checkpoint, &ctl_verb_status,  &ctl_verb_resolve,
 };
 

@@ -130,6 +130,16 @@ expect_contains() {
 	fi
 }
 
+# expect_match NAME REGEX ACTUAL: ACTUAL matches the extended regular expression.
+expect_match() {
+	if [[ $3 =~ $2 ]]; then
+		pass "$1"
+	else
+		fail "$1" "expected to match: '$2'" "actual: '$(printf '%s' "$3" | head -c 2000)'"
+		return 1
+	fi
+}
+
 # expect_ok NAME CMD...: the command succeeds (its output goes to the log).
 expect_ok() {
 	local n=$1 out rc=0

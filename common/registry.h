@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* Registries, through skopeo run as a child (as runc is run for containers).
+ *
+ * Why skopeo and not an HTTP library: a registry client is far more than
+ * HTTP. skopeo (containers/image, what Podman, Buildah and CRI-O use) already
+ * speaks the OCI distribution API with bearer-token and basic auth, reads the
+ * node's credentials in both formats (containers' auth.json and
+ * ~/.docker/config.json, credential helpers), the certs.d CA layout,
+ * mirrors and retries, and compresses layers (gzip, multi-threaded zstd) on
+ * the way. Doing that ourselves over libcurl would add a dependency and
+ * thousands of lines of security-sensitive code; a subprocess adds neither,
+ * and nothing of it runs in the daemon's address space. What we do not take
+ * on trust from it: the digest a tag resolves to is computed here from the
+ * manifest's bytes, pulls are by that digest, and the layout a pull leaves
+ * is read back and every blob checked against its digest (oci-image.h).
+ *
+ * Signature policy: skopeo runs with --insecure-policy (containers'
+ * policy.json is not consulted); what may be restored is the node's pull
+ * rules, applied by the caller, and content is pinned by digest. */
+
+#include <stdbool.h>
+
+#include "image-ref.h"
+
+typedef enum RegistryCompression {
+        REGISTRY_COMPRESSION_NONE, /* the layer as it is (uncompressed tar) */
+        REGISTRY_COMPRESSION_GZIP,
+        REGISTRY_COMPRESSION_ZSTD,
+} RegistryCompression;
+
+typedef struct RegistryOptions {
+        const char *skopeo;   /* NULL: "skopeo", searched in PATH */
+        const char *authfile; /* NULL: skopeo's own search (REGISTRY_AUTH_FILE, containers' auth.json,
+                                 ~/.docker/config.json) */
+        const char *cert_dir; /* a directory with the CA (*.crt) of the registry; NULL: the certs.d
+                                 layout under /etc/containers and /etc/docker */
+        bool insecure;        /* no TLS verification (a test registry only) */
+        RegistryCompression compression; /* of the layers a push writes */
+        int compression_level;           /* 0: the format's default */
+} RegistryOptions;
+
+/* "none", "gzip", "zstd". */
+int registry_compression_from_string(const char *s, RegistryCompression *ret);
+const char *registry_compression_to_string(RegistryCompression c);
+
+/* The digest of the manifest image names (a tag is resolved once, here):
+ * the sha256 of the manifest's bytes as the registry serves them; an image
+ * given by digest must have that digest. *ret_error: skopeo's message on
+ * failure (caller frees), or NULL. */
+int registry_resolve(const RegistryOptions *o, const char *image,
+                     char ret_digest[static IMAGE_DIGEST_LEN + 1], char **ret_error);
+
+/* skopeo copy of an OCI layout directory to a registry image (push), its
+ * manifest digest as the registry has it in ret_digest. */
+int registry_push(const RegistryOptions *o, const char *layout_dir, const char *image,
+                  char ret_digest[static IMAGE_DIGEST_LEN + 1], char **ret_error);
+
+/* skopeo copy of a registry image pinned by digest ("HOST/REPO@sha256:...")
+ * into a new OCI layout directory, digests preserved (nothing recompressed or
+ * converted, so the layout's manifest is the one pinned). */
+int registry_pull(const RegistryOptions *o, const char *pinned_image, const char *layout_dir,
+                  char **ret_error);

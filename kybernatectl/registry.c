@@ -1,0 +1,414 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kybernatectl push and pull: a checkpoint as an OCI image in a registry.
+ *
+ * push: kybernated verifies the checkpoint and names its directory (as for
+ * export); the CLI packs it as the one layer of an OCI image layout in a
+ * temporary directory, with the annotations each runtime reads, and skopeo
+ * copies that to the registry (common/registry.h says why skopeo).
+ *
+ * pull: the tag is resolved to a digest once (the sha256 of the manifest's
+ * bytes), skopeo fetches exactly that digest into a temporary layout, the
+ * layout is read back as untrusted input (every blob against its digest), and
+ * its layer is imported as `kybernatectl import` does: unpacked by the
+ * validating extractor into a staging directory kybernated provides, then
+ * checked and adopted by kybernated. */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+
+#include "archive.h"
+#include "ctl.h"
+#include "image-ref.h"
+#include "mount-util.h"
+#include "oci-image.h"
+#include "registry.h"
+#include "spawn-child.h"
+
+/* The layer compression of a push when none is asked for: see
+ * docs/BENCHMARKS.md, "Checkpoint images". */
+#define PUSH_COMPRESSION_DEFAULT REGISTRY_COMPRESSION_ZSTD
+
+typedef struct RegistryOpts {
+        char *authfile;
+        char *cert_dir;
+        char *compression;
+        char *name;
+        bool insecure;
+        bool quiet;
+        bool pin;
+} RegistryOpts;
+
+static void step(const RegistryOpts *o, const char *fmt, ...) _printf_(2, 3);
+static void step(const RegistryOpts *o, const char *fmt, ...) {
+        if (o->quiet)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        _cleanup_free_ char *s = strdup_vprintf(fmt, ap);
+        va_end(ap);
+        _cleanup_free_ char *p = s ? strdup_printable(s) : NULL;
+        if (p)
+                fprintf(stderr, "%s\n", p);
+}
+
+static int registry_options(const RegistryOpts *o, const char *verb, RegistryOptions *ret) {
+        *ret = (RegistryOptions){
+                .authfile = o->authfile,
+                .cert_dir = o->cert_dir,
+                .insecure = o->insecure,
+                .compression = PUSH_COMPRESSION_DEFAULT,
+        };
+        if (o->compression && registry_compression_from_string(o->compression, &ret->compression) < 0)
+                return ctl_usage_error(verb, "--compression must be none, gzip or zstd");
+        return -1;
+}
+
+/* A temporary directory for the image layout, removed by the caller. */
+static int make_work_dir(const char *verb, char **ret) {
+        const char *base = getenv("TMPDIR");
+        _cleanup_free_ char *t =
+                strdup_printf("%s/kybernate-%s-XXXXXX", isempty(base) ? "/var/tmp" : base, verb);
+        if (!t)
+                return CTL_EXIT_FAILED;
+        if (!mkdtemp(t)) {
+                ERR("%s: cannot create a temporary directory %s: %m\n", verb, t);
+                return ctl_exit_code(negative_errno());
+        }
+        *ret = TAKE_PTR(t);
+        return CTL_EXIT_OK;
+}
+
+/* "Version: 4.0" (criu --version) as CRIU's number, 40000. */
+static uint32_t criu_number(const char *s) {
+        unsigned v[3] = {};
+        while (s && *s && (*s < '0' || *s > '9'))
+                s++;
+        if (!s || sscanf(s, "%u.%u.%u", &v[0], &v[1], &v[2]) < 2 || v[1] > 99 || v[2] > 99)
+                return 0;
+        return v[0] * 10000 + v[1] * 100 + v[2];
+}
+
+/* The architecture as OCI names it (Go's GOARCH). */
+static const char *oci_architecture(void) {
+        static struct utsname u;
+        if (uname(&u) < 0)
+                return NULL;
+        if (streq(u.machine, "x86_64"))
+                return "amd64";
+        if (streq(u.machine, "aarch64"))
+                return "arm64";
+        return u.machine;
+}
+
+/* Packs the checkpoint directory into work/layout as an OCI image. */
+static int push_write_layout(const Kybernate__V1__CheckpointInfo *info, const char *layout,
+                             char digest[static OCI_DIGEST_MAX], uint64_t *ret_bytes) {
+        if (mkdir(layout, 0700) < 0)
+                return negative_errno();
+        _cleanup_close_ int dfd = open(layout, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return negative_errno();
+        {
+                _cleanup_close_ int fd =
+                        openat(dfd, "layer.tar", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+                if (fd < 0)
+                        return negative_errno();
+                int r = archive_write_checkpoint(info->path, fd, ret_bytes);
+                if (r < 0)
+                        return r;
+        }
+        char created[64];
+        format_time_rfc3339(created, sizeof(created), info->created_ns);
+        const char *arch = oci_architecture();
+        OciCheckpointInfo ci = {
+                .checkpoint_id = info->id,
+                .created = created,
+                .k8s_namespace = info->k8s_namespace,
+                .pod_name = info->k8s_pod,
+                .container_name = !isempty(info->k8s_container) ? info->k8s_container : info->container_id,
+                .containerd_namespace = info->containerd_namespace,
+                .image_ref = info->image_ref,
+                .image_digest = info->image_digest,
+                .checksum = info->checksum,
+                .criu_version = criu_number(info->criu_version),
+                .kernel_version = info->kernel_version,
+                .architecture = arch,
+                .kybernate_version = KYB_VERSION,
+        };
+        OciAnnotation *ann = NULL;
+        size_t n_ann = 0;
+        int r = oci_checkpoint_annotations(&ci, &ann, &n_ann);
+        if (r < 0)
+                return r;
+        OciImageWrite w = {
+                .layer_path = "layer.tar",
+                .annotations = ann,
+                .n_annotations = n_ann,
+                .created = created,
+                .architecture = arch,
+                .os = "linux",
+        };
+        r = oci_image_write(dfd, &w, digest);
+        oci_annotations_free(ann, n_ann);
+        return r;
+}
+
+static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
+        RegistryOpts o = {};
+        RegistryOptions ro;
+        int x = ctl_parse_options(ctl, verb, argc, argv, &o);
+        if (x < 0)
+                x = registry_options(&o, "push", &ro);
+        if (x >= 0)
+                return x;
+        const char *ref = argv[optind], *image = argv[optind + 1];
+        ImageRef ir;
+        const char *why = NULL;
+        if (image_ref_parse(image, &ir, &why) < 0)
+                return ctl_usage_error("push", "%s: %s", image, why);
+        bool has_digest = ir.digest;
+        image_ref_done(&ir);
+        if (has_digest)
+                return ctl_usage_error("push", "%s: a push names a tag, not a digest", image);
+
+        Kybernate__V1__ExportRequest er = KYBERNATE__V1__EXPORT_REQUEST__INIT;
+        er.reference = (char *)ref;
+        _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
+        x = ctl_call(ctl, "push", KYBERNATE__V1__REQUEST__OP_EXPORT, &er,
+                     KYBERNATE__V1__RESPONSE__RESULT__NOT_SET, &resp);
+        if (x != CTL_EXIT_OK)
+                return x;
+        const Kybernate__V1__CheckpointInfo *info =
+                resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_EXPORT ? resp->export->info : NULL;
+        if (!info || isempty(info->path) || info->path[0] != '/' || isempty(info->id)) {
+                ERR("push: kybernated did not name the checkpoint directory\n");
+                return CTL_EXIT_FAILED;
+        }
+
+        _cleanup_free_ char *work = NULL;
+        x = make_work_dir("push", &work);
+        if (x != CTL_EXIT_OK)
+                return x;
+        _cleanup_(remove_tree_one_fsp) const char *remove_work = work;
+        _cleanup_free_ char *layout = strdup_printf("%s/layout", work);
+        if (!layout)
+                return CTL_EXIT_FAILED;
+
+        int64_t t0 = now_monotonic_usec();
+        step(&o, "Packing checkpoint %s", info->id);
+        char local[OCI_DIGEST_MAX];
+        uint64_t bytes = 0;
+        int r = push_write_layout(info, layout, local, &bytes);
+        if (r < 0) {
+                ERR("push: writing the image of %s failed: %s\n", info->id, strerror(-r));
+                return ctl_exit_code(r);
+        }
+        char b[32];
+        step(&o, "Pushing %s to %s (%s, layer %s)", info->id, image, format_bytes(b, sizeof(b), bytes),
+             registry_compression_to_string(ro.compression));
+        char digest[IMAGE_DIGEST_LEN + 1];
+        _cleanup_free_ char *err = NULL;
+        r = registry_push(&ro, layout, image, digest, &err);
+        if (r < 0) {
+                ERR("push: %s: %s\n", image, err ? err : strerror(-r));
+                return CTL_EXIT_FAILED;
+        }
+        step(&o, "Pushed in %.1f s", (double)(now_monotonic_usec() - t0) / 1e6);
+        if (ctl->json) {
+                cJSON *j = cJSON_CreateObject();
+                if (!j)
+                        return CTL_EXIT_FAILED;
+                cJSON_AddStringToObject(j, "image", image);
+                cJSON_AddStringToObject(j, "digest", digest);
+                cJSON_AddNumberToObject(j, "layer_bytes", (double)bytes);
+                cJSON_AddStringToObject(j, "compression", registry_compression_to_string(ro.compression));
+                cJSON_AddStringToObject(j, "checkpoint", info->id);
+                return ctl_print_json(j);
+        }
+        printf("%s\n", digest);
+        return CTL_EXIT_OK;
+}
+
+/* The layer as an uncompressed tar: the verified blob itself, or the output
+ * of gzip/zstd reading it (*ret_pid, reaped by the caller). Authenticity
+ * comes from the compressed blob's digest, pinned through the manifest's. */
+static int layer_stream(const OciImage *img, int *ret_fd, pid_t *ret_pid) {
+        *ret_pid = 0;
+        if (img->layer_compression == OCI_COMPRESSION_NONE) {
+                *ret_fd = fcntl(img->layer_fd, F_DUPFD_CLOEXEC, 3);
+                return *ret_fd < 0 ? negative_errno() : 0;
+        }
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return negative_errno();
+        char *argv[] = {img->layer_compression == OCI_COMPRESSION_GZIP ? "gzip" : "zstd", "-dc", NULL};
+        SpawnOptions so = {.stdio = {img->layer_fd, p[1], STDERR_FILENO}, .parent_death_signal = SIGKILL};
+        int r = spawn_exec(argv, &so, ret_pid);
+        safe_close(p[1]);
+        if (r < 0) {
+                safe_close(p[0]);
+                return r;
+        }
+        *ret_fd = p[0];
+        return 0;
+}
+
+/* Is it a checkpoint image at all? One of the keys the runtimes detect one by. */
+static bool is_checkpoint_image(const OciImage *img) {
+        return oci_annotation_get(img, CRIO_CHECKPOINT_NAME) ||
+               oci_annotation_get(img, PODMAN_CHECKPOINT_NAME) ||
+               oci_annotation_get(img, CRIU_CHECKPOINT_CONTAINER_NAME);
+}
+
+static int pull_import(Ctl *ctl, const RegistryOpts *o, const char *layout, const char *pinned,
+                       const char *digest) {
+        _cleanup_close_ int dfd = open(layout, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0) {
+                ERR("pull: %s: %m\n", layout);
+                return ctl_exit_code(negative_errno());
+        }
+        OciImageLimits limits = OCI_IMAGE_LIMITS_DEFAULT;
+        OciImage img;
+        _cleanup_free_ char *err = NULL;
+        int r = oci_image_read(dfd, &limits, &img, &err);
+        if (r >= 0 && !streq(img.manifest_digest, digest)) {
+                err = strdup_printf("the fetched manifest is %s, not %s", img.manifest_digest, digest);
+                r = -EBADMSG;
+        }
+        if (r >= 0 && !is_checkpoint_image(&img)) {
+                err = strdup("it is not a checkpoint image (no checkpoint annotation)");
+                r = -ENOTSUP;
+        }
+        if (r < 0) {
+                oci_image_done(&img);
+                ERR("pull: refusing %s: %s\n", pinned, err ? err : strerror(-r));
+                return CTL_EXIT_FAILED;
+        }
+        const char *name = oci_annotation_get(&img, KYB_CHECKPOINT_ID);
+        _cleanup_free_ char *id = name ? strdup_printable(name) : NULL;
+        step(o, "Importing %s%s%s", pinned, id ? ", checkpoint " : "", id ? id : "");
+        _cleanup_close_ int in = -EBADF;
+        pid_t pid = 0;
+        r = layer_stream(&img, &in, &pid);
+        oci_image_done(&img);
+        if (r < 0) {
+                ERR("pull: cannot decompress the layer of %s: %s\n", pinned, strerror(-r));
+                return ctl_exit_code(r);
+        }
+        int x = ctl_import_fd(ctl, in, pinned, o->name, o->pin);
+        in = safe_close(in);
+        if (pid > 0) {
+                int status;
+                (void)waitpid(pid, &status, 0);
+                if (x == CTL_EXIT_OK && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+                        ERR("pull: the decompressor of %s failed after the import\n", pinned);
+        }
+        return x;
+}
+
+static int verb_pull(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
+        RegistryOpts o = {};
+        RegistryOptions ro;
+        int x = ctl_parse_options(ctl, verb, argc, argv, &o);
+        if (x < 0)
+                x = registry_options(&o, "pull", &ro);
+        if (x >= 0)
+                return x;
+        if (o.compression)
+                return ctl_usage_error("pull", "--compression is an option of push");
+        const char *image = argv[optind];
+        ImageRef ir;
+        const char *why = NULL;
+        if (image_ref_parse(image, &ir, &why) < 0)
+                return ctl_usage_error("pull", "%s: %s", image, why);
+        if (o.name) {
+                x = ctl_import_check_name(ctl, o.name);
+                if (x != CTL_EXIT_OK) {
+                        image_ref_done(&ir);
+                        return x;
+                }
+        }
+
+        int64_t t0 = now_monotonic_usec();
+        char digest[IMAGE_DIGEST_LEN + 1];
+        _cleanup_free_ char *err = NULL;
+        step(&o, "Resolving %s", image);
+        int r = registry_resolve(&ro, image, digest, &err);
+        _cleanup_free_ char *pinned = r >= 0 ? image_ref_pinned(&ir, digest) : NULL;
+        image_ref_done(&ir);
+        if (r < 0) {
+                ERR("pull: %s: %s\n", image, err ? err : strerror(-r));
+                return CTL_EXIT_FAILED;
+        }
+        if (!pinned)
+                return CTL_EXIT_FAILED;
+
+        _cleanup_free_ char *work = NULL;
+        x = make_work_dir("pull", &work);
+        if (x != CTL_EXIT_OK)
+                return x;
+        _cleanup_(remove_tree_one_fsp) const char *remove_work = work;
+        _cleanup_free_ char *layout = strdup_printf("%s/layout", work);
+        if (!layout)
+                return CTL_EXIT_FAILED;
+        step(&o, "Fetching %s", pinned);
+        r = registry_pull(&ro, pinned, layout, &err);
+        if (r < 0) {
+                ERR("pull: %s: %s\n", pinned, err ? err : strerror(-r));
+                return CTL_EXIT_FAILED;
+        }
+        x = pull_import(ctl, &o, layout, pinned, digest);
+        if (x == CTL_EXIT_OK)
+                step(&o, "Pulled in %.1f s", (double)(now_monotonic_usec() - t0) / 1e6);
+        return x;
+}
+
+/* The options push and pull share. */
+/* clang-format off */
+#define REGISTRY_OPTIONS \
+        {"authfile", 'A', false, "FILE", "registry credentials (auth.json or docker config.json format)", \
+         CTL_AT(RegistryOpts, authfile)}, \
+        {"cert-dir", 'C', false, "DIR", "the registry's CA certificates (*.crt)", CTL_AT(RegistryOpts, cert_dir)}, \
+        {"insecure", 'I', false, NULL, "no TLS verification (test registries only)", CTL_AT(RegistryOpts, insecure)}, \
+        {"quiet", 'q', true, NULL, "print only the result", CTL_AT(RegistryOpts, quiet)}
+/* clang-format on */
+
+static const CtlOption push_options[] = {
+        REGISTRY_OPTIONS,
+        {"compression", 'Z', false, "none|gzip|zstd", "layer compression (default zstd)",
+         CTL_AT(RegistryOpts, compression)},
+        {},
+};
+
+static const CtlOption pull_options[] = {
+        REGISTRY_OPTIONS,
+        {"name", 'N', false, "NAME", "give the pulled checkpoint a name", CTL_AT(RegistryOpts, name)},
+        {"pin", 'P', false, NULL, "pin it", CTL_AT(RegistryOpts, pin)},
+        {},
+};
+
+const CtlVerb ctl_verb_push = {
+        CTL_VERB("push", verb_push, "[OPTIONS] REF IMAGE",
+                 "Push a checkpoint to a registry as an OCI image."),
+        .intro = "IMAGE is HOST[:PORT]/REPOSITORY[:TAG]. The image's one layer is the checkpoint archive\n"
+                 "(as export writes it), annotated so Podman, CRI-O and containerd 2.x recognise it.\n"
+                 "Prints the image's digest. Credentials and CAs are the node's unless given.\n"
+                 "A layer the registry holds already is reused as it is stored there, whatever\n"
+                 "--compression says (skopeo reuses blobs it knows).\n",
+        .json = "JSON object: image, digest, layer_bytes, compression, checkpoint",
+        CTL_ARGS(2, "expected a checkpoint reference and an image"),
+        .options = push_options,
+};
+
+const CtlVerb ctl_verb_pull = {
+        CTL_VERB("pull", verb_pull, "[OPTIONS] IMAGE", "Pull a checkpoint image into the store."),
+        .intro =
+                "IMAGE is HOST[:PORT]/REPOSITORY[:TAG] or ...@sha256:DIGEST. A tag is resolved to a digest\n"
+                "once; every blob is checked against its digest and the layer is imported as\n"
+                "`kybernatectl import` does. Prints the new checkpoint's id.\n",
+        .json = "JSON object of the new checkpoint",
+        CTL_ARGS(1, "expected one image"),
+        .options = pull_options,
+};
