@@ -256,6 +256,20 @@ static int open_merged(Capture *c, const char *path, int flags, struct stat *ret
         return fd;
 }
 
+/* name in the upper directory opened read-only (with flags) into *ret_fd, and
+ * whether its overlay xattr <marker> is set, as overlay_xattr() answers. */
+static int open_upper(const Capture *c, int dir_fd, const char *name, int flags, const char *marker,
+                      char *val, size_t size, int *ret_fd) {
+        _cleanup_close_ int fd = open_beneath(dir_fd, name, O_RDONLY | flags, 0);
+        if (fd < 0)
+                return fd;
+        int r = overlay_xattr(c, fd, marker, val, size);
+        if (r < 0)
+                return r;
+        *ret_fd = TAKE_FD(fd);
+        return r;
+}
+
 /* The upper directory: whiteouts, opaque and redirected directories, metacopy files. */
 /* NOLINTNEXTLINE(misc-no-recursion): depth bounded by ROOTFS_DIFF_DEPTH_MAX */
 static int capture_upper(Capture *c, int dir_fd, const char *prefix, unsigned depth) {
@@ -280,10 +294,9 @@ static int capture_upper(Capture *c, int dir_fd, const char *prefix, unsigned de
                 if (S_ISCHR(st.st_mode) && st.st_rdev == 0) {
                         r = capture_add_deleted(c, path); /* whiteout */
                 } else if (S_ISDIR(st.st_mode)) {
-                        _cleanup_close_ int sub = open_beneath(dir_fd, *name, O_RDONLY | O_DIRECTORY, 0);
-                        if (sub < 0)
-                                return sub;
-                        int redirect = overlay_xattr(c, sub, "redirect", val, sizeof(val));
+                        _cleanup_close_ int sub = -EBADF;
+                        int redirect = open_upper(c, dir_fd, *name, O_DIRECTORY, "redirect", val,
+                                                  sizeof(val), &sub);
                         if (redirect < 0)
                                 return redirect;
                         if (redirect) {
@@ -311,10 +324,9 @@ static int capture_upper(Capture *c, int dir_fd, const char *prefix, unsigned de
                                         r = capture_upper(c, sub, path, depth + 1);
                         }
                 } else if (S_ISREG(st.st_mode)) {
-                        _cleanup_close_ int fd = open_beneath(dir_fd, *name, O_RDONLY | O_NOCTTY, 0);
-                        if (fd < 0)
-                                return fd;
-                        int metacopy = overlay_xattr(c, fd, "metacopy", val, sizeof(val));
+                        _cleanup_close_ int fd = -EBADF;
+                        int metacopy =
+                                open_upper(c, dir_fd, *name, O_NOCTTY, "metacopy", val, sizeof(val), &fd);
                         if (metacopy < 0)
                                 return metacopy;
                         if (metacopy) {
