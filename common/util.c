@@ -149,24 +149,24 @@ int mkdir_p(const char *path, int mode) {
         return 0;
 }
 
-int fd_nonblock(int fd, bool nonblock) {
-        int flags = fcntl(fd, F_GETFL);
+/* Sets or clears bit in the flags fcntl()'s get/set pair reads and writes; no
+ * second call when it is already so. */
+static int fd_set_flag(int fd, int get, int set, int bit, bool on) {
+        int flags = fcntl(fd, get);
         if (flags < 0)
                 return negative_errno();
-        int nflags = nonblock ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
-        if (nflags != flags && fcntl(fd, F_SETFL, nflags) < 0)
+        int nflags = on ? flags | bit : flags & ~bit;
+        if (nflags != flags && fcntl(fd, set, nflags) < 0)
                 return negative_errno();
         return 0;
 }
 
+int fd_nonblock(int fd, bool nonblock) {
+        return fd_set_flag(fd, F_GETFL, F_SETFL, O_NONBLOCK, nonblock);
+}
+
 int fd_cloexec(int fd, bool cloexec) {
-        int flags = fcntl(fd, F_GETFD);
-        if (flags < 0)
-                return negative_errno();
-        int nflags = cloexec ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC;
-        if (nflags != flags && fcntl(fd, F_SETFD, nflags) < 0)
-                return negative_errno();
-        return 0;
+        return fd_set_flag(fd, F_GETFD, F_SETFD, FD_CLOEXEC, cloexec);
 }
 
 int64_t now_realtime_ns(void) {

@@ -72,3 +72,26 @@ TEST(read_full_at_and_fd) {
         ASSERT_OK(read_full_fd(r, 4096, &piped, &n));
         ASSERT_STREQ(piped, "abcd");
 }
+
+TEST(fd_flags_set_and_clear) {
+        int p[2];
+        ASSERT_OK(pipe2(p, 0));
+        _cleanup_close_ int r = p[0], w = p[1];
+
+        ASSERT_OK(fd_cloexec(r, true));
+        ASSERT_TRUE(fcntl(r, F_GETFD) & FD_CLOEXEC);
+        ASSERT_OK(fd_cloexec(r, true)); /* already so */
+        ASSERT_TRUE(fcntl(r, F_GETFD) & FD_CLOEXEC);
+        ASSERT_OK(fd_cloexec(r, false));
+        ASSERT_FALSE(fcntl(r, F_GETFD) & FD_CLOEXEC);
+
+        /* The status flags: O_NONBLOCK only, the descriptor flags untouched. */
+        ASSERT_OK(fd_nonblock(w, true));
+        ASSERT_TRUE(fcntl(w, F_GETFL) & O_NONBLOCK);
+        ASSERT_FALSE(fcntl(w, F_GETFD) & FD_CLOEXEC);
+        ASSERT_OK(fd_nonblock(w, false));
+        ASSERT_FALSE(fcntl(w, F_GETFL) & O_NONBLOCK);
+
+        ASSERT_ERROR(fd_cloexec(-1, true), EBADF);
+        ASSERT_ERROR(fd_nonblock(-1, true), EBADF);
+}
