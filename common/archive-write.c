@@ -231,29 +231,6 @@ static int writer_header(ArchiveWriter *w, const char *path, char type, mode_t m
         return writer_header_full(w, path, &hi);
 }
 
-/* Exactly size bytes of fd: a file that shrinks while we read it fails the
- * archive; growth beyond the header's size is not copied. */
-static int writer_copy(ArchiveWriter *w, int fd, uint64_t size) {
-        uint64_t left = size;
-        off_t off = 0;
-        while (left > 0) {
-                ssize_t k = pread(fd, w->buf, (size_t)MIN(left, (uint64_t)COPY_BUF_SIZE), off);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (k == 0)
-                        return -EIO;
-                int r = writer_put(w, w->buf, (size_t)k);
-                if (r < 0)
-                        return r;
-                left -= (uint64_t)k;
-                off += k;
-        }
-        return writer_pad(w, size);
-}
-
 /* The data segments of the first size bytes of fd (SEEK_DATA/SEEK_HOLE).
  * Past ARCHIVE_SPARSE_MAX_SEGMENTS - 1 (one is kept for the end marker),
  * later data joins the last segment: the holes between are stored as zeros.
@@ -351,6 +328,16 @@ static int writer_copy_segments(ArchiveWriter *w, int fd, const ArchiveSegment *
                 }
         }
         return 0;
+}
+
+/* Exactly size bytes of fd: a file that shrinks while we read it fails the
+ * archive; growth beyond the header's size is not copied. */
+static int writer_copy(ArchiveWriter *w, int fd, uint64_t size) {
+        const ArchiveSegment all = {.offset = 0, .length = size};
+        int r = writer_copy_segments(w, fd, &all, 1);
+        if (r < 0)
+                return r;
+        return writer_pad(w, size);
 }
 
 static int writer_add_regular(ArchiveWriter *w, const char *path, HeaderInfo *hi, int fd) {

@@ -198,9 +198,13 @@ static int capture_symlink(Capture *c, int dir_fd, const char *name, const char 
         return capture_add(c, path, st, -EBADF, target);
 }
 
-/* A subtree taken as it is (from the merged rootfs): no overlay markers. */
+typedef int (*CaptureEntryFn)(Capture *c, int dir_fd, const char *name, const char *path,
+                              const struct stat *st, unsigned depth);
+
+/* Calls fn for each entry of dir_fd in name order, with its path in the
+ * image (prefix/name, or name at the top) and its lstat. */
 /* NOLINTNEXTLINE(misc-no-recursion): depth bounded by ROOTFS_DIFF_DEPTH_MAX */
-static int capture_plain(Capture *c, int dir_fd, const char *prefix, unsigned depth) {
+static int capture_walk(Capture *c, int dir_fd, const char *prefix, unsigned depth, CaptureEntryFn fn) {
         _cleanup_strv_free_ char **names = NULL;
         int r;
 
@@ -212,32 +216,42 @@ static int capture_plain(Capture *c, int dir_fd, const char *prefix, unsigned de
         STRV_FOREACH (name, names) {
                 char path[ARCHIVE_PATH_MAX];
                 struct stat st;
-                if ((size_t)snprintf(path, sizeof(path), "%s/%s", prefix, *name) >= sizeof(path))
+                if ((size_t)snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "/" : "", *name) >=
+                    sizeof(path))
                         return -ENAMETOOLONG;
                 if (fstatat(dir_fd, *name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         return negative_errno();
-                if (S_ISDIR(st.st_mode)) {
-                        _cleanup_close_ int sub = open_beneath(dir_fd, *name, O_RDONLY | O_DIRECTORY, 0);
-                        if (sub < 0)
-                                return sub;
-                        r = capture_add(c, path, &st, -EBADF, NULL);
-                        if (r >= 0)
-                                r = capture_plain(c, sub, path, depth + 1);
-                } else if (S_ISREG(st.st_mode)) {
-                        _cleanup_close_ int fd = open_beneath(dir_fd, *name, O_RDONLY | O_NOCTTY, 0);
-                        if (fd < 0)
-                                return fd;
-                        r = capture_add(c, path, &st, fd, NULL);
-                } else if (S_ISLNK(st.st_mode))
-                        r = capture_symlink(c, dir_fd, *name, path, &st);
-                else {
-                        c->stats.skipped++;
-                        r = 0;
-                }
+                r = fn(c, dir_fd, *name, path, &st, depth);
                 if (r < 0)
                         return r;
         }
         return 0;
+}
+
+/* An entry of a subtree taken as it is (from the merged rootfs): no overlay markers. */
+static int capture_plain(Capture *c, int dir_fd, const char *name, const char *path, const struct stat *st,
+                         unsigned depth) {
+        int r;
+
+        if (S_ISDIR(st->st_mode)) {
+                _cleanup_close_ int sub = open_beneath(dir_fd, name, O_RDONLY | O_DIRECTORY, 0);
+                if (sub < 0)
+                        return sub;
+                r = capture_add(c, path, st, -EBADF, NULL);
+                if (r >= 0)
+                        r = capture_walk(c, sub, path, depth + 1, capture_plain);
+        } else if (S_ISREG(st->st_mode)) {
+                _cleanup_close_ int fd = open_beneath(dir_fd, name, O_RDONLY | O_NOCTTY, 0);
+                if (fd < 0)
+                        return fd;
+                r = capture_add(c, path, st, fd, NULL);
+        } else if (S_ISLNK(st->st_mode))
+                r = capture_symlink(c, dir_fd, name, path, st);
+        else {
+                c->stats.skipped++;
+                r = 0;
+        }
+        return r;
 }
 
 /* path opened read-only in the merged rootfs (where a redirected directory
@@ -256,86 +270,78 @@ static int open_merged(Capture *c, const char *path, int flags, struct stat *ret
         return fd;
 }
 
-/* The upper directory: whiteouts, opaque and redirected directories, metacopy files. */
-/* NOLINTNEXTLINE(misc-no-recursion): depth bounded by ROOTFS_DIFF_DEPTH_MAX */
-static int capture_upper(Capture *c, int dir_fd, const char *prefix, unsigned depth) {
-        _cleanup_strv_free_ char **names = NULL;
+/* name in the upper directory opened read-only (with flags) into *ret_fd, and
+ * whether its overlay xattr <marker> is set, as overlay_xattr() answers. */
+static int open_upper(const Capture *c, int dir_fd, const char *name, int flags, const char *marker,
+                      char *val, size_t size, int *ret_fd) {
+        _cleanup_close_ int fd = open_beneath(dir_fd, name, O_RDONLY | flags, 0);
+        if (fd < 0)
+                return fd;
+        int r = overlay_xattr(c, fd, marker, val, size);
+        if (r < 0)
+                return r;
+        *ret_fd = TAKE_FD(fd);
+        return r;
+}
+
+/* An entry of the upper directory: whiteouts, opaque and redirected directories, metacopy files. */
+static int capture_upper(Capture *c, int dir_fd, const char *name, const char *path, const struct stat *st,
+                         unsigned depth) {
         char val[256];
         int r;
 
-        if (depth > ROOTFS_DIFF_DEPTH_MAX)
-                return -ELOOP;
-        r = dir_list_sorted(dir_fd, &names);
-        if (r < 0)
-                return r;
-        STRV_FOREACH (name, names) {
-                char path[ARCHIVE_PATH_MAX];
-                struct stat st;
-                if ((size_t)snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "/" : "", *name) >=
-                    sizeof(path))
-                        return -ENAMETOOLONG;
-                if (fstatat(dir_fd, *name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        return negative_errno();
-
-                if (S_ISCHR(st.st_mode) && st.st_rdev == 0) {
-                        r = capture_add_deleted(c, path); /* whiteout */
-                } else if (S_ISDIR(st.st_mode)) {
-                        _cleanup_close_ int sub = open_beneath(dir_fd, *name, O_RDONLY | O_DIRECTORY, 0);
-                        if (sub < 0)
-                                return sub;
-                        int redirect = overlay_xattr(c, sub, "redirect", val, sizeof(val));
-                        if (redirect < 0)
-                                return redirect;
-                        if (redirect) {
-                                /* Renamed from elsewhere in the image: the new place gets
-                                 * the whole merged content. */
-                                struct stat mst;
-                                _cleanup_close_ int m = open_merged(c, path, O_DIRECTORY, &mst);
-                                if (m < 0)
-                                        return m;
-                                r = capture_add_deleted(c, path);
-                                if (r >= 0)
-                                        r = capture_add(c, path, &mst, -EBADF, NULL);
-                                if (r >= 0)
-                                        r = capture_plain(c, m, path, depth + 1);
-                        } else {
-                                int opaque = overlay_xattr(c, sub, "opaque", val, sizeof(val));
-                                if (opaque < 0)
-                                        return opaque;
-                                r = 0;
-                                if (opaque && streq(val, "y"))
-                                        r = capture_add_deleted(c, path);
-                                if (r >= 0)
-                                        r = capture_add(c, path, &st, -EBADF, NULL);
-                                if (r >= 0)
-                                        r = capture_upper(c, sub, path, depth + 1);
-                        }
-                } else if (S_ISREG(st.st_mode)) {
-                        _cleanup_close_ int fd = open_beneath(dir_fd, *name, O_RDONLY | O_NOCTTY, 0);
-                        if (fd < 0)
-                                return fd;
-                        int metacopy = overlay_xattr(c, fd, "metacopy", val, sizeof(val));
-                        if (metacopy < 0)
-                                return metacopy;
-                        if (metacopy) {
-                                /* Only the metadata was copied up: the data is below. */
-                                struct stat mst;
-                                _cleanup_close_ int m = open_merged(c, path, O_NOCTTY, &mst);
-                                if (m < 0)
-                                        return m;
-                                r = capture_add(c, path, &mst, m, NULL);
-                        } else
-                                r = capture_add(c, path, &st, fd, NULL);
-                } else if (S_ISLNK(st.st_mode))
-                        r = capture_symlink(c, dir_fd, *name, path, &st);
-                else {
-                        c->stats.skipped++; /* sockets, FIFOs, devices */
+        if (S_ISCHR(st->st_mode) && st->st_rdev == 0) {
+                r = capture_add_deleted(c, path); /* whiteout */
+        } else if (S_ISDIR(st->st_mode)) {
+                _cleanup_close_ int sub = -EBADF;
+                int redirect = open_upper(c, dir_fd, name, O_DIRECTORY, "redirect", val, sizeof(val), &sub);
+                if (redirect < 0)
+                        return redirect;
+                if (redirect) {
+                        /* Renamed from elsewhere in the image: the new place gets
+                         * the whole merged content. */
+                        struct stat mst;
+                        _cleanup_close_ int m = open_merged(c, path, O_DIRECTORY, &mst);
+                        if (m < 0)
+                                return m;
+                        r = capture_add_deleted(c, path);
+                        if (r >= 0)
+                                r = capture_add(c, path, &mst, -EBADF, NULL);
+                        if (r >= 0)
+                                r = capture_walk(c, m, path, depth + 1, capture_plain);
+                } else {
+                        int opaque = overlay_xattr(c, sub, "opaque", val, sizeof(val));
+                        if (opaque < 0)
+                                return opaque;
                         r = 0;
+                        if (opaque && streq(val, "y"))
+                                r = capture_add_deleted(c, path);
+                        if (r >= 0)
+                                r = capture_add(c, path, st, -EBADF, NULL);
+                        if (r >= 0)
+                                r = capture_walk(c, sub, path, depth + 1, capture_upper);
                 }
-                if (r < 0)
-                        return r;
+        } else if (S_ISREG(st->st_mode)) {
+                _cleanup_close_ int fd = -EBADF;
+                int metacopy = open_upper(c, dir_fd, name, O_NOCTTY, "metacopy", val, sizeof(val), &fd);
+                if (metacopy < 0)
+                        return metacopy;
+                if (metacopy) {
+                        /* Only the metadata was copied up: the data is below. */
+                        struct stat mst;
+                        _cleanup_close_ int m = open_merged(c, path, O_NOCTTY, &mst);
+                        if (m < 0)
+                                return m;
+                        r = capture_add(c, path, &mst, m, NULL);
+                } else
+                        r = capture_add(c, path, st, fd, NULL);
+        } else if (S_ISLNK(st->st_mode))
+                r = capture_symlink(c, dir_fd, name, path, st);
+        else {
+                c->stats.skipped++; /* sockets, FIFOs, devices */
+                r = 0;
         }
-        return 0;
+        return r;
 }
 
 static int write_deleted_files(int dest_fd, char **paths) {
@@ -389,7 +395,7 @@ int rootfs_diff_capture_limited(const char *upperdir, bool userxattr, const char
                 return r;
         c.w = w;
         archive_writer_set_max_data(w, max_data_bytes);
-        r = capture_upper(&c, upper_fd, "", 0);
+        r = capture_walk(&c, upper_fd, "", 0, capture_upper);
         if (r >= 0)
                 r = archive_writer_finish(w);
         if (r >= 0 && c.n_deleted > 0)

@@ -7,6 +7,24 @@
 
 #include "util.h"
 
+ssize_t read_full_at(int fd, void *buf, size_t size, off_t off) {
+        uint8_t *p = buf;
+        size_t got = 0;
+        while (got < size) {
+                ssize_t k = off < 0 ? read(fd, p + got, size - got)
+                                    : pread(fd, p + got, size - got, off + (off_t)got);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        break;
+                got += (size_t)k;
+        }
+        return (ssize_t)got;
+}
+
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size) {
         _cleanup_free_ char *buf = NULL;
         size_t size = 0, alloc = 0;
@@ -24,15 +42,13 @@ int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size) {
                         buf = p;
                         alloc = n;
                 }
-                ssize_t k = read(fd, buf + size, alloc - size - 1);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (k == 0)
-                        break;
+                size_t want = alloc - size - 1;
+                ssize_t k = read_full_at(fd, buf + size, want, -1);
+                if (k < 0)
+                        return (int)k;
                 size += (size_t)k;
+                if ((size_t)k < want)
+                        break;
         }
         buf[size] = 0;
         if (ret_size)
@@ -133,24 +149,24 @@ int mkdir_p(const char *path, int mode) {
         return 0;
 }
 
-int fd_nonblock(int fd, bool nonblock) {
-        int flags = fcntl(fd, F_GETFL);
+/* Sets or clears bit in the flags fcntl()'s get/set pair reads and writes; no
+ * second call when it is already so. */
+static int fd_set_flag(int fd, int get, int set, int bit, bool on) {
+        int flags = fcntl(fd, get);
         if (flags < 0)
                 return negative_errno();
-        int nflags = nonblock ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
-        if (nflags != flags && fcntl(fd, F_SETFL, nflags) < 0)
+        int nflags = on ? flags | bit : flags & ~bit;
+        if (nflags != flags && fcntl(fd, set, nflags) < 0)
                 return negative_errno();
         return 0;
 }
 
+int fd_nonblock(int fd, bool nonblock) {
+        return fd_set_flag(fd, F_GETFL, F_SETFL, O_NONBLOCK, nonblock);
+}
+
 int fd_cloexec(int fd, bool cloexec) {
-        int flags = fcntl(fd, F_GETFD);
-        if (flags < 0)
-                return negative_errno();
-        int nflags = cloexec ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC;
-        if (nflags != flags && fcntl(fd, F_SETFD, nflags) < 0)
-                return negative_errno();
-        return 0;
+        return fd_set_flag(fd, F_GETFD, F_SETFD, FD_CLOEXEC, cloexec);
 }
 
 int64_t now_realtime_ns(void) {

@@ -121,6 +121,9 @@ static inline int negative_errno(void) {
         return r;
 }
 
+/* Reads until size bytes or EOF, at off (or the file position if off < 0),
+ * retrying on EINTR and short reads; returns the bytes read. */
+ssize_t read_full_at(int fd, void *buf, size_t size, off_t off);
 /* Reads all of fd into a NUL-terminated buffer, refusing more than max bytes. */
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size);
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);

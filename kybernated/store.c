@@ -182,25 +182,6 @@ static void put_le(Sha256 *h, uint64_t v, size_t n) {
         sha256_update(h, le, n);
 }
 
-/* Reads until size bytes or EOF, at off (or the file position if off < 0);
- * returns the bytes read. */
-static ssize_t read_full_at(int fd, uint8_t *buf, size_t size, off_t off) {
-        size_t got = 0;
-        while (got < size) {
-                ssize_t k = off < 0 ? read(fd, buf + got, size - got)
-                                    : pread(fd, buf + got, size - got, off + (off_t)got);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (k == 0)
-                        break;
-                got += (size_t)k;
-        }
-        return (ssize_t)got;
-}
-
 static int hash_file_sha256(Sha256 *h, int fd, uint8_t *buf, uint64_t *ret_size) {
         uint64_t got = 0;
         ssize_t k;

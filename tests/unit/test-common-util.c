@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* common/util.c helpers without a test file of their own. */
+#include <fcntl.h>
+#include <sys/mman.h>
+
 #include "test.h"
 #include "util.h"
 
@@ -25,4 +28,70 @@ TEST(sockaddr_un_set_bounds) {
 
         ASSERT_OK(sockaddr_un_set(&sa, "/run/kybernate.sock"));
         ASSERT_STREQ(sa.sun_path, "/run/kybernate.sock");
+}
+
+TEST(read_full_at_and_fd) {
+        _cleanup_close_ int fd = memfd_create("read-full", MFD_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_OK(write_all(fd, "0123456789", 10));
+
+        /* At an offset: the file position is not used; a short file gives what is there. */
+        char b[16] = {};
+        ASSERT_EQ(read_full_at(fd, b, 4, 3), 4);
+        ASSERT_TRUE(memcmp(b, "3456", 4) == 0);
+        ASSERT_EQ(read_full_at(fd, b, sizeof(b), 8), 2);
+        ASSERT_TRUE(memcmp(b, "89", 2) == 0);
+        ASSERT_EQ(read_full_at(fd, b, sizeof(b), 10), 0);
+        /* At the file position: it moves. */
+        ASSERT_EQ(lseek(fd, 6, SEEK_SET), 6);
+        ASSERT_EQ(read_full_at(fd, b, 3, -1), 3);
+        ASSERT_TRUE(memcmp(b, "678", 3) == 0);
+        ASSERT_EQ(read_full_at(fd, b, 3, -1), 1);
+        ASSERT_EQ(b[0], '9');
+
+        /* read_full_fd: up to max bytes, exactly max is refused. */
+        _cleanup_free_ char *all = NULL;
+        size_t n = 0;
+        ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+        ASSERT_OK(read_full_fd(fd, 11, &all, &n));
+        ASSERT_EQ(n, 10u);
+        ASSERT_STREQ(all, "0123456789");
+        ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+        char *none = NULL;
+        ASSERT_ERROR(read_full_fd(fd, 10, &none, NULL), EFBIG);
+        ASSERT_NULL(none);
+
+        /* A pipe's short reads are joined. */
+        int p[2];
+        ASSERT_OK(pipe2(p, O_CLOEXEC));
+        _cleanup_close_ int r = p[0];
+        ASSERT_OK(write_all(p[1], "ab", 2));
+        ASSERT_OK(write_all(p[1], "cd", 2));
+        close(p[1]);
+        _cleanup_free_ char *piped = NULL;
+        ASSERT_OK(read_full_fd(r, 4096, &piped, &n));
+        ASSERT_STREQ(piped, "abcd");
+}
+
+TEST(fd_flags_set_and_clear) {
+        int p[2];
+        ASSERT_OK(pipe2(p, 0));
+        _cleanup_close_ int r = p[0], w = p[1];
+
+        ASSERT_OK(fd_cloexec(r, true));
+        ASSERT_TRUE(fcntl(r, F_GETFD) & FD_CLOEXEC);
+        ASSERT_OK(fd_cloexec(r, true)); /* already so */
+        ASSERT_TRUE(fcntl(r, F_GETFD) & FD_CLOEXEC);
+        ASSERT_OK(fd_cloexec(r, false));
+        ASSERT_FALSE(fcntl(r, F_GETFD) & FD_CLOEXEC);
+
+        /* The status flags: O_NONBLOCK only, the descriptor flags untouched. */
+        ASSERT_OK(fd_nonblock(w, true));
+        ASSERT_TRUE(fcntl(w, F_GETFL) & O_NONBLOCK);
+        ASSERT_FALSE(fcntl(w, F_GETFD) & FD_CLOEXEC);
+        ASSERT_OK(fd_nonblock(w, false));
+        ASSERT_FALSE(fcntl(w, F_GETFL) & O_NONBLOCK);
+
+        ASSERT_ERROR(fd_cloexec(-1, true), EBADF);
+        ASSERT_ERROR(fd_nonblock(-1, true), EBADF);
 }
