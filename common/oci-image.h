@@ -18,6 +18,9 @@
  * Pushing: `skopeo copy` gzips an uncompressed layer on its way to docker://
  * or oci: destinations, which changes the layer and manifest digests; with
  * --preserve-digests (skopeo 1.9) it keeps our bytes and our manifest digest.
+ * The same holds for a pull into oci:DIR: with --preserve-digests the layout's
+ * manifest digest is the pinned one, which the caller compares with
+ * OciImage.manifest_digest (checked with a docker-registry on 127.0.0.1).
  *
  * Reading: every byte of the layout is untrusted. JSON files are bounded and
  * read once (hashed and parsed from the same buffer); objects with duplicate
