@@ -406,15 +406,58 @@ static bool json_has_duplicates(const cJSON *j, unsigned depth) {
         return false;
 }
 
+/* Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF):
+ * Go's decoder would turn anything else into U+FFFD and see other strings. */
+static bool utf8_valid(const unsigned char *p, size_t len) {
+        for (size_t i = 0; i < len;) {
+                unsigned char c = p[i];
+                size_t n;
+                uint32_t cp;
+                if (c < 0x80) {
+                        i++;
+                        continue;
+                } else if (c >= 0xc2 && c <= 0xdf)
+                        n = 1, cp = c & 0x1f;
+                else if (c >= 0xe0 && c <= 0xef)
+                        n = 2, cp = c & 0x0f;
+                else if (c >= 0xf0 && c <= 0xf4)
+                        n = 3, cp = c & 0x07;
+                else
+                        return false;
+                if (len - i <= n)
+                        return false;
+                for (size_t k = 1; k <= n; k++) {
+                        if ((p[i + k] & 0xc0) != 0x80)
+                                return false;
+                        cp = (cp << 6) | (p[i + k] & 0x3f);
+                }
+                if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+                    (cp >= 0xd800 && cp <= 0xdfff))
+                        return false;
+                i += n + 1;
+        }
+        return true;
+}
+
 static int json_parse(const char *text, size_t len, const char *what, cJSON **ret, char **ret_error) {
         /* A \u0000 escape would silently cut a string short in cJSON. */
         if (memmem(text, len, "\\u0000", 6))
                 return FAIL(-EBADMSG, "%s: NUL escape in a string", what);
         if (memchr(text, '\0', len))
                 return FAIL(-EBADMSG, "%s: NUL byte", what);
-        cJSON *j = cJSON_ParseWithLengthOpts(text, len, NULL, false);
+        if (!utf8_valid((const unsigned char *)text, len))
+                return FAIL(-EBADMSG, "%s: not UTF-8", what);
+        const char *end = NULL;
+        cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, false);
         if (!j)
                 return FAIL(-EBADMSG, "%s: not valid JSON", what);
+        /* Nothing but white space may follow the document. */
+        while (end && end < text + len && strchr(" \t\r\n", *end))
+                end++;
+        if (end != text + len) {
+                cJSON_Delete(j);
+                return FAIL(-EBADMSG, "%s: data after the JSON document", what);
+        }
         if (!cJSON_IsObject(j) || json_has_duplicates(j, 0)) {
                 cJSON_Delete(j);
                 return FAIL(-EBADMSG, "%s: not a JSON object, or an object with a duplicate key", what);
@@ -500,6 +543,9 @@ static int blob_open_verified(int sha_fd, const Descriptor *d, uint64_t max, con
         if (!streq(digest, d->digest))
                 return FAIL(-EBADMSG, "%s: blob content does not match its digest %s (it is %s)", what,
                             d->digest, digest);
+        r = fd_nonblock(fd, false); /* opened non-blocking only so a FIFO could not hang us */
+        if (r < 0)
+                return FAIL(r, "%s: blob %s: %s", what, d->digest, strerror(-r));
         return TAKE_FD(fd);
 }
 

@@ -15,6 +15,13 @@
  * hashed and renamed into blobs/sha256. Output is deterministic: the same
  * input gives the same manifest digest.
  *
+ * Pushing: `skopeo copy` gzips an uncompressed layer on its way to docker://
+ * or oci: destinations, which changes the layer and manifest digests; with
+ * --preserve-digests (skopeo 1.9) it keeps our bytes and our manifest digest.
+ * The same holds for a pull into oci:DIR: with --preserve-digests the layout's
+ * manifest digest is the pinned one, which the caller compares with
+ * OciImage.manifest_digest (checked with a docker-registry on 127.0.0.1).
+ *
  * Reading: every byte of the layout is untrusted. JSON files are bounded and
  * read once (hashed and parsed from the same buffer); objects with duplicate
  * keys and strings with NUL escapes are refused (a Go reader takes the last
@@ -95,11 +102,12 @@
  * ContainerRun (`podman run IMAGE`) treat an image as a checkpoint when its
  * annotations hold io.podman.annotations.checkpoint.runtime.name; restore
  * refuses it unless the value equals the host's OCI runtime name ("runc",
- * "crun"). The annotations are the OCI manifest's
- * (vendor go.podman.io/common/libimage/inspect.go: Annotations =
- * ociManifest.Annotations). The keys are in libpod/define/annotations.go,
- * written by libpod/container_internal_common.go addCheckpointImageMetadata();
- * the CRIU version there is CRIU's number (major*10000+minor*100+sublevel). */
+ * "crun"). The annotations are the OCI manifest's (vendor
+ * go.podman.io/common/libimage/inspect.go: Annotations =
+ * ociManifest.Annotations, for an OCI manifest only, as in CRI-O). The keys
+ * are in libpod/define/annotations.go, written by
+ * libpod/container_internal_common.go addCheckpointImageMetadata(); the CRIU
+ * version there is CRIU's number (major*10000+minor*100+sublevel). */
 #define PODMAN_CHECKPOINT_RUNTIME_NAME "io.podman.annotations.checkpoint.runtime.name"
 #define PODMAN_CHECKPOINT_NAME "io.podman.annotations.checkpoint.name"
 #define PODMAN_CHECKPOINT_ROOTFS_IMAGE_NAME "io.podman.annotations.checkpoint.rootfsImageName"

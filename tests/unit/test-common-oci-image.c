@@ -468,6 +468,11 @@ TEST(refuses_malformed_json) {
         build_and_read(&(Spec){.layer_extra = ",\"size\":1.5"}, NULL, -EBADMSG);
         build_and_read(&(Spec){.layer_extra = ",\"size\":\"12\""}, NULL, -EBADMSG);
         build_and_read(&(Spec){.config = "not json"}, NULL, -EBADMSG);
+        build_and_read(&(Spec){.manifest_extra = "}{\"x\":1"}, NULL, -EBADMSG);         /* data after it */
+        build_and_read(&(Spec){.annotations = "{\"a\":\"\xff\"}"}, NULL, -EBADMSG);     /* not UTF-8 */
+        build_and_read(&(Spec){.annotations = "{\"a\":\"\xc0\xaf\"}"}, NULL, -EBADMSG); /* overlong */
+        build_and_read(&(Spec){.annotations = "{\"a\":\"\xed\xa0\x80\"}"}, NULL, -EBADMSG); /* surrogate */
+        build_and_read(&(Spec){.annotations = "{\"a\":\"caf\xc3\xa9 \xf0\x9f\x90\xa7\"}"}, NULL, 0);
         build_and_read(&(Spec){.config = "[1,2]"}, NULL, -EBADMSG);
 
         OciImageLimits l = OCI_IMAGE_LIMITS_DEFAULT;
