@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <sys/stat.h>
 
+#include "image-ref.h"
 #include "sha256.h"
 #include "util.h"
 
@@ -19,16 +20,6 @@ static void cjson_deletep(cJSON **j) {
 #define _cleanup_cjson_ _cleanup_(cjson_deletep)
 
 static const char *const digest_prefix = "sha256:";
-
-bool oci_digest_valid(const char *digest) {
-        const char *hex = digest ? startswith(digest, digest_prefix) : NULL;
-        if (!hex)
-                return false;
-        for (size_t i = 0; i < 64; i++)
-                if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
-                        return false;
-        return hex[64] == '\0';
-}
 
 bool oci_annotation_key_valid(const char *key) {
         size_t n = key ? strlen(key) : 0;
@@ -137,6 +128,25 @@ static cJSON *descriptor_new(const char *media_type, const char *digest, uint64_
 
 static int hash_fd(int fd, uint64_t max, char ret_digest[static OCI_DIGEST_MAX], uint64_t *ret_size);
 
+static const char *const compression_names[] = {
+        [OCI_COMPRESSION_NONE] = "none",
+        [OCI_COMPRESSION_GZIP] = "gzip",
+        [OCI_COMPRESSION_ZSTD] = "zstd",
+};
+
+int oci_compression_from_string(const char *s, OciCompression *ret) {
+        for (size_t i = 0; i < ELEMENTSOF(compression_names); i++)
+                if (streq_ptr(s, compression_names[i])) {
+                        *ret = (OciCompression)i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+const char *oci_compression_to_string(OciCompression c) {
+        return (size_t)c < ELEMENTSOF(compression_names) ? compression_names[c] : NULL;
+}
+
 static int layer_media_type_known(const char *t, OciCompression *ret) {
         static const struct {
                 const char *type;
@@ -183,7 +193,7 @@ int oci_image_write(int dir_fd, const OciImageWrite *w, char ret_manifest_digest
         OciCompression comp;
         if (layer_media_type_known(layer_type, &comp) < 0 || !startswith(layer_type, "application/vnd.oci."))
                 return -EINVAL;
-        if (comp != OCI_COMPRESSION_NONE && !oci_digest_valid(w->layer_diff_id))
+        if (comp != OCI_COMPRESSION_NONE && !image_digest_valid(w->layer_diff_id))
                 return -EINVAL;
 
         r = mkdir_at(dir_fd, "blobs");
@@ -499,7 +509,7 @@ static int descriptor_parse(const cJSON *j, const char *what, Descriptor *ret, c
                 return FAIL(-EBADMSG, "%s: descriptor without a mediaType", what);
         if (!ret->digest)
                 return FAIL(-EBADMSG, "%s: descriptor without a digest", what);
-        if (!oci_digest_valid(ret->digest))
+        if (!image_digest_valid(ret->digest))
                 return FAIL(startswith(ret->digest, digest_prefix) ? -EBADMSG : -ENOTSUP,
                             "%s: digest is not sha256: and 64 lowercase hex digits", what);
         if (json_uint(j, "size", &ret->size) < 0)
@@ -770,7 +780,7 @@ int oci_image_read(int dir_fd, const OciImageLimits *l, OciImage *ret, char **re
         if (cJSON_GetArraySize(diff_ids) != 1)
                 return FAIL(-EBADMSG, "config: %d diff_ids for one layer", cJSON_GetArraySize(diff_ids));
         const cJSON *diff_id = cJSON_GetArrayItem(diff_ids, 0);
-        if (!cJSON_IsString(diff_id) || !oci_digest_valid(diff_id->valuestring))
+        if (!cJSON_IsString(diff_id) || !image_digest_valid(diff_id->valuestring))
                 return FAIL(-EBADMSG, "config: diff_id is not a sha256 digest");
         if (img.layer_compression == OCI_COMPRESSION_NONE && !streq(diff_id->valuestring, ld.digest))
                 return FAIL(-EBADMSG, "config: diff_id %s is not the uncompressed layer's digest %s",

@@ -148,6 +148,10 @@ typedef enum OciCompression {
         OCI_COMPRESSION_ZSTD,
 } OciCompression;
 
+/* "none", "gzip", "zstd". */
+int oci_compression_from_string(const char *s, OciCompression *ret);
+const char *oci_compression_to_string(OciCompression c);
+
 typedef struct OciImageWrite {
         /* The layer, a file on the layout directory's file system (relative
          * to dir_fd, or absolute): hashed, fsynced, then renamed into
@@ -229,5 +233,3 @@ typedef struct OciCheckpointInfo {
 int oci_checkpoint_annotations(const OciCheckpointInfo *info, OciAnnotation **ret, size_t *ret_n);
 /* True for a syntactically valid annotation key. */
 bool oci_annotation_key_valid(const char *key);
-/* True for "sha256:" and 64 lowercase hex digits. */
-bool oci_digest_valid(const char *digest);

@@ -17,25 +17,6 @@
 #define MANIFEST_MAX ((size_t)4 << 20) /* distribution's own limit for a manifest */
 #define ERROR_TAIL 2048                /* the end of skopeo's stderr is its message */
 
-static const char *const compression_names[] = {
-        [REGISTRY_COMPRESSION_NONE] = "none",
-        [REGISTRY_COMPRESSION_GZIP] = "gzip",
-        [REGISTRY_COMPRESSION_ZSTD] = "zstd",
-};
-
-int registry_compression_from_string(const char *s, RegistryCompression *ret) {
-        for (size_t i = 0; i < ELEMENTSOF(compression_names); i++)
-                if (streq_ptr(s, compression_names[i])) {
-                        *ret = (RegistryCompression)i;
-                        return 0;
-                }
-        return -EINVAL;
-}
-
-const char *registry_compression_to_string(RegistryCompression c) {
-        return (size_t)c < ELEMENTSOF(compression_names) ? compression_names[c] : NULL;
-}
-
 /* skopeo's message: the end of what it wrote to fd, and of a logrus line
  * 'time=... level=fatal msg="..."' the message unquoted, on one line,
  * printable. A new string (NULL when out of memory). */
@@ -175,12 +156,12 @@ int registry_push(const RegistryOptions *o, const char *layout_dir, const char *
         argv_add_value(&a, "--digestfile", "/dev/fd/3");
         argv_add_value(&a, "--retry-times", "3");
         add_tls(&a, o, "--dest-cert-dir", "--dest-tls-verify=false");
-        if (o->compression == REGISTRY_COMPRESSION_NONE)
+        if (o->compression == OCI_COMPRESSION_NONE)
                 argv_add(&a, "--preserve-digests"); /* else skopeo gzips the uncompressed layer */
         else
-                argv_add_value(&a, "--dest-compress-format", registry_compression_to_string(o->compression));
+                argv_add_value(&a, "--dest-compress-format", oci_compression_to_string(o->compression));
         char level[16];
-        if (o->compression != REGISTRY_COMPRESSION_NONE && o->compression_level > 0) {
+        if (o->compression != OCI_COMPRESSION_NONE && o->compression_level > 0) {
                 snprintf(level, sizeof(level), "%d", o->compression_level);
                 argv_add_value(&a, "--dest-compress-level", level);
         }

@@ -23,27 +23,18 @@
 #include <stdbool.h>
 
 #include "image-ref.h"
-
-typedef enum RegistryCompression {
-        REGISTRY_COMPRESSION_NONE, /* the layer as it is (uncompressed tar) */
-        REGISTRY_COMPRESSION_GZIP,
-        REGISTRY_COMPRESSION_ZSTD,
-} RegistryCompression;
+#include "oci-image.h"
 
 typedef struct RegistryOptions {
-        const char *skopeo;   /* NULL: "skopeo", searched in PATH */
-        const char *authfile; /* NULL: skopeo's own search (REGISTRY_AUTH_FILE, containers' auth.json,
-                                 ~/.docker/config.json) */
-        const char *cert_dir; /* a directory with the CA (*.crt) of the registry; NULL: the certs.d
-                                 layout under /etc/containers and /etc/docker */
-        bool insecure;        /* no TLS verification (a test registry only) */
-        RegistryCompression compression; /* of the layers a push writes */
-        int compression_level;           /* 0: the format's default */
+        const char *skopeo;         /* NULL: "skopeo", searched in PATH */
+        const char *authfile;       /* NULL: skopeo's own search (REGISTRY_AUTH_FILE, containers' auth.json,
+                                       ~/.docker/config.json) */
+        const char *cert_dir;       /* a directory with the CA (*.crt) of the registry; NULL: the certs.d
+                                       layout under /etc/containers and /etc/docker */
+        bool insecure;              /* no TLS verification (a test registry only) */
+        OciCompression compression; /* of the layers a push writes */
+        int compression_level;      /* 0: the format's default */
 } RegistryOptions;
-
-/* "none", "gzip", "zstd". */
-int registry_compression_from_string(const char *s, RegistryCompression *ret);
-const char *registry_compression_to_string(RegistryCompression c);
 
 /* The digest of the manifest image names (a tag is resolved once, here):
  * the sha256 of the manifest's bytes as the registry serves them; an image

@@ -28,7 +28,7 @@
 
 /* The layer compression of a push when none is asked for: see
  * docs/BENCHMARKS.md, "Checkpoint images". */
-#define PUSH_COMPRESSION_DEFAULT REGISTRY_COMPRESSION_ZSTD
+#define PUSH_COMPRESSION_DEFAULT OCI_COMPRESSION_ZSTD
 
 typedef struct RegistryOpts {
         char *authfile;
@@ -60,7 +60,7 @@ static int registry_options(const RegistryOpts *o, const char *verb, RegistryOpt
                 .insecure = o->insecure,
                 .compression = PUSH_COMPRESSION_DEFAULT,
         };
-        if (o->compression && registry_compression_from_string(o->compression, &ret->compression) < 0)
+        if (o->compression && oci_compression_from_string(o->compression, &ret->compression) < 0)
                 return ctl_usage_error(verb, "--compression must be none, gzip or zstd");
         return -1;
 }
@@ -207,7 +207,7 @@ static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         }
         char b[32];
         step(&o, "Pushing %s to %s (%s, layer %s)", info->id, image, format_bytes(b, sizeof(b), bytes),
-             registry_compression_to_string(ro.compression));
+             oci_compression_to_string(ro.compression));
         char digest[IMAGE_DIGEST_LEN + 1];
         _cleanup_free_ char *err = NULL;
         r = registry_push(&ro, layout, image, digest, &err);
@@ -223,7 +223,7 @@ static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
                 cJSON_AddStringToObject(j, "image", image);
                 cJSON_AddStringToObject(j, "digest", digest);
                 cJSON_AddNumberToObject(j, "layer_bytes", (double)bytes);
-                cJSON_AddStringToObject(j, "compression", registry_compression_to_string(ro.compression));
+                cJSON_AddStringToObject(j, "compression", oci_compression_to_string(ro.compression));
                 cJSON_AddStringToObject(j, "checkpoint", info->id);
                 return ctl_print_json(j);
         }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "image-ref.h"
 #include "oci-image.h"
 #include "test.h"
 
@@ -161,7 +162,7 @@ TEST(write_read_round_trip) {
         _cleanup_close_ int dfd = open_dir(test_tmpdir());
         char digest[OCI_DIGEST_MAX];
         write_image(dfd, digest);
-        ASSERT_TRUE(oci_digest_valid(digest));
+        ASSERT_TRUE(image_digest_valid(digest));
         ASSERT_TRUE(faccessat(dfd, "layer.tar", F_OK, 0) < 0); /* renamed into blobs */
 
         OciImageLimits l = OCI_IMAGE_LIMITS_DEFAULT;
