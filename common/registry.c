@@ -142,6 +142,17 @@ int registry_resolve(const RegistryOptions *o, const char *image,
         return 0;
 }
 
+/* Adds src and dst to a skopeo copy, runs it (fd 3 extra_fd when >= 0). */
+static int run_copy(Argv *a, const char *src, const char *dst, int extra_fd, char **ret_error) {
+        argv_add(a, src);
+        argv_add(a, dst);
+        _cleanup_free_ char **argv = NULL;
+        int r = argv_take(a, &argv);
+        if (r < 0)
+                return r;
+        return run_skopeo(argv, extra_fd, 0, NULL, ret_error);
+}
+
 int registry_push(const RegistryOptions *o, const char *layout_dir, const char *image,
                   char ret_digest[static IMAGE_DIGEST_LEN + 1], char **ret_error) {
         _cleanup_free_ char *src = NULL, *dst = NULL;
@@ -165,13 +176,7 @@ int registry_push(const RegistryOptions *o, const char *layout_dir, const char *
                 snprintf(level, sizeof(level), "%d", o->compression_level);
                 argv_add_value(&a, "--dest-compress-level", level);
         }
-        argv_add(&a, src);
-        argv_add(&a, dst);
-        _cleanup_free_ char **argv = NULL;
-        int r = argv_take(&a, &argv);
-        if (r < 0)
-                return r;
-        r = run_skopeo(argv, digest_fd, 0, NULL, ret_error);
+        int r = run_copy(&a, src, dst, digest_fd, ret_error);
         if (r < 0)
                 return r;
         char buf[IMAGE_DIGEST_LEN + 2] = {};
@@ -199,11 +204,5 @@ int registry_pull(const RegistryOptions *o, const char *pinned_image, const char
         argv_add(&a, "--dest-oci-accept-uncompressed-layers"); /* else it would have to gzip them */
         argv_add_value(&a, "--retry-times", "3");
         add_tls(&a, o, "--src-cert-dir", "--src-tls-verify=false");
-        argv_add(&a, src);
-        argv_add(&a, dst);
-        _cleanup_free_ char **argv = NULL;
-        int r = argv_take(&a, &argv);
-        if (r < 0)
-                return r;
-        return run_skopeo(argv, -EBADF, 0, NULL, ret_error);
+        return run_copy(&a, src, dst, -EBADF, ret_error);
 }

@@ -86,19 +86,9 @@ mkdir -p "$KYB_TMP/upper" "$KYB_TMP/work" "$bundle/rootfs"
 mount -t overlay overlay -o "lowerdir=$KYB_TMP/lower,upperdir=$KYB_TMP/upper,workdir=$KYB_TMP/work" \
 	"$bundle/rootfs" || die "mount -t overlay failed"
 kyb_on_exit "umount -l '$bundle/rootfs' 2>/dev/null"
-(cd "$bundle" && runc spec)
-jq '.process.terminal = false
-  | .process.args = ["sh", "-c", "echo state >/root/state; ln -s state /root/link; mkdir -p /data/a; echo x >/data/a/f; rm /etc/hostname; i=0; while true; do echo $i; i=$((i+1)); sleep 1; done"]
-  | .root.readonly = false' "$bundle/config.json" >"$bundle/config.json.new"
-mv "$bundle/config.json.new" "$bundle/config.json"
-exec {sin}< <(exec sleep 1000000)
-sleep_pid=$!
-exec {sout}> >(exec cat >"$KYB_TMP/out.log")
-cat_pid=$!
-kyb_on_exit "runc --root '$RUNC_ROOT' delete -f $ID >/dev/null 2>&1; kill $sleep_pid $cat_pid 2>/dev/null"
-runc --root "$RUNC_ROOT" run -d --bundle "$bundle" "$ID" <&"$sin" >&"$sout" 2>&"$sout" || die "runc run failed"
-exec {sin}<&- {sout}>&-
-kyb_wait 10 grep -qx 2 "$KYB_TMP/out.log" || die "the counter does not count"
+# shellcheck disable=SC2016 # expanded by the container's sh
+kyb_runc_counter "$RUNC_ROOT" "$bundle" "$ID" "$KYB_TMP/out.log" \
+	'echo state >/root/state; ln -s state /root/link; mkdir -p /data/a; echo x >/data/a/f; rm /etc/hostname; i=0; while true; do echo $i; i=$((i+1)); sleep 1; done'
 
 kctl status status
 kctl checkpoint checkpoint "$NS/$ID" --name "$N-first" || die "checkpoint failed: $(cat "$KYB_TMP/kctl.err")"

@@ -53,7 +53,13 @@ static void step(const RegistryOpts *o, const char *fmt, ...) {
                 fprintf(stderr, "%s\n", p);
 }
 
-static int registry_options(const RegistryOpts *o, const char *verb, RegistryOptions *ret) {
+/* Parses the verb's options into o and what they say of the registry into
+ * ret. Returns -1 to go on, or an exit code. */
+static int registry_options(Ctl *ctl, const CtlVerb *verb, int argc, char **argv, RegistryOpts *o,
+                            RegistryOptions *ret) {
+        int x = ctl_parse_options(ctl, verb, argc, argv, o);
+        if (x >= 0)
+                return x;
         *ret = (RegistryOptions){
                 .authfile = o->authfile,
                 .cert_dir = o->cert_dir,
@@ -61,12 +67,12 @@ static int registry_options(const RegistryOpts *o, const char *verb, RegistryOpt
                 .compression = PUSH_COMPRESSION_DEFAULT,
         };
         if (o->compression && oci_compression_from_string(o->compression, &ret->compression) < 0)
-                return ctl_usage_error(verb, "--compression must be none, gzip or zstd");
+                return ctl_usage_error(verb->name, "--compression must be none, gzip or zstd");
         return -1;
 }
 
-/* A temporary directory for the image layout, removed by the caller. */
-static int make_work_dir(const char *verb, char **ret) {
+/* A temporary directory, removed by the caller, and the image layout's path in it. */
+static int make_work_dir(const char *verb, char **ret, char **ret_layout) {
         const char *base = getenv("TMPDIR");
         _cleanup_free_ char *t =
                 strdup_printf("%s/kybernate-%s-XXXXXX", isempty(base) ? "/var/tmp" : base, verb);
@@ -76,8 +82,9 @@ static int make_work_dir(const char *verb, char **ret) {
                 ERR("%s: cannot create a temporary directory %s: %m\n", verb, t);
                 return ctl_exit_code(negative_errno());
         }
+        *ret_layout = strdup_printf("%s/layout", t);
         *ret = TAKE_PTR(t);
-        return CTL_EXIT_OK;
+        return *ret_layout ? CTL_EXIT_OK : CTL_EXIT_FAILED;
 }
 
 /* "Version: 4.0" (criu --version) as CRIU's number, 40000. */
@@ -158,9 +165,7 @@ static int push_write_layout(const Kybernate__V1__CheckpointInfo *info, const ch
 static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         RegistryOpts o = {};
         RegistryOptions ro;
-        int x = ctl_parse_options(ctl, verb, argc, argv, &o);
-        if (x < 0)
-                x = registry_options(&o, "push", &ro);
+        int x = registry_options(ctl, verb, argc, argv, &o, &ro);
         if (x >= 0)
                 return x;
         const char *ref = argv[optind], *image = argv[optind + 1];
@@ -187,14 +192,11 @@ static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
                 return CTL_EXIT_FAILED;
         }
 
-        _cleanup_free_ char *work = NULL;
-        x = make_work_dir("push", &work);
+        _cleanup_free_ char *work = NULL, *layout = NULL;
+        x = make_work_dir("push", &work, &layout);
+        _cleanup_(remove_tree_one_fsp) const char *remove_work = work;
         if (x != CTL_EXIT_OK)
                 return x;
-        _cleanup_(remove_tree_one_fsp) const char *remove_work = work;
-        _cleanup_free_ char *layout = strdup_printf("%s/layout", work);
-        if (!layout)
-                return CTL_EXIT_FAILED;
 
         int64_t t0 = now_monotonic_usec();
         step(&o, "Packing checkpoint %s", info->id);
@@ -311,9 +313,7 @@ static int pull_import(Ctl *ctl, const RegistryOpts *o, const char *layout, cons
 static int verb_pull(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         RegistryOpts o = {};
         RegistryOptions ro;
-        int x = ctl_parse_options(ctl, verb, argc, argv, &o);
-        if (x < 0)
-                x = registry_options(&o, "pull", &ro);
+        int x = registry_options(ctl, verb, argc, argv, &o, &ro);
         if (x >= 0)
                 return x;
         if (o.compression)
@@ -345,14 +345,11 @@ static int verb_pull(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         if (!pinned)
                 return CTL_EXIT_FAILED;
 
-        _cleanup_free_ char *work = NULL;
-        x = make_work_dir("pull", &work);
+        _cleanup_free_ char *work = NULL, *layout = NULL;
+        x = make_work_dir("pull", &work, &layout);
+        _cleanup_(remove_tree_one_fsp) const char *remove_work = work;
         if (x != CTL_EXIT_OK)
                 return x;
-        _cleanup_(remove_tree_one_fsp) const char *remove_work = work;
-        _cleanup_free_ char *layout = strdup_printf("%s/layout", work);
-        if (!layout)
-                return CTL_EXIT_FAILED;
         step(&o, "Fetching %s", pinned);
         r = registry_pull(&ro, pinned, layout, &err);
         if (r < 0) {

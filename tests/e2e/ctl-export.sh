@@ -40,22 +40,7 @@ kyb_wait 10 "${K[@]}" status || die "kybernated did not come up"
 bundle=$KYB_TMP/bundle
 mkdir -p "$bundle/rootfs"
 kyb_rootfs_build "$bundle/rootfs"
-(cd "$bundle" && runc spec)
-jq '.process.terminal = false
-  | .process.args = ["sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); sleep 1; done"]
-  | .root.readonly = false' "$bundle/config.json" >"$bundle/config.json.new"
-mv "$bundle/config.json.new" "$bundle/config.json"
-
-# Pipes for stdio: CRIU cannot dump a container whose stdout is a host file.
-exec {sin}< <(exec sleep 1000000)
-sleep_pid=$!
-exec {sout}> >(exec cat >"$KYB_TMP/out.log")
-cat_pid=$!
-kyb_on_exit "runc --root '$RUNC_ROOT' delete -f $ID >/dev/null 2>&1; kill $sleep_pid $cat_pid 2>/dev/null"
-runc --root "$RUNC_ROOT" run -d --bundle "$bundle" "$ID" <&"$sin" >&"$sout" 2>&"$sout" ||
-	die "runc run failed"
-exec {sin}<&- {sout}>&-
-kyb_wait 10 grep -qx 2 "$KYB_TMP/out.log" || die "the counter does not count"
+kyb_runc_counter "$RUNC_ROOT" "$bundle" "$ID" "$KYB_TMP/out.log"
 
 # ---- checkpoint, list, inspect ------------------------------------------------
 

@@ -51,19 +51,8 @@ RUNC_B=$KYB_TMP/node-b/runc/$NS
 bundle=$KYB_TMP/bundle
 mkdir -p "$bundle/rootfs"
 kyb_rootfs_build "$bundle/rootfs"
-(cd "$bundle" && runc spec)
-jq '.process.terminal = false
-  | .process.args = ["sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); sleep 1; done"]
-  | .root.readonly = false' "$bundle/config.json" >"$bundle/config.json.new"
-mv "$bundle/config.json.new" "$bundle/config.json"
-exec {sin}< <(exec sleep 1000000)
-sleep_pid=$!
-exec {sout}> >(exec cat >"$KYB_TMP/out.log")
-cat_pid=$!
-kyb_on_exit "runc --root '$RUNC_A' delete -f $ID >/dev/null 2>&1; runc --root '$RUNC_B' delete -f $ID >/dev/null 2>&1; kill $sleep_pid $cat_pid 2>/dev/null"
-runc --root "$RUNC_A" run -d --bundle "$bundle" "$ID" <&"$sin" >&"$sout" 2>&"$sout" || die "runc run failed"
-exec {sin}<&- {sout}>&-
-kyb_wait 10 grep -qx 2 "$KYB_TMP/out.log" || die "the counter does not count"
+kyb_runc_counter "$RUNC_A" "$bundle" "$ID" "$KYB_TMP/out.log"
+kyb_on_exit "runc --root '$RUNC_B' delete -f $ID >/dev/null 2>&1"
 CKPT=$("${A[@]}" checkpoint -q --exit "$NS/$ID" 2>&1 | tail -n 1)
 [[ $CKPT =~ ^[0-9a-f]{32}$ ]] || die "checkpoint on node A failed: $CKPT"
 LAST=$(tail -n 1 "$KYB_TMP/out.log")

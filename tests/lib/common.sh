@@ -221,6 +221,29 @@ kyb_wait_eval() {
 	done
 }
 
+# kyb_runc_counter RUNC_ROOT BUNDLE ID OUT [SCRIPT]: runs `sh -c SCRIPT` (by
+# default a counter printing 0, 1, 2, ... a second) with runc in BUNDLE, whose
+# rootfs/ must be filled (kyb_rootfs_build); config.json is made here. stdio
+# are pipes (CRIU cannot dump a container whose stdout is a host file), the
+# output goes to OUT; returns once it printed 2. Deleted at exit.
+kyb_runc_counter() {
+	local root=$1 bundle=$2 id=$3 out=$4 sin sout sleep_pid cat_pid
+	# shellcheck disable=SC2016 # expanded by the container's sh
+	local script=${5:-'i=0; while true; do echo $i; i=$((i+1)); sleep 1; done'}
+	(cd "$bundle" && runc spec)
+	jq --arg s "$script" '.process.terminal = false | .process.args = ["sh", "-c", $s]
+	  | .root.readonly = false' "$bundle/config.json" >"$bundle/config.json.new"
+	mv "$bundle/config.json.new" "$bundle/config.json"
+	exec {sin}< <(exec sleep 1000000)
+	sleep_pid=$!
+	exec {sout}> >(exec cat >"$out")
+	cat_pid=$!
+	kyb_on_exit "runc --root '$root' delete -f $id >/dev/null 2>&1; kill $sleep_pid $cat_pid 2>/dev/null"
+	runc --root "$root" run -d --bundle "$bundle" "$id" <&"$sin" >&"$sout" 2>&"$sout" || die "runc run failed"
+	exec {sin}<&- {sout}>&-
+	kyb_wait 10 grep -qx 2 "$out" || die "the counter does not count"
+}
+
 # ---- clean-up at exit ---------------------------------------------------------
 
 _kyb_exit_cmds=()
