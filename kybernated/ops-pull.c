@@ -159,7 +159,7 @@ static void pull_fail(PullOp *op, int r, const char *fmt, ...) {
         va_start(ap, fmt);
         _cleanup_free_ char *msg = strdup_vprintf(fmt, ap);
         va_end(ap);
-        log_warning("Restore from image %s refused: %s", op->image, msg ? msg : strerror(-r));
+        log_warning("Resolve of image %s failed: %s", op->image, msg ? msg : strerror(-r));
         Connection *c = pull_op_release(op);
         if (c)
                 connection_send_error(c, r, "%s", msg ? msg : strerror(-r));
