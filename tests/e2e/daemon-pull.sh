@@ -15,7 +15,8 @@
 # pulling off (no pull_allow), a repository no rule allows (before any
 # network access), a namespace the rule does not list, the image's own
 # namespace not the target's (tenant rule), bad credentials, an image that is
-# no checkpoint; and a configuration with a bad rule does not start.
+# no checkpoint, a client gone mid-pull; and a configuration with a bad rule
+# does not start.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -152,6 +153,30 @@ refused b "not a checkpoint image" "not a checkpoint image" \
 refused b "a digest the registry does not have" "failed" \
 	"${B[@]}" resolve "$IMG@sha256:0000000000000000000000000000000000000000000000000000000000000000" \
 	--namespace "$NS" --container-id "$ID"
+
+# A client that goes away mid-pull: the pull child (and skopeo with it) is
+# killed, the staging files removed, no row made, and the daemon serves on.
+# Node "slow" finds a skopeo that waits 30 s first (a read on a FIFO: no
+# child process of its own) before it runs the real one.
+mkdir -p "$KYB_TMP/slowbin"
+mkfifo "$KYB_TMP/slow.fifo"
+printf '#!/bin/bash\nread -r -t 30 <>"%s" || true\nexec %s "$@"\n' "$KYB_TMP/slow.fifo" "$(command -v skopeo)" \
+	>"$KYB_TMP/slowbin/skopeo"
+chmod +x "$KYB_TMP/slowbin/skopeo"
+PATH=$KYB_TMP/slowbin:$PATH start_node slow "pull_allow = $REG/ckpt=$NS" "${AUTH[@]}"
+rc=0
+timeout -s KILL 2 "$BUILD/kybernatectl" --socket "$KYB_TMP/node-slow/sock" resolve "$IMG:v1" --namespace "$NS" \
+	--container-id "$ID" >/dev/null 2>&1 || rc=$?
+expect_eq "the client was killed mid-pull" 137 "$rc"
+kyb_wait 10 grep -q "Pull of $IMG:v1 cancelled: the client went away" "$KYB_TMP/node-slow/kybernated.log" &&
+	pass "a client gone mid-pull cancels it" || fail "a client gone mid-pull cancels it"
+# ([s]: the pattern must not match the command line of whoever runs pgrep)
+no_slow_skopeo() { ! pgrep -f "$KYB_TMP/slowbin/[s]kopeo" >/dev/null; }
+kyb_wait 10 no_slow_skopeo &&
+	pass "no skopeo left running" || fail "no skopeo left running" "$(pgrep -a -f "$KYB_TMP/slowbin/[s]kopeo")"
+expect_eq "cancelled pull: no row" 0 "$(rows slow)"
+store_clean slow && pass "cancelled pull: nothing left in the store" || fail "cancelled pull: nothing left in the store"
+expect_ok "the daemon serves on after the cancelled pull" "$BUILD/kybernatectl" --socket "$KYB_TMP/node-slow/sock" status
 
 # ---- node B: resolve by tag pulls, runc restores ----------------------------------
 
