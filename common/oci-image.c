@@ -4,10 +4,12 @@
 #include <cJSON.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include "image-ref.h"
 #include "sha256.h"
+#include "spawn-child.h"
 #include "util.h"
 
 #define HASH_CHUNK ((size_t)1 << 17)
@@ -897,5 +899,32 @@ int oci_checkpoint_annotations(const OciCheckpointInfo *info, OciAnnotation **re
         }
         *ret = a;
         *ret_n = n;
+        return 0;
+}
+
+bool oci_image_is_checkpoint(const OciImage *img) {
+        return oci_annotation_get(img, CRIO_CHECKPOINT_NAME) ||
+               oci_annotation_get(img, PODMAN_CHECKPOINT_NAME) ||
+               oci_annotation_get(img, CRIU_CHECKPOINT_CONTAINER_NAME);
+}
+
+int oci_image_layer_tar(const OciImage *img, int *ret_fd, pid_t *ret_pid) {
+        *ret_pid = 0;
+        if (img->layer_compression == OCI_COMPRESSION_NONE) {
+                *ret_fd = fcntl(img->layer_fd, F_DUPFD_CLOEXEC, 3);
+                return *ret_fd < 0 ? negative_errno() : 0;
+        }
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return negative_errno();
+        char *argv[] = {img->layer_compression == OCI_COMPRESSION_GZIP ? "gzip" : "zstd", "-dc", NULL};
+        SpawnOptions so = {.stdio = {img->layer_fd, p[1], STDERR_FILENO}, .parent_death_signal = SIGKILL};
+        int r = spawn_exec(argv, &so, ret_pid);
+        safe_close(p[1]);
+        if (r < 0) {
+                safe_close(p[0]);
+                return r;
+        }
+        *ret_fd = p[0];
         return 0;
 }

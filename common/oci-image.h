@@ -41,6 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define OCI_DIGEST_MAX 72 /* "sha256:" + 64 hex + NUL */
 
@@ -209,6 +210,13 @@ typedef struct OciImage {
 int oci_image_read(int dir_fd, const OciImageLimits *l, OciImage *ret, char **ret_error);
 void oci_image_done(OciImage *img);
 const char *oci_annotation_get(const OciImage *img, const char *key);
+/* Is it a checkpoint image at all? One of the keys the runtimes detect one by. */
+bool oci_image_is_checkpoint(const OciImage *img);
+/* The layer as an uncompressed tar: a new fd of the verified blob itself, or
+ * the output of gzip/zstd reading it (*ret_pid, to be reaped by the caller;
+ * 0 if none). Authenticity comes from the compressed blob's digest, pinned
+ * through the manifest's. */
+int oci_image_layer_tar(const OciImage *img, int *ret_fd, pid_t *ret_pid);
 
 /* What one checkpoint's image says about it. Strings may be NULL (the keys
  * are then left out) but container_name, which the runtimes' detection keys

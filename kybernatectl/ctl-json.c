@@ -55,6 +55,8 @@ cJSON *ctl_json_checkpoint(const Kybernate__V1__CheckpointInfo *i) {
         cJSON_AddBoolToObject(o, "durable", i->durable);
         add_str(o, "path", i->path);
         add_str(o, "bundle", i->bundle);
+        if (!isempty(i->source_image))
+                add_str(o, "source_image", i->source_image);
         return o;
 }
 

@@ -65,6 +65,8 @@ static void print_info(const Kybernate__V1__CheckpointInfo *i) {
         ctl_kv("Path:", "%s", or_dash(i->path));
         if (!isempty(i->bundle))
                 ctl_kv("Bundle:", "%s", i->bundle);
+        if (!isempty(i->source_image))
+                ctl_kv("Pulled from:", "%s", i->source_image);
 }
 
 typedef struct ImageSizes {

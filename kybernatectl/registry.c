@@ -233,37 +233,6 @@ static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         return CTL_EXIT_OK;
 }
 
-/* The layer as an uncompressed tar: the verified blob itself, or the output
- * of gzip/zstd reading it (*ret_pid, reaped by the caller). Authenticity
- * comes from the compressed blob's digest, pinned through the manifest's. */
-static int layer_stream(const OciImage *img, int *ret_fd, pid_t *ret_pid) {
-        *ret_pid = 0;
-        if (img->layer_compression == OCI_COMPRESSION_NONE) {
-                *ret_fd = fcntl(img->layer_fd, F_DUPFD_CLOEXEC, 3);
-                return *ret_fd < 0 ? negative_errno() : 0;
-        }
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return negative_errno();
-        char *argv[] = {img->layer_compression == OCI_COMPRESSION_GZIP ? "gzip" : "zstd", "-dc", NULL};
-        SpawnOptions so = {.stdio = {img->layer_fd, p[1], STDERR_FILENO}, .parent_death_signal = SIGKILL};
-        int r = spawn_exec(argv, &so, ret_pid);
-        safe_close(p[1]);
-        if (r < 0) {
-                safe_close(p[0]);
-                return r;
-        }
-        *ret_fd = p[0];
-        return 0;
-}
-
-/* Is it a checkpoint image at all? One of the keys the runtimes detect one by. */
-static bool is_checkpoint_image(const OciImage *img) {
-        return oci_annotation_get(img, CRIO_CHECKPOINT_NAME) ||
-               oci_annotation_get(img, PODMAN_CHECKPOINT_NAME) ||
-               oci_annotation_get(img, CRIU_CHECKPOINT_CONTAINER_NAME);
-}
-
 static int pull_import(Ctl *ctl, const RegistryOpts *o, const char *layout, const char *pinned,
                        const char *digest) {
         _cleanup_close_ int dfd = open(layout, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -279,7 +248,7 @@ static int pull_import(Ctl *ctl, const RegistryOpts *o, const char *layout, cons
                 err = strdup_printf("the fetched manifest is %s, not %s", img.manifest_digest, digest);
                 r = -EBADMSG;
         }
-        if (r >= 0 && !is_checkpoint_image(&img)) {
+        if (r >= 0 && !oci_image_is_checkpoint(&img)) {
                 err = strdup("it is not a checkpoint image (no checkpoint annotation)");
                 r = -ENOTSUP;
         }
@@ -293,7 +262,7 @@ static int pull_import(Ctl *ctl, const RegistryOpts *o, const char *layout, cons
         step(o, "Importing %s%s%s", pinned, id ? ", checkpoint " : "", id ? id : "");
         _cleanup_close_ int in = -EBADF;
         pid_t pid = 0;
-        r = layer_stream(&img, &in, &pid);
+        r = oci_image_layer_tar(&img, &in, &pid);
         oci_image_done(&img);
         if (r < 0) {
                 ERR("pull: cannot decompress the layer of %s: %s\n", pinned, strerror(-r));

@@ -53,13 +53,17 @@ static const char *const migrations[CATALOG_SCHEMA_VERSION] = {
          * needs to thaw it after a crash (see catalog.h) */
         ("ALTER TABLE checkpoints ADD COLUMN thaw INTEGER NOT NULL DEFAULT 0;"
          "ALTER TABLE checkpoints ADD COLUMN runc_root TEXT NOT NULL DEFAULT '';"),
+        /* 5 -> 6: the registry image a pulled checkpoint came from, looked up
+         * by a restore from that image (see catalog.h) */
+        ("ALTER TABLE checkpoints ADD COLUMN source_image TEXT NOT NULL DEFAULT '';"
+         "CREATE INDEX checkpoints_source ON checkpoints(source_image) WHERE source_image != '';"),
 };
 
 #define COLUMNS                                                                                         \
         "id, name, state, containerd_namespace, k8s_namespace, k8s_pod, k8s_container, container_id, "  \
         "image_ref, image_digest, created_ns, size_bytes, runc_version, criu_version, kernel_version, " \
         "options, checksum, restore_count, pinned, allow_cross_namespace, last_restored_ns, durable, "  \
-        "bundle, dumped_boot_id, thaw, runc_root"
+        "bundle, dumped_boot_id, thaw, runc_root, source_image"
 
 static int sqlite_to_errno(int rc) {
         switch (rc & 0xff) {
@@ -250,7 +254,8 @@ void catalog_entry_done(CatalogEntry *e) {
         char **strs[] = {&e->id,           &e->name,          &e->containerd_namespace, &e->k8s_namespace,
                          &e->k8s_pod,      &e->k8s_container, &e->container_id,         &e->image_ref,
                          &e->image_digest, &e->runc_version,  &e->criu_version,         &e->kernel_version,
-                         &e->checksum,     &e->bundle,        &e->dumped_boot_id,       &e->runc_root};
+                         &e->checksum,     &e->bundle,        &e->dumped_boot_id,       &e->runc_root,
+                         &e->source_image};
         for (size_t i = 0; i < ELEMENTSOF(strs); i++)
                 free(*strs[i]);
         *e = (CatalogEntry){};
@@ -283,6 +288,7 @@ int catalog_entry_copy(const CatalogEntry *src, CatalogEntry *ret) {
         r |= dup_or_null(src->bundle, &e.bundle);
         r |= dup_or_null(src->dumped_boot_id, &e.dumped_boot_id);
         r |= dup_or_null(src->runc_root, &e.runc_root);
+        r |= dup_or_null(src->source_image, &e.source_image);
         if (r < 0) {
                 catalog_entry_done(&e);
                 return -ENOMEM;
@@ -305,7 +311,7 @@ int catalog_insert(Catalog *c, const CatalogEntry *e) {
                 c,
                 "INSERT INTO checkpoints (" COLUMNS ") VALUES "
                 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-                "?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+                "?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
                 &s);
         if (r < 0)
                 return r;
@@ -341,6 +347,7 @@ int catalog_insert(Catalog *c, const CatalogEntry *e) {
         r |= bind_text(s, 24, e->dumped_boot_id);
         r |= sqlite_to_errno(sqlite3_bind_int(s, 25, e->thaw));
         r |= bind_text(s, 26, e->runc_root);
+        r |= bind_text(s, 27, e->source_image);
         if (r < 0)
                 return -EINVAL;
         return e->state == CHECKPOINT_PENDING ? step_pending_change(c, s) : sqlite_to_errno(sqlite3_step(s));
@@ -389,6 +396,7 @@ static int row_to_entry_full(sqlite3_stmt *s, bool borrow, CatalogEntry *ret) {
         r |= col_text(s, 23, &e.dumped_boot_id);
         e.thaw = sqlite3_column_int(s, 24) != 0;
         r |= col_text(s, 25, &e.runc_root);
+        r |= col_text(s, 26, &e.source_image);
 #undef col_text
         if (r < 0) {
                 catalog_entry_done(&e);
@@ -460,6 +468,15 @@ int catalog_get_by_prefix(Catalog *c, const char *prefix, CatalogEntry *ret) {
         const char *params[] = {prefix, upper};
         return get_one(c, "SELECT " COLUMNS " FROM checkpoints WHERE id >= ?1 AND id < ?2 LIMIT 2", params,
                        2, true, ret);
+}
+
+int catalog_get_by_source_image(Catalog *c, const char *source_image, CatalogEntry *ret) {
+        if (isempty(source_image))
+                return -EINVAL;
+        return get_one(c,
+                       "SELECT " COLUMNS " FROM checkpoints WHERE source_image = ?1 AND state = 2 "
+                       "ORDER BY created_ns DESC, id DESC LIMIT 1",
+                       &source_image, 1, false, ret);
 }
 
 int catalog_get_newest(Catalog *c, const char *k8s_namespace, const char *k8s_pod, const char *k8s_container,

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define CATALOG_SCHEMA_VERSION 5
+#define CATALOG_SCHEMA_VERSION 6
 
 /* Numbers match kybernate.v1.CheckpointState. */
 typedef enum CheckpointState {
@@ -65,6 +65,10 @@ typedef struct CatalogEntry {
          * to freeze). Only pending rows are looked at. */
         bool thaw;
         char *runc_root;
+        /* schema 6: the registry image the checkpoint was pulled from,
+         * "HOST[:PORT]/REPO@sha256:<64 hex>" (empty for local ones): a
+         * restore from the same digest uses the row instead of pulling. */
+        char *source_image;
 } CatalogEntry;
 
 /* Empty or NULL fields do not filter. */
@@ -105,6 +109,8 @@ int catalog_get_by_name(Catalog *c, const char *name, CatalogEntry *ret);
 /* Ready or not, the one row whose id starts with prefix (-ENOTUNIQ if several). */
 int catalog_get_by_prefix(Catalog *c, const char *prefix, CatalogEntry *ret);
 /* The newest ready row of that Kubernetes container. */
+/* The newest ready row pulled from source_image ("HOST/REPO@sha256:..."). */
+int catalog_get_by_source_image(Catalog *c, const char *source_image, CatalogEntry *ret);
 int catalog_get_newest(Catalog *c, const char *k8s_namespace, const char *k8s_pod, const char *k8s_container,
                        CatalogEntry *ret);
 

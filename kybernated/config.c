@@ -45,6 +45,9 @@ void config_done(Config *c) {
         free(c->runc_root_base);
         free(c->read_group);
         strv_free(c->allowed_restore_dirs);
+        pull_rules_free(c->pull_rules, c->n_pull_rules);
+        free(c->registry_authfile);
+        free(c->registry_cert_dir);
         *c = (Config){};
 }
 
@@ -120,8 +123,39 @@ static int parse_dirs(const char *v, char ***ret) {
         return 0;
 }
 
+/* An optional absolute path: empty unsets it. */
+static int set_path_or_none(char **p, const char *v) {
+        if (isempty(v)) {
+                free(*p);
+                *p = NULL;
+                return 0;
+        }
+        return v[0] == '/' ? set_str(p, v) : -EINVAL;
+}
+
 int config_set(Config *c, const char *key, const char *v) {
         int r;
+        c->error = NULL;
+        if (streq(key, "pull_allow")) {
+                PullRule *rules = NULL;
+                size_t n = 0;
+                r = pull_rules_parse(v, &rules, &n, &c->error);
+                if (r < 0)
+                        return r;
+                pull_rules_free(c->pull_rules, c->n_pull_rules);
+                c->pull_rules = rules;
+                c->n_pull_rules = n;
+                return 0;
+        }
+        if (streq(key, "registry_authfile") || streq(key, "registry_cert_dir")) {
+                r = set_path_or_none(
+                        streq(key, "registry_authfile") ? &c->registry_authfile : &c->registry_cert_dir, v);
+                if (r < 0)
+                        c->error = "registry_authfile and registry_cert_dir take an absolute path";
+                return r;
+        }
+        if (streq(key, "registry_insecure"))
+                return parse_bool(v, &c->registry_insecure);
         if (streq(key, "store"))
                 return v[0] == '/' ? set_str(&c->store, v) : -EINVAL;
         if (streq(key, "socket"))

@@ -5,6 +5,7 @@
  * "key = value" lines, '#' comments), then command-line flags. */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -19,6 +20,8 @@
 #define MAX_REPLY_MEMORY_DEFAULT (64ULL << 20)
 /* The smallest reply bound accepted: two of the largest messages. */
 #define REPLY_QUEUE_MIN (256ULL << 10)
+
+typedef struct PullRule PullRule;
 
 typedef struct Config {
         char *store;                 /* store = /var/lib/kybernate */
@@ -55,6 +58,18 @@ typedef struct Config {
         /* max_verify_jobs = (number of CPUs): checksum verifications (resolve,
          * inspect --verify, export) hashing at once; more wait in a queue */
         uint32_t max_verify_jobs;
+
+        /* Restores from registry images (resolve.h, PullRule). Off unless
+         * configured: pull_allow = REPOSITORY_PREFIX=NAMESPACES ... */
+        PullRule *pull_rules;
+        size_t n_pull_rules;
+        char *registry_authfile; /* registry_authfile = (skopeo's own search) */
+        char *registry_cert_dir; /* registry_cert_dir = (the certs.d layout) */
+        bool registry_insecure;  /* registry_insecure = no (test registries only) */
+
+        /* Why the last config_set() failed, when it says more than its errno
+         * (static string), else NULL. */
+        const char *error;
 } Config;
 
 int config_init(Config *c);

@@ -160,7 +160,12 @@ int main(int argc, char *argv[]) {
         unsigned line = 0;
         r = config_load(&config, config_path, config_required, &line);
         if (r < 0) {
-                log_error_errno(r, "Failed to load %s%s%u: %m", config_path, line ? " line " : "", line);
+                if (config.error)
+                        log_error("Failed to load %s%s%u: %s", config_path, line ? " line " : "", line,
+                                  config.error);
+                else
+                        log_error_errno(r, "Failed to load %s%s%u: %m", config_path, line ? " line " : "",
+                                        line);
                 return 1;
         }
         for (size_t i = 0; i < n_overrides; i++) {

@@ -56,6 +56,11 @@ void op_resolve(Connection *c, const Kybernate__V1__ResolveRequest *req) {
                 .k8s_container = req->target->k8s_container,
                 .image_ref = req->target->image_ref,
         };
+        if (kind == REF_IMAGE) {
+                op_resolve_image(c, req->reference, &t, req->has_ignore_image && req->ignore_image,
+                                 !(req->has_dry_run && req->dry_run));
+                return;
+        }
         /* Only checkpoints the target may restore (the tenant rule) are found. */
         CatalogEntry e = {};
         r = resolve_lookup(m->catalog, req->reference, &t, &e, msg, sizeof(msg));

@@ -51,6 +51,8 @@ void entry_to_info(const CatalogEntry *e, const char *path, Kybernate__V1__Check
         info->has_durable = true;
         info->durable = e->durable;
         info->bundle = nn(e->bundle);
+        if (!isempty(e->source_image))
+                info->source_image = e->source_image;
 }
 
 int lookup_or_reply(Connection *c, const char *reference, CatalogEntry *ret) {

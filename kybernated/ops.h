@@ -12,6 +12,7 @@
 #include "catalog.h"
 #include "connection.h"
 #include "manager.h"
+#include "resolve.h"
 #include "spawn.h"
 
 /* checkpoint.c */
@@ -25,6 +26,9 @@ void op_pin(Connection *c, const Kybernate__V1__PinRequest *req);
 void op_status(Connection *c, const Kybernate__V1__StatusRequest *req);
 /* ops-resolve.c */
 void op_resolve(Connection *c, const Kybernate__V1__ResolveRequest *req);
+/* ops-pull.c: a Resolve whose reference is a registry image (REF_IMAGE) */
+void op_resolve_image(Connection *c, const char *image, const RestoreIdentity *t, bool ignore_image,
+                      bool count_restore);
 /* ops-transfer.c */
 void op_export(Connection *c, const Kybernate__V1__ExportRequest *req);
 void op_import(Connection *c, const Kybernate__V1__ImportRequest *req);

@@ -297,6 +297,123 @@ int tenant_check(const CatalogEntry *e, const RestoreIdentity *t, const char **r
         return 0;
 }
 
+void pull_rules_free(PullRule *rules, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(rules[i].prefix);
+                strv_free(rules[i].namespaces);
+        }
+        free(rules);
+}
+
+/* HOST[:PORT] alone, or HOST[:PORT]/REPO without tag or digest. */
+static bool pull_prefix_valid(const char *prefix) {
+        if (strlen(prefix) > IMAGE_REF_NAME_MAX || ends_with(prefix, "/"))
+                return false;
+        _cleanup_free_ char *probe = strchr(prefix, '/') ? strdup(prefix) : strdup_printf("%s/x", prefix);
+        if (!probe || !image_ref_is_registry(probe))
+                return false;
+        ImageRef ir;
+        const char *why;
+        if (image_ref_parse(probe, &ir, &why) < 0)
+                return false;
+        bool ok = !ir.tag && !ir.digest;
+        image_ref_done(&ir);
+        return ok;
+}
+
+static int pull_rule_parse(char *rule, PullRule *ret, const char **ret_reason) {
+        char *eq = strchr(rule, '=');
+        if (!eq) {
+                *ret_reason = "a pull_allow rule is REPOSITORY_PREFIX=NAMESPACES (no '=' found)";
+                return -EINVAL;
+        }
+        *eq = 0;
+        if (!pull_prefix_valid(rule)) {
+                *ret_reason = "a pull_allow repository prefix must be HOST[:PORT] or HOST[:PORT]/REPO, "
+                              "without tag or digest (HOST with a '.' or a port, or localhost)";
+                return -EINVAL;
+        }
+        _cleanup_strv_free_ char **l = NULL;
+        size_t n = 0;
+        const char *p = eq + 1;
+        for (;;) {
+                size_t len = strcspn(p, ",");
+                _cleanup_free_ char *ns = strndup(p, len);
+                if (!ns)
+                        return -ENOMEM;
+                bool star = streq(ns, "*");
+                if (!star && !ident_valid(ns, IDENT_MAX_LEN)) {
+                        *ret_reason = "pull_allow namespaces are a comma-separated list of namespaces "
+                                      "([A-Za-z0-9._-], not empty) or *";
+                        return -EINVAL;
+                }
+                if (star && (n > 0 || p[len] == ',')) {
+                        *ret_reason = "pull_allow: * stands alone, not in a list of namespaces";
+                        return -EINVAL;
+                }
+                char **nl = realloc(l, (n + 2) * sizeof(char *));
+                if (!nl)
+                        return -ENOMEM;
+                l = nl;
+                l[n++] = TAKE_PTR(ns);
+                l[n] = NULL;
+                if (!p[len])
+                        break;
+                p += len + 1;
+        }
+        char *prefix = strdup(rule);
+        if (!prefix)
+                return -ENOMEM;
+        *ret = (PullRule){.prefix = prefix, .namespaces = TAKE_PTR(l)};
+        return 0;
+}
+
+int pull_rules_parse(const char *value, PullRule **ret, size_t *ret_n, const char **ret_reason) {
+        _cleanup_free_ char *copy = strdup(value);
+        if (!copy)
+                return -ENOMEM;
+        PullRule *rules = NULL;
+        size_t n = 0;
+        char *save = NULL;
+        for (char *t = strtok_r(copy, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+                PullRule *nr = realloc(rules, (n + 1) * sizeof(PullRule));
+                if (!nr) {
+                        pull_rules_free(rules, n);
+                        return -ENOMEM;
+                }
+                rules = nr;
+                int r = pull_rule_parse(t, &rules[n], ret_reason);
+                if (r < 0) {
+                        pull_rules_free(rules, n);
+                        return r;
+                }
+                n++;
+        }
+        *ret = rules;
+        *ret_n = n;
+        return 0;
+}
+
+bool pull_allowed(const PullRule *rules, size_t n, const char *repository, const char *ns) {
+        if (isempty(repository) || isempty(ns))
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                const char *rest = startswith(repository, rules[i].prefix);
+                if (!rest || (*rest && *rest != '/'))
+                        continue;
+                STRV_FOREACH (x, rules[i].namespaces)
+                        if (streq(*x, "*") || streq(*x, ns))
+                                return true;
+        }
+        return false;
+}
+
+const char *pull_target_namespace(const RestoreIdentity *t) {
+        if (!isempty(t->k8s_namespace))
+                return t->k8s_namespace;
+        return isempty(t->containerd_namespace) ? NULL : t->containerd_namespace;
+}
+
 char *image_normalize(const char *ref) {
         /* The first component is a registry if it has a '.' or ':' or is
          * "localhost"; else the image is on docker.io, and a single

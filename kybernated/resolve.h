@@ -97,6 +97,29 @@ char *image_normalize(const char *ref);
 int resolve_lookup(Catalog *cat, const char *ref, const RestoreIdentity *scope, CatalogEntry *ret, char *msg,
                    size_t msgsize);
 
+/* Pull rules (config key pull_allow): which registry repositories a restore
+ * may pull a checkpoint image from, into which namespaces. A rule is
+ * "REPOSITORY_PREFIX=NAMESPACES": the prefix is HOST[:PORT] or
+ * HOST[:PORT]/REPO (no tag, no digest) and matches whole path components
+ * ("reg.local/ckpt/team-a" matches reg.local/ckpt/team-a and
+ * reg.local/ckpt/team-a/web, never reg.local/ckpt/team-ab); NAMESPACES is a
+ * comma-separated list of namespaces, or "*" for any. No rule: pulling off. */
+typedef struct PullRule {
+        char *prefix;
+        char **namespaces; /* NULL-terminated; {"*"} for any */
+} PullRule;
+
+/* Parses a space-separated list of rules (an empty value: no rules). On
+ * -EINVAL *ret_reason (static string) says what is wrong. */
+int pull_rules_parse(const char *value, PullRule **ret, size_t *ret_n, const char **ret_reason);
+void pull_rules_free(PullRule *rules, size_t n);
+/* Does a rule allow repository ("HOST[:PORT]/REPO", no tag or digest) into
+ * namespace ns? */
+bool pull_allowed(const PullRule *rules, size_t n, const char *repository, const char *ns);
+/* The namespace a restore target is matched by: its Kubernetes namespace,
+ * else its containerd namespace (NULL if neither). */
+const char *pull_target_namespace(const RestoreIdentity *t);
+
 /* Retention over ready checkpoints. */
 typedef struct RetentionItem {
         const char *group; /* one container: see retention_group() */

@@ -175,7 +175,7 @@ typedef struct ChecksumArgs {
 /* The forked child inherited every fd of the daemon, client sockets too: a
  * client the daemon drops would not see the hang-up while a copy lives here.
  * Keep stdio and the result pipe only. */
-static void close_fds_but(int keep) {
+void spawn_close_fds_but(int keep) {
         if ((keep <= 3 || close_range(3, (unsigned)keep - 1, 0) == 0) &&
             close_range((unsigned)keep + 1, ~0U, 0) == 0)
                 return;
@@ -190,7 +190,7 @@ static void close_fds_but(int keep) {
  * so a durable checkpoint costs about the longer of the two, not their sum. */
 static void checksum_child(void *userdata, int result_fd) {
         const ChecksumArgs *a = userdata;
-        close_fds_but(result_fd);
+        spawn_close_fds_but(result_fd);
         uint64_t size = 0;
         char checksum[STORE_CHECKSUM_MAX] = "-";
         pid_t syncer = -1;

@@ -28,6 +28,10 @@ char *file_last_line(const char *path);
  * the parent to read once the child has exited. */
 int spawn_fork(void (*fn)(void *userdata, int result_fd), void *userdata, int *ret_fd, pid_t *ret_pid);
 
+/* In a forked child: closes every fd but stdio and keep (the result pipe),
+ * so no client socket stays open in it. */
+void spawn_close_fds_but(int keep);
+
 typedef void (*ChecksumDoneFn)(int r, uint64_t size, const char *checksum, void *userdata);
 typedef struct ChecksumTask ChecksumTask;
 

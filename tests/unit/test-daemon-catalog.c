@@ -224,12 +224,62 @@ TEST(thaw_mark) {
                                     "VALUES ('0123456789abcdef0123456789abcdef', 1, 42)"));
         catalog_close(old);
         ASSERT_OK(catalog_open(db, true, &old));
-        ASSERT_EQ(catalog_schema_version(old), 5);
+        ASSERT_EQ(catalog_schema_version(old), 6);
         ASSERT_OK(catalog_get(old, "0123456789abcdef0123456789abcdef", &e));
         ASSERT_FALSE(e.thaw);
         ASSERT_STREQ(e.runc_root, "");
         catalog_entry_done(&e);
         catalog_close(old);
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system %s", path);
+        ASSERT_EQ(system(cmd), 0);
+}
+
+TEST(source_image) {
+        const char *img = "reg.local:5000/ckpt/web@sha256:"
+                          "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        char path[] = "/tmp/test-daemon-catalog.XXXXXX";
+        ASSERT_NOT_NULL(mkdtemp(path));
+        char db[256];
+        snprintf(db, sizeof(db), "%s/catalog.db", path);
+        /* A row of schema 5 gets an empty source image. */
+        Catalog *c = NULL;
+        ASSERT_OK(catalog_open_at_version(db, true, 5, &c));
+        ASSERT_OK(catalog_exec(c, "INSERT INTO checkpoints (id, state, created_ns) "
+                                  "VALUES ('0123456789abcdef0123456789abcdef', 2, 42)"));
+        catalog_close(c);
+        ASSERT_OK(catalog_open(db, true, &c));
+        ASSERT_EQ(catalog_schema_version(c), 6);
+        CatalogEntry e = {};
+        ASSERT_OK(catalog_get(c, "0123456789abcdef0123456789abcdef", &e));
+        ASSERT_STREQ(e.source_image, "");
+        catalog_entry_done(&e);
+        ASSERT_ERROR(catalog_get_by_source_image(c, img, &e), ENOENT);
+        ASSERT_ERROR(catalog_get_by_source_image(c, "", &e), EINVAL);
+
+        /* Pending rows are not found; the newest ready one is. */
+        CatalogEntry p = {.id = (char *)"aaaa0000000000000000000000000001",
+                          .state = CHECKPOINT_PENDING,
+                          .created_ns = 100,
+                          .source_image = (char *)img};
+        ASSERT_OK(catalog_insert(c, &p));
+        ASSERT_ERROR(catalog_get_by_source_image(c, img, &e), ENOENT);
+        ASSERT_OK(catalog_set_ready(c, p.id, 10, "sha256:00"));
+        ASSERT_OK(catalog_get_by_source_image(c, img, &e));
+        ASSERT_STREQ(e.id, p.id);
+        ASSERT_STREQ(e.source_image, img);
+        CatalogEntry copy = {};
+        ASSERT_OK(catalog_entry_copy(&e, &copy));
+        ASSERT_STREQ(copy.source_image, img);
+        catalog_entry_done(&copy);
+        catalog_entry_done(&e);
+        ASSERT_ERROR(catalog_get_by_source_image(
+                             c,
+                             "reg.local:5000/ckpt/other@sha256:"
+                             "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                             &e),
+                     ENOENT);
+        catalog_close(c);
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system %s", path);
         ASSERT_EQ(system(cmd), 0);

@@ -622,3 +622,130 @@ TEST(host_path_never_in_the_store) {
         }
         ASSERT_OK(remove_tree_one_fs(d));
 }
+
+static bool rules_allow(const char *value, const char *repository, const char *ns) {
+        PullRule *rules = NULL;
+        size_t n = 0;
+        const char *why = NULL;
+        if (pull_rules_parse(value, &rules, &n, &why) < 0)
+                return false;
+        bool ok = pull_allowed(rules, n, repository, ns);
+        pull_rules_free(rules, n);
+        return ok;
+}
+
+static const char *rules_reason(const char *value) {
+        PullRule *rules = NULL;
+        size_t n = 0;
+        const char *why = NULL;
+        if (pull_rules_parse(value, &rules, &n, &why) >= 0) {
+                pull_rules_free(rules, n);
+                return ""; /* strstr() finds nothing in it */
+        }
+        return why;
+}
+
+TEST(pull_rules_parse) {
+        PullRule *rules = NULL;
+        size_t n = 99;
+        const char *why = NULL;
+        ASSERT_OK(pull_rules_parse("", &rules, &n, &why));
+        ASSERT_EQ(n, 0u);
+        pull_rules_free(rules, n);
+        ASSERT_OK(pull_rules_parse("  reg.local/ckpt/team-a=team-a,team-b\t127.0.0.1:5000=*  ", &rules, &n,
+                                   &why));
+        ASSERT_EQ(n, 2u);
+        ASSERT_STREQ(rules[0].prefix, "reg.local/ckpt/team-a");
+        ASSERT_STREQ(rules[0].namespaces[0], "team-a");
+        ASSERT_STREQ(rules[0].namespaces[1], "team-b");
+        ASSERT_NULL(rules[0].namespaces[2]);
+        ASSERT_STREQ(rules[1].prefix, "127.0.0.1:5000");
+        ASSERT_STREQ(rules[1].namespaces[0], "*");
+        pull_rules_free(rules, n);
+
+        /* Each kind of bad rule, with its reason. */
+        ASSERT_NOT_NULL(strstr(rules_reason("reg.local/ckpt"), "no '=' found"));
+        ASSERT_NOT_NULL(strstr(rules_reason("reg.local/ckpt="), "namespaces"));
+        ASSERT_NOT_NULL(strstr(rules_reason("reg.local/ckpt=a,,b"), "namespaces"));
+        ASSERT_NOT_NULL(strstr(rules_reason("reg.local/ckpt=a,"), "namespaces"));
+        ASSERT_NOT_NULL(strstr(rules_reason("reg.local/ckpt=a/b"), "namespaces"));
+        ASSERT_NOT_NULL(strstr(rules_reason("reg.local/ckpt=a,*"), "stands alone"));
+        ASSERT_NOT_NULL(strstr(rules_reason("reg.local/ckpt=*,a"), "stands alone"));
+        ASSERT_NOT_NULL(strstr(rules_reason("=a"), "repository prefix"));
+        ASSERT_NOT_NULL(strstr(rules_reason("ckpt/team-a=a"), "repository prefix")); /* no registry host */
+        ASSERT_NOT_NULL(strstr(rules_reason("team-a=a"), "repository prefix"));
+        ASSERT_NOT_NULL(strstr(rules_reason("reg.local/ckpt/=a"), "repository prefix"));
+        ASSERT_NOT_NULL(strstr(rules_reason("reg.local/ckpt:v1=a"), "repository prefix"));
+        ASSERT_NOT_NULL(
+                strstr(rules_reason("reg.local/ckpt@sha256:"
+                                    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef=a"),
+                       "repository prefix"));
+        ASSERT_NOT_NULL(strstr(rules_reason("reg.local/Ckpt=a"), "repository prefix"));
+        ASSERT_NOT_NULL(strstr(rules_reason("reg.local//ckpt=a"), "repository prefix"));
+        /* One bad rule spoils the list. */
+        ASSERT_NOT_NULL(strstr(rules_reason("reg.local/a=x reg.local/b"), "no '=' found"));
+}
+
+TEST(pull_rules_match) {
+        const char *rules = "reg.local/ckpt/team-a=team-a,shared reg.local:5000=* localhost/x=dev";
+        /* Whole path components. */
+        ASSERT_TRUE(rules_allow(rules, "reg.local/ckpt/team-a", "team-a"));
+        ASSERT_TRUE(rules_allow(rules, "reg.local/ckpt/team-a/web", "team-a"));
+        ASSERT_TRUE(rules_allow(rules, "reg.local/ckpt/team-a/web", "shared"));
+        ASSERT_FALSE(rules_allow(rules, "reg.local/ckpt/team-ab", "team-a"));
+        ASSERT_FALSE(rules_allow(rules, "reg.local/ckpt", "team-a"));
+        ASSERT_FALSE(rules_allow(rules, "reg.local/ckpt/team-a/web", "team-b"));
+        ASSERT_FALSE(rules_allow(rules, "reg.local/ckpt/team-a/web", "team"));
+        ASSERT_FALSE(rules_allow(rules, "other.local/ckpt/team-a", "team-a"));
+        /* A host prefix: the registry's every repository; the port is part of it. */
+        ASSERT_TRUE(rules_allow(rules, "reg.local:5000/anything/deep", "any-ns"));
+        ASSERT_FALSE(rules_allow(rules, "reg.local:50000/anything", "any-ns"));
+        ASSERT_FALSE(rules_allow(rules, "reg.local/anything", "any-ns"));
+        ASSERT_TRUE(rules_allow(rules, "localhost/x/y", "dev"));
+        ASSERT_FALSE(rules_allow(rules, "localhost/xy", "dev"));
+        /* No namespace, no rules: never. */
+        ASSERT_FALSE(rules_allow(rules, "reg.local:5000/a", ""));
+        ASSERT_FALSE(rules_allow(rules, "reg.local:5000/a", NULL));
+        ASSERT_FALSE(rules_allow("", "reg.local:5000/a", "default"));
+        ASSERT_FALSE(pull_allowed(NULL, 0, "reg.local:5000/a", "default"));
+
+        /* The target's Kubernetes namespace first, else its containerd one. */
+        RestoreIdentity t = {.containerd_namespace = "k8s.io", .k8s_namespace = "team-a"};
+        ASSERT_STREQ(pull_target_namespace(&t), "team-a");
+        t.k8s_namespace = "";
+        ASSERT_STREQ(pull_target_namespace(&t), "k8s.io");
+        t.containerd_namespace = NULL;
+        ASSERT_NULL(pull_target_namespace(&t));
+}
+
+TEST(config_pull_keys) {
+        Config c;
+        unsigned line = 0;
+        ASSERT_OK(config_init(&c));
+        ASSERT_EQ(c.n_pull_rules, 0u); /* pulling is off by default */
+        ASSERT_FALSE(c.registry_insecure);
+        ASSERT_OK(config_parse(&c,
+                               "pull_allow = reg.local/ckpt=a,b 127.0.0.1:5000=*\n"
+                               "registry_authfile = /etc/kybernate/auth.json\n"
+                               "registry_cert_dir = /etc/kybernate/certs\n"
+                               "registry_insecure = yes\n",
+                               &line));
+        ASSERT_EQ(c.n_pull_rules, 2u);
+        ASSERT_TRUE(pull_allowed(c.pull_rules, c.n_pull_rules, "reg.local/ckpt/web", "b"));
+        ASSERT_STREQ(c.registry_authfile, "/etc/kybernate/auth.json");
+        ASSERT_STREQ(c.registry_cert_dir, "/etc/kybernate/certs");
+        ASSERT_TRUE(c.registry_insecure);
+        /* A bad rule is a configuration error on its line, saying why; the
+         * rules before it stay. */
+        ASSERT_ERROR(config_parse(&c, "\n# rules\npull_allow = reg.local/ckpt=a ckpt=b\n", &line), EINVAL);
+        ASSERT_EQ(line, 3u);
+        ASSERT_NOT_NULL(c.error);
+        ASSERT_NOT_NULL(strstr(c.error, "pull_allow"));
+        ASSERT_EQ(c.n_pull_rules, 2u);
+        ASSERT_ERROR(config_set(&c, "registry_cert_dir", "certs"), EINVAL);
+        ASSERT_ERROR(config_set(&c, "registry_insecure", "maybe"), EINVAL);
+        /* An empty value turns pulling off again. */
+        ASSERT_OK(config_set(&c, "pull_allow", ""));
+        ASSERT_EQ(c.n_pull_rules, 0u);
+        config_done(&c);
+}

@@ -1,0 +1,646 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Resolve of a registry image (REF_IMAGE): the image is pulled into the
+ * catalog once, then resolved as a local checkpoint.
+ *
+ * Nothing touches the network unless a pull_allow rule lets the target's
+ * namespace restore from the image's repository. Then, in steps, each
+ * blocking one in a forked child (spawn_fork()) whose result comes back
+ * through its pipe:
+ *   1. resolve (child): the tag to the digest of the manifest's bytes
+ *      (registry_resolve()); skipped for a reference with a digest;
+ *   2. cache (parent): a ready row pulled from HOST/REPO@DIGEST is used as
+ *      it is;
+ *   3. fetch (child): skopeo copies exactly that digest into an OCI layout in
+ *      the store's staging directory; the layout is read back as untrusted
+ *      input (oci_image_read(): every blob against its digest), must be a
+ *      checkpoint image whose manifest is the pinned digest, and its layer is
+ *      unpacked by the validating extractor into a second staging directory,
+ *      with the limits of kybernatectl import;
+ *   4. adopt (parent): the tenant rule (the checkpoint's own namespaces, from
+ *      its metadata, against the target's) and the image rule, then a row as
+ *      op_import makes one, recording the source image, and its checksum
+ *      (child);
+ *   5. the checksum verification and the Resolve reply of a local checkpoint
+ *      (start_verify()).
+ * A failure at any step leaves no row and no staging files. A client that
+ * goes away during steps 1 and 3 kills the child (skopeo and the
+ * decompressor die with it) and the staging files are removed; once the row
+ * exists (step 4) the checksum goes on without it, as an import does, and the
+ * row stays in the catalog for the next restore. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "archive.h"
+#include "image-ref.h"
+#include "log.h"
+#include "metadata.h"
+#include "mount-util.h"
+#include "oci-image.h"
+#include "ops.h"
+#include "registry.h"
+#include "resolve.h"
+#include "spawn.h"
+#include "store.h"
+
+/* The message a child reports with its result, at most. */
+#define PULL_MESSAGE_MAX 2048
+
+typedef enum PullStep {
+        PULL_STEP_RESOLVE,
+        PULL_STEP_FETCH,
+        PULL_STEP_CHECKSUM,
+} PullStep;
+
+typedef struct PullOp {
+        Manager *manager;
+        Connection *conn;
+        PullStep step;
+        sd_event_source *child; /* owns the running child: unref kills and reaps it */
+        int result_fd;
+        ImageRef ref;
+        char *image;  /* as the request named it */
+        char *pinned; /* HOST[:PORT]/REPO@sha256:... */
+        char digest[IMAGE_DIGEST_LEN + 1];
+        char *layout;  /* <staging>/<id>: the OCI layout skopeo writes */
+        char *staging; /* <staging>/<id>: the unpacked checkpoint */
+        /* The target, copied (the request goes away). */
+        char *t_containerd_namespace, *t_k8s_namespace, *t_k8s_pod, *t_k8s_container, *t_image_ref;
+        bool ignore_image, count_restore;
+        CatalogEntry entry; /* the adopted row (step 4) */
+        char *dir;
+} PullOp;
+
+static RestoreIdentity pull_target(const PullOp *op) {
+        return (RestoreIdentity){
+                .containerd_namespace = op->t_containerd_namespace,
+                .k8s_namespace = op->t_k8s_namespace,
+                .k8s_pod = op->t_k8s_pod,
+                .k8s_container = op->t_k8s_container,
+                .image_ref = op->t_image_ref,
+        };
+}
+
+static RegistryOptions pull_registry_options(const Config *c) {
+        return (RegistryOptions){
+                .authfile = c->registry_authfile,
+                .cert_dir = c->registry_cert_dir,
+                .insecure = c->registry_insecure,
+        };
+}
+
+/* Removes a staging directory (never through a mount point). */
+static void remove_staging(char **p) {
+        if (*p) {
+                (void)remove_tree_one_fs(*p);
+                free(*p);
+                *p = NULL;
+        }
+}
+
+static PullOp *pull_op_free(PullOp *op) {
+        if (!op)
+                return NULL;
+        op->manager->n_jobs--;
+        if (op->child) {
+                (void)sd_event_source_send_child_signal(op->child, SIGKILL, NULL, 0);
+                sd_event_source_disable_unref(op->child);
+        }
+        safe_close(op->result_fd);
+        remove_staging(&op->layout);
+        remove_staging(&op->staging);
+        image_ref_done(&op->ref);
+        free(op->image);
+        free(op->pinned);
+        free(op->t_containerd_namespace);
+        free(op->t_k8s_namespace);
+        free(op->t_k8s_pod);
+        free(op->t_k8s_container);
+        free(op->t_image_ref);
+        catalog_entry_done(&op->entry);
+        free(op->dir);
+        free(op);
+        return NULL;
+}
+
+static void pull_progress(PullOp *op, const char *stage, const char *fmt, ...) _printf_(3, 4);
+static void pull_progress(PullOp *op, const char *stage, const char *fmt, ...) {
+        if (!op->conn)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        _cleanup_free_ char *msg = strdup_vprintf(fmt, ap);
+        va_end(ap);
+        Kybernate__V1__Response resp = KYBERNATE__V1__RESPONSE__INIT;
+        Kybernate__V1__Progress p = KYBERNATE__V1__PROGRESS__INIT;
+        p.stage = (char *)stage;
+        p.message = msg;
+        resp.result_case = KYBERNATE__V1__RESPONSE__RESULT_PROGRESS;
+        resp.progress = &p;
+        (void)connection_send(op->conn, &resp, false);
+}
+
+/* The op leaves its connection (before a reply, which marks the request done). */
+static Connection *pull_op_release(PullOp *op) {
+        Connection *c = op->conn;
+        if (c) {
+                c->op = NULL;
+                c->op_detach = NULL;
+        }
+        op->conn = NULL;
+        return c;
+}
+
+static void pull_fail(PullOp *op, int r, const char *fmt, ...) _printf_(3, 4);
+static void pull_fail(PullOp *op, int r, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        _cleanup_free_ char *msg = strdup_vprintf(fmt, ap);
+        va_end(ap);
+        log_warning("Resolve of image %s failed: %s", op->image, msg ? msg : strerror(-r));
+        Connection *c = pull_op_release(op);
+        if (c)
+                connection_send_error(c, r, "%s", msg ? msg : strerror(-r));
+        pull_op_free(op);
+}
+
+static void pull_detach(void *userdata) {
+        PullOp *op = userdata;
+        op->conn = NULL;
+        /* Steps 1 and 3 stop here (the child killed, the staging removed);
+         * the checksum of an adopted row goes on (see the top). */
+        if (op->step != PULL_STEP_CHECKSUM) {
+                log_info("Pull of %s cancelled: the client went away", op->image);
+                pull_op_free(op);
+        }
+}
+
+/* The tenant rule and the image rule for row e, then the verification and
+ * the reply (takes e). */
+static void resolve_entry(Connection *c, CatalogEntry *e, const RestoreIdentity *t, bool ignore_image,
+                          bool count_restore) {
+        const char *why = NULL;
+        if (tenant_check(e, t, &why) < 0) {
+                connection_send_error(c, EACCES, "restore of checkpoint %s refused: %s", e->id, why);
+                catalog_entry_done(e);
+                return;
+        }
+        if (!ignore_image) {
+                char msg[1024];
+                int r = image_check(e, t, msg, sizeof(msg));
+                if (r < 0) {
+                        connection_send_error(c, -r, "restore of checkpoint %s refused: %s", e->id, msg);
+                        catalog_entry_done(e);
+                        return;
+                }
+        }
+        start_verify(c, e, KYBERNATE__V1__RESPONSE__RESULT_RESOLVE, count_restore);
+}
+
+/* Step 2: a ready row from the pinned image already? 1 and the request
+ * answered (or handed to the verification), 0 if not. */
+static int pull_try_cache(Connection *c, const char *pinned, const RestoreIdentity *t, bool ignore_image,
+                          bool count_restore) {
+        CatalogEntry e = {};
+        int r = catalog_get_by_source_image(c->manager->catalog, pinned, &e);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0) {
+                connection_send_error(c, r, "catalog lookup failed: %s", strerror(-r));
+                return 1;
+        }
+        log_info("Image %s is checkpoint %s already (cached, not pulled again)", pinned, e.id);
+        resolve_entry(c, &e, t, ignore_image, count_restore);
+        return 1;
+}
+
+/* ---- the children ---- */
+
+static void child_report(int fd, int r, const char *msg) {
+        char out[PULL_MESSAGE_MAX + 32];
+        int n = snprintf(out, sizeof(out) - 1, "%d %.*s", r, PULL_MESSAGE_MAX, msg ? msg : "");
+        if (n < 0)
+                return;
+        if (n > (int)sizeof(out) - 2)
+                n = (int)sizeof(out) - 2;
+        /* One line of printable text: it ends up in an error message. */
+        for (int i = 0; i < n; i++)
+                if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+                        out[i] = ' ';
+        out[n++] = '\n';
+        (void)!write(fd, out, (size_t)n);
+}
+
+static void resolve_child(void *userdata, int result_fd) {
+        const PullOp *op = userdata;
+        spawn_close_fds_but(result_fd);
+        RegistryOptions ro = pull_registry_options(op->manager->config);
+        char digest[IMAGE_DIGEST_LEN + 1];
+        _cleanup_free_ char *err = NULL;
+        int r = registry_resolve(&ro, op->image, digest, &err);
+        child_report(result_fd, r, r >= 0 ? digest : err ? err : strerror(-r));
+}
+
+/* Step 3 in the child: fetch, validate, unpack. 0, or a negative errno and
+ * *ret_msg saying why. */
+static int fetch(const PullOp *op, char **ret_msg) {
+        RegistryOptions ro = pull_registry_options(op->manager->config);
+        _cleanup_free_ char *err = NULL;
+        int r = registry_pull(&ro, op->pinned, op->layout, &err);
+        if (r < 0) {
+                *ret_msg = strdup_printf("pulling %s failed: %s", op->pinned, err ? err : strerror(-r));
+                return r;
+        }
+        _cleanup_close_ int lfd = open(op->layout, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (lfd < 0) {
+                r = negative_errno();
+                *ret_msg = strdup_printf("opening the pulled layout failed: %s", strerror(-r));
+                return r;
+        }
+        OciImageLimits limits = OCI_IMAGE_LIMITS_DEFAULT;
+        OciImage img;
+        r = oci_image_read(lfd, &limits, &img, &err);
+        if (r >= 0 && !streq(img.manifest_digest, op->digest)) {
+                err = strdup_printf("the fetched manifest is %s, not %s", img.manifest_digest, op->digest);
+                r = -EBADMSG;
+        }
+        if (r >= 0 && !oci_image_is_checkpoint(&img)) {
+                err = strdup("it is not a checkpoint image (no checkpoint annotation)");
+                r = -EMEDIUMTYPE;
+        }
+        if (r < 0) {
+                oci_image_done(&img);
+                *ret_msg = strdup_printf("refusing %s: %s", op->pinned, err ? err : strerror(-r));
+                return r;
+        }
+        _cleanup_close_ int in = -EBADF;
+        pid_t pid = 0;
+        r = oci_image_layer_tar(&img, &in, &pid);
+        oci_image_done(&img);
+        if (r < 0) {
+                *ret_msg = strdup_printf("cannot decompress the layer of %s: %s", op->pinned, strerror(-r));
+                return r;
+        }
+        _cleanup_close_ int dfd = open(op->staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+                r = negative_errno();
+        /* The limits of kybernatectl import: a checkpoint is a few hundred
+         * files even for big containers. */
+        const ArchiveLimits alimits = {.max_entries = 100000};
+        if (r >= 0)
+                r = archive_extract(in, dfd, &alimits, op->manager->config->durable);
+        /* NOLINTNEXTLINE(clang-analyzer-deadcode.DeadStores): read by the _cleanup_close_ at scope exit */
+        in = safe_close(in);
+        if (pid > 0) {
+                int status;
+                while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                        ;
+                if (r >= 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+                        r = -EBADMSG;
+        }
+        if (r < 0) {
+                const char *why = r == -EPERM     ? "a member path leaves the archive (absolute or ..)"
+                                  : r == -ENOTSUP ? "it contains links or special files"
+                                  : r == -E2BIG   ? "it has more than 100000 members"
+                                  : r == -EBADMSG ? "it is truncated or not a (compressed) tar archive"
+                                                  : strerror(-r);
+                *ret_msg = strdup_printf("refusing the layer of %s: %s", op->pinned, why);
+                return r;
+        }
+        return 0;
+}
+
+static void fetch_child(void *userdata, int result_fd) {
+        const PullOp *op = userdata;
+        spawn_close_fds_but(result_fd);
+        _cleanup_free_ char *msg = NULL;
+        int r = fetch(op, &msg);
+        child_report(result_fd, r, msg);
+}
+
+/* Reads the child's "R MESSAGE" line. */
+static int read_report(PullOp *op, const siginfo_t *si, char **ret_msg) {
+        char buf[PULL_MESSAGE_MAX + 64];
+        ssize_t k = read(op->result_fd, buf, sizeof(buf) - 1);
+        op->result_fd = safe_close(op->result_fd);
+        *ret_msg = NULL;
+        if (si->si_code != CLD_EXITED || k <= 0) {
+                *ret_msg = strdup_printf("the pull child %s %d",
+                                         si->si_code == CLD_EXITED ? "exited" : "died of", si->si_status);
+                return -EIO;
+        }
+        buf[k] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+        char *end = NULL;
+        long r = strtol(buf, &end, 10);
+        if (end == buf || r > 0 || r < -4095) {
+                *ret_msg = strdup("the pull child reported nothing readable");
+                return -EIO;
+        }
+        *ret_msg = strdup(*end == ' ' ? end + 1 : end);
+        return (int)r;
+}
+
+static int pull_start_child(PullOp *op, void (*fn)(void *userdata, int result_fd),
+                            int (*handler)(sd_event_source *, const siginfo_t *, void *)) {
+        pid_t pid;
+        int r = spawn_fork(fn, op, &op->result_fd, &pid);
+        if (r < 0)
+                return r;
+        r = sd_event_add_child(op->manager->event, &op->child, pid, WEXITED, handler, op);
+        if (r < 0) {
+                kill(pid, SIGKILL);
+                (void)waitpid(pid, NULL, 0);
+                op->child = NULL;
+                return r;
+        }
+        /* Freeing the op before the child exits kills and reaps it. */
+        (void)sd_event_source_set_child_process_own(op->child, true);
+        return 0;
+}
+
+/* ---- step 4: adoption ---- */
+
+static void pull_adopted(int r, uint64_t size, const char *checksum, void *userdata) {
+        PullOp *op = userdata;
+        Manager *m = op->manager;
+        CatalogEntry *e = &op->entry;
+        Connection *c = pull_op_release(op);
+
+        if (r >= 0)
+                r = catalog_set_ready(m->catalog, e->id, size, checksum);
+        if (r < 0) {
+                (void)manager_remove_checkpoint(m, e->id);
+                if (c)
+                        connection_send_error(c, r, "adopting the pulled checkpoint failed: %s",
+                                              strerror(-r));
+                pull_op_free(op);
+                return;
+        }
+        e->state = CHECKPOINT_READY;
+        e->size_bytes = size;
+        free(e->checksum);
+        e->checksum = strdup(checksum);
+        (void)metadata_write_kybernate_json(op->dir, e, m->config->durable);
+        log_info("Pulled %s as checkpoint %s (%" PRIu64 " bytes)", op->pinned, e->id, size);
+        if (c && e->checksum) {
+                RestoreIdentity t = pull_target(op);
+                CatalogEntry taken = *e;
+                *e = (CatalogEntry){};
+                /* The rules passed before the row was made; checked again on
+                 * the row as it is now, like any resolve. */
+                resolve_entry(c, &taken, &t, op->ignore_image, op->count_restore);
+        } else if (c)
+                connection_send_error(c, ENOMEM, "out of memory");
+        pull_op_free(op);
+}
+
+static void pull_adopt(PullOp *op) {
+        Manager *m = op->manager;
+        const char *sd = op->staging;
+        RestoreIdentity t = pull_target(op);
+        struct stat st;
+        char id[ID_LEN + 1];
+
+        _cleanup_free_ char *inventory = strdup_printf("%s/checkpoint/inventory.img", sd);
+        if (!inventory) {
+                pull_fail(op, ENOMEM, "out of memory");
+                return;
+        }
+        if (lstat(inventory, &st) < 0 || !S_ISREG(st.st_mode)) {
+                pull_fail(op, EMEDIUMTYPE,
+                          "refusing %s: its layer holds no CRIU images (checkpoint/inventory.img missing)",
+                          op->pinned);
+                return;
+        }
+
+        /* Identity: the archive's kybernate.json, then its spec (as import). */
+        CatalogEntry *e = &op->entry;
+        *e = (CatalogEntry){
+                .state = CHECKPOINT_PENDING, .created_ns = now_realtime_ns(), .durable = m->config->durable};
+        int r = metadata_read_kybernate_json(sd, e);
+        if (r < 0 && r != -ENOENT) {
+                pull_fail(op, r, "refusing %s: kybernate.json in its layer is invalid: %s", op->pinned,
+                          strerror(-r));
+                return;
+        }
+        _cleanup_free_ char *spec_path = strdup_printf("%s/spec.dump", sd), *spec = NULL;
+        if (spec_path && read_full_file(spec_path, SPEC_MAX_BYTES, &spec, NULL) >= 0)
+                (void)metadata_from_spec(spec, e);
+
+        /* The tenant and image rules before any row exists. */
+        const char *why = NULL;
+        if (tenant_check(e, &t, &why) < 0) {
+                pull_fail(op, EACCES, "restore from image %s refused: %s", op->pinned, why);
+                return;
+        }
+        if (!op->ignore_image) {
+                char msg[1024];
+                r = image_check(e, &t, msg, sizeof(msg));
+                if (r < 0) {
+                        pull_fail(op, -r, "restore from image %s refused: %s", op->pinned, msg);
+                        return;
+                }
+        }
+
+        r = store_new_id(id);
+        if (r >= 0) {
+                e->id = strdup(id);
+                e->source_image = strdup(op->pinned);
+                r = e->id && e->source_image ? 0 : -ENOMEM;
+        }
+        if (r >= 0)
+                r = manager_checkpoint_dir(m, id, &op->dir);
+        if (r >= 0)
+                r = catalog_insert(m->catalog, e);
+        if (r >= 0 && rename(sd, op->dir) < 0) {
+                r = negative_errno();
+                (void)catalog_delete(m->catalog, id);
+        }
+        if (r < 0) {
+                pull_fail(op, r, "adopting the pulled checkpoint failed: %s", strerror(-r));
+                return;
+        }
+        free(op->staging); /* moved */
+        op->staging = NULL;
+        /* kybernate.json from elsewhere describes another store's row. */
+        _cleanup_free_ char *kj = strdup_printf("%s/%s", op->dir, STORE_METADATA_FILE);
+        if (kj)
+                (void)unlink(kj);
+        op->step = PULL_STEP_CHECKSUM;
+        pull_progress(op, "checksum", "computing the checksum of checkpoint %s", id);
+        r = checksum_task_start(m->event, op->dir, NULL, m->config->durable, pull_adopted, op, NULL);
+        if (r < 0) {
+                (void)manager_remove_checkpoint(m, id);
+                {
+                        pull_fail(op, r, "adopting the pulled checkpoint failed: %s", strerror(-r));
+                        return;
+                }
+        }
+}
+
+/* ---- steps 1 and 3 ---- */
+
+static int on_fetch_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        PullOp *op = userdata;
+        op->child = sd_event_source_disable_unref(op->child);
+        _cleanup_free_ char *msg = NULL;
+        int r = read_report(op, si, &msg);
+        remove_staging(&op->layout);
+        if (r < 0) {
+                pull_fail(op, r, "%s", msg ? msg : strerror(-r));
+                return 0;
+        }
+        pull_adopt(op);
+        return 0;
+}
+
+static int pull_staging_dir(Manager *m, char **ret) {
+        char id[ID_LEN + 1];
+        int r = store_new_id(id);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *d = strdup_printf("%s/%s", m->staging_dir, id);
+        if (!d)
+                return -ENOMEM;
+        if (mkdir(d, 0700) < 0)
+                return negative_errno();
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+static void pull_fetch(PullOp *op) {
+        Connection *c = op->conn;
+        RestoreIdentity t = pull_target(op);
+        free(op->pinned);
+        op->pinned = image_ref_pinned(&op->ref, op->digest);
+        if (!op->pinned) {
+                pull_fail(op, ENOMEM, "out of memory");
+                return;
+        }
+        /* Step 2: pulled before? The op is done with either way. */
+        if (c) {
+                pull_op_release(op);
+                if (pull_try_cache(c, op->pinned, &t, op->ignore_image, op->count_restore) > 0) {
+                        pull_op_free(op);
+                        return;
+                }
+                op->conn = c;
+                c->op = op;
+                c->op_detach = pull_detach;
+        }
+        /* The layout directory is created by skopeo, the checkpoint one here;
+         * both in the store's staging, which start-up clean-up empties. */
+        int r = pull_staging_dir(op->manager, &op->staging);
+        if (r >= 0)
+                r = pull_staging_dir(op->manager, &op->layout);
+        if (r >= 0 && rmdir(op->layout) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                pull_fail(op, r, "creating a staging directory failed: %s", strerror(-r));
+                return;
+        }
+        op->step = PULL_STEP_FETCH;
+        pull_progress(op, "fetch", "pulling %s", op->pinned);
+        r = pull_start_child(op, fetch_child, on_fetch_exit);
+        if (r < 0) {
+                pull_fail(op, r, "starting the pull failed: %s", strerror(-r));
+                return;
+        }
+}
+
+static int on_resolve_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        PullOp *op = userdata;
+        op->child = sd_event_source_disable_unref(op->child);
+        _cleanup_free_ char *msg = NULL;
+        int r = read_report(op, si, &msg);
+        if (r >= 0 && !image_digest_valid(msg))
+                r = -EIO;
+        if (r < 0) {
+                pull_fail(op, r, "resolving %s failed: %s", op->image, msg ? msg : strerror(-r));
+                return 0;
+        }
+        memcpy(op->digest, msg, IMAGE_DIGEST_LEN + 1);
+        pull_fetch(op);
+        return 0;
+}
+
+void op_resolve_image(Connection *c, const char *image, const RestoreIdentity *t, bool ignore_image,
+                      bool count_restore) {
+        Manager *m = c->manager;
+        const Config *cfg = m->config;
+        ImageRef ref;
+        const char *why = NULL;
+
+        if (image_ref_parse(image, &ref, &why) < 0) {
+                connection_send_error(c, EINVAL, "invalid image reference: %s", why);
+                return;
+        }
+        _cleanup_free_ char *repository = strdup_printf("%s/%s", ref.registry, ref.repository);
+        const char *ns = pull_target_namespace(t);
+        if (!repository) {
+                image_ref_done(&ref);
+                connection_send_error(c, ENOMEM, "out of memory");
+                return;
+        }
+        /* Before any network access. */
+        if (cfg->n_pull_rules == 0 || !pull_allowed(cfg->pull_rules, cfg->n_pull_rules, repository, ns)) {
+                image_ref_done(&ref);
+                if (cfg->n_pull_rules == 0)
+                        connection_send_error(c, EACCES,
+                                              "restore from image repository %s into namespace %s refused: "
+                                              "pulling is off on this node (no pull_allow rule configured)",
+                                              repository, ns ? ns : "(none)");
+                else
+                        connection_send_error(c, EACCES,
+                                              "restore from image repository %s into namespace %s refused: "
+                                              "no pull_allow rule allows it",
+                                              repository, ns ? ns : "(none)");
+                return;
+        }
+        if (m->no_spawn) {
+                image_ref_done(&ref);
+                connection_send_error(c, EOPNOTSUPP, "pulling disabled in this instance");
+                return;
+        }
+
+        PullOp *op = calloc(1, sizeof(*op));
+        if (!op) {
+                image_ref_done(&ref);
+                connection_send_error(c, ENOMEM, "out of memory");
+                return;
+        }
+        op->manager = m;
+        op->conn = c;
+        op->result_fd = -EBADF;
+        op->ref = ref;
+        op->ignore_image = ignore_image;
+        op->count_restore = count_restore;
+        m->n_jobs++;
+        const char *src[] = {image,      t->containerd_namespace, t->k8s_namespace,
+                             t->k8s_pod, t->k8s_container,        t->image_ref};
+        char **dst[] = {&op->image,     &op->t_containerd_namespace, &op->t_k8s_namespace,
+                        &op->t_k8s_pod, &op->t_k8s_container,        &op->t_image_ref};
+        for (size_t i = 0; i < ELEMENTSOF(src); i++)
+                if (src[i] && !(*dst[i] = strdup(src[i]))) {
+                        op->conn = NULL;
+                        pull_op_free(op);
+                        connection_send_error(c, ENOMEM, "out of memory");
+                        return;
+                }
+        c->op = op;
+        c->op_detach = pull_detach;
+        if (ref.digest) {
+                /* Pinned already: the digest is the reference's own. */
+                memcpy(op->digest, ref.digest, IMAGE_DIGEST_LEN + 1);
+                pull_fetch(op);
+                return;
+        }
+        op->step = PULL_STEP_RESOLVE;
+        pull_progress(op, "resolve", "resolving %s", image);
+        int r = pull_start_child(op, resolve_child, on_resolve_exit);
+        if (r < 0)
+                pull_fail(op, r, "starting the pull failed: %s", strerror(-r));
+}

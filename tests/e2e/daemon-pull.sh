@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# kybernated restores from a registry image itself (issue 10, items 3 and 4):
+# a Resolve whose reference is an image (what the shim sends for
+# RESTORE_FROM=<image>, here through `kybernatectl resolve`) pulls it into the
+# catalog once and resolves it as a local checkpoint, under the node's
+# pull_allow rules and the tenant rule. Two "nodes" on one machine and a
+# private registry (TLS from a test CA, htpasswd auth), as in
+# registry-push-pull.sh: a busybox counter run with runc is checkpointed on A
+# and pushed; B (pull_allow for the repository and the namespace) resolves the
+# image, runc restores from the path it answers and the count goes on; a
+# second resolve by the digest pulls nothing (one row, no blob fetched again,
+# "cached" in B's log). Refusals, each leaving no row and no staging files:
+# pulling off (no pull_allow), a repository no rule allows (before any
+# network access), a namespace the rule does not list, the image's own
+# namespace not the target's (tenant rule), bad credentials, an image that is
+# no checkpoint, a client gone mid-pull; and a configuration with a bad rule
+# does not start.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/registry.sh
+. "$(dirname "$0")/../lib/registry.sh"
+
+require_root
+require_cmd runc criu busybox jq
+require_build kybernated kybernatectl
+kyb_registry_start
+
+N=dpull
+NS=$N-ns
+ID=$N-counter
+CRIU=$(command -v criu)
+REGOPTS=(--authfile "$REG_AUTHFILE" --cert-dir "$REG_CERT_DIR")
+SKOPEO=(skopeo --insecure-policy)
+
+# start_node X [CONFIG LINES]: kybernated with a store, socket, runc root base
+# and configuration file of its own.
+start_node() {
+	local d=$KYB_TMP/node-$1
+	mkdir -p "$d/store" "$d/runc/$NS"
+	printf '%s\n' "${@:2}" >"$d/kybernated.conf"
+	"$BUILD/kybernated" --config "$d/kybernated.conf" --store "$d/store" --socket "$d/sock" \
+		--runc-root-base "$d/runc" --criu "$CRIU" >"$d/kybernated.log" 2>&1 &
+	local pid=$!
+	kyb_on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null; sed 's/^/  kybernated $1: /' '$d/kybernated.log' | tail -n 15"
+	kyb_wait 10 "$BUILD/kybernatectl" --socket "$d/sock" status || die "kybernated $1 did not come up"
+}
+AUTH=("registry_authfile = $REG_AUTHFILE" "registry_cert_dir = $REG_CERT_DIR")
+start_node a
+start_node b "pull_allow = $REG/ckpt=$NS,other-ns $REG/plain=$NS" "${AUTH[@]}"
+start_node off "${AUTH[@]}"
+bad_auth=$KYB_TMP/bad-auth.json
+jq --arg r "$REG" '.auths[$r].auth = ("'"$REG_USER"':wrong" | @base64)' "$REG_AUTHFILE" >"$bad_auth"
+start_node badauth "pull_allow = $REG/ckpt=$NS" "registry_authfile = $bad_auth" "registry_cert_dir = $REG_CERT_DIR"
+A=("$BUILD/kybernatectl" --socket "$KYB_TMP/node-a/sock")
+B=("$BUILD/kybernatectl" --socket "$KYB_TMP/node-b/sock")
+OFF=("$BUILD/kybernatectl" --socket "$KYB_TMP/node-off/sock")
+BADAUTH=("$BUILD/kybernatectl" --socket "$KYB_TMP/node-badauth/sock")
+RUNC_A=$KYB_TMP/node-a/runc/$NS
+RUNC_B=$KYB_TMP/node-b/runc/$NS
+
+# A bad rule is a configuration error that says why.
+printf 'pull_allow = %s/ckpt\n' "$REG" >"$KYB_TMP/bad.conf"
+rc=0
+out=$(timeout 10 "$BUILD/kybernated" --config "$KYB_TMP/bad.conf" --store "$KYB_TMP/bad-store" \
+	--socket "$KYB_TMP/bad.sock" 2>&1) || rc=$?
+expect_ne "kybernated refuses a bad pull_allow rule" 0 "$rc"
+expect_contains "the bad rule's message names pull_allow" "$out" "pull_allow rule is REPOSITORY_PREFIX=NAMESPACES"
+
+# ---- node A: a counter, checkpointed with --exit, pushed ------------------------
+
+bundle=$KYB_TMP/bundle
+mkdir -p "$bundle/rootfs"
+kyb_rootfs_build "$bundle/rootfs"
+(cd "$bundle" && runc spec)
+jq '.process.terminal = false
+  | .process.args = ["sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); sleep 1; done"]
+  | .root.readonly = false' "$bundle/config.json" >"$bundle/config.json.new"
+mv "$bundle/config.json.new" "$bundle/config.json"
+exec {sin}< <(exec sleep 1000000)
+sleep_pid=$!
+exec {sout}> >(exec cat >"$KYB_TMP/out.log")
+cat_pid=$!
+kyb_on_exit "runc --root '$RUNC_A' delete -f $ID >/dev/null 2>&1; runc --root '$RUNC_B' delete -f $ID >/dev/null 2>&1; kill $sleep_pid $cat_pid 2>/dev/null"
+runc --root "$RUNC_A" run -d --bundle "$bundle" "$ID" <&"$sin" >&"$sout" 2>&"$sout" || die "runc run failed"
+exec {sin}<&- {sout}>&-
+kyb_wait 10 grep -qx 2 "$KYB_TMP/out.log" || die "the counter does not count"
+CKPT=$("${A[@]}" checkpoint -q --exit "$NS/$ID" 2>&1 | tail -n 1)
+[[ $CKPT =~ ^[0-9a-f]{32}$ ]] || die "checkpoint on node A failed: $CKPT"
+LAST=$(tail -n 1 "$KYB_TMP/out.log")
+SUM=$("${A[@]}" inspect "$CKPT" --json | jq -r .checkpoint.checksum)
+IMG=$REG/ckpt/counter
+DIGEST=$("${A[@]}" push -q "${REGOPTS[@]}" "$CKPT" "$IMG:v1" 2>"$KYB_TMP/push.err") ||
+	die "push to the registry failed: $(cat "$KYB_TMP/push.err")"
+[[ $DIGEST =~ ^sha256:[0-9a-f]{64}$ ]] || die "push printed no digest: $DIGEST"
+
+# An image that is no checkpoint (the busybox test image), where B may pull from.
+kyb_oci_layout "$KYB_TMP/busybox-layout"
+"${SKOPEO[@]}" copy -q --authfile "$REG_AUTHFILE" --dest-cert-dir "$REG_CERT_DIR" \
+	"oci:$KYB_TMP/busybox-layout" "docker://$REG/plain/busybox:v1"
+
+# ---- node B: refusals first, each leaving nothing behind ------------------------
+
+rows() { "$BUILD/kybernatectl" --socket "$KYB_TMP/node-$1/sock" list --json | jq length; }
+store_clean() { # no staging leftovers and one directory per row in the node's store
+	local s=$KYB_TMP/node-$1/store
+	[ -z "$(ls -A "$s/staging" 2>/dev/null)" ] &&
+		[ "$(ls "$s/checkpoints" 2>/dev/null | wc -l)" = "$(rows "$1")" ]
+}
+blob_gets() { grep -c "GET /v2/ckpt/counter/blobs/" "$REG_LOG" || true; }
+
+# refused NODE NAME WANT CMD...: CMD fails, says WANT, and the node's store is as before.
+refused() {
+	local node=$1 name=$2 want=$3 out rc=0 before
+	shift 3
+	before=$(rows "$node")
+	out=$("$@" 2>&1) || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		fail "$name: refused" "$out"
+		return
+	fi
+	expect_contains "$name: refused, saying why" "$out" "$want"
+	expect_eq "$name: no row added" "$before" "$(rows "$node")"
+	store_clean "$node" && pass "$name: nothing left in the store" || fail "$name: nothing left in the store"
+}
+expect_eq "node B starts empty" 0 "$(rows b)"
+
+gets0=$(blob_gets)
+refused off "pulling off (no pull_allow)" "pulling is off on this node (no pull_allow rule" \
+	"${OFF[@]}" resolve "$IMG:v1" --namespace "$NS" --container-id "$ID"
+expect_contains "the refusal names the repository and the namespace" \
+	"$("${OFF[@]}" resolve "$IMG:v1" --namespace "$NS" --container-id "$ID" 2>&1 || true)" \
+	"repository $IMG into namespace $NS"
+refused b "repository not allowed" "no pull_allow rule allows it" \
+	"${B[@]}" resolve "$REG/elsewhere/counter:v1" --namespace "$NS" --container-id "$ID"
+# A rule must match whole path components.
+refused b "repository prefix of another component" "no pull_allow rule allows it" \
+	"${B[@]}" resolve "$REG/ckpt-other/counter:v1" --namespace "$NS" --container-id "$ID"
+# Refused before any network access: a host that does not resolve is never asked.
+refused b "repository not allowed, no network" "no pull_allow rule allows it" \
+	"${B[@]}" resolve "unreachable.invalid/ckpt/x:v1" --namespace "$NS" --container-id "$ID"
+refused b "namespace not allowed" "into namespace third-ns refused" \
+	"${B[@]}" resolve "$IMG:v1" --namespace third-ns --container-id "$ID"
+expect_eq "no refusal so far fetched a blob" "$gets0" "$(blob_gets)"
+refused b "the image's own namespace is not the target's (tenant rule)" "tenant rule" \
+	"${B[@]}" resolve "$IMG:v1" --namespace other-ns --container-id "$ID"
+refused badauth "bad credentials" "unauthorized" \
+	"${BADAUTH[@]}" resolve "$IMG:v1" --namespace "$NS" --container-id "$ID"
+refused b "not a checkpoint image" "not a checkpoint image" \
+	"${B[@]}" resolve "$REG/plain/busybox:v1" --namespace "$NS" --container-id "$ID"
+refused b "a digest the registry does not have" "failed" \
+	"${B[@]}" resolve "$IMG@sha256:0000000000000000000000000000000000000000000000000000000000000000" \
+	--namespace "$NS" --container-id "$ID"
+
+# A client that goes away mid-pull: the pull child (and skopeo with it) is
+# killed, the staging files removed, no row made, and the daemon serves on.
+# Node "slow" finds a skopeo that waits 30 s first (a read on a FIFO: no
+# child process of its own) before it runs the real one.
+mkdir -p "$KYB_TMP/slowbin"
+mkfifo "$KYB_TMP/slow.fifo"
+printf '#!/bin/bash\nread -r -t 30 <>"%s" || true\nexec %s "$@"\n' "$KYB_TMP/slow.fifo" "$(command -v skopeo)" \
+	>"$KYB_TMP/slowbin/skopeo"
+chmod +x "$KYB_TMP/slowbin/skopeo"
+PATH=$KYB_TMP/slowbin:$PATH start_node slow "pull_allow = $REG/ckpt=$NS" "${AUTH[@]}"
+rc=0
+timeout -s KILL 2 "$BUILD/kybernatectl" --socket "$KYB_TMP/node-slow/sock" resolve "$IMG:v1" --namespace "$NS" \
+	--container-id "$ID" >/dev/null 2>&1 || rc=$?
+expect_eq "the client was killed mid-pull" 137 "$rc"
+kyb_wait 10 grep -q "Pull of $IMG:v1 cancelled: the client went away" "$KYB_TMP/node-slow/kybernated.log" &&
+	pass "a client gone mid-pull cancels it" || fail "a client gone mid-pull cancels it"
+# ([s]: the pattern must not match the command line of whoever runs pgrep)
+no_slow_skopeo() { ! pgrep -f "$KYB_TMP/slowbin/[s]kopeo" >/dev/null; }
+kyb_wait 10 no_slow_skopeo &&
+	pass "no skopeo left running" || fail "no skopeo left running" "$(pgrep -a -f "$KYB_TMP/slowbin/[s]kopeo")"
+expect_eq "cancelled pull: no row" 0 "$(rows slow)"
+store_clean slow && pass "cancelled pull: nothing left in the store" || fail "cancelled pull: nothing left in the store"
+expect_ok "the daemon serves on after the cancelled pull" "$BUILD/kybernatectl" --socket "$KYB_TMP/node-slow/sock" status
+
+# ---- node B: resolve by tag pulls, runc restores ----------------------------------
+
+out=$("${B[@]}" resolve "$IMG:v1" --namespace "$NS" --container-id "$ID" --json 2>"$KYB_TMP/resolve.err") ||
+	fail "resolve of the image on node B" "$(cat "$KYB_TMP/resolve.err")"
+p=$(jq -r .image_path <<<"$out")
+expect_match "resolve answers an image path in B's store" "^$KYB_TMP/node-b/store/checkpoints/[0-9a-f]{32}/checkpoint\$" "$p"
+expect_eq "B has the pulled checkpoint as one row" 1 "$(rows b)"
+j=$("${B[@]}" list --json)
+expect_eq "the row records its source image by digest" "$IMG@$DIGEST" "$(jq -r '.[0].source_image' <<<"$j")"
+expect_eq "the pulled copy has node A's checksum" "$SUM" "$(jq -r '.[0].checksum' <<<"$j")"
+expect_eq "the pulled copy keeps the container's identity" "$NS $ID" \
+	"$(jq -r '.[0] | "\(.containerd_namespace) \(.container_id)"' <<<"$j")"
+expect_contains "inspect shows where it was pulled from" "$("${B[@]}" inspect "$(jq -r '.[0].id' <<<"$j")")" \
+	"Pulled from:"
+store_clean b && pass "no staging leftovers after the pull" || fail "no staging leftovers after the pull"
+
+exec {sin}< <(exec sleep 1000000)
+sleep_pid2=$!
+exec {sout}> >(exec cat >"$KYB_TMP/out2.log")
+cat_pid2=$!
+kyb_on_exit "kill $sleep_pid2 $cat_pid2 2>/dev/null"
+mkdir -p "$KYB_TMP/restore-work"
+rc=0
+runc --root "$RUNC_B" restore -d --image-path "$p" --work-path "$KYB_TMP/restore-work" \
+	--bundle "$bundle" "$ID" <&"$sin" >&"$sout" 2>&"$sout" || rc=$?
+exec {sin}<&- {sout}>&-
+if [ "$rc" -eq 0 ]; then
+	pass "runc restore on node B from the path kybernated resolved the image to"
+	kyb_wait 10 test -s "$KYB_TMP/out2.log" || true
+	expect_eq "the counter goes on where node A stopped" "$((LAST + 1))" "$(head -n 1 "$KYB_TMP/out2.log")"
+else
+	fail "runc restore on node B from the pulled image" "$(tail -n 5 "$KYB_TMP/restore-work/restore.log" 2>/dev/null)"
+fi
+
+# ---- once: by digest, the row is used ------------------------------------------
+
+gets1=$(blob_gets)
+out2=$("${B[@]}" resolve "$IMG@$DIGEST" --namespace "$NS" --container-id "$ID" -q 2>&1) ||
+	fail "resolve by digest on node B" "$out2"
+expect_eq "resolve by digest answers the same path" "$p" "$out2"
+expect_eq "still one row" 1 "$(rows b)"
+expect_eq "no blob fetched again" "$gets1" "$(blob_gets)"
+expect_contains "the daemon says it used the cached row" "$(cat "$KYB_TMP/node-b/kybernated.log")" "cached, not pulled again"
+# The tenant rule holds for the cached row too.
+refused b "the cached row for another namespace (tenant rule)" "tenant rule" \
+	"${B[@]}" resolve "$IMG@$DIGEST" --namespace other-ns --container-id "$ID"
+
+kyb_finish
