@@ -2,6 +2,7 @@
 #include <stdarg.h>
 
 #include "blocking.h"
+#include "image-ref.h"
 #include "kyb-client.h"
 #include "log.h"
 #include "restore.h"
@@ -9,8 +10,11 @@
 #include "runc-args.h"
 #include "util.h"
 
-/* kybernated answers a resolve at once. */
+/* kybernated answers a resolve of a local checkpoint after its checksum;
+ * one of a registry image may first pull it, which takes as long as the
+ * network does. */
 #define RESOLVE_TIMEOUT_USEC (30 * USEC_PER_SEC)
+#define RESOLVE_PULL_TIMEOUT_USEC (15 * 60 * USEC_PER_SEC)
 
 int restore_reference(const Spec *spec, const char **ret) {
         const char *ref = spec_env(spec, RESTORE_ENV);
@@ -129,8 +133,8 @@ int restore_resolve(Container *c, Op *op, const char *ref, void (*ready)(Op *op,
         rr.target = &target;
         req.op_case = KYBERNATE__V1__REQUEST__OP_RESOLVE;
         req.resolve = &rr;
-        int r = kyb_client_call_async(c->shim->event, NULL, &req, RESOLVE_TIMEOUT_USEC, NULL, on_resolved,
-                                      op, NULL);
+        uint64_t timeout = image_ref_is_registry(ref) ? RESOLVE_PULL_TIMEOUT_USEC : RESOLVE_TIMEOUT_USEC;
+        int r = kyb_client_call_async(c->shim->event, NULL, &req, timeout, NULL, on_resolved, op, NULL);
         if (r < 0)
                 restore_failed(
                         op, c, TTRPC_UNAVAILABLE,
