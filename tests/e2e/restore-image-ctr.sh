@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# RESTORE_FROM=<registry image> through the shim (issue 10), with real
+# containerd, our shim, kybernated, skopeo and a private registry (TLS, htpasswd):
+# a busybox counter run by `ctr run` with our runtime is checkpointed and pushed;
+# the checkpoint is deleted from the node, so only the registry has it; a new
+# `ctr run --env RESTORE_FROM=<image>` makes kybernated pull it (pull_allow names
+# the repository and the containerd namespace), the shim restores it and the
+# count goes on, with the file written before; a second container restores from
+# the same image by digest without a second pull. A repository no rule allows
+# fails Create without starting a fresh process.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/registry.sh
+. "$(dirname "$0")/../lib/registry.sh"
+
+require_root
+require_cmd runc ctr criu jq skopeo zstd
+require_build containerd-shim-kybernate-v1 kybernated kybernatectl
+kyb_image_build
+kyb_registry_start
+
+RT=$KYB_RUNTIME
+D=$KYB_TMP
+export KYBERNATE_SOCKET=$D/kybernated.sock
+kctl() { "$BUILD/kybernatectl" "$@"; }
+ctd_start kybimg 1.6
+kyb_image_import "$KYB_NS"
+cat >"$D/kybernated.conf" <<EOF
+pull_allow = $REG/ckpt=$KYB_NS
+registry_authfile = $REG_AUTHFILE
+registry_cert_dir = $REG_CERT_DIR
+EOF
+"$BUILD/kybernated" --config "$D/kybernated.conf" --store "$D/store" --socket "$KYBERNATE_SOCKET" \
+	>>"$D/daemon.log" 2>&1 &
+DPID=$!
+kyb_on_exit "kill $DPID 2>/dev/null; wait $DPID 2>/dev/null; [ \"\$_kyb_fail\" = 0 ] || tail -n 20 '$D/daemon.log' >&2"
+kyb_wait 10 kctl status >/dev/null || die "kybernated did not come up: $(tail -n 20 "$D/daemon.log")"
+
+first_number() { grep -m1 -E '^[0-9]+$' "$1"; }
+last_number() { grep -E '^[0-9]+$' "$1" | tail -n 1; }
+wait_numbers() { kyb_wait 60 sh -c "[ \"\$(grep -cE '^[0-9]+$' '$1')\" -ge $2 ]"; }
+run_bg() {
+	local id=$1 out=$2
+	shift 2
+	timeout -s KILL 300 "$CTD_CTR" --address "$CTD_ADDR" -n "$KYB_NS" run --rm --runtime "$RT" "$@" >"$out" 2>&1 &
+	kyb_on_exit "ctr_ task kill -s KILL $id >/dev/null 2>&1"
+}
+kill_task() {
+	ctr_ task kill -s KILL "$1" >/dev/null 2>&1 || true
+	kyb_wait 20 sh -c "! \"$CTD_CTR\" --address \"$CTD_ADDR\" -n \"$KYB_NS\" task ls | grep -q '^$1 '"
+}
+
+COUNTER='echo hello-from-before > /tmp/written; i=0; while true; do echo $i; i=$((i+1)); usleep 200000; done'
+run_bg cnt "$D/cnt.out" "$KYB_BUSYBOX" cnt sh -c "$COUNTER"
+wait_numbers "$D/cnt.out" 5 || die "the counter did not count: $(cat "$D/cnt.out")"
+ID=$(kctl checkpoint -q --exit --namespace "$KYB_NS" cnt | tail -n 1)
+[[ $ID =~ ^[0-9a-f]{32}$ ]] || die "checkpoint failed: $ID"
+before=$(last_number "$D/cnt.out")
+IMG=$REG/ckpt/cnt
+DIGEST=$(kctl push -q --authfile "$REG_AUTHFILE" --cert-dir "$REG_CERT_DIR" "$ID" "$IMG:v1") ||
+	die "push failed: $DIGEST"
+kill_task cnt
+kctl delete "$ID" >/dev/null || die "delete failed"
+expect_eq "the node has no checkpoint left" 0 "$(kctl list --json | jq length)"
+
+run_bg rst1 "$D/rst1.out" --env "RESTORE_FROM=$IMG:v1" "$KYB_BUSYBOX" rst1 sh -c 'echo FRESH-START; sleep 100'
+wait_numbers "$D/rst1.out" 3
+f1=$(first_number "$D/rst1.out")
+if [ -n "$f1" ] && [ "$f1" -ge "$before" ]; then
+	pass "RESTORE_FROM=<image>: the counter goes on ($before -> $f1)"
+else
+	fail "RESTORE_FROM=<image>: the counter goes on" "before=$before: $(head -n 5 "$D/rst1.out")" "$(tail -n 5 "$D/daemon.log")"
+fi
+expect_eq "no fresh process was started" "" "$(grep -h FRESH-START "$D/rst1.out" || true)"
+expect_eq "the file written before the checkpoint is back" hello-from-before \
+	"$(ctr_ task exec --exec-id chk rst1 cat /tmp/written 2>&1)"
+j=$(kctl list --json)
+expect_eq "the pulled checkpoint is in the catalog, once" 1 "$(jq length <<<"$j")"
+expect_eq "it records where it came from" "$IMG@$DIGEST" "$(jq -r '.[0].source_image' <<<"$j")"
+kill_task rst1
+
+run_bg rst2 "$D/rst2.out" --env "RESTORE_FROM=$IMG@$DIGEST" "$KYB_BUSYBOX" rst2 sh -c 'echo FRESH-START; sleep 100'
+wait_numbers "$D/rst2.out" 2
+f2=$(first_number "$D/rst2.out")
+if [ -n "$f2" ] && [ "$f2" -ge "$before" ]; then pass "RESTORE_FROM=<image>@<digest> restores again"; else fail "RESTORE_FROM=<image>@<digest> restores again" "$(head -n 5 "$D/rst2.out")"; fi
+expect_eq "... from the cached row, without a second pull" 1 "$(kctl list --json | jq length)"
+kill_task rst2
+
+# A repository no pull_allow rule names: Create fails, nothing starts.
+out=$(timeout -s KILL 120 "$CTD_CTR" --address "$CTD_ADDR" -n "$KYB_NS" run --rm --runtime "$RT" \
+	--env "RESTORE_FROM=$REG/other/cnt:v1" "$KYB_BUSYBOX" bad1 sh -c 'echo FRESH-START' 2>&1) &&
+	fail "a repository no rule allows is refused" "$out" ||
+	expect_contains "a repository no rule allows is refused" "$out" "pull_allow"
+expect_eq "... and no fresh process ran" "" "$(grep FRESH-START <<<"$out" || true)"
+
+kyb_finish
