@@ -207,6 +207,31 @@ refused "a layer with a path out of the archive" "leaves the archive" "${B[@]}" 
 [ ! -e "$KYB_TMP/node-b/escape" ] && [ ! -e "$KYB_TMP/node-b/store/escape" ] &&
 	pass "nothing was written outside the staging directory" || fail "nothing was written outside the staging directory"
 
+# A tag moved between the check and the use: the pull resolves the tag once
+# and fetches that digest. A skopeo wrapper first in PATH moves the tag to the
+# busybox image right after the resolve (skopeo inspect) returns.
+"${SKOPEO[@]}" copy -q --authfile "$REG_AUTHFILE" --src-cert-dir "$REG_CERT_DIR" --dest-cert-dir "$REG_CERT_DIR" \
+	--preserve-digests "docker://$IMG:v1" "docker://$IMG:moving"
+mkdir -p "$KYB_TMP/bin"
+cat >"$KYB_TMP/bin/skopeo" <<EOF
+#!/bin/sh
+case " \$* " in
+*" inspect "*)
+	out=\$(/usr/bin/skopeo "\$@") || exit
+	/usr/bin/skopeo --insecure-policy copy -q --authfile "$REG_AUTHFILE" --src-cert-dir "$REG_CERT_DIR" \\
+		--dest-cert-dir "$REG_CERT_DIR" docker://$REG/plain/busybox:v1 docker://$IMG:moving >/dev/null 2>&1 || exit
+	printf '%s' "\$out" ;;
+*) exec /usr/bin/skopeo "\$@" ;;
+esac
+EOF
+chmod +x "$KYB_TMP/bin/skopeo"
+out=$(PATH="$KYB_TMP/bin:$PATH" "${B[@]}" pull -q "${REGOPTS[@]}" "$IMG:moving" 2>&1) ||
+	fail "a tag moved after the resolve: the pinned digest is pulled" "$out"
+expect_eq "a tag moved after the resolve: the pulled copy is the checkpoint" "$SUM" \
+	"$("${B[@]}" inspect "$(tail -n 1 <<<"$out")" --json | jq -r .checkpoint.checksum)"
+expect_ne "... and the tag did move" "$DIGEST" \
+	"$("${SKOPEO[@]}" inspect --authfile "$REG_AUTHFILE" --cert-dir "$REG_CERT_DIR" "docker://$IMG:moving" | jq -r .Digest)"
+
 # A blob corrupted in the registry's storage: the digest check catches it.
 layer=$(jq -r '.layers[0].digest' <<<"$("${SKOPEO[@]}" inspect --raw --authfile "$REG_AUTHFILE" --cert-dir "$REG_CERT_DIR" "docker://$IMG-none:v1")")
 hex=${layer#sha256:}
