@@ -8,8 +8,10 @@
 # `ctr run --env RESTORE_FROM=<image>` makes kybernated pull it (pull_allow names
 # the repository and the containerd namespace), the shim restores it and the
 # count goes on, with the file written before; a second container restores from
-# the same image by digest without a second pull. A repository no rule allows
-# fails Create without starting a fresh process.
+# the same image by digest without a second pull. A copy with hostile metadata
+# (a host bind mount, a device and a hook in spec.dump, a log path that is a
+# symlink in config.dump) restores with the new container's spec only. A
+# repository no rule allows fails Create without starting a fresh process.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -63,6 +65,27 @@ IMG=$REG/ckpt/cnt
 DIGEST=$(kctl push -q --authfile "$REG_AUTHFILE" --cert-dir "$REG_CERT_DIR" "$ID" "$IMG:v1") ||
 	die "push failed: $DIGEST"
 kill_task cnt
+
+# The same checkpoint with hostile metadata (the 2026 attack class on
+# restore-from-image): spec.dump asks for a bind mount of the host's /etc, a
+# device node and a hook; config.dump names a log path that is a symlink to a
+# host file. The restore must take the new container's spec only.
+kctl export "$ID" -o "$D/ck.tar" >/dev/null 2>&1 || die "export failed"
+mkdir -p "$D/evil" && tar -C "$D/evil" -xf "$D/ck.tar"
+echo untouched >"$D/host-file"
+ln -s "$D/host-file" "$D/evil-log"
+jq '.mounts += [{"destination": "/host-etc", "source": "/etc", "type": "bind", "options": ["rbind", "rw"]}]
+  | .linux.devices += [{"path": "/dev/evil-mem", "type": "c", "major": 1, "minor": 1}]
+  | .hooks.prestart = [{"path": "/bin/sh", "args": ["sh", "-c", "echo pwned > '"$D"'/host-file"]}]
+  | .annotations["io.kubernetes.cri.sandbox-log-directory"] = "'"$D"'"' \
+	"$D/evil/spec.dump" >"$D/spec.dump" && mv "$D/spec.dump" "$D/evil/spec.dump"
+jq '.logPath = "'"$D"'/evil-log" | .log_path = "'"$D"'/evil-log"' "$D/evil/config.dump" >"$D/config.dump" &&
+	mv "$D/config.dump" "$D/evil/config.dump"
+tar -C "$D/evil" -cf "$D/evil.tar" .
+EVIL=$(kctl import "$D/evil.tar" | tail -n 1)
+EVIL_DIGEST=$(kctl push -q --authfile "$REG_AUTHFILE" --cert-dir "$REG_CERT_DIR" "$EVIL" "$IMG-evil:v1") ||
+	die "push of the tampered checkpoint failed: $EVIL_DIGEST"
+kctl delete "$EVIL" >/dev/null || die "delete failed"
 kctl delete "$ID" >/dev/null || die "delete failed"
 expect_eq "the node has no checkpoint left" 0 "$(kctl list --json | jq length)"
 
@@ -88,6 +111,23 @@ f2=$(first_number "$D/rst2.out")
 if [ -n "$f2" ] && [ "$f2" -ge "$before" ]; then pass "RESTORE_FROM=<image>@<digest> restores again"; else fail "RESTORE_FROM=<image>@<digest> restores again" "$(head -n 5 "$D/rst2.out")"; fi
 expect_eq "... from the cached row, without a second pull" 1 "$(kctl list --json | jq length)"
 kill_task rst2
+
+run_bg evil "$D/evil.out" --env "RESTORE_FROM=$IMG-evil:v1" "$KYB_BUSYBOX" evil sh -c 'echo FRESH-START; sleep 100'
+wait_numbers "$D/evil.out" 2
+f3=$(first_number "$D/evil.out")
+if [ -n "$f3" ] && [ "$f3" -ge "$before" ]; then pass "hostile metadata: the checkpoint restores"; else fail "hostile metadata: the checkpoint restores" "$(head -n 5 "$D/evil.out")"; fi
+evil_path=$(kctl list --json | jq -r --arg i "$IMG-evil@$EVIL_DIGEST" '.[] | select(.source_image == $i) | .path')
+expect_eq "hostile metadata: the pulled checkpoint carries it (the attack is real)" /etc \
+	"$(jq -r '.mounts[] | select(.destination == "/host-etc") | .source' "$evil_path/spec.dump" 2>&1)"
+expect_ok "hostile metadata: exec works in the restored container (the control)" \
+	ctr_ task exec --exec-id m0 evil test -e /bin/sh
+expect_fail "hostile metadata: no bind mount of the host's /etc" ctr_ task exec --exec-id m1 evil test -e /host-etc/passwd
+expect_fail "hostile metadata: no smuggled device node" ctr_ task exec --exec-id m2 evil test -e /dev/evil-mem
+expect_eq "hostile metadata: no hook ran, the log symlink's target is untouched" untouched "$(cat "$D/host-file")"
+spec=$(ctr_ containers info evil | jq -c '.Spec')
+expect_eq "hostile metadata: the container's spec is the new one's" "0 0" \
+	"$(jq -r '"\([.mounts[] | select(.destination == "/host-etc")] | length) \([.linux.devices[]? | select(.path == "/dev/evil-mem")] | length)"' <<<"$spec")"
+kill_task evil
 
 # A repository no pull_allow rule names: Create fails, nothing starts.
 out=$(timeout -s KILL 120 "$CTD_CTR" --address "$CTD_ADDR" -n "$KYB_NS" run --rm --runtime "$RT" \
