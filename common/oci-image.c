@@ -902,10 +902,33 @@ int oci_checkpoint_annotations(const OciCheckpointInfo *info, OciAnnotation **re
         return 0;
 }
 
-bool oci_image_is_checkpoint(const OciImage *img) {
+static bool is_checkpoint(const OciImage *img) {
         return oci_annotation_get(img, CRIO_CHECKPOINT_NAME) ||
                oci_annotation_get(img, PODMAN_CHECKPOINT_NAME) ||
                oci_annotation_get(img, CRIU_CHECKPOINT_CONTAINER_NAME);
+}
+
+int oci_image_read_pinned(const char *path, const char *digest, OciImage *ret, char **ret_error) {
+        *ret = (OciImage){.layer_fd = -EBADF};
+        _cleanup_close_ int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0) {
+                int r = negative_errno();
+                *ret_error = strdup_printf("cannot open %s: %s", path, strerror(-r));
+                return r;
+        }
+        const OciImageLimits limits = OCI_IMAGE_LIMITS_DEFAULT;
+        int r = oci_image_read(dfd, &limits, ret, ret_error);
+        if (r >= 0 && !streq(ret->manifest_digest, digest)) {
+                *ret_error =
+                        strdup_printf("the fetched manifest is %s, not %s", ret->manifest_digest, digest);
+                r = -EBADMSG;
+        } else if (r >= 0 && !is_checkpoint(ret)) {
+                *ret_error = strdup("it is not a checkpoint image (no checkpoint annotation)");
+                r = -EMEDIUMTYPE;
+        }
+        if (r < 0)
+                oci_image_done(ret);
+        return r;
 }
 
 int oci_image_layer_tar(const OciImage *img, int *ret_fd, pid_t *ret_pid) {

@@ -210,8 +210,12 @@ typedef struct OciImage {
 int oci_image_read(int dir_fd, const OciImageLimits *l, OciImage *ret, char **ret_error);
 void oci_image_done(OciImage *img);
 const char *oci_annotation_get(const OciImage *img, const char *key);
-/* Is it a checkpoint image at all? One of the keys the runtimes detect one by. */
-bool oci_image_is_checkpoint(const OciImage *img);
+/* A pulled checkpoint image: the layout in the directory path, read as
+ * oci_image_read() does with the default limits, whose manifest must be the
+ * one digest pinned (-EBADMSG otherwise) and which must carry one of the keys
+ * the runtimes detect a checkpoint image by (-EMEDIUMTYPE otherwise). Errors
+ * as oci_image_read(); *ret_error says why. */
+int oci_image_read_pinned(const char *path, const char *digest, OciImage *ret, char **ret_error);
 /* The layer as an uncompressed tar: a new fd of the verified blob itself, or
  * the output of gzip/zstd reading it (*ret_pid, to be reaped by the caller;
  * 0 if none). Authenticity comes from the compressed blob's digest, pinned

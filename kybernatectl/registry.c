@@ -235,25 +235,10 @@ static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
 
 static int pull_import(Ctl *ctl, const RegistryOpts *o, const char *layout, const char *pinned,
                        const char *digest) {
-        _cleanup_close_ int dfd = open(layout, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dfd < 0) {
-                ERR("pull: %s: %m\n", layout);
-                return ctl_exit_code(negative_errno());
-        }
-        OciImageLimits limits = OCI_IMAGE_LIMITS_DEFAULT;
         OciImage img;
         _cleanup_free_ char *err = NULL;
-        int r = oci_image_read(dfd, &limits, &img, &err);
-        if (r >= 0 && !streq(img.manifest_digest, digest)) {
-                err = strdup_printf("the fetched manifest is %s, not %s", img.manifest_digest, digest);
-                r = -EBADMSG;
-        }
-        if (r >= 0 && !oci_image_is_checkpoint(&img)) {
-                err = strdup("it is not a checkpoint image (no checkpoint annotation)");
-                r = -ENOTSUP;
-        }
+        int r = oci_image_read_pinned(layout, digest, &img, &err);
         if (r < 0) {
-                oci_image_done(&img);
                 ERR("pull: refusing %s: %s\n", pinned, err ? err : strerror(-r));
                 return CTL_EXIT_FAILED;
         }

@@ -253,25 +253,9 @@ static int fetch(const PullOp *op, char **ret_msg) {
                 *ret_msg = strdup_printf("pulling %s failed: %s", op->pinned, err ? err : strerror(-r));
                 return r;
         }
-        _cleanup_close_ int lfd = open(op->layout, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (lfd < 0) {
-                r = negative_errno();
-                *ret_msg = strdup_printf("opening the pulled layout failed: %s", strerror(-r));
-                return r;
-        }
-        OciImageLimits limits = OCI_IMAGE_LIMITS_DEFAULT;
         OciImage img;
-        r = oci_image_read(lfd, &limits, &img, &err);
-        if (r >= 0 && !streq(img.manifest_digest, op->digest)) {
-                err = strdup_printf("the fetched manifest is %s, not %s", img.manifest_digest, op->digest);
-                r = -EBADMSG;
-        }
-        if (r >= 0 && !oci_image_is_checkpoint(&img)) {
-                err = strdup("it is not a checkpoint image (no checkpoint annotation)");
-                r = -EMEDIUMTYPE;
-        }
+        r = oci_image_read_pinned(op->layout, op->digest, &img, &err);
         if (r < 0) {
-                oci_image_done(&img);
                 *ret_msg = strdup_printf("refusing %s: %s", op->pinned, err ? err : strerror(-r));
                 return r;
         }

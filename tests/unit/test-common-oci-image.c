@@ -528,3 +528,41 @@ TEST(refuses_two_layers) {
         OciImageLimits l = OCI_IMAGE_LIMITS_DEFAULT;
         read_expect(dfd, &l, -ENOTSUP);
 }
+
+TEST(read_pinned) {
+        _cleanup_free_ char *dir = strdup(test_tmpdir());
+        ASSERT_NOT_NULL(dir);
+        _cleanup_close_ int dfd = open_dir(dir);
+        char digest[OCI_DIGEST_MAX];
+        write_image(dfd, digest);
+        OciImage img;
+        _cleanup_free_ char *why = NULL;
+        ASSERT_OK(oci_image_read_pinned(dir, digest, &img, &why));
+        ASSERT_STREQ(img.manifest_digest, digest);
+        ASSERT_TRUE(img.layer_fd >= 0);
+        oci_image_done(&img);
+
+        /* Another manifest than the one pinned. */
+        ASSERT_EQ(oci_image_read_pinned(
+                          dir, "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                          &img, &why),
+                  -EBADMSG);
+        ASSERT_NOT_NULL(strstr(why, "not sha256:0000"));
+        ASSERT_EQ(img.layer_fd, -EBADF);
+        free(why);
+        why = NULL;
+
+        /* A valid image without a checkpoint annotation. */
+        _cleanup_free_ char *dir2 = strdup(test_tmpdir());
+        ASSERT_NOT_NULL(dir2);
+        _cleanup_close_ int dfd2 = open_dir(dir2);
+        Built b;
+        build(dfd2, &(Spec){}, &b);
+        ASSERT_EQ(oci_image_read_pinned(dir2, b.manifest, &img, &why), -EMEDIUMTYPE);
+        ASSERT_NOT_NULL(strstr(why, "not a checkpoint image"));
+        free(why);
+        why = NULL;
+
+        ASSERT_EQ(oci_image_read_pinned("/nonexistent-layout", digest, &img, &why), -ENOENT);
+        ASSERT_NOT_NULL(why);
+}
