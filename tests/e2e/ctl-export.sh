@@ -238,18 +238,10 @@ t_restore_imported() {
 	fi
 	pass "resolve gives the imported image path"
 	last=$(tail -n 1 "$KYB_TMP/out.log")
-	exec {sin}< <(exec sleep 1000000)
-	sleep_pid2=$!
-	exec {sout}> >(exec cat >"$KYB_TMP/out2.log")
-	cat_pid2=$!
-	kyb_on_exit "kill $sleep_pid2 $cat_pid2 2>/dev/null"
-	mkdir -p "$KYB_TMP/restore-work"
 	rc=0
-	runc --root "$RUNC_ROOT" restore -d --image-path "$p" --work-path "$KYB_TMP/restore-work" \
-		--bundle "$bundle" "$ID" <&"$sin" >&"$sout" 2>&"$sout" || rc=$?
-	exec {sin}<&- {sout}>&-
+	kyb_runc_restore "$RUNC_ROOT" "$bundle" "$ID" "$p" "$KYB_TMP/out2.log" || rc=$?
 	if [ "$rc" -ne 0 ]; then
-		fail "runc restore from the imported copy" "$(tail -n 5 "$KYB_TMP/restore-work/restore.log" 2>/dev/null)"
+		fail "runc restore from the imported copy" "$(tail -n 5 "$KYB_TMP/out2.log.work/restore.log" 2>/dev/null)"
 		return
 	fi
 	pass "runc restore from the imported copy"

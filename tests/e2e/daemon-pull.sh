@@ -74,19 +74,8 @@ expect_contains "the bad rule's message names pull_allow" "$out" "pull_allow rul
 bundle=$KYB_TMP/bundle
 mkdir -p "$bundle/rootfs"
 kyb_rootfs_build "$bundle/rootfs"
-(cd "$bundle" && runc spec)
-jq '.process.terminal = false
-  | .process.args = ["sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); sleep 1; done"]
-  | .root.readonly = false' "$bundle/config.json" >"$bundle/config.json.new"
-mv "$bundle/config.json.new" "$bundle/config.json"
-exec {sin}< <(exec sleep 1000000)
-sleep_pid=$!
-exec {sout}> >(exec cat >"$KYB_TMP/out.log")
-cat_pid=$!
-kyb_on_exit "runc --root '$RUNC_A' delete -f $ID >/dev/null 2>&1; runc --root '$RUNC_B' delete -f $ID >/dev/null 2>&1; kill $sleep_pid $cat_pid 2>/dev/null"
-runc --root "$RUNC_A" run -d --bundle "$bundle" "$ID" <&"$sin" >&"$sout" 2>&"$sout" || die "runc run failed"
-exec {sin}<&- {sout}>&-
-kyb_wait 10 grep -qx 2 "$KYB_TMP/out.log" || die "the counter does not count"
+kyb_runc_counter "$RUNC_A" "$bundle" "$ID" "$KYB_TMP/out.log"
+kyb_on_exit "runc --root '$RUNC_B' delete -f $ID >/dev/null 2>&1"
 CKPT=$("${A[@]}" checkpoint -q --exit "$NS/$ID" 2>&1 | tail -n 1)
 [[ $CKPT =~ ^[0-9a-f]{32}$ ]] || die "checkpoint on node A failed: $CKPT"
 LAST=$(tail -n 1 "$KYB_TMP/out.log")
@@ -194,22 +183,14 @@ expect_contains "inspect shows where it was pulled from" "$("${B[@]}" inspect "$
 	"Pulled from:"
 store_clean b && pass "no staging leftovers after the pull" || fail "no staging leftovers after the pull"
 
-exec {sin}< <(exec sleep 1000000)
-sleep_pid2=$!
-exec {sout}> >(exec cat >"$KYB_TMP/out2.log")
-cat_pid2=$!
-kyb_on_exit "kill $sleep_pid2 $cat_pid2 2>/dev/null"
-mkdir -p "$KYB_TMP/restore-work"
 rc=0
-runc --root "$RUNC_B" restore -d --image-path "$p" --work-path "$KYB_TMP/restore-work" \
-	--bundle "$bundle" "$ID" <&"$sin" >&"$sout" 2>&"$sout" || rc=$?
-exec {sin}<&- {sout}>&-
+kyb_runc_restore "$RUNC_B" "$bundle" "$ID" "$p" "$KYB_TMP/out2.log" || rc=$?
 if [ "$rc" -eq 0 ]; then
 	pass "runc restore on node B from the path kybernated resolved the image to"
 	kyb_wait 10 test -s "$KYB_TMP/out2.log" || true
 	expect_eq "the counter goes on where node A stopped" "$((LAST + 1))" "$(head -n 1 "$KYB_TMP/out2.log")"
 else
-	fail "runc restore on node B from the pulled image" "$(tail -n 5 "$KYB_TMP/restore-work/restore.log" 2>/dev/null)"
+	fail "runc restore on node B from the pulled image" "$(tail -n 5 "$KYB_TMP/out2.log.work/restore.log" 2>/dev/null)"
 fi
 
 # ---- once: by digest, the row is used ------------------------------------------

@@ -132,22 +132,14 @@ for c in none gzip; do
 done
 
 p=$("${B[@]}" resolve pulled --namespace "$NS" --container-id "$ID" -q 2>&1) || fail "resolve on node B" "$p"
-exec {sin}< <(exec sleep 1000000)
-sleep_pid2=$!
-exec {sout}> >(exec cat >"$KYB_TMP/out2.log")
-cat_pid2=$!
-kyb_on_exit "kill $sleep_pid2 $cat_pid2 2>/dev/null"
-mkdir -p "$KYB_TMP/restore-work"
 rc=0
-runc --root "$RUNC_B" restore -d --image-path "$p" --work-path "$KYB_TMP/restore-work" \
-	--bundle "$bundle" "$ID" <&"$sin" >&"$sout" 2>&"$sout" || rc=$?
-exec {sin}<&- {sout}>&-
+kyb_runc_restore "$RUNC_B" "$bundle" "$ID" "$p" "$KYB_TMP/out2.log" || rc=$?
 if [ "$rc" -eq 0 ]; then
 	pass "runc restore on node B from the pulled copy"
 	kyb_wait 10 test -s "$KYB_TMP/out2.log" || true
 	expect_eq "the counter goes on where node A stopped" "$((LAST + 1))" "$(head -n 1 "$KYB_TMP/out2.log")"
 else
-	fail "runc restore on node B from the pulled copy" "$(tail -n 5 "$KYB_TMP/restore-work/restore.log" 2>/dev/null)"
+	fail "runc restore on node B from the pulled copy" "$(tail -n 5 "$KYB_TMP/out2.log.work/restore.log" 2>/dev/null)"
 fi
 
 # ---- refusals: nothing left behind -------------------------------------------------

@@ -244,6 +244,24 @@ kyb_runc_counter() {
 	kyb_wait 10 grep -qx 2 "$out" || die "the counter does not count"
 }
 
+# kyb_runc_restore RUNC_ROOT BUNDLE ID IMAGE_PATH OUT: `runc restore -d` of ID
+# from the CRIU images in IMAGE_PATH, in BUNDLE, with stdio on new pipes whose
+# output goes to OUT (as kyb_runc_counter's); CRIU's work directory (and its
+# restore.log) is OUT.work. Returns runc's status.
+kyb_runc_restore() {
+	local root=$1 bundle=$2 id=$3 images=$4 out=$5 sin sout sleep_pid cat_pid rc=0
+	exec {sin}< <(exec sleep 1000000)
+	sleep_pid=$!
+	exec {sout}> >(exec cat >"$out")
+	cat_pid=$!
+	kyb_on_exit "kill $sleep_pid $cat_pid 2>/dev/null"
+	mkdir -p "$out.work"
+	runc --root "$root" restore -d --image-path "$images" --work-path "$out.work" --bundle "$bundle" "$id" \
+		<&"$sin" >&"$sout" 2>&"$sout" || rc=$?
+	exec {sin}<&- {sout}>&-
+	return "$rc"
+}
+
 # ---- clean-up at exit ---------------------------------------------------------
 
 _kyb_exit_cmds=()
