@@ -386,7 +386,6 @@ static void pull_adopt(PullOp *op) {
         const char *sd = op->staging;
         RestoreIdentity t = pull_target(op);
         struct stat st;
-        char id[ID_LEN + 1];
 
         _cleanup_free_ char *inventory = strdup_printf("%s/checkpoint/inventory.img", sd);
         if (!inventory) {
@@ -404,15 +403,12 @@ static void pull_adopt(PullOp *op) {
         CatalogEntry *e = &op->entry;
         *e = (CatalogEntry){
                 .state = CHECKPOINT_PENDING, .created_ns = now_realtime_ns(), .durable = m->config->durable};
-        int r = metadata_read_kybernate_json(sd, e);
-        if (r < 0 && r != -ENOENT) {
+        int r = staging_identity(sd, e);
+        if (r < 0) {
                 pull_fail(op, r, "refusing %s: kybernate.json in its layer is invalid: %s", op->pinned,
                           strerror(-r));
                 return;
         }
-        _cleanup_free_ char *spec_path = strdup_printf("%s/spec.dump", sd), *spec = NULL;
-        if (spec_path && read_full_file(spec_path, SPEC_MAX_BYTES, &spec, NULL) >= 0)
-                (void)metadata_from_spec(spec, e);
 
         /* The tenant and image rules before any row exists. */
         const char *why = NULL;
@@ -429,39 +425,20 @@ static void pull_adopt(PullOp *op) {
                 }
         }
 
-        r = store_new_id(id);
-        if (r >= 0) {
-                e->id = strdup(id);
-                e->source_image = strdup(op->pinned);
-                r = e->id && e->source_image ? 0 : -ENOMEM;
-        }
-        if (r >= 0)
-                r = manager_checkpoint_dir(m, id, &op->dir);
-        if (r >= 0)
-                r = catalog_insert(m->catalog, e);
-        if (r >= 0 && rename(sd, op->dir) < 0) {
-                r = negative_errno();
-                (void)catalog_delete(m->catalog, id);
-        }
+        e->source_image = strdup(op->pinned);
+        r = e->source_image ? staging_adopt(m, sd, e, &op->dir) : -ENOMEM;
         if (r < 0) {
                 pull_fail(op, r, "adopting the pulled checkpoint failed: %s", strerror(-r));
                 return;
         }
         free(op->staging); /* moved */
         op->staging = NULL;
-        /* kybernate.json from elsewhere describes another store's row. */
-        _cleanup_free_ char *kj = strdup_printf("%s/%s", op->dir, STORE_METADATA_FILE);
-        if (kj)
-                (void)unlink(kj);
         op->step = PULL_STEP_CHECKSUM;
-        pull_progress(op, "checksum", "computing the checksum of checkpoint %s", id);
+        pull_progress(op, "checksum", "computing the checksum of checkpoint %s", e->id);
         r = checksum_task_start(m->event, op->dir, NULL, m->config->durable, pull_adopted, op, NULL);
         if (r < 0) {
-                (void)manager_remove_checkpoint(m, id);
-                {
-                        pull_fail(op, r, "adopting the pulled checkpoint failed: %s", strerror(-r));
-                        return;
-                }
+                (void)manager_remove_checkpoint(m, e->id);
+                pull_fail(op, r, "adopting the pulled checkpoint failed: %s", strerror(-r));
         }
 }
 

@@ -76,6 +76,43 @@ static void import_done(int r, uint64_t size, const char *checksum, void *userda
         import_op_free(op);
 }
 
+int staging_identity(const char *sd, CatalogEntry *e) {
+        int r = metadata_read_kybernate_json(sd, e);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        _cleanup_free_ char *spec_path = strdup_printf("%s/spec.dump", sd), *spec = NULL;
+        if (spec_path && read_full_file(spec_path, SPEC_MAX_BYTES, &spec, NULL) >= 0)
+                (void)metadata_from_spec(spec, e);
+        return 0;
+}
+
+int staging_adopt(Manager *m, const char *sd, CatalogEntry *e, char **ret_dir) {
+        char id[ID_LEN + 1];
+        _cleanup_free_ char *dir = NULL;
+        int r = store_new_id(id);
+        if (r < 0)
+                return r;
+        free(e->id);
+        e->id = strdup(id);
+        if (!e->id)
+                return -ENOMEM;
+        r = manager_checkpoint_dir(m, id, &dir);
+        if (r >= 0)
+                r = catalog_insert(m->catalog, e);
+        if (r < 0)
+                return r;
+        if (rename(sd, dir) < 0) {
+                r = negative_errno();
+                (void)catalog_delete(m->catalog, id);
+                return r;
+        }
+        _cleanup_free_ char *kj = strdup_printf("%s/%s", dir, STORE_METADATA_FILE);
+        if (kj)
+                (void)unlink(kj);
+        *ret_dir = TAKE_PTR(dir);
+        return 0;
+}
+
 void op_import(Connection *c, const Kybernate__V1__ImportRequest *req) {
         Manager *m = c->manager;
         char id[33];
@@ -168,64 +205,42 @@ void op_import(Connection *c, const Kybernate__V1__ImportRequest *req) {
                 }
         }
         /* Identity: override, then the archive's kybernate.json, then its spec. */
-        r = metadata_read_kybernate_json(sd, &e);
-        if (r < 0 && r != -ENOENT) {
+        r = staging_identity(sd, &e);
+        if (r < 0) {
                 catalog_entry_done(&e);
                 connection_send_error(c, r, "kybernate.json in the archive is invalid: %s", strerror(-r));
                 return;
         }
-        _cleanup_free_ char *spec_path = NULL, *spec = NULL;
-        if (asprintf(&spec_path, "%s/spec.dump", sd) >= 0 &&
-            read_full_file(spec_path, SPEC_MAX_BYTES, &spec, NULL) >= 0)
-                (void)metadata_from_spec(spec, &e);
 
         ImportOp *op = calloc(1, sizeof(*op));
-        r = op ? store_new_id(id) : -ENOMEM;
-        if (r >= 0) {
-                e.id = strdup(id);
-                if (!isempty(req->name))
-                        e.name = strdup(req->name);
-                e.pinned = req->has_pin && req->pin;
-                r = e.id && (isempty(req->name) || e.name) ? 0 : -ENOMEM;
+        r = op ? 0 : -ENOMEM;
+        if (r >= 0 && !isempty(req->name)) {
+                e.name = strdup(req->name);
+                r = e.name ? 0 : -ENOMEM;
         }
+        e.pinned = req->has_pin && req->pin;
         if (r >= 0)
-                r = manager_checkpoint_dir(m, id, &op->dir);
-        if (r >= 0) {
-                r = catalog_insert(m->catalog, &e);
-                if (r == -EEXIST) {
-                        connection_send_error(c, EEXIST, "a checkpoint named '%s' exists already",
-                                              req->name);
-                        free(op->dir);
-                        free(op);
-                        catalog_entry_done(&e);
-                        return;
-                }
-        }
-        if (r >= 0 && rename(sd, op->dir) < 0) {
-                r = negative_errno();
-                (void)catalog_delete(m->catalog, id);
-        }
-        if (r >= 0)
-                staging = NULL;
-        if (r < 0) {
-                connection_send_error(c, r, "import failed: %s", strerror(-r));
-                if (op)
-                        free(op->dir);
+                r = staging_adopt(m, sd, &e, &op->dir);
+        if (r == -EEXIST) {
+                connection_send_error(c, EEXIST, "a checkpoint named '%s' exists already", req->name);
                 free(op);
                 catalog_entry_done(&e);
                 return;
         }
-        /* kybernate.json from elsewhere describes another store's row. */
-        _cleanup_free_ char *kj = NULL;
-        if (asprintf(&kj, "%s/%s", op->dir, STORE_METADATA_FILE) >= 0)
-                (void)unlink(kj);
+        if (r < 0) {
+                connection_send_error(c, r, "import failed: %s", strerror(-r));
+                free(op);
+                catalog_entry_done(&e);
+                return;
+        }
+        staging = NULL; /* moved */
         op->manager = m;
         op->conn = c;
         op->entry = e;
         m->n_jobs++;
         r = checksum_task_start(m->event, op->dir, NULL, m->config->durable, import_done, op, NULL);
         if (r < 0) {
-                (void)manager_remove_checkpoint(m, id);
+                (void)manager_remove_checkpoint(m, e.id);
                 connection_send_error(c, r, "import failed: %s", strerror(-r));
                 import_op_free(op);
                 return;
