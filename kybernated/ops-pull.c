@@ -13,9 +13,10 @@
  *   3. fetch (child): skopeo copies exactly that digest into an OCI layout in
  *      the store's staging directory; the layout is read back as untrusted
  *      input (oci_image_read(): every blob against its digest), must be a
- *      checkpoint image whose manifest is the pinned digest, and its layer is
- *      unpacked by the validating extractor into a second staging directory,
- *      with the limits of kybernatectl import;
+ *      checkpoint image whose manifest is the pinned digest and whose
+ *      namespace annotations are the target's (image_tenant_check()), and
+ *      its layer is unpacked by the validating extractor into a second
+ *      staging directory, with the limits of kybernatectl import;
  *   4. adopt (parent): the tenant rule (the checkpoint's own namespaces, from
  *      its metadata, against the target's) and the image rule, then a row as
  *      op_import makes one, recording the source image, and its checksum
@@ -257,6 +258,14 @@ static int fetch(const PullOp *op, char **ret_msg) {
         r = oci_image_read_pinned(op->layout, op->digest, &img, &err);
         if (r < 0) {
                 *ret_msg = strdup_printf("refusing %s: %s", op->pinned, err ? err : strerror(-r));
+                return r;
+        }
+        RestoreIdentity t = pull_target(op);
+        const char *reason = NULL;
+        r = image_tenant_check(&img, &t, &reason);
+        if (r < 0) {
+                oci_image_done(&img);
+                *ret_msg = strdup_printf("restore from image %s refused: %s", op->pinned, reason);
                 return r;
         }
         _cleanup_close_ int in = -EBADF;

@@ -297,6 +297,28 @@ int tenant_check(const CatalogEntry *e, const RestoreIdentity *t, const char **r
         return 0;
 }
 
+int image_tenant_check(const OciImage *img, const RestoreIdentity *t, const char **ret_reason) {
+        const struct {
+                const char *key, *target, *reason;
+        } rules[] = {
+                {KYB_CHECKPOINT_K8S_NAMESPACE, t->k8s_namespace,
+                 "tenant rule: the image's Kubernetes namespace annotation differs from the restoring container's"},
+                {CRIU_CHECKPOINT_POD_NAMESPACE, t->k8s_namespace,
+                 "tenant rule: the image's pod namespace annotation differs from the restoring container's"},
+                {KYB_CHECKPOINT_CONTAINERD_NAMESPACE, t->containerd_namespace,
+                 "tenant rule: the image's containerd namespace annotation differs from the restoring "
+                 "container's"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(rules); i++) {
+                const char *v = oci_annotation_get(img, rules[i].key);
+                if (!isempty(v) && !streq_ptr(v, rules[i].target)) {
+                        *ret_reason = rules[i].reason;
+                        return -EACCES;
+                }
+        }
+        return 0;
+}
+
 void pull_rules_free(PullRule *rules, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 free(rules[i].prefix);

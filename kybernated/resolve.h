@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "catalog.h"
+#include "oci-image.h"
 
 #define REF_MAX 512
 #define ID_LEN 32
@@ -78,6 +79,15 @@ typedef struct RestoreIdentity {
 /* The tenant rule. 0 if the target may restore checkpoint e; else -EACCES
  * and *ret_reason says which rule refused (static string). */
 int tenant_check(const CatalogEntry *e, const RestoreIdentity *target, const char **ret_reason);
+
+/* The tenant rule on a pulled image's own annotations: each namespace it
+ * names (ours, and checkpointctl's org.criu.checkpoint.pod.namespace, which
+ * containerd 2.x and `checkpointctl build` write) must be the target's, so an
+ * image whose annotations and metadata disagree is refused whichever of them
+ * was tampered with. Absent annotations (a foreign image) pass: the pull
+ * rules and tenant_check() on its metadata decide. 0, or -EACCES and
+ * *ret_reason (static string). */
+int image_tenant_check(const OciImage *img, const RestoreIdentity *target, const char **ret_reason);
 
 /* Image rule: when both the checkpoint and the target name an image, they
  * must be the same image (compared after normalizing "busybox" to

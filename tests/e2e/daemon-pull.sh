@@ -14,7 +14,8 @@
 # "cached" in B's log). Refusals, each leaving no row and no staging files:
 # pulling off (no pull_allow), a repository no rule allows (before any
 # network access), a namespace the rule does not list, the image's own
-# namespace not the target's (tenant rule), bad credentials, an image that is
+# namespace not the target's (tenant rule: in its annotations, in its
+# metadata, each checked on its own), bad credentials, an image that is
 # no checkpoint, a client gone mid-pull; and a configuration with a bad rule
 # does not start.
 set -euo pipefail
@@ -133,8 +134,31 @@ refused b "repository not allowed, no network" "no pull_allow rule allows it" \
 refused b "namespace not allowed" "into namespace third-ns refused" \
 	"${B[@]}" resolve "$IMG:v1" --namespace third-ns --container-id "$ID"
 expect_eq "no refusal so far fetched a blob" "$gets0" "$(blob_gets)"
-refused b "the image's own namespace is not the target's (tenant rule)" "tenant rule" \
+refused b "the image's namespace annotation is not the target's (tenant rule)" \
+	"containerd namespace annotation differs" \
 	"${B[@]}" resolve "$IMG:v1" --namespace other-ns --container-id "$ID"
+# The same image with its namespace annotation rewritten to other-ns (a new
+# manifest, so a new digest): the annotations and the metadata in the layer
+# now disagree, and each is checked on its own, whichever was tampered with.
+tampered=$KYB_TMP/tampered
+"${SKOPEO[@]}" copy -q --authfile "$REG_AUTHFILE" --src-cert-dir "$REG_CERT_DIR" \
+	"docker://$IMG:v1" "oci:$tampered" || die "copy of the image into a layout failed"
+m=$(jq -r '.manifests[0].digest' "$tampered/index.json")
+jq -c '.annotations["io.kybernate.checkpoint.containerd-namespace"] = "other-ns"' \
+	"$tampered/blobs/sha256/${m#sha256:}" >"$KYB_TMP/manifest.json"
+m2=$(sha256sum "$KYB_TMP/manifest.json" | cut -d' ' -f1)
+mv "$KYB_TMP/manifest.json" "$tampered/blobs/sha256/$m2"
+jq --arg d "sha256:$m2" --argjson n "$(stat -c %s "$tampered/blobs/sha256/$m2")" \
+	'.manifests[0].digest = $d | .manifests[0].size = $n' "$tampered/index.json" >"$KYB_TMP/index.json"
+mv "$KYB_TMP/index.json" "$tampered/index.json"
+"${SKOPEO[@]}" copy -q --preserve-digests --authfile "$REG_AUTHFILE" --dest-cert-dir "$REG_CERT_DIR" \
+	"oci:$tampered" "docker://$IMG-tampered:v1" || die "push of the tampered image failed"
+refused b "annotations say the target's namespace, the metadata another (tenant rule)" \
+	"containerd namespace differs from the checkpoint's" \
+	"${B[@]}" resolve "$IMG-tampered:v1" --namespace other-ns --container-id "$ID"
+refused b "the metadata says the target's namespace, the annotations another (tenant rule)" \
+	"namespace annotation differs" \
+	"${B[@]}" resolve "$IMG-tampered:v1" --namespace "$NS" --container-id "$ID"
 refused badauth "bad credentials" "unauthorized" \
 	"${BADAUTH[@]}" resolve "$IMG:v1" --namespace "$NS" --container-id "$ID"
 refused b "not a checkpoint image" "not a checkpoint image" \

@@ -9,9 +9,9 @@
 # the repository and the containerd namespace), the shim restores it and the
 # count goes on, with the file written before; a second container restores from
 # the same image by digest without a second pull. A copy with hostile metadata
-# (a host bind mount, a device and a hook in spec.dump, a log path that is a
-# symlink in config.dump) restores with the new container's spec only. A
-# repository no rule allows fails Create without starting a fresh process.
+# (a host bind mount, a device, a hook and a CDI device request in spec.dump,
+# CDI devices and a log path that is a symlink in config.dump) restores with
+# the new container's spec only. A repository no rule allows fails Create without starting a fresh process.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -68,7 +68,8 @@ kill_task cnt
 
 # The same checkpoint with hostile metadata (the 2026 attack class on
 # restore-from-image): spec.dump asks for a bind mount of the host's /etc, a
-# device node and a hook; config.dump names a log path that is a symlink to a
+# device node, a hook and a CDI device (annotation cdi.k8s.io/*); config.dump
+# asks for CDI devices and names a log path that is a symlink to a
 # host file. The restore must take the new container's spec only.
 kctl export "$ID" -o "$D/ck.tar" >/dev/null 2>&1 || die "export failed"
 mkdir -p "$D/evil" && tar -C "$D/evil" -xf "$D/ck.tar"
@@ -77,9 +78,12 @@ ln -s "$D/host-file" "$D/evil-log"
 jq '.mounts += [{"destination": "/host-etc", "source": "/etc", "type": "bind", "options": ["rbind", "rw"]}]
   | .linux.devices += [{"path": "/dev/evil-mem", "type": "c", "major": 1, "minor": 1}]
   | .hooks.prestart = [{"path": "/bin/sh", "args": ["sh", "-c", "echo pwned > '"$D"'/host-file"]}]
-  | .annotations["io.kubernetes.cri.sandbox-log-directory"] = "'"$D"'"' \
+  | .annotations["io.kubernetes.cri.sandbox-log-directory"] = "'"$D"'"
+  | .annotations["cdi.k8s.io/kybernate-evil"] = "kybernate.test/evil=all"' \
 	"$D/evil/spec.dump" >"$D/spec.dump" && mv "$D/spec.dump" "$D/evil/spec.dump"
-jq '.logPath = "'"$D"'/evil-log" | .log_path = "'"$D"'/evil-log"' "$D/evil/config.dump" >"$D/config.dump" &&
+jq '.logPath = "'"$D"'/evil-log" | .log_path = "'"$D"'/evil-log"
+  | .CDIDevices = [{"name": "kybernate.test/evil=all"}] | .cdi_devices = [{"name": "kybernate.test/evil=all"}]' \
+	"$D/evil/config.dump" >"$D/config.dump" &&
 	mv "$D/config.dump" "$D/evil/config.dump"
 tar -C "$D/evil" -cf "$D/evil.tar" .
 EVIL=$(kctl import "$D/evil.tar" | tail -n 1)
@@ -125,8 +129,10 @@ expect_fail "hostile metadata: no bind mount of the host's /etc" ctr_ task exec 
 expect_fail "hostile metadata: no smuggled device node" ctr_ task exec --exec-id m2 evil test -e /dev/evil-mem
 expect_eq "hostile metadata: no hook ran, the log symlink's target is untouched" untouched "$(cat "$D/host-file")"
 spec=$(ctr_ containers info evil | jq -c '.Spec')
-expect_eq "hostile metadata: the container's spec is the new one's" "0 0" \
-	"$(jq -r '"\([.mounts[] | select(.destination == "/host-etc")] | length) \([.linux.devices[]? | select(.path == "/dev/evil-mem")] | length)"' <<<"$spec")"
+expect_eq "hostile metadata: the container's spec is the new one's" "0 0 0" \
+	"$(jq -r '"\([.mounts[] | select(.destination == "/host-etc")] | length) \([.linux.devices[]? | select(.path == "/dev/evil-mem")] | length) \([.annotations // {} | keys[] | select(startswith("cdi.k8s.io/"))] | length)"' <<<"$spec")"
+expect_eq "hostile metadata: the pulled checkpoint carries a CDI request (the attack is real)" kybernate.test/evil=all \
+	"$(jq -r '.annotations["cdi.k8s.io/kybernate-evil"]' "$evil_path/spec.dump" 2>&1)"
 kill_task evil
 
 # A repository no pull_allow rule names: Create fails, nothing starts.

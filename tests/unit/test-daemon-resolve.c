@@ -132,6 +132,38 @@ TEST(tenant_rules) {
         ASSERT_OK(tenant_check(&k8s, &other_ns, &why));
 }
 
+TEST(image_tenant_rules) {
+        OciAnnotation a[] = {
+                {(char *)KYB_CHECKPOINT_K8S_NAMESPACE, (char *)"team-a"},
+                {(char *)CRIU_CHECKPOINT_POD_NAMESPACE, (char *)"team-a"},
+                {(char *)KYB_CHECKPOINT_CONTAINERD_NAMESPACE, (char *)"k8s.io"},
+        };
+        OciImage img = {.annotations = a, .n_annotations = ELEMENTSOF(a)};
+        const char *why = NULL;
+
+        RestoreIdentity same = {.containerd_namespace = "k8s.io", .k8s_namespace = "team-a"};
+        ASSERT_OK(image_tenant_check(&img, &same, &why));
+        RestoreIdentity other_ns = {.containerd_namespace = "k8s.io", .k8s_namespace = "team-b"};
+        ASSERT_ERROR(image_tenant_check(&img, &other_ns, &why), EACCES);
+        ASSERT_TRUE(strstr(why, "Kubernetes namespace annotation") != NULL);
+        RestoreIdentity no_k8s = {.containerd_namespace = "k8s.io"};
+        ASSERT_ERROR(image_tenant_check(&img, &no_k8s, &why), EACCES);
+        RestoreIdentity other_ctrd = {.containerd_namespace = "default", .k8s_namespace = "team-a"};
+        ASSERT_ERROR(image_tenant_check(&img, &other_ctrd, &why), EACCES);
+        ASSERT_TRUE(strstr(why, "containerd namespace annotation") != NULL);
+
+        /* checkpointctl's key alone (containerd 2.x, checkpointctl build) counts too. */
+        img.annotations = a + 1;
+        img.n_annotations = 1;
+        ASSERT_ERROR(image_tenant_check(&img, &other_ns, &why), EACCES);
+        ASSERT_TRUE(strstr(why, "pod namespace annotation") != NULL);
+        ASSERT_OK(image_tenant_check(&img, &same, &why));
+
+        /* A foreign image without them: the pull rules and the metadata decide. */
+        img.n_annotations = 0;
+        ASSERT_OK(image_tenant_check(&img, &other_ns, &why));
+}
+
 #define SEC ((int64_t)NSEC_PER_SEC)
 
 TEST(retention_keep_newest_per_group) {
