@@ -15,7 +15,8 @@
 # pulling off (no pull_allow), a repository no rule allows (before any
 # network access), a namespace the rule does not list, the image's own
 # namespace not the target's (tenant rule: in its annotations, in its
-# metadata, each checked on its own), bad credentials, an image that is
+# metadata, each checked on its own), a truncated layer, a manifest with too
+# many annotations, bad credentials, an image that is
 # no checkpoint, a client gone mid-pull; and a configuration with a bad rule
 # does not start.
 set -euo pipefail
@@ -137,28 +138,52 @@ expect_eq "no refusal so far fetched a blob" "$gets0" "$(blob_gets)"
 refused b "the image's namespace annotation is not the target's (tenant rule)" \
 	"containerd namespace annotation differs" \
 	"${B[@]}" resolve "$IMG:v1" --namespace other-ns --container-id "$ID"
+# tamper TAG JQ [LAYER]: a copy of $IMG:v1 whose manifest JQ rewrites (and
+# whose layer is the file LAYER, if given), with every digest made right for
+# it, pushed as $IMG-TAG:v1: what a hostile registry or pusher serves.
+tamper() {
+	local t=$KYB_TMP/tamper-$1 m d
+	"${SKOPEO[@]}" copy -q --authfile "$REG_AUTHFILE" --src-cert-dir "$REG_CERT_DIR" \
+		"docker://$IMG:v1" "oci:$t" || die "copy of the image into a layout failed"
+	m=$(jq -r '.manifests[0].digest' "$t/index.json")
+	if [ -n "${3:-}" ]; then
+		d=$(sha256sum "$3" | cut -d' ' -f1)
+		cp "$3" "$t/blobs/sha256/$d"
+		jq -c --arg d "sha256:$d" --argjson n "$(stat -c %s "$3")" '.layers[0].digest = $d | .layers[0].size = $n' \
+			"$t/blobs/sha256/${m#sha256:}" >"$KYB_TMP/manifest.json"
+	else
+		cp "$t/blobs/sha256/${m#sha256:}" "$KYB_TMP/manifest.json"
+	fi
+	jq -c "$2" "$KYB_TMP/manifest.json" >"$KYB_TMP/manifest2.json"
+	d=$(sha256sum "$KYB_TMP/manifest2.json" | cut -d' ' -f1)
+	mv "$KYB_TMP/manifest2.json" "$t/blobs/sha256/$d"
+	jq --arg d "sha256:$d" --argjson n "$(stat -c %s "$t/blobs/sha256/$d")" \
+		'.manifests[0].digest = $d | .manifests[0].size = $n' "$t/index.json" >"$KYB_TMP/index.json"
+	mv "$KYB_TMP/index.json" "$t/index.json"
+	"${SKOPEO[@]}" copy -q --preserve-digests --authfile "$REG_AUTHFILE" --dest-cert-dir "$REG_CERT_DIR" \
+		"oci:$t" "docker://$IMG-$1:v1" || die "push of the tampered image $1 failed"
+}
 # The same image with its namespace annotation rewritten to other-ns (a new
 # manifest, so a new digest): the annotations and the metadata in the layer
 # now disagree, and each is checked on its own, whichever was tampered with.
-tampered=$KYB_TMP/tampered
-"${SKOPEO[@]}" copy -q --authfile "$REG_AUTHFILE" --src-cert-dir "$REG_CERT_DIR" \
-	"docker://$IMG:v1" "oci:$tampered" || die "copy of the image into a layout failed"
-m=$(jq -r '.manifests[0].digest' "$tampered/index.json")
-jq -c '.annotations["io.kybernate.checkpoint.containerd-namespace"] = "other-ns"' \
-	"$tampered/blobs/sha256/${m#sha256:}" >"$KYB_TMP/manifest.json"
-m2=$(sha256sum "$KYB_TMP/manifest.json" | cut -d' ' -f1)
-mv "$KYB_TMP/manifest.json" "$tampered/blobs/sha256/$m2"
-jq --arg d "sha256:$m2" --argjson n "$(stat -c %s "$tampered/blobs/sha256/$m2")" \
-	'.manifests[0].digest = $d | .manifests[0].size = $n' "$tampered/index.json" >"$KYB_TMP/index.json"
-mv "$KYB_TMP/index.json" "$tampered/index.json"
-"${SKOPEO[@]}" copy -q --preserve-digests --authfile "$REG_AUTHFILE" --dest-cert-dir "$REG_CERT_DIR" \
-	"oci:$tampered" "docker://$IMG-tampered:v1" || die "push of the tampered image failed"
+tamper tampered '.annotations["io.kybernate.checkpoint.containerd-namespace"] = "other-ns"'
 refused b "annotations say the target's namespace, the metadata another (tenant rule)" \
 	"containerd namespace differs from the checkpoint's" \
 	"${B[@]}" resolve "$IMG-tampered:v1" --namespace other-ns --container-id "$ID"
 refused b "the metadata says the target's namespace, the annotations another (tenant rule)" \
 	"namespace annotation differs" \
 	"${B[@]}" resolve "$IMG-tampered:v1" --namespace "$NS" --container-id "$ID"
+# A layer cut short (its digest made right for the cut bytes), and a manifest
+# with more annotations than the reader takes.
+layer=$(jq -r '.layers[0].digest' "$KYB_TMP/tamper-tampered/blobs/sha256/$(jq -r '.manifests[0].digest' "$KYB_TMP/tamper-tampered/index.json" | cut -d: -f2)")
+blob=$KYB_TMP/tamper-tampered/blobs/sha256/${layer#sha256:}
+head -c $(($(stat -c %s "$blob") / 2)) "$blob" >"$KYB_TMP/cut-layer"
+tamper cut . "$KYB_TMP/cut-layer"
+refused b "a truncated layer" "it is truncated or not a (compressed) tar archive" \
+	"${B[@]}" resolve "$IMG-cut:v1" --namespace "$NS" --container-id "$ID"
+tamper many '.annotations += ([range(300)] | map({key: "io.kybernate.test.a\(.)", value: "x"}) | from_entries)'
+refused b "a manifest with 300 more annotations" "more than the limit of 256" \
+	"${B[@]}" resolve "$IMG-many:v1" --namespace "$NS" --container-id "$ID"
 refused badauth "bad credentials" "unauthorized" \
 	"${BADAUTH[@]}" resolve "$IMG:v1" --namespace "$NS" --container-id "$ID"
 refused b "not a checkpoint image" "not a checkpoint image" \
