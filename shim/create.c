@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 
-#include "create.h"
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include "containerd/events/task.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
+#include "create.h"
 #include "mount.h"
 #include "restore.h"
 #include "util.h"
@@ -97,6 +100,22 @@ static int mount_rootfs(Container *c, const Containerd__Task__V2__CreateTaskRequ
         return 0;
 }
 
+/* A checkpoint image run as a container's own image: its root holds the
+ * checkpoint archive's layout (checkpoint/inventory.img and spec.dump), as
+ * Podman, CRI-O, containerd 2.x and we write it. containerd 1.6 and 1.7
+ * cannot restore from such an image and would start whatever command the
+ * pod names in it. Only looked at, never followed: the root is the image's. */
+static bool rootfs_is_checkpoint(const char *rootfs) {
+        _cleanup_close_ int root = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+                return false;
+        _cleanup_close_ int ck = openat(root, "checkpoint", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        return ck >= 0 && fstatat(ck, "inventory.img", &st, AT_SYMLINK_NOFOLLOW) >= 0 &&
+               S_ISREG(st.st_mode) && fstatat(root, "spec.dump", &st, AT_SYMLINK_NOFOLLOW) >= 0 &&
+               S_ISREG(st.st_mode);
+}
+
 int method_create(TtrpcCall *call, const ProtobufCMessage *msg, void *userdata) {
         const Containerd__Task__V2__CreateTaskRequest *req = (const void *)msg;
         Shim *s = userdata;
@@ -134,6 +153,15 @@ int method_create(TtrpcCall *call, const ProtobufCMessage *msg, void *userdata) 
         if (r < 0) {
                 container_free(c);
                 return ttrpc_call_reply_errno(call, r, "failed to mount rootfs component: %s", strerror(-r));
+        }
+        if (!c->checkpoint && !ref && rootfs_is_checkpoint(c->rootfs)) {
+                container_free(c);
+                return ttrpc_call_reply_error(
+                        call, TTRPC_FAILED_PRECONDITION,
+                        "container %s: its image is a checkpoint image, which this containerd cannot restore "
+                        "from; run the checkpointed container's own image and name the checkpoint image in "
+                        "its %s environment variable (or the %s annotation)",
+                        req->id, RESTORE_ENV, RESTORE_ANNOTATION);
         }
         r = process_new(c, c->id, true, req->stdin, req->stdout, req->stderr, req->terminal, &c->init);
         if (r < 0) {

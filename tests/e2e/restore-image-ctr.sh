@@ -142,4 +142,18 @@ out=$(timeout -s KILL 120 "$CTD_CTR" --address "$CTD_ADDR" -n "$KYB_NS" run --rm
 	expect_contains "a repository no rule allows is refused" "$out" "pull_allow"
 expect_eq "... and no fresh process ran" "" "$(grep FRESH-START <<<"$out" || true)"
 
+# The checkpoint image run as a container's own image (what containerd 1.6
+# and 1.7, which cannot restore from one, would otherwise start): Create
+# fails, naming RESTORE_FROM as the way, and the pod's command never runs.
+skopeo --insecure-policy copy -q --authfile "$REG_AUTHFILE" --src-cert-dir "$REG_CERT_DIR" \
+	"docker://$IMG:v1" "oci-archive:$D/ck-image.tar:$IMG:v1" || die "copy of the image into an archive failed"
+ctr_ images import "$D/ck-image.tar" >/dev/null 2>&1 || die "ctr images import of the checkpoint image failed"
+out=$(timeout -s KILL 120 "$CTD_CTR" --address "$CTD_ADDR" -n "$KYB_NS" run --rm --runtime "$RT" \
+	"$IMG:v1" ckimg /bin/sh -c 'echo FRESH-START' 2>&1) &&
+	fail "a checkpoint image as the container's image is refused" "$out" ||
+	expect_contains "a checkpoint image as the container's image is refused" "$out" \
+		"its image is a checkpoint image, which this containerd cannot restore from"
+expect_contains "... the refusal names RESTORE_FROM" "$out" "RESTORE_FROM environment variable"
+expect_eq "... and no fresh process ran" "" "$(grep FRESH-START <<<"$out" || true)"
+
 kyb_finish
