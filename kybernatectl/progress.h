@@ -40,7 +40,8 @@ typedef struct Progress {
  * TERM names one that is not "dumb", else PROGRESS_LINES. */
 ProgressMode progress_mode(int fd, bool quiet);
 void progress_init(Progress *p, FILE *out, ProgressMode mode);
-/* Frees the label of a step that never ended (a failure path). */
+/* Frees the label of a step that never ended (a failure path); usable as
+ * _cleanup_(progress_done). */
 void progress_done(Progress *p);
 
 /* Starts a step (ending one still running as failed). counting: the step
