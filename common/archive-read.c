@@ -22,6 +22,9 @@ struct ArchiveReader {
         uint64_t seg_done; /* bytes of segs[idx] read */
         uint64_t pos;      /* logical position (archive_reader_read) */
         uint64_t size;     /* logical size */
+        uint64_t in_bytes; /* read from fd */
+        ArchiveProgressFunc progress;
+        void *progress_userdata;
 };
 
 /* Reads exactly n bytes into dst (or discards them when dst is NULL). Returns
@@ -44,6 +47,9 @@ static int reader_take(ArchiveReader *r, void *dst, size_t n) {
                         }
                         r->buf_start = 0;
                         r->buf_end = (size_t)k;
+                        r->in_bytes += (uint64_t)k;
+                        if (r->progress)
+                                r->progress(r->in_bytes, r->progress_userdata);
                 }
                 size_t c = MIN(n, r->buf_end - r->buf_start);
                 if (d) {
@@ -417,7 +423,10 @@ int archive_read(int in_fd, const ArchiveLimits *limits, ArchiveEntryFunc f, voi
         if (!buf || !path || !norm || !linkpath)
                 return -ENOMEM;
         ExtHeader x = {.path = path, .linkpath = linkpath};
-        ArchiveReader rd = {.fd = in_fd, .buf = buf};
+        ArchiveReader rd = {.fd = in_fd,
+                            .buf = buf,
+                            .progress = limits ? limits->progress : NULL,
+                            .progress_userdata = limits ? limits->progress_userdata : NULL};
 
         for (;;) {
                 TarHeader h;

@@ -16,6 +16,8 @@ struct ArchiveWriter {
         bool finished;
         uint64_t data_bytes, max_data; /* file data of add_entry(), its limit (0: none) */
         bool over;                     /* past max_data: entries are only counted */
+        ArchiveProgressFunc progress;
+        void *progress_userdata;
 };
 
 int archive_writer_new(int out_fd, ArchiveWriter **ret) {
@@ -52,11 +54,18 @@ uint64_t archive_writer_data_bytes(const ArchiveWriter *w) {
         return w->data_bytes;
 }
 
+void archive_writer_set_progress(ArchiveWriter *w, ArchiveProgressFunc fn, void *userdata) {
+        w->progress = fn;
+        w->progress_userdata = userdata;
+}
+
 static int writer_put(ArchiveWriter *w, const void *p, size_t n) {
         int r = write_all(w->fd, p, n);
         if (r < 0)
                 return r;
         w->bytes += n;
+        if (w->progress)
+                w->progress(w->bytes, w->progress_userdata);
         return 0;
 }
 
@@ -494,6 +503,11 @@ int archive_writer_finish(ArchiveWriter *w) {
 }
 
 int archive_write_checkpoint(const char *dir, int out_fd, uint64_t *ret_bytes) {
+        return archive_write_checkpoint_progress(dir, out_fd, NULL, NULL, ret_bytes);
+}
+
+int archive_write_checkpoint_progress(const char *dir, int out_fd, ArchiveProgressFunc fn, void *userdata,
+                                      uint64_t *ret_bytes) {
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return negative_errno();
@@ -501,6 +515,7 @@ int archive_write_checkpoint(const char *dir, int out_fd, uint64_t *ret_bytes) {
         int r = archive_writer_new(out_fd, &w);
         if (r < 0)
                 return r;
+        archive_writer_set_progress(w, fn, userdata);
         r = archive_writer_add_tree(w, dfd, NULL);
         if (r < 0)
                 return r;

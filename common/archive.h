@@ -47,12 +47,18 @@
 #define ARCHIVE_PAX_MAX ((size_t)64 * 1024)
 #define ARCHIVE_SPARSE_MAX_SEGMENTS ((size_t)256 * 1024)
 
+/* Told how many bytes of the archive were read or written so far, after
+ * each read() or write of at most 128 KiB: for a progress display. */
+typedef void (*ArchiveProgressFunc)(uint64_t bytes, void *userdata);
+
 typedef struct ArchiveLimits {
         uint64_t max_entries; /* 0: ARCHIVE_DEFAULT_MAX_ENTRIES */
         uint64_t
                 max_total_bytes; /* sum of the file data stored (sparse files: without holes); 0: no limit */
         bool allow_symlinks;     /* pass symlink entries to the callback (never archive_extract) */
         bool allow_hardlinks;    /* pass hard link entries to the callback (never archive_extract) */
+        ArchiveProgressFunc progress; /* NULL: none */
+        void *progress_userdata;
 } ArchiveLimits;
 #define ARCHIVE_DEFAULT_MAX_ENTRIES 1000000U
 
@@ -136,12 +142,17 @@ int archive_writer_add_tree(ArchiveWriter *w, int dir_fd, const char *prefix);
 int archive_writer_finish(ArchiveWriter *w);
 /* Bytes written so far. */
 uint64_t archive_writer_bytes(const ArchiveWriter *w);
+/* Calls fn (NULL: none) after each write. */
+void archive_writer_set_progress(ArchiveWriter *w, ArchiveProgressFunc fn, void *userdata);
 
 /* The whole checkpoint directory dir as one archive to out_fd, in the layout
  * Podman and CRI-O export (CRIU's stats-dump also at the top level, where
  * checkpointctl reads it): what `kybernatectl export` writes and a checkpoint
  * image's layer holds. The archive's size in *ret_bytes. */
 int archive_write_checkpoint(const char *dir, int out_fd, uint64_t *ret_bytes);
+/* The same, telling fn (NULL: none) the bytes written as it goes. */
+int archive_write_checkpoint_progress(const char *dir, int out_fd, ArchiveProgressFunc fn, void *userdata,
+                                      uint64_t *ret_bytes);
 /* Limits the file data archive_writer_add_entry() stores (holes not counted)
  * to max bytes (0: no limit). The entry that goes over it and all later ones
  * are only counted, not written, and archive_writer_finish() fails with

@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "registry.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "runc-args.h"
 #include "sha256.h"
@@ -56,11 +62,61 @@ static char *error_tail(int fd) {
         return out;
 }
 
+/* What process pid has read and written so far, from /proc/PID/io. */
+static int proc_io(pid_t pid, uint64_t *ret_read, uint64_t *ret_written) {
+        char path[64], buf[512];
+        snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return n < 0 ? negative_errno() : -EIO;
+        buf[n] = 0;
+        const char *rc = strstr(buf, "rchar: "), *wc = strstr(buf, "wchar: ");
+        if (!rc || !wc || sscanf(rc + 7, "%" SCNu64, ret_read) != 1 ||
+            sscanf(wc + 7, "%" SCNu64, ret_written) != 1)
+                return -EIO;
+        return 0;
+}
+
+/* Waits for pid and tells o->progress what it read and wrote every
+ * REGISTRY_PROGRESS_MSEC and once after it exited (its counters are read
+ * before it is reaped). Returns 0 and its status, or a negative errno. */
+static int wait_skopeo(const RegistryOptions *o, pid_t pid, int *ret_status) {
+        if (o->progress) {
+                _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+                for (;;) {
+                        siginfo_t si = {};
+                        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno != EINTR)
+                                return negative_errno();
+                        uint64_t rd, wr;
+                        if (proc_io(pid, &rd, &wr) >= 0)
+                                o->progress(rd, wr, o->progress_userdata);
+                        if (si.si_pid == pid)
+                                break;
+                        if (pidfd >= 0)
+                                (void)poll(&(struct pollfd){.fd = pidfd, .events = POLLIN}, 1,
+                                           REGISTRY_PROGRESS_MSEC);
+                        else
+                                (void)nanosleep(
+                                        &(struct timespec){.tv_nsec = REGISTRY_PROGRESS_MSEC * 1000000L},
+                                        NULL);
+                }
+        }
+        while (waitpid(pid, ret_status, 0) < 0)
+                if (errno != EINTR)
+                        return negative_errno();
+        return 0;
+}
+
 /* Runs skopeo with argv; stdout and stderr go to memory files (no pipe to
  * drain while waiting), fd 3 is extra_fd when >= 0. 0 if it exited 0, with
  * at most max_out bytes of its stdout in *ret_out when asked; else -EIO (or
- * the spawn's error) and its message in *ret_error. */
-static int run_skopeo(char **argv, int extra_fd, size_t max_out, char **ret_out, char **ret_error) {
+ * the spawn's error) and its message in *ret_error. o->progress is told
+ * what it reads and writes. */
+static int run_skopeo(const RegistryOptions *o, char **argv, int extra_fd, size_t max_out, char **ret_out,
+                      char **ret_error) {
         *ret_error = NULL;
         _cleanup_close_ int out = memfd_create("skopeo-stdout", MFD_CLOEXEC);
         _cleanup_close_ int err = memfd_create("skopeo-stderr", MFD_CLOEXEC);
@@ -79,9 +135,9 @@ static int run_skopeo(char **argv, int extra_fd, size_t max_out, char **ret_out,
                 return r;
         }
         int status;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return negative_errno();
+        r = wait_skopeo(o, pid, &status);
+        if (r < 0)
+                return r;
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
                 *ret_error = error_tail(err);
                 return -EIO;
@@ -111,8 +167,40 @@ static int docker_ref(const char *image, char **ret) {
         return asprintf(ret, "docker://%s", image) < 0 ? -ENOMEM : 0;
 }
 
+static void cjson_deletep(cJSON **j) {
+        cJSON_Delete(*j);
+}
+
+/* The sizes of the config and the layers a manifest lists, added up; 0 if
+ * it is no manifest or says nothing sensible. */
+static uint64_t manifest_blob_bytes(const char *manifest) {
+        _cleanup_(cjson_deletep) cJSON *j = cJSON_Parse(manifest);
+        const cJSON *config = cJSON_GetObjectItemCaseSensitive(j, "config");
+        const cJSON *layers = cJSON_GetObjectItemCaseSensitive(j, "layers");
+        const cJSON *e;
+        uint64_t sum = 0;
+        double v = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(config, "size"));
+        if (v >= 0 && v < 0x1p53)
+                sum += (uint64_t)v;
+        if (!cJSON_IsArray(layers))
+                return 0;
+        cJSON_ArrayForEach(e, layers) {
+                v = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "size"));
+                if (!(v >= 0 && v < 0x1p53) || sum > UINT64_MAX / 2)
+                        return 0;
+                sum += (uint64_t)v;
+        }
+        return sum;
+}
+
 int registry_resolve(const RegistryOptions *o, const char *image,
                      char ret_digest[static IMAGE_DIGEST_LEN + 1], char **ret_error) {
+        return registry_resolve_sized(o, image, ret_digest, NULL, ret_error);
+}
+
+int registry_resolve_sized(const RegistryOptions *o, const char *image,
+                           char ret_digest[static IMAGE_DIGEST_LEN + 1], uint64_t *ret_blob_bytes,
+                           char **ret_error) {
         _cleanup_free_ char *ref = NULL;
         int r = docker_ref(image, &ref);
         if (r < 0)
@@ -127,7 +215,10 @@ int registry_resolve(const RegistryOptions *o, const char *image,
         if (r < 0)
                 return r;
         _cleanup_free_ char *manifest = NULL;
-        r = run_skopeo(argv, -EBADF, MANIFEST_MAX, &manifest, ret_error);
+        /* A manifest is small: no progress for it. */
+        RegistryOptions quiet = *o;
+        quiet.progress = NULL;
+        r = run_skopeo(&quiet, argv, -EBADF, MANIFEST_MAX, &manifest, ret_error);
         if (r < 0)
                 return r;
         char hex[65];
@@ -139,18 +230,21 @@ int registry_resolve(const RegistryOptions *o, const char *image,
                                            image);
                 return -EBADMSG;
         }
+        if (ret_blob_bytes)
+                *ret_blob_bytes = manifest_blob_bytes(manifest);
         return 0;
 }
 
 /* Adds src and dst to a skopeo copy, runs it (fd 3 extra_fd when >= 0). */
-static int run_copy(Argv *a, const char *src, const char *dst, int extra_fd, char **ret_error) {
+static int run_copy(const RegistryOptions *o, Argv *a, const char *src, const char *dst, int extra_fd,
+                    char **ret_error) {
         argv_add(a, src);
         argv_add(a, dst);
         _cleanup_free_ char **argv = NULL;
         int r = argv_take(a, &argv);
         if (r < 0)
                 return r;
-        return run_skopeo(argv, extra_fd, 0, NULL, ret_error);
+        return run_skopeo(o, argv, extra_fd, 0, NULL, ret_error);
 }
 
 int registry_push(const RegistryOptions *o, const char *layout_dir, const char *image,
@@ -176,7 +270,7 @@ int registry_push(const RegistryOptions *o, const char *layout_dir, const char *
                 snprintf(level, sizeof(level), "%d", o->compression_level);
                 argv_add_value(&a, "--dest-compress-level", level);
         }
-        int r = run_copy(&a, src, dst, digest_fd, ret_error);
+        int r = run_copy(o, &a, src, dst, digest_fd, ret_error);
         if (r < 0)
                 return r;
         char buf[IMAGE_DIGEST_LEN + 2] = {};
@@ -204,5 +298,5 @@ int registry_pull(const RegistryOptions *o, const char *pinned_image, const char
         argv_add(&a, "--dest-oci-accept-uncompressed-layers"); /* else it would have to gzip them */
         argv_add_value(&a, "--retry-times", "3");
         add_tls(&a, o, "--src-cert-dir", "--src-tls-verify=false");
-        return run_copy(&a, src, dst, -EBADF, ret_error);
+        return run_copy(o, &a, src, dst, -EBADF, ret_error);
 }

@@ -34,7 +34,17 @@ typedef struct RegistryOptions {
         bool insecure;              /* no TLS verification (a test registry only) */
         OciCompression compression; /* of the layers a push writes */
         int compression_level;      /* 0: the format's default */
+        /* While a push or pull runs skopeo: called about every
+         * REGISTRY_PROGRESS_MSEC and once more when it has exited, with the
+         * bytes skopeo has read and written so far (every read() and write()
+         * of it, files and sockets alike: /proc/PID/io rchar and wchar). A
+         * push reads the layout, a pull writes it. NULL: skopeo is only
+         * waited for. */
+        void (*progress)(uint64_t read_bytes, uint64_t written_bytes, void *userdata);
+        void *progress_userdata;
 } RegistryOptions;
+
+#define REGISTRY_PROGRESS_MSEC 100
 
 /* The digest of the manifest image names (a tag is resolved once, here):
  * the sha256 of the manifest's bytes as the registry serves them; an image
@@ -42,6 +52,12 @@ typedef struct RegistryOptions {
  * failure (caller frees), or NULL. */
 int registry_resolve(const RegistryOptions *o, const char *image,
                      char ret_digest[static IMAGE_DIGEST_LEN + 1], char **ret_error);
+/* The same, and the sizes of the config and layers the manifest lists,
+ * added up, in *ret_blob_bytes (0 when it does not say): what a pull of it
+ * will fetch, as the registry claims, for a progress display only. */
+int registry_resolve_sized(const RegistryOptions *o, const char *image,
+                           char ret_digest[static IMAGE_DIGEST_LEN + 1], uint64_t *ret_blob_bytes,
+                           char **ret_error);
 
 /* skopeo copy of an OCI layout directory to a registry image (push), its
  * manifest digest as the registry has it in ret_digest. */

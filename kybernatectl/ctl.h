@@ -13,6 +13,7 @@
 
 #include "ctl-format.h"
 #include "kyb-client.h"
+#include "progress.h"
 
 #define ERR(...) fprintf(stderr, "kybernatectl: " __VA_ARGS__)
 
@@ -74,8 +75,10 @@ extern const CtlVerb ctl_verb_list, ctl_verb_inspect, ctl_verb_delete, ctl_verb_
 
 /* import.c: an archive read from in (what names it in messages) unpacked
  * into a staging directory kybernated provides, then adopted as a checkpoint
- * (name and pin as given); prints its id (or JSON). Returns an exit code. */
-int ctl_import_fd(Ctl *ctl, int in, const char *what, const char *name, bool pin);
+ * (name and pin as given); prints its id (or JSON). Returns an exit code.
+ * progress (NULL: none) shows the unpacking as a step, "Unpacking WHAT into
+ * the catalog", ended before the result is printed. */
+int ctl_import_fd(Ctl *ctl, int in, const char *what, const char *name, bool pin, Progress *progress);
 /* Refuses (CTL_EXIT_CONFLICT, with a message) a name a checkpoint has. */
 int ctl_import_check_name(const Ctl *ctl, const char *name);
 

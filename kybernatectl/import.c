@@ -66,17 +66,27 @@ int ctl_import_check_name(const Ctl *ctl, const char *name) {
 /* Unpacks the archive into the staging directory; on failure removes what it
  * unpacked (kybernated would only notice the abandoned directory at its next
  * start). */
-static int import_unpack(int in, const char *file, const char *staging) {
+static void on_unpack_progress(uint64_t bytes, void *userdata) {
+        progress_set(userdata, bytes);
+}
+
+static int import_unpack(int in, const char *file, const char *staging, Progress *progress) {
         _cleanup_close_ int dfd = open(staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0) {
+                if (progress)
+                        progress_fail(progress);
                 ERR("import: cannot open staging directory %s: %m\n", staging);
                 return ctl_exit_code(negative_errno());
         }
         /* A checkpoint is a few hundred files even for big containers. */
-        const ArchiveLimits limits = {.max_entries = 100000};
+        const ArchiveLimits limits = {.max_entries = 100000,
+                                      .progress = progress ? on_unpack_progress : NULL,
+                                      .progress_userdata = progress};
         int r = archive_extract(in, dfd, &limits, true);
         if (r >= 0)
                 return CTL_EXIT_OK;
+        if (progress)
+                progress_fail(progress);
         const char *why = r == -EPERM     ? "a member path leaves the archive (absolute or ..)"
                           : r == -ENOTSUP ? "it contains links or special files"
                           : r == -E2BIG   ? "it has more than 100000 members"
@@ -90,7 +100,7 @@ static int import_unpack(int in, const char *file, const char *staging) {
                                                                             : ctl_exit_code(r);
 }
 
-int ctl_import_fd(Ctl *ctl, int in, const char *what, const char *name, bool pin) {
+int ctl_import_fd(Ctl *ctl, int in, const char *what, const char *name, bool pin, Progress *progress) {
         /* Step 1: a staging directory inside the store. */
         Kybernate__V1__ImportRequest ir = KYBERNATE__V1__IMPORT_REQUEST__INIT;
         ir.has_prepare = true;
@@ -109,9 +119,13 @@ int ctl_import_fd(Ctl *ctl, int in, const char *what, const char *name, bool pin
         }
 
         /* Step 2: unpack there, with our own validating extractor. */
-        x = import_unpack(in, what, staging);
+        if (progress)
+                progress_begin(progress, true, 0, "Unpacking %s into the catalog", what);
+        x = import_unpack(in, what, staging, progress);
         if (x != CTL_EXIT_OK)
                 return x;
+        if (progress)
+                progress_end(progress, NULL);
 
         /* Step 3: the daemon validates and adopts it. */
         Kybernate__V1__ImportRequest ir2 = KYBERNATE__V1__IMPORT_REQUEST__INIT;
@@ -153,7 +167,7 @@ static int verb_import(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
                 x = ctl_import_check_name(ctl, o.name);
         if (x != CTL_EXIT_OK)
                 return x;
-        return ctl_import_fd(ctl, in, file, o.name, o.pin);
+        return ctl_import_fd(ctl, in, file, o.name, o.pin, NULL);
 }
 
 static const CtlOption import_options[] = {

@@ -40,17 +40,21 @@ typedef struct RegistryOpts {
         bool pin;
 } RegistryOpts;
 
-static void step(const RegistryOpts *o, const char *fmt, ...) _printf_(2, 3);
-static void step(const RegistryOpts *o, const char *fmt, ...) {
-        if (o->quiet)
-                return;
-        va_list ap;
-        va_start(ap, fmt);
-        _cleanup_free_ char *s = strdup_vprintf(fmt, ap);
-        va_end(ap);
-        _cleanup_free_ char *p = s ? strdup_printable(s) : NULL;
-        if (p)
-                fprintf(stderr, "%s\n", p);
+/* skopeo's counters as a step's bytes: what it read (push) or wrote (pull),
+ * which include a little of its own (configuration, requests): never more
+ * than the step's total. */
+static void on_skopeo_read(uint64_t read_bytes, uint64_t written_bytes, void *userdata) {
+        Progress *p = userdata;
+        progress_set(p, p->total > 0 && read_bytes > p->total ? p->total : read_bytes);
+}
+
+static void on_skopeo_written(uint64_t read_bytes, uint64_t written_bytes, void *userdata) {
+        Progress *p = userdata;
+        progress_set(p, p->total > 0 && written_bytes > p->total ? p->total : written_bytes);
+}
+
+static void on_archive_written(uint64_t bytes, void *userdata) {
+        progress_set(userdata, bytes);
 }
 
 /* Parses the verb's options into o and what they say of the registry into
@@ -111,7 +115,7 @@ static const char *oci_architecture(void) {
 
 /* Packs the checkpoint directory into work/layout as an OCI image. */
 static int push_write_layout(const Kybernate__V1__CheckpointInfo *info, const char *layout,
-                             char digest[static OCI_DIGEST_MAX], uint64_t *ret_bytes) {
+                             char digest[static OCI_DIGEST_MAX], Progress *progress, uint64_t *ret_bytes) {
         if (mkdir(layout, 0700) < 0)
                 return negative_errno();
         _cleanup_close_ int dfd = open(layout, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -122,7 +126,8 @@ static int push_write_layout(const Kybernate__V1__CheckpointInfo *info, const ch
                         openat(dfd, "layer.tar", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
                 if (fd < 0)
                         return negative_errno();
-                int r = archive_write_checkpoint(info->path, fd, ret_bytes);
+                int r = archive_write_checkpoint_progress(info->path, fd, on_archive_written, progress,
+                                                          ret_bytes);
                 if (r < 0)
                         return r;
         }
@@ -199,25 +204,36 @@ static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
                 return x;
 
         int64_t t0 = now_monotonic_usec();
-        step(&o, "Packing checkpoint %s", info->id);
+        _cleanup_(progress_done) Progress pr;
+        progress_init(&pr, stderr, progress_mode(STDERR_FILENO, o.quiet));
+        progress_begin(&pr, true, info->has_size_bytes ? info->size_bytes : 0, "Packing checkpoint %s",
+                       info->id);
         char local[OCI_DIGEST_MAX];
         uint64_t bytes = 0;
-        int r = push_write_layout(info, layout, local, &bytes);
+        int r = push_write_layout(info, layout, local, &pr, &bytes);
         if (r < 0) {
+                progress_fail(&pr);
                 ERR("push: writing the image of %s failed: %s\n", info->id, strerror(-r));
                 return ctl_exit_code(r);
         }
-        char b[32];
-        step(&o, "Pushing %s to %s (%s, layer %s)", info->id, image, format_bytes(b, sizeof(b), bytes),
-             oci_compression_to_string(ro.compression));
+        progress_set(&pr, bytes);
+        progress_end(&pr, NULL);
+        /* skopeo reads the layer (and compresses it on the way). */
+        progress_begin(&pr, true, bytes, "Pushing %s to %s (layer %s)", info->id, image,
+                       oci_compression_to_string(ro.compression));
+        ro.progress = on_skopeo_read;
+        ro.progress_userdata = &pr;
         char digest[IMAGE_DIGEST_LEN + 1];
         _cleanup_free_ char *err = NULL;
         r = registry_push(&ro, layout, image, digest, &err);
         if (r < 0) {
+                progress_fail(&pr);
                 ERR("push: %s: %s\n", image, err ? err : strerror(-r));
                 return CTL_EXIT_FAILED;
         }
-        step(&o, "Pushed in %.1f s", (double)(now_monotonic_usec() - t0) / 1e6);
+        progress_end(&pr, NULL);
+        progress_line(&pr, "Pushed %s (%s) in %.1f s", image, digest,
+                      (double)(now_monotonic_usec() - t0) / 1e6);
         if (ctl->json) {
                 cJSON *j = cJSON_CreateObject();
                 if (!j)
@@ -233,18 +249,21 @@ static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         return CTL_EXIT_OK;
 }
 
-static int pull_import(Ctl *ctl, const RegistryOpts *o, const char *layout, const char *pinned,
+static int pull_import(Ctl *ctl, const RegistryOpts *o, Progress *pr, const char *layout, const char *pinned,
                        const char *digest) {
         OciImage img;
         _cleanup_free_ char *err = NULL;
+        progress_begin(pr, true, 0, "Verifying the digests of %s", pinned);
         int r = oci_image_read_pinned(layout, digest, &img, &err);
         if (r < 0) {
+                progress_fail(pr);
                 ERR("pull: refusing %s: %s\n", pinned, err ? err : strerror(-r));
                 return CTL_EXIT_FAILED;
         }
+        progress_set(pr, img.layer_size);
         const char *name = oci_annotation_get(&img, KYB_CHECKPOINT_ID);
-        _cleanup_free_ char *id = name ? strdup_printable(name) : NULL;
-        step(o, "Importing %s%s%s", pinned, id ? ", checkpoint " : "", id ? id : "");
+        _cleanup_free_ char *id = name ? strdup_printf("checkpoint %s", name) : NULL;
+        progress_end(pr, id);
         _cleanup_close_ int in = -EBADF;
         pid_t pid = 0;
         r = oci_image_layer_tar(&img, &in, &pid);
@@ -253,7 +272,7 @@ static int pull_import(Ctl *ctl, const RegistryOpts *o, const char *layout, cons
                 ERR("pull: cannot decompress the layer of %s: %s\n", pinned, strerror(-r));
                 return ctl_exit_code(r);
         }
-        int x = ctl_import_fd(ctl, in, pinned, o->name, o->pin);
+        int x = ctl_import_fd(ctl, in, pinned, o->name, o->pin, pr);
         in = safe_close(in);
         if (pid > 0) {
                 int status;
@@ -286,16 +305,21 @@ static int verb_pull(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         }
 
         int64_t t0 = now_monotonic_usec();
+        _cleanup_(progress_done) Progress pr;
+        progress_init(&pr, stderr, progress_mode(STDERR_FILENO, o.quiet));
         char digest[IMAGE_DIGEST_LEN + 1];
+        uint64_t blob_bytes = 0;
         _cleanup_free_ char *err = NULL;
-        step(&o, "Resolving %s", image);
-        int r = registry_resolve(&ro, image, digest, &err);
+        progress_begin(&pr, false, 0, "Resolving %s", image);
+        int r = registry_resolve_sized(&ro, image, digest, &blob_bytes, &err);
         _cleanup_free_ char *pinned = r >= 0 ? image_ref_pinned(&ir, digest) : NULL;
         image_ref_done(&ir);
         if (r < 0) {
+                progress_fail(&pr);
                 ERR("pull: %s: %s\n", image, err ? err : strerror(-r));
                 return CTL_EXIT_FAILED;
         }
+        progress_end(&pr, digest);
         if (!pinned)
                 return CTL_EXIT_FAILED;
 
@@ -304,15 +328,20 @@ static int verb_pull(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         _cleanup_(remove_tree_one_fsp) const char *remove_work = work;
         if (x != CTL_EXIT_OK)
                 return x;
-        step(&o, "Fetching %s", pinned);
+        /* skopeo writes the blobs into the layout. */
+        progress_begin(&pr, true, blob_bytes, "Fetching %s", pinned);
+        ro.progress = on_skopeo_written;
+        ro.progress_userdata = &pr;
         r = registry_pull(&ro, pinned, layout, &err);
         if (r < 0) {
+                progress_fail(&pr);
                 ERR("pull: %s: %s\n", pinned, err ? err : strerror(-r));
                 return CTL_EXIT_FAILED;
         }
-        x = pull_import(ctl, &o, layout, pinned, digest);
+        progress_end(&pr, NULL);
+        x = pull_import(ctl, &o, &pr, layout, pinned, digest);
         if (x == CTL_EXIT_OK)
-                step(&o, "Pulled in %.1f s", (double)(now_monotonic_usec() - t0) / 1e6);
+                progress_line(&pr, "Pulled in %.1f s", (double)(now_monotonic_usec() - t0) / 1e6);
         return x;
 }
 

@@ -72,6 +72,7 @@ typedef struct PullOp {
         bool ignore_image, count_restore;
         CatalogEntry entry; /* the adopted row (step 4) */
         char *dir;
+        int64_t step_usec; /* when the running step started: its log line's time and rate */
 } PullOp;
 
 static RestoreIdentity pull_target(const PullOp *op) {
@@ -124,6 +125,14 @@ static PullOp *pull_op_free(PullOp *op) {
         free(op->dir);
         free(op);
         return NULL;
+}
+
+#define MIB (1024.0 * 1024.0)
+
+/* The running step's time so far, at least 1 ms (a rate divides by it). */
+static double pull_seconds(const PullOp *op) {
+        int64_t usec = now_monotonic_usec() - op->step_usec;
+        return usec > 1000 ? (double)usec / 1e6 : 1e-3;
 }
 
 static void pull_progress(PullOp *op, const char *stage, const char *fmt, ...) _printf_(3, 4);
@@ -270,6 +279,7 @@ static int fetch(const PullOp *op, char **ret_msg) {
         }
         _cleanup_close_ int in = -EBADF;
         pid_t pid = 0;
+        uint64_t layer_bytes = img.layer_size;
         r = oci_image_layer_tar(&img, &in, &pid);
         oci_image_done(&img);
         if (r < 0) {
@@ -302,6 +312,7 @@ static int fetch(const PullOp *op, char **ret_msg) {
                 *ret_msg = strdup_printf("refusing the layer of %s: %s", op->pinned, why);
                 return r;
         }
+        *ret_msg = strdup_printf("%" PRIu64, layer_bytes); /* for the log line */
         return 0;
 }
 
@@ -351,6 +362,7 @@ static int pull_start_child(PullOp *op, void (*fn)(void *userdata, int result_fd
         }
         /* Freeing the op before the child exits kills and reaps it. */
         (void)sd_event_source_set_child_process_own(op->child, true);
+        op->step_usec = now_monotonic_usec();
         return 0;
 }
 
@@ -377,7 +389,8 @@ static void pull_adopted(int r, uint64_t size, const char *checksum, void *userd
         free(e->checksum);
         e->checksum = strdup(checksum);
         (void)metadata_write_kybernate_json(op->dir, e, m->config->durable);
-        log_info("Pulled %s as checkpoint %s (%" PRIu64 " bytes)", op->pinned, e->id, size);
+        log_info("Pulled %s as checkpoint %s (%" PRIu64 " bytes, checksum in %.1f s, %.1f MiB/s)",
+                 op->pinned, e->id, size, pull_seconds(op), (double)size / MIB / pull_seconds(op));
         if (c && e->checksum) {
                 RestoreIdentity t = pull_target(op);
                 CatalogEntry taken = *e;
@@ -443,6 +456,7 @@ static void pull_adopt(PullOp *op) {
         free(op->staging); /* moved */
         op->staging = NULL;
         op->step = PULL_STEP_CHECKSUM;
+        op->step_usec = now_monotonic_usec();
         pull_progress(op, "checksum", "computing the checksum of checkpoint %s", e->id);
         r = checksum_task_start(m->event, op->dir, NULL, m->config->durable, pull_adopted, op, NULL);
         if (r < 0) {
@@ -463,6 +477,9 @@ static int on_fetch_exit(sd_event_source *s, const siginfo_t *si, void *userdata
                 pull_fail(op, r, "%s", msg ? msg : strerror(-r));
                 return 0;
         }
+        uint64_t bytes = msg ? strtoull(msg, NULL, 10) : 0;
+        log_info("Fetched, verified and unpacked %s: %" PRIu64 " bytes in %.1f s (%.1f MiB/s)", op->pinned,
+                 bytes, pull_seconds(op), (double)bytes / MIB / pull_seconds(op));
         pull_adopt(op);
         return 0;
 }
@@ -533,6 +550,7 @@ static int on_resolve_exit(sd_event_source *s, const siginfo_t *si, void *userda
                 return 0;
         }
         memcpy(op->digest, msg, IMAGE_DIGEST_LEN + 1);
+        log_info("Resolved %s to %s in %.1f s", op->image, op->digest, pull_seconds(op));
         pull_fetch(op);
         return 0;
 }

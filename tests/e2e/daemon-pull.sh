@@ -231,6 +231,14 @@ expect_eq "the pulled copy keeps the container's identity" "$NS $ID" \
 expect_contains "inspect shows where it was pulled from" "$("${B[@]}" inspect "$(jq -r '.[0].id' <<<"$j")")" \
 	"Pulled from:"
 store_clean b && pass "no staging leftovers after the pull" || fail "no staging leftovers after the pull"
+# kybernated logs each step of the pull, with its bytes and rate.
+log_b=$(cat "$KYB_TMP/node-b/kybernated.log")
+expect_match "the daemon logs the resolve with the digest" "Resolved $IMG:v1 to $DIGEST in [0-9.]+ s" "$log_b"
+expect_match "the daemon logs the fetch with bytes and rate" \
+	"Fetched, verified and unpacked $IMG@$DIGEST: [1-9][0-9]* bytes in [0-9.]+ s \([0-9.]+ MiB/s\)" "$log_b"
+expect_match "the daemon logs the adoption with bytes and rate" \
+	"Pulled $IMG@$DIGEST as checkpoint $(jq -r '.[0].id' <<<"$j") \([1-9][0-9]* bytes, checksum in [0-9.]+ s, [0-9.]+ MiB/s\)" \
+	"$log_b"
 
 rc=0
 kyb_runc_restore "$RUNC_B" "$bundle" "$ID" "$p" "$KYB_TMP/out2.log" || rc=$?

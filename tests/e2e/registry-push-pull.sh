@@ -67,6 +67,16 @@ out=$("${A[@]}" push "${REGOPTS[@]}" "$CKPT" "$IMG:v1" 2>"$KYB_TMP/push.err") ||
 expect_match "push prints the image digest" '^sha256:[0-9a-f]{64}$' "$out"
 DIGEST=$out
 expect_contains "push says what it does" "$(cat "$KYB_TMP/push.err")" "Pushing $CKPT to $IMG:v1"
+# Not a terminal: exactly one line per step, each with its bytes and rate,
+# no redrawn status line.
+BYTES='[0-9.]+ (B|KiB|MiB|GiB) in [0-9.]+ s \([0-9.]+ MiB/s\)'
+mapfile -t lines <"$KYB_TMP/push.err"
+expect_eq "push, not on a terminal: one line per step" 3 "${#lines[@]}"
+expect_match "push: the packing line has bytes and rate" "^Packing checkpoint $CKPT: $BYTES\$" "${lines[0]-}"
+expect_match "push: the upload line has bytes and rate" \
+	"^Pushing $CKPT to $IMG:v1 \(layer zstd\): $BYTES\$" "${lines[1]-}"
+expect_match "push: the last line has the digest" "^Pushed $IMG:v1 \($DIGEST\) in [0-9.]+ s\$" "${lines[2]-}"
+expect_eq "push, not on a terminal: no redrawn line" "" "$(tr -dc '\r\033' <"$KYB_TMP/push.err")"
 insp=$("${SKOPEO[@]}" inspect --authfile "$REG_AUTHFILE" --cert-dir "$REG_CERT_DIR" "docker://$IMG:v1")
 expect_eq "skopeo inspect: the digest push printed" "$DIGEST" "$(jq -r .Digest <<<"$insp")"
 raw=$("${SKOPEO[@]}" inspect --raw --authfile "$REG_AUTHFILE" --cert-dir "$REG_CERT_DIR" "docker://$IMG:v1")
@@ -79,6 +89,19 @@ expect_eq "annotation: containerd's checkpoint container name" "$ID" \
 expect_eq "annotation: the checksum" "$SUM" "$(jq -r '.annotations["io.kybernate.checkpoint.checksum"]' <<<"$raw")"
 expect_eq "default layer compression: zstd" "application/vnd.oci.image.layer.v1.tar+zstd" \
 	"$(jq -r '.layers[0].mediaType' <<<"$raw")"
+# On a terminal (a pseudo-terminal from script(1)): each step's status line
+# is drawn and redrawn in place (\r and erase line), then ends with its totals.
+cmd=$(printf '%q ' "${A[@]}" push "${REGOPTS[@]}" "$CKPT" "$IMG-tty:v1")
+if TERM=xterm script -qec "$cmd" /dev/null >"$KYB_TMP/push-tty.out" 2>&1 </dev/null; then
+	tty_out=$(cat "$KYB_TMP/push-tty.out")
+	expect_contains "push on a terminal: a status line redrawn in place" "$tty_out" $'\r\033[K'"Packing checkpoint $CKPT"
+	expect_match "push on a terminal: the upload step ends with its totals" \
+		$'\r\033\\[K'"Pushing $CKPT to $IMG-tty:v1 \\(layer zstd\\): $BYTES"$'\r?\n' "$tty_out"
+	expect_match "push on a terminal: the digest on stdout" $'\nsha256:[0-9a-f]{64}\r?$' "$tty_out"
+else
+	fail "push on a terminal" "$(cat "$KYB_TMP/push-tty.out")"
+fi
+
 # Each compression in a repository of its own. skopeo (containers/image)
 # reuses a layer the registry has already, in whatever compression its blob
 # info cache knows it by (documented for push): to see each compression
@@ -86,8 +109,10 @@ expect_eq "default layer compression: zstd" "application/vnd.oci.image.layer.v1.
 BLOB_CACHE=/var/lib/containers/cache/blob-info-cache-v1.boltdb
 for c in gzip none; do
 	rm -f "$BLOB_CACHE"
-	"${A[@]}" push -q "${REGOPTS[@]}" --compression "$c" "$CKPT" "$IMG-$c:v1" >"$KYB_TMP/push-$c.out" 2>&1 ||
-		fail "push --compression $c" "$(cat "$KYB_TMP/push-$c.out")"
+	"${A[@]}" push -q "${REGOPTS[@]}" --compression "$c" "$CKPT" "$IMG-$c:v1" >"$KYB_TMP/push-$c.out" 2>"$KYB_TMP/push-$c.err" ||
+		fail "push --compression $c" "$(cat "$KYB_TMP/push-$c.err")"
+	expect_eq "push -q --compression $c: nothing on stderr" "" "$(cat "$KYB_TMP/push-$c.err")"
+	expect_match "push -q --compression $c: the digest on stdout" '^sha256:[0-9a-f]{64}$' "$(cat "$KYB_TMP/push-$c.out")"
 	raw=$("${SKOPEO[@]}" inspect --raw --authfile "$REG_AUTHFILE" --cert-dir "$REG_CERT_DIR" "docker://$IMG-$c:v1")
 	want=application/vnd.oci.image.layer.v1.tar
 	[ "$c" = gzip ] && want=$want+gzip
@@ -119,6 +144,15 @@ PID_B=$("${B[@]}" pull "${REGOPTS[@]}" --name pulled "$IMG:v1" 2>"$KYB_TMP/pull.
 	fail "pull by tag on node B" "$(cat "$KYB_TMP/pull.err")"
 expect_match "pull prints the new checkpoint id" '^[0-9a-f]{32}$' "$PID_B"
 expect_contains "pull resolves the tag to the digest" "$(cat "$KYB_TMP/pull.err")" "$IMG@$DIGEST"
+mapfile -t lines <"$KYB_TMP/pull.err"
+expect_eq "pull, not on a terminal: one line per step" 5 "${#lines[@]}"
+expect_eq "pull: the resolve line has the digest" "Resolving $IMG:v1: $DIGEST" "${lines[0]% in *}"
+expect_match "pull: the fetch line has bytes and rate" "^Fetching $IMG@$DIGEST: $BYTES\$" "${lines[1]-}"
+expect_match "pull: the verify line has the checkpoint, bytes and rate" \
+	"^Verifying the digests of $IMG@$DIGEST: checkpoint $CKPT, $BYTES\$" "${lines[2]-}"
+expect_match "pull: the unpack line has bytes and rate" \
+	"^Unpacking $IMG@$DIGEST into the catalog: $BYTES\$" "${lines[3]-}"
+expect_match "pull: the last line" '^Pulled in [0-9.]+ s$' "${lines[4]-}"
 j=$("${B[@]}" inspect pulled --json)
 expect_eq "the pulled copy has node A's checksum" "$SUM" "$(jq -r .checkpoint.checksum <<<"$j")"
 expect_eq "the pulled copy keeps the container's identity" "$NS $ID" \
@@ -126,8 +160,9 @@ expect_eq "the pulled copy keeps the container's identity" "$NS $ID" \
 expect_contains "the pulled copy verifies" "$("${B[@]}" inspect pulled --verify)" "checksum matches"
 for c in none gzip; do
 	d=$("${SKOPEO[@]}" inspect --authfile "$REG_AUTHFILE" --cert-dir "$REG_CERT_DIR" "docker://$IMG-$c:v1" | jq -r .Digest)
-	out=$("${B[@]}" pull -q "${REGOPTS[@]}" "$IMG-$c@$d" 2>&1) ||
-		fail "pull by digest, layer $c" "$out"
+	out=$("${B[@]}" pull -q "${REGOPTS[@]}" "$IMG-$c@$d" 2>"$KYB_TMP/pull-$c.err") ||
+		fail "pull by digest, layer $c" "$(cat "$KYB_TMP/pull-$c.err")"
+	expect_eq "pull -q, layer $c: nothing on stderr" "" "$(cat "$KYB_TMP/pull-$c.err")"
 	expect_eq "pull by digest, layer $c: same checksum" "$SUM" "$("${B[@]}" inspect "$out" --json | jq -r .checkpoint.checksum)"
 done
 

@@ -371,3 +371,42 @@ TEST(pax_size_for_huge_file) {
         ASSERT_TRUE(memcmp(b + 1024, "checkpoint/pages-1.img", 22) == 0);
         ASSERT_TRUE(memcmp(b + 1024 + 124, "00000000000", 11) == 0);
 }
+
+typedef struct Seen {
+        uint64_t calls, last;
+        bool decreased;
+} Seen;
+
+static void seen_bytes(uint64_t bytes, void *userdata) {
+        Seen *s = userdata;
+        if (bytes < s->last)
+                s->decreased = true;
+        s->last = bytes;
+        s->calls++;
+}
+
+/* The progress callbacks of the writer and the reader count every byte of
+ * the archive, growing, and end at its size. */
+TEST(progress_counts_archive_bytes) {
+        const char *dir = test_tmpdir();
+        make_checkpoint_tree(dir);
+        _cleanup_close_ int out = memfd();
+        Seen w = {};
+        uint64_t bytes = 0;
+        ASSERT_OK(archive_write_checkpoint_progress(dir, out, seen_bytes, &w, &bytes));
+        ASSERT_TRUE(w.calls > 1);
+        ASSERT_FALSE(w.decreased);
+        ASSERT_EQ(w.last, bytes);
+        ASSERT_EQ(lseek(out, 0, SEEK_END), (off_t)bytes);
+
+        ASSERT_OK(lseek(out, 0, SEEK_SET));
+        const char *dest = test_tmpdir();
+        _cleanup_close_ int dfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(dfd >= 0);
+        Seen r = {};
+        const ArchiveLimits l = {.progress = seen_bytes, .progress_userdata = &r};
+        ASSERT_OK(archive_extract(out, dfd, &l, false));
+        ASSERT_TRUE(r.calls >= 1);
+        ASSERT_FALSE(r.decreased);
+        ASSERT_EQ(r.last, bytes);
+}
