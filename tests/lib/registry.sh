@@ -7,6 +7,7 @@
 #   . "$(dirname "$0")/../lib/common.sh"
 #   . "$(dirname "$0")/../lib/registry.sh"
 #   kyb_registry_start                 # skips (exit 77) without docker-registry/skopeo
+#                                      # (kyb_registry_start token: bearer tokens, below)
 #   kyb_oci_layout "$KYB_TMP/layout"   # the busybox test image as an OCI layout
 #   skopeo copy --authfile "$REG_AUTHFILE" --dest-cert-dir "$REG_CERT_DIR" \
 #       oci:"$KYB_TMP/layout" docker://"$REG"/test/img:v1
@@ -15,6 +16,19 @@
 # with TLS from a throwaway CA, htpasswd (bcrypt) auth with one user, deletes
 # enabled, storage and log under $KYB_TMP/registry, on 127.0.0.1 and a free
 # port of its own (tests run in parallel). It is stopped at exit.
+#
+# `kyb_registry_start token` starts it with bearer-token auth instead of
+# htpasswd (`auth: token:` in its config), as Harbor, GHCR, Docker Hub or
+# GitLab run theirs: /v2/ answers 401 with `WWW-Authenticate: Bearer
+# realm=...`, the client fetches a token there with the user's credentials
+# (HTTP basic) and sends it as `Authorization: Bearer`. The realm is
+# tests/lib/token-server.py on 127.0.0.1 (a port of its own) over TLS with the
+# same test CA; it knows the same one user, signs RS256 JWTs with a key whose
+# certificate the test CA signed (in the token's x5c header; the registry's
+# rootcertbundle is the CA), grants pull and push on any repository, answers
+# 401 to wrong or missing credentials, and logs each token issued and each
+# refusal to $REG_TOKEN_LOG. The registry itself then refuses basic
+# credentials. The user, the auth file and the CA are as in the default mode.
 #
 # Variables set by kyb_registry_start (exported):
 #   REG           host:port (127.0.0.1:PORT)
@@ -27,6 +41,13 @@
 #   REG_AUTHFILE  a docker config.json-style auth file for $REG (skopeo --authfile)
 #   REG_LOG       the registry's log
 #   REG_PID       its pid
+#   REG_AUTH      basic or token
+# and in token mode:
+#   REG_TOKEN_URL    the realm (https://127.0.0.1:PORT/token)
+#   REG_TOKEN_SERVICE REG_TOKEN_ISSUER  the service and issuer names
+#   REG_TOKEN_LOG    the token server's log: "issued token to USER for SCOPES",
+#                    "refused: wrong credentials of user 'USER' for SCOPES"
+#   REG_TOKEN_PID    its pid
 
 # _kyb_reg_port_busy PORT: something listens on 127.0.0.1:PORT or *:PORT.
 _kyb_reg_port_busy() {
@@ -81,11 +102,52 @@ http:
   tls:
     certificate: $REG_DIR/tls/server.crt
     key: $REG_DIR/tls/server.key
+EOF
+	if [ "$REG_AUTH" = token ]; then
+		cat >>"$REG_DIR/config.yml" <<EOF
+auth:
+  token:
+    realm: $REG_TOKEN_URL
+    service: $REG_TOKEN_SERVICE
+    issuer: $REG_TOKEN_ISSUER
+    rootcertbundle: $REG_DIR/tls/ca.crt
+EOF
+	else
+		cat >>"$REG_DIR/config.yml" <<EOF
 auth:
   htpasswd:
     realm: kybernate-test
     path: $REG_DIR/htpasswd
 EOF
+	fi
+}
+
+# _kyb_reg_token_start: the token server of token mode (tests/lib/token-server.py),
+# with an RSA signing key whose certificate the test CA signed.
+_kyb_reg_token_start() {
+	local d=$REG_DIR/tls
+	openssl req -new -newkey rsa:2048 -nodes -keyout "$d/token.key" -out "$d/token.csr" \
+		-subj "/CN=kybernate test token signer" >/dev/null 2>&1 ||
+		die "openssl: cannot make the token signing key"
+	printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" >"$d/token.ext"
+	openssl x509 -req -in "$d/token.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+		-days 2 -extfile "$d/token.ext" -out "$d/token.crt" >/dev/null 2>&1 ||
+		die "openssl: cannot sign the token signing certificate"
+	printf '%s\n' "$REG_PASS" >"$REG_DIR/token-password"
+	REG_TOKEN_SERVICE=kybernate-test-registry
+	REG_TOKEN_ISSUER=kybernate-test-token-issuer
+	REG_TOKEN_LOG=$REG_DIR/token-server.log
+	rm -f "$REG_DIR/token-port"
+	setsid python3 "$KYB_TOP/tests/lib/token-server.py" --port-file "$REG_DIR/token-port" \
+		--tls-cert "$d/server.crt" --tls-key "$d/server.key" \
+		--sign-key "$d/token.key" --sign-cert "$d/token.crt" \
+		--service "$REG_TOKEN_SERVICE" --issuer "$REG_TOKEN_ISSUER" \
+		--user "$REG_USER" --password-file "$REG_DIR/token-password" \
+		>>"$REG_TOKEN_LOG" 2>&1 </dev/null &
+	REG_TOKEN_PID=$!
+	kyb_wait 15 test -s "$REG_DIR/token-port" ||
+		die "the token server did not start: $(tail -n 5 "$REG_TOKEN_LOG")"
+	REG_TOKEN_URL=https://127.0.0.1:$(cat "$REG_DIR/token-port")/token
 }
 
 # _kyb_reg_up: our registry answers /v2/ with 401 over TLS verified against
@@ -111,13 +173,28 @@ kyb_registry_stop() {
 		tail -n 30 "$REG_LOG" >&2
 	fi
 	REG_PID=
+	if [ -n "${REG_TOKEN_PID:-}" ]; then
+		kill -TERM "$REG_TOKEN_PID" 2>/dev/null
+		wait "$REG_TOKEN_PID" 2>/dev/null
+		if [ "${_kyb_fail:-0}" -gt 0 ] && [ -f "$REG_TOKEN_LOG" ]; then
+			log "--- last lines of the token server log $REG_TOKEN_LOG:"
+			tail -n 20 "$REG_TOKEN_LOG" >&2
+		fi
+		REG_TOKEN_PID=
+	fi
 	return 0
 }
 
-# kyb_registry_start: starts the private registry and waits until it answers.
+# kyb_registry_start [basic|token]: starts the private registry (htpasswd auth,
+# or bearer tokens from a token server of its own) and waits until it answers.
 kyb_registry_start() {
 	local try port
-	require_cmd docker-registry skopeo openssl htpasswd curl
+	REG_AUTH=${1:-basic}
+	case $REG_AUTH in
+	basic) require_cmd docker-registry skopeo openssl htpasswd curl ;;
+	token) require_cmd docker-registry skopeo openssl curl python3 ;;
+	*) die "kyb_registry_start: basic or token, not $REG_AUTH" ;;
+	esac
 	REG_DIR=$KYB_TMP/registry
 	REG_LOG=$REG_DIR/registry.log
 	REG_USER=kybtest
@@ -125,10 +202,14 @@ kyb_registry_start() {
 	mkdir -p "$REG_DIR/storage"
 	_kyb_reg_certs "$REG_DIR/tls"
 	REG_CA=$REG_DIR/tls/ca.crt
-	htpasswd -B -b -c "$REG_DIR/htpasswd" "$REG_USER" "$REG_PASS" >/dev/null 2>&1 ||
-		die "htpasswd -B: cannot write $REG_DIR/htpasswd"
-	REG_PID=
+	REG_PID='' REG_TOKEN_PID=''
 	kyb_on_exit kyb_registry_stop
+	if [ "$REG_AUTH" = token ]; then
+		_kyb_reg_token_start
+	else
+		htpasswd -B -b -c "$REG_DIR/htpasswd" "$REG_USER" "$REG_PASS" >/dev/null 2>&1 ||
+			die "htpasswd -B: cannot write $REG_DIR/htpasswd"
+	fi
 	# A random free port; if another test takes it first, our registry exits
 	# (address in use) or is not the one that answers: try another.
 	for try in 1 2 3 4 5 6 7 8; do
@@ -155,8 +236,10 @@ kyb_registry_start() {
 	REG_AUTHFILE=$REG_DIR/auth.json
 	jq -n --arg r "$REG" --arg a "$(printf '%s:%s' "$REG_USER" "$REG_PASS" | base64 -w0)" \
 		'{auths: {($r): {auth: $a}}}' >"$REG_AUTHFILE"
-	export REG REG_DIR REG_CA REG_CERT_DIR REG_USER REG_PASS REG_AUTHFILE REG_LOG REG_PID
-	log "registry $(docker-registry --version | awk '{print $3}') on https://$REG (pid $REG_PID, dir $REG_DIR)"
+	export REG REG_DIR REG_CA REG_CERT_DIR REG_USER REG_PASS REG_AUTHFILE REG_LOG REG_PID REG_AUTH
+	[ "$REG_AUTH" = basic ] ||
+		export REG_TOKEN_URL REG_TOKEN_SERVICE REG_TOKEN_ISSUER REG_TOKEN_LOG REG_TOKEN_PID
+	log "registry $(docker-registry --version | awk '{print $3}') on https://$REG (pid $REG_PID, dir $REG_DIR, $REG_AUTH auth${REG_TOKEN_URL:+, realm $REG_TOKEN_URL})"
 }
 
 # kyb_oci_layout DIR [LAYER_TAR]: DIR becomes an OCI image layout (oci-layout,
