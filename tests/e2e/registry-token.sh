@@ -29,7 +29,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/registry.sh"
 
 require_root
-require_cmd runc criu busybox jq base64
+require_cmd runc criu busybox jq base64 python3 openssl curl
 require_build kybernated kybernatectl
 kyb_registry_start token
 
