@@ -19,7 +19,9 @@
 #     runtime, pushed with `kybernatectl push`: `podman container restore
 #     <image>` (Podman has the base image) takes it for a checkpoint image and
 #     refuses it for want of the base image's Podman image ID in config.dump
-#     (rootfsImageID), which we cannot know; docs/INTEROP.md says why.
+#     (rootfsImageID), which we cannot know; docs/INTEROP.md says why. Given
+#     that ID and CRIU's skip-file-rwx-check, Podman restores it and the count
+#     goes on, with the file written before.
 #   checkpointctl-build: the installed checkpointctl has no `build` command.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
@@ -29,7 +31,7 @@ set -euo pipefail
 
 require_root
 command -v podman >/dev/null || skip_all "podman is not installed (scripts/setup.sh installs it)"
-require_cmd runc ctr criu jq skopeo
+require_cmd runc ctr criu jq skopeo zstd
 require_build containerd-shim-kybernate-v1 kybernated kybernatectl
 kyb_image_build
 kyb_registry_start
@@ -63,6 +65,7 @@ kyb_on_exit "kill $DPID 2>/dev/null; wait $DPID 2>/dev/null; [ \"\$_kyb_fail\" =
 kyb_wait 10 kctl status >/dev/null || die "kybernated did not come up: $(tail -n 20 "$D/daemon.log")"
 
 first_number() { grep -m1 -E '^[0-9]+$' "$1"; }
+last_number() { grep -E '^[0-9]+$' "$1" | tail -n 1; }
 wait_numbers() { kyb_wait 60 sh -c "[ \"\$(grep -cE '^[0-9]+$' '$1')\" -ge $2 ]"; }
 run_bg() {
 	local id=$1 out=$2
@@ -177,6 +180,7 @@ run_bg kcnt "$D/kcnt.out" --annotation "io.kubernetes.cri.image-name=$KYB_BUSYBO
 wait_numbers "$D/kcnt.out" 5 || die "the counter did not count: $(cat "$D/kcnt.out")"
 ID=$(kctl checkpoint -q --exit --namespace "$KYB_NS" kcnt | tail -n 1)
 [[ $ID =~ ^[0-9a-f]{32}$ ]] || die "checkpoint failed: $ID"
+kbefore=$(last_number "$D/kcnt.out")
 KIMG=$REG/kyb/cnt:v1
 kctl push -q --authfile "$REG_AUTHFILE" --cert-dir "$REG_CERT_DIR" "$ID" "$KIMG" >/dev/null ||
 	die "kybernatectl push failed"
@@ -192,6 +196,62 @@ out=$("${P[@]}" container restore --name krst "$KIMG" 2>&1) &&
 	expect_contains "kybernate-to-podman: Podman 4.3 refuses our image for want of rootfsImageID" "$out" \
 		"both RootfsImageName and RootfsImageID must be set"
 expect_contains "... after reading it as a checkpoint image" "$out" "unable to import checkpoint from image"
+"${P[@]}" rm -f -t 0 krst >/dev/null 2>&1 || true
+
+# What it takes (docs/INTEROP.md): the same checkpoint with config.dump's
+# rootfsImageID set to Podman's ID of the base image, and CRIU's
+# skip-file-rwx-check (the root directory is 0755 in a containerd snapshot,
+# 0555 in Podman's storage) in a CRIU configuration file named by runc's
+# org.criu.config annotation in spec.dump, the spec Podman restores with.
+# Then Podman restores it and the count goes on: the rest of our archive is
+# what Podman reads.
+t=$D/klayout
+skopeo copy -q --authfile "$REG_AUTHFILE" --src-cert-dir "$REG_CERT_DIR" "docker://$KIMG" "oci:$t" ||
+	die "copy of our image into a layout failed"
+m=$(jq -r '.manifests[0].digest' "$t/index.json")
+mf=$t/blobs/sha256/${m#sha256:}
+l=$t/blobs/sha256/$(jq -r '.layers[0].digest' "$mf" | cut -d: -f2)
+mkdir -p "$D/kx"
+case $(jq -r '.layers[0].mediaType' "$mf") in
+*zstd) zstd -qdc "$l" ;;
+*gzip) gzip -dc "$l" ;;
+*) cat "$l" ;;
+esac | tar -C "$D/kx" -xf - || die "cannot unpack our layer"
+echo skip-file-rwx-check >"$D/criu-rwx.conf"
+jq --arg id "$("${P[@]}" image inspect --format '{{.Id}}' "$KYB_BUSYBOX")" '.rootfsImageID = $id' \
+	"$D/kx/config.dump" >"$D/x.json" && mv "$D/x.json" "$D/kx/config.dump"
+jq --arg c "$D/criu-rwx.conf" '.annotations["org.criu.config"] = $c' "$D/kx/spec.dump" >"$D/x.json" &&
+	mv "$D/x.json" "$D/kx/spec.dump"
+tar -C "$D/kx" -cf "$D/klayer.tar" .
+d=$(sha256sum "$D/klayer.tar" | cut -d' ' -f1)
+mv "$D/klayer.tar" "$t/blobs/sha256/$d"
+jq -c --arg d "sha256:$d" --argjson n "$(stat -c %s "$t/blobs/sha256/$d")" \
+	'.layers[0] |= (.digest = $d | .size = $n | .mediaType = "application/vnd.oci.image.layer.v1.tar")' \
+	"$mf" >"$D/x.json"
+d=$(sha256sum "$D/x.json" | cut -d' ' -f1)
+mv "$D/x.json" "$t/blobs/sha256/$d"
+jq --arg d "sha256:$d" --argjson n "$(stat -c %s "$t/blobs/sha256/$d")" \
+	'.manifests[0].digest = $d | .manifests[0].size = $n' "$t/index.json" >"$D/x.json" && mv "$D/x.json" "$t/index.json"
+skopeo copy -q --preserve-digests --authfile "$REG_AUTHFILE" --dest-cert-dir "$REG_CERT_DIR" \
+	"oci:$t" "docker://$REG/kyb/cnt-podman:v1" || die "push of the completed image failed"
+# The same image config as $KIMG's, so the same image ID: one at a time.
+"${P[@]}" rmi -f "$KIMG" >/dev/null 2>&1
+"${P[@]}" pull -q "${P_REG[@]}" "$REG/kyb/cnt-podman:v1" >/dev/null 2>&1 || die "podman pull failed"
+if out=$("${P[@]}" container restore --name krst "$REG/kyb/cnt-podman:v1" 2>&1); then
+	pass "kybernate-to-podman: given rootfsImageID and skip-file-rwx-check, podman container restore <our image>"
+else
+	fail "kybernate-to-podman: given rootfsImageID and skip-file-rwx-check, podman container restore <our image>" \
+		"$(tail -n 3 <<<"$out")"
+fi
+kyb_wait 20 sh -c "[ \"\$(${P[*]} logs krst 2>/dev/null | grep -cE '^[0-9]+$')\" -ge 2 ]" || true
+n=$("${P[@]}" logs krst 2>/dev/null | grep -m1 -E '^[0-9]+$' || true)
+if [ -n "$n" ] && [ -n "$kbefore" ] && [ "$n" -ge "$kbefore" ]; then
+	pass "kybernate-to-podman: ... and the count goes on in Podman ($kbefore -> $n)"
+else
+	fail "kybernate-to-podman: ... and the count goes on in Podman" "before=$kbefore: $("${P[@]}" logs krst 2>&1 | head -n 3)"
+fi
+expect_eq "kybernate-to-podman: ... with the file written before the checkpoint" hello-from-before \
+	"$("${P[@]}" exec krst cat /tmp/written 2>&1)"
 "${P[@]}" rm -f -t 0 krst >/dev/null 2>&1 || true
 
 # ---- checkpointctl build -----------------------------------------------------------------------------
