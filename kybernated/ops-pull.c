@@ -431,6 +431,22 @@ static void pull_adopt(PullOp *op) {
                           strerror(-r));
                 return;
         }
+        /* A foreign checkpoint (Podman's --create-image, checkpointctl) names
+         * no tenant: pull_allow let the target's namespaces restore from this
+         * repository, so the row takes them. One that names a tenant (ours,
+         * or Kubernetes annotations in its spec.dump) is checked below. */
+        if (isempty(e->containerd_namespace) && isempty(e->k8s_namespace)) {
+                char **field[] = {&e->containerd_namespace, &e->k8s_namespace};
+                const char *value[] = {t.containerd_namespace, t.k8s_namespace};
+                for (size_t i = 0; i < ELEMENTSOF(field); i++) {
+                        free(*field[i]);
+                        *field[i] = value[i] ? strdup(value[i]) : NULL;
+                        if (value[i] && !*field[i]) {
+                                pull_fail(op, ENOMEM, "out of memory");
+                                return;
+                        }
+                }
+        }
 
         /* The tenant and image rules before any row exists. */
         const char *why = NULL;
