@@ -51,7 +51,9 @@ kyb_node_start() {
 	: >"$d/kybernated.log"
 	_kyb_node_ctd[$node]=$name
 	export KYBERNATE_SOCKET=$d/kybernated.sock
-	"$BUILD/kybernated" --config "$d/kybernated.conf" --store "$d/store" --socket "$KYBERNATE_SOCKET" \
+	# Its own session, as containerd's: a Ctrl-C at the terminal is for the
+	# script, which stops the node itself (kybernated quits on SIGINT).
+	setsid "$BUILD/kybernated" --config "$d/kybernated.conf" --store "$d/store" --socket "$KYBERNATE_SOCKET" \
 		--runc-root-base /run/containerd/runc --durable=no >>"$d/kybernated.log" 2>&1 &
 	_kyb_node_pid[$node]=$!
 	kyb_on_exit "kyb_node_stop '$node'"
@@ -74,14 +76,20 @@ kyb_node_use() {
 }
 
 # kyb_node_stop NODE: stops the node's containerd (and its containers), then
-# its kybernated; keeps the daemon's log as
-# $BUILD/test-logs/kybernated-CTD_NAME.log (without a trailing -PID).
+# its kybernated; keeps their logs as $BUILD/test-logs/containerd-CTD_NAME.log
+# and kybernated-CTD_NAME.log, CTD_NAME without its trailing -PID (the latest
+# run's).
 kyb_node_stop() {
 	local -
 	set +e
 	local node=$1 name=${_kyb_node_ctd[$1]:-} pid=${_kyb_node_pid[$1]:-} d
 	d=$(kyb_node_dir "$node")
-	[ -z "$name" ] || ctd_stop "$name"
+	if [ -n "$name" ]; then
+		log "node $node: stopping containerd $name and kybernated"
+		# ctd_start's own clean-up may have stopped it already.
+		[ ! -e "$KYB_TEST_RUN/$name.version" ] || ctd_stop "$name"
+		mv -f "$BUILD/test-logs/containerd-$name.log" "$BUILD/test-logs/containerd-${name%-*}.log" 2>/dev/null
+	fi
 	if [ -n "$pid" ]; then
 		kill "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
@@ -92,6 +100,7 @@ kyb_node_stop() {
 		mkdir -p "$BUILD/test-logs" &&
 			cp "$d/kybernated.log" "$BUILD/test-logs/kybernated-${name%-*}.log" 2>/dev/null
 	fi
+	[ -z "$name" ] || log "node $node: stopped"
 	_kyb_node_ctd[$node]="" _kyb_node_pid[$node]=""
 	return 0
 }
