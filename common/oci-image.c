@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "image-ref.h"
 #include "sha256.h"
@@ -950,4 +951,38 @@ int oci_image_layer_tar(const OciImage *img, int *ret_fd, pid_t *ret_pid) {
         }
         *ret_fd = p[0];
         return 0;
+}
+
+int oci_image_layer_end(int fd, pid_t pid, bool complete) {
+        int r = 0;
+        if (complete) {
+                char buf[64 * 1024];
+                uint64_t n = 0;
+                ssize_t k;
+                while ((k = read(fd, buf, sizeof(buf))) != 0) {
+                        if (k < 0) {
+                                if (errno == EINTR)
+                                        continue;
+                                r = negative_errno();
+                                break;
+                        }
+                        n += (uint64_t)k;
+                        if (n > OCI_LAYER_TRAILER_MAX) {
+                                r = -EBADMSG;
+                                break;
+                        }
+                }
+        }
+        safe_close(fd);
+        if (pid <= 0)
+                return r;
+        if (!complete || r < 0)
+                (void)kill(pid, SIGKILL);
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return r < 0 ? r : negative_errno();
+        if (complete && r >= 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+                r = -EBADMSG;
+        return r;
 }

@@ -16,7 +16,6 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 
 #include "archive.h"
 #include "ctl.h"
@@ -273,13 +272,10 @@ static int pull_import(Ctl *ctl, const RegistryOpts *o, Progress *pr, const char
                 return ctl_exit_code(r);
         }
         int x = ctl_import_fd(ctl, in, pinned, o->name, o->pin, pr);
-        in = safe_close(in);
-        if (pid > 0) {
-                int status;
-                (void)waitpid(pid, &status, 0);
-                if (x == CTL_EXIT_OK && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
-                        ERR("pull: the decompressor of %s failed after the import\n", pinned);
-        }
+        if (oci_image_layer_end(TAKE_FD(in), pid, x == CTL_EXIT_OK) < 0 && x == CTL_EXIT_OK)
+                ERR("pull: the layer of %s goes on after its archive, or its decompressor failed after the "
+                    "import\n",
+                    pinned);
         return x;
 }
 

@@ -294,15 +294,9 @@ static int fetch(const PullOp *op, char **ret_msg) {
         const ArchiveLimits alimits = {.max_entries = 100000};
         if (r >= 0)
                 r = archive_extract(in, dfd, &alimits, op->manager->config->durable);
-        /* NOLINTNEXTLINE(clang-analyzer-deadcode.DeadStores): read by the _cleanup_close_ at scope exit */
-        in = safe_close(in);
-        if (pid > 0) {
-                int status;
-                while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                        ;
-                if (r >= 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
-                        r = -EBADMSG;
-        }
+        int e = oci_image_layer_end(TAKE_FD(in), pid, r >= 0);
+        if (r >= 0)
+                r = e;
         if (r < 0) {
                 const char *why = r == -EPERM     ? "a member path leaves the archive (absolute or ..)"
                                   : r == -ENOTSUP ? "it contains links or special files"

@@ -2,7 +2,9 @@
 /* OCI image layouts: our writer's output read back, and every way a hostile
  * layout is refused (hand-built layouts, each wrong in one place). */
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "image-ref.h"
 #include "oci-image.h"
@@ -565,4 +567,47 @@ TEST(read_pinned) {
 
         ASSERT_EQ(oci_image_read_pinned("/nonexistent-layout", digest, &img, &why), -ENOENT);
         ASSERT_NOT_NULL(why);
+}
+
+/* A child writing n bytes into a pipe, then exiting with code: a decompressor
+ * that goes on after the tar reader stopped. */
+static pid_t writer(uint64_t n, int code, int *ret_fd) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -1;
+        pid_t pid = fork();
+        if (pid == 0) {
+                close(p[0]);
+                char buf[4096] = {};
+                for (uint64_t done = 0; done < n;) {
+                        size_t k = n - done < sizeof(buf) ? (size_t)(n - done) : sizeof(buf);
+                        if (write(p[1], buf, k) != (ssize_t)k)
+                                _exit(3); /* EPIPE: SIGPIPE is ignored below */
+                        done += k;
+                }
+                _exit(code);
+        }
+        close(p[1]);
+        *ret_fd = p[0];
+        return pid;
+}
+
+TEST(layer_end) {
+        /* As zstd -dc: ignoring SIGPIPE turns a closed pipe into exit 3. */
+        signal(SIGPIPE, SIG_IGN);
+        int fd;
+        /* The padding after the end-of-archive blocks is read, not cut off. */
+        pid_t pid = writer(256 * 1024, 0, &fd);
+        ASSERT_TRUE(pid > 0);
+        ASSERT_OK(oci_image_layer_end(fd, pid, true));
+        /* More than OCI_LAYER_TRAILER_MAX after the archive: refused. */
+        pid = writer(OCI_LAYER_TRAILER_MAX + 4096, 0, &fd);
+        ASSERT_ERROR(oci_image_layer_end(fd, pid, true), EBADMSG);
+        /* A decompressor that fails: refused. */
+        pid = writer(10, 1, &fd);
+        ASSERT_ERROR(oci_image_layer_end(fd, pid, true), EBADMSG);
+        /* An incomplete read: the decompressor is stopped, nothing to say. */
+        pid = writer(UINT64_C(1) << 30, 0, &fd);
+        ASSERT_OK(oci_image_layer_end(fd, pid, false));
+        signal(SIGPIPE, SIG_DFL);
 }
