@@ -66,6 +66,10 @@ typedef struct Config {
         char *registry_authfile; /* registry_authfile = (skopeo's own search) */
         char *registry_cert_dir; /* registry_cert_dir = (the certs.d layout) */
         bool registry_insecure;  /* registry_insecure = no (test registries only) */
+        /* push_to = HOST[:PORT]/REPO (none): every checkpoint taken is pushed
+         * as HOST[:PORT]/REPO:<id> (push.h), and a Resolve of an id this node
+         * does not have pulls that image (under pull_allow) */
+        char *push_to;
 
         /* Why the last config_set() failed, when it says more than its errno
          * (static string), else NULL. */
