@@ -46,9 +46,6 @@
 #include "spawn.h"
 #include "store.h"
 
-/* The message a child reports with its result, at most. */
-#define PULL_MESSAGE_MAX 2048
-
 typedef enum PullStep {
         PULL_STEP_RESOLVE,
         PULL_STEP_FETCH,
@@ -228,21 +225,6 @@ static int pull_try_cache(Connection *c, const char *pinned, const RestoreIdenti
 
 /* ---- the children ---- */
 
-static void child_report(int fd, int r, const char *msg) {
-        char out[PULL_MESSAGE_MAX + 32];
-        int n = snprintf(out, sizeof(out) - 1, "%d %.*s", r, PULL_MESSAGE_MAX, msg ? msg : "");
-        if (n < 0)
-                return;
-        if (n > (int)sizeof(out) - 2)
-                n = (int)sizeof(out) - 2;
-        /* One line of printable text: it ends up in an error message. */
-        for (int i = 0; i < n; i++)
-                if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
-                        out[i] = ' ';
-        out[n++] = '\n';
-        (void)!write(fd, out, (size_t)n);
-}
-
 static void resolve_child(void *userdata, int result_fd) {
         const PullOp *op = userdata;
         spawn_close_fds_but(result_fd);
@@ -250,7 +232,7 @@ static void resolve_child(void *userdata, int result_fd) {
         char digest[IMAGE_DIGEST_LEN + 1];
         _cleanup_free_ char *err = NULL;
         int r = registry_resolve(&ro, op->image, digest, &err);
-        child_report(result_fd, r, r >= 0 ? digest : err ? err : strerror(-r));
+        spawn_report(result_fd, r, r >= 0 ? digest : err ? err : strerror(-r));
 }
 
 /* Step 3 in the child: fetch, validate, unpack. 0, or a negative errno and
@@ -321,49 +303,15 @@ static void fetch_child(void *userdata, int result_fd) {
         spawn_close_fds_but(result_fd);
         _cleanup_free_ char *msg = NULL;
         int r = fetch(op, &msg);
-        child_report(result_fd, r, msg);
-}
-
-/* Reads the child's "R MESSAGE" line. */
-static int read_report(PullOp *op, const siginfo_t *si, char **ret_msg) {
-        char buf[PULL_MESSAGE_MAX + 64];
-        ssize_t k = read(op->result_fd, buf, sizeof(buf) - 1);
-        op->result_fd = safe_close(op->result_fd);
-        *ret_msg = NULL;
-        if (si->si_code != CLD_EXITED || k <= 0) {
-                *ret_msg = strdup_printf("the pull child %s %d",
-                                         si->si_code == CLD_EXITED ? "exited" : "died of", si->si_status);
-                return -EIO;
-        }
-        buf[k] = 0;
-        buf[strcspn(buf, "\n")] = 0;
-        char *end = NULL;
-        long r = strtol(buf, &end, 10);
-        if (end == buf || r > 0 || r < -4095) {
-                *ret_msg = strdup("the pull child reported nothing readable");
-                return -EIO;
-        }
-        *ret_msg = strdup(*end == ' ' ? end + 1 : end);
-        return (int)r;
+        spawn_report(result_fd, r, msg);
 }
 
 static int pull_start_child(PullOp *op, void (*fn)(void *userdata, int result_fd),
-                            int (*handler)(sd_event_source *, const siginfo_t *, void *)) {
-        pid_t pid;
-        int r = spawn_fork(fn, op, &op->result_fd, &pid);
-        if (r < 0)
-                return r;
-        r = sd_event_add_child(op->manager->event, &op->child, pid, WEXITED, handler, op);
-        if (r < 0) {
-                kill(pid, SIGKILL);
-                (void)waitpid(pid, NULL, 0);
-                op->child = NULL;
-                return r;
-        }
-        /* Freeing the op before the child exits kills and reaps it. */
-        (void)sd_event_source_set_child_process_own(op->child, true);
-        op->step_usec = now_monotonic_usec();
-        return 0;
+                            sd_event_child_handler_t handler) {
+        int r = spawn_fork_watched(op->manager->event, fn, op, handler, &op->child, &op->result_fd);
+        if (r >= 0)
+                op->step_usec = now_monotonic_usec();
+        return r;
 }
 
 /* ---- step 4: adoption ---- */
@@ -487,7 +435,7 @@ static int on_fetch_exit(sd_event_source *s, const siginfo_t *si, void *userdata
         PullOp *op = userdata;
         op->child = sd_event_source_disable_unref(op->child);
         _cleanup_free_ char *msg = NULL;
-        int r = read_report(op, si, &msg);
+        int r = spawn_read_report(&op->result_fd, si, &msg);
         remove_staging(&op->layout);
         if (r < 0) {
                 pull_fail(op, r, "%s", msg ? msg : strerror(-r));
@@ -558,7 +506,7 @@ static int on_resolve_exit(sd_event_source *s, const siginfo_t *si, void *userda
         PullOp *op = userdata;
         op->child = sd_event_source_disable_unref(op->child);
         _cleanup_free_ char *msg = NULL;
-        int r = read_report(op, si, &msg);
+        int r = spawn_read_report(&op->result_fd, si, &msg);
         if (r >= 0 && !image_digest_valid(msg))
                 r = -EIO;
         if (r < 0) {
