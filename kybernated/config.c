@@ -5,6 +5,7 @@
 #include "config.h"
 #include "image-ref.h"
 #include "kyb-client.h"
+#include "registry.h"
 #include "resolve.h"
 #include "util.h"
 
@@ -15,6 +16,15 @@ static int set_str(char **p, const char *v) {
         free(*p);
         *p = s;
         return 0;
+}
+
+void config_registry_options(const Config *c, RegistryOptions *ret) {
+        *ret = (RegistryOptions){
+                .authfile = c->registry_authfile,
+                .cert_dir = c->registry_cert_dir,
+                .insecure = c->registry_insecure,
+                .compression = REGISTRY_PUSH_COMPRESSION_DEFAULT,
+        };
 }
 
 int config_init(Config *c) {

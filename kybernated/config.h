@@ -76,6 +76,11 @@ typedef struct Config {
         const char *error;
 } Config;
 
+typedef struct RegistryOptions RegistryOptions;
+/* What the registry_* keys say, as common/registry.h takes it (pushes
+ * compress with REGISTRY_PUSH_COMPRESSION_DEFAULT); strings borrowed from c. */
+void config_registry_options(const Config *c, RegistryOptions *ret);
+
 int config_init(Config *c);
 void config_done(Config *c);
 /* Parses text (the file's content); on error *ret_line is the bad line. */

@@ -82,14 +82,6 @@ static RestoreIdentity pull_target(const PullOp *op) {
         };
 }
 
-static RegistryOptions pull_registry_options(const Config *c) {
-        return (RegistryOptions){
-                .authfile = c->registry_authfile,
-                .cert_dir = c->registry_cert_dir,
-                .insecure = c->registry_insecure,
-        };
-}
-
 /* Removes a staging directory (never through a mount point). */
 static void remove_staging(char **p) {
         if (*p) {
@@ -228,7 +220,8 @@ static int pull_try_cache(Connection *c, const char *pinned, const RestoreIdenti
 static void resolve_child(void *userdata, int result_fd) {
         const PullOp *op = userdata;
         spawn_close_fds_but(result_fd);
-        RegistryOptions ro = pull_registry_options(op->manager->config);
+        RegistryOptions ro;
+        config_registry_options(op->manager->config, &ro);
         char digest[IMAGE_DIGEST_LEN + 1];
         _cleanup_free_ char *err = NULL;
         int r = registry_resolve(&ro, op->image, digest, &err);
@@ -238,7 +231,8 @@ static void resolve_child(void *userdata, int result_fd) {
 /* Step 3 in the child: fetch, validate, unpack. 0, or a negative errno and
  * *ret_msg saying why. */
 static int fetch(const PullOp *op, char **ret_msg) {
-        RegistryOptions ro = pull_registry_options(op->manager->config);
+        RegistryOptions ro;
+        config_registry_options(op->manager->config, &ro);
         _cleanup_free_ char *err = NULL;
         int r = registry_pull(&ro, op->pinned, op->layout, &err);
         if (r < 0) {
