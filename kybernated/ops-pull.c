@@ -59,8 +59,9 @@ typedef struct PullOp {
         sd_event_source *child; /* owns the running child: unref kills and reaps it */
         int result_fd;
         ImageRef ref;
-        char *image;  /* as the request named it */
-        char *pinned; /* HOST[:PORT]/REPO@sha256:... */
+        char *image;     /* as the request named it */
+        char *not_found; /* push_to:<id>: the local lookup's answer (op_resolve_image()) */
+        char *pinned;    /* HOST[:PORT]/REPO@sha256:... */
         char digest[IMAGE_DIGEST_LEN + 1];
         char *layout;  /* <staging>/<id>: the OCI layout skopeo writes */
         char *staging; /* <staging>/<id>: the unpacked checkpoint */
@@ -104,6 +105,7 @@ static PullOp *pull_op_free(PullOp *op) {
         remove_staging(&op->staging);
         image_ref_done(&op->ref);
         free(op->image);
+        free(op->not_found);
         free(op->pinned);
         free(op->t_containerd_namespace);
         free(op->t_k8s_namespace);
@@ -503,6 +505,12 @@ static int on_resolve_exit(sd_event_source *s, const siginfo_t *si, void *userda
         int r = spawn_read_report(&op->result_fd, si, &msg);
         if (r >= 0 && !image_digest_valid(msg))
                 r = -EIO;
+        if (r < 0 && op->not_found) {
+                /* Not pushed there (or the registry cannot say): as if there were no push_to. */
+                pull_fail(op, ENOENT, "%s (not in the registry either: %s: %s)", op->not_found, op->image,
+                          msg ? msg : strerror(-r));
+                return 0;
+        }
         if (r < 0) {
                 pull_fail(op, r, "resolving %s failed: %s", op->image, msg ? msg : strerror(-r));
                 return 0;
@@ -514,7 +522,7 @@ static int on_resolve_exit(sd_event_source *s, const siginfo_t *si, void *userda
 }
 
 void op_resolve_image(Connection *c, const char *image, const RestoreIdentity *t, bool ignore_image,
-                      bool count_restore) {
+                      bool count_restore, const char *not_found) {
         Manager *m = c->manager;
         const Config *cfg = m->config;
         ImageRef ref;
@@ -531,10 +539,22 @@ void op_resolve_image(Connection *c, const char *image, const RestoreIdentity *t
                 connection_send_error(c, ENOMEM, "out of memory");
                 return;
         }
-        /* Before any network access. */
+        /* Before any network access. A node that pulls nothing answers for an
+         * id as it would without push_to. */
+        if (not_found && (cfg->n_pull_rules == 0 || m->no_spawn)) {
+                image_ref_done(&ref);
+                connection_send_error(c, ENOENT, "%s", not_found);
+                return;
+        }
         if (cfg->n_pull_rules == 0 || !pull_allowed(cfg->pull_rules, cfg->n_pull_rules, repository, ns)) {
                 image_ref_done(&ref);
-                if (cfg->n_pull_rules == 0)
+                if (not_found)
+                        connection_send_error(c, EACCES,
+                                              "%s; its image %s (push_to) may not be pulled: restore from "
+                                              "image repository %s into namespace %s refused: no pull_allow "
+                                              "rule allows it",
+                                              not_found, image, repository, ns ? ns : "(none)");
+                else if (cfg->n_pull_rules == 0)
                         connection_send_error(c, EACCES,
                                               "restore from image repository %s into namespace %s refused: "
                                               "pulling is off on this node (no pull_allow rule configured)",
@@ -566,9 +586,11 @@ void op_resolve_image(Connection *c, const char *image, const RestoreIdentity *t
         op->count_restore = count_restore;
         m->n_jobs++;
         const char *src[] = {image,      t->containerd_namespace, t->k8s_namespace,
-                             t->k8s_pod, t->k8s_container,        t->image_ref};
+                             t->k8s_pod, t->k8s_container,        t->image_ref,
+                             not_found};
         char **dst[] = {&op->image,     &op->t_containerd_namespace, &op->t_k8s_namespace,
-                        &op->t_k8s_pod, &op->t_k8s_container,        &op->t_image_ref};
+                        &op->t_k8s_pod, &op->t_k8s_container,        &op->t_image_ref,
+                        &op->not_found};
         for (size_t i = 0; i < ELEMENTSOF(src); i++)
                 if (src[i] && !(*dst[i] = strdup(src[i]))) {
                         op->conn = NULL;
