@@ -235,21 +235,35 @@ TEST(thaw_mark) {
         ASSERT_EQ(system(cmd), 0);
 }
 
-TEST(source_image) {
-        const char *img = "reg.local:5000/ckpt/web@sha256:"
-                          "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-        char path[] = "/tmp/test-daemon-catalog.XXXXXX";
+/* A catalog in the new temporary directory path (a mkdtemp() template)
+ * holding one ready row 0123456789abcdef0123456789abcdef written by schema
+ * version, migrated to the current schema. */
+static Catalog *migrated_from(char *path, int version) {
         ASSERT_NOT_NULL(mkdtemp(path));
         char db[256];
         snprintf(db, sizeof(db), "%s/catalog.db", path);
-        /* A row of schema 5 gets an empty source image. */
         Catalog *c = NULL;
-        ASSERT_OK(catalog_open_at_version(db, true, 5, &c));
+        ASSERT_OK(catalog_open_at_version(db, true, version, &c));
         ASSERT_OK(catalog_exec(c, "INSERT INTO checkpoints (id, state, created_ns) "
                                   "VALUES ('0123456789abcdef0123456789abcdef', 2, 42)"));
         catalog_close(c);
         ASSERT_OK(catalog_open(db, true, &c));
         ASSERT_EQ(catalog_schema_version(c), CATALOG_SCHEMA_VERSION);
+        return c;
+}
+
+static void remove_dir(const char *path) {
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system %s", path);
+        ASSERT_EQ(system(cmd), 0);
+}
+
+TEST(source_image) {
+        const char *img = "reg.local:5000/ckpt/web@sha256:"
+                          "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        char path[] = "/tmp/test-daemon-catalog.XXXXXX";
+        /* A row of schema 5 gets an empty source image. */
+        Catalog *c = migrated_from(path, 5);
         CatalogEntry e = {};
         ASSERT_OK(catalog_get(c, "0123456789abcdef0123456789abcdef", &e));
         ASSERT_STREQ(e.source_image, "");
@@ -280,9 +294,7 @@ TEST(source_image) {
                              &e),
                      ENOENT);
         catalog_close(c);
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system %s", path);
-        ASSERT_EQ(system(cmd), 0);
+        remove_dir(path);
 }
 
 static int collect_ids(const CatalogEntry *e, void *userdata) {
@@ -296,17 +308,8 @@ TEST(push_pending) {
         const char *img = "reg.local:5000/ckpt/node-a:aaaa0000000000000000000000000001@sha256:"
                           "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
         char path[] = "/tmp/test-daemon-catalog.XXXXXX";
-        ASSERT_NOT_NULL(mkdtemp(path));
-        char db[256];
-        snprintf(db, sizeof(db), "%s/catalog.db", path);
         /* A row of schema 6 is not to push and was never pushed. */
-        Catalog *c = NULL;
-        ASSERT_OK(catalog_open_at_version(db, true, 6, &c));
-        ASSERT_OK(catalog_exec(c, "INSERT INTO checkpoints (id, state, created_ns) "
-                                  "VALUES ('0123456789abcdef0123456789abcdef', 2, 42)"));
-        catalog_close(c);
-        ASSERT_OK(catalog_open(db, true, &c));
-        ASSERT_EQ(catalog_schema_version(c), CATALOG_SCHEMA_VERSION);
+        Catalog *c = migrated_from(path, 6);
         CatalogEntry e = {};
         ASSERT_OK(catalog_get(c, "0123456789abcdef0123456789abcdef", &e));
         ASSERT_FALSE(e.push_pending);
@@ -345,9 +348,7 @@ TEST(push_pending) {
         catalog_entry_done(&copy);
         catalog_entry_done(&e);
         catalog_close(c);
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system %s", path);
-        ASSERT_EQ(system(cmd), 0);
+        remove_dir(path);
 }
 
 typedef struct Seen {
