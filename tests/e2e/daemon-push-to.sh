@@ -35,7 +35,6 @@ N=dpush
 NS=$N-ns
 ID=$N-counter
 ID2=$N-counter2
-CRIU=$(command -v criu)
 SKOPEO=(skopeo --insecure-policy)
 REGOPTS=(--authfile "$REG_AUTHFILE" --cert-dir "$REG_CERT_DIR")
 REPO=$REG/ckpt/$N
@@ -50,25 +49,12 @@ printf '#!/bin/bash\nif [ "$2" = copy ] && [ -e "%s" ]; then read -r -t 60 <>"%s
 	"$SLOW" "$KYB_TMP/slow.fifo" "$(command -v skopeo)" >"$KYB_TMP/abin/skopeo"
 chmod +x "$KYB_TMP/abin/skopeo"
 
-# start_node X [CONFIG LINES]: kybernated with a store, socket, runc root base
-# and configuration file of its own (started again on the same store by a
-# second call); its pid in NODE_PID.
-start_node() {
-	local d=$KYB_TMP/node-$1
-	mkdir -p "$d/store" "$d/runc/$NS"
-	printf '%s\n' "${@:2}" >"$d/kybernated.conf"
-	"$BUILD/kybernated" --config "$d/kybernated.conf" --store "$d/store" --socket "$d/sock" \
-		--runc-root-base "$d/runc" --criu "$CRIU" >>"$d/kybernated.log" 2>&1 &
-	NODE_PID=$!
-	kyb_on_exit "kill $NODE_PID 2>/dev/null; wait $NODE_PID 2>/dev/null; sed 's/^/  kybernated $1: /' '$d/kybernated.log' | tail -n 15"
-	kyb_wait 10 "$BUILD/kybernatectl" --socket "$d/sock" status || die "kybernated $1 did not come up"
-}
 A_CONF=("push_to = $REPO" "${AUTH[@]}")
-start_a() { PATH=$KYB_TMP/abin:$PATH start_node a "${A_CONF[@]}"; }
+start_a() { PATH=$KYB_TMP/abin:$PATH kyb_node_start a "${A_CONF[@]}"; }
 start_a
-A_PID=$NODE_PID
-start_node b "push_to = $REPO" "pull_allow = $REG/ckpt=$NS,other-ns" "${AUTH[@]}"
-start_node c "push_to = $REPO" "pull_allow = $REG/elsewhere=$NS" "${AUTH[@]}"
+A_PID=$KYB_NODE_PID
+kyb_node_start b "push_to = $REPO" "pull_allow = $REG/ckpt=$NS,other-ns" "${AUTH[@]}"
+kyb_node_start c "push_to = $REPO" "pull_allow = $REG/elsewhere=$NS" "${AUTH[@]}"
 A=("$BUILD/kybernatectl" --socket "$KYB_TMP/node-a/sock")
 B=("$BUILD/kybernatectl" --socket "$KYB_TMP/node-b/sock")
 C=("$BUILD/kybernatectl" --socket "$KYB_TMP/node-c/sock")
@@ -83,35 +69,27 @@ out=$(timeout 10 "$BUILD/kybernated" --config "$KYB_TMP/bad.conf" --store "$KYB_
 expect_ne "kybernated refuses a push_to with a tag" 0 "$rc"
 expect_contains "the message names push_to" "$out" "push_to is HOST[:PORT]/REPOSITORY"
 
-rows() { "$BUILD/kybernatectl" --socket "$KYB_TMP/node-$1/sock" list --json | jq length; }
-store_clean() { # no staging leftovers and one directory per row in the node's store
-	local s=$KYB_TMP/node-$1/store
-	[ -z "$(ls -A "$s/staging" 2>/dev/null)" ] &&
-		[ "$(ls "$s/checkpoints" 2>/dev/null | wc -l)" = "$(rows "$1")" ]
-}
 pushed_image() { "${A[@]}" inspect "$1" --json | jq -r '.checkpoint.pushed_image // empty'; }
 is_pushed() { [ -n "$(pushed_image "$1")" ]; }
 tags() { "${SKOPEO[@]}" list-tags "${REGOPTS[@]}" "docker://$REPO" | jq -r '.Tags | sort | join(" ")'; }
 remote_digest() { "${SKOPEO[@]}" inspect "${REGOPTS[@]}" "docker://$REPO:$1" | jq -r .Digest; }
+# expect_pushed NAME ID: within 60 s node A records checkpoint ID as pushed,
+# and the registry's tag ID has the digest it recorded.
+expect_pushed() {
+	kyb_wait 60 is_pushed "$2" && pass "$1" || fail "$1" "$(tail -n 5 "$KYB_TMP/node-a/kybernated.log")"
+	expect_eq "$1: the registry has the tag $2, of the recorded digest" "$(pushed_image "$2" | sed 's/.*@//')" \
+		"$(remote_digest "$2")"
+}
 
 # ---- node A: a checkpoint is pushed by itself -------------------------------------
 
 bundle=$KYB_TMP/bundle
-mkdir -p "$bundle/rootfs"
-kyb_rootfs_build "$bundle/rootfs"
-kyb_runc_counter "$RUNC_A" "$bundle" "$ID" "$KYB_TMP/out.log"
-kyb_on_exit "runc --root '$RUNC_B' delete -f $ID >/dev/null 2>&1"
-CKPT=$("${A[@]}" checkpoint -q --exit "$NS/$ID" 2>&1 | tail -n 1)
-[[ $CKPT =~ ^[0-9a-f]{32}$ ]] || die "checkpoint on node A failed: $CKPT"
-LAST=$(tail -n 1 "$KYB_TMP/out.log")
-SUM=$("${A[@]}" inspect "$CKPT" --json | jq -r .checkpoint.checksum)
+kyb_node_counter_checkpoint a "$bundle" "$ID" "$KYB_TMP/out.log"
 
-kyb_wait 60 is_pushed "$CKPT" && pass "node A pushed the checkpoint by itself" ||
-	fail "node A pushed the checkpoint by itself" "$(tail -n 5 "$KYB_TMP/node-a/kybernated.log")"
+expect_pushed "node A pushed the checkpoint by itself" "$CKPT"
 PUSHED=$(pushed_image "$CKPT")
 expect_match "pushed_image is push_to:<id>@digest" "^$REPO:$CKPT@sha256:[0-9a-f]{64}\$" "$PUSHED"
 DIGEST=${PUSHED#*@}
-expect_eq "the registry has the tag <id>, of that digest" "$DIGEST" "$(remote_digest "$CKPT")"
 raw=$("${SKOPEO[@]}" inspect --raw "${REGOPTS[@]}" "docker://$REPO:$CKPT")
 expect_eq "the image carries our checkpoint id annotation" "$CKPT" \
 	"$(jq -r '.annotations["io.kybernate.checkpoint.id"]' <<<"$raw")"
@@ -124,35 +102,21 @@ expect_eq "list --json shows where it went" "$PUSHED" \
 expect_eq "no push pending once pushed" "null" \
 	"$("${A[@]}" inspect "$CKPT" --json | jq -r .checkpoint.push_pending)"
 expect_contains "inspect shows where it was pushed" "$("${A[@]}" inspect "$CKPT")" "Pushed to:"
-store_clean a && pass "node A: no staging leftovers after the push" || fail "node A: no staging leftovers after the push"
+kyb_node_store_clean a && pass "node A: no staging leftovers after the push" || fail "node A: no staging leftovers after the push"
 
 # ---- refusals: no row, nothing left --------------------------------------------
 
-# refused NODE NAME WANT CMD...: CMD fails, says WANT, and the node's store is as before.
-refused() {
-	local node=$1 name=$2 want=$3 out rc=0 before
-	shift 3
-	before=$(rows "$node")
-	out=$("$@" 2>&1) || rc=$?
-	if [ "$rc" -eq 0 ]; then
-		fail "$name: refused" "$out"
-		return
-	fi
-	expect_contains "$name: refused, saying why" "$out" "$want"
-	expect_eq "$name: no row added" "$before" "$(rows "$node")"
-	store_clean "$node" && pass "$name: nothing left in the store" || fail "$name: nothing left in the store"
-}
-expect_eq "node B starts empty" 0 "$(rows b)"
+expect_eq "node B starts empty" 0 "$(kyb_node_rows b)"
 UNKNOWN=0123456789abcdef0123456789abcdef
-refused b "an id the registry does not have" "no checkpoint with id, id prefix or name '$UNKNOWN'" \
+kyb_expect_refused b "an id the registry does not have" "no checkpoint with id, id prefix or name '$UNKNOWN'" \
 	"${B[@]}" resolve "$UNKNOWN" --namespace "$NS" --container-id "$ID"
-refused b "an id the registry does not have, it was asked" "not in the registry either" \
+kyb_expect_refused b "an id the registry does not have, it was asked" "not in the registry either" \
 	"${B[@]}" resolve "$UNKNOWN" --namespace "$NS" --container-id "$ID"
-refused a "a node that pulls nothing answers 'not found' as without push_to" "no checkpoint with id" \
+kyb_expect_refused a "a node that pulls nothing answers 'not found' as without push_to" "no checkpoint with id" \
 	"${A[@]}" resolve "$UNKNOWN" --namespace "$NS" --container-id "$ID"
-refused c "push_to repository not allowed by pull_allow" "no pull_allow rule allows it" \
+kyb_expect_refused c "push_to repository not allowed by pull_allow" "no pull_allow rule allows it" \
 	"${C[@]}" resolve "$CKPT" --namespace "$NS" --container-id "$ID"
-refused b "the image's own namespace is not the target's (tenant rule)" "tenant rule" \
+kyb_expect_refused b "the image's own namespace is not the target's (tenant rule)" "tenant rule" \
 	"${B[@]}" resolve "$CKPT" --namespace other-ns --container-id "$ID"
 
 # ---- node B: resolve by the id pulls, runc restores -------------------------------
@@ -161,28 +125,21 @@ out=$("${B[@]}" resolve "$CKPT" --namespace "$NS" --container-id "$ID" --json 2>
 	fail "resolve of the id on node B" "$(cat "$KYB_TMP/resolve.err")"
 p=$(jq -r .image_path <<<"$out")
 expect_match "resolve answers an image path in B's store" "^$KYB_TMP/node-b/store/checkpoints/[0-9a-f]{32}/checkpoint\$" "$p"
-expect_eq "B has the pulled checkpoint as one row" 1 "$(rows b)"
+expect_eq "B has the pulled checkpoint as one row" 1 "$(kyb_node_rows b)"
 j=$("${B[@]}" list --json)
 expect_eq "the row records its source image by digest" "$REPO@$DIGEST" "$(jq -r '.[0].source_image' <<<"$j")"
 expect_eq "the pulled copy has node A's checksum" "$SUM" "$(jq -r '.[0].checksum' <<<"$j")"
 expect_eq "B does not push its pulled copy" "null null" \
 	"$(jq -r '.[0] | "\(.pushed_image) \(.push_pending)"' <<<"$j")"
-store_clean b && pass "no staging leftovers after the pull" || fail "no staging leftovers after the pull"
+kyb_node_store_clean b && pass "no staging leftovers after the pull" || fail "no staging leftovers after the pull"
 
-rc=0
-kyb_runc_restore "$RUNC_B" "$bundle" "$ID" "$p" "$KYB_TMP/out2.log" || rc=$?
-if [ "$rc" -eq 0 ]; then
-	pass "runc restore on node B from the path kybernated resolved the id to"
-	kyb_wait 10 test -s "$KYB_TMP/out2.log" || true
-	expect_eq "the counter goes on where node A stopped" "$((LAST + 1))" "$(head -n 1 "$KYB_TMP/out2.log")"
-else
-	fail "runc restore on node B from the pulled image" "$(tail -n 5 "$KYB_TMP/out2.log.work/restore.log" 2>/dev/null)"
-fi
+kyb_expect_counter_restored "runc restore on node B from the path kybernated resolved the id to" \
+	"$RUNC_B" "$bundle" "$ID" "$p" "$KYB_TMP/out2.log" "$((LAST + 1))"
 
 out2=$("${B[@]}" resolve "$CKPT" --namespace "$NS" --container-id "$ID" -q 2>&1) ||
 	fail "second resolve of the id on node B" "$out2"
 expect_eq "a second resolve answers the same path" "$p" "$out2"
-expect_eq "still one row" 1 "$(rows b)"
+expect_eq "still one row" 1 "$(kyb_node_rows b)"
 expect_contains "the second resolve used the cached row" "$(cat "$KYB_TMP/node-b/kybernated.log")" \
 	"cached, not pulled again"
 expect_eq "the repository holds A's checkpoint only" "$CKPT" "$(tags)"
@@ -209,14 +166,11 @@ kyb_wait 10 no_slow_skopeo && pass "killing kybernated kills its push (no skopeo
 rm -f "$SLOW"
 expect_ne "the registry has no tag $K yet" "$K" "$(tags | tr ' ' '\n' | grep -x "$K" || true)"
 start_a
-A_PID=$NODE_PID
-kyb_wait 60 is_pushed "$K" && pass "after the restart the interrupted push is done" ||
-	fail "after the restart the interrupted push is done" "$(tail -n 5 "$KYB_TMP/node-a/kybernated.log")"
-expect_eq "the registry has the tag $K, of the recorded digest" "$(pushed_image "$K" | sed 's/.*@//')" \
-	"$(remote_digest "$K")"
+A_PID=$KYB_NODE_PID
+expect_pushed "after the restart the interrupted push is done" "$K"
 expect_contains "the start-up says what it pushes" "$(cat "$KYB_TMP/node-a/kybernated.log")" \
 	"1 checkpoint(s) still to push to $REPO"
-store_clean a && pass "no stray staging directories after the restart" ||
+kyb_node_store_clean a && pass "no stray staging directories after the restart" ||
 	fail "no stray staging directories after the restart" "$(ls -A "$KYB_TMP/node-a/store/staging")"
 
 # ---- the registry down: the checkpoint is ready, the push waits ---------------------
@@ -233,20 +187,15 @@ expect_eq "its push stays pending" "true " \
 out=$("${A[@]}" resolve "$D" --namespace "$NS" --container-id "$ID2" -q 2>&1) ||
 	fail "the unpushed checkpoint resolves on A" "$out"
 expect_eq "the unpushed checkpoint resolves on A" "$KYB_TMP/node-a/store/checkpoints/$D/checkpoint" "$out"
-store_clean a && pass "a failed push leaves nothing in staging" || fail "a failed push leaves nothing in staging"
+kyb_node_store_clean a && pass "a failed push leaves nothing in staging" || fail "a failed push leaves nothing in staging"
 
 # The registry again, on its address; kybernated A started again pushes.
-setsid docker-registry serve "$REG_DIR/config.yml" >>"$REG_LOG" 2>&1 </dev/null &
-REG_PID=$!
-kyb_wait_eval 15 _kyb_reg_up || die "the registry did not come back"
+kyb_registry_resume
 kill "$A_PID"
 wait "$A_PID" 2>/dev/null || true
 start_a
-A_PID=$NODE_PID
-kyb_wait 60 is_pushed "$D" && pass "after the registry is back and a restart the push is done" ||
-	fail "after the registry is back and a restart the push is done" "$(tail -n 5 "$KYB_TMP/node-a/kybernated.log")"
-expect_eq "the registry has the tag $D, of the recorded digest" "$(pushed_image "$D" | sed 's/.*@//')" \
-	"$(remote_digest "$D")"
+A_PID=$KYB_NODE_PID
+expect_pushed "after the registry is back and a restart the push is done" "$D"
 expect_eq "the repository holds node A's three checkpoints" "$(printf '%s\n' "$CKPT" "$K" "$D" | sort | xargs)" "$(tags)"
 
 kyb_finish

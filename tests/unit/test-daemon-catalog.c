@@ -237,8 +237,8 @@ TEST(thaw_mark) {
 
 /* A catalog in the new temporary directory path (a mkdtemp() template)
  * holding one ready row 0123456789abcdef0123456789abcdef written by schema
- * version, migrated to the current schema. */
-static Catalog *migrated_from(char *path, int version) {
+ * version, migrated to the current schema; that row as it reads now in *ret. */
+static Catalog *migrated_from(char *path, int version, CatalogEntry *ret) {
         ASSERT_NOT_NULL(mkdtemp(path));
         char db[256];
         snprintf(db, sizeof(db), "%s/catalog.db", path);
@@ -249,6 +249,7 @@ static Catalog *migrated_from(char *path, int version) {
         catalog_close(c);
         ASSERT_OK(catalog_open(db, true, &c));
         ASSERT_EQ(catalog_schema_version(c), CATALOG_SCHEMA_VERSION);
+        ASSERT_OK(catalog_get(c, "0123456789abcdef0123456789abcdef", ret));
         return c;
 }
 
@@ -263,9 +264,8 @@ TEST(source_image) {
                           "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
         char path[] = "/tmp/test-daemon-catalog.XXXXXX";
         /* A row of schema 5 gets an empty source image. */
-        Catalog *c = migrated_from(path, 5);
         CatalogEntry e = {};
-        ASSERT_OK(catalog_get(c, "0123456789abcdef0123456789abcdef", &e));
+        Catalog *c = migrated_from(path, 5, &e);
         ASSERT_STREQ(e.source_image, "");
         catalog_entry_done(&e);
         ASSERT_ERROR(catalog_get_by_source_image(c, img, &e), ENOENT);
@@ -305,13 +305,10 @@ static int collect_ids(const CatalogEntry *e, void *userdata) {
 }
 
 TEST(push_pending) {
-        const char *img = "reg.local:5000/ckpt/node-a:aaaa0000000000000000000000000001@sha256:"
-                          "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
         char path[] = "/tmp/test-daemon-catalog.XXXXXX";
         /* A row of schema 6 is not to push and was never pushed. */
-        Catalog *c = migrated_from(path, 6);
         CatalogEntry e = {};
-        ASSERT_OK(catalog_get(c, "0123456789abcdef0123456789abcdef", &e));
+        Catalog *c = migrated_from(path, 6, &e);
         ASSERT_FALSE(e.push_pending);
         ASSERT_STREQ(e.pushed_image, "");
         catalog_entry_done(&e);
@@ -333,6 +330,8 @@ TEST(push_pending) {
         ASSERT_OK(catalog_set_ready(c, p2.id, 10, "sha256:00"));
         ASSERT_EQ(catalog_list_push_pending(c, collect_ids, ids), 2);
         ASSERT_STREQ(ids, "aaaa0000000000000000000000000002 aaaa0000000000000000000000000001 ");
+        const char *img = "reg.local:5000/ckpt/node-a:aaaa0000000000000000000000000001@sha256:"
+                          "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
         ASSERT_ERROR(catalog_set_pushed(c, p1.id, ""), EINVAL);
         ASSERT_ERROR(catalog_set_pushed(c, "bbbb0000000000000000000000000001", img), ENOENT);
         ASSERT_OK(catalog_set_pushed(c, p1.id, img));
