@@ -27,7 +27,12 @@
  * goes away during steps 1 and 3 kills the child (skopeo and the
  * decompressor die with it) and the staging files are removed; once the row
  * exists (step 4) the checksum goes on without it, as an import does, and the
- * row stays in the catalog for the next restore. */
+ * row stays in the catalog for the next restore.
+ *
+ * A Resolve of a full checkpoint id no row has, on a node with push_to
+ * (push.h), comes here as the image push_to:<id> with the local lookup's
+ * answer (not_found): a node without pull_allow rules gives that answer
+ * without asking the registry, and so does a failed step 1 (no such tag). */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
