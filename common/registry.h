@@ -25,6 +25,10 @@
 #include "image-ref.h"
 #include "oci-image.h"
 
+/* The layer compression of a push when none is asked for: see
+ * docs/BENCHMARKS.md, "Checkpoint images". */
+#define REGISTRY_PUSH_COMPRESSION_DEFAULT OCI_COMPRESSION_ZSTD
+
 typedef struct RegistryOptions {
         const char *skopeo;         /* NULL: "skopeo", searched in PATH */
         const char *authfile;       /* NULL: skopeo's own search (REGISTRY_AUTH_FILE, containers' auth.json,

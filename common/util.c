@@ -175,6 +175,17 @@ int64_t now_realtime_ns(void) {
         return (int64_t)ts.tv_sec * (int64_t)NSEC_PER_SEC + ts.tv_nsec;
 }
 
+char *format_time_rfc3339(char *buf, size_t size, int64_t ns) {
+        struct tm tm;
+        time_t t = (time_t)(ns / (int64_t)NSEC_PER_SEC);
+
+        if (ns <= 0 || !gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+                if (size > 0)
+                        buf[0] = 0;
+        }
+        return buf;
+}
+
 uint64_t now_monotonic_usec(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);

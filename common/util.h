@@ -155,5 +155,7 @@ int fd_cloexec(int fd, bool cloexec);
 /* Realtime clock, nanoseconds since the epoch. */
 int64_t now_realtime_ns(void);
 uint64_t now_monotonic_usec(void);
+/* UTC RFC 3339 "YYYY-MM-DDTHH:MM:SSZ"; "" for 0. */
+char *format_time_rfc3339(char *buf, size_t size, int64_t ns);
 /* Hex of sha256 over buf; ret must hold 65 bytes. */
 void sha256_hex(const void *buf, size_t len, char ret[static 65]);

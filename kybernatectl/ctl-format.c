@@ -127,17 +127,6 @@ char *format_time_ns(char *buf, size_t size, int64_t ns) {
         return buf;
 }
 
-char *format_time_rfc3339(char *buf, size_t size, int64_t ns) {
-        struct tm tm;
-        time_t t = (time_t)(ns / (int64_t)NSEC_PER_SEC);
-
-        if (ns <= 0 || !gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
-                if (size > 0)
-                        buf[0] = 0;
-        }
-        return buf;
-}
-
 int parse_uint(const char *s, uint64_t max, uint64_t *ret) {
         uint64_t v = 0;
         if (!s || !*s)

@@ -35,8 +35,6 @@ char *format_duration(char *buf, size_t size, uint64_t sec);
 char *format_bytes(char *buf, size_t size, uint64_t bytes);
 /* Local time "YYYY-MM-DD HH:MM:SS" of nanoseconds since the epoch; "-" for 0. */
 char *format_time_ns(char *buf, size_t size, int64_t ns);
-/* UTC RFC 3339 "YYYY-MM-DDTHH:MM:SSZ"; "" for 0. */
-char *format_time_rfc3339(char *buf, size_t size, int64_t ns);
 /* Parses a non-negative decimal integer that fits in max. */
 int parse_uint(const char *s, uint64_t max, uint64_t *ret);
 /* A copy of s safe to print on a terminal: control characters (and DEL,

@@ -57,6 +57,10 @@ cJSON *ctl_json_checkpoint(const Kybernate__V1__CheckpointInfo *i) {
         add_str(o, "bundle", i->bundle);
         if (!isempty(i->source_image))
                 add_str(o, "source_image", i->source_image);
+        if (!isempty(i->pushed_image))
+                add_str(o, "pushed_image", i->pushed_image);
+        if (i->push_pending)
+                cJSON_AddBoolToObject(o, "push_pending", true);
         return o;
 }
 

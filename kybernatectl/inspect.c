@@ -67,6 +67,10 @@ static void print_info(const Kybernate__V1__CheckpointInfo *i) {
                 ctl_kv("Bundle:", "%s", i->bundle);
         if (!isempty(i->source_image))
                 ctl_kv("Pulled from:", "%s", i->source_image);
+        if (!isempty(i->pushed_image))
+                ctl_kv("Pushed to:", "%s", i->pushed_image);
+        else if (i->push_pending)
+                ctl_kv("Pushed to:", "(push pending)");
 }
 
 typedef struct ImageSizes {

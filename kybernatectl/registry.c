@@ -18,16 +18,13 @@
 #include <sys/utsname.h>
 
 #include "archive.h"
+#include "checkpoint-image.h"
 #include "ctl.h"
 #include "image-ref.h"
 #include "mount-util.h"
 #include "oci-image.h"
 #include "registry.h"
 #include "spawn-child.h"
-
-/* The layer compression of a push when none is asked for: see
- * docs/BENCHMARKS.md, "Checkpoint images". */
-#define PUSH_COMPRESSION_DEFAULT OCI_COMPRESSION_ZSTD
 
 typedef struct RegistryOpts {
         char *authfile;
@@ -67,7 +64,7 @@ static int registry_options(Ctl *ctl, const CtlVerb *verb, int argc, char **argv
                 .authfile = o->authfile,
                 .cert_dir = o->cert_dir,
                 .insecure = o->insecure,
-                .compression = PUSH_COMPRESSION_DEFAULT,
+                .compression = REGISTRY_PUSH_COMPRESSION_DEFAULT,
         };
         if (o->compression && oci_compression_from_string(o->compression, &ret->compression) < 0)
                 return ctl_usage_error(verb->name, "--compression must be none, gzip or zstd");
@@ -88,82 +85,6 @@ static int make_work_dir(const char *verb, char **ret, char **ret_layout) {
         *ret_layout = strdup_printf("%s/layout", t);
         *ret = TAKE_PTR(t);
         return *ret_layout ? CTL_EXIT_OK : CTL_EXIT_FAILED;
-}
-
-/* "Version: 4.0" (criu --version) as CRIU's number, 40000. */
-static uint32_t criu_number(const char *s) {
-        unsigned v[3] = {};
-        while (s && *s && (*s < '0' || *s > '9'))
-                s++;
-        if (!s || sscanf(s, "%u.%u.%u", &v[0], &v[1], &v[2]) < 2 || v[1] > 99 || v[2] > 99)
-                return 0;
-        return v[0] * 10000 + v[1] * 100 + v[2];
-}
-
-/* The architecture as OCI names it (Go's GOARCH). */
-static const char *oci_architecture(void) {
-        static struct utsname u;
-        if (uname(&u) < 0)
-                return NULL;
-        if (streq(u.machine, "x86_64"))
-                return "amd64";
-        if (streq(u.machine, "aarch64"))
-                return "arm64";
-        return u.machine;
-}
-
-/* Packs the checkpoint directory into work/layout as an OCI image. */
-static int push_write_layout(const Kybernate__V1__CheckpointInfo *info, const char *layout,
-                             char digest[static OCI_DIGEST_MAX], Progress *progress, uint64_t *ret_bytes) {
-        if (mkdir(layout, 0700) < 0)
-                return negative_errno();
-        _cleanup_close_ int dfd = open(layout, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return negative_errno();
-        {
-                _cleanup_close_ int fd =
-                        openat(dfd, "layer.tar", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-                if (fd < 0)
-                        return negative_errno();
-                int r = archive_write_checkpoint_progress(info->path, fd, on_archive_written, progress,
-                                                          ret_bytes);
-                if (r < 0)
-                        return r;
-        }
-        char created[64];
-        format_time_rfc3339(created, sizeof(created), info->created_ns);
-        const char *arch = oci_architecture();
-        OciCheckpointInfo ci = {
-                .checkpoint_id = info->id,
-                .created = created,
-                .k8s_namespace = info->k8s_namespace,
-                .pod_name = info->k8s_pod,
-                .container_name = !isempty(info->k8s_container) ? info->k8s_container : info->container_id,
-                .containerd_namespace = info->containerd_namespace,
-                .image_ref = info->image_ref,
-                .image_digest = info->image_digest,
-                .checksum = info->checksum,
-                .criu_version = criu_number(info->criu_version),
-                .kernel_version = info->kernel_version,
-                .architecture = arch,
-                .kybernate_version = KYB_VERSION,
-        };
-        OciAnnotation *ann = NULL;
-        size_t n_ann = 0;
-        int r = oci_checkpoint_annotations(&ci, &ann, &n_ann);
-        if (r < 0)
-                return r;
-        OciImageWrite w = {
-                .layer_path = "layer.tar",
-                .annotations = ann,
-                .n_annotations = n_ann,
-                .created = created,
-                .architecture = arch,
-                .os = "linux",
-        };
-        r = oci_image_write(dfd, &w, digest);
-        oci_annotations_free(ann, n_ann);
-        return r;
 }
 
 static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
@@ -209,7 +130,7 @@ static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
                        info->id);
         char local[OCI_DIGEST_MAX];
         uint64_t bytes = 0;
-        int r = push_write_layout(info, layout, local, &pr, &bytes);
+        int r = checkpoint_image_write(info, layout, local, on_archive_written, &pr, &bytes);
         if (r < 0) {
                 progress_fail(&pr);
                 ERR("push: writing the image of %s failed: %s\n", info->id, strerror(-r));

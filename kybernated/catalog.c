@@ -57,13 +57,18 @@ static const char *const migrations[CATALOG_SCHEMA_VERSION] = {
          * by a restore from that image (see catalog.h) */
         ("ALTER TABLE checkpoints ADD COLUMN source_image TEXT NOT NULL DEFAULT '';"
          "CREATE INDEX checkpoints_source ON checkpoints(source_image) WHERE source_image != '';"),
+        /* 6 -> 7: a checkpoint to push to the push_to repository, and where
+         * it was pushed (see catalog.h) */
+        ("ALTER TABLE checkpoints ADD COLUMN push_pending INTEGER NOT NULL DEFAULT 0;"
+         "ALTER TABLE checkpoints ADD COLUMN pushed_image TEXT NOT NULL DEFAULT '';"
+         "CREATE INDEX checkpoints_push ON checkpoints(created_ns) WHERE push_pending != 0;"),
 };
 
 #define COLUMNS                                                                                         \
         "id, name, state, containerd_namespace, k8s_namespace, k8s_pod, k8s_container, container_id, "  \
         "image_ref, image_digest, created_ns, size_bytes, runc_version, criu_version, kernel_version, " \
         "options, checksum, restore_count, pinned, allow_cross_namespace, last_restored_ns, durable, "  \
-        "bundle, dumped_boot_id, thaw, runc_root, source_image"
+        "bundle, dumped_boot_id, thaw, runc_root, source_image, push_pending, pushed_image"
 
 static int sqlite_to_errno(int rc) {
         switch (rc & 0xff) {
@@ -255,7 +260,7 @@ void catalog_entry_done(CatalogEntry *e) {
                          &e->k8s_pod,      &e->k8s_container, &e->container_id,         &e->image_ref,
                          &e->image_digest, &e->runc_version,  &e->criu_version,         &e->kernel_version,
                          &e->checksum,     &e->bundle,        &e->dumped_boot_id,       &e->runc_root,
-                         &e->source_image};
+                         &e->source_image, &e->pushed_image};
         for (size_t i = 0; i < ELEMENTSOF(strs); i++)
                 free(*strs[i]);
         *e = (CatalogEntry){};
@@ -289,6 +294,7 @@ int catalog_entry_copy(const CatalogEntry *src, CatalogEntry *ret) {
         r |= dup_or_null(src->dumped_boot_id, &e.dumped_boot_id);
         r |= dup_or_null(src->runc_root, &e.runc_root);
         r |= dup_or_null(src->source_image, &e.source_image);
+        r |= dup_or_null(src->pushed_image, &e.pushed_image);
         if (r < 0) {
                 catalog_entry_done(&e);
                 return -ENOMEM;
@@ -311,7 +317,7 @@ int catalog_insert(Catalog *c, const CatalogEntry *e) {
                 c,
                 "INSERT INTO checkpoints (" COLUMNS ") VALUES "
                 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-                "?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
+                "?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
                 &s);
         if (r < 0)
                 return r;
@@ -348,6 +354,8 @@ int catalog_insert(Catalog *c, const CatalogEntry *e) {
         r |= sqlite_to_errno(sqlite3_bind_int(s, 25, e->thaw));
         r |= bind_text(s, 26, e->runc_root);
         r |= bind_text(s, 27, e->source_image);
+        r |= sqlite_to_errno(sqlite3_bind_int(s, 28, e->push_pending));
+        r |= bind_text(s, 29, e->pushed_image);
         if (r < 0)
                 return -EINVAL;
         return e->state == CHECKPOINT_PENDING ? step_pending_change(c, s) : sqlite_to_errno(sqlite3_step(s));
@@ -397,6 +405,8 @@ static int row_to_entry_full(sqlite3_stmt *s, bool borrow, CatalogEntry *ret) {
         e.thaw = sqlite3_column_int(s, 24) != 0;
         r |= col_text(s, 25, &e.runc_root);
         r |= col_text(s, 26, &e.source_image);
+        e.push_pending = sqlite3_column_int(s, 27) != 0;
+        r |= col_text(s, 28, &e.pushed_image);
 #undef col_text
         if (r < 0) {
                 catalog_entry_done(&e);
@@ -528,6 +538,33 @@ int catalog_set_dumped(Catalog *c, const char *id, const char *boot_id) {
 
 int catalog_set_thaw(Catalog *c, const char *id, bool thaw) {
         return change_one_full(c, "UPDATE checkpoints SET thaw = ?2 WHERE id = ?1", id, thaw, NULL, true);
+}
+
+int catalog_set_pushed(Catalog *c, const char *id, const char *pushed_image) {
+        if (isempty(pushed_image))
+                return -EINVAL;
+        return change_one(c, "UPDATE checkpoints SET push_pending = 0, pushed_image = ?3 WHERE id = ?1", id,
+                          0, pushed_image);
+}
+
+int catalog_list_push_pending(Catalog *c, CatalogRowFn cb, void *userdata) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        int r = prepare(c,
+                        "SELECT " COLUMNS " FROM checkpoints WHERE push_pending != 0 AND state = 2 "
+                        "ORDER BY created_ns, id",
+                        &s);
+        if (r < 0)
+                return r;
+        int rc, n = 0;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                CatalogEntry e = {};
+                (void)row_to_entry_full(s, true, &e); /* borrowing cannot fail */
+                r = cb(&e, userdata);
+                if (r < 0)
+                        return r;
+                n++;
+        }
+        return rc == SQLITE_DONE ? n : sqlite_to_errno(rc);
 }
 
 int catalog_set_state(Catalog *c, const char *id, CheckpointState state) {

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define CATALOG_SCHEMA_VERSION 6
+#define CATALOG_SCHEMA_VERSION 7
 
 /* Numbers match kybernate.v1.CheckpointState. */
 typedef enum CheckpointState {
@@ -69,6 +69,13 @@ typedef struct CatalogEntry {
          * "HOST[:PORT]/REPO@sha256:<64 hex>" (empty for local ones): a
          * restore from the same digest uses the row instead of pulling. */
         char *source_image;
+        /* schema 7: push_pending is set in the pending row of a checkpoint
+         * taken while push_to is configured (never for imported or pulled
+         * ones) and cleared when the push succeeded, which records
+         * pushed_image, "HOST[:PORT]/REPO:<id>@sha256:<64 hex>" (empty until
+         * then). A ready row still marked is pushed at start-up. */
+        bool push_pending;
+        char *pushed_image;
 } CatalogEntry;
 
 /* Empty or NULL fields do not filter. */
@@ -116,6 +123,8 @@ int catalog_get_newest(Catalog *c, const char *k8s_namespace, const char *k8s_po
 
 int catalog_set_ready(Catalog *c, const char *id, uint64_t size_bytes, const char *checksum);
 int catalog_set_state(Catalog *c, const char *id, CheckpointState state);
+/* Records a successful push (pushed_image as in CatalogEntry) and clears push_pending. */
+int catalog_set_pushed(Catalog *c, const char *id, const char *pushed_image);
 /* Records that the dump is complete (files written, not necessarily synced). */
 int catalog_set_dumped(Catalog *c, const char *id, const char *boot_id);
 /* Sets or clears the pending row's thaw mark. */
@@ -130,6 +139,8 @@ int catalog_delete(Catalog *c, const char *id);
  * visited otherwise. */
 typedef int (*CatalogRowFn)(const CatalogEntry *e, void *userdata);
 int catalog_list(Catalog *c, const CatalogFilter *f, CatalogRowFn cb, void *userdata);
+/* Calls cb for each ready row still to push, oldest first (as catalog_list()). */
+int catalog_list_push_pending(Catalog *c, CatalogRowFn cb, void *userdata);
 int catalog_count(Catalog *c, const CatalogFilter *f, uint64_t *ret);
 int catalog_counts(Catalog *c, CatalogCounts *ret);
 

@@ -51,6 +51,7 @@
 #include "metadata.h"
 #include "mount-util.h"
 #include "ops.h"
+#include "push.h"
 #include "resolve.h"
 #include "rootfs-diff.h"
 #include "runc-args.h"
@@ -250,6 +251,8 @@ static void job_finished(int r, uint64_t size, const char *checksum, void *userd
                 resp.checkpoint = &ck;
                 (void)connection_send(j->conn, &resp, true);
         }
+        if (j->entry.push_pending)
+                push_checkpoint(m, j->entry.id);
         job_free(j);
 }
 
@@ -614,6 +617,8 @@ static void job_continue_with_state(CheckpointJob *j, const char *state_json, co
          * the containers that ran (see the top of this file). */
         j->entry.thaw = metadata_runc_state_frozen(state_json) == 0;
         j->entry.runc_root = strdup(j->runc_root);
+        /* Marked with the row, so a kill before the push is done leaves it to do at start-up (push.h). */
+        j->entry.push_pending = m->config->push_to != NULL;
         if (!j->entry.runc_root) {
                 job_fail(j, ENOMEM, "out of memory");
                 return;

@@ -3,7 +3,9 @@
 #include <grp.h>
 
 #include "config.h"
+#include "image-ref.h"
 #include "kyb-client.h"
+#include "registry.h"
 #include "resolve.h"
 #include "util.h"
 
@@ -14,6 +16,15 @@ static int set_str(char **p, const char *v) {
         free(*p);
         *p = s;
         return 0;
+}
+
+void config_registry_options(const Config *c, RegistryOptions *ret) {
+        *ret = (RegistryOptions){
+                .authfile = c->registry_authfile,
+                .cert_dir = c->registry_cert_dir,
+                .insecure = c->registry_insecure,
+                .compression = REGISTRY_PUSH_COMPRESSION_DEFAULT,
+        };
 }
 
 int config_init(Config *c) {
@@ -48,6 +59,7 @@ void config_done(Config *c) {
         pull_rules_free(c->pull_rules, c->n_pull_rules);
         free(c->registry_authfile);
         free(c->registry_cert_dir);
+        free(c->push_to);
         *c = (Config){};
 }
 
@@ -153,6 +165,25 @@ int config_set(Config *c, const char *key, const char *v) {
                 if (r < 0)
                         c->error = "registry_authfile and registry_cert_dir take an absolute path";
                 return r;
+        }
+        if (streq(key, "push_to")) {
+                if (isempty(v)) {
+                        free(c->push_to);
+                        c->push_to = NULL;
+                        return 0;
+                }
+                ImageRef ir;
+                r = image_ref_parse(v, &ir, &c->error);
+                bool plain = r >= 0 && !ir.tag && !ir.digest;
+                image_ref_done(&ir);
+                if (r < 0)
+                        return r;
+                if (!plain) {
+                        c->error = "push_to is HOST[:PORT]/REPOSITORY, without a tag or digest (the tag is "
+                                   "the checkpoint's id)";
+                        return -EINVAL;
+                }
+                return set_str(&c->push_to, v);
         }
         if (streq(key, "registry_insecure"))
                 return parse_bool(v, &c->registry_insecure);

@@ -66,11 +66,20 @@ typedef struct Config {
         char *registry_authfile; /* registry_authfile = (skopeo's own search) */
         char *registry_cert_dir; /* registry_cert_dir = (the certs.d layout) */
         bool registry_insecure;  /* registry_insecure = no (test registries only) */
+        /* push_to = HOST[:PORT]/REPO (none): every checkpoint taken is pushed
+         * as HOST[:PORT]/REPO:<id> (push.h), and a Resolve of an id this node
+         * does not have pulls that image (under pull_allow) */
+        char *push_to;
 
         /* Why the last config_set() failed, when it says more than its errno
          * (static string), else NULL. */
         const char *error;
 } Config;
+
+typedef struct RegistryOptions RegistryOptions;
+/* What the registry_* keys say, as common/registry.h takes it (pushes
+ * compress with REGISTRY_PUSH_COMPRESSION_DEFAULT); strings borrowed from c. */
+void config_registry_options(const Config *c, RegistryOptions *ret);
 
 int config_init(Config *c);
 void config_done(Config *c);

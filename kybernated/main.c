@@ -9,6 +9,7 @@
 #include "config.h"
 #include "log.h"
 #include "manager.h"
+#include "push.h"
 #include "recover.h"
 #include "server.h"
 
@@ -227,6 +228,8 @@ int main(int argc, char *argv[]) {
         if (r < 0)
                 return 1;
         manager_probe_versions(m);
+        /* Checkpoints whose push a kill or a failure left undone. */
+        (void)push_start(m);
 
         int fd = -EBADF;
         int n = sd_listen_fds(true);

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "manager.h"
 #include "mount-util.h"
+#include "push.h"
 #include "resolve.h"
 #include "spawn.h"
 #include "store.h"
@@ -32,6 +33,7 @@ int manager_new(sd_event *e, const Config *config, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        pusher_free(m->pusher);
         catalog_close(m->catalog);
         safe_close(m->lock_fd);
         free(m->checkpoints_dir);
@@ -191,7 +193,8 @@ int manager_startup_cleanup(Manager *m) {
                                 closedir(d);
                                 return log_error_errno(-ENOMEM, "Out of memory");
                         }
-                        log_warning("Removing %s: %s", p, b == 0 ? "no catalog row" : "unfinished import");
+                        log_warning("Removing %s: %s", p,
+                                    b == 0 ? "no catalog row" : "unfinished import, pull or push");
                         r = remove_tree_one_fs(p);
                         if (r < 0)
                                 log_error_errno(r, "Failed to remove %s: %m", p);

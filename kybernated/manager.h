@@ -30,7 +30,8 @@ typedef struct Manager {
         char *checkpoints_dir, *staging_dir, *logs_dir, *catalog_path;
         char *runc_version, *criu_version, *kernel_version;
         int64_t started_ns;
-        bool no_spawn; /* tests/fuzzing: refuse operations that run programs */
+        bool no_spawn;         /* tests/fuzzing: refuse operations that run programs */
+        struct Pusher *pusher; /* push_to (push.h): NULL until the first push */
 } Manager;
 
 int manager_new(sd_event *e, const Config *config, Manager **ret);

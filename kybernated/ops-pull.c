@@ -27,7 +27,12 @@
  * goes away during steps 1 and 3 kills the child (skopeo and the
  * decompressor die with it) and the staging files are removed; once the row
  * exists (step 4) the checksum goes on without it, as an import does, and the
- * row stays in the catalog for the next restore. */
+ * row stays in the catalog for the next restore.
+ *
+ * A Resolve of a full checkpoint id no row has, on a node with push_to
+ * (push.h), comes here as the image push_to:<id> with the local lookup's
+ * answer (not_found): a node without pull_allow rules gives that answer
+ * without asking the registry, and so does a failed step 1 (no such tag). */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -46,9 +51,6 @@
 #include "spawn.h"
 #include "store.h"
 
-/* The message a child reports with its result, at most. */
-#define PULL_MESSAGE_MAX 2048
-
 typedef enum PullStep {
         PULL_STEP_RESOLVE,
         PULL_STEP_FETCH,
@@ -62,8 +64,9 @@ typedef struct PullOp {
         sd_event_source *child; /* owns the running child: unref kills and reaps it */
         int result_fd;
         ImageRef ref;
-        char *image;  /* as the request named it */
-        char *pinned; /* HOST[:PORT]/REPO@sha256:... */
+        char *image;     /* as the request named it */
+        char *not_found; /* push_to:<id>: the local lookup's answer (op_resolve_image()) */
+        char *pinned;    /* HOST[:PORT]/REPO@sha256:... */
         char digest[IMAGE_DIGEST_LEN + 1];
         char *layout;  /* <staging>/<id>: the OCI layout skopeo writes */
         char *staging; /* <staging>/<id>: the unpacked checkpoint */
@@ -82,14 +85,6 @@ static RestoreIdentity pull_target(const PullOp *op) {
                 .k8s_pod = op->t_k8s_pod,
                 .k8s_container = op->t_k8s_container,
                 .image_ref = op->t_image_ref,
-        };
-}
-
-static RegistryOptions pull_registry_options(const Config *c) {
-        return (RegistryOptions){
-                .authfile = c->registry_authfile,
-                .cert_dir = c->registry_cert_dir,
-                .insecure = c->registry_insecure,
         };
 }
 
@@ -115,6 +110,7 @@ static PullOp *pull_op_free(PullOp *op) {
         remove_staging(&op->staging);
         image_ref_done(&op->ref);
         free(op->image);
+        free(op->not_found);
         free(op->pinned);
         free(op->t_containerd_namespace);
         free(op->t_k8s_namespace);
@@ -228,35 +224,22 @@ static int pull_try_cache(Connection *c, const char *pinned, const RestoreIdenti
 
 /* ---- the children ---- */
 
-static void child_report(int fd, int r, const char *msg) {
-        char out[PULL_MESSAGE_MAX + 32];
-        int n = snprintf(out, sizeof(out) - 1, "%d %.*s", r, PULL_MESSAGE_MAX, msg ? msg : "");
-        if (n < 0)
-                return;
-        if (n > (int)sizeof(out) - 2)
-                n = (int)sizeof(out) - 2;
-        /* One line of printable text: it ends up in an error message. */
-        for (int i = 0; i < n; i++)
-                if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
-                        out[i] = ' ';
-        out[n++] = '\n';
-        (void)!write(fd, out, (size_t)n);
-}
-
 static void resolve_child(void *userdata, int result_fd) {
         const PullOp *op = userdata;
         spawn_close_fds_but(result_fd);
-        RegistryOptions ro = pull_registry_options(op->manager->config);
+        RegistryOptions ro;
+        config_registry_options(op->manager->config, &ro);
         char digest[IMAGE_DIGEST_LEN + 1];
         _cleanup_free_ char *err = NULL;
         int r = registry_resolve(&ro, op->image, digest, &err);
-        child_report(result_fd, r, r >= 0 ? digest : err ? err : strerror(-r));
+        spawn_report(result_fd, r, r >= 0 ? digest : err ? err : strerror(-r));
 }
 
 /* Step 3 in the child: fetch, validate, unpack. 0, or a negative errno and
  * *ret_msg saying why. */
 static int fetch(const PullOp *op, char **ret_msg) {
-        RegistryOptions ro = pull_registry_options(op->manager->config);
+        RegistryOptions ro;
+        config_registry_options(op->manager->config, &ro);
         _cleanup_free_ char *err = NULL;
         int r = registry_pull(&ro, op->pinned, op->layout, &err);
         if (r < 0) {
@@ -315,49 +298,15 @@ static void fetch_child(void *userdata, int result_fd) {
         spawn_close_fds_but(result_fd);
         _cleanup_free_ char *msg = NULL;
         int r = fetch(op, &msg);
-        child_report(result_fd, r, msg);
-}
-
-/* Reads the child's "R MESSAGE" line. */
-static int read_report(PullOp *op, const siginfo_t *si, char **ret_msg) {
-        char buf[PULL_MESSAGE_MAX + 64];
-        ssize_t k = read(op->result_fd, buf, sizeof(buf) - 1);
-        op->result_fd = safe_close(op->result_fd);
-        *ret_msg = NULL;
-        if (si->si_code != CLD_EXITED || k <= 0) {
-                *ret_msg = strdup_printf("the pull child %s %d",
-                                         si->si_code == CLD_EXITED ? "exited" : "died of", si->si_status);
-                return -EIO;
-        }
-        buf[k] = 0;
-        buf[strcspn(buf, "\n")] = 0;
-        char *end = NULL;
-        long r = strtol(buf, &end, 10);
-        if (end == buf || r > 0 || r < -4095) {
-                *ret_msg = strdup("the pull child reported nothing readable");
-                return -EIO;
-        }
-        *ret_msg = strdup(*end == ' ' ? end + 1 : end);
-        return (int)r;
+        spawn_report(result_fd, r, msg);
 }
 
 static int pull_start_child(PullOp *op, void (*fn)(void *userdata, int result_fd),
-                            int (*handler)(sd_event_source *, const siginfo_t *, void *)) {
-        pid_t pid;
-        int r = spawn_fork(fn, op, &op->result_fd, &pid);
-        if (r < 0)
-                return r;
-        r = sd_event_add_child(op->manager->event, &op->child, pid, WEXITED, handler, op);
-        if (r < 0) {
-                kill(pid, SIGKILL);
-                (void)waitpid(pid, NULL, 0);
-                op->child = NULL;
-                return r;
-        }
-        /* Freeing the op before the child exits kills and reaps it. */
-        (void)sd_event_source_set_child_process_own(op->child, true);
-        op->step_usec = now_monotonic_usec();
-        return 0;
+                            sd_event_child_handler_t handler) {
+        int r = spawn_fork_watched(op->manager->event, fn, op, handler, &op->child, &op->result_fd);
+        if (r >= 0)
+                op->step_usec = now_monotonic_usec();
+        return r;
 }
 
 /* ---- step 4: adoption ---- */
@@ -481,7 +430,7 @@ static int on_fetch_exit(sd_event_source *s, const siginfo_t *si, void *userdata
         PullOp *op = userdata;
         op->child = sd_event_source_disable_unref(op->child);
         _cleanup_free_ char *msg = NULL;
-        int r = read_report(op, si, &msg);
+        int r = spawn_read_report(&op->result_fd, si, &msg);
         remove_staging(&op->layout);
         if (r < 0) {
                 pull_fail(op, r, "%s", msg ? msg : strerror(-r));
@@ -552,9 +501,15 @@ static int on_resolve_exit(sd_event_source *s, const siginfo_t *si, void *userda
         PullOp *op = userdata;
         op->child = sd_event_source_disable_unref(op->child);
         _cleanup_free_ char *msg = NULL;
-        int r = read_report(op, si, &msg);
+        int r = spawn_read_report(&op->result_fd, si, &msg);
         if (r >= 0 && !image_digest_valid(msg))
                 r = -EIO;
+        if (r < 0 && op->not_found) {
+                /* Not pushed there (or the registry cannot say): as if there were no push_to. */
+                pull_fail(op, ENOENT, "%s (not in the registry either: %s: %s)", op->not_found, op->image,
+                          msg ? msg : strerror(-r));
+                return 0;
+        }
         if (r < 0) {
                 pull_fail(op, r, "resolving %s failed: %s", op->image, msg ? msg : strerror(-r));
                 return 0;
@@ -566,7 +521,7 @@ static int on_resolve_exit(sd_event_source *s, const siginfo_t *si, void *userda
 }
 
 void op_resolve_image(Connection *c, const char *image, const RestoreIdentity *t, bool ignore_image,
-                      bool count_restore) {
+                      bool count_restore, const char *not_found) {
         Manager *m = c->manager;
         const Config *cfg = m->config;
         ImageRef ref;
@@ -583,10 +538,22 @@ void op_resolve_image(Connection *c, const char *image, const RestoreIdentity *t
                 connection_send_error(c, ENOMEM, "out of memory");
                 return;
         }
-        /* Before any network access. */
+        /* Before any network access. A node that pulls nothing answers for an
+         * id as it would without push_to. */
+        if (not_found && (cfg->n_pull_rules == 0 || m->no_spawn)) {
+                image_ref_done(&ref);
+                connection_send_error(c, ENOENT, "%s", not_found);
+                return;
+        }
         if (cfg->n_pull_rules == 0 || !pull_allowed(cfg->pull_rules, cfg->n_pull_rules, repository, ns)) {
                 image_ref_done(&ref);
-                if (cfg->n_pull_rules == 0)
+                if (not_found)
+                        connection_send_error(c, EACCES,
+                                              "%s; its image %s (push_to) may not be pulled: restore from "
+                                              "image repository %s into namespace %s refused: no pull_allow "
+                                              "rule allows it",
+                                              not_found, image, repository, ns ? ns : "(none)");
+                else if (cfg->n_pull_rules == 0)
                         connection_send_error(c, EACCES,
                                               "restore from image repository %s into namespace %s refused: "
                                               "pulling is off on this node (no pull_allow rule configured)",
@@ -618,9 +585,11 @@ void op_resolve_image(Connection *c, const char *image, const RestoreIdentity *t
         op->count_restore = count_restore;
         m->n_jobs++;
         const char *src[] = {image,      t->containerd_namespace, t->k8s_namespace,
-                             t->k8s_pod, t->k8s_container,        t->image_ref};
+                             t->k8s_pod, t->k8s_container,        t->image_ref,
+                             not_found};
         char **dst[] = {&op->image,     &op->t_containerd_namespace, &op->t_k8s_namespace,
-                        &op->t_k8s_pod, &op->t_k8s_container,        &op->t_image_ref};
+                        &op->t_k8s_pod, &op->t_k8s_container,        &op->t_image_ref,
+                        &op->not_found};
         for (size_t i = 0; i < ELEMENTSOF(src); i++)
                 if (src[i] && !(*dst[i] = strdup(src[i]))) {
                         op->conn = NULL;

@@ -27,6 +27,14 @@ static void resolve_path(Connection *c, const char *path) {
         (void)connection_send(c, &resp, true);
 }
 
+/* Whether id is a row of the catalog, whoever may see it. */
+static bool in_catalog(Manager *m, const char *id) {
+        CatalogEntry e = {};
+        int r = catalog_get(m->catalog, id, &e);
+        catalog_entry_done(&e);
+        return r != -ENOENT;
+}
+
 void op_resolve(Connection *c, const Kybernate__V1__ResolveRequest *req) {
         Manager *m = c->manager;
         char msg[512];
@@ -58,12 +66,23 @@ void op_resolve(Connection *c, const Kybernate__V1__ResolveRequest *req) {
         };
         if (kind == REF_IMAGE) {
                 op_resolve_image(c, req->reference, &t, req->has_ignore_image && req->ignore_image,
-                                 !(req->has_dry_run && req->dry_run));
+                                 !(req->has_dry_run && req->dry_run), NULL);
                 return;
         }
         /* Only checkpoints the target may restore (the tenant rule) are found. */
         CatalogEntry e = {};
         r = resolve_lookup(m->catalog, req->reference, &t, &e, msg, sizeof(msg));
+        if (r == -ENOENT && kind == REF_ID && m->config->push_to && !in_catalog(m, req->reference)) {
+                /* Maybe another node's, pushed to the same repository (push.h). */
+                _cleanup_free_ char *image = strdup_printf("%s:%s", m->config->push_to, req->reference);
+                if (!image) {
+                        connection_send_error(c, ENOMEM, "out of memory");
+                        return;
+                }
+                op_resolve_image(c, image, &t, req->has_ignore_image && req->ignore_image,
+                                 !(req->has_dry_run && req->dry_run), msg);
+                return;
+        }
         if (r < 0) {
                 connection_send_error(c, r, "%s", msg);
                 return;

@@ -53,6 +53,12 @@ void entry_to_info(const CatalogEntry *e, const char *path, Kybernate__V1__Check
         info->bundle = nn(e->bundle);
         if (!isempty(e->source_image))
                 info->source_image = e->source_image;
+        if (!isempty(e->pushed_image))
+                info->pushed_image = e->pushed_image;
+        if (e->push_pending) {
+                info->has_push_pending = true;
+                info->push_pending = true;
+        }
 }
 
 int lookup_or_reply(Connection *c, const char *reference, CatalogEntry *ret) {

@@ -26,9 +26,13 @@ void op_pin(Connection *c, const Kybernate__V1__PinRequest *req);
 void op_status(Connection *c, const Kybernate__V1__StatusRequest *req);
 /* ops-resolve.c */
 void op_resolve(Connection *c, const Kybernate__V1__ResolveRequest *req);
-/* ops-pull.c: a Resolve whose reference is a registry image (REF_IMAGE) */
+/* ops-pull.c: a Resolve whose reference is a registry image (REF_IMAGE), or
+ * push_to:<id> for an id this node does not have: then not_found is the
+ * answer of a local lookup, given (ENOENT, with the reason) when the node does
+ * not pull (no pull_allow rule) or the registry has no such image; NULL
+ * otherwise. */
 void op_resolve_image(Connection *c, const char *image, const RestoreIdentity *t, bool ignore_image,
-                      bool count_restore);
+                      bool count_restore, const char *not_found);
 /* ops-transfer.c */
 void op_export(Connection *c, const Kybernate__V1__ExportRequest *req);
 void op_import(Connection *c, const Kybernate__V1__ImportRequest *req);

@@ -167,6 +167,61 @@ int spawn_fork(void (*fn)(void *userdata, int result_fd), void *userdata, int *r
         return 0;
 }
 
+int spawn_fork_watched(sd_event *e, void (*fn)(void *userdata, int result_fd), void *userdata,
+                       sd_event_child_handler_t handler, sd_event_source **ret_source, int *ret_fd) {
+        pid_t pid;
+        int r = spawn_fork(fn, userdata, ret_fd, &pid);
+        if (r < 0)
+                return r;
+        r = sd_event_add_child(e, ret_source, pid, WEXITED, handler, userdata);
+        if (r < 0) {
+                kill(pid, SIGKILL);
+                (void)waitpid(pid, NULL, 0);
+                *ret_source = NULL;
+                *ret_fd = safe_close(*ret_fd);
+                return r;
+        }
+        (void)sd_event_source_set_child_process_own(*ret_source, true);
+        return 0;
+}
+
+void spawn_report(int result_fd, int r, const char *msg) {
+        char out[SPAWN_REPORT_MAX + 32];
+        int n = snprintf(out, sizeof(out) - 1, "%d %.*s", r, SPAWN_REPORT_MAX, msg ? msg : "");
+        if (n < 0)
+                return;
+        if (n > (int)sizeof(out) - 2)
+                n = (int)sizeof(out) - 2;
+        /* One line of printable text: it ends up in an error message. */
+        for (int i = 0; i < n; i++)
+                if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+                        out[i] = ' ';
+        out[n++] = '\n';
+        (void)!write(result_fd, out, (size_t)n);
+}
+
+int spawn_read_report(int *fd, const siginfo_t *si, char **ret_msg) {
+        char buf[SPAWN_REPORT_MAX + 64];
+        ssize_t k = read(*fd, buf, sizeof(buf) - 1);
+        *fd = safe_close(*fd);
+        *ret_msg = NULL;
+        if (si->si_code != CLD_EXITED || k <= 0) {
+                *ret_msg = strdup_printf("the child %s %d", si->si_code == CLD_EXITED ? "exited" : "died of",
+                                         si->si_status);
+                return -EIO;
+        }
+        buf[k] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+        char *end = NULL;
+        long r = strtol(buf, &end, 10);
+        if (end == buf || r > 0 || r < -4095) {
+                *ret_msg = strdup("the child reported nothing readable");
+                return -EIO;
+        }
+        *ret_msg = strdup(*end == ' ' ? end + 1 : end);
+        return (int)r;
+}
+
 typedef struct ChecksumArgs {
         const char *dir, *like;
         bool sync;

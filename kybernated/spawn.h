@@ -28,6 +28,22 @@ char *file_last_line(const char *path);
  * the parent to read once the child has exited. */
 int spawn_fork(void (*fn)(void *userdata, int result_fd), void *userdata, int *ret_fd, pid_t *ret_pid);
 
+/* The message a spawn_fork() child reports with its result, at most. */
+#define SPAWN_REPORT_MAX 2048
+
+/* spawn_fork() with the child watched from loop e: handler runs when it
+ * exits (it reads the result with spawn_read_report()). *ret_source owns the
+ * child: unreffing it before the exit kills and reaps it. */
+int spawn_fork_watched(sd_event *e, void (*fn)(void *userdata, int result_fd), void *userdata,
+                       sd_event_child_handler_t handler, sd_event_source **ret_source, int *ret_fd);
+/* In the child: its result r (0 or a negative errno) and a message (a digest,
+ * or why it failed) as one line of printable text to result_fd. */
+void spawn_report(int result_fd, int r, const char *msg);
+/* In the parent, once the child (si) exited: reads and closes *fd. The
+ * child's r, its message in *ret_msg (a new string; says why when the child
+ * reported nothing readable, -EIO then). */
+int spawn_read_report(int *fd, const siginfo_t *si, char **ret_msg);
+
 /* In a forked child: closes every fd but stdio and keep (the result pipe),
  * so no client socket stays open in it. */
 void spawn_close_fds_but(int keep);

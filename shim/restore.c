@@ -133,7 +133,10 @@ int restore_resolve(Container *c, Op *op, const char *ref, void (*ready)(Op *op,
         rr.target = &target;
         req.op_case = KYBERNATE__V1__REQUEST__OP_RESOLVE;
         req.resolve = &rr;
-        uint64_t timeout = image_ref_is_registry(ref) ? RESOLVE_PULL_TIMEOUT_USEC : RESOLVE_TIMEOUT_USEC;
+        /* A full checkpoint id the node does not have is pulled from its push_to repository. */
+        bool may_pull =
+                image_ref_is_registry(ref) || (strlen(ref) == 32 && strspn(ref, "0123456789abcdef") == 32);
+        uint64_t timeout = may_pull ? RESOLVE_PULL_TIMEOUT_USEC : RESOLVE_TIMEOUT_USEC;
         int r = kyb_client_call_async(c->shim->event, NULL, &req, timeout, NULL, on_resolved, op, NULL);
         if (r < 0)
                 restore_failed(

@@ -33,34 +33,20 @@ kyb_registry_start
 N=dpull
 NS=$N-ns
 ID=$N-counter
-CRIU=$(command -v criu)
 REGOPTS=(--authfile "$REG_AUTHFILE" --cert-dir "$REG_CERT_DIR")
 SKOPEO=(skopeo --insecure-policy)
 
-# start_node X [CONFIG LINES]: kybernated with a store, socket, runc root base
-# and configuration file of its own.
-start_node() {
-	local d=$KYB_TMP/node-$1
-	mkdir -p "$d/store" "$d/runc/$NS"
-	printf '%s\n' "${@:2}" >"$d/kybernated.conf"
-	"$BUILD/kybernated" --config "$d/kybernated.conf" --store "$d/store" --socket "$d/sock" \
-		--runc-root-base "$d/runc" --criu "$CRIU" >"$d/kybernated.log" 2>&1 &
-	local pid=$!
-	kyb_on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null; sed 's/^/  kybernated $1: /' '$d/kybernated.log' | tail -n 15"
-	kyb_wait 10 "$BUILD/kybernatectl" --socket "$d/sock" status || die "kybernated $1 did not come up"
-}
 AUTH=("registry_authfile = $REG_AUTHFILE" "registry_cert_dir = $REG_CERT_DIR")
-start_node a
-start_node b "pull_allow = $REG/ckpt=$NS,other-ns $REG/plain=$NS" "${AUTH[@]}"
-start_node off "${AUTH[@]}"
+kyb_daemon_node_start a
+kyb_daemon_node_start b "pull_allow = $REG/ckpt=$NS,other-ns $REG/plain=$NS" "${AUTH[@]}"
+kyb_daemon_node_start off "${AUTH[@]}"
 bad_auth=$KYB_TMP/bad-auth.json
 jq --arg r "$REG" '.auths[$r].auth = ("'"$REG_USER"':wrong" | @base64)' "$REG_AUTHFILE" >"$bad_auth"
-start_node badauth "pull_allow = $REG/ckpt=$NS" "registry_authfile = $bad_auth" "registry_cert_dir = $REG_CERT_DIR"
+kyb_daemon_node_start badauth "pull_allow = $REG/ckpt=$NS" "registry_authfile = $bad_auth" "registry_cert_dir = $REG_CERT_DIR"
 A=("$BUILD/kybernatectl" --socket "$KYB_TMP/node-a/sock")
 B=("$BUILD/kybernatectl" --socket "$KYB_TMP/node-b/sock")
 OFF=("$BUILD/kybernatectl" --socket "$KYB_TMP/node-off/sock")
 BADAUTH=("$BUILD/kybernatectl" --socket "$KYB_TMP/node-badauth/sock")
-RUNC_A=$KYB_TMP/node-a/runc/$NS
 RUNC_B=$KYB_TMP/node-b/runc/$NS
 
 # A bad rule is a configuration error that says why.
@@ -74,14 +60,7 @@ expect_contains "the bad rule's message names pull_allow" "$out" "pull_allow rul
 # ---- node A: a counter, checkpointed with --exit, pushed ------------------------
 
 bundle=$KYB_TMP/bundle
-mkdir -p "$bundle/rootfs"
-kyb_rootfs_build "$bundle/rootfs"
-kyb_runc_counter "$RUNC_A" "$bundle" "$ID" "$KYB_TMP/out.log"
-kyb_on_exit "runc --root '$RUNC_B' delete -f $ID >/dev/null 2>&1"
-CKPT=$("${A[@]}" checkpoint -q --exit "$NS/$ID" 2>&1 | tail -n 1)
-[[ $CKPT =~ ^[0-9a-f]{32}$ ]] || die "checkpoint on node A failed: $CKPT"
-LAST=$(tail -n 1 "$KYB_TMP/out.log")
-SUM=$("${A[@]}" inspect "$CKPT" --json | jq -r .checkpoint.checksum)
+kyb_daemon_node_counter_checkpoint a "$bundle" "$ID" "$KYB_TMP/out.log"
 IMG=$REG/ckpt/counter
 DIGEST=$("${A[@]}" push -q "${REGOPTS[@]}" "$CKPT" "$IMG:v1" 2>"$KYB_TMP/push.err") ||
 	die "push to the registry failed: $(cat "$KYB_TMP/push.err")"
@@ -94,48 +73,27 @@ kyb_oci_layout "$KYB_TMP/busybox-layout"
 
 # ---- node B: refusals first, each leaving nothing behind ------------------------
 
-rows() { "$BUILD/kybernatectl" --socket "$KYB_TMP/node-$1/sock" list --json | jq length; }
-store_clean() { # no staging leftovers and one directory per row in the node's store
-	local s=$KYB_TMP/node-$1/store
-	[ -z "$(ls -A "$s/staging" 2>/dev/null)" ] &&
-		[ "$(ls "$s/checkpoints" 2>/dev/null | wc -l)" = "$(rows "$1")" ]
-}
 blob_gets() { grep -c "GET /v2/ckpt/counter/blobs/" "$REG_LOG" || true; }
-
-# refused NODE NAME WANT CMD...: CMD fails, says WANT, and the node's store is as before.
-refused() {
-	local node=$1 name=$2 want=$3 out rc=0 before
-	shift 3
-	before=$(rows "$node")
-	out=$("$@" 2>&1) || rc=$?
-	if [ "$rc" -eq 0 ]; then
-		fail "$name: refused" "$out"
-		return
-	fi
-	expect_contains "$name: refused, saying why" "$out" "$want"
-	expect_eq "$name: no row added" "$before" "$(rows "$node")"
-	store_clean "$node" && pass "$name: nothing left in the store" || fail "$name: nothing left in the store"
-}
-expect_eq "node B starts empty" 0 "$(rows b)"
+expect_eq "node B starts empty" 0 "$(kyb_daemon_node_rows b)"
 
 gets0=$(blob_gets)
-refused off "pulling off (no pull_allow)" "pulling is off on this node (no pull_allow rule" \
+kyb_expect_refused off "pulling off (no pull_allow)" "pulling is off on this node (no pull_allow rule" \
 	"${OFF[@]}" resolve "$IMG:v1" --namespace "$NS" --container-id "$ID"
 expect_contains "the refusal names the repository and the namespace" \
 	"$("${OFF[@]}" resolve "$IMG:v1" --namespace "$NS" --container-id "$ID" 2>&1 || true)" \
 	"repository $IMG into namespace $NS"
-refused b "repository not allowed" "no pull_allow rule allows it" \
+kyb_expect_refused b "repository not allowed" "no pull_allow rule allows it" \
 	"${B[@]}" resolve "$REG/elsewhere/counter:v1" --namespace "$NS" --container-id "$ID"
 # A rule must match whole path components.
-refused b "repository prefix of another component" "no pull_allow rule allows it" \
+kyb_expect_refused b "repository prefix of another component" "no pull_allow rule allows it" \
 	"${B[@]}" resolve "$REG/ckpt-other/counter:v1" --namespace "$NS" --container-id "$ID"
 # Refused before any network access: a host that does not resolve is never asked.
-refused b "repository not allowed, no network" "no pull_allow rule allows it" \
+kyb_expect_refused b "repository not allowed, no network" "no pull_allow rule allows it" \
 	"${B[@]}" resolve "unreachable.invalid/ckpt/x:v1" --namespace "$NS" --container-id "$ID"
-refused b "namespace not allowed" "into namespace third-ns refused" \
+kyb_expect_refused b "namespace not allowed" "into namespace third-ns refused" \
 	"${B[@]}" resolve "$IMG:v1" --namespace third-ns --container-id "$ID"
 expect_eq "no refusal so far fetched a blob" "$gets0" "$(blob_gets)"
-refused b "the image's namespace annotation is not the target's (tenant rule)" \
+kyb_expect_refused b "the image's namespace annotation is not the target's (tenant rule)" \
 	"containerd namespace annotation differs" \
 	"${B[@]}" resolve "$IMG:v1" --namespace other-ns --container-id "$ID"
 # tamper TAG JQ [LAYER]: a copy of $IMG:v1 whose manifest JQ rewrites (and
@@ -167,10 +125,10 @@ tamper() {
 # manifest, so a new digest): the annotations and the metadata in the layer
 # now disagree, and each is checked on its own, whichever was tampered with.
 tamper tampered '.annotations["io.kybernate.checkpoint.containerd-namespace"] = "other-ns"'
-refused b "annotations say the target's namespace, the metadata another (tenant rule)" \
+kyb_expect_refused b "annotations say the target's namespace, the metadata another (tenant rule)" \
 	"containerd namespace differs from the checkpoint's" \
 	"${B[@]}" resolve "$IMG-tampered:v1" --namespace other-ns --container-id "$ID"
-refused b "the metadata says the target's namespace, the annotations another (tenant rule)" \
+kyb_expect_refused b "the metadata says the target's namespace, the annotations another (tenant rule)" \
 	"namespace annotation differs" \
 	"${B[@]}" resolve "$IMG-tampered:v1" --namespace "$NS" --container-id "$ID"
 # A layer cut short (its digest made right for the cut bytes), and a manifest
@@ -179,16 +137,16 @@ layer=$(jq -r '.layers[0].digest' "$KYB_TMP/tamper-tampered/blobs/sha256/$(jq -r
 blob=$KYB_TMP/tamper-tampered/blobs/sha256/${layer#sha256:}
 head -c $(($(stat -c %s "$blob") / 2)) "$blob" >"$KYB_TMP/cut-layer"
 tamper cut . "$KYB_TMP/cut-layer"
-refused b "a truncated layer" "it is truncated or not a (compressed) tar archive" \
+kyb_expect_refused b "a truncated layer" "it is truncated or not a (compressed) tar archive" \
 	"${B[@]}" resolve "$IMG-cut:v1" --namespace "$NS" --container-id "$ID"
 tamper many '.annotations += ([range(300)] | map({key: "io.kybernate.test.a\(.)", value: "x"}) | from_entries)'
-refused b "a manifest with 300 more annotations" "more than the limit of 256" \
+kyb_expect_refused b "a manifest with 300 more annotations" "more than the limit of 256" \
 	"${B[@]}" resolve "$IMG-many:v1" --namespace "$NS" --container-id "$ID"
-refused badauth "bad credentials" "unauthorized" \
+kyb_expect_refused badauth "bad credentials" "unauthorized" \
 	"${BADAUTH[@]}" resolve "$IMG:v1" --namespace "$NS" --container-id "$ID"
-refused b "not a checkpoint image" "not a checkpoint image" \
+kyb_expect_refused b "not a checkpoint image" "not a checkpoint image" \
 	"${B[@]}" resolve "$REG/plain/busybox:v1" --namespace "$NS" --container-id "$ID"
-refused b "a digest the registry does not have" "failed" \
+kyb_expect_refused b "a digest the registry does not have" "failed" \
 	"${B[@]}" resolve "$IMG@sha256:0000000000000000000000000000000000000000000000000000000000000000" \
 	--namespace "$NS" --container-id "$ID"
 
@@ -201,7 +159,7 @@ mkfifo "$KYB_TMP/slow.fifo"
 printf '#!/bin/bash\nread -r -t 30 <>"%s" || true\nexec %s "$@"\n' "$KYB_TMP/slow.fifo" "$(command -v skopeo)" \
 	>"$KYB_TMP/slowbin/skopeo"
 chmod +x "$KYB_TMP/slowbin/skopeo"
-PATH=$KYB_TMP/slowbin:$PATH start_node slow "pull_allow = $REG/ckpt=$NS" "${AUTH[@]}"
+PATH=$KYB_TMP/slowbin:$PATH kyb_daemon_node_start slow "pull_allow = $REG/ckpt=$NS" "${AUTH[@]}"
 rc=0
 timeout -s KILL 2 "$BUILD/kybernatectl" --socket "$KYB_TMP/node-slow/sock" resolve "$IMG:v1" --namespace "$NS" \
 	--container-id "$ID" >/dev/null 2>&1 || rc=$?
@@ -212,8 +170,8 @@ kyb_wait 10 grep -q "Pull of $IMG:v1 cancelled: the client went away" "$KYB_TMP/
 no_slow_skopeo() { ! pgrep -f "$KYB_TMP/slowbin/[s]kopeo" >/dev/null; }
 kyb_wait 10 no_slow_skopeo &&
 	pass "no skopeo left running" || fail "no skopeo left running" "$(pgrep -a -f "$KYB_TMP/slowbin/[s]kopeo")"
-expect_eq "cancelled pull: no row" 0 "$(rows slow)"
-store_clean slow && pass "cancelled pull: nothing left in the store" || fail "cancelled pull: nothing left in the store"
+expect_eq "cancelled pull: no row" 0 "$(kyb_daemon_node_rows slow)"
+kyb_daemon_node_store_clean slow && pass "cancelled pull: nothing left in the store" || fail "cancelled pull: nothing left in the store"
 expect_ok "the daemon serves on after the cancelled pull" "$BUILD/kybernatectl" --socket "$KYB_TMP/node-slow/sock" status
 
 # ---- node B: resolve by tag pulls, runc restores ----------------------------------
@@ -222,7 +180,7 @@ out=$("${B[@]}" resolve "$IMG:v1" --namespace "$NS" --container-id "$ID" --json 
 	fail "resolve of the image on node B" "$(cat "$KYB_TMP/resolve.err")"
 p=$(jq -r .image_path <<<"$out")
 expect_match "resolve answers an image path in B's store" "^$KYB_TMP/node-b/store/checkpoints/[0-9a-f]{32}/checkpoint\$" "$p"
-expect_eq "B has the pulled checkpoint as one row" 1 "$(rows b)"
+expect_eq "B has the pulled checkpoint as one row" 1 "$(kyb_daemon_node_rows b)"
 j=$("${B[@]}" list --json)
 expect_eq "the row records its source image by digest" "$IMG@$DIGEST" "$(jq -r '.[0].source_image' <<<"$j")"
 expect_eq "the pulled copy has node A's checksum" "$SUM" "$(jq -r '.[0].checksum' <<<"$j")"
@@ -230,7 +188,7 @@ expect_eq "the pulled copy keeps the container's identity" "$NS $ID" \
 	"$(jq -r '.[0] | "\(.containerd_namespace) \(.container_id)"' <<<"$j")"
 expect_contains "inspect shows where it was pulled from" "$("${B[@]}" inspect "$(jq -r '.[0].id' <<<"$j")")" \
 	"Pulled from:"
-store_clean b && pass "no staging leftovers after the pull" || fail "no staging leftovers after the pull"
+kyb_daemon_node_store_clean b && pass "no staging leftovers after the pull" || fail "no staging leftovers after the pull"
 # kybernated logs each step of the pull, with its bytes and rate.
 log_b=$(cat "$KYB_TMP/node-b/kybernated.log")
 expect_match "the daemon logs the resolve with the digest" "Resolved $IMG:v1 to $DIGEST in [0-9.]+ s" "$log_b"
@@ -240,15 +198,8 @@ expect_match "the daemon logs the adoption with bytes and rate" \
 	"Pulled $IMG@$DIGEST as checkpoint $(jq -r '.[0].id' <<<"$j") \([1-9][0-9]* bytes, checksum in [0-9.]+ s, [0-9.]+ MiB/s\)" \
 	"$log_b"
 
-rc=0
-kyb_runc_restore "$RUNC_B" "$bundle" "$ID" "$p" "$KYB_TMP/out2.log" || rc=$?
-if [ "$rc" -eq 0 ]; then
-	pass "runc restore on node B from the path kybernated resolved the image to"
-	kyb_wait 10 test -s "$KYB_TMP/out2.log" || true
-	expect_eq "the counter goes on where node A stopped" "$((LAST + 1))" "$(head -n 1 "$KYB_TMP/out2.log")"
-else
-	fail "runc restore on node B from the pulled image" "$(tail -n 5 "$KYB_TMP/out2.log.work/restore.log" 2>/dev/null)"
-fi
+kyb_expect_counter_restored "runc restore on node B from the path kybernated resolved the image to" \
+	"$RUNC_B" "$bundle" "$ID" "$p" "$KYB_TMP/out2.log" "$((LAST + 1))"
 
 # ---- once: by digest, the row is used ------------------------------------------
 
@@ -256,11 +207,11 @@ gets1=$(blob_gets)
 out2=$("${B[@]}" resolve "$IMG@$DIGEST" --namespace "$NS" --container-id "$ID" -q 2>&1) ||
 	fail "resolve by digest on node B" "$out2"
 expect_eq "resolve by digest answers the same path" "$p" "$out2"
-expect_eq "still one row" 1 "$(rows b)"
+expect_eq "still one row" 1 "$(kyb_daemon_node_rows b)"
 expect_eq "no blob fetched again" "$gets1" "$(blob_gets)"
 expect_contains "the daemon says it used the cached row" "$(cat "$KYB_TMP/node-b/kybernated.log")" "cached, not pulled again"
 # The tenant rule holds for the cached row too.
-refused b "the cached row for another namespace (tenant rule)" "tenant rule" \
+kyb_expect_refused b "the cached row for another namespace (tenant rule)" "tenant rule" \
 	"${B[@]}" resolve "$IMG@$DIGEST" --namespace other-ns --container-id "$ID"
 
 kyb_finish

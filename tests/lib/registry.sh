@@ -242,6 +242,16 @@ kyb_registry_start() {
 	log "registry $(docker-registry --version | awk '{print $3}') on https://$REG (pid $REG_PID, dir $REG_DIR, $REG_AUTH auth${REG_TOKEN_URL:+, realm $REG_TOKEN_URL})"
 }
 
+# kyb_registry_resume: starts the registry kyb_registry_stop stopped again,
+# on the same address, storage and credentials (basic auth: the token server
+# of `kyb_registry_start token` is not started again).
+kyb_registry_resume() {
+	[ -z "${REG_PID:-}" ] || return 0
+	setsid docker-registry serve "$REG_DIR/config.yml" >>"$REG_LOG" 2>&1 </dev/null &
+	REG_PID=$!
+	kyb_wait_eval 15 _kyb_reg_up || die "the registry did not start again on $REG (log: $REG_LOG)"
+}
+
 # kyb_oci_layout DIR [LAYER_TAR]: DIR becomes an OCI image layout (oci-layout,
 # index.json, blobs/sha256), usable as `oci:DIR`: by default the busybox test
 # image ($KYB_BUSYBOX, kyb_image_build's archive unpacked); with LAYER_TAR, an
@@ -260,4 +270,81 @@ kyb_oci_layout() {
 	mkdir -p "$dir"
 	tar -C "$dir" -xf "$tar" || die "cannot unpack $tar into $dir"
 	[ -z "$layer" ] || rm -f "$tar"
+}
+
+# ---- kybernated "nodes" --------------------------------------------------------
+
+# kyb_daemon_node_start NAME [CONFIG LINES]: a kybernated "node" with a store, socket
+# ($KYB_TMP/node-NAME/sock), runc root base ($KYB_TMP/node-NAME/runc, with a
+# directory for the namespace $NS) and configuration file of its own; a second
+# call starts it again on the same store (the log, kybernated.log, is appended
+# to). Its pid in KYB_NODE_PID; stopped at exit, its log's tail shown.
+kyb_daemon_node_start() {
+	local d=$KYB_TMP/node-$1
+	mkdir -p "$d/store" "$d/runc/$NS"
+	printf '%s\n' "${@:2}" >"$d/kybernated.conf"
+	"$BUILD/kybernated" --config "$d/kybernated.conf" --store "$d/store" --socket "$d/sock" \
+		--runc-root-base "$d/runc" --criu "$(command -v criu)" >>"$d/kybernated.log" 2>&1 &
+	KYB_NODE_PID=$!
+	kyb_on_exit "kill $KYB_NODE_PID 2>/dev/null; wait $KYB_NODE_PID 2>/dev/null; sed 's/^/  kybernated $1: /' '$d/kybernated.log' | tail -n 15"
+	kyb_wait 10 "$BUILD/kybernatectl" --socket "$d/sock" status || die "kybernated $1 did not come up"
+}
+
+# kyb_daemon_node_rows NAME: the number of rows in the node's catalog.
+kyb_daemon_node_rows() { "$BUILD/kybernatectl" --socket "$KYB_TMP/node-$1/sock" list --json | jq length; }
+
+# kyb_daemon_node_store_clean NAME: no staging leftovers and one directory per row in the node's store.
+kyb_daemon_node_store_clean() {
+	local s=$KYB_TMP/node-$1/store
+	[ -z "$(ls -A "$s/staging" 2>/dev/null)" ] &&
+		[ "$(ls "$s/checkpoints" 2>/dev/null | wc -l)" = "$(kyb_daemon_node_rows "$1")" ]
+}
+
+# kyb_expect_refused NODE NAME WANT CMD...: CMD fails, says WANT, and the
+# node's store is as before (no row added, kyb_daemon_node_store_clean).
+kyb_expect_refused() {
+	local node=$1 name=$2 want=$3 out rc=0 before
+	shift 3
+	before=$(kyb_daemon_node_rows "$node")
+	out=$("$@" 2>&1) || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		fail "$name: refused" "$out"
+		return
+	fi
+	expect_contains "$name: refused, saying why" "$out" "$want"
+	expect_eq "$name: no row added" "$before" "$(kyb_daemon_node_rows "$node")"
+	kyb_daemon_node_store_clean "$node" && pass "$name: nothing left in the store" ||
+		fail "$name: nothing left in the store"
+}
+
+# kyb_daemon_node_counter_checkpoint NODE BUNDLE ID OUT: a busybox counter ID
+# (kyb_runc_counter, output in OUT) in the new directory BUNDLE, run in the
+# node's runc root of $NS and checkpointed with --exit by its kybernated. Sets
+# CKPT (the checkpoint's id), LAST (the last number the counter printed) and
+# SUM (the checkpoint's checksum).
+kyb_daemon_node_counter_checkpoint() {
+	local ctl=("$BUILD/kybernatectl" --socket "$KYB_TMP/node-$1/sock")
+	mkdir -p "$2/rootfs"
+	kyb_rootfs_build "$2/rootfs"
+	kyb_runc_counter "$KYB_TMP/node-$1/runc/$NS" "$2" "$3" "$4"
+	CKPT=$("${ctl[@]}" checkpoint -q --exit "$NS/$3" 2>&1 | tail -n 1)
+	[[ $CKPT =~ ^[0-9a-f]{32}$ ]] || die "checkpoint on node $1 failed: $CKPT"
+	LAST=$(tail -n 1 "$4")
+	SUM=$("${ctl[@]}" inspect "$CKPT" --json | jq -r .checkpoint.checksum)
+}
+
+# kyb_expect_counter_restored NAME RUNC_ROOT BUNDLE ID IMAGE_PATH OUT NEXT:
+# runc restores the counter ID from IMAGE_PATH (kyb_runc_restore, output in
+# OUT) and the first number it prints is NEXT.
+kyb_expect_counter_restored() {
+	local rc=0
+	kyb_on_exit "runc --root '$2' delete -f $4 >/dev/null 2>&1"
+	kyb_runc_restore "$2" "$3" "$4" "$5" "$6" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		fail "$1" "$(tail -n 5 "$6.work/restore.log" 2>/dev/null)"
+		return
+	fi
+	pass "$1"
+	kyb_wait 10 test -s "$6" || true
+	expect_eq "the counter goes on where it stopped" "$7" "$(head -n 1 "$6")"
 }

@@ -224,7 +224,7 @@ TEST(thaw_mark) {
                                     "VALUES ('0123456789abcdef0123456789abcdef', 1, 42)"));
         catalog_close(old);
         ASSERT_OK(catalog_open(db, true, &old));
-        ASSERT_EQ(catalog_schema_version(old), 6);
+        ASSERT_EQ(catalog_schema_version(old), CATALOG_SCHEMA_VERSION);
         ASSERT_OK(catalog_get(old, "0123456789abcdef0123456789abcdef", &e));
         ASSERT_FALSE(e.thaw);
         ASSERT_STREQ(e.runc_root, "");
@@ -235,23 +235,37 @@ TEST(thaw_mark) {
         ASSERT_EQ(system(cmd), 0);
 }
 
-TEST(source_image) {
-        const char *img = "reg.local:5000/ckpt/web@sha256:"
-                          "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-        char path[] = "/tmp/test-daemon-catalog.XXXXXX";
+/* A catalog in the new temporary directory path (a mkdtemp() template)
+ * holding one ready row 0123456789abcdef0123456789abcdef written by schema
+ * version, migrated to the current schema; that row as it reads now in *ret. */
+static Catalog *migrated_from(char *path, int version, CatalogEntry *ret) {
         ASSERT_NOT_NULL(mkdtemp(path));
         char db[256];
         snprintf(db, sizeof(db), "%s/catalog.db", path);
-        /* A row of schema 5 gets an empty source image. */
         Catalog *c = NULL;
-        ASSERT_OK(catalog_open_at_version(db, true, 5, &c));
+        ASSERT_OK(catalog_open_at_version(db, true, version, &c));
         ASSERT_OK(catalog_exec(c, "INSERT INTO checkpoints (id, state, created_ns) "
                                   "VALUES ('0123456789abcdef0123456789abcdef', 2, 42)"));
         catalog_close(c);
         ASSERT_OK(catalog_open(db, true, &c));
-        ASSERT_EQ(catalog_schema_version(c), 6);
+        ASSERT_EQ(catalog_schema_version(c), CATALOG_SCHEMA_VERSION);
+        ASSERT_OK(catalog_get(c, "0123456789abcdef0123456789abcdef", ret));
+        return c;
+}
+
+static void remove_dir(const char *path) {
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system %s", path);
+        ASSERT_EQ(system(cmd), 0);
+}
+
+TEST(source_image) {
+        const char *img = "reg.local:5000/ckpt/web@sha256:"
+                          "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        char path[] = "/tmp/test-daemon-catalog.XXXXXX";
+        /* A row of schema 5 gets an empty source image. */
         CatalogEntry e = {};
-        ASSERT_OK(catalog_get(c, "0123456789abcdef0123456789abcdef", &e));
+        Catalog *c = migrated_from(path, 5, &e);
         ASSERT_STREQ(e.source_image, "");
         catalog_entry_done(&e);
         ASSERT_ERROR(catalog_get_by_source_image(c, img, &e), ENOENT);
@@ -280,9 +294,60 @@ TEST(source_image) {
                              &e),
                      ENOENT);
         catalog_close(c);
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system %s", path);
-        ASSERT_EQ(system(cmd), 0);
+        remove_dir(path);
+}
+
+static int collect_ids(const CatalogEntry *e, void *userdata) {
+        char *buf = userdata;
+        strcat(buf, e->id);
+        strcat(buf, " ");
+        return 0;
+}
+
+TEST(push_pending) {
+        char path[] = "/tmp/test-daemon-catalog.XXXXXX";
+        /* A row of schema 6 is not to push and was never pushed. */
+        CatalogEntry e = {};
+        Catalog *c = migrated_from(path, 6, &e);
+        ASSERT_FALSE(e.push_pending);
+        ASSERT_STREQ(e.pushed_image, "");
+        catalog_entry_done(&e);
+
+        /* Marked rows are listed once ready, oldest first, until pushed. */
+        char ids[256] = "";
+        CatalogEntry p1 = {.id = (char *)"aaaa0000000000000000000000000001",
+                           .state = CHECKPOINT_PENDING,
+                           .created_ns = 200,
+                           .push_pending = true};
+        CatalogEntry p2 = {.id = (char *)"aaaa0000000000000000000000000002",
+                           .state = CHECKPOINT_PENDING,
+                           .created_ns = 100,
+                           .push_pending = true};
+        ASSERT_OK(catalog_insert(c, &p1));
+        ASSERT_OK(catalog_insert(c, &p2));
+        ASSERT_EQ(catalog_list_push_pending(c, collect_ids, ids), 0);
+        ASSERT_OK(catalog_set_ready(c, p1.id, 10, "sha256:00"));
+        ASSERT_OK(catalog_set_ready(c, p2.id, 10, "sha256:00"));
+        ASSERT_EQ(catalog_list_push_pending(c, collect_ids, ids), 2);
+        ASSERT_STREQ(ids, "aaaa0000000000000000000000000002 aaaa0000000000000000000000000001 ");
+        const char *img = "reg.local:5000/ckpt/node-a:aaaa0000000000000000000000000001@sha256:"
+                          "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        ASSERT_ERROR(catalog_set_pushed(c, p1.id, ""), EINVAL);
+        ASSERT_ERROR(catalog_set_pushed(c, "bbbb0000000000000000000000000001", img), ENOENT);
+        ASSERT_OK(catalog_set_pushed(c, p1.id, img));
+        ids[0] = 0;
+        ASSERT_EQ(catalog_list_push_pending(c, collect_ids, ids), 1);
+        ASSERT_STREQ(ids, "aaaa0000000000000000000000000002 ");
+        ASSERT_OK(catalog_get(c, p1.id, &e));
+        ASSERT_FALSE(e.push_pending);
+        ASSERT_STREQ(e.pushed_image, img);
+        CatalogEntry copy = {};
+        ASSERT_OK(catalog_entry_copy(&e, &copy));
+        ASSERT_STREQ(copy.pushed_image, img);
+        catalog_entry_done(&copy);
+        catalog_entry_done(&e);
+        catalog_close(c);
+        remove_dir(path);
 }
 
 typedef struct Seen {

@@ -781,3 +781,29 @@ TEST(config_pull_keys) {
         ASSERT_EQ(c.n_pull_rules, 0u);
         config_done(&c);
 }
+
+TEST(config_push_to) {
+        Config c;
+        ASSERT_OK(config_init(&c));
+        ASSERT_NULL(c.push_to); /* nothing is pushed by default */
+        ASSERT_OK(config_set(&c, "push_to", "127.0.0.1:5000/ckpt/node-a"));
+        ASSERT_STREQ(c.push_to, "127.0.0.1:5000/ckpt/node-a");
+        ASSERT_OK(config_set(&c, "push_to", "reg.local/ckpt"));
+        ASSERT_STREQ(c.push_to, "reg.local/ckpt");
+        /* A repository: no tag (the checkpoint id is the tag), no digest, a registry host. */
+        ASSERT_ERROR(config_set(&c, "push_to", "reg.local/ckpt:v1"), EINVAL);
+        ASSERT_NOT_NULL(c.error);
+        ASSERT_NOT_NULL(strstr(c.error, "push_to"));
+        ASSERT_ERROR(
+                config_set(
+                        &c, "push_to",
+                        "reg.local/ckpt@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+                EINVAL);
+        ASSERT_ERROR(config_set(&c, "push_to", "ckpt/node-a"), EINVAL);
+        ASSERT_NOT_NULL(c.error);
+        ASSERT_ERROR(config_set(&c, "push_to", "reg.local/Ckpt"), EINVAL);
+        ASSERT_STREQ(c.push_to, "reg.local/ckpt"); /* unchanged by the refusals */
+        ASSERT_OK(config_set(&c, "push_to", ""));
+        ASSERT_NULL(c.push_to);
+        config_done(&c);
+}
