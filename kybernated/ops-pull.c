@@ -18,9 +18,10 @@
  *      its layer is unpacked by the validating extractor into a second
  *      staging directory, with the limits of kybernatectl import;
  *   4. adopt (parent): the tenant rule (the checkpoint's own namespaces, from
- *      its metadata, against the target's) and the image rule, then a row as
- *      op_import makes one, recording the source image, and its checksum
- *      (child);
+ *      its metadata, against the target's; a foreign checkpoint naming none
+ *      takes the target's, which pull_allow allowed) and the image rule,
+ *      then a row as op_import makes one, recording the source image, and
+ *      its checksum (child);
  *   5. the checksum verification and the Resolve reply of a local checkpoint
  *      (start_verify()).
  * A failure at any step leaves no row and no staging files. A client that

@@ -19,7 +19,10 @@
 #   - B's store then holds the image once (cached by its digest, recording
 #     where it came from);
 #   - a pod on B in a Kubernetes namespace no pull_allow rule names fails to
-#     start, saying why, with no fresh process and no new row.
+#     start, saying why, with no fresh process and no new row;
+#   - node A's kybernated (push_to = REG/ckpt/auto) pushed the checkpoint by
+#     itself as push_to:<id>; a pod on B with RESTORE_FROM=<that id>, which B
+#     never saw, pulls it from there and continues the count.
 # Container commands are single-quoted on purpose:
 # shellcheck disable=SC2016
 set -u -o pipefail # no -e: a failed check must not end the suite
@@ -85,7 +88,9 @@ run_suite() {
 	img=$REG/ckpt/counter
 	# The PID keeps two runs of this test (a CI clone and a work tree) apart.
 	a=kybxn-a$tag-$$ b=kybxn-b$tag-$$
-	kyb_node_start "a$tag" "$a" "$v"
+	kyb_node_start "a$tag" "$a" "$v" "push_to = $REG/ckpt/auto
+registry_authfile = $REG_AUTHFILE
+registry_cert_dir = $REG_CERT_DIR"
 	kyb_node_start "b$tag" "$b" "$v" "pull_allow = $REG/ckpt=$NS
 registry_authfile = $REG_AUTHFILE
 registry_cert_dir = $REG_CERT_DIR"
@@ -187,6 +192,26 @@ registry_cert_dir = $REG_CERT_DIR"
 		fail "$t node B: $OTHER_NS: pod and container created" "pod '$POD_ID' container '$CTR_ID'"
 	fi
 	expect_eq "$t node B: the refusal added no row" 1 "$(kctl list --json | jq length)"
+
+	# ---- node B: RESTORE_FROM=<checkpoint id>, through A's push_to ----------------------
+	kyb_node_use "a$tag"
+	pushed_ok() { [ -n "$(kctl inspect "$id" --json | jq -r '.checkpoint.pushed_image // empty')" ]; }
+	kyb_wait 60 pushed_ok || fail "$t node A: push_to pushed the checkpoint" "$(kctl inspect "$id" 2>&1)"
+	expect_match "$t node A: it was pushed as push_to:<id>" "^$REG/ckpt/auto:$id@sha256:[0-9a-f]{64}\$" \
+		"$(kctl inspect "$id" --json | jq -r '.checkpoint.pushed_image // empty')"
+	kyb_node_use "b$tag"
+	uid=kybxn-cpu-restore-id-$tag
+	if kyb_pod_create cpu-restore-id "$NS" "$uid" "$(kyb_counter_json "$id")" && out=$(cri start "$CTR_ID" 2>&1); then
+		pass "$t node B: pod with RESTORE_FROM=<node A's checkpoint id> starts"
+		first=$(first_of "$t" "$POD_LOG")
+		restored "$t node B: RESTORE_FROM=<id> through push_to" "$POD_LOG" "$first"
+	else
+		fail "$t node B: pod with RESTORE_FROM=<node A's checkpoint id> starts" "${out:-}" \
+			"status: $(cri inspect "$CTR_ID" 2>/dev/null | jq -c '.status | {state, reason, message}')"
+	fi
+	[ -z "$POD_ID" ] || expect_ok "$t node B: id pod stops and is removed" kyb_pod_rm "$POD_ID"
+	expect_eq "$t node B: the id was pulled from push_to" "$REG/ckpt/auto" \
+		"$(kctl list --json | jq -r '.[] | .source_image // empty' | grep -o "^$REG/ckpt/auto" | head -n 1)"
 	expect_eq "$t node B: no pods left" 0 "$(cri pods | jq length || true)"
 
 	kyb_node_stop "a$tag"
