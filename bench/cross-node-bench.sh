@@ -17,7 +17,8 @@
 # what Podman's checkpoint and runc's do by default) and ends when it runs on
 # node B:
 #
-#   kyb     kybernated A (durable = no: neither peer syncs its images) takes
+#   kyb     kybernated A and B run with durable = no (neither peer syncs its
+#           images: B unpacks the pulled image without fsync too); A takes
 #           `kybernatectl checkpoint --exit`; `kybernatectl push --compression
 #           C` to the registry; kybernated B (empty store, pull_allow for the
 #           repository) resolves the tag as the shim would for
@@ -98,7 +99,7 @@ start_node() {
 	kyb_wait 10 "$BUILD/kybernatectl" --socket "$D/$n/sock" status || die "kybernated $n did not start"
 }
 start_node a "durable = no"
-start_node b "pull_allow = $REG/bench=$NS" "registry_authfile = $REG_AUTHFILE" "registry_cert_dir = $REG_CERT_DIR"
+start_node b "durable = no" "pull_allow = $REG/bench=$NS" "registry_authfile = $REG_AUTHFILE" "registry_cert_dir = $REG_CERT_DIR"
 A=("$BUILD/kybernatectl" --socket "$D/a/sock")
 B=("$BUILD/kybernatectl" --socket "$D/b/sock")
 
@@ -188,7 +189,7 @@ rec() { R[$1]+="$2 "; }
 # runc_start ROOT ID W: memhog in $BUNDLE with runc (stdio on pipes), its output in $D/ID.out.
 runc_start() {
 	rm -f "$BUNDLE/config.json"
-	kyb_runc_counter "$1" "$BUNDLE" "$2" "$D/$2.out" "exec $(memhog_cmd "$3")"
+	KYB_COUNTER_WAIT=120 kyb_runc_counter "$1" "$BUNDLE" "$2" "$D/$2.out" "exec $(memhog_cmd "$3")"
 }
 runc_pid() { runc --root "$1" state "$2" | jq -r .pid; }
 
@@ -237,7 +238,7 @@ move_podman() {
 	# shellcheck disable=SC2046 # memhog_cmd's words are the command
 	"${PA[@]}" "${PODMAN_RUN[@]}" --name "$name" localhost/memhog:bench $(memhog_cmd "$w") >/dev/null ||
 		die "podman run failed"
-	kyb_wait_eval 30 "\"\${PA[@]}\" logs $name | grep -qx 2" || die "podman's memhog does not count"
+	kyb_wait_eval 120 "\"\${PA[@]}\" logs $name | grep -qx 2" || die "podman's memhog does not count"
 	freeze_watch "$("${PA[@]}" inspect -f '{{.State.Pid}}' "$name")" "$D/$name.freeze"
 	rm -f "$BLOB_CACHE"
 	t0=$(now_ns)
