@@ -77,8 +77,8 @@ static int fsync_dir_at(int dir_fd, const char *path) {
         return fsync(fd) < 0 ? negative_errno() : 0;
 }
 
-/* Writes name in dir_fd atomically: a temporary name, fsync, rename. */
-static int write_at_atomic(int dir_fd, const char *name, const void *buf, size_t len) {
+/* Writes name in dir_fd atomically: a temporary name, fsync if durable, rename. */
+static int write_at_atomic(int dir_fd, const char *name, const void *buf, size_t len, bool durable) {
         _cleanup_free_ char *tmp = NULL;
         if (asprintf(&tmp, ".%s.tmp", name) < 0)
                 return -ENOMEM;
@@ -88,7 +88,7 @@ static int write_at_atomic(int dir_fd, const char *name, const void *buf, size_t
         if (fd < 0)
                 return negative_errno();
         int r = write_all(fd, buf, len);
-        if (r >= 0 && fsync(fd) < 0)
+        if (r >= 0 && durable && fsync(fd) < 0)
                 r = negative_errno();
         if (r >= 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
                 r = negative_errno();
@@ -104,14 +104,14 @@ static int mkdir_at(int dir_fd, const char *path) {
 }
 
 /* Writes a JSON document as a blob; its digest and size go to ret_*. */
-static int write_json_blob(int sha_fd, const cJSON *j, char ret_digest[static OCI_DIGEST_MAX],
+static int write_json_blob(int sha_fd, const cJSON *j, bool durable, char ret_digest[static OCI_DIGEST_MAX],
                            size_t *ret_size) {
         _cleanup_free_ char *text = cJSON_PrintUnformatted(j);
         if (!text)
                 return -ENOMEM;
         size_t len = strlen(text);
         digest_of(text, len, ret_digest);
-        int r = write_at_atomic(sha_fd, ret_digest + strlen(digest_prefix), text, len);
+        int r = write_at_atomic(sha_fd, ret_digest + strlen(digest_prefix), text, len, durable);
         if (r < 0)
                 return r;
         *ret_size = len;
@@ -210,7 +210,7 @@ int oci_image_write(int dir_fd, const OciImageWrite *w, char ret_manifest_digest
         if (sha_fd < 0)
                 return negative_errno();
 
-        /* The layer: hashed, synced, renamed into place. */
+        /* The layer: hashed, synced if durable, renamed into place. */
         char layer_digest[OCI_DIGEST_MAX];
         uint64_t layer_size;
         {
@@ -225,7 +225,7 @@ int oci_image_write(int dir_fd, const OciImageWrite *w, char ret_manifest_digest
                 r = hash_fd(fd, UINT64_MAX, layer_digest, &layer_size);
                 if (r < 0)
                         return r;
-                if (fsync(fd) < 0)
+                if (w->durable && fsync(fd) < 0)
                         return negative_errno();
         }
         if (renameat(dir_fd, w->layer_path, sha_fd, layer_digest + strlen(digest_prefix)) < 0)
@@ -246,7 +246,7 @@ int oci_image_write(int dir_fd, const OciImageWrite *w, char ret_manifest_digest
                 return -ENOMEM;
         char config_digest[OCI_DIGEST_MAX];
         size_t config_size;
-        r = write_json_blob(sha_fd, config, config_digest, &config_size);
+        r = write_json_blob(sha_fd, config, w->durable, config_digest, &config_size);
         if (r < 0)
                 return r;
 
@@ -274,15 +274,15 @@ int oci_image_write(int dir_fd, const OciImageWrite *w, char ret_manifest_digest
         }
         char manifest_digest[OCI_DIGEST_MAX];
         size_t manifest_size;
-        r = write_json_blob(sha_fd, manifest, manifest_digest, &manifest_size);
+        r = write_json_blob(sha_fd, manifest, w->durable, manifest_digest, &manifest_size);
         if (r < 0)
                 return r;
-        if (fsync(sha_fd) < 0)
+        if (w->durable && fsync(sha_fd) < 0)
                 return negative_errno();
 
         /* oci-layout, then index.json: the layout exists once index.json does. */
         static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
-        r = write_at_atomic(dir_fd, "oci-layout", layout, strlen(layout));
+        r = write_at_atomic(dir_fd, "oci-layout", layout, strlen(layout), w->durable);
         if (r < 0)
                 return r;
         _cleanup_cjson_ cJSON *index = cJSON_CreateObject();
@@ -312,12 +312,14 @@ int oci_image_write(int dir_fd, const OciImageWrite *w, char ret_manifest_digest
         _cleanup_free_ char *index_text = cJSON_PrintUnformatted(index);
         if (!index_text)
                 return -ENOMEM;
-        r = write_at_atomic(dir_fd, "index.json", index_text, strlen(index_text));
+        r = write_at_atomic(dir_fd, "index.json", index_text, strlen(index_text), w->durable);
         if (r < 0)
                 return r;
-        r = fsync_dir_at(dir_fd, ".");
-        if (r < 0)
-                return r;
+        if (w->durable) {
+                r = fsync_dir_at(dir_fd, ".");
+                if (r < 0)
+                        return r;
+        }
 
         memcpy(ret_manifest_digest, manifest_digest, OCI_DIGEST_MAX);
         return 0;

@@ -11,9 +11,12 @@
  * containerd 2.1-2.3 restore from a checkpoint image.
  *
  * Writing: config and manifest blobs, then index.json last (the commit point),
- * each written to a temporary file, fsynced and renamed; the layer file is
- * hashed and renamed into blobs/sha256. Output is deterministic: the same
- * input gives the same manifest digest.
+ * each written to a temporary file and renamed; the layer file is hashed and
+ * renamed into blobs/sha256. With OciImageWrite.durable, every file and the
+ * directories are fsynced too; without it, nothing is (a staging layout that
+ * skopeo copies and the caller removes needs no sync: for a 1 GiB layer the
+ * fsync alone took seconds, see docs/BENCHMARKS.md, "Across nodes"). Output is
+ * deterministic: the same input gives the same manifest digest.
  *
  * Pushing: `skopeo copy` gzips an uncompressed layer on its way to docker://
  * or oci: destinations, which changes the layer and manifest digests; with
@@ -155,8 +158,8 @@ const char *oci_compression_to_string(OciCompression c);
 
 typedef struct OciImageWrite {
         /* The layer, a file on the layout directory's file system (relative
-         * to dir_fd, or absolute): hashed, fsynced, then renamed into
-         * blobs/sha256/<hex>. */
+         * to dir_fd, or absolute): hashed (and fsynced if durable), then
+         * renamed into blobs/sha256/<hex>. */
         const char *layer_path;
         /* NULL: an uncompressed tar (OCI_MEDIA_TYPE_LAYER), whose digest is
          * its diff_id. Otherwise one of the OCI layer types, and diff_id the
@@ -168,6 +171,7 @@ typedef struct OciImageWrite {
         const char *created; /* RFC 3339, for the config */
         const char *architecture, *os;
         const char *ref_name; /* index.json's OCI_ANNOTATION_REF_NAME, or NULL */
+        bool durable;         /* fsync every file and directory (see the top) */
 } OciImageWrite;
 
 int oci_image_write(int dir_fd, const OciImageWrite *w, char ret_manifest_digest[static OCI_DIGEST_MAX]);

@@ -25,7 +25,8 @@
 #     without its gogoproto options, as $KYB_OPT/cri-api/api.proto;
 #   - npm's @grpc/grpc-js and @grpc/proto-loader in $KYB_OPT/node/node_modules;
 #   - a private registry for the tests: docker-registry (CNCF distribution),
-#     skopeo, zstd (pulled zstd layers), htpasswd (apache2-utils), openssl, curl. The package's own system
+#     skopeo, zstd (pulled zstd layers), htpasswd (apache2-utils), openssl, curl,
+#     and podman (the peer bench/cross-node-bench.sh measures against). The package's own system
 #     service is stopped and disabled: tests start their own registry on a free
 #     loopback port, and nothing may be left listening on port 5000.
 #
@@ -480,7 +481,7 @@ step_node_modules() {
 
 # --- registry for the tests -------------------------------------------------------
 
-REGISTRY_PKGS=(docker-registry skopeo zstd apache2-utils openssl curl)
+REGISTRY_PKGS=(docker-registry skopeo zstd apache2-utils openssl curl podman)
 REGISTRY_BIN=/usr/bin/docker-registry
 
 # registry_service_pids: pids of docker-registry processes started by the

@@ -225,7 +225,8 @@ kyb_wait_eval() {
 # default a counter printing 0, 1, 2, ... a second) with runc in BUNDLE, whose
 # rootfs/ must be filled (kyb_rootfs_build); config.json is made here. stdio
 # are pipes (CRIU cannot dump a container whose stdout is a host file), the
-# output goes to OUT; returns once it printed 2. Deleted at exit.
+# output goes to OUT; returns once it printed 2 (waiting KYB_COUNTER_WAIT
+# seconds, default 10: a benchmark's process may take longer to start). Deleted at exit.
 kyb_runc_counter() {
 	local root=$1 bundle=$2 id=$3 out=$4 sin sout sleep_pid cat_pid
 	# shellcheck disable=SC2016 # expanded by the container's sh
@@ -241,7 +242,7 @@ kyb_runc_counter() {
 	kyb_on_exit "runc --root '$root' delete -f $id >/dev/null 2>&1; kill $sleep_pid $cat_pid 2>/dev/null"
 	runc --root "$root" run -d --bundle "$bundle" "$id" <&"$sin" >&"$sout" 2>&"$sout" || die "runc run failed"
 	exec {sin}<&- {sout}>&-
-	kyb_wait 10 grep -qx 2 "$out" || die "the counter does not count"
+	kyb_wait "${KYB_COUNTER_WAIT:-10}" grep -qx 2 "$out" || die "the counter does not count"
 }
 
 # kyb_runc_restore RUNC_ROOT BUNDLE ID IMAGE_PATH OUT: `runc restore -d` of ID
