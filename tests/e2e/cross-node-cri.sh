@@ -21,8 +21,9 @@
 #   - a pod on B in a Kubernetes namespace no pull_allow rule names fails to
 #     start, saying why, with no fresh process and no new row;
 #   - node A's kybernated (push_to = REG/ckpt/auto) pushed the checkpoint by
-#     itself as push_to:<id>; a pod on B with RESTORE_FROM=<that id>, which B
-#     never saw, pulls it from there and continues the count.
+#     itself as push_to:<id>; a pod on B (the same push_to) with
+#     RESTORE_FROM=<that id>, which B never saw, pulls it from there and
+#     continues the count.
 # Container commands are single-quoted on purpose:
 # shellcheck disable=SC2016
 set -u -o pipefail # no -e: a failed check must not end the suite
@@ -92,6 +93,7 @@ run_suite() {
 registry_authfile = $REG_AUTHFILE
 registry_cert_dir = $REG_CERT_DIR"
 	kyb_node_start "b$tag" "$b" "$v" "pull_allow = $REG/ckpt=$NS
+push_to = $REG/ckpt/auto
 registry_authfile = $REG_AUTHFILE
 registry_cert_dir = $REG_CERT_DIR"
 
