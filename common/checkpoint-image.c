@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "checkpoint-image.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -82,4 +83,73 @@ int checkpoint_image_write(const Kybernate__V1__CheckpointInfo *info, const char
         r = oci_image_write(dfd, &w, ret_digest);
         oci_annotations_free(ann, n_ann);
         return r;
+}
+
+bool checkpoint_sample_incompressible(const uint8_t *buf, size_t n) {
+        if (n < 4096)
+                return false;
+        uint64_t count[256] = {};
+        for (size_t i = 0; i < n; i++)
+                count[buf[i]]++;
+        /* 256 * chi2 = sum (256 c - n)^2 / n; random bytes give chi2 near
+         * 255, bytes spread over only 128 values give n. */
+        uint64_t sum = 0;
+        for (size_t v = 0; v < 256; v++) {
+                int64_t d = (int64_t)(256 * count[v]) - (int64_t)n;
+                sum += (uint64_t)(d * d) / n;
+        }
+        return sum / 256 < n / 16;
+}
+
+#define SAMPLE_CHUNK (16u * 1024)
+#define SAMPLE_CHUNKS 64u
+#define SAMPLE_FILES 64u
+
+OciCompression checkpoint_image_compression(const char *dir) {
+        _cleanup_free_ char *images = strdup_printf("%s/checkpoint", dir);
+        _cleanup_close_ int dfd =
+                images ? open(images, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -EBADF;
+        DIR *d = dfd >= 0 ? fdopendir(fcntl(dfd, F_DUPFD_CLOEXEC, 3)) : NULL;
+        if (!d)
+                return OCI_COMPRESSION_ZSTD;
+        int fds[SAMPLE_FILES];
+        uint64_t sizes[SAMPLE_FILES], total = 0;
+        size_t n = 0;
+        struct dirent *de;
+        while (n < SAMPLE_FILES && (de = readdir(d))) {
+                if (!startswith(de->d_name, "pages-") || !endswith(de->d_name, ".img"))
+                        continue;
+                int fd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                struct stat st;
+                if (fd < 0)
+                        continue;
+                if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)SAMPLE_CHUNK) {
+                        safe_close(fd);
+                        continue;
+                }
+                fds[n] = fd;
+                sizes[n++] = (uint64_t)st.st_size;
+                total += (uint64_t)st.st_size;
+        }
+        closedir(d);
+        _cleanup_free_ uint8_t *buf = n > 0 ? malloc(SAMPLE_CHUNK * SAMPLE_CHUNKS) : NULL;
+        size_t got = 0;
+        /* Chunks at even steps through the pages, as if the files were one. */
+        for (unsigned i = 0; buf && i < SAMPLE_CHUNKS; i++) {
+                uint64_t at = total / SAMPLE_CHUNKS * i;
+                size_t f = 0;
+                while (f < n - 1 && at >= sizes[f]) {
+                        at -= sizes[f];
+                        f++;
+                }
+                if (at > sizes[f] - SAMPLE_CHUNK)
+                        at = sizes[f] - SAMPLE_CHUNK;
+                ssize_t k = pread(fds[f], buf + got, SAMPLE_CHUNK, (off_t)at);
+                if (k > 0)
+                        got += (size_t)k;
+        }
+        for (size_t i = 0; i < n; i++)
+                safe_close(fds[i]);
+        return buf && checkpoint_sample_incompressible(buf, got) ? OCI_COMPRESSION_NONE
+                                                                 : OCI_COMPRESSION_ZSTD;
 }

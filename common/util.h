@@ -111,6 +111,11 @@ static inline const char *startswith(const char *s, const char *prefix) {
         return strncmp(s, prefix, l) == 0 ? s + l : NULL;
 }
 
+static inline bool endswith(const char *s, const char *suffix) {
+        size_t a = strlen(s), b = strlen(suffix);
+        return a >= b && streq(s + a - b, suffix);
+}
+
 /* -errno, never 0, for use right after a failed libc call. */
 static inline int negative_errno(void) {
         int r = errno > 0 ? -errno : -EIO;

@@ -130,6 +130,8 @@ static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
                        info->id);
         char local[OCI_DIGEST_MAX];
         uint64_t bytes = 0;
+        if (!o.compression)
+                ro.compression = checkpoint_image_compression(info->path);
         int r = checkpoint_image_write(info, layout, local, on_archive_written, &pr, &bytes);
         if (r < 0) {
                 progress_fail(&pr);
@@ -274,7 +276,8 @@ static int verb_pull(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
 
 static const CtlOption push_options[] = {
         REGISTRY_OPTIONS,
-        {"compression", 'Z', false, "none|gzip|zstd", "layer compression (default zstd)",
+        {"compression", 'Z', false, "none|gzip|zstd",
+         "layer compression (default: zstd, none for memory that does not compress)",
          CTL_AT(RegistryOpts, compression)},
         {},
 };

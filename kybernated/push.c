@@ -139,6 +139,7 @@ static void push_child(void *userdata, int result_fd) {
         }
         RegistryOptions ro;
         config_registry_options(p->manager->config, &ro);
+        ro.compression = checkpoint_image_compression(p->dir);
         char digest[IMAGE_DIGEST_LEN + 1];
         _cleanup_free_ char *err = NULL;
         r = registry_push(&ro, p->layout, p->image, digest, &err);

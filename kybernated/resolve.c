@@ -26,11 +26,6 @@ bool ident_valid(const char *s, size_t max) {
         return true;
 }
 
-static bool ends_with(const char *s, const char *suffix) {
-        size_t a = strlen(s), b = strlen(suffix);
-        return a >= b && streq(s + a - b, suffix);
-}
-
 static bool has_dotdot_component(const char *s) {
         for (const char *p = s; (p = strstr(p, "..")); p += 2) {
                 bool start = p == s || p[-1] == '/';
@@ -63,7 +58,7 @@ int ref_parse(const char *ref, RefKind *ret_kind, const char **ret_reason) {
         }
 
         if (ref[0] == '/') {
-                if (strstr(ref, "//") || strstr(ref, "/./") || ends_with(ref, "/.")) {
+                if (strstr(ref, "//") || strstr(ref, "/./") || endswith(ref, "/.")) {
                         *ret_reason = "path is not normalized";
                         return -EINVAL;
                 }
@@ -329,7 +324,7 @@ void pull_rules_free(PullRule *rules, size_t n) {
 
 /* HOST[:PORT] alone, or HOST[:PORT]/REPO without tag or digest. */
 static bool pull_prefix_valid(const char *prefix) {
-        if (strlen(prefix) > IMAGE_REF_NAME_MAX || ends_with(prefix, "/"))
+        if (strlen(prefix) > IMAGE_REF_NAME_MAX || endswith(prefix, "/"))
                 return false;
         _cleanup_free_ char *probe = strchr(prefix, '/') ? strdup(prefix) : strdup_printf("%s/x", prefix);
         if (!probe || !image_ref_is_registry(probe))

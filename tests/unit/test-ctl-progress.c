@@ -10,11 +10,6 @@
 #define MIB ((uint64_t)1024 * 1024)
 #define SEC ((int64_t)USEC_PER_SEC)
 
-static bool endswith(const char *s, const char *suffix) {
-        size_t n = strlen(s), k = strlen(suffix);
-        return n >= k && streq(s + n - k, suffix);
-}
-
 TEST(progress_rate) {
         char b[32];
         ASSERT_STREQ(progress_format_rate(b, sizeof(b), 10 * MIB, 2 * SEC), "5.0 MiB/s");
