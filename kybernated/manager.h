@@ -32,6 +32,7 @@ typedef struct Manager {
         int64_t started_ns;
         bool no_spawn;         /* tests/fuzzing: refuse operations that run programs */
         struct Pusher *pusher; /* push_to (push.h): NULL until the first push */
+        struct PullOp *pulls;  /* registry pulls under way (ops-pull.c) */
 } Manager;
 
 int manager_new(sd_event *e, const Config *config, Manager **ret);

@@ -54,12 +54,15 @@
 
 typedef enum PullStep {
         PULL_STEP_RESOLVE,
+        PULL_STEP_WAIT, /* for another op fetching the same digest */
         PULL_STEP_FETCH,
         PULL_STEP_CHECKSUM,
 } PullStep;
 
 typedef struct PullOp {
         Manager *manager;
+        struct PullOp *next;   /* in manager->pulls */
+        sd_event_source *wake; /* the digest's fetcher ended: look again (PULL_STEP_WAIT) */
         Connection *conn;
         PullStep step;
         sd_event_source *child; /* owns the running child: unref kills and reaps it */
@@ -98,10 +101,37 @@ static void remove_staging(char **p) {
         }
 }
 
+static void pull_fetch(PullOp *op);
+
+static int pull_wake(sd_event_source *s, void *userdata) {
+        PullOp *op = userdata;
+        op->wake = sd_event_source_disable_unref(op->wake);
+        pull_fetch(op);
+        return 0;
+}
+
+/* An op that fetched a digest ends (pulled, failed or cancelled): those
+ * waiting for the same digest look again, at the cache first. */
+static void pull_wake_waiters(const PullOp *op) {
+        for (PullOp *w = op->manager->pulls; w; w = w->next)
+                if (w != op && w->step == PULL_STEP_WAIT && !w->wake && streq_ptr(w->pinned, op->pinned) &&
+                    sd_event_add_defer(op->manager->event, &w->wake, pull_wake, w) < 0)
+                        w->wake = NULL; /* it waits for the next fetcher of the digest, or its client */
+}
+
 static PullOp *pull_op_free(PullOp *op) {
         if (!op)
                 return NULL;
-        op->manager->n_jobs--;
+        Manager *m = op->manager;
+        for (PullOp **p = &m->pulls; *p; p = &(*p)->next)
+                if (*p == op) {
+                        *p = op->next;
+                        break;
+                }
+        if (op->step == PULL_STEP_FETCH || op->step == PULL_STEP_CHECKSUM)
+                pull_wake_waiters(op);
+        sd_event_source_disable_unref(op->wake);
+        m->n_jobs--;
         if (op->child) {
                 (void)sd_event_source_send_child_signal(op->child, SIGKILL, NULL, 0);
                 sd_event_source_disable_unref(op->child);
@@ -478,6 +508,16 @@ static void pull_fetch(PullOp *op) {
                 c->op = op;
                 c->op_detach = pull_detach;
         }
+        /* Another request fetching the same digest: one pull for both. */
+        for (const PullOp *f = op->manager->pulls; f; f = f->next)
+                if (f != op && (f->step == PULL_STEP_FETCH || f->step == PULL_STEP_CHECKSUM) &&
+                    streq_ptr(f->pinned, op->pinned)) {
+                        log_info("%s is being pulled for another request already: waiting for it",
+                                 op->pinned);
+                        op->step = PULL_STEP_WAIT;
+                        pull_progress(op, "fetch", "waiting for the pull of %s under way", op->pinned);
+                        return;
+                }
         /* The layout directory is created by skopeo, the checkpoint one here;
          * both in the store's staging, which start-up clean-up empties. */
         int r = pull_staging_dir(op->manager, &op->staging);
@@ -579,6 +619,8 @@ void op_resolve_image(Connection *c, const char *image, const RestoreIdentity *t
                 return;
         }
         op->manager = m;
+        op->next = m->pulls;
+        m->pulls = op;
         op->conn = c;
         op->result_fd = -EBADF;
         op->ref = ref;

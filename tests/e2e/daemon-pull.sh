@@ -176,9 +176,24 @@ expect_ok "the daemon serves on after the cancelled pull" "$BUILD/kybernatectl" 
 
 # ---- node B: resolve by tag pulls, runc restores ----------------------------------
 
-out=$("${B[@]}" resolve "$IMG:v1" --namespace "$NS" --container-id "$ID" --json 2>"$KYB_TMP/resolve.err") ||
-	fail "resolve of the image on node B" "$(cat "$KYB_TMP/resolve.err")"
+# Three restores of the same new image at once (a Deployment's replicas
+# landing on one node): one pull, the others wait for it and take its row.
+gets_before=$(blob_gets)
+for i in 1 2 3; do
+	"${B[@]}" resolve "$IMG:v1" --namespace "$NS" --container-id "$ID" --json \
+		>"$KYB_TMP/resolve-$i.out" 2>"$KYB_TMP/resolve-$i.err" &
+done
+rc=0
+for i in 1 2 3; do wait -n || rc=$?; done
+expect_eq "three resolves of the same image at once all succeed" 0 "$rc"
+out=$(cat "$KYB_TMP/resolve-1.out")
+[ -n "$out" ] || fail "resolve of the image on node B" "$(cat "$KYB_TMP/resolve-1.err")"
 p=$(jq -r .image_path <<<"$out")
+expect_eq "... all three answer the same path" "$p $p" \
+	"$(jq -r .image_path "$KYB_TMP/resolve-2.out") $(jq -r .image_path "$KYB_TMP/resolve-3.out")"
+expect_eq "... and the image's two blobs (config, layer) were fetched once" 2 "$(($(blob_gets) - gets_before))"
+expect_contains "... the later requests waited for the pull under way" \
+	"$(cat "$KYB_TMP/node-b/kybernated.log")" "is being pulled for another request already: waiting for it"
 expect_match "resolve answers an image path in B's store" "^$KYB_TMP/node-b/store/checkpoints/[0-9a-f]{32}/checkpoint\$" "$p"
 expect_eq "B has the pulled checkpoint as one row" 1 "$(kyb_daemon_node_rows b)"
 j=$("${B[@]}" list --json)
