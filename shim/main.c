@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "bootstrap.h"
 #include "containerd/task/v2/shim.pb-c.h"
 #include "log.h"
 #include "mount.h"
@@ -27,6 +28,7 @@ typedef struct Args {
         const char *ns;
         const char *id;
         const char *address; /* containerd's grpc socket */
+        const char *publish_binary;
         const char *bundle;
         const char *action;
         bool debug;
@@ -80,11 +82,14 @@ static int parse_args(int argc, char **argv, Args *a) {
                 case 2:
                         a->address = value;
                         break;
+                case 3:
+                        a->publish_binary = value; /* tells "start" which containerd runs it */
+                        break;
                 case 4:
                         a->bundle = value;
                         break;
                 default:
-                        break; /* -publish-binary and -socket: events go through TTRPC_ADDRESS */
+                        break; /* -socket: events go through TTRPC_ADDRESS */
                 }
         }
         return 0;
@@ -202,7 +207,7 @@ static int spawn_server(const Args *a, int listen_fd, pid_t *ret) {
 }
 
 static int action_start(const Args *a) {
-        _cleanup_free_ char *input = NULL, *socket_path = NULL, *uri = NULL;
+        _cleanup_free_ char *input = NULL, *socket_path = NULL, *uri = NULL, *out = NULL;
         _cleanup_close_ int fd = -EBADF;
         ShimOptions opts = {};
         Spec spec = {};
@@ -231,6 +236,9 @@ static int action_start(const Args *a) {
         }
         if (r >= 0)
                 r = write_file_atomic("address", uri, strlen(uri), 0644);
+        /* containerd 2.x gets version 3 (task API v3); 1.x the plain address. */
+        if (r >= 0)
+                r = bootstrap_output(uri, shim_task_api_version(getppid(), a->publish_binary), &out);
         shim_options_done(&opts);
         spec_done(&spec);
         if (r < 0) {
@@ -238,7 +246,7 @@ static int action_start(const Args *a) {
                 printf("failed to start shim: %s", strerror(-r));
                 return 1;
         }
-        fputs(uri, stdout);
+        fputs(out, stdout);
         return 0;
 }
 
