@@ -48,7 +48,7 @@ for a in "$@"; do
 	--check) CHECK_ONLY=1 ;;
 	--verbose | -v) VERBOSE=1 ;;
 	-h | --help)
-		sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
