@@ -12,8 +12,8 @@
 /* Bounds on what is read: containerd has ~40 sections and a buildinfo of
  * under a kilobyte. */
 #define ELF_SECTIONS_MAX 4096u
-#define ELF_SHSTRTAB_MAX (256u * 1024u)
-#define BUILDINFO_MAX (64u * 1024u)
+#define ELF_SHSTRTAB_MAX ((uint64_t)256 * 1024)
+#define BUILDINFO_MAX ((size_t)64 * 1024)
 #define BUILDINFO_HEADER 32u
 
 static const char BUILDINFO_MAGIC[14] = "\xff Go buildinf:";
