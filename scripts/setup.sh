@@ -9,7 +9,8 @@
 #   scripts/setup.sh --check   report what is missing, change nothing (exit 1 if any)
 #   scripts/setup.sh --verbose say what is checked
 # Environment: KYB_OPT (default /opt/kybernate), KYB_SETUP_EXTRA_PKGS (more
-# host packages), KYB_TRIXIE_MIRROR (default http://deb.debian.org/debian).
+# host packages), KYB_TRIXIE_MIRROR (default http://deb.debian.org/debian; sid
+# comes from the same mirror).
 #
 # What it provides:
 #   - host packages (compiler, protobuf-c, libsystemd, sqlite3, cjson, clang +
@@ -19,8 +20,10 @@
 #     directory's own dynamic loader by the wrapper /usr/local/sbin/criu (which
 #     precedes /usr/sbin in PATH, so runc finds it first);
 #   - checkpointctl from trixie, same prefix, wrapper /usr/local/bin/checkpointctl;
-#   - containerd 1.7 from trixie in $KYB_OPT/containerd-1.7/bin (the host's
-#     containerd stays as it is);
+#   - containerd 1.7 from trixie in $KYB_OPT/containerd-1.7/bin and containerd
+#     2.1 from sid in $KYB_OPT/containerd-2.1/bin (containerd, ctr and its runc
+#     shim; they need only glibc 2.34); the host's containerd and runc stay as
+#     they are (sid's runc needs a newer glibc);
 #   - the CRI api.proto from trixie's golang-github-kubernetes-cri-api-dev,
 #     without its gogoproto options, as $KYB_OPT/cri-api/api.proto;
 #   - npm's @grpc/grpc-js and @grpc/proto-loader in $KYB_OPT/node/node_modules;
@@ -31,8 +34,9 @@
 #     loopback port, and nothing may be left listening on port 5000.
 #
 # trixie packages are fetched with a PRIVATE apt sources file and list
-# directory under $KYB_OPT/apt; the host's apt sources are never touched (adding
-# trixie there would let the next install pull Debian 13's libc into the host).
+# directory under $KYB_OPT/apt (sid's under $KYB_OPT/apt-sid); the host's apt
+# sources are never touched (adding trixie there would let the next install pull
+# Debian 13's libc into the host).
 set -euo pipefail
 
 KYB_OPT=${KYB_OPT:-/opt/kybernate}
@@ -45,7 +49,7 @@ for a in "$@"; do
 	--check) CHECK_ONLY=1 ;;
 	--verbose | -v) VERBOSE=1 ;;
 	-h | --help)
-		sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -151,18 +155,20 @@ step_host_packages() {
 # --- private trixie apt -----------------------------------------------------
 
 APT_DIR=$KYB_OPT/apt
-trixie_apt_opts() {
+# suite_apt_opts DIR: apt options for the private sources and lists in DIR.
+suite_apt_opts() {
 	printf '%s\n' \
-		-o "Dir::Etc::SourceList=$APT_DIR/etc/sources.list" \
+		-o "Dir::Etc::SourceList=$1/etc/sources.list" \
 		-o "Dir::Etc::SourceParts=-" \
 		-o "Dir::Etc::Preferences=/dev/null" \
 		-o "Dir::Etc::PreferencesParts=-" \
-		-o "Dir::State::Lists=$APT_DIR/lists" \
+		-o "Dir::State::Lists=$1/lists" \
 		-o "Dir::State::status=/dev/null" \
-		-o "Dir::Cache=$APT_DIR/cache" \
+		-o "Dir::Cache=$1/cache" \
 		-o "APT::Default-Release=" \
 		-o "APT::Sandbox::User=root"
 }
+trixie_apt_opts() { suite_apt_opts "$APT_DIR"; }
 
 trixie_updated=0
 trixie_update() {
@@ -207,6 +213,31 @@ trixie_closure() {
 	mapfile -t opts < <(trixie_apt_opts)
 	apt-cache "${opts[@]}" depends --recurse --no-recommends --no-suggests --no-conflicts \
 		--no-breaks --no-replaces --no-enhances "$@" 2>/dev/null | grep -v '^ ' | grep -v '^<' | sort -u
+}
+
+# sid_download DIR PKG... : downloads the .debs of PKG... from Debian's sid
+# suite into DIR, through a private sources file and list directory of its own
+# ($SID_APT_DIR: kept apart from trixie's, where the same package names would
+# then resolve to sid's versions). Fetches the lists on each call: they change
+# daily, and only an install calls this.
+SID_APT_DIR=$KYB_OPT/apt-sid
+sid_download() {
+	local dir=$1 opts
+	shift
+	mapfile -t opts < <(suite_apt_opts "$SID_APT_DIR")
+	mkdir -p "$SID_APT_DIR/etc" "$SID_APT_DIR/lists/partial" "$SID_APT_DIR/cache/archives/partial" "$dir"
+	local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+	[ -r "$keyring" ] || die "missing $keyring (install debian-archive-keyring)"
+	echo "deb [signed-by=$keyring] $TRIXIE_MIRROR sid main" >"$SID_APT_DIR/etc/sources.list"
+	note "apt-get update (private sid lists in $SID_APT_DIR)"
+	if ! apt-get -q "${opts[@]}" update >"$SID_APT_DIR/update.log" 2>&1; then
+		tail -n 20 "$SID_APT_DIR/update.log" >&2
+		die "could not fetch the sid package lists from $TRIXIE_MIRROR (log: $SID_APT_DIR/update.log)"
+	fi
+	if ! (cd "$dir" && apt-get -q "${opts[@]}" download "$@") >"$dir/download.log" 2>&1; then
+		tail -n 20 "$dir/download.log" >&2
+		die "apt-get download $* (sid) failed (log: $dir/download.log)"
+	fi
 }
 
 # Multiarch triplet and loader name of this host.
@@ -426,6 +457,35 @@ step_containerd17() {
 	did+=("containerd 1.7 in $CTD17")
 }
 
+# --- containerd 2.1 -----------------------------------------------------------
+
+CTD21=$KYB_OPT/containerd-2.1
+step_containerd21() {
+	if [ -x "$CTD21/bin/containerd" ] && [ -x "$CTD21/bin/ctr" ] &&
+		[ -x "$CTD21/bin/containerd-shim-runc-v2" ] &&
+		[[ $("$CTD21/bin/containerd" --version 2>/dev/null) == *" 2.1."* ]]; then
+		say "containerd 2.1 ok ($CTD21)"
+		return 0
+	fi
+	missing+=("containerd 2.1 in $CTD21")
+	[ "$CHECK_ONLY" -eq 0 ] || return 0
+	need_root "containerd 2.1"
+	new_stage
+	note "fetching sid's containerd (2.1) into $CTD21"
+	sid_download "$STAGE/debs" containerd
+	dpkg-deb -x "$STAGE"/debs/containerd_*.deb "$STAGE/x"
+	mkdir -p "$STAGE/new/bin"
+	local b
+	for b in containerd ctr containerd-shim-runc-v2; do
+		[ -x "$STAGE/x/usr/bin/$b" ] || die "sid's containerd package has no /usr/bin/$b"
+		cp -p "$STAGE/x/usr/bin/$b" "$STAGE/new/bin/"
+	done
+	[[ $("$STAGE/new/bin/containerd" --version) == *" 2.1."* ]] ||
+		die "sid's containerd is not 2.1: $("$STAGE/new/bin/containerd" --version)"
+	replace_dir "$STAGE/new" "$CTD21"
+	did+=("containerd 2.1 in $CTD21")
+}
+
 # --- CRI api.proto ------------------------------------------------------------
 
 CRI_PROTO=$KYB_OPT/cri-api/api.proto
@@ -549,6 +609,7 @@ step_host_packages
 step_criu
 step_checkpointctl
 step_containerd17
+step_containerd21
 step_cri_proto
 step_node_modules
 step_registry
@@ -564,7 +625,7 @@ fi
 
 criu_v=$(criu --version 2>/dev/null | sed -n 's/^Version: *//p' | head -n 1)
 if [ ${#did[@]} -eq 0 ]; then
-	echo "setup: all present (criu $criu_v, containerd $(containerd --version | awk '{print $3}') + 1.7 in $CTD17)"
+	echo "setup: all present (criu $criu_v, containerd $(containerd --version | awk '{print $3}') + 1.7 in $CTD17 + 2.1 in $CTD21)"
 else
 	for d in "${did[@]}"; do echo "setup: installed: $d"; done
 	echo "setup: done in $((SECONDS - start))s (criu $criu_v)"

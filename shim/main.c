@@ -3,6 +3,7 @@
  * (shared/docs/PROTOCOL.md section 3): with the "start" action to launch the
  * long-lived server and print its address, with the "delete" action to clean
  * up after a task, and (launched by start) with no action as the server. */
+#include <cJSON.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -10,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "bootstrap.h"
 #include "containerd/task/v2/shim.pb-c.h"
 #include "log.h"
 #include "mount.h"
@@ -21,12 +23,14 @@
 #include "util.h"
 
 #define START_STDIN_MAX (1u << 20)
+#define RUNC_STATE_MAX (4u << 20)
 #define SERVER_FD 3
 
 typedef struct Args {
         const char *ns;
         const char *id;
         const char *address; /* containerd's grpc socket */
+        const char *publish_binary;
         const char *bundle;
         const char *action;
         bool debug;
@@ -80,11 +84,14 @@ static int parse_args(int argc, char **argv, Args *a) {
                 case 2:
                         a->address = value;
                         break;
+                case 3:
+                        a->publish_binary = value; /* tells "start" which containerd runs it */
+                        break;
                 case 4:
                         a->bundle = value;
                         break;
                 default:
-                        break; /* -publish-binary and -socket: events go through TTRPC_ADDRESS */
+                        break; /* -socket: events go through TTRPC_ADDRESS */
                 }
         }
         return 0;
@@ -202,7 +209,7 @@ static int spawn_server(const Args *a, int listen_fd, pid_t *ret) {
 }
 
 static int action_start(const Args *a) {
-        _cleanup_free_ char *input = NULL, *socket_path = NULL, *uri = NULL;
+        _cleanup_free_ char *input = NULL, *socket_path = NULL, *uri = NULL, *out = NULL;
         _cleanup_close_ int fd = -EBADF;
         ShimOptions opts = {};
         Spec spec = {};
@@ -231,6 +238,9 @@ static int action_start(const Args *a) {
         }
         if (r >= 0)
                 r = write_file_atomic("address", uri, strlen(uri), 0644);
+        /* containerd 2.x gets version 3 (task API v3); 1.x the plain address. */
+        if (r >= 0)
+                r = bootstrap_output(uri, shim_task_api_version(getppid(), a->publish_binary), &out);
         shim_options_done(&opts);
         spec_done(&spec);
         if (r < 0) {
@@ -238,42 +248,121 @@ static int action_start(const Args *a) {
                 printf("failed to start shim: %s", strerror(-r));
                 return 1;
         }
-        fputs(uri, stdout);
+        fputs(out, stdout);
         return 0;
 }
 
 /* ---- delete ------------------------------------------------------------------------------------ */
 
-static int action_delete(const Args *a) {
-        _cleanup_free_ char *cwd = get_current_dir_name(), *rootfs = NULL, *pidfile = NULL, *buf = NULL,
-                            *out = NULL;
-        const char *bundle = a->bundle ? a->bundle : cwd;
+/* runc delete --force ID of BUNDLE: kills what is left of the container. */
+static int force_delete(const char *ns, const char *id, const char *bundle) {
         ShimOptions opts = {};
         RuncConfig runc = {};
-        uint32_t pid = 0;
 
-        if (!bundle || shim_options_runc_config(&opts, a->ns, bundle, &runc) < 0)
-                return 1;
-        char *args[] = {(char *)"delete", (char *)"--force", (char *)a->id, NULL};
+        if (shim_options_runc_config(&opts, ns, bundle, &runc) < 0)
+                return -EINVAL;
+        if (access(bundle, F_OK) < 0) {
+                /* containerd removed the bundle already: runc cannot log there */
+                free(runc.log_path);
+                runc.log_path = NULL;
+        }
+        char *args[] = {(char *)"delete", (char *)"--force", (char *)id, NULL};
         /* runc delete removes the state directory recursively, and containerd the
          * bundle and work directory after us: never through a mount a killed
          * restore left there. */
-        int r = mount_detach_runc_leftovers(runc.root, a->id, bundle, NULL, NULL);
+        int r = mount_detach_runc_leftovers(runc.root, id, bundle, NULL, NULL);
         if (r < 0)
                 log_error_errno(
                         r,
                         "Failed to detach the mounts below the directories of %s, not running runc delete: %m",
-                        a->id);
+                        id);
         else {
                 if (r > 0)
                         log_warning(
                                 "Detached %d mount(s) an interrupted restore left below the directories of %s",
-                                r, a->id);
+                                r, id);
                 r = runc_run_sync(&runc, args);
                 if (r != 0)
-                        log_debug("runc delete --force %s: %d", a->id, r);
+                        log_debug("runc delete --force %s: %d", id, r);
         }
         runc_config_done(&runc);
+        return 0;
+}
+
+/* in_pod: runc's state.json (STATE) is of a container of pod POD whose bundle
+ * is BUNDLE. runc keeps the spec's annotations as labels, and the bundle. */
+static bool in_pod(const char *state, const char *pod, const char *bundle) {
+        _cleanup_free_ char *want_pod = NULL, *want_bundle = NULL;
+        bool pod_ok = false, bundle_ok = false;
+
+        if (asprintf(&want_pod, "io.kubernetes.cri.sandbox-id=%s", pod) < 0 ||
+            asprintf(&want_bundle, "bundle=%s", bundle) < 0)
+                return false;
+        cJSON *root = cJSON_Parse(state);
+        const cJSON *labels =
+                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "config"), "labels");
+        const cJSON *l;
+        cJSON_ArrayForEach(l, labels) {
+                if (!cJSON_IsString(l))
+                        continue;
+                pod_ok = pod_ok || streq(l->valuestring, want_pod);
+                bundle_ok = bundle_ok || streq(l->valuestring, want_bundle);
+        }
+        cJSON_Delete(root);
+        return pod_ok && bundle_ok;
+}
+
+/* With task API v3, containerd 2.x attaches a pod's containers to the
+ * sandbox's shim without running start for them, and when that shim dies it
+ * runs delete for the sandbox only (its containers' bundles may be gone
+ * already): their processes would live on. So the sandbox's delete, once the
+ * pod's shim no longer answers, deletes what runc still has of that pod in
+ * this containerd (bundles beside ours), as 1.x does container by container. */
+static void delete_orphans_of_pod(const Args *a, const char *bundle) {
+        _cleanup_free_ char *sock = NULL, *parent = NULL;
+        ShimOptions opts = {};
+        RuncConfig runc = {};
+        struct sockaddr_un sa;
+
+        if (shim_socket_path(a->address, a->ns, a->id, &sock) < 0 || sockaddr_un_set(&sa, sock) < 0)
+                return;
+        _cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe < 0 || connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+                return; /* the pod's shim still serves its containers */
+        const char *slash = strrchr(bundle, '/');
+        if (!slash || !(parent = strndup(bundle, (size_t)(slash - bundle))))
+                return;
+        if (shim_options_runc_config(&opts, a->ns, bundle, &runc) < 0)
+                return;
+        _cleanup_close_ int dfd = open(runc.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_strv_free_ char **names = NULL;
+        if (dfd >= 0 && dir_list_sorted(dfd, &names) >= 0)
+                STRV_FOREACH (n, names) {
+                        _cleanup_free_ char *file = NULL, *state = NULL, *dir = NULL;
+                        if (streq(*n, a->id) || asprintf(&file, "%s/%s/state.json", runc.root, *n) < 0 ||
+                            read_full_file(file, RUNC_STATE_MAX, &state, NULL) < 0 ||
+                            asprintf(&dir, "%s/%s", parent, *n) < 0 || !in_pod(state, a->id, dir))
+                                continue;
+                        log_info("Deleting container %s of pod %s, whose shim is gone", *n, a->id);
+                        (void)force_delete(a->ns, *n, dir);
+                }
+        runc_config_done(&runc);
+}
+
+static int action_delete(const Args *a) {
+        _cleanup_free_ char *cwd = get_current_dir_name(), *rootfs = NULL, *pidfile = NULL, *buf = NULL,
+                            *out = NULL;
+        const char *bundle = a->bundle ? a->bundle : cwd;
+        uint32_t pid = 0;
+        int r;
+
+        if (!bundle)
+                return 1;
+        /* The pod's containers first: containerd removes their bundles meanwhile. */
+        if (!isempty(a->address))
+                delete_orphans_of_pod(a, bundle);
+        if (force_delete(a->ns, a->id, bundle) < 0)
+                return 1;
         if (asprintf(&rootfs, "%s/rootfs", bundle) >= 0 && (r = mount_unmount_all(rootfs)) < 0)
                 log_warning_errno(r, "Failed to unmount %s: %m", rootfs);
         if (asprintf(&pidfile, "%s/init.pid", bundle) >= 0 && read_full_file(pidfile, 64, &buf, NULL) >= 0)

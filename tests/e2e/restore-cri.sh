@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # Checkpoint and restore of a Kubernetes-style pod through containerd's CRI
-# plugin (1.6, and 1.7 where installed), tests/lib/cri-client.js standing in
+# plugin (1.6, and 1.7 and 2.1 where installed), tests/lib/cri-client.js standing in
 # for kubelet, runtime handler "kybernate", a private kybernated:
 #   - the pod of manifests/cpu-test-pod.yaml (namespace kybernate-demo, pod
 #     cpu-test, container "counter": a busybox counter printing one number a
@@ -277,13 +277,13 @@ run_suite() {
 	# The PID keeps two runs of this test (a CI clone and a work tree) apart.
 	n=kybcri-rst${v/./}-$$
 	t="[$v]"
-	if [ "$v" = 1.7 ] && ! ctd_have_17; then
-		skip "$t CRI restore suite" "containerd 1.7 not installed in $KYB_CTD17_BIN (scripts/setup.sh)"
+	if [ "$v" != 1.6 ] && ! ctd_have "$v"; then
+		skip "$t CRI restore suite" "containerd $v not installed in $(ctd_bin_dir "$v") (scripts/setup.sh)"
 		return 0
 	fi
 	start_daemon "$KYB_TMP/store-$n" "${n%-*}"
 	KYB_CTD_NS=k8s.io KYB_CTD_EXTRA_CONFIG="
-[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.$ANN_HANDLER]
+[$(ctd_cri_runtimes "$v").$ANN_HANDLER]
   runtime_type = \"$KYB_RUNTIME\"
   container_annotations = [\"kybernate.io/*\"]
   pod_annotations = [\"kybernate.io/*\"]" ctd_start "$n" "$v"
@@ -441,4 +441,5 @@ finish_suite() {
 
 run_suite 1.6
 run_suite 1.7
+run_suite 2.1
 kyb_finish

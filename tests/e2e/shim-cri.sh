@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # Pods through containerd's CRI plugin with the runtime handler "kybernate"
-# (containerd 1.6, and 1.7 where installed), driven by tests/lib/cri-client.js
+# (containerd 1.6, and 1.7 and 2.1 where installed), driven by tests/lib/cri-client.js
 # standing in for kubelet: a host-network pod with two containers runs under
 # ONE kybernate shim (grouped by io.kubernetes.cri.sandbox-id); both are
 # RUNNING; their output lands in the CRI log files in CRI format; ExecSync
@@ -64,8 +64,10 @@ wait_log() { kyb_wait 20 grep -qE "$2" "$1"; }
 TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})'
 
 # killed_shim VERSION: a pod whose shim is SIGKILLed: containerd reports its
-# containers exited, their processes are gone (shim `delete` action), and the
-# pod can be stopped and removed with nothing left.
+# containers exited, their processes are gone (shim `delete` action: 1.x runs
+# it per container, 2.x with task API v3 for the sandbox only, which then
+# deletes the pod's containers), and the pod can be stopped and removed with
+# nothing left.
 killed_shim() {
 	local t="[$1]" pod c shim out ok=1 marker
 	marker=$((RANDOM + 7000))
@@ -98,8 +100,8 @@ run_suite() {
 	# The PID keeps two runs of this test (a CI clone and a work tree) apart.
 	n=kybcri-shim${v/./}-$$
 	t="[$v]"
-	if [ "$v" = 1.7 ] && ! ctd_have_17; then
-		skip "$t CRI suite" "containerd 1.7 not installed in $KYB_CTD17_BIN (scripts/setup.sh)"
+	if [ "$v" != 1.6 ] && ! ctd_have "$v"; then
+		skip "$t CRI suite" "containerd $v not installed in $(ctd_bin_dir "$v") (scripts/setup.sh)"
 		return 0
 	fi
 	KYB_CTD_NS=k8s.io ctd_start "$n" "$v"
@@ -117,7 +119,11 @@ run_suite() {
 		return 0
 	fi
 	pass "$t run pod sandbox with handler $KYB_CRI_HANDLER"
-	out=$(cri inspectp "$pod" | jq -r '.status.state + " " + (.info.info.runtimeHandler // "")' || true)
+	# The handler: 1.x has it in the verbose info only; 2.x fills the CRI field
+	# PodSandboxStatus.runtime_handler instead (its info no longer names it).
+	local hq='.info.info.runtimeHandler'
+	[ "$(ctd_major "$v")" -lt 2 ] || hq='.status.runtime_handler'
+	out=$(cri inspectp "$pod" | jq -r ".status.state + \" \" + ($hq // \"\")" || true)
 	expect_eq "$t pod sandbox READY with handler kybernate" "SANDBOX_READY kybernate" "$out"
 
 	if ! c1=$(cri create "$pod" "$KYB_TMP/one-$n.json" "$KYB_TMP/pod-$n.json" 2>&1) ||
@@ -143,10 +149,24 @@ run_suite() {
 		"$(for p in $(_ctd_shim_pids "$CTD_ADDR"); do tr '\0' ' ' <"/proc/$p/cmdline" | grep -o 'containerd-shim-runc-v2' || true; done)"
 	sock=$(shim_socket "$pod")
 	expect_ok "$t shim socket of the sandbox exists ($sock)" test -S "$sock"
-	for c in "$c1" "$c2"; do
-		expect_eq "$t the containers' bundles point at the sandbox's shim" \
-			"unix://$sock" "$(cat "$(ctd_bundle "$c" k8s.io)/address" 2>/dev/null || true)"
-	done
+	if [ "$(ctd_major "$v")" -ge 2 ]; then
+		# containerd 2 was told task API v3 by the sandbox's start: it
+		# attaches the pod's containers to that shim itself, without running
+		# start for them, and records the bootstrap parameters it dials.
+		expect_eq "$t the sandbox's shim speaks task API v3" "3 ttrpc unix://$sock" \
+			"$(jq -r '"\(.version) \(.protocol) \(.address)"' "$(ctd_bundle "$pod" k8s.io)/bootstrap.json" 2>&1)"
+		for c in "$c1" "$c2"; do
+			expect_eq "$t containerd attached the container to the sandbox's shim (v3)" \
+				"$pod 3 ttrpc unix://$sock" \
+				"$(cat "$(ctd_bundle "$c" k8s.io)/sandbox" 2>&1) $(jq -r '"\(.version) \(.protocol) \(.address)"' \
+					"$(ctd_bundle "$c" k8s.io)/bootstrap.json" 2>&1)"
+		done
+	else
+		for c in "$c1" "$c2"; do
+			expect_eq "$t the containers' bundles point at the sandbox's shim" \
+				"unix://$sock" "$(cat "$(ctd_bundle "$c" k8s.io)/address" 2>/dev/null || true)"
+		done
+	fi
 
 	expect_eq "$t container one RUNNING" CONTAINER_RUNNING "$(ctr_state "$c1")"
 	expect_eq "$t container two RUNNING" CONTAINER_RUNNING "$(ctr_state "$c2")"
@@ -267,4 +287,5 @@ run_suite() {
 
 run_suite 1.6
 run_suite 1.7
+run_suite 2.1
 kyb_finish

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# The shim's stdio (shim/io.c) under real containerd 1.6 and 1.7 through ctr:
+# The shim's stdio (shim/io.c) under real containerd 1.6, 1.7 and 2.1 through ctr:
 # FIFOs both ways, stdin EOF with and without CloseIO, large output with
 # backpressure, file:// and binary:// log URIs, and terminals.
 . "$(dirname "$0")/../lib/common.sh"
@@ -17,8 +17,8 @@ run_suite() {
 	local v=$1 n t out
 	n=kybio${v/./}
 	t="[$v]"
-	if [ "$v" = 1.7 ] && ! ctd_have_17; then
-		skip "$t stdio suite" "containerd 1.7 not installed (scripts/setup.sh)"
+	if [ "$v" != 1.6 ] && ! ctd_have "$v"; then
+		skip "$t stdio suite" "containerd $v not installed (scripts/setup.sh)"
 		return
 	fi
 	ctd_start "$n" "$v"
@@ -87,4 +87,5 @@ SH
 
 run_suite 1.6
 run_suite 1.7
+run_suite 2.1
 kyb_finish

@@ -3,7 +3,7 @@
 #
 # Everything `ctr task` does with the runc shim works with ours: exec,
 # terminals, stdin and CloseIO, pause/resume, metrics, OOM events, log URIs,
-# and the runc shim's errors for bad requests. containerd 1.6 and 1.7.
+# and the runc shim's errors for bad requests. containerd 1.6, 1.7 and 2.1.
 . "$(dirname "$0")/../lib/common.sh"
 require_root
 require_cmd runc ctr script
@@ -19,8 +19,8 @@ run_suite() {
 	local v=$1 n t out rc pid
 	n=kybpar${v/./}
 	t="[$v]"
-	if [ "$v" = 1.7 ] && ! ctd_have_17; then
-		skip "containerd 1.7 parity suite" "containerd 1.7 not installed (scripts/setup.sh)"
+	if [ "$v" != 1.6 ] && ! ctd_have "$v"; then
+		skip "containerd $v parity suite" "containerd $v not installed (scripts/setup.sh)"
 		return
 	fi
 	ctd_start "$n" "$v"
@@ -118,4 +118,5 @@ run_suite() {
 
 run_suite 1.6
 run_suite 1.7
+run_suite 2.1
 kyb_finish
