@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # The Kubernetes checkpoint API through our shim (issue 11, items 2 and 3), on
-# containerd 2.1 only (1.6/1.7 have no CRI CheckpointContainer), the CRI
+# containerd 2.1 only (1.6/1.7 answer CheckpointContainer "not implemented"), the CRI
 # client standing in for kubelet, handler "kybernate", private kybernateds:
 #   - kubelet: `POST /checkpoint/{ns}/{pod}/{container}` is CRI
 #     CheckpointContainer with container_id, location =
@@ -109,14 +109,15 @@ run_pod() {
 }
 rm_pod() { cri stopp "$1" && cri rmp "$1"; }
 
-# kubelet_ckpt POD CTR_ID: CRI CheckpointContainer as kubelet sends it (no
-# ?timeout=: 0); prints the archive's path; the request's status is its own.
+# kubelet_ckpt POD CTR_ID [TIMEOUT]: CRI CheckpointContainer as kubelet sends
+# it (timeout: the API's ?timeout=, 0 without); prints the archive's path; the
+# request's status is its own.
 kubelet_ckpt() {
 	local loc
 	loc=$KYB_TMP/kubelet/checkpoints/checkpoint-${1}_$NS-main-$(date -u +%Y-%m-%dT%H:%M:%SZ).tar
 	mkdir -p "$(dirname "$loc")"
 	echo "$loc"
-	cri checkpoint "$2" "$loc" 0 >&2
+	cri checkpoint "$2" "$loc" "${3:-0}" >&2
 }
 
 # continues NAME FIRST LO HI: LO < FIRST <= HI + 1.
@@ -199,7 +200,8 @@ expect_ok "$T ctr task pause of the counter" ctr_ task pause "$SRC_CTR"
 expect_eq "$T CRI still says RUNNING for the paused container" CONTAINER_RUNNING "$(ctr_state "$SRC_CTR")"
 sleep 1.2
 P=$(numbers "$SRC_LOG" | tail -n 1)
-if out=$(kubelet_ckpt "$POD" "$SRC_CTR" 2>&1); then
+# As POST /checkpoint/team-a/counter/main?timeout=30.
+if out=$(kubelet_ckpt "$POD" "$SRC_CTR" 30 2>&1); then
 	pass "$T checkpoint of a paused container: succeeds"
 	# The newest checkpoint of the pod: RESTORE_FROM below continues from it.
 	LO=$((P - 1)) HI=$P
