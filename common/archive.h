@@ -159,3 +159,19 @@ int archive_write_checkpoint_progress(const char *dir, int out_fd, ArchiveProgre
  * -EFBIG; archive_writer_data_bytes() then says how much it would have been. */
 void archive_writer_set_max_data(ArchiveWriter *w, uint64_t max);
 uint64_t archive_writer_data_bytes(const ArchiveWriter *w);
+
+/* Compressed tar streams, through gzip/zstd run as a child (spawn-child).
+ * archive_compression() tells by the first bytes of fd (read with pread, the
+ * offset untouched): "gzip", "zstd", or NULL for anything else (a plain tar).
+ * archive_decompress() starts `TOOL -dc` reading fd from its start: *ret_fd
+ * the pipe of its output, *ret_pid the child. archive_decompress_end() ends
+ * it: takes fd (closes it) and reaps pid (0: none). A tar reader stops at
+ * the end-of-archive blocks, before the decompressor has written the padding
+ * after them: with complete (the archive was read whole), the rest is read
+ * first, at most ARCHIVE_TRAILER_MAX bytes, so that the decompressor is not
+ * killed by a closed pipe; then -EBADMSG if there was more, or if it did not
+ * exit 0. Without complete it is killed. */
+#define ARCHIVE_TRAILER_MAX (UINT64_C(1) << 20)
+const char *archive_compression(int fd);
+int archive_decompress(int fd, const char *tool, int *ret_fd, pid_t *ret_pid);
+int archive_decompress_end(int fd, pid_t pid, bool complete);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "archive.h"
 #include "image-ref.h"
 #include "sha256.h"
 #include "spawn-child.h"
@@ -940,51 +941,7 @@ int oci_image_layer_tar(const OciImage *img, int *ret_fd, pid_t *ret_pid) {
                 *ret_fd = fcntl(img->layer_fd, F_DUPFD_CLOEXEC, 3);
                 return *ret_fd < 0 ? negative_errno() : 0;
         }
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return negative_errno();
-        char *argv[] = {img->layer_compression == OCI_COMPRESSION_GZIP ? "gzip" : "zstd", "-dc", NULL};
-        SpawnOptions so = {.stdio = {img->layer_fd, p[1], STDERR_FILENO}, .parent_death_signal = SIGKILL};
-        int r = spawn_exec(argv, &so, ret_pid);
-        safe_close(p[1]);
-        if (r < 0) {
-                safe_close(p[0]);
-                return r;
-        }
-        *ret_fd = p[0];
-        return 0;
-}
-
-int oci_image_layer_end(int fd, pid_t pid, bool complete) {
-        int r = 0;
-        if (complete) {
-                char buf[64 * 1024];
-                uint64_t n = 0;
-                ssize_t k;
-                while ((k = read(fd, buf, sizeof(buf))) != 0) {
-                        if (k < 0) {
-                                if (errno == EINTR)
-                                        continue;
-                                r = negative_errno();
-                                break;
-                        }
-                        n += (uint64_t)k;
-                        if (n > OCI_LAYER_TRAILER_MAX) {
-                                r = -EBADMSG;
-                                break;
-                        }
-                }
-        }
-        safe_close(fd);
-        if (pid <= 0)
-                return r;
-        if (!complete || r < 0)
-                (void)kill(pid, SIGKILL);
-        int status;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return r < 0 ? r : negative_errno();
-        if (complete && r >= 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
-                r = -EBADMSG;
-        return r;
+        return archive_decompress(img->layer_fd,
+                                  img->layer_compression == OCI_COMPRESSION_GZIP ? "gzip" : "zstd", ret_fd,
+                                  ret_pid);
 }

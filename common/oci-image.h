@@ -225,15 +225,7 @@ int oci_image_read_pinned(const char *path, const char *digest, OciImage *ret, c
  * 0 if none). Authenticity comes from the compressed blob's digest, pinned
  * through the manifest's. */
 int oci_image_layer_tar(const OciImage *img, int *ret_fd, pid_t *ret_pid);
-/* Ends what oci_image_layer_tar() started: takes fd (closes it) and reaps
- * pid. A reader of tar stops at the end-of-archive blocks, before the
- * decompressor has written the padding after them: with complete (the
- * archive was read whole), the rest of the stream is read first, at most
- * OCI_LAYER_TRAILER_MAX bytes, so that the decompressor is not killed by a
- * closed pipe; then -EBADMSG if there was more, or if it did not exit 0.
- * Without complete it is killed. */
-#define OCI_LAYER_TRAILER_MAX (UINT64_C(1) << 20)
-int oci_image_layer_end(int fd, pid_t pid, bool complete);
+/* Ended by archive_decompress_end() (archive.h). */
 
 /* What one checkpoint's image says about it. Strings may be NULL (the keys
  * are then left out) but container_name, which the runtimes' detection keys

@@ -771,6 +771,24 @@ static void set_msg(char *buf, size_t len, const char *fmt, ...) {
         va_end(ap);
 }
 
+/* One pass over the diff from its start, decompressed if it is compressed. */
+static int diff_read(int fd, const char *compression, const ArchiveLimits *limits, ArchiveEntryFunc f,
+                     Apply *a) {
+        if (!compression) {
+                if (lseek(fd, 0, SEEK_SET) < 0)
+                        return negative_errno();
+                return archive_read(fd, limits, f, a);
+        }
+        int in;
+        pid_t pid;
+        int r = archive_decompress(fd, compression, &in, &pid);
+        if (r < 0)
+                return r;
+        r = archive_read(in, limits, f, a);
+        int e = archive_decompress_end(in, pid, r >= 0);
+        return r < 0 ? r : e;
+}
+
 int rootfs_diff_apply_msg(const char *checkpoint_dir, const char *rootfs, char *errbuf, size_t errlen) {
         _cleanup_close_ int ckpt_fd = -EBADF, tar_fd = -EBADF;
         _cleanup_strv_free_ char **deleted = NULL;
@@ -813,15 +831,13 @@ int rootfs_diff_apply_msg(const char *checkpoint_dir, const char *rootfs, char *
                         strerror(-r));
                 goto finish;
         }
+        /* containerd 2.x writes its rootfs-diff.tar gzip-compressed. */
+        const char *compression = tar_fd >= 0 ? archive_compression(tar_fd) : NULL;
         if (tar_fd >= 0) {
-                r = archive_read(tar_fd, &limits, validate_entry, &a);
+                r = diff_read(tar_fd, compression, &limits, validate_entry, &a);
                 if (r < 0) {
                         set_msg(errbuf, errlen, "%s/%s refused%s%s: %s", checkpoint_dir, ROOTFS_DIFF_TAR,
                                 a.bad_path ? " after " : "", a.bad_path ? a.bad_path : "", strerror(-r));
-                        goto finish;
-                }
-                if (lseek(tar_fd, 0, SEEK_SET) < 0) {
-                        r = negative_errno();
                         goto finish;
                 }
                 r = check_space(a.root_fd, a.data_bytes);
@@ -858,7 +874,7 @@ int rootfs_diff_apply_msg(const char *checkpoint_dir, const char *rootfs, char *
                         r = -ENOMEM;
                         goto finish;
                 }
-                r = archive_read(tar_fd, &limits, apply_entry, &a);
+                r = diff_read(tar_fd, compression, &limits, apply_entry, &a);
                 if (r < 0) {
                         r = map_resolve_error(r);
                         set_msg(errbuf, errlen, "applying %s/%s to %s failed at %s: %s", checkpoint_dir,

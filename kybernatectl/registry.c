@@ -195,7 +195,7 @@ static int pull_import(Ctl *ctl, const RegistryOpts *o, Progress *pr, const char
                 return ctl_exit_code(r);
         }
         int x = ctl_import_fd(ctl, in, pinned, o->name, o->pin, pr);
-        if (oci_image_layer_end(TAKE_FD(in), pid, x == CTL_EXIT_OK) < 0 && x == CTL_EXIT_OK)
+        if (archive_decompress_end(TAKE_FD(in), pid, x == CTL_EXIT_OK) < 0 && x == CTL_EXIT_OK)
                 ERR("pull: the layer of %s goes on after its archive, or its decompressor failed after the "
                     "import\n",
                     pinned);

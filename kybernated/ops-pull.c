@@ -308,7 +308,7 @@ static int fetch(const PullOp *op, char **ret_msg) {
         const ArchiveLimits alimits = {.max_entries = 100000};
         if (r >= 0)
                 r = archive_extract(in, dfd, &alimits, op->manager->config->durable);
-        int e = oci_image_layer_end(TAKE_FD(in), pid, r >= 0);
+        int e = archive_decompress_end(TAKE_FD(in), pid, r >= 0);
         if (r >= 0)
                 r = e;
         if (r < 0) {

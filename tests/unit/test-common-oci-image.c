@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive.h"
 #include "image-ref.h"
 #include "oci-image.h"
 #include "test.h"
@@ -599,15 +600,15 @@ TEST(layer_end) {
         /* The padding after the end-of-archive blocks is read, not cut off. */
         pid_t pid = writer(256 * 1024, 0, &fd);
         ASSERT_TRUE(pid > 0);
-        ASSERT_OK(oci_image_layer_end(fd, pid, true));
-        /* More than OCI_LAYER_TRAILER_MAX after the archive: refused. */
-        pid = writer(OCI_LAYER_TRAILER_MAX + 4096, 0, &fd);
-        ASSERT_ERROR(oci_image_layer_end(fd, pid, true), EBADMSG);
+        ASSERT_OK(archive_decompress_end(fd, pid, true));
+        /* More than ARCHIVE_TRAILER_MAX after the archive: refused. */
+        pid = writer(ARCHIVE_TRAILER_MAX + 4096, 0, &fd);
+        ASSERT_ERROR(archive_decompress_end(fd, pid, true), EBADMSG);
         /* A decompressor that fails: refused. */
         pid = writer(10, 1, &fd);
-        ASSERT_ERROR(oci_image_layer_end(fd, pid, true), EBADMSG);
+        ASSERT_ERROR(archive_decompress_end(fd, pid, true), EBADMSG);
         /* An incomplete read: the decompressor is stopped, nothing to say. */
         pid = writer(UINT64_C(1) << 30, 0, &fd);
-        ASSERT_OK(oci_image_layer_end(fd, pid, false));
+        ASSERT_OK(archive_decompress_end(fd, pid, false));
         signal(SIGPIPE, SIG_DFL);
 }

@@ -509,3 +509,33 @@ TEST(import_refuses_links_still) {
         allow.allow_hardlinks = true;
         ASSERT_EQ(archive_read(in2, &allow, NULL, NULL), 1);
 }
+
+/* containerd 2.x writes rootfs-diff.tar gzip-compressed (kubelet's checkpoint
+ * archive): applied the same, and refused the same. */
+TEST(gzip_compressed_diff) {
+        Hostile h = {};
+        hostile_setup(&h);
+        char p[256], cmd[1200];
+        snprintf(p, sizeof(p), "%s/rootfs-diff.tar", h.ckpt);
+        const RawEntry ok[] = {{"etc/new", '0', NULL, "from the checkpoint\n"}};
+        write_raw_tar(p, ok, ELEMENTSOF(ok));
+        snprintf(cmd, sizeof(cmd), "gzip -n < '%s' > '%s.gz' && mv '%s.gz' '%s'", p, p, p, p);
+        ASSERT_EQ(system(cmd), 0);
+        ASSERT_OK(rootfs_diff_apply(h.ckpt, h.root));
+        _cleanup_free_ char *s = slurp(h.root, "etc/new");
+        ASSERT_STREQ(s, "from the checkpoint\n");
+
+        const RawEntry bad[] = {{"ok2", '0', NULL, "fine"}, {"../evil", '0', NULL, "x"}};
+        write_raw_tar(p, bad, ELEMENTSOF(bad));
+        snprintf(cmd, sizeof(cmd), "zstd -q -f --rm '%s' -o '%s.zst' && mv '%s.zst' '%s'", p, p, p, p);
+        ASSERT_EQ(system(cmd), 0);
+        ASSERT_ERROR(rootfs_diff_apply(h.ckpt, h.root), EPERM);
+        ASSERT_FALSE(exists(h.root, "ok2")); /* validated before anything is written */
+
+        /* Cut short: refused, nothing written. */
+        write_raw_tar(p, ok, ELEMENTSOF(ok));
+        snprintf(cmd, sizeof(cmd), "gzip -n < '%s' | head -c 40 > '%s.gz' && mv '%s.gz' '%s'", p, p, p, p);
+        ASSERT_EQ(system(cmd), 0);
+        ASSERT_TRUE(rootfs_diff_apply(h.ckpt, h.root) < 0);
+        assert_outside_intact(&h);
+}
