@@ -83,6 +83,15 @@ int staging_identity(const char *sd, CatalogEntry *e) {
         _cleanup_free_ char *spec_path = strdup_printf("%s/spec.dump", sd), *spec = NULL;
         if (spec_path && read_full_file(spec_path, SPEC_MAX_BYTES, &spec, NULL) >= 0)
                 (void)metadata_from_spec(spec, e);
+        /* A Kubernetes container's archive that names no containerd namespace
+         * (kubelet's checkpoint API, CRI-O): containerd's CRI runs every pod in
+         * k8s.io, where such a checkpoint restores. */
+        if (!isempty(e->k8s_namespace) && isempty(e->containerd_namespace)) {
+                free(e->containerd_namespace);
+                e->containerd_namespace = strdup(CRI_CONTAINERD_NAMESPACE);
+                if (!e->containerd_namespace)
+                        return -ENOMEM;
+        }
         return 0;
 }
 

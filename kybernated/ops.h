@@ -57,11 +57,13 @@ void start_verify(Connection *c, CatalogEntry *e, int kind, bool count_restore);
 
 /* ops-transfer.c, for import and pull: a checkpoint unpacked into the staging
  * directory sd. staging_identity() fills e's identity from its kybernate.json
- * (fields e has already are kept), then its spec.dump; fails only on an
- * invalid kybernate.json. staging_adopt() gives e a new id, inserts it
+ * (fields e has already are kept), then its spec.dump (a Kubernetes
+ * container's that names no containerd namespace gets CRI's, k8s.io); fails
+ * only on an invalid kybernate.json. staging_adopt() gives e a new id, inserts it
  * (pending; -EEXIST for a taken name), moves sd to the checkpoint's directory
  * (*ret_dir) and drops the kybernate.json that described another store's row;
  * on failure no row is left and sd stays where it was. */
+#define CRI_CONTAINERD_NAMESPACE "k8s.io"
 int staging_identity(const char *sd, CatalogEntry *e);
 int staging_adopt(Manager *m, const char *sd, CatalogEntry *e, char **ret_dir);
 

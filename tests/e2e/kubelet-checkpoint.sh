@@ -280,28 +280,11 @@ if ij=$("$CTL" import --json "$ARCHIVE" 2>"$KYB_TMP/import.err"); then
 	row=$("$CTL" list --json | jq -c --arg id "$IMP_ID" '.[] | select(.id == $id)')
 	expect_eq "$T the imported row has the pod identity" "ready $NS $POD main $KYB_BUSYBOX" \
 		"$(jq -r '[.state, .k8s_namespace, .k8s_pod, .k8s_container, .image_ref] | join(" ")' <<<"$row")"
-	# kubelet's archive says nothing of the containerd namespace (CRI's is
-	# k8s.io), the import takes none, and `kybernatectl import` has no option
-	# for it (the daemon's ImportRequest.override has): the tenant rule then
-	# refuses the row to every container, as if it did not exist.
-	cns=$(jq -r '.containerd_namespace // ""' <<<"$row")
-	if [ -z "$cns" ]; then
-		uid=kybkc-imported-$$
-		ctr_json "$IMP_ID" >"$KYB_TMP/$uid.ctr.json"
-		if run_pod imported "$uid" "$KYB_TMP/$uid.ctr.json" && ! out=$(cri start "$CTR_ID" 2>&1); then
-			expect_contains "$T imported row without containerd namespace: refused as if missing" "$out" \
-				"no checkpoint with id, id prefix or name '$IMP_ID'"
-			sleep 1
-			expect_eq "$T imported row refused: no fresh process started" "" "$(numbers "$LOGDIR/main/0.log")"
-			skip "$T RESTORE_FROM=<imported kubelet archive> restores" \
-				"the imported row has no containerd namespace and kybernatectl import cannot set one (issue 11)"
-		else
-			fail "$T imported row without containerd namespace: refused" "${out:-}"
-		fi
-		[ -z "$POD_ID" ] || expect_ok "$T imported: pod stops and is removed" rm_pod "$POD_ID"
-	else
-		restore_pod imported "$IMP_ID" "$A_LO" "$A_HI"
-	fi
+	# kubelet's archive says nothing of the containerd namespace: a Kubernetes
+	# container's checkpoint takes CRI's, k8s.io, where it restores.
+	expect_eq "$T the imported row is in containerd's CRI namespace" k8s.io \
+		"$(jq -r '.containerd_namespace // ""' <<<"$row")"
+	restore_pod imported "$IMP_ID" "$A_LO" "$A_HI"
 else
 	fail "$T kybernatectl import of kubelet's archive" "$(cat "$KYB_TMP/import.err")"
 fi
