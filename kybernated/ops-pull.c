@@ -79,8 +79,16 @@ typedef struct PullOp {
         bool ignore_image, count_restore;
         CatalogEntry entry; /* the adopted row (step 4) */
         char *dir;
-        int64_t step_usec; /* when the running step started: its log line's time and rate */
+        int64_t step_usec;   /* when the running step started: its log line's time and rate */
+        char *want_checksum; /* the image's own io.kybernate.checkpoint.checksum, if it has one */
 } PullOp;
+
+/* A checksum of a kind the store computes (store_checksum()): at most 128
+ * bytes of [a-z0-9:+-]. */
+static bool checksum_token_valid(const char *s) {
+        size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789:+-");
+        return n <= 128 && s[n] == 0 && (startswith(s, "sha256:") || startswith(s, "crc32c+sha256:"));
+}
 
 static RestoreIdentity pull_target(const PullOp *op) {
         return (RestoreIdentity){
@@ -150,6 +158,7 @@ static PullOp *pull_op_free(PullOp *op) {
         free(op->t_image_ref);
         catalog_entry_done(&op->entry);
         free(op->dir);
+        free(op->want_checksum);
         free(op);
         return NULL;
 }
@@ -294,6 +303,10 @@ static int fetch(const PullOp *op, char **ret_msg) {
         _cleanup_close_ int in = -EBADF;
         pid_t pid = 0;
         uint64_t layer_bytes = img.layer_size;
+        /* Our content checksum, checked against the adopted copy's (step 4):
+         * a checkpoint damaged before it was pushed is refused here. */
+        const char *sum = oci_annotation_get(&img, KYB_CHECKPOINT_CHECKSUM);
+        _cleanup_free_ char *want = sum && checksum_token_valid(sum) ? strdup(sum) : NULL;
         r = oci_image_layer_tar(&img, &in, &pid);
         oci_image_done(&img);
         if (r < 0) {
@@ -320,7 +333,8 @@ static int fetch(const PullOp *op, char **ret_msg) {
                 *ret_msg = strdup_printf("refusing the layer of %s: %s", op->pinned, why);
                 return r;
         }
-        *ret_msg = strdup_printf("%" PRIu64, layer_bytes); /* for the log line */
+        /* The layer's bytes for the log line, and the checksum to expect. */
+        *ret_msg = strdup_printf("%" PRIu64 " %s", layer_bytes, want ? want : "");
         return 0;
 }
 
@@ -348,6 +362,19 @@ static void pull_adopted(int r, uint64_t size, const char *checksum, void *userd
         CatalogEntry *e = &op->entry;
         Connection *c = pull_op_release(op);
 
+        if (r >= 0 && op->want_checksum && !streq(op->want_checksum, checksum)) {
+                (void)manager_remove_checkpoint(m, e->id);
+                log_warning("Pull of %s refused: its content checksum is %s, the image says %s", op->pinned,
+                            checksum, op->want_checksum);
+                if (c)
+                        connection_send_error(c, EBADMSG,
+                                              "refusing %s: its content checksum is %s, its annotation "
+                                              "io.kybernate.checkpoint.checksum says %s (damaged before it "
+                                              "was pushed)",
+                                              op->pinned, checksum, op->want_checksum);
+                pull_op_free(op);
+                return;
+        }
         if (r >= 0)
                 r = catalog_set_ready(m->catalog, e->id, size, checksum);
         if (r < 0) {
@@ -448,7 +475,8 @@ static void pull_adopt(PullOp *op) {
         op->step = PULL_STEP_CHECKSUM;
         op->step_usec = now_monotonic_usec();
         pull_progress(op, "checksum", "computing the checksum of checkpoint %s", e->id);
-        r = checksum_task_start(m->event, op->dir, NULL, m->config->durable, pull_adopted, op, NULL);
+        r = checksum_task_start(m->event, op->dir, op->want_checksum, m->config->durable, pull_adopted, op,
+                                NULL);
         if (r < 0) {
                 (void)manager_remove_checkpoint(m, e->id);
                 pull_fail(op, r, "adopting the pulled checkpoint failed: %s", strerror(-r));
@@ -467,7 +495,10 @@ static int on_fetch_exit(sd_event_source *s, const siginfo_t *si, void *userdata
                 pull_fail(op, r, "%s", msg ? msg : strerror(-r));
                 return 0;
         }
-        uint64_t bytes = msg ? strtoull(msg, NULL, 10) : 0;
+        char *end = NULL;
+        uint64_t bytes = msg ? strtoull(msg, &end, 10) : 0;
+        if (end && *end == ' ' && checksum_token_valid(end + 1))
+                op->want_checksum = strdup(end + 1);
         log_info("Fetched, verified and unpacked %s: %" PRIu64 " bytes in %.1f s (%.1f MiB/s)", op->pinned,
                  bytes, pull_seconds(op), (double)bytes / MIB / pull_seconds(op));
         pull_adopt(op);

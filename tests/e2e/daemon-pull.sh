@@ -139,6 +139,12 @@ head -c $(($(stat -c %s "$blob") / 2)) "$blob" >"$KYB_TMP/cut-layer"
 tamper cut . "$KYB_TMP/cut-layer"
 kyb_expect_refused b "a truncated layer" "it is truncated or not a (compressed) tar archive" \
 	"${B[@]}" resolve "$IMG-cut:v1" --namespace "$NS" --container-id "$ID"
+# An image whose content checksum annotation is not its content's (a
+# checkpoint damaged before it was pushed): refused after the unpack, no row.
+tamper badsum '.annotations["io.kybernate.checkpoint.checksum"] = "sha256:" + ("0" * 64)'
+kyb_expect_refused b "a content checksum annotation its content does not have" \
+	"its annotation io.kybernate.checkpoint.checksum says sha256:000" \
+	"${B[@]}" resolve "$IMG-badsum:v1" --namespace "$NS" --container-id "$ID"
 tamper many '.annotations += ([range(300)] | map({key: "io.kybernate.test.a\(.)", value: "x"}) | from_entries)'
 kyb_expect_refused b "a manifest with 300 more annotations" "more than the limit of 256" \
 	"${B[@]}" resolve "$IMG-many:v1" --namespace "$NS" --container-id "$ID"
