@@ -23,7 +23,10 @@
 # process, is in both: the "client floor" line is `cri status` alone). After
 # each checkpoint: the archive exists, the container still runs; then the
 # archive and kybernated's checkpoints are deleted. Prints every run and the
-# medians (and the ratio ours/runc); writes nothing to docs/. Needs root,
+# medians (and the ratio ours/runc), then where each run's time went, from
+# kybernated's and containerd's log lines (request to kybernated's dump, the
+# dump, to containerd's checkpoint image, to its archive, to the client's
+# return); writes nothing to docs/. Needs root,
 # runc, CRIU >= 4, node with the CRI client, containerd 2.1 (scripts/setup.sh)
 # and a built shim, kybernated and kybernatectl.
 set -uo pipefail
@@ -150,6 +153,7 @@ for ((r = 1; r <= RUNS; r++)); do
 			bytes=$(stat -c %s "$loc")
 			[ "$(ctr_state "${CTR[$key]}")" = CONTAINER_RUNNING ] || die "round $r: $key does not run after its checkpoint"
 			rec "$key" "$t"
+			echo "$key ${CTR[$key]} $t0 $t1 $loc" >>"$D/phases.in"
 			printf 'round %d  %-6s %-9s %9s ms  archive %8s MiB\n' "$r" "$s" "$h" "$t" "$(mib "$bytes")" | tee -a "$RUNLOG"
 			rm -f "$loc"
 			[ "$h" != kybernate ] || kyb_clean_store
@@ -164,6 +168,27 @@ done
 # ---- report ----------------------------------------------------------------------------
 
 med() { tr ' ' '\n' <<<"${R[$1]}" | grep . | median; }
+medp() { tr ' ' '\n' <<<"${R[$1]:-}" | grep -v '^-*$' | median; }
+# iso_ns TIME: an RFC 3339 time as ns since the epoch.
+iso_ns() { date -d "$1" +%s%N; }
+# phases CTR_ID T0 T1 ARCHIVE: "req dump image archive rest" in ms ("-" where a log line is missing).
+phases() {
+	local id=$1 a=$2 b=$3 loc=$4 ks ke ci ca x
+	x=$(sed -nE "s/^([^ ]+) kybernated\[[0-9]+\] info: Checkpoint [0-9a-f]+ of k8s\.io\/$id started.*/\1/p" "$D/kybernated.log" |
+		while read -r x; do [ "$(iso_ns "$x")" -ge "$a" ] && [ "$(iso_ns "$x")" -le "$b" ] && echo "$x"; done | head -n 1)
+	ks=${x:+$(iso_ns "$x")}
+	x=$(sed -nE "s/^([^ ]+) kybernated\[[0-9]+\] info: Checkpoint [0-9a-f]+ of k8s\.io\/$id ready.*/\1/p" "$D/kybernated.log" |
+		while read -r x; do [ "$(iso_ns "$x")" -ge "$a" ] && [ "$(iso_ns "$x")" -le "$b" ] && echo "$x"; done | head -n 1)
+	ke=${x:+$(iso_ns "$x")}
+	x=$(sed -nE "s/^time=\"([^\"]+)\" level=info msg=\"ImageCreate event name:\\\\\"containerd\.io\/checkpoint\/$id:.*/\1/p" "$CTD_LOG" |
+		while read -r x; do [ "$(iso_ns "$x")" -ge "$a" ] && [ "$(iso_ns "$x")" -le "$b" ] && echo "$x"; done | head -n 1)
+	ci=${x:+$(iso_ns "$x")}
+	x=$(grep -F "Wrote checkpoint archive to $loc " "$CTD_LOG" | sed -nE 's/^time="([^"]+)".*/\1/p' | head -n 1)
+	ca=${x:+$(iso_ns "$x")}
+	echo "$([ -n "$ks" ] && ms "$a" "$ks" || echo -) $([ -n "$ks" ] && [ -n "$ke" ] && ms "$ks" "$ke" || echo -)" \
+		"$([ -n "$ci" ] && ms "${ke:-$a}" "$ci" || echo -) $([ -n "$ci" ] && [ -n "$ca" ] && ms "$ci" "$ca" || echo -)" \
+		"$([ -n "$ca" ] && ms "$ca" "$b" || echo -)"
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 echo
 echo "containerd 2.1, CRI CheckpointContainer, $RUNS rounds, kybernated durable = $DURABLE"
@@ -179,6 +204,24 @@ echo
 echo "client floor (cri status), median: $(med floor) ms; runs: ${R[floor]}"
 echo "every run:"
 cat "$RUNLOG"
+echo
+echo "where the time goes, per run (ms, from kybernated's and containerd's logs): req = request to"
+echo "kybernated's start of the dump, dump = kybernated's dump (ours only), image = to containerd's"
+echo "checkpoint image in its content store (runc: from the request, so its dump is in it),"
+echo "archive = to containerd's \"Wrote checkpoint archive\", rest = to the client's return"
+while read -r key id a b loc; do
+	phases "$id" "$a" "$b" "$loc" >"$D/ph"
+	read -r rq dp im ar rs <"$D/ph"
+	for f in req:"$rq" dump:"$dp" image:"$im" archive:"$ar" rest:"$rs"; do rec "$key.${f%%:*}" "${f#*:}"; done
+	printf '%-16s req %8s  dump %8s  image %8s  archive %8s  rest %8s\n' "$key" "$rq" "$dp" "$im" "$ar" "$rs"
+done <"$D/phases.in"
+echo "medians:"
+for s in "${SIZES[@]}"; do
+	for h in "${HANDLERS[@]}"; do
+		printf '%-16s req %8s  dump %8s  image %8s  archive %8s  rest %8s\n' "$s-$h" "$(medp "$s-$h.req")" \
+			"$(medp "$s-$h.dump")" "$(medp "$s-$h.image")" "$(medp "$s-$h.archive")" "$(medp "$s-$h.rest")"
+	done
+done
 
 for s in "${SIZES[@]}"; do
 	for h in "${HANDLERS[@]}"; do
