@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# The Kubernetes checkpoint API (issue 11, Performance): CRI CheckpointContainer
+# of a running container through our shim (handler "kybernate") against
+# containerd 2.1's own runc shim (handler "runc", containerd-shim-runc-v2),
+# side by side in one run of one private containerd 2.1.
+#
+#   BUILD=$PWD/build bench/kubelet-bench.sh [--runs N] [--mib N] [--small-mib N]
+#                                           [--durable yes|no]
+#
+# Two sizes: "small", bench/memhog.c holding --small-mib (default 4) MiB, and
+# "large", memhog holding --mib (default 1024) MiB of touched memory, each in a
+# pod of its own per handler (all four pods run at once, host network, PID
+# namespace of their own; image: a busybox root filesystem with memhog, built
+# and imported here). Our handler talks to a private kybernated started with
+# durable = --durable (default no: containerd's runc path does not fsync the
+# archive either). Each round checkpoints every pod once, as kubelet asks it
+# (tests/lib/cri-client.js `checkpoint ID PATH 0`: CRI CheckpointContainer
+# with location <root>/checkpoints/checkpoint-<pod>_<ns>-<ctr>-<time>.tar and
+# no timeout), the handlers' order alternating per round. `sync` runs before
+# each; the time is the wall time of the CRI client (its own start, a node
+# process, is in both: the "client floor" line is `cri status` alone). After
+# each checkpoint: the archive exists, the container still runs; then the
+# archive and kybernated's checkpoints are deleted. Prints every run and the
+# medians (and the ratio ours/runc), then where each run's time went, from
+# kybernated's and containerd's log lines (request to kybernated's dump, the
+# dump, to containerd's checkpoint image, to its archive, to the client's
+# return); writes nothing to docs/. Needs root,
+# runc, CRIU >= 4, node with the CRI client, containerd 2.1 (scripts/setup.sh)
+# and a built shim, kybernated and kybernatectl.
+set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=../tests/lib/common.sh
+. "$(dirname "$0")/../tests/lib/common.sh"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+RUNS=3
+MIB=1024
+SMALL_MIB=4
+DURABLE=no
+usage="usage: bench/kubelet-bench.sh [--runs N] [--mib N] [--small-mib N] [--durable yes|no]"
+while [ $# -gt 0 ]; do
+	case $1 in
+	--runs) RUNS=${2:-} && shift 2 ;;
+	--mib) MIB=${2:-} && shift 2 ;;
+	--small-mib) SMALL_MIB=${2:-} && shift 2 ;;
+	--durable) DURABLE=${2:-} && shift 2 ;;
+	*) die "$usage" ;;
+	esac
+done
+[[ $RUNS =~ ^[1-9][0-9]*$ && $MIB =~ ^[0-9]+$ && $SMALL_MIB =~ ^[0-9]+$ ]] || die "$usage"
+[[ $DURABLE =~ ^(yes|no)$ ]] || die "$usage"
+
+require_root
+require_cmd runc criu jq tar cc
+require_cri
+require_build containerd-shim-kybernate-v1 kybernated kybernatectl
+ctd_have 2.1 || die "containerd 2.1 is not installed in $(ctd_bin_dir 2.1) (scripts/setup.sh)"
+criu check >/dev/null 2>&1 || die "criu check fails here (CRIU >= 4 is needed: run scripts/setup.sh)"
+
+D=$KYB_TMP
+CTL=$BUILD/kybernatectl
+NS=bench
+IMG=docker.io/kybernate/memhog:bench
+HANDLERS=(kybernate runc)
+
+# ---- private kybernated and containerd 2.1 ------------------------------------------
+
+SOCK_DIR=$(mktemp -d /run/kybkbench.XXXXXX)
+kyb_on_exit "rm -rf --one-file-system '$SOCK_DIR'"
+export KYBERNATE_SOCKET=$SOCK_DIR/kybernated.sock
+printf 'durable = %s\n' "$DURABLE" >"$D/kybernated.conf"
+"$BUILD/kybernated" --config "$D/kybernated.conf" --store "$D/store" --socket "$KYBERNATE_SOCKET" \
+	--runc-root-base /run/containerd/runc >"$D/kybernated.log" 2>&1 &
+DAEMON_PID=$!
+kyb_on_exit "kill $DAEMON_PID 2>/dev/null; wait $DAEMON_PID 2>/dev/null"
+kyb_wait 10 "$CTL" status || die "kybernated did not come up: $(tail -n 20 "$D/kybernated.log")"
+
+KYB_CTD_NS=k8s.io ctd_start "kybkbench-$$" 2.1
+kyb_image_build
+kyb_image_import k8s.io "$KYB_PAUSE_TAR"
+
+log "building memhog and its image"
+mkdir -p "$D/img"
+kyb_rootfs_build "$D/img/rootfs"
+cc -static -O2 -o "$D/img/rootfs/bin/memhog" "$KYB_TOP/bench/memhog.c" || die "cc -static bench/memhog.c failed"
+tar -C "$D/img/rootfs" --owner=0 --group=0 --numeric-owner --sort=name --mtime=@0 -cf "$D/img/layer.tar" .
+_kyb_oci_archive "$D/img/memhog.tar" "$D/img/layer.tar" "$IMG" '["memhog","4"]'
+kyb_image_import k8s.io "$D/img/memhog.tar"
+rm -rf --one-file-system "$D/img"
+
+# ---- pods -----------------------------------------------------------------------------
+
+declare -A POD CTR LOGF
+ctr_state() { cri inspect "$1" 2>/dev/null | jq -r .status.state; }
+# start_pod KEY HANDLER MIB: a pod "KEY" running memhog MIB; waits for its first count.
+start_pod() {
+	local key=$1 handler=$2 mib=$3 uid=kybkb-$1-$$ logdir
+	logdir=$D/pods/${NS}_${key}_$uid
+	mkdir -p "$logdir/main"
+	jq -n --arg n "$key" --arg ns "$NS" --arg u "$uid" --arg d "$logdir" '{metadata: {name: $n, uid: $u,
+		namespace: $ns, attempt: 0}, log_directory: $d,
+		linux: {security_context: {namespace_options: {network: "NODE"}}}}' >"$D/$key.pod.json"
+	jq -n --arg img "$IMG" --arg mib "$mib" '{metadata: {name: "main", attempt: 0},
+		image: {image: $img}, command: ["memhog", $mib], log_path: "main/0.log",
+		linux: {security_context: {namespace_options: {pid: "CONTAINER"}}}}' >"$D/$key.ctr.json"
+	POD[$key]=$(cri runp "$D/$key.pod.json" "$handler") || die "pod $key ($handler) does not run"
+	kyb_on_exit "cri stopp '${POD[$key]}' >/dev/null 2>&1; cri rmp '${POD[$key]}' >/dev/null 2>&1"
+	CTR[$key]=$(cri create "${POD[$key]}" "$D/$key.ctr.json" "$D/$key.pod.json") || die "container of $key does not create"
+	cri start "${CTR[$key]}" >/dev/null || die "container of $key ($handler) does not start"
+	LOGF[$key]=$logdir/main/0.log
+	# memhog prints its first count once every page is touched
+	kyb_wait 300 grep -q ' stdout F [0-9]' "${LOGF[$key]}" ||
+		die "memhog $mib MiB in $key printed nothing: $(tail -n 5 "${LOGF[$key]}" 2>&1)"
+}
+
+SIZES=(small large)
+declare -A SZ=([small]=$SMALL_MIB [large]=$MIB)
+for s in "${SIZES[@]}"; do
+	for h in "${HANDLERS[@]}"; do
+		log "starting pod $s-$h (memhog ${SZ[$s]} MiB)"
+		start_pod "$s-$h" "$h" "${SZ[$s]}"
+	done
+done
+
+# ---- the runs -------------------------------------------------------------------------
+
+declare -A R
+rec() { R[$1]+="$2 "; }
+kyb_clean_store() {
+	local id
+	for id in $("$CTL" list --json | jq -r '.[].id'); do
+		"$CTL" delete "$id" >/dev/null 2>&1 || log "warning: kybernatectl delete $id failed"
+	done
+}
+
+RUNLOG=$D/runs.txt
+: >"$RUNLOG"
+for ((r = 1; r <= RUNS; r++)); do
+	if ((r % 2)); then order=(kybernate runc); else order=(runc kybernate); fi
+	for s in "${SIZES[@]}"; do
+		for h in "${order[@]}"; do
+			key=$s-$h
+			loc=$D/kubelet/checkpoints/checkpoint-${key}_$NS-main-$(date -u +%Y-%m-%dT%H:%M:%SZ).tar
+			mkdir -p "$(dirname "$loc")"
+			sync
+			t0=$(now_ns)
+			out=$(cri checkpoint "${CTR[$key]}" "$loc" 0 2>&1) || die "round $r: CheckpointContainer of $key failed: $out"
+			t1=$(now_ns)
+			t=$(ms "$t0" "$t1")
+			[ -s "$loc" ] || die "round $r: no archive of $key at $loc"
+			bytes=$(stat -c %s "$loc")
+			[ "$(ctr_state "${CTR[$key]}")" = CONTAINER_RUNNING ] || die "round $r: $key does not run after its checkpoint"
+			rec "$key" "$t"
+			echo "$key ${CTR[$key]} $t0 $t1 $loc" >>"$D/phases.in"
+			printf 'round %d  %-6s %-9s %9s ms  archive %8s MiB\n' "$r" "$s" "$h" "$t" "$(mib "$bytes")" | tee -a "$RUNLOG"
+			rm -f "$loc"
+			[ "$h" != kybernate ] || kyb_clean_store
+		done
+	done
+	t0=$(now_ns)
+	cri status >/dev/null 2>&1
+	t1=$(now_ns)
+	rec floor "$(ms "$t0" "$t1")"
+done
+
+# ---- report ----------------------------------------------------------------------------
+
+med() { tr ' ' '\n' <<<"${R[$1]}" | grep . | median; }
+medp() { tr ' ' '\n' <<<"${R[$1]:-}" | grep -v '^-*$' | median; }
+# iso_ns TIME: an RFC 3339 time as ns since the epoch.
+iso_ns() { date -d "$1" +%s%N; }
+# phases CTR_ID T0 T1 ARCHIVE: "req dump image archive rest" in ms ("-" where a log line is missing).
+phases() {
+	local id=$1 a=$2 b=$3 loc=$4 ks ke ci ca x
+	x=$(sed -nE "s/^([^ ]+) kybernated\[[0-9]+\] info: Checkpoint [0-9a-f]+ of k8s\.io\/$id started.*/\1/p" "$D/kybernated.log" |
+		while read -r x; do [ "$(iso_ns "$x")" -ge "$a" ] && [ "$(iso_ns "$x")" -le "$b" ] && echo "$x"; done | head -n 1)
+	ks=${x:+$(iso_ns "$x")}
+	x=$(sed -nE "s/^([^ ]+) kybernated\[[0-9]+\] info: Checkpoint [0-9a-f]+ of k8s\.io\/$id ready.*/\1/p" "$D/kybernated.log" |
+		while read -r x; do [ "$(iso_ns "$x")" -ge "$a" ] && [ "$(iso_ns "$x")" -le "$b" ] && echo "$x"; done | head -n 1)
+	ke=${x:+$(iso_ns "$x")}
+	x=$(sed -nE "s/^time=\"([^\"]+)\" level=info msg=\"ImageCreate event name:\\\\\"containerd\.io\/checkpoint\/$id:.*/\1/p" "$CTD_LOG" |
+		while read -r x; do [ "$(iso_ns "$x")" -ge "$a" ] && [ "$(iso_ns "$x")" -le "$b" ] && echo "$x"; done | head -n 1)
+	ci=${x:+$(iso_ns "$x")}
+	x=$(grep -F "Wrote checkpoint archive to $loc " "$CTD_LOG" | sed -nE 's/^time="([^"]+)".*/\1/p' | head -n 1)
+	ca=${x:+$(iso_ns "$x")}
+	echo "$([ -n "$ks" ] && ms "$a" "$ks" || echo -) $([ -n "$ks" ] && [ -n "$ke" ] && ms "$ks" "$ke" || echo -)" \
+		"$([ -n "$ci" ] && ms "${ke:-$a}" "$ci" || echo -) $([ -n "$ci" ] && [ -n "$ca" ] && ms "$ci" "$ca" || echo -)" \
+		"$([ -n "$ca" ] && ms "$ca" "$b" || echo -)"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+echo
+echo "containerd 2.1, CRI CheckpointContainer, $RUNS rounds, kybernated durable = $DURABLE"
+echo "load: $(uptime)"
+echo
+echo "| workload | ours (kybernate) median ms | runc shim median ms | ours/runc |"
+echo "|---|---:|---:|---:|"
+for s in "${SIZES[@]}"; do
+	a=$(med "$s-kybernate") b=$(med "$s-runc")
+	echo "| memhog ${SZ[$s]} MiB | $a | $b | $(ratio "$a" "$b") |"
+done
+echo
+echo "client floor (cri status), median: $(med floor) ms; runs: ${R[floor]}"
+echo "every run:"
+cat "$RUNLOG"
+echo
+echo "where the time goes, per run (ms, from kybernated's and containerd's logs): req = request to"
+echo "kybernated's start of the dump, dump = kybernated's dump (ours only), image = to containerd's"
+echo "checkpoint image in its content store (runc: from the request, so its dump is in it),"
+echo "archive = to containerd's \"Wrote checkpoint archive\", rest = to the client's return"
+while read -r key id a b loc; do
+	phases "$id" "$a" "$b" "$loc" >"$D/ph"
+	read -r rq dp im ar rs <"$D/ph"
+	for f in req:"$rq" dump:"$dp" image:"$im" archive:"$ar" rest:"$rs"; do rec "$key.${f%%:*}" "${f#*:}"; done
+	printf '%-16s req %8s  dump %8s  image %8s  archive %8s  rest %8s\n' "$key" "$rq" "$dp" "$im" "$ar" "$rs"
+done <"$D/phases.in"
+echo "medians:"
+for s in "${SIZES[@]}"; do
+	for h in "${HANDLERS[@]}"; do
+		printf '%-16s req %8s  dump %8s  image %8s  archive %8s  rest %8s\n' "$s-$h" "$(medp "$s-$h.req")" \
+			"$(medp "$s-$h.dump")" "$(medp "$s-$h.image")" "$(medp "$s-$h.archive")" "$(medp "$s-$h.rest")"
+	done
+done
+
+for s in "${SIZES[@]}"; do
+	for h in "${HANDLERS[@]}"; do
+		cri stopp "${POD[$s-$h]}" >/dev/null 2>&1
+		cri rmp "${POD[$s-$h]}" >/dev/null 2>&1
+	done
+done
+kyb_clean_store
+kill "$DAEMON_PID" 2>/dev/null
+wait "$DAEMON_PID" 2>/dev/null
+mkdir -p "$BUILD/bench-logs" && cp "$D/kybernated.log" "$BUILD/bench-logs/kubelet-bench-kybernated.log"
+kyb_finish
