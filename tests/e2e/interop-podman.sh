@@ -64,19 +64,6 @@ DPID=$!
 kyb_on_exit "kill $DPID 2>/dev/null; wait $DPID 2>/dev/null; [ \"\$_kyb_fail\" = 0 ] || tail -n 20 '$D/daemon.log' >&2"
 kyb_wait 10 kctl status >/dev/null || die "kybernated did not come up: $(tail -n 20 "$D/daemon.log")"
 
-first_number() { grep -m1 -E '^[0-9]+$' "$1"; }
-last_number() { grep -E '^[0-9]+$' "$1" | tail -n 1; }
-wait_numbers() { kyb_wait 60 sh -c "[ \"\$(grep -cE '^[0-9]+$' '$1')\" -ge $2 ]"; }
-run_bg() {
-	local id=$1 out=$2
-	shift 2
-	timeout -s KILL 300 "$CTD_CTR" --address "$CTD_ADDR" -n "$KYB_NS" run --rm --runtime "$RT" "$@" >"$out" 2>&1 &
-	kyb_on_exit "ctr_ task kill -s KILL $id >/dev/null 2>&1"
-}
-kill_task() {
-	ctr_ task kill -s KILL "$1" >/dev/null 2>&1 || true
-	kyb_wait 20 sh -c "! \"$CTD_CTR\" --address \"$CTD_ADDR\" -n \"$KYB_NS\" task ls | grep -q '^$1 '"
-}
 COUNTER='echo hello-from-before > /tmp/written; i=0; while true; do echo $i; i=$((i+1)); usleep 200000; done'
 
 # ---- Podman -> Kybernate -----------------------------------------------------------------------------
@@ -130,10 +117,10 @@ done
 echo skip-file-rwx-check >"$D/criu-podman.conf"
 PODMAN_MOUNTS+=(--annotation "org.criu.config=$D/criu-podman.conf")
 PODMAN_MOUNTS+=(--mount "type=cgroup,src=cgroup,dst=/sys/fs/cgroup,options=nosuid:noexec:nodev:relatime:ro")
-run_bg rst1 "$D/rst1.out" "${PODMAN_MOUNTS[@]}" --env "RESTORE_FROM=$PIMG" "$PBUSYBOX" rst1 \
+kyb_ctr_run_bg rst1 "$D/rst1.out" "${PODMAN_MOUNTS[@]}" --env "RESTORE_FROM=$PIMG" "$PBUSYBOX" rst1 \
 	sh -c 'echo FRESH-START; sleep 100'
-wait_numbers "$D/rst1.out" 3 || true
-f1=$(first_number "$D/rst1.out" || true)
+kyb_wait_count "$D/rst1.out" 3 || true
+f1=$(kyb_first_number "$D/rst1.out" || true)
 if [ -n "$f1" ] && [ -n "$before" ] && [ "$f1" -ge "$before" ]; then
 	pass "podman-to-kybernate: RESTORE_FROM=<Podman checkpoint image>, the counter goes on ($before -> $f1)"
 else
@@ -147,7 +134,7 @@ row=$(kctl list --json | jq -c --arg i "${PIMG%:v1}@" '[.[] | select((.source_im
 expect_eq "podman-to-kybernate: the pulled checkpoint is in the catalog, once" 1 "$(jq length <<<"$row")"
 expect_eq "podman-to-kybernate: it has no tenant of its own, so it takes the target's namespace" \
 	"$KYB_NS" "$(jq -r '.[0].containerd_namespace' <<<"$row")"
-kill_task rst1
+kyb_ctr_kill rst1
 
 # A Podman checkpoint that does name a tenant (a Kubernetes namespace in
 # its spec.dump, as a CRI-O or Podman pod container has): checked, and it is
@@ -176,15 +163,15 @@ expect_eq "... and nothing was pulled" 1 "$(kctl list --json | jq length)"
 
 # ---- Kybernate -> Podman -----------------------------------------------------------------------------
 
-run_bg kcnt "$D/kcnt.out" --annotation "io.kubernetes.cri.image-name=$KYB_BUSYBOX" "$KYB_BUSYBOX" kcnt sh -c "$COUNTER"
-wait_numbers "$D/kcnt.out" 5 || die "the counter did not count: $(cat "$D/kcnt.out")"
+kyb_ctr_run_bg kcnt "$D/kcnt.out" --annotation "io.kubernetes.cri.image-name=$KYB_BUSYBOX" "$KYB_BUSYBOX" kcnt sh -c "$COUNTER"
+kyb_wait_count "$D/kcnt.out" 5 || die "the counter did not count: $(cat "$D/kcnt.out")"
 ID=$(kctl checkpoint -q --exit --namespace "$KYB_NS" kcnt | tail -n 1)
 [[ $ID =~ ^[0-9a-f]{32}$ ]] || die "checkpoint failed: $ID"
-kbefore=$(last_number "$D/kcnt.out")
+kbefore=$(kyb_last_number "$D/kcnt.out")
 KIMG=$REG/kyb/cnt:v1
 kctl push -q --authfile "$REG_AUTHFILE" --cert-dir "$REG_CERT_DIR" "$ID" "$KIMG" >/dev/null ||
 	die "kybernatectl push failed"
-kill_task kcnt
+kyb_ctr_kill kcnt
 
 "${P[@]}" pull -q "${P_REG[@]}" "$KIMG" >/dev/null 2>&1 || die "podman pull of our checkpoint image failed"
 # Podman 4.3 takes it for a checkpoint image (our Podman annotation), reads

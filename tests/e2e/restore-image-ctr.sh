@@ -41,30 +41,17 @@ DPID=$!
 kyb_on_exit "kill $DPID 2>/dev/null; wait $DPID 2>/dev/null; [ \"\$_kyb_fail\" = 0 ] || tail -n 20 '$D/daemon.log' >&2"
 kyb_wait 10 kctl status >/dev/null || die "kybernated did not come up: $(tail -n 20 "$D/daemon.log")"
 
-first_number() { grep -m1 -E '^[0-9]+$' "$1"; }
-last_number() { grep -E '^[0-9]+$' "$1" | tail -n 1; }
-wait_numbers() { kyb_wait 60 sh -c "[ \"\$(grep -cE '^[0-9]+$' '$1')\" -ge $2 ]"; }
-run_bg() {
-	local id=$1 out=$2
-	shift 2
-	timeout -s KILL 300 "$CTD_CTR" --address "$CTD_ADDR" -n "$KYB_NS" run --rm --runtime "$RT" "$@" >"$out" 2>&1 &
-	kyb_on_exit "ctr_ task kill -s KILL $id >/dev/null 2>&1"
-}
-kill_task() {
-	ctr_ task kill -s KILL "$1" >/dev/null 2>&1 || true
-	kyb_wait 20 sh -c "! \"$CTD_CTR\" --address \"$CTD_ADDR\" -n \"$KYB_NS\" task ls | grep -q '^$1 '"
-}
 
 COUNTER='echo hello-from-before > /tmp/written; i=0; while true; do echo $i; i=$((i+1)); usleep 200000; done'
-run_bg cnt "$D/cnt.out" "$KYB_BUSYBOX" cnt sh -c "$COUNTER"
-wait_numbers "$D/cnt.out" 5 || die "the counter did not count: $(cat "$D/cnt.out")"
+kyb_ctr_run_bg cnt "$D/cnt.out" "$KYB_BUSYBOX" cnt sh -c "$COUNTER"
+kyb_wait_count "$D/cnt.out" 5 || die "the counter did not count: $(cat "$D/cnt.out")"
 ID=$(kctl checkpoint -q --exit --namespace "$KYB_NS" cnt | tail -n 1)
 [[ $ID =~ ^[0-9a-f]{32}$ ]] || die "checkpoint failed: $ID"
-before=$(last_number "$D/cnt.out")
+before=$(kyb_last_number "$D/cnt.out")
 IMG=$REG/ckpt/cnt
 DIGEST=$(kctl push -q --authfile "$REG_AUTHFILE" --cert-dir "$REG_CERT_DIR" "$ID" "$IMG:v1") ||
 	die "push failed: $DIGEST"
-kill_task cnt
+kyb_ctr_kill cnt
 
 # The same checkpoint with hostile metadata (the 2026 attack class on
 # restore-from-image): spec.dump asks for a bind mount of the host's /etc, a
@@ -93,9 +80,9 @@ kctl delete "$EVIL" >/dev/null || die "delete failed"
 kctl delete "$ID" >/dev/null || die "delete failed"
 expect_eq "the node has no checkpoint left" 0 "$(kctl list --json | jq length)"
 
-run_bg rst1 "$D/rst1.out" --env "RESTORE_FROM=$IMG:v1" "$KYB_BUSYBOX" rst1 sh -c 'echo FRESH-START; sleep 100'
-wait_numbers "$D/rst1.out" 3
-f1=$(first_number "$D/rst1.out")
+kyb_ctr_run_bg rst1 "$D/rst1.out" --env "RESTORE_FROM=$IMG:v1" "$KYB_BUSYBOX" rst1 sh -c 'echo FRESH-START; sleep 100'
+kyb_wait_count "$D/rst1.out" 3
+f1=$(kyb_first_number "$D/rst1.out")
 if [ -n "$f1" ] && [ "$f1" -ge "$before" ]; then
 	pass "RESTORE_FROM=<image>: the counter goes on ($before -> $f1)"
 else
@@ -107,18 +94,18 @@ expect_eq "the file written before the checkpoint is back" hello-from-before \
 j=$(kctl list --json)
 expect_eq "the pulled checkpoint is in the catalog, once" 1 "$(jq length <<<"$j")"
 expect_eq "it records where it came from" "$IMG@$DIGEST" "$(jq -r '.[0].source_image' <<<"$j")"
-kill_task rst1
+kyb_ctr_kill rst1
 
-run_bg rst2 "$D/rst2.out" --env "RESTORE_FROM=$IMG@$DIGEST" "$KYB_BUSYBOX" rst2 sh -c 'echo FRESH-START; sleep 100'
-wait_numbers "$D/rst2.out" 2
-f2=$(first_number "$D/rst2.out")
+kyb_ctr_run_bg rst2 "$D/rst2.out" --env "RESTORE_FROM=$IMG@$DIGEST" "$KYB_BUSYBOX" rst2 sh -c 'echo FRESH-START; sleep 100'
+kyb_wait_count "$D/rst2.out" 2
+f2=$(kyb_first_number "$D/rst2.out")
 if [ -n "$f2" ] && [ "$f2" -ge "$before" ]; then pass "RESTORE_FROM=<image>@<digest> restores again"; else fail "RESTORE_FROM=<image>@<digest> restores again" "$(head -n 5 "$D/rst2.out")"; fi
 expect_eq "... from the cached row, without a second pull" 1 "$(kctl list --json | jq length)"
-kill_task rst2
+kyb_ctr_kill rst2
 
-run_bg evil "$D/evil.out" --env "RESTORE_FROM=$IMG-evil:v1" "$KYB_BUSYBOX" evil sh -c 'echo FRESH-START; sleep 100'
-wait_numbers "$D/evil.out" 2
-f3=$(first_number "$D/evil.out")
+kyb_ctr_run_bg evil "$D/evil.out" --env "RESTORE_FROM=$IMG-evil:v1" "$KYB_BUSYBOX" evil sh -c 'echo FRESH-START; sleep 100'
+kyb_wait_count "$D/evil.out" 2
+f3=$(kyb_first_number "$D/evil.out")
 if [ -n "$f3" ] && [ "$f3" -ge "$before" ]; then pass "hostile metadata: the checkpoint restores"; else fail "hostile metadata: the checkpoint restores" "$(head -n 5 "$D/evil.out")"; fi
 evil_path=$(kctl list --json | jq -r --arg i "$IMG-evil@$EVIL_DIGEST" '.[] | select(.source_image == $i) | .path')
 expect_eq "hostile metadata: the pulled checkpoint carries it (the attack is real)" /etc \
@@ -133,7 +120,7 @@ expect_eq "hostile metadata: the container's spec is the new one's" "0 0 0" \
 	"$(jq -r '"\([.mounts[] | select(.destination == "/host-etc")] | length) \([.linux.devices[]? | select(.path == "/dev/evil-mem")] | length) \([.annotations // {} | keys[] | select(startswith("cdi.k8s.io/"))] | length)"' <<<"$spec")"
 expect_eq "hostile metadata: the pulled checkpoint carries a CDI request (the attack is real)" kybernate.test/evil=all \
 	"$(jq -r '.annotations["cdi.k8s.io/kybernate-evil"]' "$evil_path/spec.dump" 2>&1)"
-kill_task evil
+kyb_ctr_kill evil
 
 # A repository no pull_allow rule names: Create fails, nothing starts.
 out=$(timeout -s KILL 120 "$CTD_CTR" --address "$CTD_ADDR" -n "$KYB_NS" run --rm --runtime "$RT" \

@@ -455,6 +455,26 @@ ctd_use() {
 # ctr_ ARGS...: ctr against the current instance, in namespace $KYB_NS.
 ctr_() { "$CTD_CTR" --address "$CTD_ADDR" -n "$KYB_NS" "$@"; }
 
+# A counter run with ctr (one number per line in its output file):
+# kyb_ctr_run_bg ID OUT ARGS... runs `ctr run --rm --runtime $RT ARGS...` in
+# the background, output to OUT, its task killed at exit; kyb_ctr_kill ID
+# kills the task and waits until it is gone; kyb_first_number FILE and
+# kyb_last_number FILE print its first and last number; kyb_wait_count FILE
+# MIN waits (60 s at most) until FILE holds MIN numbers.
+kyb_ctr_run_bg() {
+	local id=$1 out=$2
+	shift 2
+	timeout -s KILL 300 "$CTD_CTR" --address "$CTD_ADDR" -n "$KYB_NS" run --rm --runtime "$RT" "$@" >"$out" 2>&1 &
+	kyb_on_exit "ctr_ task kill -s KILL $id >/dev/null 2>&1"
+}
+kyb_ctr_kill() {
+	ctr_ task kill -s KILL "$1" >/dev/null 2>&1 || true
+	kyb_wait 20 sh -c "! \"$CTD_CTR\" --address \"$CTD_ADDR\" -n \"$KYB_NS\" task ls | grep -q '^$1 '"
+}
+kyb_first_number() { grep -m1 -E '^[0-9]+$' "$1"; }
+kyb_last_number() { grep -E '^[0-9]+$' "$1" | tail -n 1; }
+kyb_wait_count() { kyb_wait 60 sh -c "[ \"\$(grep -cE '^[0-9]+$' '$1')\" -ge $2 ]"; }
+
 # ctd_bin_dir VERSION: the directory of that containerd's binaries (1.7 and
 # 2.1: the private prefixes scripts/setup.sh fills; 1.6: the host's).
 ctd_bin_dir() {
