@@ -7,6 +7,8 @@
  * directory: a recursive removal that walks into them deletes the container's
  * files (or cgroups). Detach first, then remove without leaving the filesystem. */
 
+#include <stdlib.h>
+
 /* Detaches (MNT_DETACH | UMOUNT_NOFOLLOW) every mount point at or below path,
  * deepest first, read again from /proc/self/mountinfo after each one (a
  * detached mount can reveal one hidden under it). path is resolved with
@@ -24,4 +26,14 @@ int remove_tree_one_fs(const char *path);
 static inline void remove_tree_one_fsp(const char **path) {
         if (*path)
                 (void)remove_tree_one_fs(*path);
+}
+
+/* remove_tree_one_fs(*path), then frees *path and sets it to NULL (nothing
+ * if it is NULL): a staging directory an object owns. */
+static inline void remove_tree_one_fs_free(char **path) {
+        if (*path) {
+                (void)remove_tree_one_fs(*path);
+                free(*path);
+                *path = NULL;
+        }
 }

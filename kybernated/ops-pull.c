@@ -100,15 +100,6 @@ static RestoreIdentity pull_target(const PullOp *op) {
         };
 }
 
-/* Removes a staging directory (never through a mount point). */
-static void remove_staging(char **p) {
-        if (*p) {
-                (void)remove_tree_one_fs(*p);
-                free(*p);
-                *p = NULL;
-        }
-}
-
 static void pull_fetch(PullOp *op);
 
 static int pull_wake(sd_event_source *s, void *userdata) {
@@ -145,8 +136,8 @@ static PullOp *pull_op_free(PullOp *op) {
                 sd_event_source_disable_unref(op->child);
         }
         safe_close(op->result_fd);
-        remove_staging(&op->layout);
-        remove_staging(&op->staging);
+        remove_tree_one_fs_free(&op->layout);
+        remove_tree_one_fs_free(&op->staging);
         image_ref_done(&op->ref);
         free(op->image);
         free(op->not_found);
@@ -490,7 +481,7 @@ static int on_fetch_exit(sd_event_source *s, const siginfo_t *si, void *userdata
         op->child = sd_event_source_disable_unref(op->child);
         _cleanup_free_ char *msg = NULL;
         int r = spawn_read_report(&op->result_fd, si, &msg);
-        remove_staging(&op->layout);
+        remove_tree_one_fs_free(&op->layout);
         if (r < 0) {
                 pull_fail(op, r, "%s", msg ? msg : strerror(-r));
                 return 0;

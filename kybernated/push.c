@@ -33,19 +33,11 @@ struct Pusher {
 
 static void push_next(Pusher *p);
 
-static void remove_layout(Pusher *p) {
-        if (p->layout) {
-                (void)remove_tree_one_fs(p->layout);
-                free(p->layout);
-                p->layout = NULL;
-        }
-}
-
 /* Done with the current checkpoint (pushed, gone, or to retry later). */
 static void push_clear(Pusher *p) {
         p->child = sd_event_source_disable_unref(p->child);
         p->result_fd = safe_close(p->result_fd);
-        remove_layout(p);
+        remove_tree_one_fs_free(&p->layout);
         catalog_entry_done(&p->entry);
         free(p->dir);
         free(p->image);
