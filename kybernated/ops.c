@@ -59,6 +59,13 @@ void entry_to_info(const CatalogEntry *e, const char *path, Kybernate__V1__Check
                 info->has_push_pending = true;
                 info->push_pending = true;
         }
+        if (e->is_pod) {
+                info->has_is_pod = info->is_pod = true;
+                info->has_frozen_usec = true;
+                info->frozen_usec = e->frozen_usec;
+        }
+        if (!isempty(e->pod_id))
+                info->pod_checkpoint_id = e->pod_id;
 }
 
 int lookup_or_reply(Connection *c, const char *reference, CatalogEntry *ret) {
