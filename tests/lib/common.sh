@@ -771,6 +771,36 @@ ctd_stop() {
 	return 0
 }
 
+# ctd_cni_bridge BRIDGE SUBNET: gives the current instance a CNI network, so
+# that CRI pods with network POD get a network namespace of their own (the
+# containers of a pod then share its loopback): the host's plugins
+# (/usr/lib/cni: bridge, host-local) linked into its cni-bin and one bridge
+# network (BRIDGE, at most 15 characters; SUBNET like 10.233.7.0/24; IP
+# addresses kept in $CTD_ROOT/ipam). Waits until the CRI plugin reports
+# NetworkReady (it reloads its CNI config on its own). The bridge is deleted
+# at exit. Pick a BRIDGE and SUBNET of its own for every instance that runs
+# at the same time as another.
+_ctd_network_ready() {
+	[ "$(cri status | jq -r '.status.conditions[] | select(.type == "NetworkReady") | .status')" = true ]
+}
+ctd_cni_bridge() {
+	local br=$1 subnet=$2 d=${KYB_CNI_PLUGINS:-/usr/lib/cni} p
+	[ ${#br} -le 15 ] || die "ctd_cni_bridge: bridge name '$br' is longer than 15 characters"
+	require_cmd ip
+	for p in bridge host-local loopback; do
+		[ -x "$d/$p" ] || skip_all "CNI plugin $d/$p is missing (containernetworking-plugins; run scripts/setup.sh)"
+	done
+	mkdir -p "$CTD_ROOT/cni-bin" "$CTD_ROOT/cni-conf" "$CTD_ROOT/ipam"
+	ln -sf "$d"/* "$CTD_ROOT/cni-bin/"
+	jq -n --arg br "$br" --arg subnet "$subnet" --arg ipam "$CTD_ROOT/ipam" '{cniVersion: "0.4.0",
+		name: ("kyb-" + $br), plugins: [{type: "bridge", bridge: $br, isGateway: true, ipMasq: false,
+		ipam: {type: "host-local", ranges: [[{subnet: $subnet}]], dataDir: $ipam}}]}' \
+		>"$CTD_ROOT/cni-conf/10-kyb.conflist"
+	kyb_on_exit "ip link del '$br' >/dev/null 2>&1"
+	kyb_wait_eval 30 _ctd_network_ready ||
+		die "containerd $CTD_VERSION ($CTD_NAME) did not load the CNI network: $(cri status 2>&1 | jq -c . 2>&1)"
+}
+
 # ---- CRI client ------------------------------------------------------------------------
 
 # cri ARGS...: tests/lib/cri-client.js against the current instance.
