@@ -17,6 +17,8 @@
 
 /* checkpoint.c */
 void op_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req);
+/* op_checkpoint() of a whole pod (req->pod set): pod.c. */
+void op_pod_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req);
 /* ops-catalog.c */
 void op_list(Connection *c, const Kybernate__V1__ListRequest *req);
 void op_inspect(Connection *c, const Kybernate__V1__InspectRequest *req);

@@ -1,0 +1,753 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A whole pod checkpointed at one instant (CheckpointRequest.pod):
+ *
+ *   find the pod's sandbox and running containers under the runc root (CRI
+ *   annotations of their specs)  ->  pending pod row  ->  one pending member
+ *   row per container (checkpoint.c, thaw mark set)  ->  freeze: the pod's
+ *   cgroup when it has one of its own (every container at the same instant;
+ *   the row's thaw_cgroup mark written first), then each container's own,
+ *   then the pod's thawed again (each container stays frozen on its own, as
+ *   `runc pause` leaves it); without one, each container's in turn, all
+ *   before any dump  ->  each member's writable layer and dump, one after
+ *   the other, with established TCP connections, all frozen  ->  all thawed
+ *   (or, without leave_running, all killed while still frozen, so none runs
+ *   again after its dump)  ->  each member's metadata, checksum, sync  ->
+ *   pod and members ready in one transaction  ->  reply.
+ *
+ * Members are always dumped with --leave-running: were one dumped with
+ * --exit and a later one failed, the first would be lost. Any failure thaws
+ * every container, removes every member and the pod row: nothing ready.
+ *
+ * kill -9 of the daemon: the pending rows go at the next start; before
+ * that, recovery thaws the pod's cgroup (thaw_cgroup) and then resumes each
+ * member whose thaw mark is set, which stays set until the pod has thawed
+ * its containers. A kill after the kill of the containers (no
+ * leave_running) and before the rows are ready loses that checkpoint, as
+ * for one container dumped with --exit; the containers are gone either
+ * way. */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include "checkpoint.h"
+#include "freezer.h"
+#include "log.h"
+#include "metadata.h"
+#include "mount-util.h"
+#include "ops.h"
+#include "resolve.h"
+#include "store.h"
+
+#define POD_MAX_CONTAINERS 64
+#define RUNC_STATE_MAX (4u << 20)
+#define FREEZE_TIMEOUT_USEC (10 * USEC_PER_SEC)
+
+/* A container found under the runc root, with its CRI identity. */
+typedef struct PodContainer {
+        char *id;
+        char *state; /* runc's state.json */
+        char *type;  /* io.kubernetes.cri.container-type: "sandbox" or "container" */
+        char *sandbox_id, *sandbox_name, *sandbox_namespace, *name;
+        char *freezer; /* its cgroup (freezer on v1) */
+        int64_t created_ns;
+        bool alive;
+} PodContainer;
+
+typedef struct PodMemberState {
+        PodContainer *c;
+        CheckpointJob *job; /* until done */
+        char *id;           /* member checkpoint id */
+        struct PodJob *pod;
+        bool dumped, done, ok;
+        uint64_t size;
+        char *checksum;
+} PodMemberState;
+
+typedef struct PodJob {
+        Manager *manager;
+        Connection *conn; /* NULL once the client went away */
+        CatalogEntry entry;
+        char *dir;
+        char *runc_root;
+        PodContainer *all; /* every container under the runc root */
+        size_t n_all;
+        PodContainer *sandbox;
+        char *pod_cgroup; /* NULL: none of its own, each container frozen in turn */
+        PodMemberState *members;
+        size_t n, next_dump, n_done;
+        bool stop;    /* no leave_running: kill the containers after the dumps */
+        bool failing; /* a member failed: the rest are cancelled, nothing becomes ready */
+        bool frozen;
+        uint64_t frozen_at, frozen_usec, started;
+        int error;
+        char *error_msg;
+} PodJob;
+
+static void container_done(PodContainer *c) {
+        free(c->id);
+        free(c->state);
+        free(c->type);
+        free(c->sandbox_id);
+        free(c->sandbox_name);
+        free(c->sandbox_namespace);
+        free(c->name);
+        free(c->freezer);
+}
+
+static void pod_free(PodJob *p) {
+        if (!p)
+                return;
+        for (size_t i = 0; i < p->n; i++) {
+                free(p->members[i].id);
+                free(p->members[i].checksum);
+        }
+        free(p->members);
+        for (size_t i = 0; i < p->n_all; i++)
+                container_done(&p->all[i]);
+        free(p->all);
+        catalog_entry_done(&p->entry);
+        free(p->dir);
+        free(p->runc_root);
+        free(p->pod_cgroup);
+        free(p->error_msg);
+        free(p);
+}
+
+static void pod_detach(void *userdata) {
+        ((PodJob *)userdata)->conn = NULL;
+}
+
+static char *annotation(const cJSON *ann, const char *key) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(ann, key);
+        return cJSON_IsString(v) && ident_valid(v->valuestring, IDENT_MAX_LEN) ? strdup(v->valuestring)
+                                                                               : NULL;
+}
+
+/* Reads <runc_root>/<id>: state, spec annotations, cgroup. -ENOENT: not a
+ * CRI container (or gone meanwhile): skipped. */
+static int container_read(const char *runc_root, const char *id, PodContainer *ret) {
+        _cleanup_free_ char *state_path = NULL, *bundle = NULL, *created = NULL, *spec_path = NULL,
+                            *spec = NULL;
+        PodContainer c = {};
+        int r;
+
+        if (!ident_valid(id, IDENT_MAX_LEN) || asprintf(&state_path, "%s/%s/state.json", runc_root, id) < 0)
+                return -ENOENT;
+        r = read_full_file(state_path, RUNC_STATE_MAX, &c.state, NULL);
+        if (r < 0 || metadata_parse_runc_state(c.state, &bundle, &created) < 0 ||
+            asprintf(&spec_path, "%s/config.json", bundle) < 0 ||
+            read_full_file(spec_path, SPEC_MAX_BYTES, &spec, NULL) < 0) {
+                free(c.state);
+                return -ENOENT;
+        }
+        cJSON *o = cJSON_Parse(spec);
+        const cJSON *ann = cJSON_GetObjectItemCaseSensitive(o, "annotations");
+        c.type = annotation(ann, "io.kubernetes.cri.container-type");
+        c.sandbox_id = annotation(ann, "io.kubernetes.cri.sandbox-id");
+        c.sandbox_name = annotation(ann, "io.kubernetes.cri.sandbox-name");
+        c.sandbox_namespace = annotation(ann, "io.kubernetes.cri.sandbox-namespace");
+        c.name = annotation(ann, "io.kubernetes.cri.container-name");
+        cJSON_Delete(o);
+        c.id = strdup(id);
+        pid_t pid;
+        c.alive = metadata_runc_state_pid(c.state, &pid) >= 0 && pid > 0 && kill(pid, 0) >= 0;
+        (void)freezer_dir_from_runc_state(c.state, &c.freezer);
+        struct stat st;
+        if (stat(state_path, &st) >= 0)
+                c.created_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        if (!c.id || !c.type || !c.sandbox_id) {
+                container_done(&c);
+                return -ENOENT;
+        }
+        *ret = c;
+        return 0;
+}
+
+/* Every CRI container under the runc root. */
+static int pod_scan(PodJob *p) {
+        DIR *d = opendir(p->runc_root);
+        if (!d)
+                return negative_errno();
+        struct dirent *de;
+        int r = 0;
+        while (r >= 0 && (de = readdir_no_dot(d))) {
+                PodContainer c;
+                if (p->n_all >= 4096)
+                        r = -E2BIG;
+                else if (container_read(p->runc_root, de->d_name, &c) >= 0) {
+                        PodContainer *n = reallocarray(p->all, p->n_all + 1, sizeof(*n));
+                        if (!n) {
+                                container_done(&c);
+                                r = -ENOMEM;
+                        } else {
+                                p->all = n;
+                                p->all[p->n_all++] = c;
+                        }
+                }
+        }
+        closedir(d);
+        return r;
+}
+
+/* The running sandbox that ref names: "K8S-NAMESPACE/POD", or its id or a
+ * unique prefix of it (at least 12 characters). */
+static int pod_find_sandbox(PodJob *p, const char *ref, char *msg, size_t size) {
+        const char *slash = strchr(ref, '/');
+        _cleanup_free_ char *ns = slash ? strndup(ref, (size_t)(slash - ref)) : NULL;
+        PodContainer *found = NULL;
+        size_t n_found = 0;
+
+        if (slash && !ns)
+                return -ENOMEM;
+        for (size_t i = 0; i < p->n_all; i++) {
+                PodContainer *c = &p->all[i];
+                if (!streq(c->type, "sandbox") || !c->alive)
+                        continue;
+                bool match =
+                        slash ? streq_ptr(c->sandbox_namespace, ns) && streq_ptr(c->sandbox_name, slash + 1)
+                              : strlen(ref) >= 12 && startswith(c->id, ref);
+                if (match) {
+                        found = c;
+                        n_found++;
+                }
+        }
+        if (n_found == 1) {
+                p->sandbox = found;
+                return 0;
+        }
+        if (n_found)
+                snprintf(msg, size, "%s names %zu running pod sandboxes under %s", ref, n_found,
+                         p->runc_root);
+        else
+                snprintf(msg, size, "no running pod sandbox %s under %s", ref, p->runc_root);
+        return n_found ? -ENOTUNIQ : -ENOENT;
+}
+
+/* The directory holding path's last component. */
+static char *parent_dir(const char *path) {
+        const char *s = strrchr(path, '/');
+        return s && s != path ? strndup(path, (size_t)(s - path)) : NULL;
+}
+
+/* Whether name is the sandbox or one of its containers. */
+static bool pod_owns(const PodJob *p, const char *name) {
+        for (size_t i = 0; i < p->n_all; i++)
+                if (streq(p->all[i].id, name) && streq(p->all[i].sandbox_id, p->sandbox->id))
+                        return true;
+        return streq(name, p->sandbox->id);
+}
+
+/* The pod's own cgroup: the one directory that holds the sandbox's and
+ * every member's cgroups and nothing else (no other container's, no process
+ * of its own), as kubelet's cgroup_parent gives each pod. NULL otherwise
+ * (containers of several pods side by side): each is frozen in turn. */
+static char *pod_cgroup(const PodJob *p) {
+        if (!p->sandbox->freezer)
+                return NULL;
+        _cleanup_free_ char *parent = parent_dir(p->sandbox->freezer);
+        _cleanup_free_ char *top = NULL;
+        if (!parent || !freezer_path_valid(parent))
+                return NULL;
+        /* Not a controller's root (/sys/fs/cgroup/freezer) nor the v2 root. */
+        top = parent_dir(parent);
+        if (!top || streq(parent, "/sys/fs/cgroup") || streq(top, "/sys/fs/cgroup"))
+                return NULL;
+        for (size_t i = 0; i < p->n; i++) {
+                _cleanup_free_ char *mine =
+                        p->members[i].c->freezer ? parent_dir(p->members[i].c->freezer) : NULL;
+                if (!streq_ptr(mine, parent))
+                        return NULL;
+        }
+        DIR *d = opendir(parent);
+        if (!d)
+                return NULL;
+        struct dirent *de;
+        bool own = true;
+        while (own && (de = readdir_no_dot(d)))
+                own = de->d_type != DT_DIR || pod_owns(p, de->d_name);
+        closedir(d);
+        if (!own)
+                return NULL;
+        _cleanup_free_ char *procs_path = NULL, *procs = NULL;
+        if (asprintf(&procs_path, "%s/cgroup.procs", parent) < 0 ||
+            read_full_file(procs_path, 4096, &procs, NULL) < 0 || !isempty(procs))
+                return NULL;
+        return TAKE_PTR(parent);
+}
+
+static void pod_reply_error(PodJob *p) {
+        if (p->conn)
+                connection_send_error(p->conn, p->error, "checkpoint of pod %s/%s failed: %s",
+                                      p->entry.k8s_namespace, p->entry.k8s_pod,
+                                      p->error_msg ? p->error_msg : strerror(p->error));
+}
+
+/* Records the first failure. */
+static void pod_set_error(PodJob *p, int r, const char *what) {
+        if (p->error)
+                return;
+        p->error = r < 0 ? -r : r;
+        p->error_msg = strdup(what);
+        log_error("Checkpoint %s of pod %s/%s failed: %s", p->entry.id, p->entry.k8s_namespace,
+                  p->entry.k8s_pod, what);
+}
+
+/* Thaws every member container frozen by us (and the pod's cgroup, in case
+ * a failure came between its freeze and its thaw), then clears their marks:
+ * nothing is left for recovery to thaw. */
+static void pod_thaw(PodJob *p) {
+        Manager *m = p->manager;
+        if (!p->frozen)
+                return;
+        if (p->pod_cgroup) {
+                (void)freezer_set(p->pod_cgroup, false, 0);
+                (void)catalog_set_thaw_cgroup(m->catalog, p->entry.id, "");
+        }
+        for (size_t i = 0; i < p->n; i++) {
+                PodMemberState *ms = &p->members[i];
+                int r = ms->c->freezer ? freezer_set(ms->c->freezer, false, 0) : -ENODATA;
+                if (r < 0 && r != -ENOENT)
+                        log_error_errno(r,
+                                        "Pod checkpoint %s: cannot thaw container %s, it is left frozen: %m",
+                                        p->entry.id, ms->c->id);
+                if (ms->id)
+                        (void)catalog_set_thaw(m->catalog, ms->id, false); /* -ENOENT: failed, gone */
+        }
+        p->frozen = false;
+        p->frozen_usec = now_monotonic_usec() - p->frozen_at;
+}
+
+/* Kills every process of each member container, all still frozen: none
+ * runs again after its dump (the pod's --exit). */
+static void pod_kill(PodJob *p) {
+        for (size_t i = 0; i < p->n; i++) {
+                _cleanup_free_ char *path = NULL, *procs = NULL;
+                const char *dir = p->members[i].c->freezer;
+                if (!dir || asprintf(&path, "%s/cgroup.procs", dir) < 0 ||
+                    read_full_file(path, 16u << 20, &procs, NULL) < 0)
+                        continue;
+                for (char *s = procs, *end; *s; s = end) {
+                        long pid = strtol(s, &end, 10);
+                        if (end == s)
+                                break;
+                        if (pid > 1)
+                                (void)kill((pid_t)pid, SIGKILL);
+                        while (*end == '\n')
+                                end++;
+                }
+        }
+}
+
+static int write_pod_json(PodJob *p) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON *members = cJSON_AddArrayToObject(o, "members");
+        int r = -ENOMEM;
+        if (!members || !cJSON_AddNumberToObject(o, "version", 1) ||
+            !cJSON_AddStringToObject(o, "sandboxId", p->sandbox->id) ||
+            !cJSON_AddStringToObject(o, "podCgroup", p->pod_cgroup ? p->pod_cgroup : "") ||
+            !cJSON_AddNumberToObject(o, "frozenUsec", (double)p->frozen_usec))
+                goto out;
+        for (size_t i = 0; i < p->n; i++) {
+                cJSON *e = cJSON_CreateObject();
+                if (!e || !cJSON_AddItemToArray(members, e) ||
+                    !cJSON_AddStringToObject(e, "container", p->members[i].c->name) ||
+                    !cJSON_AddStringToObject(e, "id", p->members[i].id) ||
+                    !cJSON_AddStringToObject(e, "containerId", p->members[i].c->id))
+                        goto out;
+        }
+        char *text = cJSON_Print(o), *path = NULL;
+        if (text && asprintf(&path, "%s/pod.json", p->dir) >= 0)
+                r = write_file_replace(path, text, strlen(text), 0600, p->manager->config->durable);
+        free(text);
+        free(path);
+out:
+        cJSON_Delete(o);
+        return r;
+}
+
+static void pod_reply(PodJob *p) {
+        Manager *m = p->manager;
+        if (!p->conn)
+                return;
+        _cleanup_free_ char *path = NULL;
+        Kybernate__V1__CheckpointInfo info, *infos = calloc(p->n, sizeof(*infos));
+        Kybernate__V1__CheckpointInfo **ptrs = calloc(p->n, sizeof(*ptrs));
+        Kybernate__V1__CheckpointOptions opts, *mopts = calloc(p->n, sizeof(*mopts));
+        Kybernate__V1__PodMember *pm = calloc(p->n, sizeof(*pm));
+        Kybernate__V1__PodMember **pmp = calloc(p->n, sizeof(*pmp));
+        CatalogEntry *rows = calloc(p->n, sizeof(*rows));
+        char **paths = calloc(p->n, sizeof(*paths));
+        Kybernate__V1__Response resp = KYBERNATE__V1__RESPONSE__INIT;
+        Kybernate__V1__CheckpointResponse ck = KYBERNATE__V1__CHECKPOINT_RESPONSE__INIT;
+
+        if (!infos || !ptrs || !mopts || !pm || !pmp || !rows || !paths) {
+                connection_send_error(p->conn, ENOMEM, "out of memory");
+                goto out;
+        }
+        (void)manager_checkpoint_dir(m, p->entry.id, &path);
+        entry_to_info(&p->entry, path, &info, &opts);
+        for (size_t i = 0; i < p->n; i++) {
+                kybernate__v1__pod_member__init(&pm[i]);
+                pm[i].k8s_container = p->members[i].c->name;
+                pm[i].id = p->members[i].id;
+                pmp[i] = &pm[i];
+                (void)catalog_get(m->catalog, p->members[i].id, &rows[i]);
+                (void)manager_checkpoint_dir(m, p->members[i].id, &paths[i]);
+                entry_to_info(&rows[i], paths[i], &infos[i], &mopts[i]);
+                ptrs[i] = &infos[i];
+        }
+        info.n_members = p->n;
+        info.members = pmp;
+        ck.info = &info;
+        ck.n_members = p->n;
+        ck.members = ptrs;
+        resp.result_case = KYBERNATE__V1__RESPONSE__RESULT_CHECKPOINT;
+        resp.checkpoint = &ck;
+        (void)connection_send(p->conn, &resp, true);
+out:
+        for (size_t i = 0; rows && paths && i < p->n; i++) {
+                catalog_entry_done(&rows[i]);
+                free(paths[i]);
+        }
+        free(infos);
+        free(ptrs);
+        free(mopts);
+        free(pm);
+        free(pmp);
+        free(rows);
+        free(paths);
+}
+
+/* Every member is done: the pod is ready, or everything goes. */
+static void pod_complete(PodJob *p) {
+        Manager *m = p->manager;
+        int r = 0;
+
+        pod_thaw(p);
+        if (p->failing && !p->error)
+                pod_set_error(p, -EIO, "a container of the pod failed");
+        if (!p->error) {
+                _cleanup_free_ const char **ids = calloc(p->n, sizeof(*ids));
+                _cleanup_free_ const char **sums = calloc(p->n, sizeof(*sums));
+                _cleanup_free_ uint64_t *sizes = calloc(p->n, sizeof(*sizes));
+                if (!ids || !sums || !sizes)
+                        r = -ENOMEM;
+                for (size_t i = 0; r >= 0 && i < p->n; i++) {
+                        ids[i] = p->members[i].id;
+                        sums[i] = p->members[i].checksum;
+                        sizes[i] = p->members[i].size;
+                        p->entry.size_bytes += sizes[i];
+                }
+                if (r >= 0)
+                        r = write_pod_json(p);
+                if (r >= 0)
+                        r = metadata_write_kybernate_json(p->dir, &p->entry, m->config->durable);
+                if (r >= 0 && m->config->durable)
+                        r = store_fsync_path(p->dir);
+                if (r >= 0)
+                        r = catalog_set_pod_ready(m->catalog, p->entry.id, p->frozen_usec, p->n, ids, sizes,
+                                                  sums);
+                if (r < 0)
+                        pod_set_error(p, r, "recording the pod checkpoint failed");
+        }
+        if (p->error) {
+                for (size_t i = 0; i < p->n; i++)
+                        if (p->members[i].ok && manager_remove_checkpoint(m, p->members[i].id) < 0)
+                                log_error("Pod checkpoint %s: could not remove member %s", p->entry.id,
+                                          p->members[i].id);
+                r = manager_remove_checkpoint(m, p->entry.id);
+                if (r < 0)
+                        log_error_errno(r, "Failed to clean up pod checkpoint %s: %m", p->dir);
+                pod_reply_error(p);
+        } else {
+                p->entry.state = CHECKPOINT_READY;
+                p->entry.frozen_usec = p->frozen_usec;
+                log_info("Checkpoint %s of pod %s/%s ready: %zu containers, %" PRIu64
+                         " bytes, frozen %" PRIu64 " ms, in %" PRIu64 " ms",
+                         p->entry.id, p->entry.k8s_namespace, p->entry.k8s_pod, p->n, p->entry.size_bytes,
+                         p->frozen_usec / USEC_PER_MSEC,
+                         (now_monotonic_usec() - p->started) / USEC_PER_MSEC);
+                pod_reply(p);
+        }
+        m->n_jobs--;
+        pod_free(p);
+}
+
+static void pod_dump_next(PodJob *p);
+
+/* A failure: every container thawed, the members that have not begun their
+ * dump cancelled (pod_complete() removes the others once they are done). */
+static void pod_fail(PodJob *p) {
+        if (p->failing)
+                return;
+        p->failing = true;
+        pod_thaw(p);
+        size_t n = p->n;
+        for (size_t i = p->next_dump + 1; i < n; i++)
+                if (p->members[i].job && !p->members[i].dumped)
+                        checkpoint_member_cancel(p->members[i].job, "another container of the pod failed");
+}
+
+static void member_dumped(void *userdata, int r) {
+        PodMemberState *ms = userdata;
+        PodJob *p = ms->pod;
+        ms->dumped = true;
+        if (r < 0) {
+                pod_fail(p);
+                return;
+        }
+        p->next_dump++;
+        pod_dump_next(p);
+}
+
+static void member_done(void *userdata, int r, uint64_t size, const char *checksum, const char *error) {
+        PodMemberState *ms = userdata;
+        PodJob *p = ms->pod;
+        ms->done = true;
+        ms->job = NULL;
+        ms->ok = r >= 0; /* its row and directory are there */
+        if (r >= 0) {
+                ms->size = size;
+                if (!(ms->checksum = strdup(checksum)))
+                        pod_set_error(p, -ENOMEM, "out of memory");
+        } else if (r != -ECANCELED) {
+                char what[1024];
+                snprintf(what, sizeof(what), "container %s (%s): %s", ms->c->name, ms->c->id,
+                         error ? error : strerror(-r));
+                pod_set_error(p, r, what);
+        }
+        if (++p->n_done == p->n)
+                pod_complete(p);
+}
+
+static const CheckpointMemberHooks member_hooks = {.dumped = member_dumped, .done = member_done};
+
+static void pod_dump_next(PodJob *p) {
+        if (p->failing || p->error)
+                return;
+        if (p->next_dump < p->n) {
+                checkpoint_member_dump(p->members[p->next_dump].job);
+                return;
+        }
+        /* All dumped, all still frozen. */
+        if (p->stop)
+                pod_kill(p);
+        pod_thaw(p);
+}
+
+/* Freezes the whole pod, see the top of this file. */
+static int pod_freeze(PodJob *p, char *msg, size_t size) {
+        Manager *m = p->manager;
+        int r;
+
+        p->frozen = true; /* from here on pod_thaw() undoes whatever was done */
+        p->frozen_at = now_monotonic_usec();
+        if (p->pod_cgroup) {
+                r = catalog_set_thaw_cgroup(m->catalog, p->entry.id, p->pod_cgroup);
+                if (r < 0) {
+                        snprintf(msg, size, "recording the pod's cgroup failed: %s", strerror(-r));
+                        return r;
+                }
+                r = freezer_set(p->pod_cgroup, true, FREEZE_TIMEOUT_USEC);
+                if (r < 0) {
+                        snprintf(msg, size, "freezing the pod's cgroup %s failed: %s", p->pod_cgroup,
+                                 strerror(-r));
+                        return r;
+                }
+                p->frozen_at = now_monotonic_usec();
+        }
+        for (size_t i = 0; i < p->n; i++) {
+                const PodContainer *c = p->members[i].c;
+                r = c->freezer ? freezer_set(c->freezer, true, FREEZE_TIMEOUT_USEC) : -ENODATA;
+                if (r < 0) {
+                        snprintf(msg, size, "freezing container %s (%s) failed: %s", c->name, c->id,
+                                 r == -ENODATA ? "runc's state names no freezer cgroup" : strerror(-r));
+                        return r;
+                }
+        }
+        if (p->pod_cgroup) {
+                r = freezer_set(p->pod_cgroup, false, 0);
+                if (r >= 0)
+                        r = catalog_set_thaw_cgroup(m->catalog, p->entry.id, "");
+                if (r < 0) {
+                        snprintf(msg, size, "thawing the pod's cgroup %s failed: %s", p->pod_cgroup,
+                                 strerror(-r));
+                        return r;
+                }
+        }
+        return 0;
+}
+
+/* Ends a pod checkpoint before any dump: the first `started` members have
+ * jobs (cancelled here), the others none. p may be gone on return. */
+static void pod_abort(PodJob *p, size_t started, const char *why) {
+        p->failing = true;
+        size_t n = p->n;
+        for (size_t k = started; k < n; k++)
+                p->members[k].done = true;
+        p->n_done += n - started;
+        if (started == 0) {
+                pod_complete(p);
+                return;
+        }
+        for (size_t k = 0; k < started; k++)
+                checkpoint_member_cancel(p->members[k].job, why); /* the last one completes the pod */
+}
+
+/* Members in the order their containers were created (as kubelet starts
+ * them; a restore starts them in the same order). */
+static int by_created(const void *a, const void *b) {
+        const PodMemberState *x = a, *y = b;
+        return x->c->created_ns < y->c->created_ns ? -1 : x->c->created_ns > y->c->created_ns;
+}
+
+void op_pod_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req) {
+        Manager *m = c->manager;
+        const char *ns = isempty(req->containerd_namespace) ? "k8s.io" : req->containerd_namespace;
+        char msg[1024] = "", id[33];
+        int r;
+
+        if (!ident_valid(ns, IDENT_MAX_LEN) || strlen(req->pod) > 2 * IDENT_MAX_LEN + 1 ||
+            !isempty(req->container_id)) {
+                connection_send_error(c, EINVAL,
+                                      "a pod checkpoint names the pod (K8S-NAMESPACE/POD or its sandbox id) "
+                                      "and no container_id");
+                return;
+        }
+        if (!checkpoint_request_valid(c, req))
+                return;
+        PodJob *p = calloc(1, sizeof(*p));
+        if (!p) {
+                connection_send_error(c, ENOMEM, "out of memory");
+                return;
+        }
+        m->n_jobs++;
+        p->manager = m;
+        p->started = now_monotonic_usec();
+        uint32_t options = checkpoint_request_options(req) | CKPT_OPT_TCP_ESTABLISHED;
+        p->stop = !(options & CKPT_OPT_LEAVE_RUNNING);
+        if (!isempty(req->runc_root))
+                p->runc_root = strdup(req->runc_root);
+        else if (asprintf(&p->runc_root, "%s/%s", m->config->runc_root_base, ns) < 0)
+                p->runc_root = NULL;
+        if (!p->runc_root) {
+                r = -ENOMEM;
+                goto fail_early;
+        }
+        r = pod_scan(p);
+        if (r < 0) {
+                snprintf(msg, sizeof(msg), "cannot read the containers under %s: %s", p->runc_root,
+                         strerror(-r));
+                goto fail_early;
+        }
+        r = pod_find_sandbox(p, req->pod, msg, sizeof(msg));
+        if (r < 0)
+                goto fail_early;
+        for (size_t i = 0; i < p->n_all; i++) {
+                PodContainer *k = &p->all[i];
+                if (!streq(k->type, "container") || !streq(k->sandbox_id, p->sandbox->id) || !k->alive)
+                        continue;
+                if (!k->name || p->n >= POD_MAX_CONTAINERS) {
+                        r = -EINVAL;
+                        if (k->name)
+                                snprintf(msg, sizeof(msg), "more than %d containers", POD_MAX_CONTAINERS);
+                        else
+                                snprintf(msg, sizeof(msg), "container %s has no CRI container name", k->id);
+                        goto fail_early;
+                }
+                PodMemberState *n = reallocarray(p->members, p->n + 1, sizeof(*n));
+                if (!n) {
+                        r = -ENOMEM;
+                        goto fail_early;
+                }
+                p->members = n;
+                p->members[p->n++] = (PodMemberState){.c = k, .pod = p};
+        }
+        if (p->n == 0) {
+                r = -ENOENT;
+                snprintf(msg, sizeof(msg), "pod %s has no running container", req->pod);
+                goto fail_early;
+        }
+        qsort(p->members, p->n, sizeof(*p->members), by_created);
+        for (size_t i = 0; i < p->n; i++)
+                p->members[i].pod = p;
+        p->pod_cgroup = pod_cgroup(p);
+
+        /* The pod's row and directory. */
+        CatalogEntry *e = &p->entry;
+        e->state = CHECKPOINT_PENDING;
+        e->is_pod = true;
+        e->created_ns = now_realtime_ns();
+        e->durable = m->config->durable;
+        e->options = options;
+        e->pinned = req->has_pin && req->pin;
+        e->allow_cross_namespace = req->has_allow_cross_namespace && req->allow_cross_namespace;
+        r = store_new_id(id);
+        if (r < 0)
+                goto fail_early;
+        if (!(e->id = strdup(id)) || !(e->containerd_namespace = strdup(ns)) ||
+            !(e->container_id = strdup(p->sandbox->id)) ||
+            (p->sandbox->sandbox_namespace && !(e->k8s_namespace = strdup(p->sandbox->sandbox_namespace))) ||
+            (p->sandbox->sandbox_name && !(e->k8s_pod = strdup(p->sandbox->sandbox_name))) ||
+            (!isempty(req->name) && !(e->name = strdup(req->name))) ||
+            !(e->runc_root = strdup(p->runc_root)) ||
+            !(e->runc_version = strdup(m->runc_version ? m->runc_version : "")) ||
+            !(e->criu_version = strdup(m->criu_version ? m->criu_version : "")) ||
+            !(e->kernel_version = strdup(m->kernel_version ? m->kernel_version : ""))) {
+                r = -ENOMEM;
+                goto fail_early;
+        }
+        r = manager_checkpoint_dir(m, id, &p->dir);
+        if (r < 0)
+                goto fail_early;
+        if (mkdir(p->dir, 0700) < 0) {
+                r = negative_errno();
+                snprintf(msg, sizeof(msg), "creating %s failed: %s", p->dir, strerror(-r));
+                goto fail_early;
+        }
+        r = catalog_insert(m->catalog, e);
+        if (r < 0) {
+                snprintf(msg, sizeof(msg), "%s",
+                         r == -EEXIST ? "the name is taken by another checkpoint" : "catalog insert failed");
+                (void)remove_tree_one_fs(p->dir);
+                goto fail_early;
+        }
+        p->conn = c;
+        c->op = p;
+        c->op_detach = pod_detach;
+        log_info("Checkpoint %s of pod %s/%s (sandbox %s, %zu containers, %s) started (uid %u)", id,
+                 nn(e->k8s_namespace), nn(e->k8s_pod), p->sandbox->id, p->n,
+                 p->pod_cgroup ? p->pod_cgroup : "no cgroup of its own", (unsigned)c->cred.uid);
+
+        /* The members' rows, each with its thaw mark, before anything is frozen. */
+        for (size_t i = 0; i < p->n; i++) {
+                PodMemberState *ms = &p->members[i];
+                r = checkpoint_member_new(m, id, ns, ms->c->id, p->runc_root, ms->c->state, options,
+                                          &member_hooks, ms, &ms->job, &ms->id);
+                if (r < 0) {
+                        snprintf(msg, sizeof(msg), "container %s (%s): %s", ms->c->name, ms->c->id,
+                                 strerror(-r));
+                        pod_set_error(p, r, msg);
+                        pod_abort(p, i, "another container of the pod failed");
+                        return;
+                }
+        }
+        r = pod_freeze(p, msg, sizeof(msg));
+        if (r < 0) {
+                pod_set_error(p, r, msg);
+                pod_thaw(p);
+                pod_abort(p, p->n, "freezing the pod failed");
+                return;
+        }
+        pod_dump_next(p);
+        return;
+
+fail_early:
+        connection_send_error(c, r, "checkpoint of pod %s: %s", req->pod, msg[0] ? msg : strerror(-r));
+        m->n_jobs--;
+        pod_free(p);
+}
