@@ -3,7 +3,7 @@
 #
 # Whole-pod checkpoints (issue 12) through containerd's CRI plugin (1.6, and
 # 1.7 and 2.1 where installed), tests/lib/cri-client.js standing in for
-# kubelet, a private kybernated. The pod team-a/web has a network namespace
+# kubelet, a private kybernated. The pod team-a/web-PID has a network namespace
 # of its own (CNI bridge, ctd_cni_bridge) and three containers:
 #   server   busybox nc -ll -p 9000 -e cat: echoes what it is sent;
 #   client   counts 0, 1, 2, ... a second into nc 127.0.0.1 9000 (one
@@ -17,7 +17,7 @@
 #     and leaves all three running (counts advancing, runc state running,
 #     freezer THAWED) and no pod checkpoint (nor member) ready;
 #   - with the pod's cgroup parent as kubelet sets it (/kubepods/pod<uid>):
-#     `checkpoint --pod team-a/web --exit`: the catalog has one ready pod
+#     `checkpoint --pod team-a/web-PID --exit`: the catalog has one ready pod
 #     checkpoint whose members are server, client and sidecar (each a ready
 #     row naming its pod checkpoint); a new pod with the pod annotation
 #     kybernate.io/restore-from=<pod checkpoint id> (its emptyDir seeded with
@@ -50,7 +50,11 @@ export KYB_CTD_LOG_LEVEL=${KYB_CTD_LOG_LEVEL:-debug}
 
 CTL=$BUILD/kybernatectl
 NS=team-a
-POD=web
+# Private containerds in namespace k8s.io share the runc root
+# /run/containerd/runc/k8s.io, where kybernated finds a pod's containers by
+# their CRI labels: a pod name of this run's own, so that a parallel run
+# (a CI clone, another test) is no second running team-a/web.
+POD=web-$$
 HANDLER=kybpod-ann # our runtime, kybernate.io/* pod annotations passed into the OCI spec
 ROUNDS=${KYB_POD_ROUNDS:-20}
 ROUNDS_ON=${KYB_POD_ROUNDS_ON:-1.7}
@@ -293,21 +297,35 @@ checkpoint_pod() {
 	pass "$t kybernatectl checkpoint --pod $target $* (pod checkpoint $CKPT)"
 }
 
+# pod_members ID: "container-name member-id" lines of pod checkpoint ID, as
+# `inspect --json` gives them (else list's row, else the rows naming ID).
+pod_members() {
+	local j
+	j=$("$CTL" inspect --json "$1" 2>/dev/null | jq -r "$JQ_DEFS"' (.checkpoint.members // .members // [])[] |
+		k8sctr + " " + .id')
+	[ -n "$j" ] || j=$(catalog | jq -r "$JQ_DEFS"' .[] | select(.id == "'"$1"'") | (.members // [])[] |
+		k8sctr + " " + .id')
+	[ -n "$j" ] || j=$(catalog | jq -r "$JQ_DEFS"' .[] | select(podref == "'"$1"'") | k8sctr + " " + .id')
+	printf '%s\n' "$j" | sed '/^$/d'
+}
+
 # check_catalog T ID: ID is a ready pod checkpoint of team-a/web whose members
 # are server, client and sidecar, each a ready row naming ID.
 check_catalog() {
-	local t=$1 id=$2 row m mj names=""
+	local t=$1 id=$2 row m mj names="" members
 	row=$(member_json "$id")
 	expect_eq "$t catalog: pod checkpoint ready, $NS/$POD, is_pod" "ready $NS $POD true" \
 		"$(jq -r "$JQ_DEFS"' [.state, k8sns, k8spod, (ispod | tostring)] | join(" ")' <<<"$row")"
+	members=$(pod_members "$id")
 	expect_eq "$t catalog: its members are client, server, sidecar" "client server sidecar" \
-		"$(jq -r "$JQ_DEFS"' [(.members // [])[] | k8sctr] | sort | join(" ")' <<<"$row")"
-	for m in $(jq -r '(.members // [])[] | .id' <<<"$row"); do
+		"$(cut -d' ' -f1 <<<"$members" | sort | paste -sd' ')"
+	while read -r -u 3 _ m; do
+		[ -n "$m" ] || continue
 		mj=$(member_json "$m")
 		names+="$(jq -r "$JQ_DEFS"' k8sctr' <<<"$mj") "
 		expect_eq "$t catalog: member $m ready, of pod checkpoint $id, $NS/$POD" "ready $id $NS $POD" \
 			"$(jq -r "$JQ_DEFS"' [.state, podref, k8sns, k8spod] | join(" ")' <<<"$mj")"
-	done
+	done 3<<<"$members"
 	expect_eq "$t catalog: the member rows are client, server, sidecar" "client server sidecar" \
 		"$(tr ' ' '\n' <<<"$names" | sed '/^$/d' | sort | paste -sd' ')"
 }
@@ -361,6 +379,15 @@ restore_pod() {
 	fi
 }
 
+# pod_diag T UID: the containers' states and the logs' heads, for a failure.
+pod_diag() {
+	local c
+	for c in $CONTAINERS; do
+		log "$1 $c: $(cri inspect "${CID[$c]}" 2>/dev/null | jq -c '.status | {state, exit_code, reason, message}')"
+		log "$1 $c log: $(head -n 5 "$KYB_TMP/pods/$2/logs/$c/0.log" 2>&1 | paste -sd'|')"
+	done
+}
+
 # continues_exactly T UID CLIENT_LAST SIDECAR_LAST: after a restore from a
 # checkpoint taken with --exit, the client's first number is CLIENT_LAST + 1
 # and its numbers go on one by one; the sidecar's file (seeded with the old
@@ -370,7 +397,9 @@ continues_exactly() {
 	kyb_wait_eval 20 "[ \"\$(client_numbers $uid | wc -l)\" -ge 2 ] && [ \"\$(sidecar_last $uid)\" -gt $sl ]" || true
 	first=$(client_numbers "$uid" | head -n 1)
 	expect_eq "$t the client continues on the same connection: first number $((cl + 1)) (last before: $cl)" \
-		"$((cl + 1))" "$first" || log "$t client log: $(head -n 5 "$KYB_TMP/pods/$uid/logs/client/0.log" 2>&1)"
+		"$((cl + 1))" "$first" || pod_diag "$t" "$uid"
+	expect_eq "$t all three RUNNING" "CONTAINER_RUNNING CONTAINER_RUNNING CONTAINER_RUNNING" \
+		"$(for c in $CONTAINERS; do ctr_state "${CID[$c]}"; done | paste -sd' ')"
 	gap=$(client_numbers "$uid" | consecutive)
 	expect_eq "$t the client's numbers go on one by one" "" "$gap"
 	expect_eq "$t the sidecar's /data/count continues after $sl" "$((sl + 1))" \
@@ -471,8 +500,8 @@ case_a() {
 			"$(cri inspect "${CID[client]}" | jq -r '.info.info.runtimeSpec.annotations["kybernate.io/restore-from"] // ""')"
 		continues_exactly "$t restored:" "$uid2" "$cl" "$sl"
 		expect_eq "$t restored: server RUNNING" CONTAINER_RUNNING "$(ctr_state "${CID[server]}")"
-		expect_match "$t restored: in the new pod's cgroup" ":/kubepods/pod$uid2/" \
-			"$(cat "/proc/$(ctr_pid "${CID[client]}")/cgroup" 2>/dev/null)"
+		expect_match "$t restored: the sidecar is in the new pod's cgroup" ":/kubepods/pod$uid2/" \
+			"$(cat "/proc/$(ctr_pid "${CID[sidecar]}")/cgroup" 2>/dev/null)"
 		if [ "$v" = "$ROUNDS_ON" ]; then
 			rounds "$t" "$uid2"
 		fi
@@ -508,6 +537,7 @@ case_b() {
 				pass "$t no cgroup parent: the client continues ($lo < $first <= $hi + 1)"
 			else
 				fail "$t no cgroup parent: the client continues" "before: $lo, after the checkpoint: $hi, first: '$first'"
+				pod_diag "$t" "$uid2"
 			fi
 			expect_eq "$t no cgroup parent: the client's numbers go on one by one" "" \
 				"$(client_numbers "$uid2" | consecutive)"
