@@ -17,6 +17,13 @@
 //   create POD_ID CTR.json POD.json       prints the container id
 //   start ID | stop ID [TIMEOUT_S] | rm ID
 //   stopp POD_ID | rmp POD_ID
+//   runpod POD.json HANDLER CTR.json...   RunPodSandbox, then CreateContainer and
+//                                         StartContainer of each in order; prints
+//                                         "pod ID", then "NAME ID" per container
+//                                         as it is created (a failure: the step on
+//                                         stderr, exit 1); HANDLER may be ""
+//   rmpod POD_ID                          StopPodSandbox, then RemovePodSandbox
+//   states ID...                          "ID STATE" per container
 //   ps [POD_ID]                           containers (JSON array)
 //   pods                                  pod sandboxes (JSON array)
 //   inspect ID                            ContainerStatusResponse (JSON, verbose)
@@ -208,6 +215,43 @@ async function main() {
 	case 'rmp':
 		await call(rt, 'RemovePodSandbox', { pod_sandbox_id: arg(1, 'POD_ID') });
 		break;
+	case 'runpod': {
+		const pod = readJson(arg(1, 'POD.json'));
+		arg(3, 'CTR.json');
+		const ctrs = args.slice(3).map(readJson);
+		const res = await call(rt, 'RunPodSandbox', { config: pod, runtime_handler: args[2] || '' });
+		const podId = res.pod_sandbox_id;
+		process.stdout.write(`pod ${podId}\n`);
+		for (const ctr of ctrs) {
+			ctr.linux = ctr.linux || {};
+			ctr.linux.security_context = ctr.linux.security_context || {};
+			const no = (ctr.linux.security_context.namespace_options =
+				ctr.linux.security_context.namespace_options || {});
+			if (no.pid === undefined) no.pid = 'CONTAINER';
+			const name = (ctr.metadata && ctr.metadata.name) || '';
+			const c = await call(rt, 'CreateContainer', { pod_sandbox_id: podId, config: ctr, sandbox_config: pod });
+			process.stdout.write(`${name} ${c.container_id}\n`);
+			try {
+				await call(rt, 'StartContainer', { container_id: c.container_id });
+			} catch (e) {
+				e.message = `${name}: ${e.message}`;
+				throw e;
+			}
+		}
+		break;
+	}
+	case 'rmpod':
+		await call(rt, 'StopPodSandbox', { pod_sandbox_id: arg(1, 'POD_ID') });
+		await call(rt, 'RemovePodSandbox', { pod_sandbox_id: args[1] });
+		break;
+	case 'states': {
+		arg(1, 'ID');
+		for (const id of args.slice(1)) {
+			const res = await call(rt, 'ContainerStatus', { container_id: id, verbose: false });
+			process.stdout.write(`${id} ${res.status.state}\n`);
+		}
+		break;
+	}
 	case 'ps': {
 		const filter = args[1] ? { pod_sandbox_id: args[1] } : null;
 		const res = await call(rt, 'ListContainers', filter ? { filter } : {});
