@@ -171,39 +171,40 @@ kyb_on_exit 'rm_pod_cgroups'
 
 # POD_ID, CID[name] after run_pod UID CGROUP_PARENT RESTORE_REF: the sandbox
 # runs (runtime handler $HANDLER) and its three containers are created and
-# started in order (the server first: the client's connection is to it). On
-# failure returns 1 with the step in RUN_ERR.
+# started in order (the server first: the client's connection is to it), in
+# one CRI client run (cri-client.js runpod: a node start takes a second on a
+# loaded machine). On failure returns 1 with the step in RUN_ERR.
 POD_ID=""
 declare -A CID
 RUN_ERR=""
 run_pod() {
-	local uid=$1 c out
+	local uid=$1 c out rc=0 files=() last="" name id
+	local d=$KYB_TMP/pods/$uid
 	POD_ID="" RUN_ERR=""
 	CID=()
-	mkdir -p "$KYB_TMP/pods/$uid/logs" "$KYB_TMP/pods/$uid/data"
-	for c in $CONTAINERS; do mkdir -p "$KYB_TMP/pods/$uid/logs/$c"; done
-	[ "$2" != yes ] || POD_CGROUPS+=("$uid")
-	pod_json "$uid" "$2" "$3" >"$KYB_TMP/pods/$uid/pod.json"
-	if ! POD_ID=$(cri runp "$KYB_TMP/pods/$uid/pod.json" "$HANDLER" 2>&1); then
-		RUN_ERR="RunPodSandbox: $POD_ID" POD_ID=""
-		return 1
-	fi
+	mkdir -p "$d/logs" "$d/data"
 	for c in $CONTAINERS; do
-		ctr_json "$c" "$uid" >"$KYB_TMP/pods/$uid/$c.json"
-		if ! CID[$c]=$(cri create "$POD_ID" "$KYB_TMP/pods/$uid/$c.json" "$KYB_TMP/pods/$uid/pod.json" 2>&1); then
-			RUN_ERR="CreateContainer $c: ${CID[$c]}"
-			return 1
-		fi
-		if ! out=$(cri start "${CID[$c]}" 2>&1); then
-			RUN_ERR="StartContainer $c: $out; status: $(cri inspect "${CID[$c]}" 2>/dev/null |
-				jq -c '.status | {state, reason, message}')"
-			return 1
-		fi
+		mkdir -p "$d/logs/$c"
+		ctr_json "$c" "$uid" >"$d/$c.json"
+		files+=("$d/$c.json")
 	done
+	[ "$2" != yes ] || POD_CGROUPS+=("$uid")
+	pod_json "$uid" "$2" "$3" >"$d/pod.json"
+	out=$(cri runpod "$d/pod.json" "$HANDLER" "${files[@]}" 2>"$d/runpod.err") || rc=$?
+	while read -r name id; do
+		case $name in
+		pod) POD_ID=$id ;;
+		?*) CID[$name]=$id last=$id ;;
+		esac
+	done <<<"$out"
+	[ "$rc" -eq 0 ] && return 0
+	RUN_ERR="$(cat "$d/runpod.err")"
+	[ -z "$last" ] || RUN_ERR+="; status: $(cri inspect "$last" 2>/dev/null | jq -c '.status | {state, reason, message}')"
+	return 1
 }
 
 # rm_pod POD_ID: stops and removes a pod.
-rm_pod() { cri stopp "$1" >/dev/null && cri rmp "$1" >/dev/null; }
+rm_pod() { cri rmpod "$1" >/dev/null; }
 
 ctr_state() { cri inspect "$1" 2>/dev/null | jq -r .status.state; }
 ctr_pid() { cri inspect "$1" 2>/dev/null | jq -r '.info.info.pid // 0'; }
@@ -336,14 +337,14 @@ check_catalog() {
 check_running() {
 	local t=$1 uid=$2 c pid st states="" rstates="" fz="" c0 s0
 	c0=$(client_last "$uid") s0=$(sidecar_last "$uid")
+	states=$(states)
 	for c in $CONTAINERS; do
-		states+="$(ctr_state "${CID[$c]}") "
 		st=$(runc --root "$RUNC_ROOT" state "${CID[$c]}" 2>/dev/null | jq -r .status)
 		rstates+="${st:-none} "
 		pid=$(ctr_pid "${CID[$c]}")
 		fz+="$(freezer_state "$pid") "
 	done
-	expect_eq "$t all three CRI RUNNING" "CONTAINER_RUNNING CONTAINER_RUNNING CONTAINER_RUNNING " "$states"
+	expect_eq "$t all three CRI RUNNING" "CONTAINER_RUNNING CONTAINER_RUNNING CONTAINER_RUNNING" "$states"
 	expect_eq "$t all three runc state running" "running running running " "$rstates"
 	expect_eq "$t all three cgroups THAWED" "THAWED THAWED THAWED " "$fz"
 	if [ -n "${POD_CGROUP_OF[$uid]:-}" ]; then
@@ -359,9 +360,16 @@ check_running() {
 }
 declare -A POD_CGROUP_OF
 
+# states: the CRI states of the three containers of CID, in order, one line.
+states() {
+	local c ids=()
+	for c in $CONTAINERS; do ids+=("${CID[$c]}"); done
+	cri states "${ids[@]}" 2>/dev/null | cut -d' ' -f2 | paste -sd' '
+}
+
 # wait_exited: all three containers of CID EXITED (after --exit).
 wait_exited() {
-	kyb_wait_eval 15 '[ "$(for c in $CONTAINERS; do ctr_state "${CID[$c]}"; done | sort -u)" = CONTAINER_EXITED ]'
+	kyb_wait_eval 15 '[ "$(states)" = "CONTAINER_EXITED CONTAINER_EXITED CONTAINER_EXITED" ]'
 }
 
 # restore_pod T OLD_UID NEW_UID CGROUP_PARENT REF: the new pod's emptyDir is a
@@ -398,8 +406,7 @@ continues_exactly() {
 	first=$(client_numbers "$uid" | head -n 1)
 	expect_eq "$t the client continues on the same connection: first number $((cl + 1)) (last before: $cl)" \
 		"$((cl + 1))" "$first" || pod_diag "$t" "$uid"
-	expect_eq "$t all three RUNNING" "CONTAINER_RUNNING CONTAINER_RUNNING CONTAINER_RUNNING" \
-		"$(for c in $CONTAINERS; do ctr_state "${CID[$c]}"; done | paste -sd' ')"
+	expect_eq "$t all three RUNNING" "CONTAINER_RUNNING CONTAINER_RUNNING CONTAINER_RUNNING" "$(states)"
 	gap=$(client_numbers "$uid" | consecutive)
 	expect_eq "$t the client's numbers go on one by one" "" "$gap"
 	expect_eq "$t the sidecar's /data/count continues after $sl" "$((sl + 1))" \
@@ -487,7 +494,7 @@ case_a() {
 		return 0
 	fi
 	wait_exited || fail "$t after --exit all three are EXITED" \
-		"$(for c in $CONTAINERS; do ctr_state "${CID[$c]}"; done | paste -sd' ')"
+		"$(states)"
 	sleep 0.5 # containerd drains the FIFOs into the logs
 	check_catalog "$t" "$CKPT"
 	cl=$(client_last "$uid") sl=$(sidecar_last "$uid")
@@ -551,7 +558,8 @@ case_b() {
 				fail "$t no cgroup parent: the sidecar's /data/count continues" \
 					"before: $sl, at the copy: $shi, first appended: '$first'"
 			fi
-			expect_eq "$t no cgroup parent: server RUNNING" CONTAINER_RUNNING "$(ctr_state "${CID[server]}")"
+			expect_eq "$t no cgroup parent: all three RUNNING" \
+				"CONTAINER_RUNNING CONTAINER_RUNNING CONTAINER_RUNNING" "$(states)"
 			no_member "$t" "$uid2" "$ref"
 		fi
 		[ -z "$POD_ID" ] || expect_ok "$t no cgroup parent: restored pod stops and is removed" rm_pod "$POD_ID"
@@ -586,20 +594,26 @@ no_member() {
 		"$(numbers "$KYB_TMP/pods/$uid/logs/nomember/0.log" | head -n 1)"
 }
 
+# secs T0 T1: T1 - T0 ($EPOCHREALTIME values), in seconds with one decimal.
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
 # rounds T UID: ROUNDS checkpoint (--exit) / restore rounds from the running
 # restored pod UID, each into a fresh pod, each continuing exactly.
 rounds() {
-	local t=$1 uid=$2 r nuid cl sl first gap ok=1 start=$SECONDS
+	local t=$1 uid=$2 r nuid cl sl first gap ok=1 start=$SECONDS t0 t1 t2 t3
 	for ((r = 1; r <= ROUNDS; r++)); do
+		t0=$EPOCHREALTIME
 		if ! checkpoint_pod "$t round $r:" "$NS/$POD" --exit >/dev/null; then
 			fail "$t round $r: checkpoint"
 			ok=0
 			break
 		fi
+		t1=$EPOCHREALTIME
 		wait_exited || true
 		sleep 0.3
 		cl=$(client_last "$uid") sl=$(sidecar_last "$uid")
 		rm_pod "$POD_ID" || fail "$t round $r: pod stops and is removed"
+		t2=$EPOCHREALTIME
 		nuid=kybpod-$(tr -d . <<<"$ROUNDS_ON")-r$r-$$
 		if ! restore_pod "$t round $r:" "$uid" "$nuid" yes "$CKPT" >/dev/null; then
 			fail "$t round $r: restore" "$RUN_ERR"
@@ -607,6 +621,7 @@ rounds() {
 			break
 		fi
 		uid=$nuid
+		t3=$EPOCHREALTIME
 		kyb_wait_eval 20 "[ \"\$(client_numbers $uid | wc -l)\" -ge 1 ] && [ \"\$(sidecar_last $uid)\" -gt $sl ]" || true
 		first=$(client_numbers "$uid" | head -n 1)
 		gap=$(sidecar_numbers "$uid" | awk -v l="$sl" 'seen { print; exit } $1 == l { seen = 1 }')
@@ -616,7 +631,8 @@ rounds() {
 			ok=0
 			break
 		fi
-		log "$t round $r: client $cl -> $first, sidecar $sl -> $gap ($((SECONDS - start)) s)"
+		log "$t round $r: client $cl -> $first, sidecar $sl -> $gap; checkpoint $(secs "$t0" "$t1") s," \
+			"removal $(secs "$t1" "$t2") s, restore $(secs "$t2" "$t3") s, first numbers $(secs "$t3" "$EPOCHREALTIME") s"
 	done
 	if [ "$ok" = 1 ]; then
 		pass "$t $ROUNDS checkpoint/restore rounds in a row, each continuing both counts exactly ($((SECONDS - start)) s)"
