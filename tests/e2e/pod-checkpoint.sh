@@ -32,7 +32,8 @@
 # On 1.7 only: 20 checkpoint/restore rounds in a row, each restored pod
 # checkpointed (--exit) and restored into a fresh pod, each continuing the
 # client's and the sidecar's counts exactly. One version only to keep the
-# test near 6 minutes; 1.7 because its CRI plugin is the one most nodes run
+# test near 6 minutes (KYB_POD_ROUNDS, KYB_POD_ROUNDS_ON and KYB_POD_VERSIONS
+# change that); 1.7 because its CRI plugin is the one most nodes run
 # and the pod path (sandbox, CNI, pod annotations) is the same code in 1.6.
 # Container commands are single-quoted on purpose:
 # shellcheck disable=SC2016
@@ -118,6 +119,11 @@ stop_daemon() {
 		tail -n 40 "$DAEMON_LOG" >&2
 	fi
 	mkdir -p "$BUILD/test-logs" && cp "$DAEMON_LOG" "$BUILD/test-logs/kybernated-$DAEMON_LOG_NAME.log" 2>/dev/null
+	# The CRIU logs of failed checkpoints (the store goes with $KYB_TMP).
+	rm -rf "$BUILD/test-logs/criu-$DAEMON_LOG_NAME"
+	if [ -d "${DAEMON_LOG%.log}/logs" ]; then
+		cp -r "${DAEMON_LOG%.log}/logs" "$BUILD/test-logs/criu-$DAEMON_LOG_NAME" 2>/dev/null
+	fi
 	return 0
 }
 kyb_on_exit 'stop_daemon'
@@ -652,7 +658,8 @@ finish_suite() {
 	rm_pod_cgroups
 }
 
-run_suite 1.6
-run_suite 1.7
-run_suite 2.1
+# KYB_POD_VERSIONS: the containerd versions to run (default all three).
+for v in ${KYB_POD_VERSIONS:-1.6 1.7 2.1}; do
+	run_suite "$v"
+done
 kyb_finish
