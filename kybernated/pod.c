@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 
 #include "checkpoint.h"
+#include "cri-scan.h"
 #include "freezer.h"
 #include "log.h"
 #include "metadata.h"
@@ -43,22 +44,10 @@
 #include "store.h"
 
 #define POD_MAX_CONTAINERS 64
-#define RUNC_STATE_MAX (4u << 20)
 #define FREEZE_TIMEOUT_USEC (10 * USEC_PER_SEC)
 
-/* A container found under the runc root, with its CRI identity. */
-typedef struct PodContainer {
-        char *id;
-        char *state; /* runc's state.json */
-        char *type;  /* io.kubernetes.cri.container-type: "sandbox" or "container" */
-        char *sandbox_id, *sandbox_name, *sandbox_namespace, *name;
-        char *freezer; /* its cgroup (freezer on v1) */
-        int64_t created_ns;
-        bool alive;
-} PodContainer;
-
 typedef struct PodMemberState {
-        PodContainer *c;
+        CriContainer *c;
         CheckpointJob *job; /* until done */
         char *id;           /* member checkpoint id */
         struct PodJob *pod;
@@ -73,9 +62,9 @@ typedef struct PodJob {
         CatalogEntry entry;
         char *dir;
         char *runc_root;
-        PodContainer *all; /* every container under the runc root */
+        CriContainer *all; /* every container under the runc root */
         size_t n_all;
-        PodContainer *sandbox;
+        CriContainer *sandbox;
         char *pod_cgroup; /* NULL: none of its own, each container frozen in turn */
         PodMemberState *members;
         size_t n, next_dump, n_done;
@@ -87,17 +76,6 @@ typedef struct PodJob {
         char *error_msg;
 } PodJob;
 
-static void container_done(PodContainer *c) {
-        free(c->id);
-        free(c->state);
-        free(c->type);
-        free(c->sandbox_id);
-        free(c->sandbox_name);
-        free(c->sandbox_namespace);
-        free(c->name);
-        free(c->freezer);
-}
-
 static void pod_free(PodJob *p) {
         if (!p)
                 return;
@@ -106,9 +84,7 @@ static void pod_free(PodJob *p) {
                 free(p->members[i].checksum);
         }
         free(p->members);
-        for (size_t i = 0; i < p->n_all; i++)
-                container_done(&p->all[i]);
-        free(p->all);
+        cri_containers_free(p->all, p->n_all);
         catalog_entry_done(&p->entry);
         free(p->dir);
         free(p->runc_root);
@@ -121,90 +97,18 @@ static void pod_detach(void *userdata) {
         ((PodJob *)userdata)->conn = NULL;
 }
 
-static char *annotation(const cJSON *ann, const char *key) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(ann, key);
-        return cJSON_IsString(v) && ident_valid(v->valuestring, IDENT_MAX_LEN) ? strdup(v->valuestring)
-                                                                               : NULL;
-}
-
-/* Reads <runc_root>/<id>: state, spec annotations, cgroup. -ENOENT: not a
- * CRI container (or gone meanwhile): skipped. */
-static int container_read(const char *runc_root, const char *id, PodContainer *ret) {
-        _cleanup_free_ char *state_path = NULL, *bundle = NULL, *created = NULL, *spec_path = NULL,
-                            *spec = NULL;
-        PodContainer c = {};
-        int r;
-
-        if (!ident_valid(id, IDENT_MAX_LEN) || asprintf(&state_path, "%s/%s/state.json", runc_root, id) < 0)
-                return -ENOENT;
-        r = read_full_file(state_path, RUNC_STATE_MAX, &c.state, NULL);
-        if (r < 0 || metadata_parse_runc_state(c.state, &bundle, &created) < 0 ||
-            asprintf(&spec_path, "%s/config.json", bundle) < 0 ||
-            read_full_file(spec_path, SPEC_MAX_BYTES, &spec, NULL) < 0) {
-                free(c.state);
-                return -ENOENT;
-        }
-        cJSON *o = cJSON_Parse(spec);
-        const cJSON *ann = cJSON_GetObjectItemCaseSensitive(o, "annotations");
-        c.type = annotation(ann, "io.kubernetes.cri.container-type");
-        c.sandbox_id = annotation(ann, "io.kubernetes.cri.sandbox-id");
-        c.sandbox_name = annotation(ann, "io.kubernetes.cri.sandbox-name");
-        c.sandbox_namespace = annotation(ann, "io.kubernetes.cri.sandbox-namespace");
-        c.name = annotation(ann, "io.kubernetes.cri.container-name");
-        cJSON_Delete(o);
-        c.id = strdup(id);
-        pid_t pid;
-        c.alive = metadata_runc_state_pid(c.state, &pid) >= 0 && pid > 0 && kill(pid, 0) >= 0;
-        (void)freezer_dir_from_runc_state(c.state, &c.freezer);
-        struct stat st;
-        if (stat(state_path, &st) >= 0)
-                c.created_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-        if (!c.id || !c.type || !c.sandbox_id) {
-                container_done(&c);
-                return -ENOENT;
-        }
-        *ret = c;
-        return 0;
-}
-
-/* Every CRI container under the runc root. */
-static int pod_scan(PodJob *p) {
-        DIR *d = opendir(p->runc_root);
-        if (!d)
-                return negative_errno();
-        struct dirent *de;
-        int r = 0;
-        while (r >= 0 && (de = readdir_no_dot(d))) {
-                PodContainer c;
-                if (p->n_all >= 4096)
-                        r = -E2BIG;
-                else if (container_read(p->runc_root, de->d_name, &c) >= 0) {
-                        PodContainer *n = reallocarray(p->all, p->n_all + 1, sizeof(*n));
-                        if (!n) {
-                                container_done(&c);
-                                r = -ENOMEM;
-                        } else {
-                                p->all = n;
-                                p->all[p->n_all++] = c;
-                        }
-                }
-        }
-        closedir(d);
-        return r;
-}
-
 /* The running sandbox that ref names: "K8S-NAMESPACE/POD", or its id or a
  * unique prefix of it (at least 12 characters). */
 static int pod_find_sandbox(PodJob *p, const char *ref, char *msg, size_t size) {
         const char *slash = strchr(ref, '/');
         _cleanup_free_ char *ns = slash ? strndup(ref, (size_t)(slash - ref)) : NULL;
-        PodContainer *found = NULL;
+        CriContainer *found = NULL;
         size_t n_found = 0;
 
         if (slash && !ns)
                 return -ENOMEM;
         for (size_t i = 0; i < p->n_all; i++) {
-                PodContainer *c = &p->all[i];
+                CriContainer *c = &p->all[i];
                 if (!streq(c->type, "sandbox") || !c->alive)
                         continue;
                 bool match =
@@ -246,9 +150,9 @@ static bool pod_owns(const PodJob *p, const char *name) {
  * of its own), as kubelet's cgroup_parent gives each pod. NULL otherwise
  * (containers of several pods side by side): each is frozen in turn. */
 static char *pod_cgroup(const PodJob *p) {
-        if (!p->sandbox->freezer)
+        if (!p->sandbox->cgroup)
                 return NULL;
-        _cleanup_free_ char *parent = parent_dir(p->sandbox->freezer);
+        _cleanup_free_ char *parent = parent_dir(p->sandbox->cgroup);
         _cleanup_free_ char *top = NULL;
         if (!parent || !freezer_path_valid(parent))
                 return NULL;
@@ -258,7 +162,7 @@ static char *pod_cgroup(const PodJob *p) {
                 return NULL;
         for (size_t i = 0; i < p->n; i++) {
                 _cleanup_free_ char *mine =
-                        p->members[i].c->freezer ? parent_dir(p->members[i].c->freezer) : NULL;
+                        p->members[i].c->cgroup ? parent_dir(p->members[i].c->cgroup) : NULL;
                 if (!streq_ptr(mine, parent))
                         return NULL;
         }
@@ -309,7 +213,7 @@ static void pod_thaw(PodJob *p) {
         }
         for (size_t i = 0; i < p->n; i++) {
                 PodMemberState *ms = &p->members[i];
-                int r = ms->c->freezer ? freezer_set(ms->c->freezer, false, 0) : -ENODATA;
+                int r = ms->c->cgroup ? freezer_set(ms->c->cgroup, false, 0) : -ENODATA;
                 if (r < 0 && r != -ENOENT)
                         log_error_errno(r,
                                         "Pod checkpoint %s: cannot thaw container %s, it is left frozen: %m",
@@ -326,7 +230,7 @@ static void pod_thaw(PodJob *p) {
 static void pod_kill(PodJob *p) {
         for (size_t i = 0; i < p->n; i++) {
                 _cleanup_free_ char *path = NULL, *procs = NULL;
-                const char *dir = p->members[i].c->freezer;
+                const char *dir = p->members[i].c->cgroup;
                 if (!dir || asprintf(&path, "%s/cgroup.procs", dir) < 0 ||
                     read_full_file(path, 16u << 20, &procs, NULL) < 0)
                         continue;
@@ -561,8 +465,8 @@ static int pod_freeze(PodJob *p, char *msg, size_t size) {
                 p->frozen_at = now_monotonic_usec();
         }
         for (size_t i = 0; i < p->n; i++) {
-                const PodContainer *c = p->members[i].c;
-                r = c->freezer ? freezer_set(c->freezer, true, FREEZE_TIMEOUT_USEC) : -ENODATA;
+                const CriContainer *c = p->members[i].c;
+                r = c->cgroup ? freezer_set(c->cgroup, true, FREEZE_TIMEOUT_USEC) : -ENODATA;
                 if (r < 0) {
                         snprintf(msg, size, "freezing container %s (%s) failed: %s", c->name, c->id,
                                  r == -ENODATA ? "runc's state names no freezer cgroup" : strerror(-r));
@@ -638,7 +542,7 @@ void op_pod_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *re
                 r = -ENOMEM;
                 goto fail_early;
         }
-        r = pod_scan(p);
+        r = cri_scan(p->runc_root, &p->all, &p->n_all);
         if (r < 0) {
                 snprintf(msg, sizeof(msg), "cannot read the containers under %s: %s", p->runc_root,
                          strerror(-r));
@@ -648,7 +552,7 @@ void op_pod_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *re
         if (r < 0)
                 goto fail_early;
         for (size_t i = 0; i < p->n_all; i++) {
-                PodContainer *k = &p->all[i];
+                CriContainer *k = &p->all[i];
                 if (!streq(k->type, "container") || !streq(k->sandbox_id, p->sandbox->id) || !k->alive)
                         continue;
                 if (!k->name || p->n >= POD_MAX_CONTAINERS) {
