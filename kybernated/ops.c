@@ -177,6 +177,10 @@ static void verify_op_detach(void *userdata) {
         verify_start_queued(m);
 }
 
+static int collect_container_name(const CatalogEntry *e, void *userdata) {
+        return isempty(e->k8s_container) ? 0 : strv_push_dup(userdata, e->k8s_container);
+}
+
 static void verify_reply(VerifyOp *op, int r, uint64_t size, const char *checksum) {
         Connection *c = op->conn;
         Manager *m = op->manager;
@@ -214,6 +218,11 @@ static void verify_reply(VerifyOp *op, int r, uint64_t size, const char *checksu
         if (asprintf(&image_path, "%s/checkpoint", path) < 0)
                 image_path = NULL;
 
+        _cleanup_strv_free_ char **pod_containers = NULL;
+        if (op->kind == KYBERNATE__V1__RESPONSE__RESULT_RESOLVE && !isempty(e->pod_id)) {
+                CatalogFilter f = {.pod_id = e->pod_id};
+                (void)catalog_list(m->catalog, &f, collect_container_name, &pod_containers);
+        }
         Kybernate__V1__Response resp = KYBERNATE__V1__RESPONSE__INIT;
         Kybernate__V1__ResolveResponse res = KYBERNATE__V1__RESOLVE_RESPONSE__INIT;
         Kybernate__V1__InspectResponse ins = KYBERNATE__V1__INSPECT_RESPONSE__INIT;
@@ -223,6 +232,8 @@ static void verify_reply(VerifyOp *op, int r, uint64_t size, const char *checksu
                 res.image_path = image_path;
                 res.checkpoint_dir = (char *)path;
                 res.info = &info;
+                res.n_pod_containers = strv_length(pod_containers);
+                res.pod_containers = pod_containers;
                 resp.resolve = &res;
         } else if (op->kind == KYBERNATE__V1__RESPONSE__RESULT_INSPECT) {
                 ins.info = &info;
