@@ -62,6 +62,7 @@ struct Container {
         Process *execs;
         char *checkpoint;     /* restore from these images at Start */
         char *checkpoint_dir; /* kybernated's checkpoint directory, for a RESTORE_FROM restore */
+        bool checkpoint_tcp;  /* its dump kept established TCP connections (a pod's member) */
         bool rootfs_mounted;
         bool deleting;
         Cgroup *cgroup; /* known once the init has a pid */

@@ -108,6 +108,8 @@ static void on_resolved(int r, const Kybernate__V1__Response *resp, void *userda
         c->checkpoint_dir = strdup(!isempty(rr->checkpoint_dir) ? rr->checkpoint_dir : rr->image_path);
         if (!c->checkpoint || !c->checkpoint_dir)
                 return restore_failed(op, c, TTRPC_INTERNAL, "out of memory");
+        /* CRIU restores established connections only when told so. */
+        c->checkpoint_tcp = rr->info && rr->info->options && rr->info->options->tcp_established;
         log_info("Restoring %s from %s (%s)", c->id, ref, c->checkpoint);
         /* Files the process wrote into its rootfs come back before CRIU runs. */
         op->src = c->checkpoint_dir;
@@ -159,7 +161,9 @@ int restore_start(Container *c, Op *op, RuncDoneFn done) {
                 return -ENOMEM;
         }
         const RuncRestoreOptions ro = {
-                .criu = {.image_path = c->checkpoint, .work_path = work},
+                .criu = {.image_path = c->checkpoint,
+                         .work_path = work,
+                         .tcp_established = c->checkpoint_tcp},
                 .bundle = c->bundle,
                 .pid_file = pidfile,
                 .console_socket = p->terminal ? process_io_console_socket(p->io) : NULL,
