@@ -18,6 +18,12 @@
 #define RESOLVE_PULL_TIMEOUT_USEC (15 * 60 * USEC_PER_SEC)
 
 int restore_reference(const Spec *spec, const char **ret) {
+        *ret = NULL;
+        /* A pod's sandbox (pause) container gets the pod's annotations too
+         * (the runtime's pod_annotations): it is never restored, its
+         * containers are. */
+        if (streq_ptr(spec_annotation(spec, "io.kubernetes.cri.container-type"), "sandbox"))
+                return 0;
         const char *ref = spec_env(spec, RESTORE_ENV);
         if (!ref)
                 ref = spec_annotation(spec, RESTORE_ANNOTATION);
