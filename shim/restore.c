@@ -6,6 +6,7 @@
 #include "kyb-client.h"
 #include "log.h"
 #include "netlock.h"
+#include "pod-volumes.h"
 #include "restore.h"
 #include "rootfs-diff.h"
 #include "runc-args.h"
@@ -78,7 +79,16 @@ static void restore_failed(Op *op, Container *c, int code, const char *fmt, ...)
 
 static int apply_rootfs_diff(const void *arg) {
         const Op *op = arg;
-        return rootfs_diff_apply(op->src, op->dst);
+        int r = rootfs_diff_apply(op->src, op->dst);
+        if (r < 0)
+                return r;
+        /* A pod checkpoint's member also brings back the pod's emptyDir volumes. */
+        const Container *c = container_find(op->shim, op->cid);
+        _cleanup_free_ char *path = NULL, *spec = NULL;
+        if (!c || asprintf(&path, "%s/config.json", c->bundle) < 0)
+                return -ENOMEM;
+        r = read_full_file(path, 16u << 20, &spec, NULL);
+        return r < 0 ? r : pod_volumes_restore(op->src, spec);
 }
 
 static void on_held(pid_t pid, int status, int64_t at, void *userdata) {
