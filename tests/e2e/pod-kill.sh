@@ -7,8 +7,11 @@
 # it, and again right after it froze the pod; its next start thaws every
 # container (and the pod's cgroup), removes the pending pod and member rows
 # and their directories, and the counters go on. Then a pod checkpoint of the
-# same pod succeeds. Through containerd 1.6's CRI plugin, a host-network pod
-# (the freeze, not the network, is under test here).
+# same pod succeeds. And a failure injected into the second container's dump
+# (a runc wrapper that fails `checkpoint` of that container) leaves both
+# containers running and thawed, and no pod checkpoint recorded. Through
+# containerd 1.6's CRI plugin, a host-network pod (the freeze, not the
+# network, is under test here).
 # shellcheck disable=SC2016,SC2317
 set -u -o pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
@@ -34,9 +37,9 @@ kyb_on_exit "rm -rf --one-file-system '$SOCK_DIR'"
 export KYBERNATE_SOCKET=$SOCK_DIR/kybernated.sock
 STORE=$KYB_TMP/store
 DPID=
-start_daemon() {
+start_daemon() { # [OPTION...]
 	"$BUILD/kybernated" --config /dev/null --store "$STORE" --socket "$KYBERNATE_SOCKET" \
-		--runc-root-base /run/containerd/runc --durable=no >>"$KYB_TMP/daemon.log" 2>&1 &
+		--runc-root-base /run/containerd/runc --durable=no "$@" >>"$KYB_TMP/daemon.log" 2>&1 &
 	DPID=$!
 	kyb_wait 10 "$CTL" status >/dev/null || die "kybernated did not come up: $(tail -n 20 "$KYB_TMP/daemon.log")"
 }
@@ -126,7 +129,41 @@ kill_when "killed during the second dump" "during a dump with one member dumped"
 frozen() { [ "$(cat "$CG/${IDS[0]}/freezer.state" 2>/dev/null)" = FROZEN ] && [ "$(cat "$CG/${IDS[1]}/freezer.state" 2>/dev/null)" = FROZEN ]; }
 kill_when "killed with the pod frozen" "with both containers frozen" frozen
 
-# 3. and the checkpoint then succeeds, the pod running on.
+# 3. a failure in the second container's dump: nothing recorded, both run on.
+W=$KYB_TMP/runc-fail
+cat >"$W" <<'EOF2'
+#!/bin/sh
+# runc, except that `checkpoint` of container $KYB_FAIL_ID fails.
+for a; do last=$a; done
+case " $* " in
+*" checkpoint "*) [ "$last" = "$KYB_FAIL_ID" ] && { echo "injected failure of $last" >&2; exit 1; } ;;
+esac
+exec runc "$@"
+EOF2
+chmod +x "$W"
+kill "$DPID"
+wait "$DPID" 2>/dev/null
+KYB_FAIL_ID=${IDS[1]} start_daemon --runc "$W"
+if out=$("$CTL" checkpoint --pod "$NS/$POD" 2>&1); then
+	fail "a failure in the second dump fails the pod checkpoint" "it succeeded: $out"
+else
+	pass "a failure in the second dump fails the pod checkpoint"
+	expect_contains "the error names the container that failed" "$out" "two"
+	expect_contains "the error says why" "$out" "runc checkpoint"
+fi
+all_thawed "after the failed dump"
+nothing_left "after the failed dump"
+advancing "after the failed dump" one
+advancing "after the failed dump" two
+for i in 0 1; do
+	expect_eq "after the failed dump: container ${IDS[$i]:0:12} is running" running \
+		"$(runc --root /run/containerd/runc/k8s.io state "${IDS[$i]}" 2>/dev/null | jq -r .status)"
+done
+kill "$DPID"
+wait "$DPID" 2>/dev/null
+start_daemon
+
+# 4. and the checkpoint then succeeds, the pod running on.
 if id=$("$CTL" checkpoint --pod "$NS/$POD" 2>"$KYB_TMP/ck.err"); then
 	pass "a pod checkpoint after the kills succeeds ($id)"
 	expect_eq "it is a pod of 2 members" 2 "$("$CTL" inspect --json "$id" | jq '.checkpoint.members | length')"
