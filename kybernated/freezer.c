@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <unistd.h>
@@ -13,19 +12,6 @@
 bool freezer_path_valid(const char *dir) {
         return dir && !streq(dir, CGROUP_ROOT) && strlen(dir) < PATH_MAX - 32 &&
                path_allowed(dir, (char *[]){(char *)CGROUP_ROOT, NULL});
-}
-
-int freezer_dir_from_runc_state(const char *state_json, char **ret) {
-        cJSON *st = cJSON_Parse(state_json);
-        const cJSON *paths = cJSON_GetObjectItemCaseSensitive(st, "cgroup_paths");
-        const cJSON *v1 = cJSON_GetObjectItemCaseSensitive(paths, "freezer");
-        const cJSON *v2 = cJSON_GetObjectItemCaseSensitive(paths, "");
-        const cJSON *dir = cJSON_IsString(v1) ? v1 : v2;
-        int r = -ENODATA;
-        if (cJSON_IsString(dir) && freezer_path_valid(dir->valuestring))
-                r = (*ret = strdup(dir->valuestring)) ? 0 : -ENOMEM;
-        cJSON_Delete(st);
-        return r;
 }
 
 static int write_control(const char *file, const char *value) {

@@ -11,9 +11,6 @@
 
 /* Whether dir is a normalized absolute path below /sys/fs/cgroup. */
 bool freezer_path_valid(const char *dir);
-/* The container's freezer directory (v1) or cgroup (v2) from runc's
- * state.json (cgroup_paths), or -ENODATA. */
-int freezer_dir_from_runc_state(const char *state_json, char **ret);
 /* Freezes or thaws dir; frozen: waits until the whole cgroup is frozen, at
  * most timeout_usec (-ETIMEDOUT). */
 int freezer_set(const char *dir, bool frozen, uint64_t timeout_usec);

@@ -30,35 +30,27 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "checkpoint.h"
+#include "cri-scan.h"
 #include "freezer.h"
 #include "log.h"
 #include "metadata.h"
 #include "mount-util.h"
 #include "ops.h"
 #include "resolve.h"
+#include "spawn.h"
 #include "store.h"
 
 #define POD_MAX_CONTAINERS 64
-#define RUNC_STATE_MAX (4u << 20)
 #define FREEZE_TIMEOUT_USEC (10 * USEC_PER_SEC)
 
-/* A container found under the runc root, with its CRI identity. */
-typedef struct PodContainer {
-        char *id;
-        char *state; /* runc's state.json */
-        char *type;  /* io.kubernetes.cri.container-type: "sandbox" or "container" */
-        char *sandbox_id, *sandbox_name, *sandbox_namespace, *name;
-        char *freezer; /* its cgroup (freezer on v1) */
-        int64_t created_ns;
-        bool alive;
-} PodContainer;
-
 typedef struct PodMemberState {
-        PodContainer *c;
+        CriContainer *c;
         CheckpointJob *job; /* until done */
         char *id;           /* member checkpoint id */
         struct PodJob *pod;
@@ -73,9 +65,9 @@ typedef struct PodJob {
         CatalogEntry entry;
         char *dir;
         char *runc_root;
-        PodContainer *all; /* every container under the runc root */
+        CriContainer *all; /* every container under the runc root */
         size_t n_all;
-        PodContainer *sandbox;
+        CriContainer *sandbox;
         char *pod_cgroup; /* NULL: none of its own, each container frozen in turn */
         PodMemberState *members;
         size_t n, next_dump, n_done;
@@ -87,17 +79,6 @@ typedef struct PodJob {
         char *error_msg;
 } PodJob;
 
-static void container_done(PodContainer *c) {
-        free(c->id);
-        free(c->state);
-        free(c->type);
-        free(c->sandbox_id);
-        free(c->sandbox_name);
-        free(c->sandbox_namespace);
-        free(c->name);
-        free(c->freezer);
-}
-
 static void pod_free(PodJob *p) {
         if (!p)
                 return;
@@ -106,9 +87,7 @@ static void pod_free(PodJob *p) {
                 free(p->members[i].checksum);
         }
         free(p->members);
-        for (size_t i = 0; i < p->n_all; i++)
-                container_done(&p->all[i]);
-        free(p->all);
+        cri_containers_free(p->all, p->n_all);
         catalog_entry_done(&p->entry);
         free(p->dir);
         free(p->runc_root);
@@ -121,90 +100,18 @@ static void pod_detach(void *userdata) {
         ((PodJob *)userdata)->conn = NULL;
 }
 
-static char *annotation(const cJSON *ann, const char *key) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(ann, key);
-        return cJSON_IsString(v) && ident_valid(v->valuestring, IDENT_MAX_LEN) ? strdup(v->valuestring)
-                                                                               : NULL;
-}
-
-/* Reads <runc_root>/<id>: state, spec annotations, cgroup. -ENOENT: not a
- * CRI container (or gone meanwhile): skipped. */
-static int container_read(const char *runc_root, const char *id, PodContainer *ret) {
-        _cleanup_free_ char *state_path = NULL, *bundle = NULL, *created = NULL, *spec_path = NULL,
-                            *spec = NULL;
-        PodContainer c = {};
-        int r;
-
-        if (!ident_valid(id, IDENT_MAX_LEN) || asprintf(&state_path, "%s/%s/state.json", runc_root, id) < 0)
-                return -ENOENT;
-        r = read_full_file(state_path, RUNC_STATE_MAX, &c.state, NULL);
-        if (r < 0 || metadata_parse_runc_state(c.state, &bundle, &created) < 0 ||
-            asprintf(&spec_path, "%s/config.json", bundle) < 0 ||
-            read_full_file(spec_path, SPEC_MAX_BYTES, &spec, NULL) < 0) {
-                free(c.state);
-                return -ENOENT;
-        }
-        cJSON *o = cJSON_Parse(spec);
-        const cJSON *ann = cJSON_GetObjectItemCaseSensitive(o, "annotations");
-        c.type = annotation(ann, "io.kubernetes.cri.container-type");
-        c.sandbox_id = annotation(ann, "io.kubernetes.cri.sandbox-id");
-        c.sandbox_name = annotation(ann, "io.kubernetes.cri.sandbox-name");
-        c.sandbox_namespace = annotation(ann, "io.kubernetes.cri.sandbox-namespace");
-        c.name = annotation(ann, "io.kubernetes.cri.container-name");
-        cJSON_Delete(o);
-        c.id = strdup(id);
-        pid_t pid;
-        c.alive = metadata_runc_state_pid(c.state, &pid) >= 0 && pid > 0 && kill(pid, 0) >= 0;
-        (void)freezer_dir_from_runc_state(c.state, &c.freezer);
-        struct stat st;
-        if (stat(state_path, &st) >= 0)
-                c.created_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-        if (!c.id || !c.type || !c.sandbox_id) {
-                container_done(&c);
-                return -ENOENT;
-        }
-        *ret = c;
-        return 0;
-}
-
-/* Every CRI container under the runc root. */
-static int pod_scan(PodJob *p) {
-        DIR *d = opendir(p->runc_root);
-        if (!d)
-                return negative_errno();
-        struct dirent *de;
-        int r = 0;
-        while (r >= 0 && (de = readdir_no_dot(d))) {
-                PodContainer c;
-                if (p->n_all >= 4096)
-                        r = -E2BIG;
-                else if (container_read(p->runc_root, de->d_name, &c) >= 0) {
-                        PodContainer *n = reallocarray(p->all, p->n_all + 1, sizeof(*n));
-                        if (!n) {
-                                container_done(&c);
-                                r = -ENOMEM;
-                        } else {
-                                p->all = n;
-                                p->all[p->n_all++] = c;
-                        }
-                }
-        }
-        closedir(d);
-        return r;
-}
-
 /* The running sandbox that ref names: "K8S-NAMESPACE/POD", or its id or a
  * unique prefix of it (at least 12 characters). */
 static int pod_find_sandbox(PodJob *p, const char *ref, char *msg, size_t size) {
         const char *slash = strchr(ref, '/');
         _cleanup_free_ char *ns = slash ? strndup(ref, (size_t)(slash - ref)) : NULL;
-        PodContainer *found = NULL;
+        CriContainer *found = NULL;
         size_t n_found = 0;
 
         if (slash && !ns)
                 return -ENOMEM;
         for (size_t i = 0; i < p->n_all; i++) {
-                PodContainer *c = &p->all[i];
+                CriContainer *c = &p->all[i];
                 if (!streq(c->type, "sandbox") || !c->alive)
                         continue;
                 bool match =
@@ -246,9 +153,9 @@ static bool pod_owns(const PodJob *p, const char *name) {
  * of its own), as kubelet's cgroup_parent gives each pod. NULL otherwise
  * (containers of several pods side by side): each is frozen in turn. */
 static char *pod_cgroup(const PodJob *p) {
-        if (!p->sandbox->freezer)
+        if (!p->sandbox->cgroup)
                 return NULL;
-        _cleanup_free_ char *parent = parent_dir(p->sandbox->freezer);
+        _cleanup_free_ char *parent = parent_dir(p->sandbox->cgroup);
         _cleanup_free_ char *top = NULL;
         if (!parent || !freezer_path_valid(parent))
                 return NULL;
@@ -258,7 +165,7 @@ static char *pod_cgroup(const PodJob *p) {
                 return NULL;
         for (size_t i = 0; i < p->n; i++) {
                 _cleanup_free_ char *mine =
-                        p->members[i].c->freezer ? parent_dir(p->members[i].c->freezer) : NULL;
+                        p->members[i].c->cgroup ? parent_dir(p->members[i].c->cgroup) : NULL;
                 if (!streq_ptr(mine, parent))
                         return NULL;
         }
@@ -309,7 +216,7 @@ static void pod_thaw(PodJob *p) {
         }
         for (size_t i = 0; i < p->n; i++) {
                 PodMemberState *ms = &p->members[i];
-                int r = ms->c->freezer ? freezer_set(ms->c->freezer, false, 0) : -ENODATA;
+                int r = ms->c->cgroup ? freezer_set(ms->c->cgroup, false, 0) : -ENODATA;
                 if (r < 0 && r != -ENOENT)
                         log_error_errno(r,
                                         "Pod checkpoint %s: cannot thaw container %s, it is left frozen: %m",
@@ -326,7 +233,7 @@ static void pod_thaw(PodJob *p) {
 static void pod_kill(PodJob *p) {
         for (size_t i = 0; i < p->n; i++) {
                 _cleanup_free_ char *path = NULL, *procs = NULL;
-                const char *dir = p->members[i].c->freezer;
+                const char *dir = p->members[i].c->cgroup;
                 if (!dir || asprintf(&path, "%s/cgroup.procs", dir) < 0 ||
                     read_full_file(path, 16u << 20, &procs, NULL) < 0)
                         continue;
@@ -561,8 +468,8 @@ static int pod_freeze(PodJob *p, char *msg, size_t size) {
                 p->frozen_at = now_monotonic_usec();
         }
         for (size_t i = 0; i < p->n; i++) {
-                const PodContainer *c = p->members[i].c;
-                r = c->freezer ? freezer_set(c->freezer, true, FREEZE_TIMEOUT_USEC) : -ENODATA;
+                const CriContainer *c = p->members[i].c;
+                r = c->cgroup ? freezer_set(c->cgroup, true, FREEZE_TIMEOUT_USEC) : -ENODATA;
                 if (r < 0) {
                         snprintf(msg, size, "freezing container %s (%s) failed: %s", c->name, c->id,
                                  r == -ENODATA ? "runc's state names no freezer cgroup" : strerror(-r));
@@ -580,6 +487,59 @@ static int pod_freeze(PodJob *p, char *msg, size_t size) {
                 }
         }
         return 0;
+}
+
+/* In a child: the System V IPC objects of the pod's IPC namespace (that of
+ * the sandbox's process), as "SHM SEM MSG" counts. */
+static void count_sysvipc(void *userdata, int result_fd) {
+        const char *ns = userdata;
+        static const char *const files[] = {"/proc/sysvipc/shm", "/proc/sysvipc/sem", "/proc/sysvipc/msg"};
+        unsigned long n[3] = {};
+        int fd = open(ns, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns(fd, CLONE_NEWIPC) < 0)
+                return;
+        for (size_t i = 0; i < 3; i++) {
+                _cleanup_free_ char *text = NULL;
+                if (read_full_file(files[i], 16u << 20, &text, NULL) < 0)
+                        return;
+                for (const char *c = strchr(text, '\n'); c && c[1]; c = strchr(c + 1, '\n'))
+                        n[i]++; /* lines after the header */
+        }
+        dprintf(result_fd, "%lu %lu %lu\n", n[0], n[1], n[2]);
+}
+
+/* CRIU dumps a container's System V IPC only with an IPC namespace of its
+ * own; a pod's containers share the sandbox's, which no dump carries: a pod
+ * whose containers use shared memory, semaphores or message queues is
+ * refused rather than restored without them. Quick (a child that reads
+ * three small files), so done in the loop. */
+static int pod_check_ipc(PodJob *p, char *msg, size_t size) {
+        _cleanup_free_ char *ns = NULL;
+        pid_t pid;
+        int sandbox_pid = p->sandbox->alive ? p->sandbox->pid : 0;
+        if (sandbox_pid <= 0 || asprintf(&ns, "/proc/%d/ns/ipc", sandbox_pid) < 0)
+                return 0; /* cannot tell: CRIU's own checks remain */
+        int fd;
+        int r = spawn_fork(count_sysvipc, ns, &fd, &pid);
+        if (r < 0)
+                return 0;
+        int status;
+        (void)waitpid(pid, &status, 0);
+        char buf[96] = "";
+        ssize_t k = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        unsigned long shm, sem, mq;
+        if (k <= 0 || sscanf(buf, "%lu %lu %lu", &shm, &sem, &mq) != 3)
+                return 0;
+        if (shm + sem + mq == 0)
+                return 0;
+        snprintf(
+                msg, size,
+                "the pod's containers share System V IPC objects (%lu shared memory segments, %lu semaphore "
+                "sets, %lu message queues) in the pod's IPC namespace, which CRIU cannot carry for a pod: "
+                "refused rather than restored without them",
+                shm, sem, mq);
+        return -EOPNOTSUPP;
 }
 
 /* Ends a pod checkpoint before any dump: the first `started` members have
@@ -638,7 +598,7 @@ void op_pod_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *re
                 r = -ENOMEM;
                 goto fail_early;
         }
-        r = pod_scan(p);
+        r = cri_scan(p->runc_root, &p->all, &p->n_all);
         if (r < 0) {
                 snprintf(msg, sizeof(msg), "cannot read the containers under %s: %s", p->runc_root,
                          strerror(-r));
@@ -648,7 +608,7 @@ void op_pod_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *re
         if (r < 0)
                 goto fail_early;
         for (size_t i = 0; i < p->n_all; i++) {
-                PodContainer *k = &p->all[i];
+                CriContainer *k = &p->all[i];
                 if (!streq(k->type, "container") || !streq(k->sandbox_id, p->sandbox->id) || !k->alive)
                         continue;
                 if (!k->name || p->n >= POD_MAX_CONTAINERS) {
@@ -676,6 +636,9 @@ void op_pod_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *re
         for (size_t i = 0; i < p->n; i++)
                 p->members[i].pod = p;
         p->pod_cgroup = pod_cgroup(p);
+        r = pod_check_ipc(p, msg, sizeof(msg));
+        if (r < 0)
+                goto fail_early;
 
         /* The pod's row and directory. */
         CatalogEntry *e = &p->entry;
