@@ -9,8 +9,8 @@
 #   client   counts 0, 1, 2, ... a second into nc 127.0.0.1 9000 (one
 #            established loopback TCP connection), prints what comes back:
 #            its CRI log holds the count as it went through the server;
-#   sidecar  appends its count to /data/count, an emptyDir (a host dir, as
-#            kubelet's emptyDir is).
+#   sidecar  appends its count to /data/count, an emptyDir (a host dir
+#            where kubelet puts one: .../pods/<uid>/volumes/kubernetes.io~empty-dir/data).
 # On each containerd:
 #   - a failure injected in the client's dump (a criu wrapper that fails the
 #     client's dump, kybernated --criu) fails `kybernatectl checkpoint --pod`
@@ -20,13 +20,15 @@
 #     `checkpoint --pod team-a/web-PID --exit`: the catalog has one ready pod
 #     checkpoint whose members are server, client and sidecar (each a ready
 #     row naming its pod checkpoint); a new pod with the pod annotation
-#     kybernate.io/restore-from=<pod checkpoint id> (its emptyDir seeded with
-#     a copy of the old one, as a volume moves with a pod) continues: the
-#     client's first number is exactly its last before + 1 (same connection:
-#     nothing lost, no reconnect), the sidecar's file continues exactly;
+#     kybernate.io/restore-from=<pod checkpoint id> (handler kybernate,
+#     pod_annotations ["kybernate.io/*"]; its emptyDir new and empty, filled
+#     by the restore from the checkpoint) continues: the client's first
+#     number is exactly its last before + 1 (same connection: nothing lost,
+#     no reconnect), the sidecar's file continues exactly;
 #   - without a cgroup parent, checkpointed by sandbox id and left running:
 #     all three keep running and thawed; the restore continues within the
-#     range the checkpoint was taken in; a container of the restored pod with
+#     range the checkpoint was taken in (the emptyDir as it was at the
+#     frozen instant, continued without a gap); a container of the restored pod with
 #     no member of its name fails to start, its status naming it, and no
 #     fresh process starts.
 # On 1.7 only: 20 checkpoint/restore rounds in a row, each restored pod
@@ -56,7 +58,7 @@ NS=team-a
 # their CRI labels: a pod name of this run's own, so that a parallel run
 # (a CI clone, another test) is no second running team-a/web.
 POD=web-$$
-HANDLER=kybpod-ann # our runtime, kybernate.io/* pod annotations passed into the OCI spec
+HANDLER=$KYB_CRI_HANDLER # common.sh gives it pod_annotations = ["kybernate.io/*"], as install.sh does
 ROUNDS=${KYB_POD_ROUNDS:-20}
 ROUNDS_ON=${KYB_POD_ROUNDS_ON:-1.7}
 RUNC_ROOT=/run/containerd/runc/k8s.io
@@ -130,7 +132,10 @@ kyb_on_exit 'stop_daemon'
 
 # ---- the pod ---------------------------------------------------------------------
 # Per pod (by its uid): $KYB_TMP/pods/<uid>/{pod.json,<name>.json,logs/<name>/0.log}
-# and its emptyDir $KYB_TMP/pods/<uid>/data.
+# and its emptyDir "data" where kubelet has it, under
+# <kubelet root>/pods/<uid>/volumes/kubernetes.io~empty-dir/ (the pod
+# checkpoint carries it, and a restore fills the new pod's empty one).
+data_dir() { echo "$KYB_TMP/pods/$1/volumes/kubernetes.io~empty-dir/data"; }
 
 # pod_json UID CGROUP_PARENT RESTORE_REF: the sandbox config of team-a/web,
 # network namespace of its own (POD), cgroup parent as kubelet's cgroupfs
@@ -156,7 +161,7 @@ ctr_json() {
 	*) cmd='i=0; while true; do echo $i; i=$((i+1)); sleep 1; done' ;;
 	esac
 	cri_ctr_json "$1" "$1/0.log" /bin/sh -c "$cmd" |
-		jq --arg name "$1" --arg data "$KYB_TMP/pods/$2/data" '
+		jq --arg name "$1" --arg data "$(data_dir "$2")" '
 			if $name == "sidecar" then .mounts = [{container_path: "/data", host_path: $data}] else . end'
 }
 
@@ -188,7 +193,7 @@ run_pod() {
 	local d=$KYB_TMP/pods/$uid
 	POD_ID="" RUN_ERR=""
 	CID=()
-	mkdir -p "$d/logs" "$d/data"
+	mkdir -p "$d/logs" "$(data_dir "$uid")"
 	for c in $CONTAINERS; do
 		mkdir -p "$d/logs/$c"
 		ctr_json "$c" "$uid" >"$d/$c.json"
@@ -220,7 +225,7 @@ numbers() { sed -nE 's/^[^ ]+ stdout F ([0-9]+)$/\1/p' "$1" 2>/dev/null; }
 client_numbers() { numbers "$KYB_TMP/pods/$1/logs/client/0.log"; }
 client_last() { client_numbers "$1" | tail -n 1; }
 # sidecar_numbers UID: the sidecar's /data/count (host side).
-sidecar_numbers() { grep -E '^[0-9]+$' "$KYB_TMP/pods/$1/data/count" 2>/dev/null; }
+sidecar_numbers() { grep -E '^[0-9]+$' "$(data_dir "$1")/count" 2>/dev/null; }
 sidecar_last() { sidecar_numbers "$1" | tail -n 1; }
 
 # consecutive: stdin's numbers each the one before + 1 (prints the first gap).
@@ -378,12 +383,11 @@ wait_exited() {
 	kyb_wait_eval 15 '[ "$(states)" = "CONTAINER_EXITED CONTAINER_EXITED CONTAINER_EXITED" ]'
 }
 
-# restore_pod T OLD_UID NEW_UID CGROUP_PARENT REF: the new pod's emptyDir is a
-# copy of the old one, then the pod with kybernate.io/restore-from=REF runs.
+# restore_pod T NEW_UID CGROUP_PARENT REF: the pod with
+# kybernate.io/restore-from=REF runs (its emptyDir new and empty, as kubelet
+# makes it: the restore fills it).
 restore_pod() {
-	local t=$1 old=$2 new=$3 cgp=$4 ref=$5
-	mkdir -p "$KYB_TMP/pods/$new"
-	cp -a "$KYB_TMP/pods/$old/data" "$KYB_TMP/pods/$new/data"
+	local t=$1 new=$2 cgp=$3 ref=$4
 	[ "$cgp" != yes ] || POD_CGROUP_OF[$new]=1
 	if run_pod "$new" "$cgp" "$ref"; then
 		pass "$t pod with kybernate.io/restore-from=$ref runs its three containers"
@@ -404,8 +408,9 @@ pod_diag() {
 
 # continues_exactly T UID CLIENT_LAST SIDECAR_LAST: after a restore from a
 # checkpoint taken with --exit, the client's first number is CLIENT_LAST + 1
-# and its numbers go on one by one; the sidecar's file (seeded with the old
-# one) goes on from SIDECAR_LAST + 1 without a gap or repeat.
+# and its numbers go on one by one; the sidecar's file (the new emptyDir,
+# filled by the restore) holds 0..SIDECAR_LAST and goes on from there
+# without a gap or repeat.
 continues_exactly() {
 	local t=$1 uid=$2 cl=$3 sl=$4 first gap
 	kyb_wait_eval 20 "[ \"\$(client_numbers $uid | wc -l)\" -ge 2 ] && [ \"\$(sidecar_last $uid)\" -gt $sl ]" || true
@@ -418,7 +423,8 @@ continues_exactly() {
 	expect_eq "$t the sidecar's /data/count continues after $sl" "$((sl + 1))" \
 		"$(sidecar_numbers "$uid" | awk -v l="$sl" 'seen { print; exit } $1 == l { seen = 1 }')"
 	gap=$(sidecar_numbers "$uid" | consecutive)
-	expect_eq "$t the sidecar's /data/count has no gap nor repeat" "" "$gap"
+	expect_eq "$t the sidecar's /data/count (the emptyDir the restore filled) starts at 0, no gap nor repeat" \
+		"0 " "$(sidecar_numbers "$uid" | head -n 1) $gap"
 }
 
 # ---- the suite -----------------------------------------------------------------------
@@ -440,10 +446,7 @@ run_suite() {
 		return 0
 	fi
 	start_daemon "$KYB_TMP/store-$n" "pod-checkpoint-$vn"
-	KYB_CTD_NS=k8s.io KYB_CTD_EXTRA_CONFIG="
-[$(ctd_cri_runtimes "$v").$HANDLER]
-  runtime_type = \"$KYB_RUNTIME\"
-  pod_annotations = [\"kybernate.io/*\"]" ctd_start "$n" "$v"
+	KYB_CTD_NS=k8s.io ctd_start "$n" "$v"
 	kyb_image_import k8s.io
 	# A bridge and subnet per version (and per run: $$) so instances may overlap.
 	ctd_cni_bridge "kp$vn-$(($$ % 100000))" "10.233.$(((vn + $$) % 200 + 20)).0/24"
@@ -473,7 +476,7 @@ case_a() {
 		fail "$t the client counts through the server, the sidecar into /data/count" \
 			"client: $(tail -n 3 "$KYB_TMP/pods/$uid/logs/client/0.log" 2>&1)" \
 			"server: $(tail -n 3 "$KYB_TMP/pods/$uid/logs/server/0.log" 2>&1)" \
-			"sidecar: $(tail -n 3 "$KYB_TMP/pods/$uid/data/count" 2>&1)"
+			"sidecar: $(tail -n 3 "$(data_dir "$uid")/count" 2>&1)"
 	fi
 	expect_match "$t the pod's containers are in its cgroup /kubepods/pod$uid" ":/kubepods/pod$uid/" \
 		"$(cat "/proc/$(ctr_pid "${CID[client]}")/cgroup" 2>/dev/null)"
@@ -508,7 +511,7 @@ case_a() {
 	expect_ok "$t pod stops and is removed" rm_pod "$POD_ID"
 
 	uid2=kybpod-$vn-a1-$$
-	if restore_pod "$t" "$uid" "$uid2" yes "$CKPT"; then
+	if restore_pod "$t" "$uid2" yes "$CKPT"; then
 		expect_eq "$t the annotation reached the client's OCI spec" "$CKPT" \
 			"$(cri inspect "${CID[client]}" | jq -r '.info.info.runtimeSpec.annotations["kybernate.io/restore-from"] // ""')"
 		continues_exactly "$t restored:" "$uid2" "$cl" "$sl"
@@ -541,9 +544,8 @@ case_b() {
 		hi=$(client_last "$uid")
 		ref=$CKPT
 		expect_ok "$t no cgroup parent: pod stops and is removed" rm_pod "$POD_ID"
-		shi=$(sidecar_last "$uid")
 		uid2=kybpod-$vn-b1-$$
-		if restore_pod "$t no cgroup parent:" "$uid" "$uid2" no "$ref"; then
+		if restore_pod "$t no cgroup parent:" "$uid2" no "$ref"; then
 			kyb_wait_eval 20 "[ \"\$(client_numbers $uid2 | wc -l)\" -ge 2 ]" || true
 			first=$(client_numbers "$uid2" | head -n 1)
 			if [[ $first =~ ^[0-9]+$ ]] && [ "$first" -gt "$lo" ] && [ "$first" -le $((hi + 1)) ]; then
@@ -554,15 +556,17 @@ case_b() {
 			fi
 			expect_eq "$t no cgroup parent: the client's numbers go on one by one" "" \
 				"$(client_numbers "$uid2" | consecutive)"
-			# The sidecar went on after the checkpoint (left running): the
-			# restored one appends from where it was at the dump.
-			kyb_wait_eval 10 "[ \"\$(sidecar_numbers $uid2 | wc -l)\" -gt \"\$(sidecar_numbers $uid | wc -l)\" ]" || true
-			first=$(sidecar_numbers "$uid2" | sed -n "$(($(sidecar_numbers "$uid" | wc -l) + 1))p")
-			if [[ $first =~ ^[0-9]+$ ]] && [ "$first" -gt "$sl" ] && [ "$first" -le $((shi + 1)) ]; then
-				pass "$t no cgroup parent: the sidecar's /data/count continues ($sl < $first <= $shi + 1)"
+			# The sidecar went on after the checkpoint (left running); the
+			# emptyDir was saved at the frozen instant: the restored file
+			# holds 0..N of the dump and the restored sidecar appends N+1...
+			kyb_wait_eval 10 "[ \"\$(sidecar_last $uid2)\" -gt $((sl + 1)) ]" || true
+			shi=$(sidecar_last "$uid2")
+			if [ "$(sidecar_numbers "$uid2" | head -n 1) $(sidecar_numbers "$uid2" | consecutive)" = "0 " ] &&
+				[ "${shi:-0}" -gt $((sl + 1)) ]; then
+				pass "$t no cgroup parent: the sidecar's /data/count (the emptyDir the restore filled) goes on: 0..$shi, no gap nor repeat"
 			else
-				fail "$t no cgroup parent: the sidecar's /data/count continues" \
-					"before: $sl, at the copy: $shi, first appended: '$first'"
+				fail "$t no cgroup parent: the sidecar's /data/count (the emptyDir the restore filled) goes on" \
+					"before the checkpoint: $sl; now: $(sidecar_numbers "$uid2" | paste -sd' ')"
 			fi
 			expect_eq "$t no cgroup parent: all three RUNNING" \
 				"CONTAINER_RUNNING CONTAINER_RUNNING CONTAINER_RUNNING" "$(states)"
@@ -621,7 +625,7 @@ rounds() {
 		rm_pod "$POD_ID" || fail "$t round $r: pod stops and is removed"
 		t2=$EPOCHREALTIME
 		nuid=kybpod-$(tr -d . <<<"$ROUNDS_ON")-r$r-$$
-		if ! restore_pod "$t round $r:" "$uid" "$nuid" yes "$CKPT" >/dev/null; then
+		if ! restore_pod "$t round $r:" "$nuid" yes "$CKPT" >/dev/null; then
 			fail "$t round $r: restore" "$RUN_ERR"
 			ok=0
 			break
