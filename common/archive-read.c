@@ -116,25 +116,6 @@ ssize_t archive_reader_read_data(ArchiveReader *r, void *buf, size_t n, uint64_t
         return reader_take_segment(r, buf, n);
 }
 
-static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off) {
-        while (n > 0) {
-                if (off > (uint64_t)INT64_MAX)
-                        return -EFBIG;
-                ssize_t k = pwrite(fd, p, n, (off_t)off);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (k == 0)
-                        return -EIO;
-                p += k;
-                n -= (size_t)k;
-                off += (uint64_t)k;
-        }
-        return 0;
-}
-
 int archive_reader_copy_to(ArchiveReader *r, int fd, void *buf, size_t size) {
         for (;;) {
                 uint64_t off = 0;
@@ -143,7 +124,9 @@ int archive_reader_copy_to(ArchiveReader *r, int fd, void *buf, size_t size) {
                         return (int)k;
                 if (k == 0)
                         break;
-                int q = pwrite_all(fd, buf, (size_t)k, off);
+                if (off > (uint64_t)INT64_MAX)
+                        return -EFBIG;
+                int q = write_all_at(fd, buf, (size_t)k, (off_t)off);
                 if (q < 0)
                         return q;
         }
