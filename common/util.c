@@ -217,6 +217,15 @@ char *strdup_vprintf(const char *fmt, va_list ap) {
         return vasprintf(&s, fmt, ap) < 0 ? NULL : s;
 }
 
+int free_and_strdup(char **p, const char *s) {
+        char *t = strdup(s);
+        if (!t)
+                return -ENOMEM;
+        free(*p);
+        *p = t;
+        return 0;
+}
+
 char *strdup_printf(const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);

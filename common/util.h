@@ -158,6 +158,9 @@ struct dirent *readdir_no_dot(DIR *d);
 /* vasprintf() that answers the new string, or NULL when out of memory. */
 char *strdup_vprintf(const char *fmt, va_list ap) _printf_(1, 0);
 char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
+/* *p becomes a copy of s, the old string freed; out of memory leaves *p as
+ * it was. */
+int free_and_strdup(char **p, const char *s);
 /* The names in the directory open at dir_fd (but "." and ".."), sorted bytewise,
  * NULL-terminated; the fd's position is not used or changed. */
 int dir_list_sorted(int dir_fd, char ***ret);
