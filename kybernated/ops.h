@@ -47,6 +47,9 @@ void entry_to_info(const CatalogEntry *e, const char *path, Kybernate__V1__Check
 int lookup_or_reply(Connection *c, const char *reference, CatalogEntry *ret);
 /* Sends a response carrying one CheckpointInfo in the result `kind`. */
 void reply_info(Connection *c, int kind, const CatalogEntry *e);
+/* An adopted checkpoint (import, pull) is ready, of size bytes and checksum:
+ * its row first, then e and the kybernate.json in its dir say so. */
+int adopt_ready(Manager *m, CatalogEntry *e, const char *dir, uint64_t size, const char *checksum);
 /* Verifies e's checksum (taking e), then answers with the result `kind`
  * (resolve, inspect or export); count_restore records a restore. At most
  * config->max_verify_jobs hashing children run at once; the rest wait in a
