@@ -320,14 +320,11 @@ static int writer_copy_segments(ArchiveWriter *w, int fd, const ArchiveSegment *
         for (size_t i = 0; i < n; i++) {
                 uint64_t left = segs[i].length, off = segs[i].offset;
                 while (left > 0) {
-                        ssize_t k =
-                                pread(fd, w->buf, (size_t)MIN(left, (uint64_t)COPY_BUF_SIZE), (off_t)off);
-                        if (k < 0) {
-                                if (errno == EINTR)
-                                        continue;
-                                return negative_errno();
-                        }
-                        if (k == 0)
+                        size_t want = (size_t)MIN(left, (uint64_t)COPY_BUF_SIZE);
+                        ssize_t k = read_full_at(fd, w->buf, want, (off_t)off);
+                        if (k < 0)
+                                return (int)k;
+                        if ((size_t)k < want)
                                 return -EIO; /* shrunk */
                         int r = writer_put(w, w->buf, (size_t)k);
                         if (r < 0)
