@@ -303,3 +303,21 @@ int dir_list_sorted(int dir_fd, char ***ret) {
         *ret = TAKE_PTR(names);
         return 0;
 }
+
+size_t strv_length(char *const *l) {
+        size_t n = 0;
+        while (l && l[n])
+                n++;
+        return n;
+}
+
+int strv_push_dup(char ***l, const char *s) {
+        size_t n = strv_length(*l);
+        char **nl = realloc(*l, (n + 2) * sizeof(char *));
+        if (!nl)
+                return -ENOMEM;
+        *l = nl;
+        nl[n] = strdup(s);
+        nl[n + 1] = NULL;
+        return nl[n] ? 0 : -ENOMEM;
+}

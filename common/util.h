@@ -92,6 +92,10 @@ static inline void strv_freep(char ***l) {
         strv_free(*l);
 }
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
+/* The number of strings of a NULL-terminated list (NULL: 0). */
+size_t strv_length(char *const *l);
+/* Appends a copy of s to the NULL-terminated list *l (NULL: empty). */
+int strv_push_dup(char ***l, const char *s);
 /* NOLINTNEXTLINE(bugprone-macro-parentheses): s names the loop variable */
 #define STRV_FOREACH(s, l) for (char **s = (l); s && *s; s++)
 

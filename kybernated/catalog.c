@@ -62,13 +62,20 @@ static const char *const migrations[CATALOG_SCHEMA_VERSION] = {
         ("ALTER TABLE checkpoints ADD COLUMN push_pending INTEGER NOT NULL DEFAULT 0;"
          "ALTER TABLE checkpoints ADD COLUMN pushed_image TEXT NOT NULL DEFAULT '';"
          "CREATE INDEX checkpoints_push ON checkpoints(created_ns) WHERE push_pending != 0;"),
+        /* 7 -> 8: pod checkpoints and their members (see catalog.h) */
+        ("ALTER TABLE checkpoints ADD COLUMN pod_id TEXT NOT NULL DEFAULT '';"
+         "ALTER TABLE checkpoints ADD COLUMN is_pod INTEGER NOT NULL DEFAULT 0;"
+         "ALTER TABLE checkpoints ADD COLUMN thaw_cgroup TEXT NOT NULL DEFAULT '';"
+         "ALTER TABLE checkpoints ADD COLUMN frozen_usec INTEGER NOT NULL DEFAULT 0;"
+         "CREATE INDEX checkpoints_pod ON checkpoints(pod_id) WHERE pod_id != '';"),
 };
 
 #define COLUMNS                                                                                         \
         "id, name, state, containerd_namespace, k8s_namespace, k8s_pod, k8s_container, container_id, "  \
         "image_ref, image_digest, created_ns, size_bytes, runc_version, criu_version, kernel_version, " \
         "options, checksum, restore_count, pinned, allow_cross_namespace, last_restored_ns, durable, "  \
-        "bundle, dumped_boot_id, thaw, runc_root, source_image, push_pending, pushed_image"
+        "bundle, dumped_boot_id, thaw, runc_root, source_image, push_pending, pushed_image, pod_id, "   \
+        "is_pod, thaw_cgroup, frozen_usec"
 
 static int sqlite_to_errno(int rc) {
         switch (rc & 0xff) {
@@ -256,11 +263,26 @@ int catalog_schema_version(Catalog *c) {
 void catalog_entry_done(CatalogEntry *e) {
         if (!e)
                 return;
-        char **strs[] = {&e->id,           &e->name,          &e->containerd_namespace, &e->k8s_namespace,
-                         &e->k8s_pod,      &e->k8s_container, &e->container_id,         &e->image_ref,
-                         &e->image_digest, &e->runc_version,  &e->criu_version,         &e->kernel_version,
-                         &e->checksum,     &e->bundle,        &e->dumped_boot_id,       &e->runc_root,
-                         &e->source_image, &e->pushed_image};
+        char **strs[] = {&e->id,
+                         &e->name,
+                         &e->containerd_namespace,
+                         &e->k8s_namespace,
+                         &e->k8s_pod,
+                         &e->k8s_container,
+                         &e->container_id,
+                         &e->image_ref,
+                         &e->image_digest,
+                         &e->runc_version,
+                         &e->criu_version,
+                         &e->kernel_version,
+                         &e->checksum,
+                         &e->bundle,
+                         &e->dumped_boot_id,
+                         &e->runc_root,
+                         &e->source_image,
+                         &e->pushed_image,
+                         &e->pod_id,
+                         &e->thaw_cgroup};
         for (size_t i = 0; i < ELEMENTSOF(strs); i++)
                 free(*strs[i]);
         *e = (CatalogEntry){};
@@ -294,6 +316,8 @@ int catalog_entry_copy(const CatalogEntry *src, CatalogEntry *ret) {
         r |= dup_or_null(src->dumped_boot_id, &e.dumped_boot_id);
         r |= dup_or_null(src->runc_root, &e.runc_root);
         r |= dup_or_null(src->source_image, &e.source_image);
+        r |= dup_or_null(src->pod_id, &e.pod_id);
+        r |= dup_or_null(src->thaw_cgroup, &e.thaw_cgroup);
         r |= dup_or_null(src->pushed_image, &e.pushed_image);
         if (r < 0) {
                 catalog_entry_done(&e);
@@ -317,7 +341,7 @@ int catalog_insert(Catalog *c, const CatalogEntry *e) {
                 c,
                 "INSERT INTO checkpoints (" COLUMNS ") VALUES "
                 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-                "?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
+                "?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)",
                 &s);
         if (r < 0)
                 return r;
@@ -356,6 +380,10 @@ int catalog_insert(Catalog *c, const CatalogEntry *e) {
         r |= bind_text(s, 27, e->source_image);
         r |= sqlite_to_errno(sqlite3_bind_int(s, 28, e->push_pending));
         r |= bind_text(s, 29, e->pushed_image);
+        r |= bind_text(s, 30, e->pod_id);
+        r |= sqlite_to_errno(sqlite3_bind_int(s, 31, e->is_pod));
+        r |= bind_text(s, 32, e->thaw_cgroup);
+        r |= sqlite_to_errno(sqlite3_bind_int64(s, 33, (sqlite3_int64)e->frozen_usec));
         if (r < 0)
                 return -EINVAL;
         return e->state == CHECKPOINT_PENDING ? step_pending_change(c, s) : sqlite_to_errno(sqlite3_step(s));
@@ -407,6 +435,10 @@ static int row_to_entry_full(sqlite3_stmt *s, bool borrow, CatalogEntry *ret) {
         r |= col_text(s, 26, &e.source_image);
         e.push_pending = sqlite3_column_int(s, 27) != 0;
         r |= col_text(s, 28, &e.pushed_image);
+        r |= col_text(s, 29, &e.pod_id);
+        e.is_pod = sqlite3_column_int(s, 30) != 0;
+        r |= col_text(s, 31, &e.thaw_cgroup);
+        e.frozen_usec = (uint64_t)sqlite3_column_int64(s, 32);
 #undef col_text
         if (r < 0) {
                 catalog_entry_done(&e);
@@ -540,6 +572,36 @@ int catalog_set_thaw(Catalog *c, const char *id, bool thaw) {
         return change_one_full(c, "UPDATE checkpoints SET thaw = ?2 WHERE id = ?1", id, thaw, NULL, true);
 }
 
+int catalog_set_thaw_cgroup(Catalog *c, const char *id, const char *cgroup) {
+        return change_one_full(c, "UPDATE checkpoints SET thaw_cgroup = ?3 WHERE id = ?1", id, 0, cgroup,
+                               true);
+}
+
+int catalog_set_pod_ready(Catalog *c, const char *pod_id, uint64_t frozen_usec, size_t n,
+                          const char *const *ids, const uint64_t *sizes, const char *const *checksums) {
+        uint64_t total = 0;
+        int r = catalog_begin(c);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                r = catalog_set_ready(c, ids[i], sizes[i], checksums[i]);
+                total += sizes[i];
+        }
+        if (r >= 0)
+                r = change_one(c,
+                               "UPDATE checkpoints SET state = 2, size_bytes = ?2, thaw_cgroup = '' "
+                               "WHERE id = ?1 AND is_pod != 0",
+                               pod_id, (int64_t)total, NULL);
+        if (r >= 0)
+                r = change_one(c, "UPDATE checkpoints SET frozen_usec = ?2 WHERE id = ?1", pod_id,
+                               (int64_t)frozen_usec, NULL);
+        if (r < 0) {
+                (void)catalog_rollback(c);
+                return r;
+        }
+        return catalog_commit(c);
+}
+
 int catalog_set_pushed(Catalog *c, const char *id, const char *pushed_image) {
         if (isempty(pushed_image))
                 return -EINVAL;
@@ -589,9 +651,9 @@ int catalog_delete(Catalog *c, const char *id) {
 /* Builds "WHERE ..." for a filter; binds in the same order. */
 static int filter_sql(const CatalogFilter *f, char *buf, size_t size) {
         static const char *const cols[] = {"containerd_namespace", "k8s_namespace", "k8s_pod",
-                                           "k8s_container", "container_id"};
-        const char *vals[] = {f->containerd_namespace, f->k8s_namespace, f->k8s_pod, f->k8s_container,
-                              f->container_id};
+                                           "k8s_container",        "container_id",  "pod_id"};
+        const char *vals[] = {f->containerd_namespace, f->k8s_namespace, f->k8s_pod,
+                              f->k8s_container,        f->container_id,  f->pod_id};
         size_t n = 0;
         int k = 0;
 
@@ -610,8 +672,8 @@ static int filter_sql(const CatalogFilter *f, char *buf, size_t size) {
 
 /* Prepares sql (built around filter_sql()'s WHERE clause) and binds f's values to it. */
 static int prepare_filtered(Catalog *c, const char *sql, const CatalogFilter *f, sqlite3_stmt **ret) {
-        const char *vals[] = {f->containerd_namespace, f->k8s_namespace, f->k8s_pod, f->k8s_container,
-                              f->container_id};
+        const char *vals[] = {f->containerd_namespace, f->k8s_namespace, f->k8s_pod,
+                              f->k8s_container,        f->container_id,  f->pod_id};
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
         int k = 1, r;
 
@@ -688,12 +750,13 @@ int catalog_count(Catalog *c, const CatalogFilter *f, uint64_t *ret) {
 
 int catalog_counts(Catalog *c, CatalogCounts *ret) {
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
-        int r = prepare(
-                c,
-                "SELECT COALESCE(SUM(state = 2), 0), COALESCE(SUM(state = 1), 0), "
-                "COALESCE(SUM(state = 3), 0), COALESCE(SUM(pinned), 0), COALESCE(SUM(size_bytes), 0) "
-                "FROM checkpoints",
-                &s);
+        int r = prepare(c,
+                        "SELECT COALESCE(SUM(state = 2), 0), COALESCE(SUM(state = 1), 0), "
+                        "COALESCE(SUM(state = 3), 0), COALESCE(SUM(pinned), 0), "
+                        /* a pod checkpoint's size is its members': counted once */
+                        "COALESCE(SUM(CASE WHEN is_pod != 0 THEN 0 ELSE size_bytes END), 0) "
+                        "FROM checkpoints",
+                        &s);
         if (r < 0)
                 return r;
         int rc = sqlite3_step(s);

@@ -8,9 +8,10 @@
  * full disk, -EIO anything else). */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#define CATALOG_SCHEMA_VERSION 7
+#define CATALOG_SCHEMA_VERSION 8
 
 /* Numbers match kybernate.v1.CheckpointState. */
 typedef enum CheckpointState {
@@ -76,6 +77,18 @@ typedef struct CatalogEntry {
          * then). A ready row still marked is pushed at start-up. */
         bool push_pending;
         char *pushed_image;
+        /* schema 8: whole pods. A pod checkpoint (is_pod) has no images of
+         * its own: container_id is the pod's sandbox, k8s_container empty,
+         * and one member row per container names it in pod_id. Members are
+         * made ready together with their pod, in one transaction, and go
+         * with it. thaw_cgroup: set in the pending pod row, before the pod's
+         * cgroup is frozen, to that cgroup's freezer directory; start-up
+         * recovery thaws it (before the members' own thaw marks). frozen_usec:
+         * how long the pod's containers were frozen. */
+        char *pod_id;
+        bool is_pod;
+        char *thaw_cgroup;
+        uint64_t frozen_usec;
 } CatalogEntry;
 
 /* Empty or NULL fields do not filter. */
@@ -85,8 +98,9 @@ typedef struct CatalogFilter {
         const char *k8s_pod;
         const char *k8s_container;
         const char *container_id;
-        int state;      /* 0 = any */
-        uint32_t limit; /* 0 = none */
+        const char *pod_id; /* the members of that pod checkpoint */
+        int state;          /* 0 = any */
+        uint32_t limit;     /* 0 = none */
 } CatalogFilter;
 
 typedef struct CatalogCounts {
@@ -127,6 +141,13 @@ int catalog_set_state(Catalog *c, const char *id, CheckpointState state);
 int catalog_set_pushed(Catalog *c, const char *id, const char *pushed_image);
 /* Records that the dump is complete (files written, not necessarily synced). */
 int catalog_set_dumped(Catalog *c, const char *id, const char *boot_id);
+/* The pod checkpoint pod_id and all its members ready, in one transaction;
+ * sizes and checksums of the members (n of them, ids[i]) as for
+ * catalog_set_ready(); the pod's size is their sum. */
+int catalog_set_pod_ready(Catalog *c, const char *pod_id, uint64_t frozen_usec, size_t n,
+                          const char *const *ids, const uint64_t *sizes, const char *const *checksums);
+/* Sets or clears the pending pod row's thaw_cgroup mark. */
+int catalog_set_thaw_cgroup(Catalog *c, const char *id, const char *cgroup);
 /* Sets or clears the pending row's thaw mark. */
 int catalog_set_thaw(Catalog *c, const char *id, bool thaw);
 int catalog_set_pinned(Catalog *c, const char *id, bool pinned);

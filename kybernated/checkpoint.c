@@ -47,10 +47,12 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "checkpoint.h"
 #include "log.h"
 #include "metadata.h"
 #include "mount-util.h"
 #include "ops.h"
+#include "pod-volumes.h"
 #include "push.h"
 #include "resolve.h"
 #include "rootfs-diff.h"
@@ -79,6 +81,12 @@ typedef struct CheckpointJob {
         bool we_paused; /* resume the container before the job ends */
         int fail_error; /* a failure waiting for that resume */
         char *fail_what;
+        /* A member of a pod checkpoint (checkpoint.h): frozen, thawed and
+         * made ready by the pod, told of its progress through these. */
+        const CheckpointMemberHooks *hooks;
+        void *hooks_userdata;
+        bool member;        /* a pod's (hooks set once its row is in) */
+        bool member_dumped; /* hooks->dumped called */
 } CheckpointJob;
 
 static void job_free(CheckpointJob *j) {
@@ -198,6 +206,17 @@ static void job_fail(CheckpointJob *j, int error, const char *what) {
         log_error("Checkpoint of %s/%s failed: %s%s%s%s%s", j->entry.containerd_namespace,
                   j->entry.container_id, what, last ? ": " : "", last ? last : "",
                   kept_dump ? "; CRIU log kept at " : "", kept_dump ? kept_dump : "");
+        if (j->hooks) {
+                _cleanup_free_ char *msg = NULL;
+                if (asprintf(&msg, "%s%s%s%s%s", what, last ? ": " : "", last ? last : "",
+                             kept_dump ? "; CRIU log kept at " : "", kept_dump ? kept_dump : "") < 0)
+                        msg = NULL;
+                if (!j->member_dumped) {
+                        j->member_dumped = true;
+                        j->hooks->dumped(j->hooks_userdata, error > 0 ? -error : error);
+                }
+                j->hooks->done(j->hooks_userdata, error > 0 ? -error : error, 0, NULL, msg ? msg : what);
+        }
         if (j->conn)
                 connection_send_error(j->conn, error, "checkpoint of %s/%s failed: %s%s%s%s%s%s%s",
                                       j->entry.containerd_namespace, j->entry.container_id, what,
@@ -220,6 +239,12 @@ static void job_finished(int r, uint64_t size, const char *checksum, void *userd
         /* The directory entry of <id> itself must be durable too. */
         if (m->config->durable && (r = store_fsync_path(m->checkpoints_dir)) < 0) {
                 job_fail(j, r, "syncing the store directory failed");
+                return;
+        }
+        if (j->member) {
+                /* The pod makes it ready, with the others. */
+                j->hooks->done(j->hooks_userdata, 0, size, checksum, NULL);
+                job_free(j);
                 return;
         }
         r = catalog_set_ready(m->catalog, j->entry.id, size, checksum);
@@ -360,6 +385,9 @@ static void capture_child(void *userdata, int result_fd) {
         RootfsDiffStats st = {};
         int r = rootfs_diff_capture_limited(j->overlay.upperdir, j->overlay.userxattr, j->rootfs, j->dir,
                                             j->manager->config->max_rootfs_diff_bytes, &st);
+        /* A pod's member: the pod's emptyDir volumes it mounts, of the same instant. */
+        if (r >= 0 && j->member)
+                r = pod_volumes_capture(j->spec, j->dir);
         char out[160];
         int n = snprintf(out, sizeof(out), "%d %llu %llu %llu %llu %llu\n", r,
                          (unsigned long long)st.entries, (unsigned long long)st.deleted,
@@ -399,6 +427,13 @@ static int on_checkpoint_exit(sd_event_source *s, const siginfo_t *si, void *use
                 job_fail(j, EIO, what);
                 return 0;
         }
+        if (j->member) {
+                /* Still frozen: the pod thaws (or stops) its containers once all are dumped. */
+                j->member_dumped = true;
+                j->hooks->dumped(j->hooks_userdata, 0);
+                job_finish(j);
+                return 0;
+        }
         if (!(j->entry.options & CKPT_OPT_LEAVE_RUNNING))
                 j->we_paused = false; /* the dump ended the container */
         if (j->we_paused) {
@@ -430,7 +465,9 @@ static void job_finish(CheckpointJob *j) {
          * container is gone): should the daemon die before the row is ready,
          * the next start in this boot completes it instead of removing it. */
         char boot_id[40];
-        if (store_boot_id(boot_id) >= 0)
+        /* A member stays frozen, and its thaw mark set, until the pod thaws
+         * it; unfinished, it goes with its pod after a crash. */
+        if (!j->member && store_boot_id(boot_id) >= 0)
                 (void)catalog_set_dumped(m->catalog, j->entry.id, boot_id);
         r = checksum_task_start(m->event, j->dir, NULL, m->config->durable, job_finished, j, NULL);
         if (r < 0)
@@ -478,7 +515,8 @@ static int job_start_checkpoint(CheckpointJob *j) {
                                              .ext_unix_sk = o & CKPT_OPT_EXT_UNIX_SK,
                                              .shell_job = o & CKPT_OPT_SHELL_JOB,
                                              .file_locks = o & CKPT_OPT_FILE_LOCKS},
-                                    .leave_running = o & CKPT_OPT_LEAVE_RUNNING};
+                                    /* a pod stops its members itself, once all are dumped */
+                                    .leave_running = (o & CKPT_OPT_LEAVE_RUNNING) || j->member};
         Argv a = {};
         job_add_runc(j, &a);
         runc_add_checkpoint(&a, &co, j->entry.container_id);
@@ -588,7 +626,7 @@ static void job_find_rootfs(CheckpointJob *j, const char *spec, const char *stat
 }
 
 /* With the container's runc state in hand: identity, pending row, runc. */
-static void job_continue_with_state(CheckpointJob *j, const char *state_json, const char *what) {
+static int job_continue_with_state(CheckpointJob *j, const char *state_json, const char *what) {
         Manager *m = j->manager;
         _cleanup_free_ char *bundle = NULL, *spec_path = NULL, *spec = NULL;
         int r;
@@ -598,16 +636,16 @@ static void job_continue_with_state(CheckpointJob *j, const char *state_json, co
                 char msg[128];
                 snprintf(msg, sizeof(msg), "could not parse %s", what);
                 job_fail(j, EBADMSG, msg);
-                return;
+                return -EBADMSG;
         }
         if (asprintf(&spec_path, "%s/config.json", bundle) < 0) {
                 job_fail(j, ENOMEM, "out of memory");
-                return;
+                return -ENOMEM;
         }
         r = read_full_file(spec_path, SPEC_MAX_BYTES, &spec, NULL);
         if (r < 0 || metadata_from_spec(spec, &j->entry) < 0) {
                 job_fail(j, r < 0 ? r : EBADMSG, "could not read the container's OCI spec");
-                return;
+                return -EBADMSG;
         }
         j->entry.bundle = TAKE_PTR(bundle);
         job_find_rootfs(j, spec, state_json);
@@ -618,20 +656,22 @@ static void job_continue_with_state(CheckpointJob *j, const char *state_json, co
         j->entry.thaw = metadata_runc_state_frozen(state_json) == 0;
         j->entry.runc_root = strdup(j->runc_root);
         /* Marked with the row, so a kill before the push is done leaves it to do at start-up (push.h). */
-        j->entry.push_pending = m->config->push_to != NULL;
+        j->entry.push_pending = m->config->push_to != NULL && !j->member;
         if (!j->entry.runc_root) {
                 job_fail(j, ENOMEM, "out of memory");
-                return;
+                return -ENOMEM;
         }
 
         r = catalog_insert(m->catalog, &j->entry);
         if (r < 0) {
                 job_fail(j, r,
                          r == -EEXIST ? "the name is taken by another checkpoint" : "catalog insert failed");
-                return;
+                return r;
         }
         j->row_inserted = true;
-        job_before_dump(j, state_json);
+        if (!j->member) /* a member waits for its pod to freeze it */
+                job_before_dump(j, state_json);
+        return 0;
 }
 
 static int on_state_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
@@ -659,7 +699,7 @@ static int on_state_exit(sd_event_source *s, const siginfo_t *si, void *userdata
                 job_fail(j, r, "could not read `runc state` output");
                 return 0;
         }
-        job_continue_with_state(j, out, "`runc state` output");
+        (void)job_continue_with_state(j, out, "`runc state` output");
         return 0;
 }
 
@@ -678,11 +718,158 @@ static char *read_runc_state_file(CheckpointJob *j) {
         return text;
 }
 
-void op_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req) {
+bool checkpoint_request_valid(Connection *c, const Kybernate__V1__CheckpointRequest *req) {
         Manager *m = c->manager;
+        if (!isempty(req->name) && !ident_valid(req->name, NAME_MAX_LEN)) {
+                connection_send_error(c, EINVAL, "invalid name: use 1-%d characters of [A-Za-z0-9._-]",
+                                      NAME_MAX_LEN);
+                return false;
+        }
+        if (!isempty(req->runc_root) && !path_allowed(req->runc_root, (char *[]){(char *)"/", NULL})) {
+                connection_send_error(c, EINVAL, "runc_root must be an absolute normalized path");
+                return false;
+        }
+        if (!isempty(req->image_ref) && !image_ref_valid(req->image_ref)) {
+                connection_send_error(c, EINVAL, "invalid image_ref: use 1-%d printable ASCII characters",
+                                      IMAGE_REF_MAX);
+                return false;
+        }
+        if (!isempty(req->name)) {
+                CatalogEntry other = {};
+                int r = catalog_get_by_name(m->catalog, req->name, &other);
+                catalog_entry_done(&other);
+                if (r >= 0) {
+                        connection_send_error(c, EEXIST, "a checkpoint named '%s' exists already",
+                                              req->name);
+                        return false;
+                }
+        }
+        if (m->no_spawn) {
+                connection_send_error(c, EOPNOTSUPP, "checkpoints disabled in this instance");
+                return false;
+        }
+        return true;
+}
+
+/* A new job for container_id under runc_root (NULL: the namespace's
+ * default), with its id, directory and work directory; NULL with *ret_error
+ * set (a negative errno) when that failed. */
+static CheckpointJob *job_new(Manager *m, const char *containerd_namespace, const char *container_id,
+                              const char *runc_root, uint32_t options, int *ret_error) {
         char id[33];
         int r;
 
+        CheckpointJob *j = calloc(1, sizeof(*j));
+        if (!j) {
+                *ret_error = -ENOMEM;
+                return NULL;
+        }
+        m->n_jobs++;
+        j->manager = m;
+        j->capture_fd = -EBADF;
+        j->started_usec = (int64_t)now_monotonic_usec();
+        CatalogEntry *e = &j->entry;
+        e->state = CHECKPOINT_PENDING;
+        e->created_ns = now_realtime_ns();
+        e->durable = m->config->durable;
+        e->options = options;
+        r = store_new_id(id);
+        if (r >= 0) {
+                e->id = strdup(id);
+                e->containerd_namespace = strdup(containerd_namespace);
+                e->container_id = strdup(container_id);
+                e->runc_version = strdup(m->runc_version ? m->runc_version : "");
+                e->criu_version = strdup(m->criu_version ? m->criu_version : "");
+                e->kernel_version = strdup(m->kernel_version ? m->kernel_version : "");
+                if (!isempty(runc_root))
+                        j->runc_root = strdup(runc_root);
+                else if (asprintf(&j->runc_root, "%s/%s", m->config->runc_root_base, containerd_namespace) <
+                         0)
+                        j->runc_root = NULL;
+                r = manager_checkpoint_dir(m, id, &j->dir);
+                if (r >= 0 && (!e->id || !e->containerd_namespace || !e->container_id || !j->runc_root ||
+                               !e->runc_version || !e->criu_version || !e->kernel_version))
+                        r = -ENOMEM;
+        }
+        _cleanup_free_ char *work = r >= 0 ? job_path(j, "work") : NULL;
+        if (r >= 0 && !work)
+                r = -ENOMEM;
+        if (r >= 0 && (mkdir(j->dir, 0700) < 0 || mkdir(work, 0700) < 0)) {
+                r = negative_errno();
+                (void)remove_tree_one_fs(j->dir);
+        }
+        if (r < 0) {
+                *ret_error = r;
+                job_free(j);
+                return NULL;
+        }
+        return j;
+}
+
+static uint32_t request_options(const Kybernate__V1__CheckpointOptions *o) {
+        uint32_t options = 0;
+        if (o) {
+                options |= o->leave_running ? CKPT_OPT_LEAVE_RUNNING : 0;
+                options |= o->tcp_established ? CKPT_OPT_TCP_ESTABLISHED : 0;
+                options |= o->ext_unix_sk ? CKPT_OPT_EXT_UNIX_SK : 0;
+                options |= o->file_locks ? CKPT_OPT_FILE_LOCKS : 0;
+                options |= o->shell_job ? CKPT_OPT_SHELL_JOB : 0;
+        }
+        return options;
+}
+
+uint32_t checkpoint_request_options(const Kybernate__V1__CheckpointRequest *req) {
+        return request_options(req->options);
+}
+
+int checkpoint_member_new(Manager *m, const char *pod_id, const char *containerd_namespace,
+                          const char *container_id, const char *runc_root, const char *state_json,
+                          uint32_t options, const CheckpointMemberHooks *hooks, void *userdata,
+                          CheckpointJob **ret, char **ret_id) {
+        int r;
+        CheckpointJob *j = job_new(m, containerd_namespace, container_id, runc_root, options, &r);
+        if (!j)
+                return r;
+        j->entry.pod_id = strdup(pod_id);
+        char *id = strdup(j->entry.id);
+        if (!j->entry.pod_id || !id) {
+                free(id);
+                (void)remove_tree_one_fs(j->dir);
+                job_free(j);
+                return -ENOMEM;
+        }
+        /* Hooks only once the row is in: a failure before that is returned. */
+        j->member = true;
+        r = job_continue_with_state(j, state_json, "runc's state.json");
+        if (r < 0) {
+                free(id);
+                return r; /* j is gone, with its directory */
+        }
+        j->hooks = hooks;
+        j->hooks_userdata = userdata;
+        *ret = j;
+        *ret_id = id;
+        return 0;
+}
+
+void checkpoint_member_dump(CheckpointJob *j) {
+        int r = j->overlay.upperdir ? job_start_capture(j) : job_start_checkpoint(j);
+        if (r < 0)
+                job_fail(j, r, "starting runc or the capture failed");
+}
+
+void checkpoint_member_cancel(CheckpointJob *j, const char *why) {
+        job_fail(j, ECANCELED, why);
+}
+
+void op_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req) {
+        Manager *m = c->manager;
+        int r;
+
+        if (!isempty(req->pod)) {
+                op_pod_checkpoint(c, req);
+                return;
+        }
         if (!ident_valid(req->containerd_namespace, IDENT_MAX_LEN) ||
             !ident_valid(req->container_id, IDENT_MAX_LEN)) {
                 connection_send_error(
@@ -692,115 +879,43 @@ void op_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req) {
                         IDENT_MAX_LEN);
                 return;
         }
-        if (!isempty(req->name) && !ident_valid(req->name, NAME_MAX_LEN)) {
-                connection_send_error(c, EINVAL, "invalid name: use 1-%d characters of [A-Za-z0-9._-]",
-                                      NAME_MAX_LEN);
+        if (!checkpoint_request_valid(c, req))
                 return;
-        }
-        if (!isempty(req->runc_root) && !path_allowed(req->runc_root, (char *[]){(char *)"/", NULL})) {
-                connection_send_error(c, EINVAL, "runc_root must be an absolute normalized path");
-                return;
-        }
-        if (!isempty(req->image_ref) && !image_ref_valid(req->image_ref)) {
-                connection_send_error(c, EINVAL, "invalid image_ref: use 1-%d printable ASCII characters",
-                                      IMAGE_REF_MAX);
-                return;
-        }
-        if (!isempty(req->name)) {
-                CatalogEntry other = {};
-                r = catalog_get_by_name(m->catalog, req->name, &other);
-                catalog_entry_done(&other);
-                if (r >= 0) {
-                        connection_send_error(c, EEXIST, "a checkpoint named '%s' exists already",
-                                              req->name);
-                        return;
-                }
-        }
-        if (m->no_spawn) {
-                connection_send_error(c, EOPNOTSUPP, "checkpoints disabled in this instance");
-                return;
-        }
-
-        CheckpointJob *j = calloc(1, sizeof(*j));
+        CheckpointJob *j = job_new(m, req->containerd_namespace, req->container_id, req->runc_root,
+                                   request_options(req->options), &r);
         if (!j) {
-                connection_send_error(c, ENOMEM, "out of memory");
+                connection_send_error(c, r, "creating the checkpoint failed: %s", strerror(-r));
                 return;
         }
-        m->n_jobs++;
-        j->manager = m;
-        j->capture_fd = -EBADF;
-        j->conn = c;
-        j->started_usec = (int64_t)now_monotonic_usec();
         CatalogEntry *e = &j->entry;
-        const Kybernate__V1__CheckpointOptions *o = req->options;
-        e->state = CHECKPOINT_PENDING;
-        e->created_ns = now_realtime_ns();
-        e->durable = m->config->durable;
+        j->conn = c;
         e->pinned = req->has_pin && req->pin;
         e->allow_cross_namespace = req->has_allow_cross_namespace && req->allow_cross_namespace;
-        if (o) {
-                e->options |= o->leave_running ? CKPT_OPT_LEAVE_RUNNING : 0;
-                e->options |= o->tcp_established ? CKPT_OPT_TCP_ESTABLISHED : 0;
-                e->options |= o->ext_unix_sk ? CKPT_OPT_EXT_UNIX_SK : 0;
-                e->options |= o->file_locks ? CKPT_OPT_FILE_LOCKS : 0;
-                e->options |= o->shell_job ? CKPT_OPT_SHELL_JOB : 0;
-        }
-        r = store_new_id(id);
-        if (r >= 0) {
-                e->id = strdup(id);
-                e->containerd_namespace = strdup(req->containerd_namespace);
-                e->container_id = strdup(req->container_id);
-                e->name = isempty(req->name) ? NULL : strdup(req->name);
-                e->image_ref = isempty(req->image_ref) ? NULL : strdup(req->image_ref);
-                e->runc_version = strdup(m->runc_version ? m->runc_version : "");
-                e->criu_version = strdup(m->criu_version ? m->criu_version : "");
-                e->kernel_version = strdup(m->kernel_version ? m->kernel_version : "");
-                if (!isempty(req->runc_root))
-                        j->runc_root = strdup(req->runc_root);
-                else if (asprintf(&j->runc_root, "%s/%s", m->config->runc_root_base,
-                                  req->containerd_namespace) < 0)
-                        j->runc_root = NULL;
-                r = manager_checkpoint_dir(m, id, &j->dir);
-                if (r >= 0 && (!e->id || !e->containerd_namespace || !e->container_id || !j->runc_root ||
-                               !e->runc_version || !e->criu_version || !e->kernel_version))
-                        r = -ENOMEM;
-        }
-        if (r < 0) {
-                connection_send_error(c, r, "out of memory");
-                job_free(j);
-                return;
-        }
-        _cleanup_free_ char *work = job_path(j, "work");
-        _cleanup_free_ char *state_out = job_path(j, "work/runc-state.json");
-        if (!work || !state_out) {
+        if ((!isempty(req->name) && !(e->name = strdup(req->name))) ||
+            (!isempty(req->image_ref) && !(e->image_ref = strdup(req->image_ref)))) {
                 connection_send_error(c, ENOMEM, "out of memory");
-                job_free(j);
-                return;
-        }
-        if (mkdir(j->dir, 0700) < 0 || mkdir(work, 0700) < 0) {
-                r = negative_errno();
-                connection_send_error(c, r, "creating %s failed: %s", j->dir, strerror(-r));
                 (void)remove_tree_one_fs(j->dir);
                 job_free(j);
                 return;
         }
         c->op = j;
         c->op_detach = job_detach;
-        log_info("Checkpoint %s of %s/%s started (uid %u)", id, e->containerd_namespace, e->container_id,
+        log_info("Checkpoint %s of %s/%s started (uid %u)", e->id, e->containerd_namespace, e->container_id,
                  (unsigned)c->cred.uid);
 
         _cleanup_free_ char *state = read_runc_state_file(j);
         if (state) {
-                job_continue_with_state(j, state, "runc's state.json");
+                (void)job_continue_with_state(j, state, "runc's state.json");
                 return;
         }
+        _cleanup_free_ char *state_out = job_path(j, "work/runc-state.json");
         Argv a = {};
         job_add_runc(j, &a);
         argv_add(&a, "state");
         argv_add(&a, e->container_id);
         _cleanup_free_ char **argv = NULL;
         pid_t pid;
-        r = argv_take(&a, &argv);
+        r = state_out ? argv_take(&a, &argv) : -ENOMEM;
         if (r >= 0)
                 r = spawn_logged(argv, state_out, &pid);
         if (r < 0) {

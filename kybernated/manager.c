@@ -85,19 +85,6 @@ typedef struct Unfinished {
         const char *boot_id;
 } Unfinished;
 
-static int strv_push_dup(char ***l, const char *s) {
-        size_t n = 0;
-        while (*l && (*l)[n])
-                n++;
-        char **nl = realloc(*l, (n + 2) * sizeof(char *));
-        if (!nl)
-                return -ENOMEM;
-        *l = nl;
-        nl[n] = strdup(s);
-        nl[n + 1] = NULL;
-        return nl[n] ? 0 : -ENOMEM;
-}
-
 static int collect_unfinished(const CatalogEntry *e, void *userdata) {
         Unfinished *u = userdata;
         bool done_dumping = e->state == CHECKPOINT_PENDING && !isempty(e->dumped_boot_id) &&

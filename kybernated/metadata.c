@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "image-ref.h"
 #include "metadata.h"
 #include "resolve.h"
 #include "util.h"
@@ -304,10 +305,104 @@ int metadata_read_kybernate_json(const char *dir, CatalogEntry *e) {
         return 0;
 }
 
+int metadata_base_image_ref(const char *image_ref, const char *image_digest, char **ret) {
+        *ret = NULL;
+        if (isempty(image_ref))
+                return 0;
+        ImageRef r = {};
+        const char *why;
+        char *s = NULL;
+        /* A reference that already names its digest, or one that cannot be
+         * parsed here (no registry host written out: as recorded), is kept;
+         * a tag is pinned to the digest when we know it. */
+        if (!isempty(image_digest) && image_digest_valid(image_digest) && !strchr(image_ref, '@') &&
+            image_ref_parse(image_ref, &r, &why) >= 0) {
+                s = image_ref_pinned(&r, image_digest);
+                image_ref_done(&r);
+        } else
+                s = strdup(image_ref);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+/* CRI's container state CONTAINER_RUNNING (runtime.v1 ContainerState). */
+#define CRI_CONTAINER_RUNNING 1
+
+/* The Kubernetes labels CRI puts on a container (kubelet's, from the pod). */
+static int add_labels(cJSON *o, const CatalogEntry *e) {
+        cJSON *l = cJSON_AddObjectToObject(o, "labels");
+        if (!l)
+                return -ENOMEM;
+        const struct {
+                const char *k, *v;
+        } kv[] = {
+                {"io.kubernetes.pod.namespace", e->k8s_namespace},
+                {"io.kubernetes.pod.name", e->k8s_pod},
+                {"io.kubernetes.container.name", e->k8s_container},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(kv); i++)
+                if (!isempty(kv[i].v) && !cJSON_AddStringToObject(l, kv[i].k, kv[i].v))
+                        return -ENOMEM;
+        return 0;
+}
+
+/* The container's own annotations, as far as the spec has them: those CRI
+ * copied from the container's config (its runtime's allow-list), not the
+ * ones it adds itself (io.kubernetes.cri.*, io.containerd.*). */
+static int add_annotations(cJSON *o, const char *dir) {
+        cJSON *a = cJSON_AddObjectToObject(o, "annotations");
+        if (!a)
+                return -ENOMEM;
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        if (asprintf(&path, "%s/spec.dump", dir) < 0)
+                return -ENOMEM;
+        if (read_full_file(path, SPEC_MAX_BYTES, &text, NULL) < 0)
+                return 0;
+        _cleanup_cjson_ cJSON *spec = cJSON_Parse(text);
+        const cJSON *ann = cJSON_GetObjectItemCaseSensitive(spec, "annotations"), *v;
+        if (!cJSON_IsObject(ann))
+                return 0;
+        cJSON_ArrayForEach(v, ann) {
+                if (!cJSON_IsString(v) || !v->string || startswith(v->string, "io.kubernetes.cri.") ||
+                    startswith(v->string, "io.containerd."))
+                        continue;
+                if (!cJSON_AddStringToObject(a, v->string, v->valuestring))
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int metadata_write_status_dump(const char *dir, const CatalogEntry *e, bool sync) {
+        _cleanup_cjson_ cJSON *o = cJSON_CreateObject();
+        _cleanup_free_ char *ref = NULL;
+        if (!o || metadata_base_image_ref(e->image_ref, e->image_digest, &ref) < 0)
+                return -ENOMEM;
+        const char *name = !isempty(e->k8s_container) ? e->k8s_container : e->container_id;
+        cJSON *md, *img;
+        if (!cJSON_AddStringToObject(o, "id", e->container_id ? e->container_id : "") ||
+            !(md = cJSON_AddObjectToObject(o, "metadata")) ||
+            !cJSON_AddStringToObject(md, "name", name ? name : "") ||
+            !cJSON_AddNumberToObject(o, "state", CRI_CONTAINER_RUNNING) ||
+            !(img = cJSON_AddObjectToObject(o, "image")) ||
+            !cJSON_AddStringToObject(img, "image", e->image_ref ? e->image_ref : "") ||
+            !cJSON_AddStringToObject(img, "user_specified_image", e->image_ref ? e->image_ref : "") ||
+            !cJSON_AddStringToObject(o, "image_ref", ref ? ref : ""))
+                return -ENOMEM;
+        int r = add_labels(o, e);
+        if (r >= 0)
+                r = add_annotations(o, dir);
+        if (r < 0)
+                return r;
+        return write_json(dir, "status.dump", o, sync);
+}
+
 int metadata_write_config_dump(const char *dir, const CatalogEntry *e, const char *created_rfc3339,
                                bool sync) {
         _cleanup_cjson_ cJSON *o = cJSON_CreateObject();
-        if (!o)
+        _cleanup_free_ char *ref = NULL;
+        if (!o || metadata_base_image_ref(e->image_ref, e->image_digest, &ref) < 0)
                 return -ENOMEM;
         char now[40];
         rfc3339(e->created_ns, now);
@@ -315,11 +410,15 @@ int metadata_write_config_dump(const char *dir, const CatalogEntry *e, const cha
         if (!cJSON_AddStringToObject(o, "id", e->container_id ? e->container_id : "") ||
             !cJSON_AddStringToObject(o, "name", name ? name : "") ||
             !cJSON_AddStringToObject(o, "rootfsImage", e->image_ref ? e->image_ref : "") ||
-            !cJSON_AddStringToObject(o, "rootfsImageRef", e->image_digest ? e->image_digest : "") ||
+            !cJSON_AddStringToObject(o, "rootfsImageRef", ref ? ref : "") ||
             !cJSON_AddStringToObject(o, "rootfsImageName", e->image_ref ? e->image_ref : "") ||
             !cJSON_AddStringToObject(o, "runtime", "runc") ||
             !cJSON_AddStringToObject(o, "createdTime", !isempty(created_rfc3339) ? created_rfc3339 : now) ||
             !cJSON_AddStringToObject(o, "checkpointedTime", now))
                 return -ENOMEM;
-        return write_json(dir, "config.dump", o, sync);
+        int r = write_json(dir, "config.dump", o, sync);
+        if (r < 0)
+                return r;
+        /* containerd 2.x's CRI restore reads it beside config.dump. */
+        return metadata_write_status_dump(dir, e, sync);
 }

@@ -50,7 +50,22 @@ int metadata_set_rootfs_diff(const char *dir, const MetadataRootfsDiff *d, bool 
 /* Reads identity fields of kybernate.json into e (fields already set kept). */
 int metadata_read_kybernate_json(const char *dir, CatalogEntry *e);
 
-/* config.dump: id, name, rootfsImageName, rootfsImage, runtime, createdTime,
- * checkpointedTime. */
+/* config.dump: id, name, rootfsImageName, rootfsImage, rootfsImageRef (the
+ * base image to pull, metadata_base_image_ref()), runtime, createdTime,
+ * checkpointedTime; then status.dump (metadata_write_status_dump()). */
 int metadata_write_config_dump(const char *dir, const CatalogEntry *e, const char *created_rfc3339,
                                bool sync);
+
+/* status.dump: the container's status as CRI's ContainerStatus in JSON (the
+ * field names of runtime.v1's protobuf), which containerd 2.x's CRI restore
+ * reads beside config.dump and spec.dump: id, metadata.name, state RUNNING,
+ * image (the reference the container was created from), image_ref (what to
+ * pull), the Kubernetes labels we know and the container's annotations from
+ * dir/spec.dump (not CRI's own io.kubernetes.cri.*, io.containerd.*). */
+int metadata_write_status_dump(const char *dir, const CatalogEntry *e, bool sync);
+
+/* The base image as a pullable reference (config.dump's rootfsImageRef):
+ * image_ref pinned to image_digest ("HOST/REPO@DIGEST") when the digest is
+ * known and image_ref has a registry host and no digest of its own, else
+ * image_ref as it is; *ret NULL when image_ref is empty. */
+int metadata_base_image_ref(const char *image_ref, const char *image_digest, char **ret);

@@ -17,6 +17,8 @@
 
 /* checkpoint.c */
 void op_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req);
+/* op_checkpoint() of a whole pod (req->pod set): pod.c. */
+void op_pod_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *req);
 /* ops-catalog.c */
 void op_list(Connection *c, const Kybernate__V1__ListRequest *req);
 void op_inspect(Connection *c, const Kybernate__V1__InspectRequest *req);
@@ -50,6 +52,18 @@ void reply_info(Connection *c, int kind, const CatalogEntry *e);
 /* An adopted checkpoint (import, pull) is ready, of size bytes and checksum:
  * its row first, then e and the kybernate.json in its dir say so. */
 int adopt_ready(Manager *m, CatalogEntry *e, const char *dir, uint64_t size, const char *checksum);
+/* The members of a pod checkpoint as CheckpointInfo.members (PodMember
+ * {k8s_container, id}), newest first; the strings are copies, freed by
+ * pod_members_done(). */
+typedef struct PodMembers {
+        Kybernate__V1__PodMember *items;
+        Kybernate__V1__PodMember **ptrs;
+        size_t n, alloc;
+} PodMembers;
+int pod_members_load(Catalog *cat, const char *pod_id, PodMembers *ret);
+void pod_members_attach(PodMembers *pm, Kybernate__V1__CheckpointInfo *info);
+void pod_members_done(PodMembers *pm);
+
 /* Verifies e's checksum (taking e), then answers with the result `kind`
  * (resolve, inspect or export); count_restore records a restore. At most
  * config->max_verify_jobs hashing children run at once; the rest wait in a
@@ -57,6 +71,9 @@ int adopt_ready(Manager *m, CatalogEntry *e, const char *dir, uint64_t size, con
  * (VERIFY_QUEUE_MAX) already waiting gets EBUSY. */
 #define VERIFY_QUEUE_MAX 64u
 void start_verify(Connection *c, CatalogEntry *e, int kind, bool count_restore);
+/* The same for e, a member of pod checkpoint pod_id (NULL: start_verify()):
+ * a restore is counted on both. */
+void start_verify_member(Connection *c, CatalogEntry *e, const char *pod_id, int kind, bool count_restore);
 
 /* ops-transfer.c, for import and pull: a checkpoint unpacked into the staging
  * directory sd. staging_identity() fills e's identity from its kybernate.json
@@ -78,6 +95,7 @@ struct VerifyOp {
         CatalogEntry entry;
         char *path;
         bool count_restore; /* resolve, not dry run */
+        char *pod_id;       /* entry is a member of this pod checkpoint: counted too */
         bool privileged;    /* root's: queued ahead, never refused for a full queue */
         ChecksumTask *task; /* running */
         VerifyOp *next;     /* queued */

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include "freezer.h"
 #include "log.h"
 #include "recover.h"
 #include "spawn.h"
@@ -18,6 +19,7 @@ typedef struct Pending {
         char *id;
         char *container_id;
         char *runc_root;
+        char *thaw_cgroup; /* a pod's cgroup the dead daemon may have left frozen */
         bool thaw;
 } Pending;
 
@@ -31,6 +33,7 @@ static void pending_list_done(PendingList *l) {
                 free(l->items[i].id);
                 free(l->items[i].container_id);
                 free(l->items[i].runc_root);
+                free(l->items[i].thaw_cgroup);
         }
         free(l->items);
         *l = (PendingList){};
@@ -47,9 +50,10 @@ static int collect_pending(const CatalogEntry *e, void *userdata) {
                 .id = strdup(e->id),
                 .container_id = strdup(e->container_id ? e->container_id : ""),
                 .runc_root = strdup(e->runc_root ? e->runc_root : ""),
+                .thaw_cgroup = strdup(e->thaw_cgroup ? e->thaw_cgroup : ""),
                 .thaw = e->thaw,
         };
-        return p->id && p->container_id && p->runc_root ? 0 : -ENOMEM;
+        return p->id && p->container_id && p->runc_root && p->thaw_cgroup ? 0 : -ENOMEM;
 }
 
 static bool path_below(const char *path, const char *dir) {
@@ -162,6 +166,21 @@ int recover_thaw_pending(Manager *m) {
         if (r < 0) {
                 pending_list_done(&l);
                 return log_error_errno(r, "Failed to list pending checkpoints: %m");
+        }
+        /* A pod's cgroup first: its containers cannot be resumed while it is frozen. */
+        for (size_t i = 0; i < l.n; i++) {
+                const Pending *p = &l.items[i];
+                if (isempty(p->thaw_cgroup))
+                        continue;
+                r = freezer_path_valid(p->thaw_cgroup) ? freezer_set(p->thaw_cgroup, false, 0) : -EINVAL;
+                if (r >= 0)
+                        log_notice(
+                                "Thawed pod cgroup %s: pod checkpoint %s had frozen it when kybernated stopped",
+                                p->thaw_cgroup, p->id);
+                else if (r != -ENOENT)
+                        log_error_errno(r, "Pod checkpoint %s: cannot thaw cgroup %s: %m", p->id,
+                                        p->thaw_cgroup);
+                (void)catalog_set_thaw_cgroup(m->catalog, p->id, "");
         }
         for (size_t i = 0; i < l.n; i++) {
                 const Pending *p = &l.items[i];

@@ -5,6 +5,7 @@
 #include "containerd/task/v2/shim.pb-c.h"
 #include "log.h"
 #include "mount.h"
+#include "netlock.h"
 #include "util.h"
 
 /* Go's zero time, which containerd 1.6 expects in exited_at until a process exits. */
@@ -78,6 +79,7 @@ void container_free(Container *c) {
         free(c->rootfs);
         free(c->checkpoint);
         free(c->checkpoint_dir);
+        netlock_free(c->netlock); /* the other members' shims release it */
         free(c);
 }
 

@@ -60,8 +60,10 @@ struct Container {
         Spec spec;
         Process *init;
         Process *execs;
-        char *checkpoint;     /* restore from these images at Start */
-        char *checkpoint_dir; /* kybernated's checkpoint directory, for a RESTORE_FROM restore */
+        char *checkpoint;        /* restore from these images at Start */
+        char *checkpoint_dir;    /* kybernated's checkpoint directory, for a RESTORE_FROM restore */
+        bool restore_tcp;        /* the dump kept established TCP connections */
+        struct NetLock *netlock; /* a pod member's hold on the pod's loopback TCP (netlock.h) */
         bool rootfs_mounted;
         bool deleting;
         Cgroup *cgroup; /* known once the init has a pid */

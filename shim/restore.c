@@ -5,6 +5,8 @@
 #include "image-ref.h"
 #include "kyb-client.h"
 #include "log.h"
+#include "netlock.h"
+#include "pod-volumes.h"
 #include "restore.h"
 #include "rootfs-diff.h"
 #include "runc-args.h"
@@ -17,6 +19,12 @@
 #define RESOLVE_PULL_TIMEOUT_USEC (15 * 60 * USEC_PER_SEC)
 
 int restore_reference(const Spec *spec, const char **ret) {
+        *ret = NULL;
+        /* A pod's sandbox (pause) container gets the pod's annotations too
+         * (the runtime's pod_annotations): it is never restored, its
+         * containers are. */
+        if (streq_ptr(spec_annotation(spec, "io.kubernetes.cri.container-type"), "sandbox"))
+                return 0;
         const char *ref = spec_env(spec, RESTORE_ENV);
         if (!ref)
                 ref = spec_annotation(spec, RESTORE_ANNOTATION);
@@ -71,7 +79,31 @@ static void restore_failed(Op *op, Container *c, int code, const char *fmt, ...)
 
 static int apply_rootfs_diff(const void *arg) {
         const Op *op = arg;
-        return rootfs_diff_apply(op->src, op->dst);
+        int r = rootfs_diff_apply(op->src, op->dst);
+        if (r < 0)
+                return r;
+        /* A pod checkpoint's member also brings back the pod's emptyDir volumes. */
+        const Container *c = container_find(op->shim, op->cid);
+        _cleanup_free_ char *path = NULL, *spec = NULL;
+        if (!c || asprintf(&path, "%s/config.json", c->bundle) < 0)
+                return -ENOMEM;
+        r = read_full_file(path, 16u << 20, &spec, NULL);
+        return r < 0 ? r : pod_volumes_restore(op->src, spec);
+}
+
+static void on_held(pid_t pid, int status, int64_t at, void *userdata) {
+        Op *op = userdata;
+        Container *c = container_find(op->shim, op->cid);
+        if (!c)
+                return restore_failed(op, NULL, TTRPC_NOT_FOUND, "container %s went away during create",
+                                      op->cid);
+        if (status != 0)
+                return restore_failed(
+                        op, c, TTRPC_FAILED_PRECONDITION,
+                        "cannot hold the pod's loopback TCP for the restore of %s (iptables): %s", c->id,
+                        status < 128 ? strerror(status) : "killed");
+        op->restore_ready(op, c);
+        op_free(op);
 }
 
 static void on_rootfs_diff_applied(pid_t pid, int status, int64_t at, void *userdata) {
@@ -84,8 +116,27 @@ static void on_rootfs_diff_applied(pid_t pid, int status, int64_t at, void *user
                 return restore_failed(op, c, TTRPC_FAILED_PRECONDITION,
                                       "cannot restore the checkpoint's files into the rootfs of %s: %s",
                                       c->id, status < 128 ? strerror(status) : "killed");
+        /* A pod member: the pod's loopback TCP is held before its restore (netlock.h). */
+        if (c->netlock) {
+                int r = fork_call(op->shim->reaper, netlock_hold, c->netlock, on_held, op);
+                if (r < 0)
+                        return restore_failed(op, c, TTRPC_INTERNAL,
+                                              "cannot hold the pod's loopback TCP: %s", strerror(-r));
+                return;
+        }
         op->restore_ready(op, c);
         op_free(op);
+}
+
+/* A member of a pod checkpoint dumped with its TCP connections, restored into
+ * a pod with its own network namespace, with other members to come. */
+static int pod_member_netlock(Container *c, const Kybernate__V1__ResolveResponse *rr) {
+        const Kybernate__V1__CheckpointInfo *info = rr->info;
+        if (!info || isempty(info->pod_checkpoint_id) || !c->restore_tcp || rr->n_pod_containers < 2 ||
+            !c->spec.netns_path || !c->spec.sandbox_id)
+                return 0;
+        return netlock_new(c->spec.netns_path, info->pod_checkpoint_id, rr->pod_containers,
+                           rr->n_pod_containers, c->spec.sandbox_id, c->runc.root, &c->netlock);
 }
 
 static void on_resolved(int r, const Kybernate__V1__Response *resp, void *userdata) {
@@ -108,6 +159,11 @@ static void on_resolved(int r, const Kybernate__V1__Response *resp, void *userda
         c->checkpoint_dir = strdup(!isempty(rr->checkpoint_dir) ? rr->checkpoint_dir : rr->image_path);
         if (!c->checkpoint || !c->checkpoint_dir)
                 return restore_failed(op, c, TTRPC_INTERNAL, "out of memory");
+        c->restore_tcp = rr->info && rr->info->options && rr->info->options->tcp_established;
+        r = pod_member_netlock(c, rr);
+        if (r < 0)
+                return restore_failed(op, c, TTRPC_INTERNAL, "cannot restore pod member %s: %s", c->id,
+                                      strerror(-r));
         log_info("Restoring %s from %s (%s)", c->id, ref, c->checkpoint);
         /* Files the process wrote into its rootfs come back before CRIU runs. */
         op->src = c->checkpoint_dir;
@@ -159,7 +215,7 @@ int restore_start(Container *c, Op *op, RuncDoneFn done) {
                 return -ENOMEM;
         }
         const RuncRestoreOptions ro = {
-                .criu = {.image_path = c->checkpoint, .work_path = work},
+                .criu = {.image_path = c->checkpoint, .work_path = work, .tcp_established = c->restore_tcp},
                 .bundle = c->bundle,
                 .pid_file = pidfile,
                 .console_socket = p->terminal ? process_io_console_socket(p->io) : NULL,

@@ -13,6 +13,7 @@ static void cjson_deletep(cJSON **j) {
 
 void spec_done(Spec *s) {
         free(s->sandbox_id);
+        free(s->netns_path);
         strv_free(s->env);
         strv_free(s->annotation_keys);
         strv_free(s->annotation_values);
@@ -33,17 +34,23 @@ static int strv_push(char ***l, size_t *n, const char *v) {
         return 0;
 }
 
-static bool has_new_pid_ns(const cJSON *root) {
+/* The path the namespace of type `which` is joined at, NULL for a new one
+ * (or none); *ret_listed: the spec lists that type. */
+static const char *namespace_path(const cJSON *root, const char *which, bool *ret_listed) {
         const cJSON *linux_ = cJSON_GetObjectItemCaseSensitive(root, "linux");
         const cJSON *nss = cJSON_GetObjectItemCaseSensitive(linux_, "namespaces");
         const cJSON *ns;
+        *ret_listed = false;
         cJSON_ArrayForEach(ns, nss) {
                 const cJSON *type = cJSON_GetObjectItemCaseSensitive(ns, "type");
                 const cJSON *path = cJSON_GetObjectItemCaseSensitive(ns, "path");
-                if (cJSON_IsString(type) && streq(type->valuestring, "pid"))
-                        return !cJSON_IsString(path) || isempty(path->valuestring);
+                if (cJSON_IsString(type) && streq(type->valuestring, which)) {
+                        *ret_listed = true;
+                        return cJSON_IsString(path) && !isempty(path->valuestring) ? path->valuestring
+                                                                                   : NULL;
+                }
         }
-        return false;
+        return NULL;
 }
 
 int spec_parse(const char *json, size_t len, Spec *ret) {
@@ -54,7 +61,13 @@ int spec_parse(const char *json, size_t len, Spec *ret) {
 
         if (!cJSON_IsObject(root))
                 return -EBADMSG;
-        s.private_pid_ns = has_new_pid_ns(root);
+        bool listed;
+        s.private_pid_ns = !namespace_path(root, "pid", &listed) && listed;
+        const char *netns = namespace_path(root, "network", &listed);
+        if (netns && netns[0] == '/' && !(s.netns_path = strdup(netns))) {
+                r = -ENOMEM;
+                goto fail;
+        }
         const cJSON *env =
                 cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "process"), "env");
         const cJSON *e;

@@ -14,6 +14,7 @@
 typedef struct Spec {
         bool private_pid_ns; /* a new PID namespace (no path to join) */
         char *sandbox_id;    /* io.kubernetes.cri.sandbox-id */
+        char *netns_path;    /* the network namespace joined (a pod's), NULL for a new one */
         char **env;          /* process.env, NULL-terminated */
         char **annotation_keys, **annotation_values;
 } Spec;

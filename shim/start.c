@@ -5,6 +5,7 @@
 #include "containerd/events/task.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
 #include "log.h"
+#include "netlock.h"
 #include "restore.h"
 #include "start.h"
 #include "util.h"
@@ -74,6 +75,10 @@ void start_on_spawned(int status, const char *out, size_t len, const char *error
         Op *op = userdata;
         Process *p = op_process(op);
         _cleanup_free_ char *pidfile = NULL;
+
+        /* A pod member restored (or not): the pod's loopback TCP is released once all are back. */
+        if (p && p->init && p->c->netlock)
+                netlock_release_when_complete(op->shim, TAKE_PTR(p->c->netlock));
 
         if (!p) {
                 ttrpc_call_reply_error(op->call, TTRPC_NOT_FOUND, "container went away during start");

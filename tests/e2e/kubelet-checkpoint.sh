@@ -29,8 +29,16 @@
 #     image in the CRI store whose target blob has the annotation
 #     org.criu.checkpoint.container.name; no config switch): kubelet's
 #     archive and a Kybernate checkpoint image (kybernatectl push, ctr pull),
-#     each with the runc handler and ours; the outcome is recorded
-#     (docs/INTEROP.md).
+#     each with the runc handler and ours, continue the count. containerd
+#     pulls the base image config.dump names (rootfsImageRef) with its
+#     default resolver (plain HTTP to a loopback registry, no credentials):
+#     the pods run the busybox test image from a plain, anonymous registry on
+#     127.0.0.1, pulled through CRI (so it has a repository digest).
+#   - Podman 4.3 (private root, when installed): `podman container restore
+#     --import` of kubelet's archive is refused, and why (docs/INTEROP.md);
+#     a Podman --create-image checkpoint as a CRI container's image is an
+#     ordinary image to containerd 2.1 (no org.criu annotation): it does not
+#     start, with either handler, and nothing runs.
 # Container commands are single-quoted on purpose:
 # shellcheck disable=SC2016
 set -u -o pipefail # no -e: a failed check must not end the suite
@@ -86,12 +94,12 @@ pod_json() { # pod_json NAME K8S_NS UID LOG_DIR
 		namespace: $ns, attempt: 0}, log_directory: $d,
 		linux: {security_context: {namespace_options: {network: "NODE"}}}}'
 }
-# ctr_json [RESTORE_ENV] [SCRIPT] [IMAGE]: the container "main".
+# ctr_json [RESTORE_ENV] [SCRIPT] [IMAGE]: the container "main", image $BASE by default.
 ctr_json() {
 	cri_ctr_json main main/0.log /bin/sh -c "${2:-$COUNTER}" |
-		jq --arg env "${1:-}" --arg img "${3:-}" '
+		jq --arg env "${1:-}" --arg img "${3:-$BASE}" '
 			(if $env != "" then .envs = [{key: "RESTORE_FROM", value: $env}] else . end)
-			| (if $img != "" then .image.image = $img else . end)'
+			| .image.image = $img'
 }
 numbers() { sed -nE 's/^[^ ]+ stdout F ([0-9]+)$/\1/p' "$1" 2>/dev/null; }
 ctr_state() { cri inspect "$1" 2>/dev/null | jq -r .status.state; }
@@ -159,9 +167,20 @@ not_frozen() {
 
 N=kybkc21-$$
 kyb_registry_start
+kyb_registry_plain_start
 start_daemon "$KYB_TMP/store-a"
 KYB_CTD_NS=k8s.io ctd_start "$N" 2.1
 kyb_image_import k8s.io
+
+# The base image: the busybox test image in the plain registry, pulled
+# through CRI, so that CRI's image ref of it is NAME@DIGEST.
+BASE=$PREG/kyb/busybox:v1
+kyb_oci_layout "$KYB_TMP/base-layout"
+out=$(skopeo copy -q --dest-tls-verify=false oci:"$KYB_TMP/base-layout" docker://"$BASE" 2>&1) ||
+	die "skopeo copy of the base image to $BASE: $out"
+out=$(cri pull "$BASE" 2>&1) || die "CRI PullImage $BASE: $out"
+expect_match "$T CRI pulled the base image, with a repository digest" "^$PREG/kyb/busybox@sha256:[0-9a-f]{64}\$" \
+	"$(cri images | jq -r --arg t "$BASE" '.[] | select(.repo_tags | index($t)) | .repo_digests[0] // empty')"
 
 # ---- 1. kubelet's checkpoint of a running counter ------------------------------------
 POD=counter
@@ -186,7 +205,10 @@ log "$T counter at $LO..$HI around kubelet's checkpoint, archive $ARCHIVE"
 expect_eq "$T kubelet's archive is at the path" yes "$([ -s "$ARCHIVE" ] && echo yes || echo no)"
 out=$(checkpointctl show "$ARCHIVE" 2>&1)
 expect_match "$T checkpointctl show reads kubelet's archive (container main, its id, our runtime)" \
-	"\\| main +\\| $KYB_BUSYBOX +\\| ${SRC_CTR:0:12} +\\| $KYB_RUNTIME +\\|" "$out"
+	"\\| main +\\| $BASE +\\| ${SRC_CTR:0:12} +\\| $KYB_RUNTIME +\\|" "$out"
+# What containerd's own restore pulls (3. below): CRI's image ref, NAME@DIGEST.
+expect_match "$T kubelet's archive names the base image as NAME@DIGEST (config.dump rootfsImageRef)" \
+	"^$PREG/kyb/busybox@sha256:[0-9a-f]{64}\$" "$(tar -xOf "$ARCHIVE" config.dump 2>/dev/null | jq -r .rootfsImageRef)"
 expect_eq "$T the container keeps running" CONTAINER_RUNNING "$(ctr_state "$SRC_CTR")"
 sleep 1.5
 expect_ne "$T the counter goes on after the checkpoint" "$HI" "$(numbers "$SRC_LOG" | tail -n 1)"
@@ -278,7 +300,7 @@ if ij=$("$CTL" import --json "$ARCHIVE" 2>"$KYB_TMP/import.err"); then
 	IMP_ID=$(jq -r '.id // empty' <<<"$ij")
 	log "$T imported as $IMP_ID: $(jq -c . <<<"$ij")"
 	row=$("$CTL" list --json | jq -c --arg id "$IMP_ID" '.[] | select(.id == $id)')
-	expect_eq "$T the imported row has the pod identity" "ready $NS $POD main $KYB_BUSYBOX" \
+	expect_eq "$T the imported row has the pod identity" "ready $NS $POD main $BASE" \
 		"$(jq -r '[.state, .k8s_namespace, .k8s_pod, .k8s_container, .image_ref] | join(" ")' <<<"$row")"
 	# kubelet's archive says nothing of the containerd namespace: a Kubernetes
 	# container's checkpoint takes CRI's, k8s.io, where it restores.
@@ -290,41 +312,133 @@ else
 fi
 
 # ---- 3. containerd 2.1's own restore from a checkpoint --------------------------------------------
-# peer_restore NAME IMAGE HANDLER NEEDLE: CreateContainer (+ StartContainer)
-# with the checkpoint as the image; NEEDLE: what containerd says (recorded in
-# docs/INTEROP.md); a fresh process must not start either way.
+# peer_restore NAME IMAGE HANDLER LO HI SKIP: CreateContainer + StartContainer
+# with the checkpoint as the container's image (no RESTORE_FROM), in a new pod
+# with HANDLER; the restored counter continues from the checkpoint (LO..HI).
+# containerd copies the checkpoint's container.log into the new log first:
+# the first SKIP numbers of it are the old ones.
 peer_restore() {
-	local name=$1 img=$2 handler=$3 needle=$4 uid out rc=0 first
+	local name=$1 img=$2 handler=$3 lo=$4 hi=$5 skip=$6 uid out log first
 	uid=kybkc-$name-$$
+	log=$KYB_TMP/pods/${NS}_${name}_$uid/main/0.log
 	ctr_json "" "" "$img" >"$KYB_TMP/$uid.ctr.json"
-	mkdir -p "$KYB_TMP/pods/${NS}_${name}_$uid/main"
+	mkdir -p "$(dirname "$log")"
+	pod_json "$name" "$NS" "$uid" "$KYB_TMP/pods/${NS}_${name}_$uid" >"$KYB_TMP/$uid.pod.json"
+	POD_ID=$(cri runp "$KYB_TMP/$uid.pod.json" "$handler") || { fail "$T $name: pod runs"; return 0; }
+	if ! out=$(cri create "$POD_ID" "$KYB_TMP/$uid.ctr.json" "$KYB_TMP/$uid.pod.json" 2>&1); then
+		fail "$T $name: containerd's CRI restore (image $img, handler $handler): CreateContainer" "$out"
+	else
+		CTR_ID=$out
+		pass "$T $name: CreateContainer takes the checkpoint (handler $handler)"
+		if out=$(cri start "$CTR_ID" 2>&1); then
+			pass "$T $name: StartContainer restores it (handler $handler)"
+			kyb_wait_eval 20 '[ "$(numbers "$log" | wc -l)" -gt "$skip" ]' || true
+			first=$(numbers "$log" | tail -n +$((skip + 1)) | head -n 1)
+			continues "$T $name: the counter restored by containerd continues the count" "$first" "$lo" "$hi"
+			expect_eq "$T $name: the restored container runs" CONTAINER_RUNNING "$(ctr_state "$CTR_ID")"
+		else
+			fail "$T $name: StartContainer restores it (handler $handler)" "$out" \
+				"status: $(cri inspect "$CTR_ID" 2>/dev/null | jq -c '.status | {state, reason, message}')"
+		fi
+	fi
+	rm_pod "$POD_ID" >/dev/null 2>&1 || fail "$T $name: pod stops and is removed"
+}
+# kubelet's archive holds the log up to its checkpoint (container.log).
+tar -xOf "$ARCHIVE" container.log >"$KYB_TMP/archive-container.log" 2>/dev/null
+A_SKIP=$(numbers "$KYB_TMP/archive-container.log" | wc -l)
+peer_restore peer-archive-runc "$ARCHIVE" runc "$A_LO" "$A_HI" "$A_SKIP"
+peer_restore peer-archive-kyb "$ARCHIVE" "$KYB_CRI_HANDLER" "$A_LO" "$A_HI" "$A_SKIP"
+
+# Our checkpoint image (kybernated's archive: config.dump, spec.dump,
+# status.dump, no container.log): the newest checkpoint of the pod.
+if [ -n "$IMG" ]; then
+	peer_restore peer-image-runc "$IMG" runc "$LO" "$HI" 0
+	peer_restore peer-image-kyb "$IMG" "$KYB_CRI_HANDLER" "$LO" "$HI" 0
+fi
+
+# ---- 4. Podman and containerd 2.1's CRI, the other way round ----------------------------------------
+# podman_run ARGS...: Podman on a private root under $KYB_TMP (as interop-podman.sh).
+P0=(podman --root "$KYB_TMP/podman/root" --runroot "$KYB_TMP/podman/run" --tmpdir "$KYB_TMP/podman/tmp"
+	--cgroup-manager cgroupfs --events-backend file)
+P=("${P0[@]}" --runtime runc)
+# peer_refused NAME IMAGE HANDLER NEEDLE: CreateContainer + StartContainer
+# with IMAGE fail, saying NEEDLE, and nothing counts.
+peer_refused() {
+	local name=$1 img=$2 handler=$3 needle=$4 uid out rc=0 log
+	uid=kybkc-$name-$$
+	log=$KYB_TMP/pods/${NS}_${name}_$uid/main/0.log
+	ctr_json "" "" "$img" >"$KYB_TMP/$uid.ctr.json"
+	mkdir -p "$(dirname "$log")"
 	pod_json "$name" "$NS" "$uid" "$KYB_TMP/pods/${NS}_${name}_$uid" >"$KYB_TMP/$uid.pod.json"
 	POD_ID=$(cri runp "$KYB_TMP/$uid.pod.json" "$handler") || { fail "$T $name: pod runs"; return 0; }
 	if out=$(cri create "$POD_ID" "$KYB_TMP/$uid.ctr.json" "$KYB_TMP/$uid.pod.json" 2>&1); then
 		CTR_ID=$out
 		out=$(cri start "$CTR_ID" 2>&1) || rc=$?
-		sleep 2
-		first=$(numbers "$KYB_TMP/pods/${NS}_${name}_$uid/main/0.log" | tail -n +2 | head -n 1)
-		log "$T $name: CreateContainer took it; StartContainer rc $rc: $out; first new number '$first'"
 	else
-		rc=1
-		log "$T $name: CreateContainer said: $out"
+		rc=$?
 	fi
+	log "$T $name: rc $rc: $out"
 	if [ "$rc" = 0 ]; then
-		fail "$T $name: containerd's own restore (image $img, handler $handler) as recorded" \
-			"it started (first number '$first'): update docs/INTEROP.md"
+		fail "$T $name: refused (image $img, handler $handler)" "it started: update docs/INTEROP.md"
 	else
-		expect_contains "$T $name: containerd's own restore (handler $handler) fails as recorded" "$out" "$needle"
+		expect_contains "$T $name: refused (handler $handler), as recorded" "$out" "$needle"
 	fi
+	sleep 1
+	expect_eq "$T $name: nothing counts" "" "$(numbers "$log")"
 	rm_pod "$POD_ID" >/dev/null 2>&1 || fail "$T $name: pod stops and is removed"
 }
-peer_restore peer-archive-runc "$ARCHIVE" runc "failed to pull checkpoint base image"
-peer_restore peer-archive-kyb "$ARCHIVE" "$KYB_CRI_HANDLER" "failed to pull checkpoint base image"
+if command -v podman >/dev/null; then
+	kyb_on_exit "${P[*]} rm -af -t 0 >/dev/null 2>&1; ${P[*]} rmi -af >/dev/null 2>&1;" \
+		"umount -R '$KYB_TMP/podman/root/overlay' 2>/dev/null || true"
+	"${P[@]}" pull -q --tls-verify=false "$BASE" >/dev/null 2>&1 || die "podman pull $BASE failed"
+	# kubelet's archive -> Podman 4.3: config.dump's "runtime" is
+	# containerd's runtime type, which Podman takes for its own runtime's
+	# name (cmd/podman/root.go); given a runtime of that name (runc, in a
+	# containers.conf), it needs the base image's Podman ID (rootfsImageID).
+	podman_import() { # podman_import NAME NEEDLE PODMAN...
+		local name=$1 needle=$2 out rc=0
+		shift 2
+		out=$("$@" container restore --import "$ARCHIVE" --name kubelet-rst 2>&1) || rc=$?
+		log "$T $name: podman container restore --import <kubelet's archive>: rc $rc: $out"
+		if [ "$rc" = 0 ]; then
+			fail "$T $name: Podman 4.3 refuses kubelet's archive as recorded" "it restored: update docs/INTEROP.md"
+		else
+			expect_contains "$T $name: Podman 4.3 refuses kubelet's archive as recorded" "$out" "$needle"
+		fi
+		"${P[@]}" rm -f -t 0 kubelet-rst >/dev/null 2>&1
+	}
+	podman_import podman-import-archive \
+		"was created with runtime '$KYB_RUNTIME' and cannot be restored with runtime 'runc'" "${P[@]}"
+	printf '[engine.runtimes]\n"%s" = ["%s"]\n' "$KYB_RUNTIME" "$(command -v runc)" >"$KYB_TMP/containers.conf"
+	podman_import podman-import-archive-runtime "both RootfsImageName and RootfsImageID must be set" \
+		env CONTAINERS_CONF="$KYB_TMP/containers.conf" "${P0[@]}"
 
-# Our checkpoint image (kybernated's archive: no status.dump).
-if [ -n "$IMG" ]; then
-	peer_restore peer-image-runc "$IMG" runc 'failed to read "status.dump"'
-	peer_restore peer-image-kyb "$IMG" "$KYB_CRI_HANDLER" 'failed to read "status.dump"'
+	# Podman --create-image -> containerd 2.1 CRI.
+	out=$("${P[@]}" run -d --name pcnt --network none --ulimit nofile=20000:20000 --ulimit nproc=4096:4096 \
+		"$BASE" sh -c "$COUNTER" 2>&1) || die "podman run failed: $out"
+	kyb_wait 30 sh -c "[ \"\$(${P[*]} logs pcnt 2>/dev/null | grep -cE '^[0-9]+$')\" -ge 3 ]" ||
+		die "the Podman counter did not count"
+	PIMG=$PREG/podman/cnt:v1
+	"${P[@]}" container checkpoint --create-image "$PIMG" pcnt >"$KYB_TMP/podman-ckpt.log" 2>&1 ||
+		die "podman container checkpoint --create-image failed: $(cat "$KYB_TMP/podman-ckpt.log")"
+	"${P[@]}" push -q --tls-verify=false "$PIMG" >/dev/null 2>&1 || die "podman push of $PIMG failed"
+	out=$(cri pull "$PIMG" 2>&1) || die "CRI PullImage $PIMG: $out"
+	# containerd 2.1.9 takes an image for a checkpoint by the annotation
+	# org.criu.checkpoint.container.name of its target blob
+	# (checkIfCheckpointOCIImage); Podman 4.3 writes its own,
+	# io.podman.annotations.checkpoint.*: an ordinary image to containerd,
+	# whose root is the checkpoint archive.
+	man=$(skopeo inspect --raw --tls-verify=false "docker://$PIMG")
+	expect_eq "$T Podman's checkpoint image: Podman's annotation, not containerd's" "runc -" \
+		"$(jq -r '[.annotations["io.podman.annotations.checkpoint.runtime.name"] // "-",
+			.annotations["org.criu.checkpoint.container.name"] // "-"] | join(" ")' <<<"$man")"
+	peer_refused peer-podman-runc "$PIMG" runc 'exec: "/bin/sh": stat /bin/sh: no such file or directory'
+	peer_refused peer-podman-kyb "$PIMG" "$KYB_CRI_HANDLER" "its image is a checkpoint image"
+	expect_eq "$T containerd did not take Podman's image for a checkpoint" 0 \
+		"$(grep -c "Found checkpoint of container .* in $PIMG" "$CTD_LOG")"
+	expect_ne "$T (it did take ours)" 0 "$(grep -c "Found checkpoint of container .* in ${IMG:-none}" "$CTD_LOG")"
+else
+	skip "$T podman" "podman is not installed"
 fi
 
 expect_eq "$T no pods left" 0 "$(cri pods | jq length || true)"

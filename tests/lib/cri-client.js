@@ -26,6 +26,7 @@
 //   update ID RES.json                    UpdateContainerResources (LinuxContainerResources JSON)
 //   checkpoint ID PATH [TIMEOUT_S]        CheckpointContainer (archive at PATH)
 //   images                                ListImages (JSON)
+//   pull IMAGE                            PullImage (no credentials): prints the image ref
 //
 // `create` sets linux.security_context.namespace_options.pid to CONTAINER when
 // the config does not say otherwise: kubelet's default, and what CRIU needs
@@ -248,6 +249,11 @@ async function main() {
 	case 'images':
 		print((await call(img, 'ListImages', {})).images);
 		break;
+	case 'pull': {
+		const res = await call(img, 'PullImage', { image: { image: arg(1, 'IMAGE') } }, timeoutS);
+		process.stdout.write(res.image_ref + '\n');
+		break;
+	}
 	default:
 		die(`unknown command '${cmd}' (try --help)`, 2);
 	}

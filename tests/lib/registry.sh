@@ -252,6 +252,45 @@ kyb_registry_resume() {
 	kyb_wait_eval 15 _kyb_reg_up || die "the registry did not start again on $REG (log: $REG_LOG)"
 }
 
+# kyb_registry_plain_start: a second registry, plain HTTP and anonymous, on
+# 127.0.0.1 and a free port: what containerd's default resolver reaches (it
+# speaks plain HTTP to a loopback host and sends no credentials), e.g. for the
+# base image containerd 2.x's CRI restore pulls. Sets PREG (host:port),
+# PREG_DIR, PREG_LOG, PREG_PID; stopped at exit.
+kyb_registry_plain_start() {
+	local try port
+	require_cmd docker-registry curl
+	PREG_DIR=$KYB_TMP/registry-plain
+	PREG_LOG=$PREG_DIR/registry.log
+	PREG_PID=''
+	mkdir -p "$PREG_DIR/storage"
+	# shellcheck disable=SC2016 # evaluated at exit
+	kyb_on_exit '[ -z "${PREG_PID:-}" ] || { kill "$PREG_PID" 2>/dev/null; wait "$PREG_PID" 2>/dev/null; }'
+	for try in 1 2 3 4 5 6 7 8; do
+		port=$((20000 + RANDOM % 30000))
+		_kyb_reg_port_busy "$port" && continue
+		PREG=127.0.0.1:$port
+		printf '%s\n' "version: 0.1" "log: {level: info}" \
+			"storage: {filesystem: {rootdirectory: $PREG_DIR/storage}}" \
+			"http: {addr: '$PREG', secret: kyb-plain-$RANDOM$RANDOM}" >"$PREG_DIR/config.yml"
+		: >"$PREG_LOG"
+		setsid docker-registry serve "$PREG_DIR/config.yml" >>"$PREG_LOG" 2>&1 </dev/null &
+		PREG_PID=$!
+		# shellcheck disable=SC2016 # evaluated later, by kyb_wait_eval
+		if kyb_wait_eval 15 '[ "$(curl -s -o /dev/null -w "%{http_code}" --max-time 2 "http://$PREG/v2/")" = 200 ] ||
+			! kill -0 "$PREG_PID" 2>/dev/null' && kill -0 "$PREG_PID" 2>/dev/null; then
+			break
+		fi
+		log "plain registry on port $port did not come up (try $try): $(tail -n 3 "$PREG_LOG")"
+		kill "$PREG_PID" 2>/dev/null
+		wait "$PREG_PID" 2>/dev/null
+		PREG_PID=''
+	done
+	[ -n "$PREG_PID" ] || die "the plain test registry did not start (log: $PREG_LOG)"
+	export PREG PREG_DIR PREG_LOG PREG_PID
+	log "plain registry on http://$PREG (pid $PREG_PID, dir $PREG_DIR, no auth)"
+}
+
 # kyb_oci_layout DIR [LAYER_TAR]: DIR becomes an OCI image layout (oci-layout,
 # index.json, blobs/sha256), usable as `oci:DIR`: by default the busybox test
 # image ($KYB_BUSYBOX, kyb_image_build's archive unpacked); with LAYER_TAR, an

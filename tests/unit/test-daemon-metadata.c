@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <cJSON.h>
+
 #include "kybernated/metadata.h"
 #include "kybernated/store.h"
 #include "mount-util.h"
@@ -105,5 +107,108 @@ TEST(kybernate_json_round_trip) {
         ASSERT_TRUE(strstr(text, "\"rootfsImageName\"") != NULL);
 
         ASSERT_OK(store_sync_tree(d));
+        ASSERT_OK(remove_tree_one_fs(d));
+}
+
+/* config.dump's rootfsImageRef: what containerd 2.x pulls as the base image. */
+TEST(base_image_ref) {
+        static const char dig[] = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        char *s;
+        ASSERT_OK(metadata_base_image_ref("127.0.0.1:5000/kyb/busybox:v1", dig, &s));
+        ASSERT_STREQ(s, "127.0.0.1:5000/kyb/busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef"
+                        "0123456789abcdef");
+        free(s);
+        /* No digest known: the tag as recorded. */
+        ASSERT_OK(metadata_base_image_ref("docker.io/library/nginx:1.25", NULL, &s));
+        ASSERT_STREQ(s, "docker.io/library/nginx:1.25");
+        free(s);
+        ASSERT_OK(metadata_base_image_ref("docker.io/library/nginx:1.25", "sha256:short", &s));
+        ASSERT_STREQ(s, "docker.io/library/nginx:1.25");
+        free(s);
+        /* A reference with its own digest is kept. */
+        ASSERT_OK(metadata_base_image_ref(
+                "r.io/a@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
+                "abcdef",
+                dig, &s));
+        ASSERT_TRUE(startswith(s, "r.io/a@sha256:"));
+        free(s);
+        /* No registry host: kept as is. */
+        ASSERT_OK(metadata_base_image_ref("busybox:1", dig, &s));
+        ASSERT_STREQ(s, "busybox:1");
+        free(s);
+        ASSERT_OK(metadata_base_image_ref(NULL, dig, &s));
+        ASSERT_NULL(s);
+}
+
+static cJSON *read_dump(const char *d, const char *f) {
+        char p[512];
+        _cleanup_free_ char *text = NULL;
+        snprintf(p, sizeof(p), "%s/%s", d, f);
+        if (read_full_file(p, 1 << 20, &text, NULL) < 0)
+                return NULL;
+        return cJSON_Parse(text);
+}
+
+static const char *str_at(const cJSON *o, const char *a, const char *b) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, a);
+        if (b)
+                v = cJSON_GetObjectItemCaseSensitive(v, b);
+        return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* status.dump (CRI's ContainerStatus as containerd 2.x reads it) beside
+ * config.dump, whose rootfsImageRef is a pullable reference. */
+TEST(status_dump) {
+        const char *d = test_tmpdir();
+        char p[512];
+        snprintf(p, sizeof(p), "%s/spec.dump", d);
+        static const char spec[] = "{\"annotations\":{\"io.kubernetes.cri.sandbox-id\":\"abc\","
+                                   "\"io.containerd.x\":\"y\",\"io.kubernetes.container.hash\":\"1234\"}}";
+        ASSERT_OK(write_file_replace(p, spec, strlen(spec), 0600, false));
+        CatalogEntry e = {.id = (char *)"0123456789abcdef0123456789abcdef",
+                          .k8s_namespace = (char *)"team",
+                          .k8s_pod = (char *)"web-0",
+                          .k8s_container = (char *)"main",
+                          .container_id = (char *)"cid",
+                          .image_ref = (char *)"127.0.0.1:5000/kyb/busybox:v1",
+                          .image_digest =
+                                  (char *)"sha256:0123456789abcdef0123456789abcdef0123456789abcdef01234"
+                                          "56789abcdef",
+                          .created_ns = 1700000000123456789LL};
+        ASSERT_OK(metadata_write_config_dump(d, &e, "2026-01-01T00:00:00Z", false));
+
+        cJSON *c = read_dump(d, "config.dump"), *st = read_dump(d, "status.dump");
+        ASSERT_NOT_NULL(c);
+        ASSERT_NOT_NULL(st);
+        static const char pinned[] =
+                "127.0.0.1:5000/kyb/busybox@sha256:0123456789abcdef0123456789abcdef01234567"
+                "89abcdef0123456789abcdef";
+        ASSERT_STREQ(str_at(c, "rootfsImageRef", NULL), pinned);
+        ASSERT_STREQ(str_at(c, "rootfsImageName", NULL), "127.0.0.1:5000/kyb/busybox:v1");
+        ASSERT_STREQ(str_at(st, "id", NULL), "cid");
+        ASSERT_STREQ(str_at(st, "metadata", "name"), "main");
+        ASSERT_EQ(cJSON_GetObjectItemCaseSensitive(st, "state")->valueint, 1);
+        ASSERT_STREQ(str_at(st, "image", "image"), "127.0.0.1:5000/kyb/busybox:v1");
+        ASSERT_STREQ(str_at(st, "image_ref", NULL), pinned);
+        ASSERT_STREQ(str_at(st, "labels", "io.kubernetes.pod.namespace"), "team");
+        ASSERT_STREQ(str_at(st, "labels", "io.kubernetes.pod.name"), "web-0");
+        ASSERT_STREQ(str_at(st, "labels", "io.kubernetes.container.name"), "main");
+        /* The container's annotations, not CRI's own. */
+        ASSERT_STREQ(str_at(st, "annotations", "io.kubernetes.container.hash"), "1234");
+        ASSERT_NULL(str_at(st, "annotations", "io.kubernetes.cri.sandbox-id"));
+        ASSERT_NULL(str_at(st, "annotations", "io.containerd.x"));
+        cJSON_Delete(c);
+        cJSON_Delete(st);
+
+        /* A plain container (no spec.dump, no Kubernetes names). */
+        ASSERT_OK(unlink(p) < 0 ? -errno : 0);
+        CatalogEntry plain = {.id = e.id, .container_id = (char *)"c2", .created_ns = 1};
+        ASSERT_OK(metadata_write_config_dump(d, &plain, NULL, false));
+        st = read_dump(d, "status.dump");
+        ASSERT_NOT_NULL(st);
+        ASSERT_STREQ(str_at(st, "metadata", "name"), "c2");
+        ASSERT_STREQ(str_at(st, "image_ref", NULL), "");
+        ASSERT_TRUE(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(st, "annotations")));
+        cJSON_Delete(st);
         ASSERT_OK(remove_tree_one_fs(d));
 }
