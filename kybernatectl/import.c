@@ -134,16 +134,12 @@ int ctl_import_fd(Ctl *ctl, int in, const char *what, const char *name, bool pin
         ir2.has_pin = pin;
         ir2.pin = pin;
         _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp2 = NULL;
-        x = ctl_call(ctl, "import", KYBERNATE__V1__REQUEST__OP_IMPORT, &ir2,
-                     KYBERNATE__V1__RESPONSE__RESULT__NOT_SET, &resp2);
+        const Kybernate__V1__CheckpointInfo *info;
+        x = ctl_call_info(ctl, "import", KYBERNATE__V1__REQUEST__OP_IMPORT, &ir2,
+                          KYBERNATE__V1__RESPONSE__RESULT_IMPORT, &resp2, &info);
         if (x != CTL_EXIT_OK)
                 return x;
-        const Kybernate__V1__CheckpointInfo *info =
-                resp2->result_case == KYBERNATE__V1__RESPONSE__RESULT_IMPORT ? resp2->import->info : NULL;
-        if (ctl->json && info)
-                return ctl_print_checkpoint_json(info);
-        ctl_print_line("", info ? info->id : "");
-        return CTL_EXIT_OK;
+        return ctl_print_checkpoint_done(ctl, info, "", "");
 }
 
 static int verb_import(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
