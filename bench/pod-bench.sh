@@ -36,6 +36,8 @@
 #      fresh the same pod created and started with `sleep` (no restore): what
 #           CRI create + start through our shim cost anyway (six cri-client
 #           calls, node's start-up in each).
+#      Beside each, containerd's own StartContainer times from its log (no
+#      client start-up in them).
 # `sync` before each measurement. Medians of --runs (default 3). Writes the
 # "## Whole pods" section of docs/BENCHMARKS.md unless --no-docs. Needs root,
 # runc, CRIU >= 4, containerd (1.7 by default, from scripts/setup.sh), node
@@ -100,6 +102,10 @@ TREE=$(git -C "$KYB_TOP" rev-parse --short HEAD 2>/dev/null)
 DIRTY=
 [ -z "$(git -C "$KYB_TOP" status --porcelain -- shim common kybernated kybernatectl proto 2>/dev/null)" ] ||
 	DIRTY=" (plus uncommitted changes in shim/, common/, kybernated/ or kybernatectl/)"
+
+# The binaries may come from another tree than this script (BUILD elsewhere).
+BTREE=$(git -C "$(dirname "$BUILD")" rev-parse --short HEAD 2>/dev/null)
+[ -z "$BTREE" ] || [ "$BTREE" = "$TREE" ] || DIRTY+=", binaries from the tree at $BTREE ($(dirname "$BUILD"))"
 
 D=$KYB_TMP
 LOGS=$BUILD/bench-logs/pod-bench
@@ -246,6 +252,21 @@ all_running() {
 		[ "$(cri inspect "${CID[$c]}" 2>/dev/null | jq -r .status.state)" = CONTAINER_RUNNING ] || return 1
 	done
 }
+# ctd_start_ms CID...: the sum of containerd's own StartContainer times for
+# these containers (from its log: "StartContainer for ID" to "... returns
+# successfully"), in ms; "-" unless every one is there. No client start-up in it.
+ctd_start_ms() {
+	perl -MTime::Local -e '
+		my ($log, @ids) = @ARGV; my %want = map { $_ => 1 } @ids; my (%b, $sum, $n);
+		sub t { my ($y, $mo, $d, $h, $mi, $s, $f) = $_[0] =~ /^(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)(\.\d+)?Z$/ or return 0;
+			timegm($s, $mi, $h, $d, $mo - 1, $y) + ($f // 0) }
+		open(my $fh, "<", $log) or exit 1;
+		while (<$fh>) {
+			next unless /^time="([^"]+)".*StartContainer for \\"([0-9a-f]{64})\\"( returns successfully)?/ && $want{$2};
+			if ($3) { if (defined $b{$2}) { $sum += t($1) - $b{$2}; $n++ } } else { $b{$2} = t($1) }
+		}
+		if ($n == @ids) { printf "%.1f\n", $sum * 1000 } else { print "-\n" }' "$CTD_LOG" "$@"
+}
 rm_pod() { [ -z "$1" ] || { cri stopp "$1" && cri rmp "$1"; } >/dev/null 2>&1; }
 # numbers UID NAME: the numbers memhog printed (CRI log lines "<time> stdout F <n>").
 numbers() { sed -nE 's/^[^ ]+ stdout F ([0-9]+)$/\1/p' "$D/pods/$1/logs/$2/0.log" 2>/dev/null; }
@@ -351,6 +372,7 @@ restore_ours() {
 		R[$i.ours.t]=$(ms "$T0" "$T1")
 		R[$i.ours.create]=$T_CREATE
 		R[$i.ours.start]=$T_START
+		R[$i.ours.ctdstart]=$(ctd_start_ms "${CID[@]}")
 		# memhog counts on: its first number after the restore is not 0.
 		first=
 		for c in $CONTAINERS; do
@@ -372,6 +394,7 @@ fresh_pod() {
 		R[$i.fresh.t]=$(ms "$T0" "$T1")
 		R[$i.fresh.create]=$T_CREATE
 		R[$i.fresh.start]=$T_START
+		R[$i.fresh.ctdstart]=$(ctd_start_ms "${CID[@]}")
 	else
 		R[$i.fresh.t]=fail
 		log "fresh pod of run $i failed: $RUN_ERR"
@@ -479,14 +502,14 @@ table_ckpt() {
 	echo "| 3 x raw \`runc checkpoint\`, unsynced, sum | $raw | | | | | |"
 }
 table_restore() {
-	local ours raw fresh
-	ours=$(med ours.t) raw=$(med raw.rt) fresh=$(med fresh.t)
-	echo "| way | total [ms] | vs raw | CreateContainer, sum [ms] | StartContainer, sum [ms] |"
-	echo "|:---|---:|---:|---:|---:|"
-	echo "| ours: new pod, 3 x create + start with \`RESTORE_FROM=<member>\` | $ours | $(ratio "$ours" "$raw") | $(med ours.create) | $(med ours.start) |"
-	echo "| 3 x raw \`runc restore -d\`, sum | $raw | 1.00x | | |"
-	echo "| fresh pod (ours, \`sleep\`, no restore): 3 x create + start | $fresh | | $(med fresh.create) | $(med fresh.start) |"
-	echo "| ours minus the fresh pod | $(diff_ms "$ours" "$fresh") | $(ratio "$(diff_ms "$ours" "$fresh")" "$raw") | | |"
+	local ours raw fresh oc fc
+	ours=$(med ours.t) raw=$(med raw.rt) fresh=$(med fresh.t) oc=$(med ours.ctdstart) fc=$(med fresh.ctdstart)
+	echo "| way | total [ms] | vs raw | CreateContainer, sum [ms] | StartContainer, sum [ms] | StartContainer inside containerd, sum [ms] |"
+	echo "|:---|---:|---:|---:|---:|---:|"
+	echo "| ours: new pod, 3 x create + start with \`RESTORE_FROM=<member>\` | $ours | $(ratio "$ours" "$raw") | $(med ours.create) | $(med ours.start) | $oc |"
+	echo "| 3 x raw \`runc restore -d\`, sum | $raw | 1.00x | | | |"
+	echo "| fresh pod (ours, \`sleep\`, no restore): 3 x create + start | $fresh | | $(med fresh.create) | $(med fresh.start) | $fc |"
+	echo "| ours minus the fresh pod | $(diff_ms "$ours" "$fresh") | $(ratio "$(diff_ms "$ours" "$fresh")" "$raw") | | | $(diff_ms "$oc" "$fc") ($(ratio "$(diff_ms "$oc" "$fc")" "$raw") of raw) |"
 }
 detail() {
 	echo "    checkpoint pod [ms]: $(all pod.t)"
@@ -496,8 +519,10 @@ detail() {
 	echo "    checkpoint CRIU freezing sum pod / raw [us]: $(all pod.freezing) / $(all raw.freezing)"
 	echo "    restore ours [ms]: $(all ours.t)"
 	echo "    restore ours create / start sums [ms]: $(all ours.create) / $(all ours.start)"
+	echo "    restore ours StartContainer inside containerd, sum [ms]: $(all ours.ctdstart)"
 	echo "    restore raw sum [ms]: $(all raw.rt)"
 	echo "    fresh pod [ms]: $(all fresh.t)"
+	echo "    fresh pod StartContainer inside containerd, sum [ms]: $(all fresh.ctdstart)"
 	echo "    first numbers after restore (hog1/hog2/hog3): $(all ours.first)"
 	echo "    warm-up (run 0): pod ${R[0.pod.t]} ms, raw + sync ${R[0.raw.ts]} ms; restore ours ${R[0.ours.t]} ms, raw ${R[0.raw.rt]} ms, fresh ${R[0.fresh.t]} ms"
 }
@@ -537,7 +562,10 @@ StartContainer's return with all three RUNNING; against three \`runc restore -d
 \`config.json\` with a plain rootfs directory holding the same files and a new cgroup; stdio on
 pipes), each timed until runc returns, summed. A fresh pod of the same three containers running
 \`sleep\` (no restore) shows what CRI create + start cost through containerd and our shim anyway:
-six cri-client calls, each a \`node\` process that loads gRPC and the CRI proto. \`sync\` before
+six cri-client calls, each a \`node\` process that loads gRPC and the CRI proto. "Inside
+containerd": from containerd's log, its own StartContainer lines for each container (request to
+"returns successfully"), summed: the restore as containerd and our shim do it, without the
+client's start-up; the difference to the fresh pod's is what the restore adds. \`sync\` before
 each measurement; checkpoints and images deleted after each run. Medians of $RUNS runs after one
 warm-up.
 
