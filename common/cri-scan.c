@@ -37,8 +37,10 @@ static int parse_state(CriContainer *c, char **ret_bundle) {
                 if (b && b[0] == '/')
                         r = (*ret_bundle = strdup(b)) ? 0 : -ENOMEM;
         }
-        if (cJSON_IsNumber(pid) && pid->valuedouble >= 1 && pid->valuedouble <= 4194304)
-                c->alive = kill((pid_t)pid->valuedouble, 0) >= 0;
+        if (cJSON_IsNumber(pid) && pid->valuedouble >= 1 && pid->valuedouble <= 4194304) {
+                c->pid = (int)pid->valuedouble;
+                c->alive = kill(c->pid, 0) >= 0;
+        }
         if (r >= 0 && cJSON_IsString(cg) && startswith(cg->valuestring, "/sys/fs/cgroup/") &&
             !strstr(cg->valuestring, "/../") && !(c->cgroup = strdup(cg->valuestring)))
                 r = -ENOMEM;

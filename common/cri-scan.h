@@ -20,6 +20,7 @@ typedef struct CriContainer {
         char *cgroup;            /* cgroup_paths: the freezer's (v1) or the unified one (v2); NULL if none */
         int64_t created_ns;      /* when runc wrote its state */
         bool alive;              /* its init process runs */
+        int pid;                 /* its init process */
 } CriContainer;
 
 #define CRI_SCAN_MAX 4096

@@ -3,6 +3,7 @@
  * daemon works, the new checkpoint's id to standard output. */
 #include <inttypes.h>
 
+#include "ctl-json.h"
 #include "ctl.h"
 
 typedef struct CheckpointOpts {
@@ -10,6 +11,9 @@ typedef struct CheckpointOpts {
         Kybernate__V1__CheckpointOptions o;
         bool quiet;
 } CheckpointOpts;
+
+/* containerd's namespace of Kubernetes pods (CRI's), --pod's default. */
+#define POD_CONTAINERD_NAMESPACE "k8s.io"
 
 static int checkpoint_opt(int c, char *arg, void *ud) {
         CheckpointOpts *co = ud;
@@ -70,6 +74,50 @@ static int checkpoint_target(Kybernate__V1__CheckpointRequest *cr, char *target)
         return CTL_EXIT_OK;
 }
 
+/* --pod K8S-NAMESPACE/POD or --pod SANDBOX-ID, and no container. */
+static int checkpoint_pod_target(Kybernate__V1__CheckpointRequest *cr, int argc, char **argv) {
+        if (optind < argc)
+                return ctl_usage_error("checkpoint", "--pod checkpoints the whole pod: give no container");
+        if (isempty(cr->pod) || cr->pod[0] == '/' ||
+            strchr(strchr(cr->pod, '/') ? strchr(cr->pod, '/') + 1 : "", '/'))
+                return ctl_usage_error("checkpoint", "expected --pod K8S-NAMESPACE/POD or --pod SANDBOX-ID");
+        if (isempty(cr->containerd_namespace))
+                cr->containerd_namespace = (char *)POD_CONTAINERD_NAMESPACE;
+        return CTL_EXIT_OK;
+}
+
+/* The members of a pod checkpoint, from its info or else the reply's list. */
+static void print_pod_members(const Kybernate__V1__CheckpointResponse *ck) {
+        const Kybernate__V1__CheckpointInfo *info = ck->info;
+        char b[32];
+        fprintf(stderr, "Pod checkpoint %s: frozen for %s, %zu containers:\n", info->id ? info->id : "",
+                format_usec(b, sizeof(b), info->frozen_usec),
+                info->n_members ? info->n_members : ck->n_members);
+        for (size_t k = 0; k < info->n_members; k++) {
+                _cleanup_free_ char *c = strdup_printable(info->members[k]->k8s_container),
+                                    *id = strdup_printable(info->members[k]->id);
+                fprintf(stderr, "  %s -> %s\n", c ? c : "", id ? id : "");
+        }
+        if (info->n_members == 0)
+                for (size_t k = 0; k < ck->n_members; k++) {
+                        _cleanup_free_ char *c = strdup_printable(ck->members[k]->k8s_container),
+                                            *id = strdup_printable(ck->members[k]->id);
+                        fprintf(stderr, "  %s -> %s\n", c ? c : "", id ? id : "");
+                }
+}
+
+/* The checkpoint's object; a pod checkpoint's also lists its members as
+ * "member_checkpoints" when the reply carries them whole. */
+static int checkpoint_print_json(const Kybernate__V1__CheckpointResponse *ck) {
+        cJSON *o = ctl_json_checkpoint(ck->info);
+        if (o && ck->info->is_pod && ck->n_members > 0) {
+                cJSON *a = cJSON_AddArrayToObject(o, "member_checkpoints");
+                for (size_t k = 0; a && k < ck->n_members; k++)
+                        cJSON_AddItemToArray(a, ctl_json_checkpoint(ck->members[k]));
+        }
+        return ctl_print_json(o);
+}
+
 static int verb_checkpoint(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         CheckpointOpts co = {
                 .cr = KYBERNATE__V1__CHECKPOINT_REQUEST__INIT,
@@ -81,7 +129,12 @@ static int verb_checkpoint(Ctl *ctl, const CtlVerb *verb, int argc, char **argv)
         int x = ctl_parse_options(ctl, verb, argc, argv, &co);
         if (x >= 0)
                 return x;
-        x = checkpoint_target(&co.cr, argv[optind]);
+        if (co.cr.pod)
+                x = checkpoint_pod_target(&co.cr, argc, argv);
+        else if (argc - optind != 1)
+                return ctl_usage_error("checkpoint", "%s", verb->args_error);
+        else
+                x = checkpoint_target(&co.cr, argv[optind]);
         if (x != CTL_EXIT_OK)
                 return x;
         co.cr.options = &co.o;
@@ -99,13 +152,15 @@ static int verb_checkpoint(Ctl *ctl, const CtlVerb *verb, int argc, char **argv)
         if (!info)
                 return ctl_unexpected("checkpoint");
         if (ctl->json)
-                return ctl_print_checkpoint_json(info);
+                return checkpoint_print_json(resp->checkpoint);
         char b[32];
         _cleanup_free_ char *id = strdup_printable(info->id), *path = strdup_printable(info->path);
         if (!co.quiet)
                 fprintf(stderr, "Checkpoint %s is %s (%s, %s)\n", id ? id : "",
                         kyb_state_to_string(info->state), format_bytes(b, sizeof(b), info->size_bytes),
                         path ? path : "");
+        if (!co.quiet && info->is_pod)
+                print_pod_members(resp->checkpoint);
         printf("%s\n", id ? id : "");
         return CTL_EXIT_OK;
 }
@@ -114,6 +169,8 @@ static const CtlOption checkpoint_options[] = {
         {"namespace", 'n', true, "NS", "containerd namespace",
          CTL_AT(CheckpointOpts, cr.containerd_namespace)},
         {"name", 'N', false, "NAME", "a unique name for the checkpoint", CTL_AT(CheckpointOpts, cr.name)},
+        {"pod", 'p', false, "NS/POD", "the whole pod K8S-NAMESPACE/POD (or a SANDBOX-ID) at one instant",
+         CTL_AT(CheckpointOpts, cr.pod)},
         {"exit", 'x', false, NULL, "stop the container after the checkpoint (default: it keeps running)", 0},
         {"tcp-established", 't', false, NULL, "checkpoint established TCP connections", 0},
         {"ext-unix-sk", 'u', false, NULL, "allow external unix sockets", 0},
@@ -131,12 +188,15 @@ static const CtlOption checkpoint_options[] = {
 
 const CtlVerb ctl_verb_checkpoint = {
         CTL_VERB("checkpoint", verb_checkpoint,
-                 "[OPTIONS] NAMESPACE/CONTAINER-ID | --namespace NS CONTAINER-ID",
-                 "Checkpoint a running container."),
+                 "[OPTIONS] NAMESPACE/CONTAINER-ID | --namespace NS CONTAINER-ID | --pod K8S-NS/POD",
+                 "Checkpoint a running container, or a whole pod."),
         .intro = "Checkpoints the container CONTAINER-ID of containerd namespace NS. Progress goes to\n"
-                 "standard error, the new checkpoint's id to standard output.\n",
+                 "standard error, the new checkpoint's id to standard output.\n"
+                 "With --pod, every running container of the pod, frozen together (containerd namespace\n"
+                 "k8s.io unless --namespace): the pod checkpoint's id to standard output, its members\n"
+                 "(container name -> checkpoint id) and how long the pod was frozen to standard error.\n",
         .json = "JSON object of the new checkpoint",
-        CTL_ARGS(1, "expected one container: NAMESPACE/CONTAINER-ID, or --namespace NS CONTAINER-ID"),
+        CTL_ARGS(-2, "expected one container: NAMESPACE/CONTAINER-ID, or --namespace NS CONTAINER-ID"),
         .options = checkpoint_options,
         .option = checkpoint_opt,
 };

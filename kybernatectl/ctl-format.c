@@ -79,6 +79,16 @@ int parse_duration_sec(const char *s, uint64_t *ret) {
         return 0;
 }
 
+char *format_usec(char *buf, size_t size, uint64_t us) {
+        if (us < 1000)
+                snprintf(buf, size, "%" PRIu64 " us", us);
+        else if (us < 1000000)
+                snprintf(buf, size, "%.3f ms", (double)us / 1000.0);
+        else
+                snprintf(buf, size, "%.3f s", (double)us / 1000000.0);
+        return buf;
+}
+
 char *format_duration(char *buf, size_t size, uint64_t sec) {
         static const struct {
                 const char *suffix;

@@ -31,6 +31,8 @@ int ctl_exit_code(int r);
 int parse_duration_sec(const char *s, uint64_t *ret);
 /* Formats seconds briefly: "45s", "3m", "5h 2m", "2d 3h", "3w 1d". */
 char *format_duration(char *buf, size_t size, uint64_t sec);
+/* Microseconds: "850 us", "12.345 ms", "1.500 s". */
+char *format_usec(char *buf, size_t size, uint64_t us);
 /* "512 B", "1.5 KiB", "17.0 MiB", "1.0 GiB". */
 char *format_bytes(char *buf, size_t size, uint64_t bytes);
 /* Local time "YYYY-MM-DD HH:MM:SS" of nanoseconds since the epoch; "-" for 0. */

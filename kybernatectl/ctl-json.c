@@ -61,6 +61,22 @@ cJSON *ctl_json_checkpoint(const Kybernate__V1__CheckpointInfo *i) {
                 add_str(o, "pushed_image", i->pushed_image);
         if (i->push_pending)
                 cJSON_AddBoolToObject(o, "push_pending", true);
+        /* Whole pods: a pod checkpoint, its members; a member, its pod. */
+        if (i->is_pod) {
+                cJSON_AddBoolToObject(o, "is_pod", true);
+                add_u64(o, "frozen_usec", i->frozen_usec);
+                cJSON *ms = cJSON_AddArrayToObject(o, "members");
+                for (size_t k = 0; ms && k < i->n_members; k++) {
+                        cJSON *m = cJSON_CreateObject();
+                        if (!m)
+                                break;
+                        add_str(m, "k8s_container", i->members[k]->k8s_container);
+                        add_str(m, "id", i->members[k]->id);
+                        cJSON_AddItemToArray(ms, m);
+                }
+        }
+        if (!isempty(i->pod_checkpoint_id))
+                add_str(o, "pod_checkpoint_id", i->pod_checkpoint_id);
         return o;
 }
 

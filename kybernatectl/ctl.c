@@ -89,7 +89,7 @@ int ctl_parse_options(Ctl *ctl, const CtlVerb *v, int argc, char **argv, void *u
         }
         if (v->n_args == 0 && optind < argc)
                 return ctl_usage_error(v->name, "unexpected argument '%s'", argv[optind]);
-        if ((v->n_args > 0 && argc - optind != v->n_args) || (v->n_args < 0 && optind >= argc))
+        if ((v->n_args > 0 && argc - optind != v->n_args) || (v->n_args == -1 && optind >= argc))
                 return ctl_usage_error(v->name, "%s", v->args_error);
         return -1;
 }

@@ -54,7 +54,8 @@ struct CtlVerb {
          * from the table. */
         const char *intro;
         const char *json;
-        /* How many arguments after the options: exactly n (0, 1, 2...), or -1 for one or more;
+        /* How many arguments after the options: exactly n (0, 1, 2...), -1 for one or more,
+         * or -2 for any (the verb checks);
          * and what a wrong count is told (with 0: "unexpected argument"). */
         int n_args;
         const char *args_error;

@@ -10,16 +10,6 @@
 #include "ctl-json.h"
 #include "ctl.h"
 
-static char *format_usec(char *buf, size_t size, uint32_t us) {
-        if (us < 1000)
-                snprintf(buf, size, "%" PRIu32 " us", us);
-        else if (us < 1000000)
-                snprintf(buf, size, "%.3f ms", us / 1000.0);
-        else
-                snprintf(buf, size, "%.3f s", us / 1000000.0);
-        return buf;
-}
-
 static char *options_string(char *buf, size_t size, const Kybernate__V1__CheckpointOptions *o) {
         snprintf(buf, size, "%s%s%s%s%s", o && o->leave_running ? "leave-running " : "exit ",
                  o && o->tcp_established ? "tcp-established " : "",
@@ -71,6 +61,24 @@ static void print_info(const Kybernate__V1__CheckpointInfo *i) {
                 ctl_kv("Pushed to:", "%s", i->pushed_image);
         else if (i->push_pending)
                 ctl_kv("Pushed to:", "(push pending)");
+        if (!isempty(i->pod_checkpoint_id))
+                ctl_kv("Pod checkpoint:", "%s (this is one of its members)", i->pod_checkpoint_id);
+        if (i->is_pod) {
+                ctl_kv("Pod checkpoint:", "yes, of %zu containers", i->n_members);
+                ctl_kv("Frozen:", "%s", format_usec(b1, sizeof(b1), i->frozen_usec));
+        }
+}
+
+/* A pod checkpoint's members: container name -> checkpoint id. */
+static void print_members(const Kybernate__V1__CheckpointInfo *i) {
+        printf("\nMembers:\n");
+        for (size_t k = 0; k < i->n_members; k++) {
+                _cleanup_free_ char *ctr = strdup_printable(i->members[k]->k8s_container);
+                _cleanup_free_ char *id = strdup_printable(i->members[k]->id);
+                printf("  %-24s %s\n", ctr ? ctr : "", id ? id : "");
+        }
+        if (i->n_members == 0)
+                printf("  (none)\n");
 }
 
 typedef struct ImageSizes {
@@ -175,6 +183,11 @@ static void inspect_print(const Kybernate__V1__InspectResponse *ir, const Images
         print_info(ir->info);
         if (ir->has_checksum_ok)
                 ctl_kv("Verified:", "%s", ir->checksum_ok ? "checksum matches" : "CHECKSUM MISMATCH");
+        if (ir->info->is_pod) {
+                /* No images of its own: each member has its own (inspect it by id). */
+                print_members(ir->info);
+                return;
+        }
 
         char b[64], b2[64];
         if (im->sizes_r >= 0)
@@ -238,10 +251,10 @@ static const CtlOption inspect_options[] = {
 const CtlVerb ctl_verb_inspect = {
         CTL_VERB("inspect", verb_inspect, "[OPTIONS] REF",
                  "Show one checkpoint: metadata, CRIU statistics, process tree."),
-        .intro =
-                "Shows all metadata, sizes, CRIU's dump statistics and the process tree read from the\n"
-                "CRIU images.\n"
-                "REF is an id, a unique id prefix (4+ characters), a name, or K8S-NS/POD/CONTAINER (newest).\n",
+        .intro = "Shows all metadata, sizes, CRIU's dump statistics and the process tree read from the\n"
+                 "CRIU images.\n"
+                 "REF is an id, a unique id prefix (4+ characters), a name, K8S-NS/POD/CONTAINER (newest)\n"
+                 "or K8S-NS/POD (newest pod checkpoint: its members, container name and id).\n",
         .json = "JSON object",
         CTL_ARGS(1, "expected one checkpoint reference"),
         .options = inspect_options,

@@ -57,8 +57,10 @@ static int list_opt(int c, char *arg, void *ud) {
         return CTL_EXIT_USAGE;
 }
 
-static void list_add_row(Table *t, const Kybernate__V1__CheckpointInfo *i, int64_t now_ns) {
-        char id[16], created[64], size[32], age[32], k8s[512];
+/* A pod checkpoint's row says "pod" for its container; its members follow it,
+ * indented (under: true); a member whose pod is not listed names it. */
+static void list_add_row(Table *t, const Kybernate__V1__CheckpointInfo *i, bool under, int64_t now_ns) {
+        char id[24], created[64], size[32], age[32], k8s[512], pod[32];
         snprintf(k8s, sizeof(k8s), "%s%s%s%s%s", i->k8s_namespace ? i->k8s_namespace : "",
                  isempty(i->k8s_pod) ? "" : "/", i->k8s_pod ? i->k8s_pod : "",
                  isempty(i->k8s_container) ? "" : "/", i->k8s_container ? i->k8s_container : "");
@@ -67,19 +69,29 @@ static void list_add_row(Table *t, const Kybernate__V1__CheckpointInfo *i, int64
                 format_duration(age, sizeof(age), (uint64_t)(now_ns - i->created_ns) / NSEC_PER_SEC);
         else
                 age[0] = 0;
-        char container[16];
-        (void)table_add_row(t, (const char *const[]){
-                                       short_id(id, sizeof(id), i->id),
-                                       i->name,
-                                       kyb_state_to_string(i->state),
-                                       i->containerd_namespace,
-                                       short_id(container, sizeof(container), i->container_id),
-                                       k8s,
-                                       created,
-                                       age,
-                                       format_bytes(size, sizeof(size), i->size_bytes),
-                                       i->pinned ? "yes" : "",
-                               });
+        char container[16], sid[16];
+        const char *name = i->name;
+        if (under)
+                snprintf(id, sizeof(id), "  %s", short_id(sid, sizeof(sid), i->id));
+        else
+                short_id(id, sizeof(id), i->id);
+        if (!under && isempty(name) && !isempty(i->pod_checkpoint_id)) {
+                snprintf(pod, sizeof(pod), "(pod %s)", short_id(sid, sizeof(sid), i->pod_checkpoint_id));
+                name = pod;
+        }
+        (void)table_add_row(
+                t, (const char *const[]){
+                           id,
+                           name,
+                           kyb_state_to_string(i->state),
+                           i->containerd_namespace,
+                           i->is_pod ? "pod" : short_id(container, sizeof(container), i->container_id),
+                           k8s,
+                           created,
+                           age,
+                           format_bytes(size, sizeof(size), i->size_bytes),
+                           i->pinned ? "yes" : "",
+                   });
 }
 
 /* One object at a time: a tree of 10,000 checkpoints costs more than the
@@ -103,6 +115,40 @@ static int list_print_json(const ListState *s) {
         return fflush(stdout) == 0 ? CTL_EXIT_OK : CTL_EXIT_FAILED;
 }
 
+static const char *info_id(const Kybernate__V1__CheckpointInfo *i) {
+        return i->id ? i->id : "";
+}
+
+static const char *info_pod(const Kybernate__V1__CheckpointInfo *i) {
+        return i->pod_checkpoint_id ? i->pod_checkpoint_id : "";
+}
+
+static int cmp_by_id(const void *a, const void *b) {
+        return strcmp(info_id(*(const Kybernate__V1__CheckpointInfo *const *)a),
+                      info_id(*(const Kybernate__V1__CheckpointInfo *const *)b));
+}
+
+static int cmp_by_pod(const void *a, const void *b) {
+        const Kybernate__V1__CheckpointInfo *x = *(const Kybernate__V1__CheckpointInfo *const *)a,
+                                            *y = *(const Kybernate__V1__CheckpointInfo *const *)b;
+        int c = strcmp(info_pod(x), info_pod(y));
+        return c != 0 ? c : strcmp(info_id(x), info_id(y));
+}
+
+/* The first of v[0..n) (sorted by key()) whose key is k, or n. */
+static size_t find_first(const Kybernate__V1__CheckpointInfo *const *v, size_t n, const char *k,
+                         const char *(*key)(const Kybernate__V1__CheckpointInfo *)) {
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (strcmp(key(v[mid]), k) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo < n && streq(key(v[lo]), k) ? lo : n;
+}
+
 static int list_print_table(const ListState *s) {
         _cleanup_table_ Table *t = NULL;
         if (table_new(10,
@@ -113,9 +159,37 @@ static int list_print_table(const ListState *s) {
         table_set_right(t, 7);
         table_set_right(t, 8);
         int64_t now = now_realtime_ns();
+        size_t n = 0, n_pods = 0, n_members = 0;
         for (size_t p = 0; p < s->n_pages; p++)
-                for (size_t k = 0; k < s->pages[p]->list->n_entries; k++)
-                        list_add_row(t, s->pages[p]->list->entries[k], now);
+                n += s->pages[p]->list->n_entries;
+        /* The pods listed and the members listed, sorted by their pod's id. */
+        _cleanup_free_ const Kybernate__V1__CheckpointInfo **pods = calloc(n + 1, sizeof(*pods));
+        _cleanup_free_ const Kybernate__V1__CheckpointInfo **members = calloc(n + 1, sizeof(*members));
+        if (!pods || !members)
+                return CTL_EXIT_FAILED;
+        for (size_t p = 0; p < s->n_pages; p++)
+                for (size_t k = 0; k < s->pages[p]->list->n_entries; k++) {
+                        const Kybernate__V1__CheckpointInfo *i = s->pages[p]->list->entries[k];
+                        if (i->is_pod)
+                                pods[n_pods++] = i;
+                        else if (!isempty(i->pod_checkpoint_id))
+                                members[n_members++] = i;
+                }
+        qsort(pods, n_pods, sizeof(*pods), cmp_by_id);
+        qsort(members, n_members, sizeof(*members), cmp_by_pod);
+        for (size_t p = 0; p < s->n_pages; p++)
+                for (size_t k = 0; k < s->pages[p]->list->n_entries; k++) {
+                        const Kybernate__V1__CheckpointInfo *i = s->pages[p]->list->entries[k];
+                        if (!i->is_pod && !isempty(i->pod_checkpoint_id) &&
+                            find_first(pods, n_pods, i->pod_checkpoint_id, info_id) < n_pods)
+                                continue; /* shown under its pod */
+                        list_add_row(t, i, false, now);
+                        if (!i->is_pod)
+                                continue;
+                        for (size_t m = find_first(members, n_members, i->id, info_pod);
+                             m < n_members && streq_ptr(members[m]->pod_checkpoint_id, i->id); m++)
+                                list_add_row(t, members[m], true, now);
+                }
         if (table_print(t, stdout) < 0)
                 return CTL_EXIT_FAILED;
         return CTL_EXIT_OK;

@@ -750,12 +750,13 @@ int catalog_count(Catalog *c, const CatalogFilter *f, uint64_t *ret) {
 
 int catalog_counts(Catalog *c, CatalogCounts *ret) {
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
-        int r = prepare(
-                c,
-                "SELECT COALESCE(SUM(state = 2), 0), COALESCE(SUM(state = 1), 0), "
-                "COALESCE(SUM(state = 3), 0), COALESCE(SUM(pinned), 0), COALESCE(SUM(size_bytes), 0) "
-                "FROM checkpoints",
-                &s);
+        int r = prepare(c,
+                        "SELECT COALESCE(SUM(state = 2), 0), COALESCE(SUM(state = 1), 0), "
+                        "COALESCE(SUM(state = 3), 0), COALESCE(SUM(pinned), 0), "
+                        /* a pod checkpoint's size is its members': counted once */
+                        "COALESCE(SUM(CASE WHEN is_pod != 0 THEN 0 ELSE size_bytes END), 0) "
+                        "FROM checkpoints",
+                        &s);
         if (r < 0)
                 return r;
         int rc = sqlite3_step(s);

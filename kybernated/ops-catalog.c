@@ -182,6 +182,69 @@ void op_status(Connection *c, const Kybernate__V1__StatusRequest *req) {
         (void)connection_send(c, &resp, true);
 }
 
+/* ---- pod checkpoints: their members go with them ---- */
+
+/* Whether e is a member of a pod checkpoint that is still in the catalog
+ * (a member whose pod row is gone is on its own again). */
+static bool member_of_pod(Manager *m, const CatalogEntry *e) {
+        if (isempty(e->pod_id))
+                return false;
+        CatalogEntry pod = {};
+        int r = catalog_get(m->catalog, e->pod_id, &pod);
+        catalog_entry_done(&pod);
+        return r != -ENOENT;
+}
+
+static int collect_id(const CatalogEntry *e, void *userdata) {
+        char ***l = userdata;
+        size_t n = 0;
+        while (*l && (*l)[n])
+                n++;
+        char **nl = realloc(*l, (n + 2) * sizeof(char *));
+        if (!nl)
+                return -ENOMEM;
+        *l = nl;
+        nl[n] = strdup(e->id);
+        nl[n + 1] = NULL;
+        return nl[n] ? 0 : -ENOMEM;
+}
+
+/* Removes pod checkpoint id: its members' rows and its own in one
+ * transaction, then their directories (a crash between the two leaves
+ * directories without rows, which the next start removes). */
+static int remove_pod(Manager *m, const char *id) {
+        _cleanup_strv_free_ char **members = NULL;
+        CatalogFilter f = {.pod_id = id};
+        int r = catalog_list(m->catalog, &f, collect_id, &members);
+        if (r < 0)
+                return r;
+        r = catalog_begin(m->catalog);
+        if (r < 0)
+                return r;
+        STRV_FOREACH (mid, members)
+                if ((r = catalog_delete(m->catalog, *mid)) < 0 && r != -ENOENT)
+                        break;
+        if (r >= 0 || r == -ENOENT)
+                r = catalog_delete(m->catalog, id);
+        if (r < 0 && r != -ENOENT) {
+                (void)catalog_rollback(m->catalog);
+                return r;
+        }
+        r = catalog_commit(m->catalog);
+        if (r < 0) {
+                (void)catalog_rollback(m->catalog);
+                return r;
+        }
+        STRV_FOREACH (mid, members)
+                if ((r = manager_remove_checkpoint(m, *mid)) < 0)
+                        return r;
+        return manager_remove_checkpoint(m, id);
+}
+
+static int remove_any(Manager *m, const CatalogEntry *e) {
+        return e->is_pod ? remove_pod(m, e->id) : manager_remove_checkpoint(m, e->id);
+}
+
 void op_delete(Connection *c, const Kybernate__V1__DeleteRequest *req) {
         Manager *m = c->manager;
         CatalogEntry e = {};
@@ -190,13 +253,19 @@ void op_delete(Connection *c, const Kybernate__V1__DeleteRequest *req) {
                 return;
         if (e.state == CHECKPOINT_PENDING)
                 connection_send_error(c, EBUSY, "checkpoint %s is still being written", e.id);
+        else if (member_of_pod(m, &e))
+                connection_send_error(c, EPERM,
+                                      "checkpoint %s is a member of pod checkpoint %s: delete the pod "
+                                      "checkpoint",
+                                      e.id, e.pod_id);
         else if (e.pinned && !(req->has_force && req->force))
                 connection_send_error(c, EPERM, "checkpoint %s is pinned: unpin it or delete with force",
                                       e.id);
-        else if ((r = manager_remove_checkpoint(m, e.id)) < 0)
+        else if ((r = remove_any(m, &e)) < 0)
                 connection_send_error(c, r, "deleting checkpoint %s failed: %s", e.id, strerror(-r));
         else {
-                log_info("Deleted checkpoint %s (uid %u)", e.id, (unsigned)c->cred.uid);
+                log_info("Deleted %scheckpoint %s (uid %u)", e.is_pod ? "pod " : "", e.id,
+                         (unsigned)c->cred.uid);
                 reply_info(c, KYBERNATE__V1__RESPONSE__RESULT_DELETE, &e);
         }
         catalog_entry_done(&e);
@@ -209,8 +278,12 @@ void op_pin(Connection *c, const Kybernate__V1__PinRequest *req) {
         if (r < 0)
                 return;
         bool pinned = !req->has_pinned || req->pinned;
-        r = catalog_set_pinned(m->catalog, e.id, pinned);
-        if (r < 0)
+        if (member_of_pod(m, &e))
+                connection_send_error(c, EPERM,
+                                      "checkpoint %s is a member of pod checkpoint %s: pin the pod "
+                                      "checkpoint",
+                                      e.id, e.pod_id);
+        else if ((r = catalog_set_pinned(m->catalog, e.id, pinned)) < 0)
                 connection_send_error(c, r, "updating checkpoint %s failed: %s", e.id, strerror(-r));
         else {
                 e.pinned = pinned;
@@ -228,6 +301,10 @@ typedef struct PruneRows {
 
 static int prune_row(const CatalogEntry *e, void *userdata) {
         PruneRows *rows = userdata;
+        /* Retention decides on pod checkpoints, whose members go with them;
+         * a member never counts nor goes on its own. */
+        if (!isempty(e->pod_id))
+                return 0;
         if (rows->n == rows->alloc) {
                 size_t na = rows->alloc ? rows->alloc * 2 : 256;
                 CatalogEntry *ne = realloc(rows->e, na * sizeof(*ne));
@@ -314,12 +391,12 @@ void op_prune(Connection *c, const Kybernate__V1__PruneRequest *req) {
                 if (!items[i].prune)
                         continue;
                 if (!dry_run) {
-                        r = manager_remove_checkpoint(m, rows.e[i].id);
+                        r = remove_any(m, &rows.e[i]);
                         if (r < 0) {
                                 log_warning_errno(r, "Prune: failed to delete %s: %m", rows.e[i].id);
                                 continue;
                         }
-                        log_info("Pruned checkpoint %s", rows.e[i].id);
+                        log_info("Pruned %scheckpoint %s", rows.e[i].is_pod ? "pod " : "", rows.e[i].id);
                 }
                 p.freed += rows.e[i].size_bytes;
                 r = pager_add(&p, &rows.e[i]);
@@ -348,7 +425,9 @@ void op_inspect(Connection *c, const Kybernate__V1__InspectRequest *req) {
         int r = lookup_or_reply(c, req->reference, &e);
         if (r < 0)
                 return;
-        if (req->has_verify && req->verify && e.state == CHECKPOINT_READY) {
+        /* A pod checkpoint holds no images of its own: nothing to verify
+         * but its members, each by its own id. */
+        if (req->has_verify && req->verify && e.state == CHECKPOINT_READY && !e.is_pod) {
                 start_verify(c, &e, KYBERNATE__V1__RESPONSE__RESULT_INSPECT, false);
                 return;
         }
@@ -361,6 +440,17 @@ void op_inspect(Connection *c, const Kybernate__V1__InspectRequest *req) {
         Kybernate__V1__CheckpointInfo info;
         Kybernate__V1__CheckpointOptions opts;
         entry_to_info(&e, path, &info, &opts);
+        _cleanup_(pod_members_done) PodMembers members = {};
+        if (e.is_pod) {
+                r = pod_members_load(m->catalog, e.id, &members);
+                if (r < 0) {
+                        connection_send_error(c, r, "listing the members of pod checkpoint %s failed: %s",
+                                              e.id, strerror(-r));
+                        catalog_entry_done(&e);
+                        return;
+                }
+                pod_members_attach(&members, &info);
+        }
         Kybernate__V1__Response resp = KYBERNATE__V1__RESPONSE__INIT;
         Kybernate__V1__InspectResponse ins = KYBERNATE__V1__INSPECT_RESPONSE__INIT;
         ins.info = &info;

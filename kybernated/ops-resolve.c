@@ -92,6 +92,27 @@ void op_resolve(Connection *c, const Kybernate__V1__ResolveRequest *req) {
                 catalog_entry_done(&e);
                 return;
         }
+        _cleanup_free_ char *pod_id = NULL;
+        if (e.is_pod) {
+                /* A pod checkpoint restores each container of the new pod
+                 * from its member of the same container name. */
+                CatalogEntry member = {};
+                r = resolve_pod_member(m->catalog, &e, &t, &member, msg, sizeof(msg));
+                if (r < 0) {
+                        connection_send_error(c, r, "%s", msg);
+                        catalog_entry_done(&e);
+                        return;
+                }
+                pod_id = TAKE_PTR(e.id);
+                catalog_entry_done(&e);
+                e = member;
+                if (e.state != CHECKPOINT_READY) {
+                        connection_send_error(c, EBUSY, "checkpoint %s (of pod checkpoint %s) is not ready",
+                                              e.id, pod_id);
+                        catalog_entry_done(&e);
+                        return;
+                }
+        }
         if (!(req->has_ignore_image && req->ignore_image)) {
                 char why[1024];
                 r = image_check(&e, &t, why, sizeof(why));
@@ -101,5 +122,6 @@ void op_resolve(Connection *c, const Kybernate__V1__ResolveRequest *req) {
                         return;
                 }
         }
-        start_verify(c, &e, KYBERNATE__V1__RESPONSE__RESULT_RESOLVE, !(req->has_dry_run && req->dry_run));
+        start_verify_member(c, &e, pod_id, KYBERNATE__V1__RESPONSE__RESULT_RESOLVE,
+                            !(req->has_dry_run && req->dry_run));
 }

@@ -68,6 +68,60 @@ void entry_to_info(const CatalogEntry *e, const char *path, Kybernate__V1__Check
                 info->pod_checkpoint_id = e->pod_id;
 }
 
+static int member_add(const CatalogEntry *e, void *userdata) {
+        PodMembers *pm = userdata;
+        if (pm->n == pm->alloc) {
+                size_t na = pm->alloc ? pm->alloc * 2 : 8;
+                Kybernate__V1__PodMember *ni = realloc(pm->items, na * sizeof(*ni));
+                if (!ni)
+                        return -ENOMEM;
+                pm->items = ni;
+                pm->alloc = na;
+        }
+        Kybernate__V1__PodMember *x = &pm->items[pm->n];
+        kybernate__v1__pod_member__init(x);
+        x->k8s_container = strdup(nn(e->k8s_container));
+        x->id = strdup(nn(e->id));
+        pm->n++; /* freed by pod_members_done() either way */
+        return x->k8s_container && x->id ? 0 : -ENOMEM;
+}
+
+int pod_members_load(Catalog *cat, const char *pod_id, PodMembers *ret) {
+        *ret = (PodMembers){};
+        if (isempty(pod_id))
+                return -EINVAL;
+        CatalogFilter f = {.pod_id = pod_id};
+        int r = catalog_list(cat, &f, member_add, ret);
+        if (r < 0) {
+                pod_members_done(ret);
+                return r;
+        }
+        return 0;
+}
+
+void pod_members_attach(PodMembers *pm, Kybernate__V1__CheckpointInfo *info) {
+        if (pm->n == 0)
+                return;
+        free(pm->ptrs);
+        pm->ptrs = calloc(pm->n, sizeof(*pm->ptrs));
+        if (!pm->ptrs)
+                return;
+        for (size_t i = 0; i < pm->n; i++)
+                pm->ptrs[i] = &pm->items[i];
+        info->n_members = pm->n;
+        info->members = pm->ptrs;
+}
+
+void pod_members_done(PodMembers *pm) {
+        for (size_t i = 0; i < pm->n; i++) {
+                free(pm->items[i].k8s_container);
+                free(pm->items[i].id);
+        }
+        free(pm->items);
+        free(pm->ptrs);
+        *pm = (PodMembers){};
+}
+
 int lookup_or_reply(Connection *c, const char *reference, CatalogEntry *ret) {
         char msg[512];
         int r = manager_lookup(c->manager, reference, ret, msg, sizeof(msg));
@@ -86,6 +140,16 @@ void reply_info(Connection *c, int kind, const CatalogEntry *e) {
         Kybernate__V1__CheckpointInfo info;
         Kybernate__V1__CheckpointOptions opts;
         entry_to_info(e, path, &info, &opts);
+        _cleanup_(pod_members_done) PodMembers members = {};
+        if (e->is_pod && kind != KYBERNATE__V1__RESPONSE__RESULT_DELETE) {
+                int r = pod_members_load(m->catalog, e->id, &members);
+                if (r < 0) {
+                        connection_send_error(c, r, "listing the members of pod checkpoint %s failed: %s",
+                                              e->id, strerror(-r));
+                        return;
+                }
+                pod_members_attach(&members, &info);
+        }
 
         Kybernate__V1__Response resp = KYBERNATE__V1__RESPONSE__INIT;
         Kybernate__V1__DeleteResponse del = KYBERNATE__V1__DELETE_RESPONSE__INIT;
@@ -131,6 +195,7 @@ static void verify_op_free(VerifyOp *op) {
                 return;
         op->manager->n_jobs--;
         catalog_entry_done(&op->entry);
+        free(op->pod_id);
         free(op->path);
         free(op);
 }
@@ -209,9 +274,18 @@ static void verify_reply(VerifyOp *op, int r, uint64_t size, const char *checksu
                         connection_send_error(c, r, "recording the restore failed: %s", strerror(-r));
                         return;
                 }
+                if (op->pod_id && (r = catalog_record_restore(m->catalog, op->pod_id, now)) < 0) {
+                        connection_send_error(c, r, "recording the restore of pod checkpoint %s failed: %s",
+                                              op->pod_id, strerror(-r));
+                        return;
+                }
                 copy.restore_count++;
                 copy.last_restored_ns = now;
-                log_info("Resolved checkpoint %s for a restore", e->id);
+                if (op->pod_id)
+                        log_info("Resolved checkpoint %s of pod checkpoint %s for a restore", e->id,
+                                 op->pod_id);
+                else
+                        log_info("Resolved checkpoint %s for a restore", e->id);
         }
         entry_to_info(&copy, path, &info, &opts);
         _cleanup_free_ char *image_path = NULL;
@@ -264,6 +338,10 @@ static void verify_done(int r, uint64_t size, const char *checksum, void *userda
 }
 
 void start_verify(Connection *c, CatalogEntry *e, int kind, bool count_restore) {
+        start_verify_member(c, e, NULL, kind, count_restore);
+}
+
+void start_verify_member(Connection *c, CatalogEntry *e, const char *pod_id, int kind, bool count_restore) {
         Manager *m = c->manager;
 
         if (m->no_spawn) {
@@ -281,7 +359,10 @@ void start_verify(Connection *c, CatalogEntry *e, int kind, bool count_restore) 
                 return;
         }
         VerifyOp *op = calloc(1, sizeof(*op));
-        if (!op || manager_checkpoint_dir(m, e->id, &op->path) < 0) {
+        if (!op || manager_checkpoint_dir(m, e->id, &op->path) < 0 ||
+            (pod_id && !(op->pod_id = strdup(pod_id)))) {
+                if (op)
+                        free(op->path);
                 free(op);
                 catalog_entry_done(e);
                 connection_send_error(c, ENOMEM, "out of memory");

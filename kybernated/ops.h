@@ -49,6 +49,18 @@ void entry_to_info(const CatalogEntry *e, const char *path, Kybernate__V1__Check
 int lookup_or_reply(Connection *c, const char *reference, CatalogEntry *ret);
 /* Sends a response carrying one CheckpointInfo in the result `kind`. */
 void reply_info(Connection *c, int kind, const CatalogEntry *e);
+/* The members of a pod checkpoint as CheckpointInfo.members (PodMember
+ * {k8s_container, id}), newest first; the strings are copies, freed by
+ * pod_members_done(). */
+typedef struct PodMembers {
+        Kybernate__V1__PodMember *items;
+        Kybernate__V1__PodMember **ptrs;
+        size_t n, alloc;
+} PodMembers;
+int pod_members_load(Catalog *cat, const char *pod_id, PodMembers *ret);
+void pod_members_attach(PodMembers *pm, Kybernate__V1__CheckpointInfo *info);
+void pod_members_done(PodMembers *pm);
+
 /* Verifies e's checksum (taking e), then answers with the result `kind`
  * (resolve, inspect or export); count_restore records a restore. At most
  * config->max_verify_jobs hashing children run at once; the rest wait in a
@@ -56,6 +68,9 @@ void reply_info(Connection *c, int kind, const CatalogEntry *e);
  * (VERIFY_QUEUE_MAX) already waiting gets EBUSY. */
 #define VERIFY_QUEUE_MAX 64u
 void start_verify(Connection *c, CatalogEntry *e, int kind, bool count_restore);
+/* The same for e, a member of pod checkpoint pod_id (NULL: start_verify()):
+ * a restore is counted on both. */
+void start_verify_member(Connection *c, CatalogEntry *e, const char *pod_id, int kind, bool count_restore);
 
 /* ops-transfer.c, for import and pull: a checkpoint unpacked into the staging
  * directory sd. staging_identity() fills e's identity from its kybernate.json
@@ -77,6 +92,7 @@ struct VerifyOp {
         CatalogEntry entry;
         char *path;
         bool count_restore; /* resolve, not dry run */
+        char *pod_id;       /* entry is a member of this pod checkpoint: counted too */
         bool privileged;    /* root's: queued ahead, never refused for a full queue */
         ChecksumTask *task; /* running */
         VerifyOp *next;     /* queued */

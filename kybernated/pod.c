@@ -30,8 +30,10 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "checkpoint.h"
 #include "cri-scan.h"
@@ -41,6 +43,7 @@
 #include "mount-util.h"
 #include "ops.h"
 #include "resolve.h"
+#include "spawn.h"
 #include "store.h"
 
 #define POD_MAX_CONTAINERS 64
@@ -486,6 +489,59 @@ static int pod_freeze(PodJob *p, char *msg, size_t size) {
         return 0;
 }
 
+/* In a child: the System V IPC objects of the pod's IPC namespace (that of
+ * the sandbox's process), as "SHM SEM MSG" counts. */
+static void count_sysvipc(void *userdata, int result_fd) {
+        const char *ns = userdata;
+        static const char *const files[] = {"/proc/sysvipc/shm", "/proc/sysvipc/sem", "/proc/sysvipc/msg"};
+        unsigned long n[3] = {};
+        int fd = open(ns, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns(fd, CLONE_NEWIPC) < 0)
+                return;
+        for (size_t i = 0; i < 3; i++) {
+                _cleanup_free_ char *text = NULL;
+                if (read_full_file(files[i], 16u << 20, &text, NULL) < 0)
+                        return;
+                for (const char *c = strchr(text, '\n'); c && c[1]; c = strchr(c + 1, '\n'))
+                        n[i]++; /* lines after the header */
+        }
+        dprintf(result_fd, "%lu %lu %lu\n", n[0], n[1], n[2]);
+}
+
+/* CRIU dumps a container's System V IPC only with an IPC namespace of its
+ * own; a pod's containers share the sandbox's, which no dump carries: a pod
+ * whose containers use shared memory, semaphores or message queues is
+ * refused rather than restored without them. Quick (a child that reads
+ * three small files), so done in the loop. */
+static int pod_check_ipc(PodJob *p, char *msg, size_t size) {
+        _cleanup_free_ char *ns = NULL;
+        pid_t pid;
+        int sandbox_pid = p->sandbox->alive ? p->sandbox->pid : 0;
+        if (sandbox_pid <= 0 || asprintf(&ns, "/proc/%d/ns/ipc", sandbox_pid) < 0)
+                return 0; /* cannot tell: CRIU's own checks remain */
+        int fd;
+        int r = spawn_fork(count_sysvipc, ns, &fd, &pid);
+        if (r < 0)
+                return 0;
+        int status;
+        (void)waitpid(pid, &status, 0);
+        char buf[96] = "";
+        ssize_t k = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        unsigned long shm, sem, mq;
+        if (k <= 0 || sscanf(buf, "%lu %lu %lu", &shm, &sem, &mq) != 3)
+                return 0;
+        if (shm + sem + mq == 0)
+                return 0;
+        snprintf(
+                msg, size,
+                "the pod's containers share System V IPC objects (%lu shared memory segments, %lu semaphore "
+                "sets, %lu message queues) in the pod's IPC namespace, which CRIU cannot carry for a pod: "
+                "refused rather than restored without them",
+                shm, sem, mq);
+        return -EOPNOTSUPP;
+}
+
 /* Ends a pod checkpoint before any dump: the first `started` members have
  * jobs (cancelled here), the others none. p may be gone on return. */
 static void pod_abort(PodJob *p, size_t started, const char *why) {
@@ -580,6 +636,9 @@ void op_pod_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *re
         for (size_t i = 0; i < p->n; i++)
                 p->members[i].pod = p;
         p->pod_cgroup = pod_cgroup(p);
+        r = pod_check_ipc(p, msg, sizeof(msg));
+        if (r < 0)
+                goto fail_early;
 
         /* The pod's row and directory. */
         CatalogEntry *e = &p->entry;

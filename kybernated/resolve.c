@@ -76,11 +76,14 @@ int ref_parse(const char *ref, RefKind *ret_kind, const char **ret_reason) {
         }
         if (strchr(ref, '/')) {
                 _cleanup_free_ char *ns = NULL, *pod = NULL, *ctr = NULL;
-                if (ref_split_k8s(ref, &ns, &pod, &ctr) < 0) {
-                        *ret_reason = "reference with '/' must be namespace/pod/container";
+                if (ref_split_k8s(ref, &ns, &pod, &ctr) >= 0)
+                        *ret_kind = REF_K8S;
+                else if (ref_split_pod(ref, &ns, &pod) >= 0)
+                        *ret_kind = REF_POD;
+                else {
+                        *ret_reason = "reference with '/' must be namespace/pod or namespace/pod/container";
                         return -EINVAL;
                 }
-                *ret_kind = REF_K8S;
                 return 0;
         }
         if (!ident_valid(ref, NAME_MAX_LEN) && !(strlen(ref) == ID_LEN && is_hex(ref))) {
@@ -114,6 +117,21 @@ int ref_split_k8s(const char *ref, char **ret_ns, char **ret_pod, char **ret_con
         *ret_ns = TAKE_PTR(ns);
         *ret_pod = TAKE_PTR(pod);
         *ret_container = TAKE_PTR(ctr);
+        return 0;
+}
+
+int ref_split_pod(const char *ref, char **ret_ns, char **ret_pod) {
+        const char *a = strchr(ref, '/');
+        if (!a || strchr(a + 1, '/'))
+                return -EINVAL;
+        _cleanup_free_ char *ns = strndup(ref, (size_t)(a - ref));
+        _cleanup_free_ char *pod = strdup(a + 1);
+        if (!ns || !pod)
+                return -ENOMEM;
+        if (!ident_valid(ns, IDENT_MAX_LEN) || !ident_valid(pod, IDENT_MAX_LEN))
+                return -EINVAL;
+        *ret_ns = TAKE_PTR(ns);
+        *ret_pod = TAKE_PTR(pod);
         return 0;
 }
 
@@ -488,9 +506,16 @@ static int scoped(int r, const RestoreIdentity *scope, CatalogEntry *ret) {
         return r;
 }
 
+typedef enum ScanRows {
+        SCAN_ALL,
+        SCAN_SINGLE, /* no pod checkpoint and no member of one */
+        SCAN_PODS,   /* pod checkpoints only */
+} ScanRows;
+
 typedef struct Scan {
         const RestoreIdentity *scope;
         const char *prefix; /* NULL: every row */
+        ScanRows rows;
         bool first_only;
         unsigned n;
         CatalogEntry found;
@@ -498,9 +523,20 @@ typedef struct Scan {
 
 #define SCAN_STOP (-ECANCELED)
 
+static bool scan_wants(const Scan *s, const CatalogEntry *e) {
+        switch (s->rows) {
+        case SCAN_SINGLE:
+                return !e->is_pod && isempty(e->pod_id);
+        case SCAN_PODS:
+                return e->is_pod;
+        default:
+                return true;
+        }
+}
+
 static int scan_row(const CatalogEntry *e, void *userdata) {
         Scan *s = userdata;
-        if ((s->prefix && !startswith(e->id, s->prefix)) || !visible_to(e, s->scope))
+        if ((s->prefix && !startswith(e->id, s->prefix)) || !scan_wants(s, e) || !visible_to(e, s->scope))
                 return 0;
         if (s->n++ > 0)
                 return SCAN_STOP; /* a second one: ambiguous */
@@ -512,9 +548,9 @@ static int scan_row(const CatalogEntry *e, void *userdata) {
 
 /* The one visible row matching f (and prefix): -ENOENT, -ENOTUNIQ (two or
  * more, unless first_only: then the first, i.e. the newest). */
-static int scan(Catalog *cat, const CatalogFilter *f, const char *prefix, bool first_only,
+static int scan(Catalog *cat, const CatalogFilter *f, const char *prefix, ScanRows rows, bool first_only,
                 const RestoreIdentity *scope, CatalogEntry *ret) {
-        Scan s = {.scope = scope, .prefix = prefix, .first_only = first_only};
+        Scan s = {.scope = scope, .prefix = prefix, .rows = rows, .first_only = first_only};
         int r = catalog_list(cat, f, scan_row, &s);
         if (r < 0 && r != SCAN_STOP) {
                 catalog_entry_done(&s.found);
@@ -547,7 +583,7 @@ int resolve_lookup(Catalog *cat, const char *ref, const RestoreIdentity *scope, 
                 break;
         case REF_PREFIX:
                 if (scope) /* counted among the rows scope sees only */
-                        r = scan(cat, &(CatalogFilter){}, ref, false, scope, ret);
+                        r = scan(cat, &(CatalogFilter){}, ref, SCAN_ALL, false, scope, ret);
                 else
                         r = catalog_get_by_prefix(cat, ref, ret);
                 if (r == -ENOENT)
@@ -563,16 +599,31 @@ int resolve_lookup(Catalog *cat, const char *ref, const RestoreIdentity *scope, 
         case REF_K8S: {
                 _cleanup_free_ char *ns = NULL, *pod = NULL, *ctr = NULL;
                 r = ref_split_k8s(ref, &ns, &pod, &ctr);
-                if (r >= 0 && scope) {
+                if (r >= 0) {
+                        /* The newest of the container's own checkpoints: a
+                         * member of a pod checkpoint is restored through its
+                         * pod (or by its id). */
                         CatalogFilter f = {.k8s_namespace = ns,
                                            .k8s_pod = pod,
                                            .k8s_container = ctr,
                                            .state = CHECKPOINT_READY};
-                        r = scan(cat, &f, NULL, true, scope, ret);
-                } else if (r >= 0)
-                        r = catalog_get_newest(cat, ns, pod, ctr, ret);
+                        r = scan(cat, &f, NULL, SCAN_SINGLE, true, scope, ret);
+                }
                 if (r == -ENOENT) {
                         snprintf(msg, msgsize, "no ready checkpoint of Kubernetes container %s", ref);
+                        return r;
+                }
+                break;
+        }
+        case REF_POD: {
+                _cleanup_free_ char *ns = NULL, *pod = NULL;
+                r = ref_split_pod(ref, &ns, &pod);
+                if (r >= 0) {
+                        CatalogFilter f = {.k8s_namespace = ns, .k8s_pod = pod, .state = CHECKPOINT_READY};
+                        r = scan(cat, &f, NULL, SCAN_PODS, true, scope, ret);
+                }
+                if (r == -ENOENT) {
+                        snprintf(msg, msgsize, "no ready pod checkpoint of Kubernetes pod %s", ref);
                         return r;
                 }
                 break;
@@ -591,10 +642,71 @@ int resolve_lookup(Catalog *cat, const char *ref, const RestoreIdentity *scope, 
         return r;
 }
 
+typedef struct Members {
+        const RestoreIdentity *target;
+        char names[512];
+        size_t n_names;
+        bool found;
+        CatalogEntry member;
+} Members;
+
+static int member_row(const CatalogEntry *e, void *userdata) {
+        Members *m = userdata;
+        if (!visible_to(e, m->target))
+                return 0;
+        const char *name = ident_valid(e->k8s_container, IDENT_MAX_LEN) ? e->k8s_container : "?";
+        size_t l = strlen(m->names);
+        if (l < sizeof(m->names) - 1)
+                snprintf(m->names + l, sizeof(m->names) - l, "%s%s", m->n_names > 0 ? ", " : "", name);
+        m->n_names++;
+        if (m->found || isempty(m->target->k8s_container) ||
+            !streq_ptr(e->k8s_container, m->target->k8s_container))
+                return 0;
+        int r = catalog_entry_copy(e, &m->member);
+        if (r < 0)
+                return r;
+        m->found = true;
+        return 0;
+}
+
+int resolve_pod_member(Catalog *cat, const CatalogEntry *pod, const RestoreIdentity *target,
+                       CatalogEntry *ret, char *msg, size_t msgsize) {
+        Members m = {.target = target};
+        CatalogFilter f = {.pod_id = pod->id};
+        int r = catalog_list(cat, &f, member_row, &m);
+        if (r < 0) {
+                catalog_entry_done(&m.member);
+                snprintf(msg, msgsize, "catalog lookup failed: %s", strerror(-r));
+                return r;
+        }
+        const char *names = m.n_names > 0 ? m.names : "none";
+        if (isempty(target->k8s_container)) {
+                snprintf(msg, msgsize,
+                         "pod checkpoint %s restores Kubernetes containers by name, and the restoring "
+                         "container has none (the pod checkpoint has: %s)",
+                         pod->id, names);
+                return -EINVAL;
+        }
+        if (!m.found) {
+                snprintf(msg, msgsize, "pod checkpoint %s has no container %s (it has: %s)", pod->id,
+                         ident_valid(target->k8s_container, IDENT_MAX_LEN) ? target->k8s_container
+                                                                           : "with that name",
+                         names);
+                return -ENOENT;
+        }
+        *ret = m.member;
+        return 0;
+}
+
 char *retention_group(const CatalogEntry *e) {
         char *s = NULL;
         int r;
-        if (!isempty(e->k8s_namespace))
+        if (e->is_pod && !isempty(e->k8s_namespace))
+                r = asprintf(&s, "pod:%s/%s", e->k8s_namespace, e->k8s_pod ? e->k8s_pod : "");
+        else if (e->is_pod)
+                r = asprintf(&s, "pod:ctrd:%s/%s", e->containerd_namespace ? e->containerd_namespace : "",
+                             e->container_id ? e->container_id : "");
+        else if (!isempty(e->k8s_namespace))
                 r = asprintf(&s, "k8s:%s/%s/%s", e->k8s_namespace, e->k8s_pod ? e->k8s_pod : "",
                              e->k8s_container ? e->k8s_container : "");
         else

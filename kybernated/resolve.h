@@ -23,7 +23,8 @@ typedef enum RefKind {
         REF_ID,     /* 32 hex characters */
         REF_PREFIX, /* 4..31 hex characters (also tried as a name) */
         REF_NAME,
-        REF_K8S,   /* namespace/pod/container: the newest ready one */
+        REF_K8S,   /* namespace/pod/container: the newest ready one (never a pod's member) */
+        REF_POD,   /* namespace/pod: the newest ready pod checkpoint of that pod */
         REF_PATH,  /* absolute directory (allowed_restore_dirs only) */
         REF_IMAGE, /* registry image: "HOST[:PORT]/REPO[:TAG][@DIGEST]" (common/image-ref.h) */
 } RefKind;
@@ -33,6 +34,8 @@ typedef enum RefKind {
 int ref_parse(const char *ref, RefKind *ret_kind, const char **ret_reason);
 /* Splits "ns/pod/container" into three strings (freed by caller). */
 int ref_split_k8s(const char *ref, char **ret_ns, char **ret_pod, char **ret_container);
+/* Splits "ns/pod" into two strings (freed by caller). */
+int ref_split_pod(const char *ref, char **ret_ns, char **ret_pod);
 
 /* A checkpoint name or a containerd namespace / container id / k8s name:
  * 1..max characters of [A-Za-z0-9._-], not starting with '.' or '-'. */
@@ -107,6 +110,15 @@ char *image_normalize(const char *ref);
 int resolve_lookup(Catalog *cat, const char *ref, const RestoreIdentity *scope, CatalogEntry *ret, char *msg,
                    size_t msgsize);
 
+/* The member of pod checkpoint pod (a row with is_pod) that restores into
+ * target: the one whose k8s_container is the target's container name, and
+ * that target may restore (tenant_check(), as the pod row itself). -ENOENT
+ * when the pod has no such member, -EINVAL when the target names no
+ * container; *msg then names the pod checkpoint, the container asked for and
+ * the containers the pod checkpoint has. */
+int resolve_pod_member(Catalog *cat, const CatalogEntry *pod, const RestoreIdentity *target,
+                       CatalogEntry *ret, char *msg, size_t msgsize);
+
 /* Pull rules (config key pull_allow): which registry repositories a restore
  * may pull a checkpoint image from, into which namespaces. A rule is
  * "REPOSITORY_PREFIX=NAMESPACES": the prefix is HOST[:PORT] or
@@ -139,7 +151,10 @@ typedef struct RetentionItem {
 } RetentionItem;
 
 /* Group key of a row: "k8s:<ns>/<pod>/<container>" for Kubernetes containers,
- * else "ctrd:<namespace>/<container id>". Caller frees. */
+ * "pod:<ns>/<pod>" for pod checkpoints (those of a sandbox without Kubernetes
+ * names: "pod:ctrd:<namespace>/<sandbox id>"), else "ctrd:<namespace>/<container
+ * id>". Members of a pod checkpoint are not retention items: they go with
+ * their pod. Caller frees. */
 char *retention_group(const CatalogEntry *e);
 
 /* Within each group, rank rows newest first; a row is pruned when it is not

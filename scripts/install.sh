@@ -15,7 +15,8 @@
 #   3. /etc/kybernate/kybernated.conf from kybernated.conf.example (only if absent),
 #      /var/lib/kybernate (mode 0700);
 #   4. registers the runtime in containerd's configuration: the CRI runtime
-#      handler "kybernate" with runtime_type "io.containerd.kybernate.v1", in
+#      handler "kybernate" with runtime_type "io.containerd.kybernate.v1" and
+#      pod_annotations = ["kybernate.io/*"] (a pod's restore-from reaches its containers), in
 #      /etc/containerd/config.toml (config version 1, 2 or 3; a missing or empty
 #      file gets a minimal version 2 one) and in MicroK8s' containerd template
 #      when MicroK8s is installed. The old file is kept once as
@@ -244,6 +245,7 @@ toml_edit() {
 			if (nh == 0 && $0 ~ /^[ \t]*version[ \t]*=/) version = strval($0) + 0
 			if ($0 ~ /^[ \t]*default_runtime_name[ \t]*=/) defname[cur] = strval($0)
 			if ($0 ~ /^[ \t]*runtime_type[ \t]*=/) rt[cur] = strval($0)
+			if ($0 ~ /^[ \t]*pod_annotations[ \t]*=/ && index($0, "kybernate.io/")) podann[cur] = 1
 			if ($0 !~ /^[ \t]*#/ && index($0, rtype)) mention[n] = 1
 		}
 		if (c1 % 2 || c2 % 2) inml = !inml
@@ -264,7 +266,11 @@ toml_edit() {
 
 		if (mode == "add") {
 			if (found) {
-				if (rt[mine] == rtype) { print "status unchanged"; exit 0 }
+				if (rt[mine] == rtype) {
+					if (!(mine in podann))
+						print "note runtime " handler " has no pod_annotations = [\"kybernate.io/*\"]: a pod\047s kybernate.io/restore-from does not reach its containers (pod checkpoints); add it by hand"
+					print "status unchanged"; exit 0
+				}
 				print "status conflict " (rt[mine] == "" ? "(none)" : rt[mine]); exit 0
 			}
 			for (k in mention) {
@@ -304,6 +310,9 @@ toml_edit() {
 			blk = blk "\n" ind marker ": checkpoint/restore runtime (RESTORE_FROM).\n"
 			blk = blk ind "[" hdr "." handler "]\n" ind "  runtime_type = \"" rtype "\"\n"
 			if (rpath != "") blk = blk ind "  runtime_path = \"" rpath "\"\n"
+			# containerd hands a pod\047s annotations matching these on to its
+			# containers: kybernate.io/restore-from on a pod restores it whole
+			blk = blk ind "  pod_annotations = [\"kybernate.io/*\"]\n"
 			if (!content) {
 				printf "" > out
 				for (i = 1; i <= n; i++) print line[i] > out

@@ -6,6 +6,7 @@
 #include "kyb-client.h"
 #include "log.h"
 #include "netlock.h"
+#include "pod-volumes.h"
 #include "restore.h"
 #include "rootfs-diff.h"
 #include "runc-args.h"
@@ -18,6 +19,12 @@
 #define RESOLVE_PULL_TIMEOUT_USEC (15 * 60 * USEC_PER_SEC)
 
 int restore_reference(const Spec *spec, const char **ret) {
+        *ret = NULL;
+        /* A pod's sandbox (pause) container gets the pod's annotations too
+         * (the runtime's pod_annotations): it is never restored, its
+         * containers are. */
+        if (streq_ptr(spec_annotation(spec, "io.kubernetes.cri.container-type"), "sandbox"))
+                return 0;
         const char *ref = spec_env(spec, RESTORE_ENV);
         if (!ref)
                 ref = spec_annotation(spec, RESTORE_ANNOTATION);
@@ -72,7 +79,16 @@ static void restore_failed(Op *op, Container *c, int code, const char *fmt, ...)
 
 static int apply_rootfs_diff(const void *arg) {
         const Op *op = arg;
-        return rootfs_diff_apply(op->src, op->dst);
+        int r = rootfs_diff_apply(op->src, op->dst);
+        if (r < 0)
+                return r;
+        /* A pod checkpoint's member also brings back the pod's emptyDir volumes. */
+        const Container *c = container_find(op->shim, op->cid);
+        _cleanup_free_ char *path = NULL, *spec = NULL;
+        if (!c || asprintf(&path, "%s/config.json", c->bundle) < 0)
+                return -ENOMEM;
+        r = read_full_file(path, 16u << 20, &spec, NULL);
+        return r < 0 ? r : pod_volumes_restore(op->src, spec);
 }
 
 static void on_held(pid_t pid, int status, int64_t at, void *userdata) {

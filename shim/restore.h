@@ -15,8 +15,9 @@
 #define RESTORE_ANNOTATION "kybernate.io/restore-from"
 #define RESTORE_REFERENCE_MAX 512
 
-/* The restore reference of a container: NULL (0) when it names none, -EINVAL
- * when the value is empty, overlong or has control characters. */
+/* The restore reference of a container: NULL (0) when it names none or is a
+ * pod's sandbox, -EINVAL when the value is empty, overlong or has control
+ * characters. */
 int restore_reference(const Spec *spec, const char **ret);
 
 /* Fills t (pointers borrowed from spec and the arguments) with the restoring

@@ -204,6 +204,8 @@ check_sample() {
 	expect_contains "$n: dry-run diff sets runtime_type" "$add" "runtime_type = \"io.containerd.kybernate.v1\""
 	expect_contains "$n: dry-run diff sets runtime_path (PREFIX not in PATH)" "$add" \
 		"runtime_path = \"$PFX/bin/containerd-shim-kybernate-v1\""
+	expect_contains "$n: dry-run diff passes kybernate.io pod annotations to containers" "$add" \
+		"pod_annotations = [\"kybernate.io/*\"]"
 	expect_eq "$n: dry-run diff removes nothing" "" "$(removed_lines "$out")"
 	if [ "$want_runc" = yes ]; then
 		expect_contains "$n: dry-run diff lists the default runc runtime too" "$add" "[$hp.runc]"
@@ -253,6 +255,9 @@ check_sample() {
 			"io.containerd.kybernate.v1" "$(dump_runtime_type "$bin" "$probe" kybernate)"
 		expect_eq "$n: containerd $v config dump still has runc" \
 			"io.containerd.runc.v2" "$(dump_runtime_type "$bin" "$probe" runc)"
+		expect_contains "$n: containerd $v config dump has kybernate's pod_annotations" \
+			"$("$bin" --config "$probe" config dump 2>/dev/null | awk '/runtimes.kybernate\]/ { inr = 1; next } /^[ \t]*\[/ { inr = 0 } inr')" \
+			"kybernate.io/*"
 	done
 
 	# idempotent: the second run changes nothing
@@ -302,6 +307,7 @@ expect_eq "two: the table follows the last runtime, same indentation" \
 cp "$S/present.toml" "$D/work/present.toml"
 out=$("$INSTALL" --only-containerd --config "$D/work/present.toml" 2>&1)
 expect_contains "present (other spelling): recognised" "$out" "already registered"
+expect_contains "present without pod_annotations: says what pod checkpoints lack" "$out" "no pod_annotations"
 cmp -s "$S/present.toml" "$D/work/present.toml" && pass "present: file untouched" || fail "present: file untouched"
 
 cp "$S/conflict.toml" "$D/work/conflict.toml"

@@ -562,6 +562,8 @@ disabled_plugins = [
       runtime_type = "$KYB_RUNC_RUNTIME"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.$KYB_CRI_HANDLER]
       runtime_type = "$KYB_RUNTIME"
+      # a pod's kybernate.io/restore-from reaches its containers (pod checkpoints)
+      pod_annotations = ["kybernate.io/*"]
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "$CTD_ROOT/cni-bin"
     conf_dir = "$CTD_ROOT/cni-conf"
@@ -622,6 +624,8 @@ disabled_plugins = [
       runtime_type = "$KYB_RUNC_RUNTIME"
     [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.$KYB_CRI_HANDLER]
       runtime_type = "$KYB_RUNTIME"
+      # a pod's kybernate.io/restore-from reaches its containers (pod checkpoints)
+      pod_annotations = ["kybernate.io/*"]
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dirs = ["$CTD_ROOT/cni-bin"]
     conf_dir = "$CTD_ROOT/cni-conf"

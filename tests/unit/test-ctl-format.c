@@ -42,6 +42,9 @@ TEST(duration_parse_errors) {
 
 TEST(duration_format) {
         char b[32];
+        ASSERT_STREQ(format_usec(b, sizeof(b), 850), "850 us");
+        ASSERT_STREQ(format_usec(b, sizeof(b), 12345), "12.345 ms");
+        ASSERT_STREQ(format_usec(b, sizeof(b), 1500000), "1.500 s");
         ASSERT_STREQ(format_duration(b, sizeof(b), 0), "0s");
         ASSERT_STREQ(format_duration(b, sizeof(b), 45), "45s");
         ASSERT_STREQ(format_duration(b, sizeof(b), 185), "3m");

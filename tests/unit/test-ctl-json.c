@@ -49,6 +49,41 @@ TEST(checkpoint_json) {
         cJSON_Delete(j);
 }
 
+TEST(pod_checkpoint_json) {
+        Kybernate__V1__CheckpointInfo i = KYBERNATE__V1__CHECKPOINT_INFO__INIT;
+        Kybernate__V1__PodMember a = KYBERNATE__V1__POD_MEMBER__INIT, b = KYBERNATE__V1__POD_MEMBER__INIT;
+        Kybernate__V1__PodMember *ms[] = {&a, &b};
+        i.id = (char *)"pod0";
+        i.has_is_pod = i.is_pod = true;
+        i.frozen_usec = 12345;
+        a.k8s_container = (char *)"app";
+        a.id = (char *)"m1";
+        b.k8s_container = (char *)"side";
+        b.id = (char *)"m2";
+        i.n_members = 2;
+        i.members = ms;
+        cJSON *j = ctl_json_checkpoint(&i);
+        ASSERT_NOT_NULL(j);
+        ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "is_pod")));
+        ASSERT_EQ((uint64_t)get_num(j, "frozen_usec"), 12345);
+        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "members");
+        ASSERT_EQ(cJSON_GetArraySize(arr), 2);
+        ASSERT_STREQ(get_str(cJSON_GetArrayItem(arr, 1), "k8s_container"), "side");
+        ASSERT_STREQ(get_str(cJSON_GetArrayItem(arr, 1), "id"), "m2");
+        ASSERT_NULL(get_str(j, "pod_checkpoint_id"));
+        cJSON_Delete(j);
+
+        /* A member names its pod; it has no members of its own. */
+        Kybernate__V1__CheckpointInfo m = KYBERNATE__V1__CHECKPOINT_INFO__INIT;
+        m.id = (char *)"m1";
+        m.pod_checkpoint_id = (char *)"pod0";
+        j = ctl_json_checkpoint(&m);
+        ASSERT_STREQ(get_str(j, "pod_checkpoint_id"), "pod0");
+        ASSERT_NULL(cJSON_GetObjectItemCaseSensitive(j, "members"));
+        ASSERT_NULL(cJSON_GetObjectItemCaseSensitive(j, "is_pod"));
+        cJSON_Delete(j);
+}
+
 TEST(tree_json) {
         CriuProcess procs[2] = {
                 {.pid = 1, .ppid = 0, .pgid = 1, .sid = 1, .comm = (char *)"sh", .parent = SIZE_MAX},

@@ -425,6 +425,33 @@ TEST(list_filters_counts_10000_rows) {
         ASSERT_TRUE(t_all < 2 * USEC_PER_SEC);
 }
 
+TEST(store_bytes_count_pod_members_once) {
+        _cleanup_(catalog_closep) Catalog *c = NULL;
+        ASSERT_OK(catalog_open(":memory:", false, &c));
+        CatalogEntry pod = entry("bbbb0000000000000000000000000001", NULL, "ns", "web", 100);
+        pod.is_pod = true;
+        pod.k8s_container = (char *)"";
+        pod.size_bytes = 3000; /* its members' sum */
+        ASSERT_OK(catalog_insert(c, &pod));
+        for (int i = 0; i < 3; i++) {
+                char id[33];
+                snprintf(id, sizeof(id), "bbbb00000000000000000000000000%02d", i + 2);
+                CatalogEntry m = entry(id, NULL, "ns", "web", 100);
+                m.pod_id = pod.id;
+                ASSERT_OK(catalog_insert(c, &m));
+        }
+        CatalogEntry single = entry("cccc0000000000000000000000000001", NULL, "ns", "web", 50);
+        ASSERT_OK(catalog_insert(c, &single));
+        CatalogCounts counts;
+        ASSERT_OK(catalog_counts(c, &counts));
+        ASSERT_EQ(counts.bytes, 4000);
+        ASSERT_EQ(counts.ready, 5);
+        uint64_t n;
+        CatalogFilter f = {.pod_id = "bbbb0000000000000000000000000001"};
+        ASSERT_OK(catalog_count(c, &f, &n));
+        ASSERT_EQ(n, 3);
+}
+
 TEST(concurrent_readers_file_db) {
         char db[256];
         snprintf(db, sizeof(db), "%s/catalog.db", test_tmpdir());

@@ -104,6 +104,48 @@ static void insert(Fixture *f, const char *id, const char *name, const char *pod
         ASSERT_OK(mkdir_p(dir, 0700));
 }
 
+/* A ready pod checkpoint pod_id of team/pod with members <pod_id minus
+ * its last digit><1..n> named by ctrs, each with a directory. */
+static void insert_pod(Fixture *f, const char *pod_id, const char *name, const char *pod, int64_t created,
+                       const char *const *ctrs, size_t n) {
+        CatalogEntry e = {.id = (char *)pod_id,
+                          .name = (char *)name,
+                          .state = CHECKPOINT_READY,
+                          .containerd_namespace = (char *)"k8s.io",
+                          .k8s_namespace = (char *)"team",
+                          .k8s_pod = (char *)pod,
+                          .container_id = (char *)"sandbox",
+                          .is_pod = true,
+                          .created_ns = created,
+                          .size_bytes = 10 * n};
+        ASSERT_OK(catalog_insert(f->manager->catalog, &e));
+        char dir[256];
+        snprintf(dir, sizeof(dir), "%s/store/checkpoints/%s", f->dir, pod_id);
+        ASSERT_OK(mkdir_p(dir, 0700));
+        for (size_t i = 0; i < n; i++) {
+                char id[33];
+                snprintf(id, sizeof(id), "%.31s%zu", pod_id, i + 1);
+                CatalogEntry m = e;
+                m.id = id;
+                m.name = NULL;
+                m.is_pod = false;
+                m.pod_id = (char *)pod_id;
+                m.k8s_container = (char *)ctrs[i];
+                m.container_id = (char *)ctrs[i];
+                m.options = CKPT_OPT_TCP_ESTABLISHED;
+                m.size_bytes = 10;
+                ASSERT_OK(catalog_insert(f->manager->catalog, &m));
+                snprintf(dir, sizeof(dir), "%s/store/checkpoints/%s", f->dir, id);
+                ASSERT_OK(mkdir_p(dir, 0700));
+        }
+}
+
+static bool checkpoint_dir_exists(Fixture *f, const char *id) {
+        char dir[256];
+        snprintf(dir, sizeof(dir), "%s/store/checkpoints/%s", f->dir, id);
+        return access(dir, F_OK) >= 0;
+}
+
 static void fixture_done(Fixture *f) {
         server_free(f->server);
         manager_free(f->manager);
@@ -321,6 +363,117 @@ TEST(inspect_pin_delete) {
         fixture_done(&f);
 }
 
+TEST(pod_inspect_pin_delete) {
+        Fixture f = {};
+        fixture_setup(&f, 0, false);
+        static const char *const ctrs[] = {"app", "side"};
+        insert_pod(&f, "ee000000000000000000000000000010", "podck", "web", 100, ctrs, 2);
+
+        /* Inspect of a pod checkpoint lists its members; a member names its pod. */
+        Kybernate__V1__Response *r = call_ref(&f, KYBERNATE__V1__REQUEST__OP_INSPECT, "team/web", false);
+        ASSERT_EQ(r->error, 0);
+        ASSERT_STREQ(r->inspect->info->id, "ee000000000000000000000000000010");
+        ASSERT_TRUE(r->inspect->info->is_pod);
+        ASSERT_EQ(r->inspect->info->n_members, 2);
+        bool app = false, side = false;
+        for (size_t i = 0; i < r->inspect->info->n_members; i++) {
+                const Kybernate__V1__PodMember *mb = r->inspect->info->members[i];
+                if (streq(mb->k8s_container, "app"))
+                        app = streq(mb->id, "ee000000000000000000000000000011");
+                if (streq(mb->k8s_container, "side"))
+                        side = streq(mb->id, "ee000000000000000000000000000012");
+        }
+        ASSERT_TRUE(app && side);
+        kyb_response_free(r);
+        r = call_ref(&f, KYBERNATE__V1__REQUEST__OP_INSPECT, "ee000000000000000000000000000012", false);
+        ASSERT_EQ(r->error, 0);
+        ASSERT_STREQ(r->inspect->info->pod_checkpoint_id, "ee000000000000000000000000000010");
+        ASSERT_EQ(r->inspect->info->n_members, 0);
+        kyb_response_free(r);
+
+        /* A member is neither pinned nor deleted on its own. */
+        r = call_ref(&f, KYBERNATE__V1__REQUEST__OP_DELETE, "ee000000000000000000000000000011", true);
+        ASSERT_EQ(r->error, EPERM);
+        ASSERT_NOT_NULL(strstr(r->message, "member of pod checkpoint ee000000000000000000000000000010"));
+        kyb_response_free(r);
+        ASSERT_TRUE(checkpoint_dir_exists(&f, "ee000000000000000000000000000011"));
+        r = call_ref(&f, KYBERNATE__V1__REQUEST__OP_PIN, "ee000000000000000000000000000011", true);
+        ASSERT_EQ(r->error, EPERM);
+        ASSERT_NOT_NULL(strstr(r->message, "ee000000000000000000000000000010"));
+        kyb_response_free(r);
+
+        /* The pod is pinned as one; deleting it takes its members. */
+        r = call_ref(&f, KYBERNATE__V1__REQUEST__OP_PIN, "podck", true);
+        ASSERT_EQ(r->error, 0);
+        ASSERT_TRUE(r->pin->info->pinned);
+        ASSERT_EQ(r->pin->info->n_members, 2);
+        kyb_response_free(r);
+        r = call_ref(&f, KYBERNATE__V1__REQUEST__OP_DELETE, "podck", false);
+        ASSERT_EQ(r->error, EPERM);
+        kyb_response_free(r);
+        r = call_ref(&f, KYBERNATE__V1__REQUEST__OP_DELETE, "podck", true);
+        ASSERT_EQ(r->error, 0);
+        kyb_response_free(r);
+        uint64_t n;
+        ASSERT_OK(catalog_count(f.manager->catalog, NULL, &n));
+        ASSERT_EQ(n, 0);
+        ASSERT_FALSE(checkpoint_dir_exists(&f, "ee000000000000000000000000000010"));
+        ASSERT_FALSE(checkpoint_dir_exists(&f, "ee000000000000000000000000000011"));
+        ASSERT_FALSE(checkpoint_dir_exists(&f, "ee000000000000000000000000000012"));
+
+        /* A member whose pod row is gone may go on its own. */
+        insert_pod(&f, "ff000000000000000000000000000010", NULL, "web", 100, ctrs, 1);
+        ASSERT_OK(catalog_delete(f.manager->catalog, "ff000000000000000000000000000010"));
+        r = call_ref(&f, KYBERNATE__V1__REQUEST__OP_DELETE, "ff000000000000000000000000000011", false);
+        ASSERT_EQ(r->error, 0);
+        kyb_response_free(r);
+        fixture_done(&f);
+}
+
+TEST(prune_decides_on_pods) {
+        Fixture f = {};
+        fixture_setup(&f, 0, false);
+        int64_t now = now_realtime_ns();
+        int64_t hour = 3600 * (int64_t)NSEC_PER_SEC;
+        static const char *const ctrs[] = {"app", "side", "db"};
+        /* Three pod checkpoints of team/web (members app, side, db: three
+         * rows each in the group "team/web/app" if members counted), the
+         * oldest pinned, and two single checkpoints of team/web/app. */
+        insert_pod(&f, "a1000000000000000000000000000010", NULL, "web", now - 10 * hour, ctrs, 3);
+        insert_pod(&f, "a2000000000000000000000000000010", NULL, "web", now - 9 * hour, ctrs, 3);
+        insert_pod(&f, "a3000000000000000000000000000010", NULL, "web", now - 8 * hour, ctrs, 3);
+        ASSERT_OK(catalog_set_pinned(f.manager->catalog, "a1000000000000000000000000000010", true));
+        insert(&f, "b1000000000000000000000000000001", NULL, "web", now - 7 * hour);
+        insert(&f, "b2000000000000000000000000000001", NULL, "web", now - 6 * hour);
+
+        Kybernate__V1__Request req = KYBERNATE__V1__REQUEST__INIT;
+        Kybernate__V1__PruneRequest pr = KYBERNATE__V1__PRUNE_REQUEST__INIT;
+        pr.has_keep_per_container = true;
+        pr.keep_per_container = 1;
+        pr.has_max_age_sec = true;
+        pr.max_age_sec = 0;
+        req.op_case = KYBERNATE__V1__REQUEST__OP_PRUNE;
+        req.prune = &pr;
+        send_req(&f, &req);
+        Kybernate__V1__Response *r = recv_resp(&f);
+        ASSERT_EQ(r->error, 0);
+        /* The pod group keeps its newest (a3) and its pinned one (a1): a2
+         * goes with its members; the container group keeps b2. */
+        ASSERT_EQ(r->prune->n_deleted, 2);
+        kyb_response_free(r);
+        uint64_t n;
+        ASSERT_OK(catalog_count(f.manager->catalog, NULL, &n));
+        ASSERT_EQ(n, 4 + 4 + 1);
+        ASSERT_FALSE(checkpoint_dir_exists(&f, "a2000000000000000000000000000010"));
+        ASSERT_FALSE(checkpoint_dir_exists(&f, "a2000000000000000000000000000011"));
+        ASSERT_FALSE(checkpoint_dir_exists(&f, "a2000000000000000000000000000013"));
+        ASSERT_FALSE(checkpoint_dir_exists(&f, "b1000000000000000000000000000001"));
+        ASSERT_TRUE(checkpoint_dir_exists(&f, "a1000000000000000000000000000011"));
+        ASSERT_TRUE(checkpoint_dir_exists(&f, "a3000000000000000000000000000013"));
+        ASSERT_TRUE(checkpoint_dir_exists(&f, "b2000000000000000000000000000001"));
+        fixture_done(&f);
+}
+
 TEST(prune_round_trip) {
         Fixture f = {};
         fixture_setup(&f, 0, false);
@@ -463,6 +616,73 @@ TEST(resolve_verifies_checksum) {
         send_req(&f, &req);
         r = recv_resp(&f);
         ASSERT_EQ(r->error, EINVAL);
+        kyb_response_free(r);
+        fixture_done(&f);
+}
+
+TEST(resolve_pod_checkpoint_gives_the_member) {
+        Fixture f = {};
+        fixture_setup(&f, 0, false);
+        static const char *const ctrs[] = {"app", "side"};
+        insert_pod(&f, "ee000000000000000000000000000010", "podck", "web", 100, ctrs, 2);
+        char dir[512], top[256];
+        snprintf(top, sizeof(top), "%s/store/checkpoints/ee000000000000000000000000000012", f.dir);
+        snprintf(dir, sizeof(dir), "%s/checkpoint", top);
+        ASSERT_OK(mkdir_p(dir, 0700));
+        strcat(dir, "/inventory.img");
+        ASSERT_OK(write_file_atomic(dir, "INV", 3, 0600));
+        uint64_t size;
+        char sum[STORE_CHECKSUM_MAX];
+        ASSERT_OK(store_checksum(top, NULL, false, &size, sum));
+        ASSERT_OK(catalog_set_ready(f.manager->catalog, "ee000000000000000000000000000012", size, sum));
+
+        Kybernate__V1__Request req = KYBERNATE__V1__REQUEST__INIT;
+        Kybernate__V1__ResolveRequest res = KYBERNATE__V1__RESOLVE_REQUEST__INIT;
+        Kybernate__V1__RestoreTarget t = KYBERNATE__V1__RESTORE_TARGET__INIT;
+        t.containerd_namespace = (char *)"k8s.io";
+        t.k8s_namespace = (char *)"team";
+        t.k8s_pod = (char *)"web-restored";
+        t.k8s_container = (char *)"side";
+        res.reference = (char *)"team/web";
+        res.target = &t;
+        req.op_case = KYBERNATE__V1__REQUEST__OP_RESOLVE;
+        req.resolve = &res;
+        send_req(&f, &req);
+        Kybernate__V1__Response *r = recv_resp(&f);
+        ASSERT_EQ(r->error, 0);
+        ASSERT_TRUE(strstr(r->resolve->image_path, "ee000000000000000000000000000012/checkpoint") != NULL);
+        ASSERT_TRUE(strstr(r->resolve->checkpoint_dir, "ee000000000000000000000000000012") != NULL);
+        ASSERT_STREQ(r->resolve->info->id, "ee000000000000000000000000000012");
+        ASSERT_STREQ(r->resolve->info->pod_checkpoint_id, "ee000000000000000000000000000010");
+        ASSERT_TRUE(r->resolve->info->options->tcp_established);
+        ASSERT_EQ(r->resolve->info->restore_count, 1);
+        kyb_response_free(r);
+        CatalogEntry e = {};
+        ASSERT_OK(catalog_get(f.manager->catalog, "ee000000000000000000000000000010", &e));
+        ASSERT_EQ(e.restore_count, 1); /* counted on the pod too */
+        catalog_entry_done(&e);
+        ASSERT_OK(catalog_get(f.manager->catalog, "ee000000000000000000000000000011", &e));
+        ASSERT_EQ(e.restore_count, 0);
+        catalog_entry_done(&e);
+
+        /* A container the pod checkpoint does not have. */
+        t.k8s_container = (char *)"db";
+        send_req(&f, &req);
+        r = recv_resp(&f);
+        ASSERT_EQ(r->error, ENOENT);
+        ASSERT_NOT_NULL(
+                strstr(r->message, "pod checkpoint ee000000000000000000000000000010 has no container db"));
+        ASSERT_NOT_NULL(strstr(r->message, "app"));
+        ASSERT_NOT_NULL(strstr(r->message, "side"));
+        kyb_response_free(r);
+
+        /* Another tenant does not see it at all. */
+        t.k8s_container = (char *)"side";
+        t.k8s_namespace = (char *)"other-team";
+        send_req(&f, &req);
+        r = recv_resp(&f);
+        ASSERT_EQ(r->error, ENOENT);
+        ASSERT_NULL(strstr(r->message, "ee0000"));
         kyb_response_free(r);
         fixture_done(&f);
 }

@@ -41,6 +41,8 @@ TEST(ref_kinds) {
                   REF_IMAGE);
         ASSERT_EQ(kind_of("localhost/web"), REF_IMAGE);
         ASSERT_EQ(kind_of("default/web.v2/app"), REF_K8S); /* a pod name may have dots */
+        ASSERT_EQ(kind_of("default/web-0"), REF_POD);
+        ASSERT_EQ(kind_of("team-a/web.v2"), REF_POD);
 }
 
 TEST(ref_refusals) {
@@ -55,8 +57,10 @@ TEST(ref_refusals) {
         ASSERT_STREQ(reason_of("/a//b"), "path is not normalized");
         ASSERT_STREQ(reason_of("/a/./b"), "path is not normalized");
         ASSERT_STREQ(reason_of("/a/."), "path is not normalized");
-        ASSERT_NOT_NULL(reason_of("a/b"));
+        ASSERT_NULL(reason_of("a/b")); /* namespace/pod: a pod checkpoint */
         ASSERT_NOT_NULL(reason_of("a/b/c/d"));
+        ASSERT_NOT_NULL(reason_of("a/"));
+        ASSERT_NOT_NULL(reason_of("ns/-pod"));
         ASSERT_NOT_NULL(reason_of("ns//c"));
         ASSERT_NOT_NULL(reason_of("name with space"));
         ASSERT_NOT_NULL(reason_of("-dash"));
@@ -80,6 +84,140 @@ TEST(split_k8s) {
         ASSERT_ERROR(ref_split_k8s("default/web-0", &a, &b, &c), EINVAL);
         ASSERT_ERROR(ref_split_k8s("a/b/c/d", &a, &b, &c), EINVAL);
         ASSERT_ERROR(ref_split_k8s("a//c", &a, &b, &c), EINVAL);
+}
+
+TEST(split_pod) {
+        _cleanup_free_ char *ns = NULL, *pod = NULL;
+        ASSERT_OK(ref_split_pod("default/web-0", &ns, &pod));
+        ASSERT_STREQ(ns, "default");
+        ASSERT_STREQ(pod, "web-0");
+        char *a, *b;
+        ASSERT_ERROR(ref_split_pod("default/web-0/nginx", &a, &b), EINVAL);
+        ASSERT_ERROR(ref_split_pod("default/", &a, &b), EINVAL);
+        ASSERT_ERROR(ref_split_pod("/web", &a, &b), EINVAL);
+        ASSERT_ERROR(ref_split_pod("nopod", &a, &b), EINVAL);
+}
+
+/* A pod checkpoint (id P...) of team/web with members app and side, an
+ * older one with member app only, a single checkpoint of team/web/app
+ * between them, and another tenant's pod checkpoint of the same names. */
+static void insert_row(Catalog *c, const char *id, const char *name, const char *k8s_ns, const char *ctr,
+                       const char *pod_id, bool is_pod, int64_t created) {
+        CatalogEntry e = {.id = (char *)id,
+                          .name = (char *)name,
+                          .state = CHECKPOINT_READY,
+                          .containerd_namespace = (char *)"k8s.io",
+                          .k8s_namespace = (char *)k8s_ns,
+                          .k8s_pod = (char *)"web",
+                          .k8s_container = (char *)ctr,
+                          .container_id = (char *)(is_pod ? "sandbox" : "cid"),
+                          .pod_id = (char *)pod_id,
+                          .is_pod = is_pod,
+                          .created_ns = created};
+        ASSERT_OK(catalog_insert(c, &e));
+}
+
+static Catalog *pod_catalog(void) {
+        Catalog *c = NULL;
+        ASSERT_OK(catalog_open(":memory:", false, &c));
+        insert_row(c, "a0000000000000000000000000000001", "old-pod", "team", NULL, NULL, true, 100);
+        insert_row(c, "a0000000000000000000000000000002", NULL, "team", "app",
+                   "a0000000000000000000000000000001", false, 100);
+        insert_row(c, "b0000000000000000000000000000001", "single", "team", "app", NULL, false, 200);
+        insert_row(c, "c0000000000000000000000000000001", "new-pod", "team", NULL, NULL, true, 300);
+        insert_row(c, "c0000000000000000000000000000002", NULL, "team", "app",
+                   "c0000000000000000000000000000001", false, 300);
+        insert_row(c, "c0000000000000000000000000000003", NULL, "team", "side",
+                   "c0000000000000000000000000000001", false, 300);
+        insert_row(c, "d0000000000000000000000000000001", "their-pod", "other", NULL, NULL, true, 400);
+        insert_row(c, "d0000000000000000000000000000002", NULL, "other", "app",
+                   "d0000000000000000000000000000001", false, 400);
+        return c;
+}
+
+TEST(resolve_pod_references) {
+        _cleanup_(catalog_closep) Catalog *c = pod_catalog();
+        RestoreIdentity team = {
+                .containerd_namespace = "k8s.io", .k8s_namespace = "team", .k8s_container = "app"};
+        CatalogEntry e = {};
+        char msg[512];
+
+        /* namespace/pod: the newest ready pod checkpoint of that pod. */
+        ASSERT_OK(resolve_lookup(c, "team/web", &team, &e, msg, sizeof(msg)));
+        ASSERT_STREQ(e.id, "c0000000000000000000000000000001");
+        ASSERT_TRUE(e.is_pod);
+        catalog_entry_done(&e);
+        ASSERT_OK(resolve_lookup(c, "team/web", NULL, &e, msg, sizeof(msg)));
+        ASSERT_STREQ(e.id, "c0000000000000000000000000000001");
+        catalog_entry_done(&e);
+        ASSERT_ERROR(resolve_lookup(c, "team/nopod", &team, &e, msg, sizeof(msg)), ENOENT);
+        ASSERT_STREQ(msg, "no ready pod checkpoint of Kubernetes pod team/nopod");
+        /* Another tenant's pod checkpoint is not seen. */
+        ASSERT_ERROR(resolve_lookup(c, "other/web", &team, &e, msg, sizeof(msg)), ENOENT);
+
+        /* namespace/pod/container: the container's own checkpoints only,
+         * never a member of a pod checkpoint (newer here). */
+        ASSERT_OK(resolve_lookup(c, "team/web/app", &team, &e, msg, sizeof(msg)));
+        ASSERT_STREQ(e.id, "b0000000000000000000000000000001");
+        catalog_entry_done(&e);
+        ASSERT_OK(resolve_lookup(c, "team/web/app", NULL, &e, msg, sizeof(msg)));
+        ASSERT_STREQ(e.id, "b0000000000000000000000000000001");
+        catalog_entry_done(&e);
+        ASSERT_ERROR(resolve_lookup(c, "team/web/side", &team, &e, msg, sizeof(msg)), ENOENT);
+        ASSERT_ERROR(resolve_lookup(c, "team/web/side", NULL, &e, msg, sizeof(msg)), ENOENT);
+
+        /* A member by its own id, a pod checkpoint by name. */
+        ASSERT_OK(resolve_lookup(c, "c0000000000000000000000000000003", &team, &e, msg, sizeof(msg)));
+        ASSERT_STREQ(e.pod_id, "c0000000000000000000000000000001");
+        catalog_entry_done(&e);
+        ASSERT_OK(resolve_lookup(c, "old-pod", &team, &e, msg, sizeof(msg)));
+        ASSERT_STREQ(e.id, "a0000000000000000000000000000001");
+        catalog_entry_done(&e);
+}
+
+TEST(resolve_pod_member_by_container_name) {
+        _cleanup_(catalog_closep) Catalog *c = pod_catalog();
+        RestoreIdentity t = {
+                .containerd_namespace = "k8s.io", .k8s_namespace = "team", .k8s_container = "side"};
+        CatalogEntry pod = {}, e = {};
+        char msg[512];
+
+        ASSERT_OK(resolve_lookup(c, "new-pod", &t, &pod, msg, sizeof(msg)));
+        ASSERT_OK(resolve_pod_member(c, &pod, &t, &e, msg, sizeof(msg)));
+        ASSERT_STREQ(e.id, "c0000000000000000000000000000003");
+        ASSERT_STREQ(e.k8s_container, "side");
+        catalog_entry_done(&e);
+        t.k8s_container = "app";
+        ASSERT_OK(resolve_pod_member(c, &pod, &t, &e, msg, sizeof(msg)));
+        ASSERT_STREQ(e.id, "c0000000000000000000000000000002");
+        catalog_entry_done(&e);
+
+        /* No member of that name: the pod checkpoint, the name and the names it has. */
+        t.k8s_container = "db";
+        ASSERT_ERROR(resolve_pod_member(c, &pod, &t, &e, msg, sizeof(msg)), ENOENT);
+        ASSERT_NOT_NULL(strstr(msg, "pod checkpoint c0000000000000000000000000000001 has no container db"));
+        ASSERT_NOT_NULL(strstr(msg, "app"));
+        ASSERT_NOT_NULL(strstr(msg, "side"));
+        /* A name that is no identifier is not quoted. */
+        t.k8s_container = "x\ny";
+        ASSERT_ERROR(resolve_pod_member(c, &pod, &t, &e, msg, sizeof(msg)), ENOENT);
+        ASSERT_NULL(strstr(msg, "x\ny"));
+        t.k8s_container = "";
+        ASSERT_ERROR(resolve_pod_member(c, &pod, &t, &e, msg, sizeof(msg)), EINVAL);
+        ASSERT_NOT_NULL(strstr(msg, "c0000000000000000000000000000001"));
+        catalog_entry_done(&pod);
+
+        /* The older pod checkpoint has no member side. */
+        t.k8s_container = "side";
+        ASSERT_OK(resolve_lookup(c, "old-pod", &t, &pod, msg, sizeof(msg)));
+        ASSERT_ERROR(resolve_pod_member(c, &pod, &t, &e, msg, sizeof(msg)), ENOENT);
+        ASSERT_NOT_NULL(strstr(msg, "(it has: app)"));
+        /* A member the target may not restore is not there for it. */
+        catalog_entry_done(&pod);
+        ASSERT_OK(resolve_lookup(c, "their-pod", NULL, &pod, msg, sizeof(msg)));
+        t.k8s_container = "app";
+        ASSERT_ERROR(resolve_pod_member(c, &pod, &t, &e, msg, sizeof(msg)), ENOENT);
+        catalog_entry_done(&pod);
 }
 
 TEST(allowed_dirs) {
@@ -222,6 +360,17 @@ TEST(retention_group_keys) {
         _cleanup_free_ char *gd = retention_group(&d);
         ASSERT_STREQ(gk, "k8s:ns/p/c");
         ASSERT_STREQ(gd, "ctrd:default/abc");
+        CatalogEntry pk = {.k8s_namespace = (char *)"ns",
+                           .k8s_pod = (char *)"p",
+                           .containerd_namespace = (char *)"k8s.io",
+                           .container_id = (char *)"sandbox",
+                           .is_pod = true};
+        CatalogEntry pd = {
+                .containerd_namespace = (char *)"k8s.io", .container_id = (char *)"sandbox", .is_pod = true};
+        _cleanup_free_ char *gpk = retention_group(&pk);
+        _cleanup_free_ char *gpd = retention_group(&pd);
+        ASSERT_STREQ(gpk, "pod:ns/p");
+        ASSERT_STREQ(gpd, "pod:ctrd:k8s.io/sandbox");
 }
 
 TEST(durations) {

@@ -80,6 +80,20 @@ TEST(restore_reference_sources) {
         ASSERT_STREQ(ref, "abcd1234");
         spec_done(&s);
 
+        /* A pod's annotation reaches its sandbox too: the sandbox is never restored. */
+        parse("{\"annotations\":{\"kybernate.io/restore-from\":\"team/web\","
+              "\"io.kubernetes.cri.container-type\":\"sandbox\"}}",
+              &s);
+        ASSERT_EQ(restore_reference(&s, &ref), 0);
+        ASSERT_NULL(ref);
+        spec_done(&s);
+        parse("{\"annotations\":{\"kybernate.io/restore-from\":\"team/web\","
+              "\"io.kubernetes.cri.container-type\":\"container\"}}",
+              &s);
+        ASSERT_EQ(restore_reference(&s, &ref), 1);
+        ASSERT_STREQ(ref, "team/web");
+        spec_done(&s);
+
         /* empty, control characters, overlong: refused before any daemon is asked */
         parse("{\"process\":{\"env\":[\"RESTORE_FROM=\"]}}", &s);
         ASSERT_ERROR(restore_reference(&s, &ref), EINVAL);
