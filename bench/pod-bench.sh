@@ -449,7 +449,6 @@ restore_raw() {
 
 START=$(date -u '+%Y-%m-%d %H:%M UTC')
 UPTIME0=$(uptime)
-LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((i = 0; i <= RUNS; i++)); do # run 0: warm-up
 	if ((i % 2)); then
 		ckpt_pod "$i"
@@ -473,7 +472,6 @@ for ((i = 0; i <= RUNS; i++)); do # run 0: warm-up
 	"$CTL" delete "${PODCK[$i]}" >/dev/null 2>&1 || log "kybernatectl delete ${PODCK[$i]} failed"
 	rm -rf --one-file-system "$D/raw/$i"
 done
-LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 UPTIME1=$(uptime)
 
 # ---- report ----------------------------------------------------------------------------------
@@ -575,7 +573,7 @@ Command, exactly as run:
 
 Run $START, tree at $TREE$DIRTY, containerd $CTD_V, runc $(runc --version | awk 'NR == 1 { print $3 }'), CRIU $(criu --version 2>/dev/null | awk '/^Version:/ { print $2 }'), kernel $(uname -r),
 $(nproc) cores, local ext4, a shared VM with other engineers' tests running. \`uptime\` before:
-\`${UPTIME0# }\`; after: \`${UPTIME1# }\` (load average $LOAD0 before, $LOAD1 after).
+\`${UPTIME0# }\`; after: \`${UPTIME1# }\`.
 
 Checkpoint (leave running):
 
