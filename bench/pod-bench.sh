@@ -126,9 +126,9 @@ SUBNET=10.233.9.0/24
 # ---- kybernated (the shim finds it through $KYBERNATE_SOCKET, inherited from containerd) ----
 
 export KYBERNATE_SOCKET=$D/kyb/sock
-DAEMON_PID=
 "$BUILD/kybernated" --config /dev/null --store "$D/kyb/store" -S "$KYBERNATE_SOCKET" \
 	--runc-root-base /run/containerd/runc --durable=yes >>"$D/kyb/daemon.log" 2>&1 &
+# shellcheck disable=SC2034 # used by the exit hook
 DAEMON_PID=$!
 kyb_on_exit 'kill "$DAEMON_PID" 2>/dev/null; wait "$DAEMON_PID" 2>/dev/null; cp "$D/kyb/daemon.log" "$LOGS/daemon.log" 2>/dev/null'
 kyb_wait 10 "$CTL" status || die "kybernated did not come up: $(tail -n 20 "$D/kyb/daemon.log")"
@@ -334,7 +334,7 @@ ckpt_pod() {
 
 # ckpt_raw RUN: the three raw checkpoints, each then synced; R[RUN.raw.*].
 ckpt_raw() {
-	local i=$1 c img w t0 t1 t2 a b sum_t=0 sum_ts=0 bytes=0 fz=0 fr=0 rmax=0
+	local i=$1 c img w t0 t1 t2 a b sum_t=0 sum_ts=0 bytes=0 fz=0 fr=0
 	rm -rf --one-file-system "$D/raw/$i"
 	mkdir -p "$D/raw/$i"
 	for c in $CONTAINERS; do
