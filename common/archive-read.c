@@ -367,14 +367,8 @@ static int read_sparse_map(ArchiveReader *rd, uint64_t phys, uint64_t real_size,
                         continue;
                 }
                 if (i % 2 == 1) {
-                        if (n == *alloc) {
-                                size_t na = *alloc ? *alloc * 2 : 64;
-                                ArchiveSegment *ns = reallocarray(*segs, na, sizeof(ArchiveSegment));
-                                if (!ns)
-                                        return -ENOMEM;
-                                *segs = ns;
-                                *alloc = na;
-                        }
+                        if (GREEDY_REALLOC(*segs, *alloc, n + 1, 64) < 0)
+                                return -ENOMEM;
                         (*segs)[n].offset = v;
                         continue;
                 }

@@ -274,14 +274,8 @@ static int sparse_scan(int fd, uint64_t size, ArchiveSegment **ret, size_t *ret_
                         data += end - (segs[n - 1].offset + segs[n - 1].length);
                         segs[n - 1].length = end - segs[n - 1].offset;
                 } else {
-                        if (n == alloc) {
-                                size_t na = alloc ? alloc * 2 : 16;
-                                ArchiveSegment *ns = reallocarray(segs, na, sizeof(ArchiveSegment));
-                                if (!ns)
-                                        return -ENOMEM;
-                                segs = ns;
-                                alloc = na;
-                        }
+                        if (GREEDY_REALLOC(segs, alloc, n + 1, 16) < 0)
+                                return -ENOMEM;
                         segs[n++] = (ArchiveSegment){.offset = (uint64_t)d, .length = end - (uint64_t)d};
                         data += end - (uint64_t)d;
                 }

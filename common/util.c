@@ -274,15 +274,9 @@ int dir_list_sorted(int dir_fd, char ***ret) {
                                 r = negative_errno();
                         break;
                 }
-                if (n + 2 > alloc) {
-                        size_t na = alloc ? alloc * 2 : 32;
-                        char **nn = reallocarray(names, na, sizeof(char *));
-                        if (!nn) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        names = nn;
-                        alloc = na;
+                if (GREEDY_REALLOC(names, alloc, n + 2, 32) < 0) {
+                        r = -ENOMEM;
+                        break;
                 }
                 names[n] = strdup(de->d_name);
                 if (!names[n]) {
@@ -320,4 +314,23 @@ int strv_push_dup(char ***l, const char *s) {
         nl[n] = strdup(s);
         nl[n + 1] = NULL;
         return nl[n] ? 0 : -ENOMEM;
+}
+
+int greedy_realloc(void **p, size_t *alloc, size_t need, size_t size, size_t min) {
+        if (need <= *alloc)
+                return 0;
+        size_t na = *alloc ? *alloc : (min ? min : 1);
+        while (na < need) {
+                if (na > SIZE_MAX / 2)
+                        return -ENOMEM;
+                na *= 2;
+        }
+        if (size == 0 || na > SIZE_MAX / size)
+                return -ENOMEM;
+        void *n = reallocarray(*p, na, size);
+        if (!n)
+                return -ENOMEM;
+        *p = n;
+        *alloc = na;
+        return 0;
 }

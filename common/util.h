@@ -92,6 +92,12 @@ static inline void strv_freep(char ***l) {
         strv_free(*l);
 }
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
+/* Makes room for at least need elements of size bytes each in the array *p
+ * of capacity *alloc, doubling it (from min); *p and *alloc unchanged on
+ * failure. GREEDY_REALLOC(array, alloc, need, min) for a typed array. */
+int greedy_realloc(void **p, size_t *alloc, size_t need, size_t size, size_t min);
+#define GREEDY_REALLOC(p, alloc, need, min) \
+        greedy_realloc((void **)&(p), &(alloc), (need), sizeof(*(p)), (min))
 /* The number of strings of a NULL-terminated list (NULL: 0). */
 size_t strv_length(char *const *l);
 /* Appends a copy of s to the NULL-terminated list *l (NULL: empty). */

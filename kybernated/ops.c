@@ -71,14 +71,8 @@ void entry_to_info(const CatalogEntry *e, const char *path, Kybernate__V1__Check
 
 static int member_add(const CatalogEntry *e, void *userdata) {
         PodMembers *pm = userdata;
-        if (pm->n == pm->alloc) {
-                size_t na = pm->alloc ? pm->alloc * 2 : 8;
-                Kybernate__V1__PodMember *ni = realloc(pm->items, na * sizeof(*ni));
-                if (!ni)
-                        return -ENOMEM;
-                pm->items = ni;
-                pm->alloc = na;
-        }
+        if (GREEDY_REALLOC(pm->items, pm->alloc, pm->n + 1, 8) < 0)
+                return -ENOMEM;
         Kybernate__V1__PodMember *x = &pm->items[pm->n];
         kybernate__v1__pod_member__init(x);
         x->k8s_container = strdup(nn(e->k8s_container));
