@@ -21,7 +21,39 @@ void op_export(Connection *c, const Kybernate__V1__ExportRequest *req) {
                 catalog_entry_done(&e);
                 return;
         }
-        start_verify(c, &e, KYBERNATE__V1__RESPONSE__RESULT_EXPORT, false);
+        if (member_of_pod(c->manager, &e)) {
+                connection_send_error(c, EPERM,
+                                      "checkpoint %s is a member of pod checkpoint %s: export the pod (a "
+                                      "member restored alone would miss the other containers of its pod)",
+                                      e.id, e.pod_id);
+                catalog_entry_done(&e);
+                return;
+        }
+        if (!e.is_pod) {
+                start_verify(c, &e, KYBERNATE__V1__RESPONSE__RESULT_EXPORT, false);
+                return;
+        }
+        /* A pod: its members, each verified (as one checkpoint's export is). */
+        _cleanup_(pod_members_done) PodMembers pm = {};
+        CatalogEntry *members = NULL;
+        size_t n = 0;
+        int r = pod_members_load(c->manager->catalog, e.id, &pm);
+        if (r >= 0 && !(members = calloc(MAX(pm.n, 1u), sizeof(*members))))
+                r = -ENOMEM;
+        for (; r >= 0 && n < pm.n; n++) {
+                r = catalog_get(c->manager->catalog, pm.items[n].id, &members[n]);
+                if (r >= 0 && members[n].state != CHECKPOINT_READY)
+                        r = -EBUSY;
+        }
+        if (r < 0) {
+                connection_send_error(c, r, "the members of pod checkpoint %s: %s", e.id, strerror(-r));
+                for (size_t i = 0; i < n; i++)
+                        catalog_entry_done(&members[i]);
+                free(members);
+                catalog_entry_done(&e);
+                return;
+        }
+        start_verify_pod_export(c, &e, members, n);
 }
 
 /* ---- import ---- */
