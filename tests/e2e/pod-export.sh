@@ -198,6 +198,22 @@ damaged "a member claiming another container" \
 damaged "a member in another namespace" \
 	'jq ".k8sNamespace = \"elsewhere\"" members/beta/kybernate.json >k && mv k members/beta/kybernate.json'
 
+# ---- push is refused; a changed member fails the export ---------------------------
+
+out=$("$CTL" push "$PODCK" 127.0.0.1:9/kybpexp/pod:latest 2>&1)
+rc=$?
+expect_ne "push of a pod checkpoint fails" 0 "$rc"
+expect_contains "push of a pod checkpoint says pods are exported, not pushed" "$out" \
+	"pod checkpoints are exported, not pushed, in this version"
+MEMBER_B=$(jq -r '.members[] | select(.k8s_container == "beta") | .id' <<<"$info")
+printf x >>"$STORE/checkpoints/$MEMBER_B/checkpoint/inventory.img"
+out=$("$CTL" export "$PODCK" -o "$KYB_TMP/changed.tar" 2>&1)
+rc=$?
+expect_ne "export of a pod whose member changed fails" 0 "$rc"
+expect_contains "the failure names the changed member and its pod" "$out" \
+	"checkpoint $MEMBER_B, a member of pod checkpoint $PODCK failed verification"
+expect_eq "no archive is left of the failed export" "" "$(ls "$KYB_TMP"/changed.tar* 2>/dev/null)"
+
 # ---- delete, import, restore -----------------------------------------------------
 
 expect_ok "the pod checkpoint is deleted" "$CTL" delete "$PODCK"
