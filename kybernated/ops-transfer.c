@@ -340,8 +340,9 @@ static int pod_import_check_layout(const char *sd, const PodManifest *man, const
 }
 
 /* The rows the archive describes, nothing adopted yet: the pod's identity
- * from its kybernate.json (the sandbox id from pod.json if it names none),
- * each member's from its own metadata as for a single import. */
+ * from its kybernate.json (the sandbox id from pod.json if it names none,
+ * namespaces and pod name from its members if it lacks them), each member's
+ * from its own metadata as for a single import, all in the same pod. */
 static int pod_import_identities(PodImportOp *op, const char *sd, const char **what) {
         Manager *m = op->manager;
         int r = staging_identity(sd, &op->pod);
@@ -376,13 +377,17 @@ static int pod_import_identities(PodImportOp *op, const char *sd, const char **w
                         "and the pod's kybernate.json";
                 if (!streq(e->k8s_container, name))
                         return -EBADMSG;
-                const char *const pod_f[] = {op->pod.k8s_namespace, op->pod.k8s_pod,
-                                             op->pod.containerd_namespace};
-                char **mem_f[] = {&e->k8s_namespace, &e->k8s_pod, &e->containerd_namespace};
+                /* What the pod's kybernate.json lacks, its first member says. */
+                char **pod_f[] = {&op->pod.k8s_namespace, &op->pod.k8s_pod, &op->pod.containerd_namespace};
+                char *const mem_f[] = {e->k8s_namespace, e->k8s_pod, e->containerd_namespace};
                 for (size_t k = 0; k < ELEMENTSOF(mem_f); k++) {
-                        if (isempty(pod_f[k]) || isempty(*mem_f[k]))
+                        if (isempty(mem_f[k]))
                                 continue;
-                        if (!streq(pod_f[k], *mem_f[k]))
+                        if (isempty(*pod_f[k])) {
+                                free(*pod_f[k]);
+                                if (!(*pod_f[k] = strdup(mem_f[k])))
+                                        return -ENOMEM;
+                        } else if (!streq(*pod_f[k], mem_f[k]))
                                 return -EBADMSG;
                 }
         }

@@ -198,6 +198,18 @@ damaged "a member claiming another container" \
 damaged "a member in another namespace" \
 	'jq ".k8sNamespace = \"elsewhere\"" members/beta/kybernate.json >k && mv k members/beta/kybernate.json'
 
+# An archive whose pod has no kybernate.json: the pod's identity comes from its members.
+d=$KYB_TMP/no-pod-metadata
+cp -a "$src" "$d" && rm -f "$d/kybernate.json" && tar -cf "$d.tar" -C "$d" .
+if id=$("$CTL" import "$d.tar" 2>"$KYB_TMP/import.err") && [[ $id =~ ^[0-9a-f]{32}$ ]]; then
+	expect_eq "a pod without kybernate.json takes its namespace and name from its members" "true $NS $POD" \
+		"$("$CTL" inspect "$id" --json | jq -r '.checkpoint | [.is_pod, .k8s_namespace, .k8s_pod] | join(" ")')"
+	expect_ok "that pod checkpoint is deleted" "$CTL" delete "$id"
+else
+	fail "an archive whose pod has no kybernate.json is imported" "'$id'" "$(cat "$KYB_TMP/import.err")"
+fi
+expect_eq "nothing is left of it" "$DIRS" "$(dirs)"
+
 # ---- push is refused; a changed member fails the export ---------------------------
 
 out=$("$CTL" push "$PODCK" 127.0.0.1:9/kybpexp/pod:latest 2>&1)
