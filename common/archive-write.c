@@ -320,14 +320,11 @@ static int writer_copy_segments(ArchiveWriter *w, int fd, const ArchiveSegment *
         for (size_t i = 0; i < n; i++) {
                 uint64_t left = segs[i].length, off = segs[i].offset;
                 while (left > 0) {
-                        ssize_t k =
-                                pread(fd, w->buf, (size_t)MIN(left, (uint64_t)COPY_BUF_SIZE), (off_t)off);
-                        if (k < 0) {
-                                if (errno == EINTR)
-                                        continue;
-                                return negative_errno();
-                        }
-                        if (k == 0)
+                        size_t want = (size_t)MIN(left, (uint64_t)COPY_BUF_SIZE);
+                        ssize_t k = read_full_at(fd, w->buf, want, (off_t)off);
+                        if (k < 0)
+                                return (int)k;
+                        if ((size_t)k < want)
                                 return -EIO; /* shrunk */
                         int r = writer_put(w, w->buf, (size_t)k);
                         if (r < 0)
@@ -439,50 +436,63 @@ int archive_writer_add_file(ArchiveWriter *w, const char *path, int fd) {
         return writer_copy(w, fd, size);
 }
 
-/* NOLINTNEXTLINE(misc-no-recursion): depth bounded by ARCHIVE_DEPTH_MAX */
-static int add_tree(ArchiveWriter *w, int dir_fd, const char *prefix, unsigned depth) {
+int archive_walk_sorted(int dir_fd, const char *prefix, ArchiveWalkFn fn, void *userdata) {
         _cleanup_strv_free_ char **names = NULL;
-        int r;
-
-        if (depth > ARCHIVE_DEPTH_MAX)
-                return -ELOOP;
-
-        r = dir_list_sorted(dir_fd, &names);
+        int r = dir_list_sorted(dir_fd, &names);
         if (r < 0)
                 return r;
-
-        for (size_t i = 0; names[i]; i++) {
+        STRV_FOREACH (name, names) {
                 char path[ARCHIVE_PATH_MAX];
                 struct stat st;
-
-                if ((size_t)snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "/" : "", names[i]) >=
+                if ((size_t)snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "/" : "", *name) >=
                     sizeof(path))
                         return -ENAMETOOLONG;
-                if (fstatat(dir_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+                if (fstatat(dir_fd, *name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         return negative_errno();
-                if (S_ISDIR(st.st_mode)) {
-                        _cleanup_close_ int sub =
-                                openat(dir_fd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        if (sub < 0)
-                                return negative_errno();
-                        r = archive_writer_add_directory(w, path, st.st_mode, st.st_mtim.tv_sec);
-                        if (r < 0)
-                                return r;
-                        r = add_tree(w, sub, path, depth + 1);
-                        if (r < 0)
-                                return r;
-                } else if (S_ISREG(st.st_mode)) {
-                        _cleanup_close_ int fd =
-                                openat(dir_fd, names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-                        if (fd < 0)
-                                return negative_errno();
-                        r = archive_writer_add_file(w, path, fd);
-                        if (r < 0)
-                                return r;
-                } else
-                        return -ENOTSUP; /* symlink, device, FIFO, socket */
+                r = fn(dir_fd, *name, path, &st, userdata);
+                if (r < 0)
+                        return r;
         }
         return 0;
+}
+
+typedef struct AddTree {
+        ArchiveWriter *w;
+        unsigned depth;
+} AddTree;
+
+static int add_tree(ArchiveWriter *w, int dir_fd, const char *prefix, unsigned depth);
+
+static int add_tree_entry(int dir_fd, const char *name, const char *path, const struct stat *st,
+                          void *userdata) {
+        const AddTree *a = userdata;
+        int r;
+
+        if (S_ISDIR(st->st_mode)) {
+                _cleanup_close_ int sub =
+                        openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0)
+                        return negative_errno();
+                r = archive_writer_add_directory(a->w, path, st->st_mode, st->st_mtim.tv_sec);
+                if (r < 0)
+                        return r;
+                return add_tree(a->w, sub, path, a->depth + 1);
+        }
+        if (S_ISREG(st->st_mode)) {
+                _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0)
+                        return negative_errno();
+                return archive_writer_add_file(a->w, path, fd);
+        }
+        return -ENOTSUP; /* symlink, device, FIFO, socket */
+}
+
+/* NOLINTNEXTLINE(misc-no-recursion): depth bounded by ARCHIVE_DEPTH_MAX */
+static int add_tree(ArchiveWriter *w, int dir_fd, const char *prefix, unsigned depth) {
+        if (depth > ARCHIVE_DEPTH_MAX)
+                return -ELOOP;
+        AddTree a = {w, depth};
+        return archive_walk_sorted(dir_fd, prefix, add_tree_entry, &a);
 }
 
 int archive_writer_add_tree(ArchiveWriter *w, int dir_fd, const char *prefix) {

@@ -138,6 +138,13 @@ int archive_writer_add_entry(ArchiveWriter *w, const char *path, const struct st
 /* Adds every directory and regular file below dir_fd, sorted by name, under
  * prefix (NULL or "" for the top level). */
 int archive_writer_add_tree(ArchiveWriter *w, int dir_fd, const char *prefix);
+/* One level of a tree as an archive takes it: fn for each entry of dir_fd in
+ * name order (bytewise), with its member path (prefix/name, or name when
+ * prefix is ""; -ENAMETOOLONG from ARCHIVE_PATH_MAX on) and its lstat.
+ * Stops at fn's first error. Recursion, and its depth, are fn's. */
+typedef int (*ArchiveWalkFn)(int dir_fd, const char *name, const char *path, const struct stat *st,
+                             void *userdata);
+int archive_walk_sorted(int dir_fd, const char *prefix, ArchiveWalkFn fn, void *userdata);
 /* Writes the end-of-archive marker. The archive is incomplete without it. */
 int archive_writer_finish(ArchiveWriter *w);
 /* Bytes written so far. */

@@ -64,19 +64,35 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
         return read_full_fd(fd, max, ret, ret_size);
 }
 
-int write_all(int fd, const void *buf, size_t len) {
-        const char *p = buf;
+int write_all_at(int fd, const void *buf, size_t len, off_t off) {
+        const uint8_t *p = buf;
         while (len > 0) {
-                ssize_t k = write(fd, p, len);
+                ssize_t k = off < 0 ? write(fd, p, len) : pwrite(fd, p, len, off);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
                         return negative_errno();
                 }
+                if (k == 0)
+                        return -EIO;
                 p += k;
                 len -= (size_t)k;
+                if (off >= 0)
+                        off += k;
         }
         return 0;
+}
+
+int write_all(int fd, const void *buf, size_t len) {
+        return write_all_at(fd, buf, len, -1);
+}
+
+ssize_t send_nowait(int fd, const void *buf, size_t len) {
+        for (;;) {
+                ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n >= 0 || errno != EINTR)
+                        return n < 0 ? negative_errno() : n;
+        }
 }
 
 int write_file_atomic(const char *path, const void *buf, size_t len, int mode) {
@@ -199,6 +215,15 @@ static int name_cmp(const void *a, const void *b) {
 char *strdup_vprintf(const char *fmt, va_list ap) {
         char *s;
         return vasprintf(&s, fmt, ap) < 0 ? NULL : s;
+}
+
+int free_and_strdup(char **p, const char *s) {
+        char *t = strdup(s);
+        if (!t)
+                return -ENOMEM;
+        free(*p);
+        *p = t;
+        return 0;
 }
 
 char *strdup_printf(const char *fmt, ...) {

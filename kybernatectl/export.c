@@ -53,6 +53,25 @@ static int export_to_file(const ExportSource *src, const char *output, uint64_t 
         return CTL_EXIT_OK;
 }
 
+int ctl_export_info(const Ctl *ctl, const char *verb, const char *ref, Kybernate__V1__Response **ret,
+                    const Kybernate__V1__CheckpointInfo **ret_info) {
+        Kybernate__V1__ExportRequest er = KYBERNATE__V1__EXPORT_REQUEST__INIT;
+        er.reference = (char *)ref;
+        _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
+        const Kybernate__V1__CheckpointInfo *info;
+        int x = ctl_call_info(ctl, verb, KYBERNATE__V1__REQUEST__OP_EXPORT, &er,
+                              KYBERNATE__V1__RESPONSE__RESULT_EXPORT, &resp, &info);
+        if (x != CTL_EXIT_OK)
+                return x;
+        if (!info || isempty(info->path) || info->path[0] != '/') {
+                ERR("%s: kybernated did not name the checkpoint directory\n", verb);
+                return CTL_EXIT_FAILED;
+        }
+        *ret = TAKE_PTR(resp);
+        *ret_info = info;
+        return CTL_EXIT_OK;
+}
+
 static int verb_export(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         ExportOpts o = {};
         int x = ctl_parse_options(ctl, verb, argc, argv, &o);
@@ -70,19 +89,11 @@ static int verb_export(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
                 return CTL_EXIT_CONFLICT;
         }
 
-        Kybernate__V1__ExportRequest er = KYBERNATE__V1__EXPORT_REQUEST__INIT;
-        er.reference = argv[optind];
         _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
-        x = ctl_call(ctl, "export", KYBERNATE__V1__REQUEST__OP_EXPORT, &er,
-                     KYBERNATE__V1__RESPONSE__RESULT__NOT_SET, &resp);
+        const Kybernate__V1__CheckpointInfo *info;
+        x = ctl_export_info(ctl, "export", argv[optind], &resp, &info);
         if (x != CTL_EXIT_OK)
                 return x;
-        const Kybernate__V1__CheckpointInfo *info =
-                resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_EXPORT ? resp->export->info : NULL;
-        if (!info || isempty(info->path) || info->path[0] != '/') {
-                ERR("export: kybernated did not name the checkpoint directory\n");
-                return CTL_EXIT_FAILED;
-        }
 
         /* A pod: every member, with its directory, named by its container. */
         const Kybernate__V1__ExportResponse *exp = resp->export;

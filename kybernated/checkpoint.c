@@ -52,6 +52,7 @@
 #include "metadata.h"
 #include "mount-util.h"
 #include "ops.h"
+#include "pod-volumes.h"
 #include "push.h"
 #include "resolve.h"
 #include "rootfs-diff.h"
@@ -384,6 +385,9 @@ static void capture_child(void *userdata, int result_fd) {
         RootfsDiffStats st = {};
         int r = rootfs_diff_capture_limited(j->overlay.upperdir, j->overlay.userxattr, j->rootfs, j->dir,
                                             j->manager->config->max_rootfs_diff_bytes, &st);
+        /* A pod's member: the pod's emptyDir volumes it mounts, of the same instant. */
+        if (r >= 0 && j->member)
+                r = pod_volumes_capture(j->spec, j->dir);
         char out[160];
         int n = snprintf(out, sizeof(out), "%d %llu %llu %llu %llu %llu\n", r,
                          (unsigned long long)st.entries, (unsigned long long)st.deleted,

@@ -90,13 +90,8 @@ static void import_done(int r, uint64_t size, const char *checksum, void *userda
                 c->op_detach = NULL;
         }
         if (r >= 0)
-                r = catalog_set_ready(m->catalog, e->id, size, checksum);
+                r = adopt_ready(m, e, op->dir, size, checksum);
         if (r >= 0) {
-                e->state = CHECKPOINT_READY;
-                e->size_bytes = size;
-                free(e->checksum);
-                e->checksum = strdup(checksum);
-                (void)metadata_write_kybernate_json(op->dir, e, m->config->durable);
                 log_info("Imported checkpoint %s (%" PRIu64 " bytes)", e->id, size);
                 if (c)
                         reply_info(c, KYBERNATE__V1__RESPONSE__RESULT_IMPORT, e);

@@ -3,6 +3,7 @@
  * and the checksum verification that resolve, inspect and export run first. */
 #include "ops.h"
 #include "log.h"
+#include "metadata.h"
 #include "spawn.h"
 
 void entry_to_info(const CatalogEntry *e, const char *path, Kybernate__V1__CheckpointInfo *info,
@@ -179,6 +180,18 @@ void reply_info(Connection *c, int kind, const CatalogEntry *e) {
                 return;
         }
         (void)connection_send(c, &resp, true);
+}
+
+int adopt_ready(Manager *m, CatalogEntry *e, const char *dir, uint64_t size, const char *checksum) {
+        int r = catalog_set_ready(m->catalog, e->id, size, checksum);
+        if (r < 0)
+                return r;
+        e->state = CHECKPOINT_READY;
+        e->size_bytes = size;
+        free(e->checksum);
+        e->checksum = strdup(checksum);
+        (void)metadata_write_kybernate_json(dir, e, m->config->durable);
+        return 0;
 }
 
 /* ---- operations that verify the checksum first (resolve, inspect, export) ----

@@ -49,6 +49,9 @@ void entry_to_info(const CatalogEntry *e, const char *path, Kybernate__V1__Check
 int lookup_or_reply(Connection *c, const char *reference, CatalogEntry *ret);
 /* Sends a response carrying one CheckpointInfo in the result `kind`. */
 void reply_info(Connection *c, int kind, const CatalogEntry *e);
+/* An adopted checkpoint (import, pull) is ready, of size bytes and checksum:
+ * its row first, then e and the kybernate.json in its dir say so. */
+int adopt_ready(Manager *m, CatalogEntry *e, const char *dir, uint64_t size, const char *checksum);
 /* The members of a pod checkpoint as CheckpointInfo.members (PodMember
  * {k8s_container, id}), newest first; the strings are copies, freed by
  * pod_members_done(). */

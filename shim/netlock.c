@@ -107,22 +107,26 @@ static int netlock_drop(const void *arg) {
         return -EIO;
 }
 
-/* Whether every member runs in the sandbox. */
-static bool members_running(const NetLock *l) {
+/* Whether every member runs in the sandbox; if not, *ret_missing (unless
+ * NULL) names the first one that does not. */
+static bool members_running(const NetLock *l, const char **ret_missing) {
         CriContainer *all = NULL;
         size_t n = 0;
         if (cri_scan(l->runc_root, &all, &n) < 0)
                 return false;
-        bool ok = true;
-        for (size_t i = 0; ok && l->members && l->members[i]; i++) {
+        const char *missing = NULL;
+        for (size_t i = 0; !missing && l->members && l->members[i]; i++) {
                 bool found = false;
                 for (size_t k = 0; !found && k < n; k++)
                         found = all[k].alive && streq(all[k].sandbox_id, l->sandbox_id) &&
                                 streq_ptr(all[k].name, l->members[i]);
-                ok = found;
+                if (!found)
+                        missing = l->members[i];
         }
         cri_containers_free(all, n);
-        return ok;
+        if (ret_missing)
+                *ret_missing = missing;
+        return !missing;
 }
 
 static void on_dropped(pid_t pid, int status, int64_t at, void *userdata) {
@@ -137,14 +141,17 @@ static void on_dropped(pid_t pid, int status, int64_t at, void *userdata) {
 
 static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
         NetLock *l = userdata;
-        bool complete = members_running(l);
+        const char *missing = NULL;
+        bool complete = members_running(l, &missing);
         if (!complete && usec < l->deadline)
                 return sd_event_source_set_time(s, usec + NETLOCK_POLL_USEC) < 0
                                ? 0
                                : sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         if (!complete)
-                log_warning("Not every container of pod checkpoint %s runs after %d s: releasing %s",
-                            l->comment, (int)(NETLOCK_MAX_USEC / USEC_PER_SEC), l->comment);
+                log_warning("Pod checkpoint member %s has no running container in pod sandbox %s after %d s "
+                            "(the new pod has no container of that name, or it failed): releasing %s",
+                            missing ? missing : "?", l->sandbox_id, (int)(NETLOCK_MAX_USEC / USEC_PER_SEC),
+                            l->comment);
         l->timer = sd_event_source_disable_unref(l->timer);
         if (fork_call(l->shim->reaper, netlock_drop, l, on_dropped, l) < 0) {
                 log_error("Cannot release the loopback TCP hold %s in %s", l->comment, l->netns);

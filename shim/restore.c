@@ -7,6 +7,7 @@
 #include "kyb-client.h"
 #include "log.h"
 #include "netlock.h"
+#include "pod-volumes.h"
 #include "restore.h"
 #include "rootfs-diff.h"
 #include "runc-args.h"
@@ -79,40 +80,52 @@ static void restore_failed(Op *op, Container *c, int code, const char *fmt, ...)
 
 static int apply_rootfs_diff(const void *arg) {
         const Op *op = arg;
-        return rootfs_diff_apply(op->src, op->dst);
+        int r = rootfs_diff_apply(op->src, op->dst);
+        if (r < 0)
+                return r;
+        /* A pod checkpoint's member also brings back the pod's emptyDir volumes. */
+        const Container *c = container_find(op->shim, op->cid);
+        _cleanup_free_ char *path = NULL, *spec = NULL;
+        if (!c || asprintf(&path, "%s/config.json", c->bundle) < 0)
+                return -ENOMEM;
+        r = read_full_file(path, 16u << 20, &spec, NULL);
+        return r < 0 ? r : pod_volumes_restore(op->src, spec);
+}
+
+/* The container once a forked step of the restore ended with status, or
+ * NULL when the restore has failed (what: the step, "... of <id>"). */
+static Container *step_done(Op *op, int status, const char *what) {
+        Container *c = container_find(op->shim, op->cid);
+        if (!c)
+                restore_failed(op, NULL, TTRPC_NOT_FOUND, "container %s went away during create", op->cid);
+        else if (status != 0)
+                restore_failed(op, c, TTRPC_FAILED_PRECONDITION, "cannot %s %s: %s", what, c->id,
+                               status < 128 ? strerror(status) : "killed");
+        else
+                return c;
+        return NULL;
 }
 
 static void on_held(pid_t pid, int status, int64_t at, void *userdata) {
         Op *op = userdata;
-        Container *c = container_find(op->shim, op->cid);
+        Container *c = step_done(op, status, "hold the pod's loopback TCP (iptables) for the restore of");
         if (!c)
-                return restore_failed(op, NULL, TTRPC_NOT_FOUND, "container %s went away during create",
-                                      op->cid);
-        if (status != 0)
-                return restore_failed(
-                        op, c, TTRPC_FAILED_PRECONDITION,
-                        "cannot hold the pod's loopback TCP for the restore of %s (iptables): %s", c->id,
-                        status < 128 ? strerror(status) : "killed");
+                return;
         op->restore_ready(op, c);
         op_free(op);
 }
 
 static void on_rootfs_diff_applied(pid_t pid, int status, int64_t at, void *userdata) {
         Op *op = userdata;
-        Container *c = container_find(op->shim, op->cid);
+        Container *c = step_done(op, status, "restore the checkpoint's files into the rootfs of");
         if (!c)
-                return restore_failed(op, NULL, TTRPC_NOT_FOUND, "container %s went away during create",
-                                      op->cid);
-        if (status != 0)
-                return restore_failed(op, c, TTRPC_FAILED_PRECONDITION,
-                                      "cannot restore the checkpoint's files into the rootfs of %s: %s",
-                                      c->id, status < 128 ? strerror(status) : "killed");
+                return;
         /* A pod member: the pod's loopback TCP is held before its restore (netlock.h). */
         if (c->netlock) {
                 int r = fork_call(op->shim->reaper, netlock_hold, c->netlock, on_held, op);
                 if (r < 0)
-                        return restore_failed(op, c, TTRPC_INTERNAL,
-                                              "cannot hold the pod's loopback TCP: %s", strerror(-r));
+                        restore_failed(op, c, TTRPC_INTERNAL, "cannot hold the pod's loopback TCP: %s",
+                                       strerror(-r));
                 return;
         }
         op->restore_ready(op, c);

@@ -434,7 +434,7 @@ TEST(store_bytes_count_pod_members_once) {
         pod.size_bytes = 3000; /* its members' sum */
         ASSERT_OK(catalog_insert(c, &pod));
         for (int i = 0; i < 3; i++) {
-                char id[33];
+                char id[48];
                 snprintf(id, sizeof(id), "bbbb00000000000000000000000000%02d", i + 2);
                 CatalogEntry m = entry(id, NULL, "ns", "web", 100);
                 m.pod_id = pod.id;

@@ -123,7 +123,7 @@ static void insert_pod(Fixture *f, const char *pod_id, const char *name, const c
         snprintf(dir, sizeof(dir), "%s/store/checkpoints/%s", f->dir, pod_id);
         ASSERT_OK(mkdir_p(dir, 0700));
         for (size_t i = 0; i < n; i++) {
-                char id[33];
+                char id[64];
                 snprintf(id, sizeof(id), "%.31s%zu", pod_id, i + 1);
                 CatalogEntry m = e;
                 m.id = id;
