@@ -510,8 +510,26 @@ int archive_write_checkpoint(const char *dir, int out_fd, uint64_t *ret_bytes) {
         return archive_write_checkpoint_progress(dir, out_fd, NULL, NULL, ret_bytes);
 }
 
-int archive_write_checkpoint_progress(const char *dir, int out_fd, ArchiveProgressFunc fn, void *userdata,
-                                      uint64_t *ret_bytes) {
+/* The checkpoint directory open at dfd under prefix ("" for the top level),
+ * with CRIU's stats-dump also beside checkpoint/ where checkpointctl reads it. */
+static int add_checkpoint(ArchiveWriter *w, int dfd, const char *prefix) {
+        int r = archive_writer_add_tree(w, dfd, prefix);
+        if (r < 0)
+                return r;
+        if (faccessat(dfd, "stats-dump", F_OK, AT_SYMLINK_NOFOLLOW) >= 0)
+                return 0;
+        _cleanup_close_ int s = openat(dfd, "checkpoint/stats-dump", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (s < 0)
+                return 0;
+        char path[ARCHIVE_PATH_MAX];
+        if ((size_t)snprintf(path, sizeof(path), "%s%sstats-dump", prefix, *prefix ? "/" : "") >=
+            sizeof(path))
+                return -ENAMETOOLONG;
+        return archive_writer_add_file(w, path, s);
+}
+
+static int write_checkpoints(const char *dir, const char *const *names, const char *const *dirs, size_t n,
+                             int out_fd, ArchiveProgressFunc fn, void *userdata, uint64_t *ret_bytes) {
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return negative_errno();
@@ -520,21 +538,47 @@ int archive_write_checkpoint_progress(const char *dir, int out_fd, ArchiveProgre
         if (r < 0)
                 return r;
         archive_writer_set_progress(w, fn, userdata);
-        r = archive_writer_add_tree(w, dfd, NULL);
-        if (r < 0)
-                return r;
-        if (faccessat(dfd, "stats-dump", F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
-                _cleanup_close_ int s =
-                        openat(dfd, "checkpoint/stats-dump", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-                if (s >= 0) {
-                        r = archive_writer_add_file(w, "stats-dump", s);
-                        if (r < 0)
-                                return r;
-                }
+        if (!names) /* one checkpoint */
+                r = add_checkpoint(w, dfd, "");
+        else {
+                r = archive_writer_add_tree(w, dfd, NULL);
+                if (r >= 0 && n > 0)
+                        r = archive_writer_add_directory(w, ARCHIVE_POD_MEMBERS_DIR, 0700, 0);
         }
-        r = archive_writer_finish(w);
+        for (size_t i = 0; r >= 0 && names && i < n; i++) {
+                char prefix[ARCHIVE_PATH_MAX];
+                if (isempty(names[i]) || strchr(names[i], '/') || names[i][0] == '.')
+                        return -EINVAL;
+                if ((size_t)snprintf(prefix, sizeof(prefix), ARCHIVE_POD_MEMBERS_DIR "/%s", names[i]) >=
+                    sizeof(prefix))
+                        return -ENAMETOOLONG;
+                _cleanup_close_ int mfd = open(dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (mfd < 0)
+                        return negative_errno();
+                struct stat st;
+                if (fstat(mfd, &st) < 0)
+                        return negative_errno();
+                r = archive_writer_add_directory(w, prefix, st.st_mode, st.st_mtim.tv_sec);
+                if (r >= 0)
+                        r = add_checkpoint(w, mfd, prefix);
+        }
+        if (r >= 0)
+                r = archive_writer_finish(w);
         if (r < 0)
                 return r;
         *ret_bytes = archive_writer_bytes(w);
         return 0;
+}
+
+int archive_write_checkpoint_progress(const char *dir, int out_fd, ArchiveProgressFunc fn, void *userdata,
+                                      uint64_t *ret_bytes) {
+        return write_checkpoints(dir, NULL, NULL, 0, out_fd, fn, userdata, ret_bytes);
+}
+
+int archive_write_pod_checkpoint(const char *dir, const char *const *names, const char *const *dirs,
+                                 size_t n, int out_fd, ArchiveProgressFunc fn, void *userdata,
+                                 uint64_t *ret_bytes) {
+        if (!names || !dirs)
+                return -EINVAL;
+        return write_checkpoints(dir, names, dirs, n, out_fd, fn, userdata, ret_bytes);
 }

@@ -160,6 +160,14 @@ int archive_write_checkpoint(const char *dir, int out_fd, uint64_t *ret_bytes);
 /* The same, telling fn (NULL: none) the bytes written as it goes. */
 int archive_write_checkpoint_progress(const char *dir, int out_fd, ArchiveProgressFunc fn, void *userdata,
                                       uint64_t *ret_bytes);
+/* A pod checkpoint as one archive: the files of the pod's own directory dir
+ * (pod.json, kybernate.json) at the top, and each member's checkpoint
+ * directory dirs[i], in the layout above, under members/<names[i]>/ (a
+ * container name: no '/', not starting with '.', else -EINVAL). */
+#define ARCHIVE_POD_MEMBERS_DIR "members"
+int archive_write_pod_checkpoint(const char *dir, const char *const *names, const char *const *dirs,
+                                 size_t n, int out_fd, ArchiveProgressFunc fn, void *userdata,
+                                 uint64_t *ret_bytes);
 /* Limits the file data archive_writer_add_entry() stores (holes not counted)
  * to max bytes (0: no limit). The entry that goes over it and all later ones
  * are only counted, not written, and archive_writer_finish() fails with

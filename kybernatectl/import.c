@@ -139,6 +139,13 @@ int ctl_import_fd(Ctl *ctl, int in, const char *what, const char *name, bool pin
                           KYBERNATE__V1__RESPONSE__RESULT_IMPORT, &resp2, &info);
         if (x != CTL_EXIT_OK)
                 return x;
+        /* A pod checkpoint: its members, container -> id (on stderr: stdout is the id). */
+        for (size_t i = 0; !ctl->json && info && info->has_is_pod && info->is_pod && i < info->n_members;
+             i++) {
+                _cleanup_free_ char *n = strdup_printable(info->members[i]->k8s_container),
+                                    *id = strdup_printable(info->members[i]->id);
+                fprintf(stderr, "  %s -> %s\n", n ? n : "", id ? id : "");
+        }
         return ctl_print_checkpoint_done(ctl, info, "", "");
 }
 
@@ -175,6 +182,7 @@ static const CtlOption import_options[] = {
 const CtlVerb ctl_verb_import = {
         CTL_VERB("import", verb_import, "[OPTIONS] FILE", "Import a checkpoint archive into the store."),
         .intro = "Takes archives written by `kybernatectl export`, Podman or CRI-O (uncompressed tar).\n"
+                 "A pod checkpoint's archive becomes the pod and its members, all new ids.\n"
                  "Archives with links, devices or paths outside the archive are refused.\n",
         .json = "JSON object of the new checkpoint",
         CTL_ARGS(1, "expected one archive file (or - for standard input)"),

@@ -131,6 +131,14 @@ static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
                 ERR("push: kybernated did not name the checkpoint directory\n");
                 return CTL_EXIT_FAILED;
         }
+        /* Its directory holds only pod.json: the images are its members'. */
+        if (info->has_is_pod && info->is_pod) {
+                _cleanup_free_ char *id = strdup_printable(info->id);
+                ERR("push: %s is a pod checkpoint: pod checkpoints are exported, not pushed, in this "
+                    "version (kybernatectl export %s -o FILE)\n",
+                    id ? id : "", id ? id : "");
+                return CTL_EXIT_USAGE;
+        }
 
         _cleanup_(work_dir_done) WorkDir work = {};
         x = work_dir_make("push", &work);

@@ -184,9 +184,7 @@ void op_status(Connection *c, const Kybernate__V1__StatusRequest *req) {
 
 /* ---- pod checkpoints: their members go with them ---- */
 
-/* Whether e is a member of a pod checkpoint that is still in the catalog
- * (a member whose pod row is gone is on its own again). */
-static bool member_of_pod(Manager *m, const CatalogEntry *e) {
+bool member_of_pod(Manager *m, const CatalogEntry *e) {
         if (isempty(e->pod_id))
                 return false;
         CatalogEntry pod = {};

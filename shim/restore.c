@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <stdarg.h>
+#include <sys/stat.h>
 
 #include "blocking.h"
 #include "image-ref.h"
@@ -131,12 +132,22 @@ static void on_rootfs_diff_applied(pid_t pid, int status, int64_t at, void *user
         op_free(op);
 }
 
+/* Whether path is the node's network namespace, the shim's own (containerd's;
+ * init's may not be readable): a host-network pod's containers join it
+ * through the sandbox's /proc/PID/ns/net. */
+static bool netns_is_host(const char *path) {
+        struct stat a, b;
+        return stat(path, &a) == 0 && stat("/proc/self/ns/net", &b) == 0 && a.st_dev == b.st_dev &&
+               a.st_ino == b.st_ino;
+}
+
 /* A member of a pod checkpoint dumped with its TCP connections, restored into
- * a pod with its own network namespace, with other members to come. */
+ * a pod with its own network namespace, with other members to come. Never
+ * the node's: its loopback is every process's on the node. */
 static int pod_member_netlock(Container *c, const Kybernate__V1__ResolveResponse *rr) {
         const Kybernate__V1__CheckpointInfo *info = rr->info;
         if (!info || isempty(info->pod_checkpoint_id) || !c->restore_tcp || rr->n_pod_containers < 2 ||
-            !c->spec.netns_path || !c->spec.sandbox_id)
+            !c->spec.netns_path || !c->spec.sandbox_id || netns_is_host(c->spec.netns_path))
                 return 0;
         return netlock_new(c->spec.netns_path, info->pod_checkpoint_id, rr->pod_containers,
                            rr->n_pod_containers, c->spec.sandbox_id, c->runc.root, &c->netlock);
