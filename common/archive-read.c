@@ -116,25 +116,6 @@ ssize_t archive_reader_read_data(ArchiveReader *r, void *buf, size_t n, uint64_t
         return reader_take_segment(r, buf, n);
 }
 
-static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off) {
-        while (n > 0) {
-                if (off > (uint64_t)INT64_MAX)
-                        return -EFBIG;
-                ssize_t k = pwrite(fd, p, n, (off_t)off);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (k == 0)
-                        return -EIO;
-                p += k;
-                n -= (size_t)k;
-                off += (uint64_t)k;
-        }
-        return 0;
-}
-
 int archive_reader_copy_to(ArchiveReader *r, int fd, void *buf, size_t size) {
         for (;;) {
                 uint64_t off = 0;
@@ -143,7 +124,9 @@ int archive_reader_copy_to(ArchiveReader *r, int fd, void *buf, size_t size) {
                         return (int)k;
                 if (k == 0)
                         break;
-                int q = pwrite_all(fd, buf, (size_t)k, off);
+                if (off > (uint64_t)INT64_MAX)
+                        return -EFBIG;
+                int q = write_all_at(fd, buf, (size_t)k, (off_t)off);
                 if (q < 0)
                         return q;
         }
@@ -273,6 +256,21 @@ static int pax_string(char *dst, const char *val, size_t vlen) {
         return 0;
 }
 
+/* The pax keys with a decimal value: where it goes, and the flag that says
+ * the header set it. */
+static const struct {
+        const char *key;
+        size_t value, has;
+} pax_decimals[] = {
+        {"GNU.sparse.major", offsetof(ExtHeader, sparse_major), offsetof(ExtHeader, has_sparse_major)},
+        {"GNU.sparse.minor", offsetof(ExtHeader, sparse_minor), offsetof(ExtHeader, has_sparse_minor)},
+        {"GNU.sparse.realsize", offsetof(ExtHeader, sparse_realsize),
+         offsetof(ExtHeader, has_sparse_realsize)},
+        {"size", offsetof(ExtHeader, size), offsetof(ExtHeader, has_size)},
+        {"uid", offsetof(ExtHeader, uid), offsetof(ExtHeader, has_uid)},
+        {"gid", offsetof(ExtHeader, gid), offsetof(ExtHeader, has_gid)},
+};
+
 /* Applies the records of a pax extended header ("LEN key=value\n"). */
 static int pax_parse(const char *data, size_t size, ExtHeader *x) {
         size_t off = 0;
@@ -296,22 +294,19 @@ static int pax_parse(const char *data, size_t size, ExtHeader *x) {
                 size_t klen = (size_t)(eq - rec), vlen = (size_t)(end - 1 - (eq + 1));
                 const char *val = eq + 1;
 #define KEY_IS(k) (klen == strlen(k) && memcmp(rec, k, klen) == 0)
-                if (KEY_IS("path")) {
+                size_t d = 0;
+                while (d < ELEMENTSOF(pax_decimals) && !KEY_IS(pax_decimals[d].key))
+                        d++;
+                if (d < ELEMENTSOF(pax_decimals)) {
+                        r = pax_decimal(val, vlen, (uint64_t *)((uint8_t *)x + pax_decimals[d].value));
+                        *(bool *)((uint8_t *)x + pax_decimals[d].has) = true;
+                } else if (KEY_IS("path")) {
                         /* A sparse file's real name is GNU.sparse.name, whatever the order. */
                         r = x->has_sparse_name ? 0 : pax_string(x->path, val, vlen);
                         x->has_path = true;
                 } else if (KEY_IS("GNU.sparse.name")) {
                         r = pax_string(x->path, val, vlen);
                         x->has_path = x->has_sparse_name = true;
-                } else if (KEY_IS("GNU.sparse.major")) {
-                        r = pax_decimal(val, vlen, &x->sparse_major);
-                        x->has_sparse_major = true;
-                } else if (KEY_IS("GNU.sparse.minor")) {
-                        r = pax_decimal(val, vlen, &x->sparse_minor);
-                        x->has_sparse_minor = true;
-                } else if (KEY_IS("GNU.sparse.realsize")) {
-                        r = pax_decimal(val, vlen, &x->sparse_realsize);
-                        x->has_sparse_realsize = true;
                 } else if (klen > 11 && memcmp(rec, "GNU.sparse.", 11) == 0) {
                         /* The 0.0 and 0.1 formats (map in the header): not supported. */
                         x->has_sparse_other = true;
@@ -319,15 +314,6 @@ static int pax_parse(const char *data, size_t size, ExtHeader *x) {
                 } else if (KEY_IS("linkpath")) {
                         r = pax_string(x->linkpath, val, vlen);
                         x->has_linkpath = true;
-                } else if (KEY_IS("size")) {
-                        r = pax_decimal(val, vlen, &x->size);
-                        x->has_size = true;
-                } else if (KEY_IS("uid")) {
-                        r = pax_decimal(val, vlen, &x->uid);
-                        x->has_uid = true;
-                } else if (KEY_IS("gid")) {
-                        r = pax_decimal(val, vlen, &x->gid);
-                        x->has_gid = true;
                 } else
                         r = 0;
 #undef KEY_IS
@@ -381,14 +367,8 @@ static int read_sparse_map(ArchiveReader *rd, uint64_t phys, uint64_t real_size,
                         continue;
                 }
                 if (i % 2 == 1) {
-                        if (n == *alloc) {
-                                size_t na = *alloc ? *alloc * 2 : 64;
-                                ArchiveSegment *ns = reallocarray(*segs, na, sizeof(ArchiveSegment));
-                                if (!ns)
-                                        return -ENOMEM;
-                                *segs = ns;
-                                *alloc = na;
-                        }
+                        if (GREEDY_REALLOC(*segs, *alloc, n + 1, 64) < 0)
+                                return -ENOMEM;
                         (*segs)[n].offset = v;
                         continue;
                 }
@@ -532,30 +512,24 @@ int archive_read(int in_fd, const ArchiveLimits *limits, ArchiveEntryFunc f, voi
                         e.type = ARCHIVE_ENTRY_DIRECTORY;
                         size = e.size = 0; /* header only: no data follows, whatever size says */
                         break;
-                case '2':
-                        if (!allow_symlinks)
+                case '2':   /* symbolic link */
+                case '1': { /* hard link */
+                        bool hard = type == '1';
+                        if (!(hard ? allow_hardlinks : allow_symlinks))
                                 return -ENOTSUP;
-                        e.type = ARCHIVE_ENTRY_SYMLINK;
+                        e.type = hard ? ARCHIVE_ENTRY_HARDLINK : ARCHIVE_ENTRY_SYMLINK;
                         size = e.size = 0; /* header only */
                         if (!x.has_linkpath)
                                 field_string(linkpath, h.linkname, sizeof(h.linkname));
-                        if (!*linkpath)
+                        if (hard) {
+                                /* The target is another member: the same rules as paths. */
+                                char t[ARCHIVE_PATH_MAX];
+                                r = archive_path_normalize(linkpath, t);
+                                if (r != 0)
+                                        return r < 0 ? r : -EINVAL;
+                                memcpy(linkpath, t, strlen(t) + 1);
+                        } else if (!*linkpath)
                                 return -EINVAL;
-                        e.link_target = linkpath;
-                        break;
-                case '1': {
-                        if (!allow_hardlinks)
-                                return -ENOTSUP;
-                        e.type = ARCHIVE_ENTRY_HARDLINK;
-                        size = e.size = 0; /* header only */
-                        if (!x.has_linkpath)
-                                field_string(linkpath, h.linkname, sizeof(h.linkname));
-                        /* The target is another member: the same rules as paths. */
-                        char t[ARCHIVE_PATH_MAX];
-                        r = archive_path_normalize(linkpath, t);
-                        if (r != 0)
-                                return r < 0 ? r : -EINVAL;
-                        memcpy(linkpath, t, strlen(t) + 1);
                         e.link_target = linkpath;
                         break;
                 }

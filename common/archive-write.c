@@ -274,14 +274,8 @@ static int sparse_scan(int fd, uint64_t size, ArchiveSegment **ret, size_t *ret_
                         data += end - (segs[n - 1].offset + segs[n - 1].length);
                         segs[n - 1].length = end - segs[n - 1].offset;
                 } else {
-                        if (n == alloc) {
-                                size_t na = alloc ? alloc * 2 : 16;
-                                ArchiveSegment *ns = reallocarray(segs, na, sizeof(ArchiveSegment));
-                                if (!ns)
-                                        return -ENOMEM;
-                                segs = ns;
-                                alloc = na;
-                        }
+                        if (GREEDY_REALLOC(segs, alloc, n + 1, 16) < 0)
+                                return -ENOMEM;
                         segs[n++] = (ArchiveSegment){.offset = (uint64_t)d, .length = end - (uint64_t)d};
                         data += end - (uint64_t)d;
                 }
@@ -320,14 +314,11 @@ static int writer_copy_segments(ArchiveWriter *w, int fd, const ArchiveSegment *
         for (size_t i = 0; i < n; i++) {
                 uint64_t left = segs[i].length, off = segs[i].offset;
                 while (left > 0) {
-                        ssize_t k =
-                                pread(fd, w->buf, (size_t)MIN(left, (uint64_t)COPY_BUF_SIZE), (off_t)off);
-                        if (k < 0) {
-                                if (errno == EINTR)
-                                        continue;
-                                return negative_errno();
-                        }
-                        if (k == 0)
+                        size_t want = (size_t)MIN(left, (uint64_t)COPY_BUF_SIZE);
+                        ssize_t k = read_full_at(fd, w->buf, want, (off_t)off);
+                        if (k < 0)
+                                return (int)k;
+                        if ((size_t)k < want)
                                 return -EIO; /* shrunk */
                         int r = writer_put(w, w->buf, (size_t)k);
                         if (r < 0)
@@ -439,50 +430,63 @@ int archive_writer_add_file(ArchiveWriter *w, const char *path, int fd) {
         return writer_copy(w, fd, size);
 }
 
-/* NOLINTNEXTLINE(misc-no-recursion): depth bounded by ARCHIVE_DEPTH_MAX */
-static int add_tree(ArchiveWriter *w, int dir_fd, const char *prefix, unsigned depth) {
+int archive_walk_sorted(int dir_fd, const char *prefix, ArchiveWalkFn fn, void *userdata) {
         _cleanup_strv_free_ char **names = NULL;
-        int r;
-
-        if (depth > ARCHIVE_DEPTH_MAX)
-                return -ELOOP;
-
-        r = dir_list_sorted(dir_fd, &names);
+        int r = dir_list_sorted(dir_fd, &names);
         if (r < 0)
                 return r;
-
-        for (size_t i = 0; names[i]; i++) {
+        STRV_FOREACH (name, names) {
                 char path[ARCHIVE_PATH_MAX];
                 struct stat st;
-
-                if ((size_t)snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "/" : "", names[i]) >=
+                if ((size_t)snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "/" : "", *name) >=
                     sizeof(path))
                         return -ENAMETOOLONG;
-                if (fstatat(dir_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+                if (fstatat(dir_fd, *name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         return negative_errno();
-                if (S_ISDIR(st.st_mode)) {
-                        _cleanup_close_ int sub =
-                                openat(dir_fd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        if (sub < 0)
-                                return negative_errno();
-                        r = archive_writer_add_directory(w, path, st.st_mode, st.st_mtim.tv_sec);
-                        if (r < 0)
-                                return r;
-                        r = add_tree(w, sub, path, depth + 1);
-                        if (r < 0)
-                                return r;
-                } else if (S_ISREG(st.st_mode)) {
-                        _cleanup_close_ int fd =
-                                openat(dir_fd, names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-                        if (fd < 0)
-                                return negative_errno();
-                        r = archive_writer_add_file(w, path, fd);
-                        if (r < 0)
-                                return r;
-                } else
-                        return -ENOTSUP; /* symlink, device, FIFO, socket */
+                r = fn(dir_fd, *name, path, &st, userdata);
+                if (r < 0)
+                        return r;
         }
         return 0;
+}
+
+typedef struct AddTree {
+        ArchiveWriter *w;
+        unsigned depth;
+} AddTree;
+
+static int add_tree(ArchiveWriter *w, int dir_fd, const char *prefix, unsigned depth);
+
+static int add_tree_entry(int dir_fd, const char *name, const char *path, const struct stat *st,
+                          void *userdata) {
+        const AddTree *a = userdata;
+        int r;
+
+        if (S_ISDIR(st->st_mode)) {
+                _cleanup_close_ int sub =
+                        openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0)
+                        return negative_errno();
+                r = archive_writer_add_directory(a->w, path, st->st_mode, st->st_mtim.tv_sec);
+                if (r < 0)
+                        return r;
+                return add_tree(a->w, sub, path, a->depth + 1);
+        }
+        if (S_ISREG(st->st_mode)) {
+                _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0)
+                        return negative_errno();
+                return archive_writer_add_file(a->w, path, fd);
+        }
+        return -ENOTSUP; /* symlink, device, FIFO, socket */
+}
+
+/* NOLINTNEXTLINE(misc-no-recursion): depth bounded by ARCHIVE_DEPTH_MAX */
+static int add_tree(ArchiveWriter *w, int dir_fd, const char *prefix, unsigned depth) {
+        if (depth > ARCHIVE_DEPTH_MAX)
+                return -ELOOP;
+        AddTree a = {w, depth};
+        return archive_walk_sorted(dir_fd, prefix, add_tree_entry, &a);
 }
 
 int archive_writer_add_tree(ArchiveWriter *w, int dir_fd, const char *prefix) {
@@ -506,8 +510,26 @@ int archive_write_checkpoint(const char *dir, int out_fd, uint64_t *ret_bytes) {
         return archive_write_checkpoint_progress(dir, out_fd, NULL, NULL, ret_bytes);
 }
 
-int archive_write_checkpoint_progress(const char *dir, int out_fd, ArchiveProgressFunc fn, void *userdata,
-                                      uint64_t *ret_bytes) {
+/* The checkpoint directory open at dfd under prefix ("" for the top level),
+ * with CRIU's stats-dump also beside checkpoint/ where checkpointctl reads it. */
+static int add_checkpoint(ArchiveWriter *w, int dfd, const char *prefix) {
+        int r = archive_writer_add_tree(w, dfd, prefix);
+        if (r < 0)
+                return r;
+        if (faccessat(dfd, "stats-dump", F_OK, AT_SYMLINK_NOFOLLOW) >= 0)
+                return 0;
+        _cleanup_close_ int s = openat(dfd, "checkpoint/stats-dump", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (s < 0)
+                return 0;
+        char path[ARCHIVE_PATH_MAX];
+        if ((size_t)snprintf(path, sizeof(path), "%s%sstats-dump", prefix, *prefix ? "/" : "") >=
+            sizeof(path))
+                return -ENAMETOOLONG;
+        return archive_writer_add_file(w, path, s);
+}
+
+static int write_checkpoints(const char *dir, const char *const *names, const char *const *dirs, size_t n,
+                             int out_fd, ArchiveProgressFunc fn, void *userdata, uint64_t *ret_bytes) {
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return negative_errno();
@@ -516,21 +538,47 @@ int archive_write_checkpoint_progress(const char *dir, int out_fd, ArchiveProgre
         if (r < 0)
                 return r;
         archive_writer_set_progress(w, fn, userdata);
-        r = archive_writer_add_tree(w, dfd, NULL);
-        if (r < 0)
-                return r;
-        if (faccessat(dfd, "stats-dump", F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
-                _cleanup_close_ int s =
-                        openat(dfd, "checkpoint/stats-dump", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-                if (s >= 0) {
-                        r = archive_writer_add_file(w, "stats-dump", s);
-                        if (r < 0)
-                                return r;
-                }
+        if (!names) /* one checkpoint */
+                r = add_checkpoint(w, dfd, "");
+        else {
+                r = archive_writer_add_tree(w, dfd, NULL);
+                if (r >= 0 && n > 0)
+                        r = archive_writer_add_directory(w, ARCHIVE_POD_MEMBERS_DIR, 0700, 0);
         }
-        r = archive_writer_finish(w);
+        for (size_t i = 0; r >= 0 && names && i < n; i++) {
+                char prefix[ARCHIVE_PATH_MAX];
+                if (isempty(names[i]) || strchr(names[i], '/') || names[i][0] == '.')
+                        return -EINVAL;
+                if ((size_t)snprintf(prefix, sizeof(prefix), ARCHIVE_POD_MEMBERS_DIR "/%s", names[i]) >=
+                    sizeof(prefix))
+                        return -ENAMETOOLONG;
+                _cleanup_close_ int mfd = open(dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (mfd < 0)
+                        return negative_errno();
+                struct stat st;
+                if (fstat(mfd, &st) < 0)
+                        return negative_errno();
+                r = archive_writer_add_directory(w, prefix, st.st_mode, st.st_mtim.tv_sec);
+                if (r >= 0)
+                        r = add_checkpoint(w, mfd, prefix);
+        }
+        if (r >= 0)
+                r = archive_writer_finish(w);
         if (r < 0)
                 return r;
         *ret_bytes = archive_writer_bytes(w);
         return 0;
+}
+
+int archive_write_checkpoint_progress(const char *dir, int out_fd, ArchiveProgressFunc fn, void *userdata,
+                                      uint64_t *ret_bytes) {
+        return write_checkpoints(dir, NULL, NULL, 0, out_fd, fn, userdata, ret_bytes);
+}
+
+int archive_write_pod_checkpoint(const char *dir, const char *const *names, const char *const *dirs,
+                                 size_t n, int out_fd, ArchiveProgressFunc fn, void *userdata,
+                                 uint64_t *ret_bytes) {
+        if (!names || !dirs)
+                return -EINVAL;
+        return write_checkpoints(dir, names, dirs, n, out_fd, fn, userdata, ret_bytes);
 }

@@ -138,6 +138,13 @@ int archive_writer_add_entry(ArchiveWriter *w, const char *path, const struct st
 /* Adds every directory and regular file below dir_fd, sorted by name, under
  * prefix (NULL or "" for the top level). */
 int archive_writer_add_tree(ArchiveWriter *w, int dir_fd, const char *prefix);
+/* One level of a tree as an archive takes it: fn for each entry of dir_fd in
+ * name order (bytewise), with its member path (prefix/name, or name when
+ * prefix is ""; -ENAMETOOLONG from ARCHIVE_PATH_MAX on) and its lstat.
+ * Stops at fn's first error. Recursion, and its depth, are fn's. */
+typedef int (*ArchiveWalkFn)(int dir_fd, const char *name, const char *path, const struct stat *st,
+                             void *userdata);
+int archive_walk_sorted(int dir_fd, const char *prefix, ArchiveWalkFn fn, void *userdata);
 /* Writes the end-of-archive marker. The archive is incomplete without it. */
 int archive_writer_finish(ArchiveWriter *w);
 /* Bytes written so far. */
@@ -153,6 +160,14 @@ int archive_write_checkpoint(const char *dir, int out_fd, uint64_t *ret_bytes);
 /* The same, telling fn (NULL: none) the bytes written as it goes. */
 int archive_write_checkpoint_progress(const char *dir, int out_fd, ArchiveProgressFunc fn, void *userdata,
                                       uint64_t *ret_bytes);
+/* A pod checkpoint as one archive: the files of the pod's own directory dir
+ * (pod.json, kybernate.json) at the top, and each member's checkpoint
+ * directory dirs[i], in the layout above, under members/<names[i]>/ (a
+ * container name: no '/', not starting with '.', else -EINVAL). */
+#define ARCHIVE_POD_MEMBERS_DIR "members"
+int archive_write_pod_checkpoint(const char *dir, const char *const *names, const char *const *dirs,
+                                 size_t n, int out_fd, ArchiveProgressFunc fn, void *userdata,
+                                 uint64_t *ret_bytes);
 /* Limits the file data archive_writer_add_entry() stores (holes not counted)
  * to max bytes (0: no limit). The entry that goes over it and all later ones
  * are only counted, not written, and archive_writer_finish() fails with

@@ -94,15 +94,9 @@ static int pstree_entry_cb(const uint8_t *data, size_t size, void *userdata) {
                         goto out;
                 }
 
-        if (t->n_procs >= s->alloc) {
-                size_t na = s->alloc ? s->alloc * 2 : 16;
-                CriuProcess *np = reallocarray(t->procs, na, sizeof(CriuProcess));
-                if (!np) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                t->procs = np;
-                s->alloc = na;
+        if (GREEDY_REALLOC(t->procs, s->alloc, t->n_procs + 1, 16) < 0) {
+                r = -ENOMEM;
+                goto out;
         }
 
         CriuProcess *proc = &t->procs[t->n_procs];

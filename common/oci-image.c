@@ -337,12 +337,9 @@ static int hash_fd(int fd, uint64_t max, char ret_digest[static OCI_DIGEST_MAX],
         sha256_init(&s);
         uint64_t total = 0;
         for (;;) {
-                ssize_t n = pread(fd, buf, HASH_CHUNK, (off_t)total);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
+                ssize_t n = read_full_at(fd, buf, HASH_CHUNK, (off_t)total);
+                if (n < 0)
+                        return (int)n;
                 if (n == 0)
                         break;
                 total += (uint64_t)n;
@@ -528,6 +525,20 @@ static int descriptor_parse(const cJSON *j, const char *what, Descriptor *ret, c
         return 0;
 }
 
+/* The one descriptor of the array key of obj (the index's manifests, the
+ * manifest's layers): where names obj in messages, one_only ends the one
+ * about another count, what names the descriptor. */
+static int descriptor_parse_only(const cJSON *obj, const char *where, const char *key, const char *one_only,
+                                 const char *what, Descriptor *ret, char **ret_error) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, key);
+        if (!cJSON_IsArray(a))
+                return FAIL(-EBADMSG, "%s: no %s array", where, key);
+        int n = cJSON_GetArraySize(a);
+        if (n != 1)
+                return FAIL(-ENOTSUP, "%s: %d %s, %s", where, n, key, one_only);
+        return descriptor_parse(cJSON_GetArrayItem(a, 0), what, ret, ret_error);
+}
+
 /* Opens a descriptor's blob, checks its size and sha256; returns the fd. */
 static int blob_open_verified(int sha_fd, const Descriptor *d, uint64_t max, const char *what,
                               char **ret_error) {
@@ -708,14 +719,9 @@ int oci_image_read(int dir_fd, const OciImageLimits *l, OciImage *ret, char **re
         const char *index_type = json_str(index, "mediaType");
         if (index_type && !streq(index_type, OCI_MEDIA_TYPE_INDEX))
                 return FAIL(-ENOTSUP, "index.json: media type %s", index_type);
-        const cJSON *manifests = cJSON_GetObjectItemCaseSensitive(index, "manifests");
-        if (!cJSON_IsArray(manifests))
-                return FAIL(-EBADMSG, "index.json: no manifests array");
-        int n_manifests = cJSON_GetArraySize(manifests);
-        if (n_manifests != 1)
-                return FAIL(-ENOTSUP, "index.json: %d manifests, exactly one expected", n_manifests);
         Descriptor md;
-        r = descriptor_parse(cJSON_GetArrayItem(manifests, 0), "index.json", &md, ret_error);
+        r = descriptor_parse_only(index, "index.json", "manifests", "exactly one expected", "index.json",
+                                  &md, ret_error);
         if (r < 0)
                 return r;
         if (!streq(md.media_type, OCI_MEDIA_TYPE_MANIFEST) &&
@@ -751,14 +757,9 @@ int oci_image_read(int dir_fd, const OciImageLimits *l, OciImage *ret, char **re
         if (!streq(cd.media_type, docker ? DOCKER_MEDIA_TYPE_CONFIG : OCI_MEDIA_TYPE_CONFIG))
                 return FAIL(-ENOTSUP, "manifest: config media type %s", cd.media_type);
 
-        const cJSON *layers = cJSON_GetObjectItemCaseSensitive(manifest, "layers");
-        if (!cJSON_IsArray(layers))
-                return FAIL(-EBADMSG, "manifest: no layers array");
-        int n_layers = cJSON_GetArraySize(layers);
-        if (n_layers != 1)
-                return FAIL(-ENOTSUP, "manifest: %d layers, a checkpoint image has exactly one", n_layers);
         Descriptor ld;
-        r = descriptor_parse(cJSON_GetArrayItem(layers, 0), "manifest layer", &ld, ret_error);
+        r = descriptor_parse_only(manifest, "manifest", "layers", "a checkpoint image has exactly one",
+                                  "manifest layer", &ld, ret_error);
         if (r < 0)
                 return r;
         if (layer_media_type_known(ld.media_type, &img.layer_compression) < 0 ||

@@ -201,31 +201,26 @@ static int capture_symlink(Capture *c, int dir_fd, const char *name, const char 
 typedef int (*CaptureEntryFn)(Capture *c, int dir_fd, const char *name, const char *path,
                               const struct stat *st, unsigned depth);
 
+typedef struct CaptureWalk {
+        Capture *c;
+        unsigned depth;
+        CaptureEntryFn fn;
+} CaptureWalk;
+
+static int capture_walk_entry(int dir_fd, const char *name, const char *path, const struct stat *st,
+                              void *userdata) {
+        const CaptureWalk *w = userdata;
+        return w->fn(w->c, dir_fd, name, path, st, w->depth);
+}
+
 /* Calls fn for each entry of dir_fd in name order, with its path in the
  * image (prefix/name, or name at the top) and its lstat. */
 /* NOLINTNEXTLINE(misc-no-recursion): depth bounded by ROOTFS_DIFF_DEPTH_MAX */
 static int capture_walk(Capture *c, int dir_fd, const char *prefix, unsigned depth, CaptureEntryFn fn) {
-        _cleanup_strv_free_ char **names = NULL;
-        int r;
-
         if (depth > ROOTFS_DIFF_DEPTH_MAX)
                 return -ELOOP;
-        r = dir_list_sorted(dir_fd, &names);
-        if (r < 0)
-                return r;
-        STRV_FOREACH (name, names) {
-                char path[ARCHIVE_PATH_MAX];
-                struct stat st;
-                if ((size_t)snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "/" : "", *name) >=
-                    sizeof(path))
-                        return -ENAMETOOLONG;
-                if (fstatat(dir_fd, *name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        return negative_errno();
-                r = fn(c, dir_fd, *name, path, &st, depth);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        CaptureWalk w = {c, depth, fn};
+        return archive_walk_sorted(dir_fd, prefix, capture_walk_entry, &w);
 }
 
 /* An entry of a subtree taken as it is (from the merged rootfs): no overlay markers. */

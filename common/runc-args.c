@@ -30,6 +30,11 @@ void argv_add_value(Argv *a, const char *opt, const char *value) {
         argv_add(a, value);
 }
 
+void argv_add_flag(Argv *a, const char *opt, bool on) {
+        if (on)
+                argv_add(a, opt);
+}
+
 void argv_add_strv(Argv *a, char *const *l) {
         for (char *const *s = l; s && *s; s++)
                 argv_add(a, *s);
@@ -59,8 +64,7 @@ void runc_add_global(Argv *a, const RuncGlobalOptions *g) {
         argv_add_value(a, "--log", g->log_path);
         argv_add_value(a, "--log-format", g->log_format);
         argv_add_value(a, "--criu", g->criu);
-        if (g->systemd_cgroup)
-                argv_add(a, "--systemd-cgroup");
+        argv_add_flag(a, "--systemd-cgroup", g->systemd_cgroup);
 }
 
 static void add_criu(Argv *a, const RuncCriuOptions *o) {
@@ -71,14 +75,10 @@ static void add_criu(Argv *a, const RuncCriuOptions *o) {
         }
         argv_add_value(a, "--image-path", o->image_path);
         argv_add_value(a, "--work-path", o->work_path);
-        if (o->tcp_established)
-                argv_add(a, "--tcp-established");
-        if (o->ext_unix_sk)
-                argv_add(a, "--ext-unix-sk");
-        if (o->shell_job)
-                argv_add(a, "--shell-job");
-        if (o->file_locks)
-                argv_add(a, "--file-locks");
+        argv_add_flag(a, "--tcp-established", o->tcp_established);
+        argv_add_flag(a, "--ext-unix-sk", o->ext_unix_sk);
+        argv_add_flag(a, "--shell-job", o->shell_job);
+        argv_add_flag(a, "--file-locks", o->file_locks);
         for (char *const *ns = o->empty_ns; ns && *ns; ns++)
                 argv_add_value(a, "--empty-ns", *ns);
 }
@@ -86,8 +86,7 @@ static void add_criu(Argv *a, const RuncCriuOptions *o) {
 void runc_add_checkpoint(Argv *a, const RuncCheckpointOptions *o, const char *id) {
         argv_add(a, "checkpoint");
         add_criu(a, &o->criu);
-        if (o->leave_running)
-                argv_add(a, "--leave-running");
+        argv_add_flag(a, "--leave-running", o->leave_running);
         argv_add(a, id);
 }
 
@@ -97,12 +96,9 @@ void runc_add_restore(Argv *a, const RuncRestoreOptions *o, const char *id) {
         argv_add_value(a, "--bundle", o->bundle);
         argv_add_value(a, "--pid-file", o->pid_file);
         argv_add_value(a, "--console-socket", o->console_socket);
-        if (o->detach)
-                argv_add(a, "--detach");
-        if (o->no_pivot)
-                argv_add(a, "--no-pivot");
-        if (o->no_subreaper)
-                argv_add(a, "--no-subreaper");
+        argv_add_flag(a, "--detach", o->detach);
+        argv_add_flag(a, "--no-pivot", o->no_pivot);
+        argv_add_flag(a, "--no-subreaper", o->no_subreaper);
         argv_add(a, id);
 }
 

@@ -24,6 +24,8 @@ typedef struct Argv {
 void argv_add(Argv *a, const char *s);
 /* opt and value, or nothing when value is NULL. */
 void argv_add_value(Argv *a, const char *opt, const char *value);
+/* The flag opt when on, else nothing. */
+void argv_add_flag(Argv *a, const char *opt, bool on);
 /* Every string of the NULL-terminated l (which may be NULL). */
 void argv_add_strv(Argv *a, char *const *l);
 /* Hands the NULL-terminated list over (free() the array only, not the

@@ -100,14 +100,11 @@ void channel_unref(Channel *ch) {
 static int channel_flush(Channel *ch) {
         while (ch->out) {
                 OutBuf *b = ch->out;
-                ssize_t n = send(ch->fd, b->data + b->done, b->len - b->done, MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                break;
-                        return negative_errno();
-                }
+                ssize_t n = send_nowait(ch->fd, b->data + b->done, b->len - b->done);
+                if (n == -EAGAIN)
+                        break;
+                if (n < 0)
+                        return (int)n;
                 b->done += (size_t)n;
                 if (b->done < b->len)
                         continue;

@@ -64,19 +64,35 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
         return read_full_fd(fd, max, ret, ret_size);
 }
 
-int write_all(int fd, const void *buf, size_t len) {
-        const char *p = buf;
+int write_all_at(int fd, const void *buf, size_t len, off_t off) {
+        const uint8_t *p = buf;
         while (len > 0) {
-                ssize_t k = write(fd, p, len);
+                ssize_t k = off < 0 ? write(fd, p, len) : pwrite(fd, p, len, off);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
                         return negative_errno();
                 }
+                if (k == 0)
+                        return -EIO;
                 p += k;
                 len -= (size_t)k;
+                if (off >= 0)
+                        off += k;
         }
         return 0;
+}
+
+int write_all(int fd, const void *buf, size_t len) {
+        return write_all_at(fd, buf, len, -1);
+}
+
+ssize_t send_nowait(int fd, const void *buf, size_t len) {
+        for (;;) {
+                ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n >= 0 || errno != EINTR)
+                        return n < 0 ? negative_errno() : n;
+        }
 }
 
 int write_file_atomic(const char *path, const void *buf, size_t len, int mode) {
@@ -201,6 +217,15 @@ char *strdup_vprintf(const char *fmt, va_list ap) {
         return vasprintf(&s, fmt, ap) < 0 ? NULL : s;
 }
 
+int free_and_strdup(char **p, const char *s) {
+        char *t = strdup(s);
+        if (!t)
+                return -ENOMEM;
+        free(*p);
+        *p = t;
+        return 0;
+}
+
 char *strdup_printf(const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
@@ -249,15 +274,9 @@ int dir_list_sorted(int dir_fd, char ***ret) {
                                 r = negative_errno();
                         break;
                 }
-                if (n + 2 > alloc) {
-                        size_t na = alloc ? alloc * 2 : 32;
-                        char **nn = reallocarray(names, na, sizeof(char *));
-                        if (!nn) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        names = nn;
-                        alloc = na;
+                if (GREEDY_REALLOC(names, alloc, n + 2, 32) < 0) {
+                        r = -ENOMEM;
+                        break;
                 }
                 names[n] = strdup(de->d_name);
                 if (!names[n]) {
@@ -295,4 +314,23 @@ int strv_push_dup(char ***l, const char *s) {
         nl[n] = strdup(s);
         nl[n + 1] = NULL;
         return nl[n] ? 0 : -ENOMEM;
+}
+
+int greedy_realloc(void **p, size_t *alloc, size_t need, size_t size, size_t min) {
+        if (need <= *alloc)
+                return 0;
+        size_t na = *alloc ? *alloc : (min ? min : 1);
+        while (na < need) {
+                if (na > SIZE_MAX / 2)
+                        return -ENOMEM;
+                na *= 2;
+        }
+        if (size == 0 || na > SIZE_MAX / size)
+                return -ENOMEM;
+        void *n = reallocarray(*p, na, size);
+        if (!n)
+                return -ENOMEM;
+        *p = n;
+        *alloc = na;
+        return 0;
 }

@@ -92,6 +92,12 @@ static inline void strv_freep(char ***l) {
         strv_free(*l);
 }
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
+/* Makes room for at least need elements of size bytes each in the array *p
+ * of capacity *alloc, doubling it (from min); *p and *alloc unchanged on
+ * failure. GREEDY_REALLOC(array, alloc, need, min) for a typed array. */
+int greedy_realloc(void **p, size_t *alloc, size_t need, size_t size, size_t min);
+#define GREEDY_REALLOC(p, alloc, need, min) \
+        greedy_realloc((void **)&(p), &(alloc), (need), sizeof(*(p)), (min))
 /* The number of strings of a NULL-terminated list (NULL: 0). */
 size_t strv_length(char *const *l);
 /* Appends a copy of s to the NULL-terminated list *l (NULL: empty). */
@@ -136,8 +142,14 @@ ssize_t read_full_at(int fd, void *buf, size_t size, off_t off);
 /* Reads all of fd into a NUL-terminated buffer, refusing more than max bytes. */
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size);
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
-/* Writes the whole buffer, retrying on EINTR and short writes. */
+/* Writes the whole buffer, at off (or the file position if off < 0),
+ * retrying on EINTR and short writes; a write of nothing is -EIO. */
+int write_all_at(int fd, const void *buf, size_t len, off_t off);
+/* write_all_at() at the file position. */
 int write_all(int fd, const void *buf, size_t len);
+/* One send(2) that neither blocks nor raises SIGPIPE, retried on EINTR:
+ * the bytes sent, or a negative errno (-EAGAIN: the socket is full). */
+ssize_t send_nowait(int fd, const void *buf, size_t len);
 /* Writes path atomically: temporary file in the same directory, fsync (with
  * sync only), rename. write_file_atomic() always syncs. */
 int write_file_replace(const char *path, const void *buf, size_t len, int mode, bool sync);
@@ -156,6 +168,9 @@ struct dirent *readdir_no_dot(DIR *d);
 /* vasprintf() that answers the new string, or NULL when out of memory. */
 char *strdup_vprintf(const char *fmt, va_list ap) _printf_(1, 0);
 char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
+/* *p becomes a copy of s, the old string freed; out of memory leaves *p as
+ * it was. */
+int free_and_strdup(char **p, const char *s);
 /* The names in the directory open at dir_fd (but "." and ".."), sorted bytewise,
  * NULL-terminated; the fd's position is not used or changed. */
 int dir_list_sorted(int dir_fd, char ***ret);

@@ -118,6 +118,36 @@ int ctl_unexpected(const char *verb) {
         return CTL_EXIT_FAILED;
 }
 
+const Kybernate__V1__CheckpointInfo *ctl_response_info(const Kybernate__V1__Response *resp,
+                                                       Kybernate__V1__Response__ResultCase result) {
+        if (!resp || resp->result_case != result)
+                return NULL;
+        switch (result) {
+        case KYBERNATE__V1__RESPONSE__RESULT_DELETE:
+                return resp->delete_->info;
+        case KYBERNATE__V1__RESPONSE__RESULT_PIN:
+                return resp->pin->info;
+        case KYBERNATE__V1__RESPONSE__RESULT_CHECKPOINT:
+                return resp->checkpoint->info;
+        case KYBERNATE__V1__RESPONSE__RESULT_EXPORT:
+                return resp->export->info;
+        case KYBERNATE__V1__RESPONSE__RESULT_IMPORT:
+                return resp->import->info;
+        default:
+                return NULL;
+        }
+}
+
+int ctl_call_info(const Ctl *ctl, const char *verb, Kybernate__V1__Request__OpCase op, void *payload,
+                  Kybernate__V1__Response__ResultCase result, Kybernate__V1__Response **ret,
+                  const Kybernate__V1__CheckpointInfo **ret_info) {
+        int x = ctl_call(ctl, verb, op, payload, KYBERNATE__V1__RESPONSE__RESULT__NOT_SET, ret);
+        if (x != CTL_EXIT_OK)
+                return x;
+        *ret_info = ctl_response_info(*ret, result);
+        return CTL_EXIT_OK;
+}
+
 int ctl_call_full(const Ctl *ctl, const char *verb, Kybernate__V1__Request__OpCase op, void *payload,
                   Kybernate__V1__Response__ResultCase expect, KybMessageFn on_message, void *userdata,
                   Kybernate__V1__Response **ret) {
@@ -165,6 +195,14 @@ int ctl_print_json(cJSON *j) {
 
 int ctl_print_checkpoint_json(const Kybernate__V1__CheckpointInfo *info) {
         return ctl_print_json(ctl_json_checkpoint(info));
+}
+
+int ctl_print_checkpoint_done(const Ctl *ctl, const Kybernate__V1__CheckpointInfo *info, const char *prefix,
+                              const char *fallback) {
+        if (ctl->json && info)
+                return ctl_print_checkpoint_json(info);
+        ctl_print_line(prefix, info ? info->id : fallback);
+        return CTL_EXIT_OK;
 }
 
 void ctl_print_line(const char *prefix, const char *s) {

@@ -80,6 +80,11 @@ extern const CtlVerb ctl_verb_list, ctl_verb_inspect, ctl_verb_delete, ctl_verb_
  * progress (NULL: none) shows the unpacking as a step, "Unpacking WHAT into
  * the catalog", ended before the result is printed. */
 int ctl_import_fd(Ctl *ctl, int in, const char *what, const char *name, bool pin, Progress *progress);
+/* export.c: asks kybernated to verify checkpoint ref and name its directory
+ * (an export request, for export and push); *ret_info is that checkpoint, in
+ * *ret, with an absolute path. Returns an exit code. */
+int ctl_export_info(const Ctl *ctl, const char *verb, const char *ref, Kybernate__V1__Response **ret,
+                    const Kybernate__V1__CheckpointInfo **ret_info);
 /* Refuses (CTL_EXIT_CONFLICT, with a message) a name a checkpoint has. */
 int ctl_import_check_name(const Ctl *ctl, const char *name);
 
@@ -111,6 +116,21 @@ static inline int ctl_call(const Ctl *ctl, const char *verb, Kybernate__V1__Requ
                            Kybernate__V1__Response **ret) {
         return ctl_call_full(ctl, verb, op, payload, expect, NULL, NULL, ret);
 }
+/* The checkpoint a response of kind result describes (delete, pin,
+ * checkpoint, export, import), or NULL: another kind, or none sent. */
+const Kybernate__V1__CheckpointInfo *ctl_response_info(const Kybernate__V1__Response *resp,
+                                                       Kybernate__V1__Response__ResultCase result);
+/* ctl_call() of a request whose answer describes one checkpoint: *ret_info
+ * is that checkpoint (in *ret), or NULL when the answer is of another kind
+ * than result or names none. */
+int ctl_call_info(const Ctl *ctl, const char *verb, Kybernate__V1__Request__OpCase op, void *payload,
+                  Kybernate__V1__Response__ResultCase result, Kybernate__V1__Response **ret,
+                  const Kybernate__V1__CheckpointInfo **ret_info);
+/* The end of a verb that changed one checkpoint: with --json its object,
+ * else prefix and its id (fallback when kybernated named none). Returns
+ * an exit code. */
+int ctl_print_checkpoint_done(const Ctl *ctl, const Kybernate__V1__CheckpointInfo *info, const char *prefix,
+                              const char *fallback);
 /* Prints "VERB: unexpected answer from kybernated"; returns CTL_EXIT_FAILED. */
 int ctl_unexpected(const char *verb);
 

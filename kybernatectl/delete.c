@@ -22,8 +22,9 @@ static int verb_delete(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
                 dr.has_force = o.force;
                 dr.force = o.force;
                 _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
-                x = ctl_call(ctl, "delete", KYBERNATE__V1__REQUEST__OP_DELETE, &dr,
-                             KYBERNATE__V1__RESPONSE__RESULT__NOT_SET, &resp);
+                const Kybernate__V1__CheckpointInfo *info;
+                x = ctl_call_info(ctl, "delete", KYBERNATE__V1__REQUEST__OP_DELETE, &dr,
+                                  KYBERNATE__V1__RESPONSE__RESULT_DELETE, &resp, &info);
                 if (x != CTL_EXIT_OK) {
                         if (worst == CTL_EXIT_OK || x == CTL_EXIT_UNREACHABLE)
                                 worst = x;
@@ -31,9 +32,6 @@ static int verb_delete(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
                                 break;
                         continue;
                 }
-                const Kybernate__V1__CheckpointInfo *info =
-                        resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_DELETE ? resp->delete_->info
-                                                                                    : NULL;
                 if (a && info)
                         cJSON_AddItemToArray(a, ctl_json_checkpoint(info));
                 else if (!a)

@@ -134,16 +134,19 @@ int ctl_import_fd(Ctl *ctl, int in, const char *what, const char *name, bool pin
         ir2.has_pin = pin;
         ir2.pin = pin;
         _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp2 = NULL;
-        x = ctl_call(ctl, "import", KYBERNATE__V1__REQUEST__OP_IMPORT, &ir2,
-                     KYBERNATE__V1__RESPONSE__RESULT__NOT_SET, &resp2);
+        const Kybernate__V1__CheckpointInfo *info;
+        x = ctl_call_info(ctl, "import", KYBERNATE__V1__REQUEST__OP_IMPORT, &ir2,
+                          KYBERNATE__V1__RESPONSE__RESULT_IMPORT, &resp2, &info);
         if (x != CTL_EXIT_OK)
                 return x;
-        const Kybernate__V1__CheckpointInfo *info =
-                resp2->result_case == KYBERNATE__V1__RESPONSE__RESULT_IMPORT ? resp2->import->info : NULL;
-        if (ctl->json && info)
-                return ctl_print_checkpoint_json(info);
-        ctl_print_line("", info ? info->id : "");
-        return CTL_EXIT_OK;
+        /* A pod checkpoint: its members, container -> id (on stderr: stdout is the id). */
+        for (size_t i = 0; !ctl->json && info && info->has_is_pod && info->is_pod && i < info->n_members;
+             i++) {
+                _cleanup_free_ char *n = strdup_printable(info->members[i]->k8s_container),
+                                    *id = strdup_printable(info->members[i]->id);
+                fprintf(stderr, "  %s -> %s\n", n ? n : "", id ? id : "");
+        }
+        return ctl_print_checkpoint_done(ctl, info, "", "");
 }
 
 static int verb_import(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
@@ -179,6 +182,7 @@ static const CtlOption import_options[] = {
 const CtlVerb ctl_verb_import = {
         CTL_VERB("import", verb_import, "[OPTIONS] FILE", "Import a checkpoint archive into the store."),
         .intro = "Takes archives written by `kybernatectl export`, Podman or CRI-O (uncompressed tar).\n"
+                 "A pod checkpoint's archive becomes the pod and its members, all new ids.\n"
                  "Archives with links, devices or paths outside the archive are refused.\n",
         .json = "JSON object of the new checkpoint",
         CTL_ARGS(1, "expected one archive file (or - for standard input)"),

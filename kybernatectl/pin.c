@@ -13,16 +13,12 @@ static int verb_pin(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         pr.has_pinned = true;
         pr.pinned = pin;
         _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
-        x = ctl_call(ctl, verb->name, KYBERNATE__V1__REQUEST__OP_PIN, &pr,
-                     KYBERNATE__V1__RESPONSE__RESULT__NOT_SET, &resp);
+        const Kybernate__V1__CheckpointInfo *info;
+        x = ctl_call_info(ctl, verb->name, KYBERNATE__V1__REQUEST__OP_PIN, &pr,
+                          KYBERNATE__V1__RESPONSE__RESULT_PIN, &resp, &info);
         if (x != CTL_EXIT_OK)
                 return x;
-        const Kybernate__V1__CheckpointInfo *info =
-                resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_PIN ? resp->pin->info : NULL;
-        if (ctl->json && info)
-                return ctl_print_checkpoint_json(info);
-        ctl_print_line(pin ? "Pinned " : "Unpinned ", info ? info->id : argv[optind]);
-        return CTL_EXIT_OK;
+        return ctl_print_checkpoint_done(ctl, info, pin ? "Pinned " : "Unpinned ", argv[optind]);
 }
 
 const CtlVerb ctl_verb_pin = {

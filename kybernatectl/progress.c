@@ -101,15 +101,22 @@ static void draw(Progress *p, int64_t now) {
         p->drawn_usec = now;
 }
 
-void progress_begin(Progress *p, bool counting, uint64_t total, const char *fmt, ...) {
+/* What begins a step and what prints a line share: a running step ends
+ * first (as failed), then the text is formatted and made safe for a
+ * terminal. NULL when quiet, or out of memory. */
+static char *next_text(Progress *p, const char *fmt, va_list ap) {
         if (p->mode == PROGRESS_QUIET)
-                return;
+                return NULL;
         progress_fail(p);
+        _cleanup_free_ char *s = strdup_vprintf(fmt, ap);
+        return strdup_printable(s ? s : "");
+}
+
+void progress_begin(Progress *p, bool counting, uint64_t total, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        _cleanup_free_ char *s = strdup_vprintf(fmt, ap);
+        p->label = next_text(p, fmt, ap);
         va_end(ap);
-        p->label = strdup_printable(s ? s : "");
         if (!p->label)
                 return;
         p->counting = counting;
@@ -157,14 +164,10 @@ void progress_fail(Progress *p) {
 }
 
 void progress_line(Progress *p, const char *fmt, ...) {
-        if (p->mode == PROGRESS_QUIET)
-                return;
-        progress_fail(p);
         va_list ap;
         va_start(ap, fmt);
-        _cleanup_free_ char *s = strdup_vprintf(fmt, ap);
+        _cleanup_free_ char *l = next_text(p, fmt, ap);
         va_end(ap);
-        _cleanup_free_ char *l = s ? strdup_printable(s) : NULL;
         if (l)
                 fprintf(p->out, "%s\n", l);
 }

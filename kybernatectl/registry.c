@@ -71,8 +71,19 @@ static int registry_options(Ctl *ctl, const CtlVerb *verb, int argc, char **argv
         return -1;
 }
 
-/* A temporary directory, removed by the caller, and the image layout's path in it. */
-static int make_work_dir(const char *verb, char **ret, char **ret_layout) {
+/* A temporary directory and the image layout's path in it; work_dir_done()
+ * removes the directory with all in it. */
+typedef struct WorkDir {
+        char *dir, *layout;
+} WorkDir;
+
+static void work_dir_done(WorkDir *w) {
+        remove_tree_one_fs_free(&w->dir);
+        free(w->layout);
+        w->layout = NULL;
+}
+
+static int work_dir_make(const char *verb, WorkDir *w) {
         const char *base = getenv("TMPDIR");
         _cleanup_free_ char *t =
                 strdup_printf("%s/kybernate-%s-XXXXXX", isempty(base) ? "/var/tmp" : base, verb);
@@ -82,9 +93,17 @@ static int make_work_dir(const char *verb, char **ret, char **ret_layout) {
                 ERR("%s: cannot create a temporary directory %s: %m\n", verb, t);
                 return ctl_exit_code(negative_errno());
         }
-        *ret_layout = strdup_printf("%s/layout", t);
-        *ret = TAKE_PTR(t);
-        return *ret_layout ? CTL_EXIT_OK : CTL_EXIT_FAILED;
+        w->layout = strdup_printf("%s/layout", t);
+        w->dir = TAKE_PTR(t);
+        return w->layout ? CTL_EXIT_OK : CTL_EXIT_FAILED;
+}
+
+/* A step skopeo ran failed: the step ends, the error (skopeo's words, or
+ * r's) names what it was about. Returns CTL_EXIT_FAILED. */
+static int skopeo_failed(Progress *pr, const char *verb, const char *what, const char *err, int r) {
+        progress_fail(pr);
+        ERR("%s: %s: %s\n", verb, what, err ? err : strerror(-r));
+        return CTL_EXIT_FAILED;
 }
 
 static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
@@ -103,23 +122,26 @@ static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         if (has_digest)
                 return ctl_usage_error("push", "%s: a push names a tag, not a digest", image);
 
-        Kybernate__V1__ExportRequest er = KYBERNATE__V1__EXPORT_REQUEST__INIT;
-        er.reference = (char *)ref;
         _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
-        x = ctl_call(ctl, "push", KYBERNATE__V1__REQUEST__OP_EXPORT, &er,
-                     KYBERNATE__V1__RESPONSE__RESULT__NOT_SET, &resp);
+        const Kybernate__V1__CheckpointInfo *info;
+        x = ctl_export_info(ctl, "push", ref, &resp, &info);
         if (x != CTL_EXIT_OK)
                 return x;
-        const Kybernate__V1__CheckpointInfo *info =
-                resp->result_case == KYBERNATE__V1__RESPONSE__RESULT_EXPORT ? resp->export->info : NULL;
-        if (!info || isempty(info->path) || info->path[0] != '/' || isempty(info->id)) {
+        if (isempty(info->id)) {
                 ERR("push: kybernated did not name the checkpoint directory\n");
                 return CTL_EXIT_FAILED;
         }
+        /* Its directory holds only pod.json: the images are its members'. */
+        if (info->has_is_pod && info->is_pod) {
+                _cleanup_free_ char *id = strdup_printable(info->id);
+                ERR("push: %s is a pod checkpoint: pod checkpoints are exported, not pushed, in this "
+                    "version (kybernatectl export %s -o FILE)\n",
+                    id ? id : "", id ? id : "");
+                return CTL_EXIT_USAGE;
+        }
 
-        _cleanup_free_ char *work = NULL, *layout = NULL;
-        x = make_work_dir("push", &work, &layout);
-        _cleanup_(remove_tree_one_fsp) const char *remove_work = work;
+        _cleanup_(work_dir_done) WorkDir work = {};
+        x = work_dir_make("push", &work);
         if (x != CTL_EXIT_OK)
                 return x;
 
@@ -132,7 +154,7 @@ static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         uint64_t bytes = 0;
         if (!o.compression)
                 ro.compression = checkpoint_image_compression(info->path);
-        int r = checkpoint_image_write(info, layout, local, on_archive_written, &pr, &bytes);
+        int r = checkpoint_image_write(info, work.layout, local, on_archive_written, &pr, &bytes);
         if (r < 0) {
                 progress_fail(&pr);
                 ERR("push: writing the image of %s failed: %s\n", info->id, strerror(-r));
@@ -147,12 +169,9 @@ static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         ro.progress_userdata = &pr;
         char digest[IMAGE_DIGEST_LEN + 1];
         _cleanup_free_ char *err = NULL;
-        r = registry_push(&ro, layout, image, digest, &err);
-        if (r < 0) {
-                progress_fail(&pr);
-                ERR("push: %s: %s\n", image, err ? err : strerror(-r));
-                return CTL_EXIT_FAILED;
-        }
+        r = registry_push(&ro, work.layout, image, digest, &err);
+        if (r < 0)
+                return skopeo_failed(&pr, "push", image, err, r);
         progress_end(&pr, NULL);
         progress_line(&pr, "Pushed %s (%s) in %.1f s", image, digest,
                       (double)(now_monotonic_usec() - t0) / 1e6);
@@ -233,32 +252,25 @@ static int verb_pull(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         int r = registry_resolve_sized(&ro, image, digest, &blob_bytes, &err);
         _cleanup_free_ char *pinned = r >= 0 ? image_ref_pinned(&ir, digest) : NULL;
         image_ref_done(&ir);
-        if (r < 0) {
-                progress_fail(&pr);
-                ERR("pull: %s: %s\n", image, err ? err : strerror(-r));
-                return CTL_EXIT_FAILED;
-        }
+        if (r < 0)
+                return skopeo_failed(&pr, "pull", image, err, r);
         progress_end(&pr, digest);
         if (!pinned)
                 return CTL_EXIT_FAILED;
 
-        _cleanup_free_ char *work = NULL, *layout = NULL;
-        x = make_work_dir("pull", &work, &layout);
-        _cleanup_(remove_tree_one_fsp) const char *remove_work = work;
+        _cleanup_(work_dir_done) WorkDir work = {};
+        x = work_dir_make("pull", &work);
         if (x != CTL_EXIT_OK)
                 return x;
         /* skopeo writes the blobs into the layout. */
         progress_begin(&pr, true, blob_bytes, "Fetching %s", pinned);
         ro.progress = on_skopeo_written;
         ro.progress_userdata = &pr;
-        r = registry_pull(&ro, pinned, layout, &err);
-        if (r < 0) {
-                progress_fail(&pr);
-                ERR("pull: %s: %s\n", pinned, err ? err : strerror(-r));
-                return CTL_EXIT_FAILED;
-        }
+        r = registry_pull(&ro, pinned, work.layout, &err);
+        if (r < 0)
+                return skopeo_failed(&pr, "pull", pinned, err, r);
         progress_end(&pr, NULL);
-        x = pull_import(ctl, &o, &pr, layout, pinned, digest);
+        x = pull_import(ctl, &o, &pr, work.layout, pinned, digest);
         if (x == CTL_EXIT_OK)
                 progress_line(&pr, "Pulled in %.1f s", (double)(now_monotonic_usec() - t0) / 1e6);
         return x;

@@ -9,15 +9,6 @@
 #include "resolve.h"
 #include "util.h"
 
-static int set_str(char **p, const char *v) {
-        char *s = strdup(v);
-        if (!s)
-                return -ENOMEM;
-        free(*p);
-        *p = s;
-        return 0;
-}
-
 void config_registry_options(const Config *c, RegistryOptions *ret) {
         *ret = (RegistryOptions){
                 .authfile = c->registry_authfile,
@@ -42,8 +33,9 @@ int config_init(Config *c) {
         };
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         c->max_verify_jobs = cpus > 0 ? (uint32_t)cpus : 1;
-        if (set_str(&c->store, STORE_PATH_DEFAULT) < 0 || set_str(&c->socket, KYB_SOCKET_DEFAULT) < 0 ||
-            set_str(&c->runc, "runc") < 0 || set_str(&c->runc_root_base, RUNC_ROOT_BASE_DEFAULT) < 0)
+        if (free_and_strdup(&c->store, STORE_PATH_DEFAULT) < 0 ||
+            free_and_strdup(&c->socket, KYB_SOCKET_DEFAULT) < 0 || free_and_strdup(&c->runc, "runc") < 0 ||
+            free_and_strdup(&c->runc_root_base, RUNC_ROOT_BASE_DEFAULT) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -142,7 +134,7 @@ static int set_path_or_none(char **p, const char *v) {
                 *p = NULL;
                 return 0;
         }
-        return v[0] == '/' ? set_str(p, v) : -EINVAL;
+        return v[0] == '/' ? free_and_strdup(p, v) : -EINVAL;
 }
 
 int config_set(Config *c, const char *key, const char *v) {
@@ -183,26 +175,26 @@ int config_set(Config *c, const char *key, const char *v) {
                                    "the checkpoint's id)";
                         return -EINVAL;
                 }
-                return set_str(&c->push_to, v);
+                return free_and_strdup(&c->push_to, v);
         }
         if (streq(key, "registry_insecure"))
                 return parse_bool(v, &c->registry_insecure);
         if (streq(key, "store"))
-                return v[0] == '/' ? set_str(&c->store, v) : -EINVAL;
+                return v[0] == '/' ? free_and_strdup(&c->store, v) : -EINVAL;
         if (streq(key, "socket"))
-                return v[0] == '/' ? set_str(&c->socket, v) : -EINVAL;
+                return v[0] == '/' ? free_and_strdup(&c->socket, v) : -EINVAL;
         if (streq(key, "runc"))
-                return isempty(v) ? -EINVAL : set_str(&c->runc, v);
+                return isempty(v) ? -EINVAL : free_and_strdup(&c->runc, v);
         if (streq(key, "criu")) {
                 if (isempty(v)) {
                         free(c->criu);
                         c->criu = NULL;
                         return 0;
                 }
-                return set_str(&c->criu, v);
+                return free_and_strdup(&c->criu, v);
         }
         if (streq(key, "runc_root_base"))
-                return v[0] == '/' ? set_str(&c->runc_root_base, v) : -EINVAL;
+                return v[0] == '/' ? free_and_strdup(&c->runc_root_base, v) : -EINVAL;
         if (streq(key, "keep_per_container")) {
                 char *end;
                 errno = 0;
@@ -268,7 +260,7 @@ int config_set(Config *c, const char *key, const char *v) {
                         c->read_gid = (gid_t)n;
                 } else
                         c->read_gid = g->gr_gid;
-                return set_str(&c->read_group, v);
+                return free_and_strdup(&c->read_group, v);
         }
         return -ENOKEY;
 }

@@ -137,14 +137,11 @@ static void connection_overflow(Connection *c, size_t want) {
 static int connection_flush(Connection *c) {
         while (c->out_head) {
                 OutBuf *b = c->out_head;
-                ssize_t k = send(c->fd, b->data, b->len, MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                break;
-                        return negative_errno();
-                }
+                ssize_t k = send_nowait(c->fd, b->data, b->len);
+                if (k == -EAGAIN)
+                        break;
+                if (k < 0)
+                        return (int)k;
                 c->out_head = b->next;
                 if (!c->out_head)
                         c->out_tail = NULL;

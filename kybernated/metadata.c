@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <cJSON.h>
+#include <limits.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -421,4 +422,103 @@ int metadata_write_config_dump(const char *dir, const CatalogEntry *e, const cha
                 return r;
         /* containerd 2.x's CRI restore reads it beside config.dump. */
         return metadata_write_status_dump(dir, e, sync);
+}
+
+void pod_manifest_done(PodManifest *pm) {
+        for (size_t i = 0; i < pm->n; i++) {
+                free(pm->members[i].container);
+                free(pm->members[i].id);
+                free(pm->members[i].container_id);
+        }
+        free(pm->members);
+        free(pm->sandbox_id);
+        free(pm->pod_cgroup);
+        *pm = (PodManifest){};
+}
+
+static bool valid_id(const char *v) {
+        return v && strlen(v) == 32 && strspn(v, "0123456789abcdef") == 32;
+}
+
+static int dup_valid(const cJSON *o, const char *key, bool (*valid)(const char *v), char **ret) {
+        const char *v = get_str(o, key);
+        if (!v || !valid(v))
+                return -EBADMSG;
+        *ret = strdup(v);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static bool valid_name(const char *v) {
+        return ident_valid(v, IDENT_MAX_LEN);
+}
+
+static bool valid_cgroup(const char *v) {
+        return strlen(v) < PATH_MAX && valid_text(v, PATH_MAX) && (!*v || v[0] == '/');
+}
+
+int metadata_parse_pod_json(const char *text, PodManifest *ret) {
+        PodManifest pm = {};
+        _cleanup_cjson_ cJSON *o = cJSON_Parse(text);
+        const cJSON *version = cJSON_GetObjectItemCaseSensitive(o, "version");
+        const cJSON *frozen = cJSON_GetObjectItemCaseSensitive(o, "frozenUsec");
+        const cJSON *members = cJSON_GetObjectItemCaseSensitive(o, "members");
+        if (!cJSON_IsObject(o) || !cJSON_IsNumber(version) || version->valuedouble != 1 ||
+            !cJSON_IsArray(members))
+                return -EBADMSG;
+        int n = cJSON_GetArraySize(members);
+        if (n < 1 || n > POD_MAX_MEMBERS)
+                return -EBADMSG;
+        pm.members = calloc((size_t)n, sizeof(*pm.members));
+        int r = pm.members ? 0 : -ENOMEM;
+        if (r >= 0)
+                r = dup_valid(o, "sandboxId", valid_name, &pm.sandbox_id);
+        if (r >= 0 && get_str(o, "podCgroup"))
+                r = dup_valid(o, "podCgroup", valid_cgroup, &pm.pod_cgroup);
+        if (r >= 0 && frozen) {
+                if (!cJSON_IsNumber(frozen) || frozen->valuedouble < 0 || frozen->valuedouble > 1e15)
+                        r = -EBADMSG;
+                else
+                        pm.frozen_usec = (uint64_t)frozen->valuedouble;
+        }
+        const cJSON *m;
+        cJSON_ArrayForEach(m, members) {
+                if (r < 0)
+                        break;
+                PodManifestMember *x = &pm.members[pm.n++];
+                r = cJSON_IsObject(m) ? 0 : -EBADMSG;
+                if (r >= 0)
+                        r = dup_valid(m, "container", valid_name, &x->container);
+                if (r >= 0)
+                        r = dup_valid(m, "id", valid_id, &x->id);
+                if (r >= 0)
+                        r = dup_valid(m, "containerId", valid_name, &x->container_id);
+                for (size_t i = 0; r >= 0 && i + 1 < pm.n; i++)
+                        if (streq(pm.members[i].container, x->container) || streq(pm.members[i].id, x->id))
+                                r = -EBADMSG;
+        }
+        if (r < 0) {
+                pod_manifest_done(&pm);
+                return r;
+        }
+        *ret = pm;
+        return 0;
+}
+
+int metadata_write_pod_json(const char *dir, const PodManifest *pm, bool sync) {
+        _cleanup_cjson_ cJSON *o = cJSON_CreateObject();
+        cJSON *members = cJSON_AddArrayToObject(o, "members");
+        if (!members || !cJSON_AddNumberToObject(o, "version", 1) ||
+            !cJSON_AddStringToObject(o, "sandboxId", pm->sandbox_id ? pm->sandbox_id : "") ||
+            !cJSON_AddStringToObject(o, "podCgroup", pm->pod_cgroup ? pm->pod_cgroup : "") ||
+            !cJSON_AddNumberToObject(o, "frozenUsec", (double)pm->frozen_usec))
+                return -ENOMEM;
+        for (size_t i = 0; i < pm->n; i++) {
+                cJSON *e = cJSON_CreateObject();
+                if (!e || !cJSON_AddItemToArray(members, e) ||
+                    !cJSON_AddStringToObject(e, "container", pm->members[i].container) ||
+                    !cJSON_AddStringToObject(e, "id", pm->members[i].id) ||
+                    !cJSON_AddStringToObject(e, "containerId", pm->members[i].container_id))
+                        return -ENOMEM;
+        }
+        return write_json(dir, POD_JSON_FILE, o, sync);
 }

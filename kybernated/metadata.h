@@ -69,3 +69,25 @@ int metadata_write_status_dump(const char *dir, const CatalogEntry *e, bool sync
  * known and image_ref has a registry host and no digest of its own, else
  * image_ref as it is; *ret NULL when image_ref is empty. */
 int metadata_base_image_ref(const char *image_ref, const char *image_digest, char **ret);
+
+/* pod.json, in a pod checkpoint's directory: the sandbox id, the pod's
+ * cgroup (may be empty), how long the pod was frozen, and per member its
+ * container name, member checkpoint id and container id. The parser takes
+ * untrusted text (an imported archive): version 1, 1..POD_MAX_MEMBERS
+ * members with distinct valid container names (each names the archive's
+ * members/<container>/ directory), ids of 32 lowercase hex characters,
+ * valid container and sandbox ids; anything else is -EBADMSG. */
+#define POD_MAX_MEMBERS 64
+#define POD_JSON_FILE "pod.json"
+typedef struct PodManifestMember {
+        char *container, *id, *container_id;
+} PodManifestMember;
+typedef struct PodManifest {
+        char *sandbox_id, *pod_cgroup;
+        uint64_t frozen_usec;
+        PodManifestMember *members;
+        size_t n;
+} PodManifest;
+int metadata_parse_pod_json(const char *text, PodManifest *ret);
+int metadata_write_pod_json(const char *dir, const PodManifest *pm, bool sync);
+void pod_manifest_done(PodManifest *pm);

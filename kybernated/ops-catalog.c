@@ -184,9 +184,7 @@ void op_status(Connection *c, const Kybernate__V1__StatusRequest *req) {
 
 /* ---- pod checkpoints: their members go with them ---- */
 
-/* Whether e is a member of a pod checkpoint that is still in the catalog
- * (a member whose pod row is gone is on its own again). */
-static bool member_of_pod(Manager *m, const CatalogEntry *e) {
+bool member_of_pod(Manager *m, const CatalogEntry *e) {
         if (isempty(e->pod_id))
                 return false;
         CatalogEntry pod = {};
@@ -305,15 +303,10 @@ static int prune_row(const CatalogEntry *e, void *userdata) {
          * a member never counts nor goes on its own. */
         if (!isempty(e->pod_id))
                 return 0;
-        if (rows->n == rows->alloc) {
-                size_t na = rows->alloc ? rows->alloc * 2 : 256;
-                CatalogEntry *ne = realloc(rows->e, na * sizeof(*ne));
-                if (!ne)
-                        return -ENOMEM;
-                rows->e = ne;
-                rows->alloc = na;
-        }
-        int r = catalog_entry_copy(e, &rows->e[rows->n]);
+        int r = GREEDY_REALLOC(rows->e, rows->alloc, rows->n + 1, 256);
+        if (r < 0)
+                return r;
+        r = catalog_entry_copy(e, &rows->e[rows->n]);
         if (r < 0)
                 return r;
         rows->n++;

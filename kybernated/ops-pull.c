@@ -367,7 +367,7 @@ static void pull_adopted(int r, uint64_t size, const char *checksum, void *userd
                 return;
         }
         if (r >= 0)
-                r = catalog_set_ready(m->catalog, e->id, size, checksum);
+                r = adopt_ready(m, e, op->dir, size, checksum);
         if (r < 0) {
                 (void)manager_remove_checkpoint(m, e->id);
                 if (c)
@@ -376,11 +376,6 @@ static void pull_adopted(int r, uint64_t size, const char *checksum, void *userd
                 pull_op_free(op);
                 return;
         }
-        e->state = CHECKPOINT_READY;
-        e->size_bytes = size;
-        free(e->checksum);
-        e->checksum = strdup(checksum);
-        (void)metadata_write_kybernate_json(op->dir, e, m->config->durable);
         log_info("Pulled %s as checkpoint %s (%" PRIu64 " bytes, checksum in %.1f s, %.1f MiB/s)",
                  op->pinned, e->id, size, pull_seconds(op), (double)size / MIB / pull_seconds(op));
         if (c && e->checksum) {

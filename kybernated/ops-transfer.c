@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Export (a verified checkpoint's directory for kybernatectl to pack) and
  * import (a directory kybernatectl unpacked into staging becomes a row). */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sys/stat.h>
+
+#include "archive.h"
 
 #include "log.h"
 #include "metadata.h"
@@ -21,7 +24,39 @@ void op_export(Connection *c, const Kybernate__V1__ExportRequest *req) {
                 catalog_entry_done(&e);
                 return;
         }
-        start_verify(c, &e, KYBERNATE__V1__RESPONSE__RESULT_EXPORT, false);
+        if (member_of_pod(c->manager, &e)) {
+                connection_send_error(c, EPERM,
+                                      "checkpoint %s is a member of pod checkpoint %s: export the pod (a "
+                                      "member restored alone would miss the other containers of its pod)",
+                                      e.id, e.pod_id);
+                catalog_entry_done(&e);
+                return;
+        }
+        if (!e.is_pod) {
+                start_verify(c, &e, KYBERNATE__V1__RESPONSE__RESULT_EXPORT, false);
+                return;
+        }
+        /* A pod: its members, each verified (as one checkpoint's export is). */
+        _cleanup_(pod_members_done) PodMembers pm = {};
+        CatalogEntry *members = NULL;
+        size_t n = 0;
+        int r = pod_members_load(c->manager->catalog, e.id, &pm);
+        if (r >= 0 && !(members = calloc(MAX(pm.n, 1u), sizeof(*members))))
+                r = -ENOMEM;
+        for (; r >= 0 && n < pm.n; n++) {
+                r = catalog_get(c->manager->catalog, pm.items[n].id, &members[n]);
+                if (r >= 0 && members[n].state != CHECKPOINT_READY)
+                        r = -EBUSY;
+        }
+        if (r < 0) {
+                connection_send_error(c, r, "the members of pod checkpoint %s: %s", e.id, strerror(-r));
+                for (size_t i = 0; i < n; i++)
+                        catalog_entry_done(&members[i]);
+                free(members);
+                catalog_entry_done(&e);
+                return;
+        }
+        start_verify_pod_export(c, &e, members, n);
 }
 
 /* ---- import ---- */
@@ -55,13 +90,8 @@ static void import_done(int r, uint64_t size, const char *checksum, void *userda
                 c->op_detach = NULL;
         }
         if (r >= 0)
-                r = catalog_set_ready(m->catalog, e->id, size, checksum);
+                r = adopt_ready(m, e, op->dir, size, checksum);
         if (r >= 0) {
-                e->state = CHECKPOINT_READY;
-                e->size_bytes = size;
-                free(e->checksum);
-                e->checksum = strdup(checksum);
-                (void)metadata_write_kybernate_json(op->dir, e, m->config->durable);
                 log_info("Imported checkpoint %s (%" PRIu64 " bytes)", e->id, size);
                 if (c)
                         reply_info(c, KYBERNATE__V1__RESPONSE__RESULT_IMPORT, e);
@@ -122,6 +152,319 @@ int staging_adopt(Manager *m, const char *sd, CatalogEntry *e, char **ret_dir) {
         return 0;
 }
 
+/* ---- import of a pod checkpoint's archive ----
+ *
+ * The staging directory holds pod.json, kybernate.json and members/<container>/
+ * (one checkpoint directory each, as a single import's). Everything is
+ * checked before anything moves; then the pod row and its directory (the
+ * staging directory), then each member row with pod_id set and its directory
+ * (moved out of members/), all pending; each member is checksummed in turn;
+ * pod.json is rewritten with the new member ids and the pod and its members
+ * become ready in one transaction. Any failure removes every row and
+ * directory of the import. */
+
+typedef struct PodImportOp {
+        Manager *manager;
+        Connection *conn;
+        CatalogEntry pod;
+        char *dir; /* the pod's, once adopted */
+        PodManifest man;
+        CatalogEntry *members; /* man.n of them, in the manifest's order */
+        char **dirs;           /* theirs, once adopted */
+        uint64_t *sizes;
+        char **sums;
+        size_t next; /* the member being checksummed */
+} PodImportOp;
+
+static void pod_import_free(PodImportOp *op) {
+        op->manager->n_jobs--;
+        for (size_t i = 0; i < op->man.n; i++) {
+                catalog_entry_done(&op->members[i]);
+                free(op->dirs[i]);
+                free(op->sums[i]);
+        }
+        free(op->members);
+        free(op->dirs);
+        free(op->sizes);
+        free(op->sums);
+        pod_manifest_done(&op->man);
+        catalog_entry_done(&op->pod);
+        free(op->dir);
+        free(op);
+}
+
+static void pod_import_detach(void *userdata) {
+        ((PodImportOp *)userdata)->conn = NULL;
+}
+
+/* Removes whatever the import adopted, answers the client and frees op. */
+static void pod_import_fail(PodImportOp *op, int r, const char *what) {
+        Manager *m = op->manager;
+        Connection *c = op->conn;
+        if (c) {
+                c->op = NULL;
+                c->op_detach = NULL;
+        }
+        for (size_t i = 0; i < op->man.n; i++)
+                if (op->dirs[i] && manager_remove_checkpoint(m, op->members[i].id) < 0)
+                        log_error("Import of pod checkpoint %s: could not remove member %s", op->pod.id,
+                                  op->members[i].id);
+        if (op->dir && manager_remove_checkpoint(m, op->pod.id) < 0)
+                log_error("Import of pod checkpoint %s: could not remove %s", op->pod.id, op->dir);
+        if (c)
+                connection_send_error(c, r, "import of the pod checkpoint failed: %s: %s", what,
+                                      strerror(-r));
+        pod_import_free(op);
+}
+
+/* The member checksums are in: pod.json names the new ids, and the pod and
+ * its members become ready together. */
+static int pod_import_finish(PodImportOp *op) {
+        Manager *m = op->manager;
+        bool durable = m->config->durable;
+        const char **ids = calloc(op->man.n, sizeof(*ids));
+        int r = ids ? 0 : -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < op->man.n; i++) {
+                CatalogEntry *e = &op->members[i];
+                ids[i] = e->id;
+                free(op->man.members[i].id);
+                op->man.members[i].id = strdup(e->id);
+                if (!op->man.members[i].id) {
+                        r = -ENOMEM;
+                        break;
+                }
+                e->state = CHECKPOINT_READY;
+                e->size_bytes = op->sizes[i];
+                free(e->checksum);
+                e->checksum = strdup(op->sums[i]);
+                op->pod.size_bytes += op->sizes[i];
+                if (!e->checksum)
+                        r = -ENOMEM;
+                if (r >= 0)
+                        r = metadata_write_kybernate_json(op->dirs[i], e, durable);
+                if (r >= 0 && durable)
+                        r = store_fsync_path(op->dirs[i]);
+        }
+        op->pod.state = CHECKPOINT_READY;
+        op->pod.frozen_usec = op->man.frozen_usec;
+        if (r >= 0)
+                r = metadata_write_pod_json(op->dir, &op->man, durable);
+        if (r >= 0)
+                r = metadata_write_kybernate_json(op->dir, &op->pod, durable);
+        if (r >= 0 && durable)
+                r = store_fsync_path(op->dir);
+        if (r >= 0)
+                r = catalog_set_pod_ready(m->catalog, op->pod.id, op->man.frozen_usec, op->man.n, ids,
+                                          op->sizes, (const char *const *)op->sums);
+        free(ids);
+        return r;
+}
+
+static void pod_import_member_done(int r, uint64_t size, const char *checksum, void *userdata) {
+        PodImportOp *op = userdata;
+        Manager *m = op->manager;
+        size_t i = op->next;
+
+        if (r >= 0 && !(op->sums[i] = strdup(checksum)))
+                r = -ENOMEM;
+        if (r < 0) {
+                pod_import_fail(op, r, op->man.members[i].container);
+                return;
+        }
+        op->sizes[i] = size;
+        if (++op->next < op->man.n) {
+                r = checksum_task_start(m->event, op->dirs[op->next], NULL, m->config->durable,
+                                        pod_import_member_done, op, NULL);
+                if (r < 0)
+                        pod_import_fail(op, r, op->man.members[op->next].container);
+                return;
+        }
+        r = pod_import_finish(op);
+        if (r < 0) {
+                pod_import_fail(op, r, "recording it");
+                return;
+        }
+        Connection *c = op->conn;
+        if (c) {
+                c->op = NULL;
+                c->op_detach = NULL;
+        }
+        log_info("Imported pod checkpoint %s of %s/%s: %zu containers, %" PRIu64 " bytes", op->pod.id,
+                 nn(op->pod.k8s_namespace), nn(op->pod.k8s_pod), op->man.n, op->pod.size_bytes);
+        if (c)
+                reply_info(c, KYBERNATE__V1__RESPONSE__RESULT_IMPORT, &op->pod);
+        pod_import_free(op);
+}
+
+/* The archive's layout: pod.json, kybernate.json and members/ at the top,
+ * members/ holding exactly the containers pod.json names, each with CRIU
+ * images. *what says what is wrong. */
+static int pod_import_check_layout(const char *sd, const PodManifest *man, const char **what) {
+        _cleanup_close_ int dfd = open(sd, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+                return negative_errno();
+        _cleanup_strv_free_ char **top = NULL, **names = NULL;
+        int r = dir_list_sorted(dfd, &top);
+        if (r < 0)
+                return r;
+        STRV_FOREACH (n, top)
+                if (!streq(*n, POD_JSON_FILE) && !streq(*n, STORE_METADATA_FILE) &&
+                    !streq(*n, ARCHIVE_POD_MEMBERS_DIR)) {
+                        *what = "it holds files other than pod.json, kybernate.json and members/";
+                        return -EBADMSG;
+                }
+        _cleanup_close_ int mfd =
+                openat(dfd, ARCHIVE_POD_MEMBERS_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (mfd < 0 || dir_list_sorted(mfd, &names) < 0 || strv_length(names) != man->n) {
+                *what = "its members/ directory does not hold exactly the containers pod.json names";
+                return -EBADMSG;
+        }
+        for (size_t i = 0; i < man->n; i++) {
+                struct stat st;
+                _cleanup_free_ char *inv =
+                        strdup_printf("%s/checkpoint/inventory.img", man->members[i].container);
+                if (!inv)
+                        return -ENOMEM;
+                if (fstatat(mfd, inv, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) {
+                        *what = "a container pod.json names is missing or holds no CRIU images "
+                                "(members/CONTAINER/checkpoint/inventory.img)";
+                        return -EBADMSG;
+                }
+        }
+        return 0;
+}
+
+/* The rows the archive describes, nothing adopted yet: the pod's identity
+ * from its kybernate.json (the sandbox id from pod.json if it names none,
+ * namespaces and pod name from its members if it lacks them), each member's
+ * from its own metadata as for a single import, all in the same pod. */
+static int pod_import_identities(PodImportOp *op, const char *sd, const char **what) {
+        Manager *m = op->manager;
+        int r = staging_identity(sd, &op->pod);
+        if (r < 0) {
+                *what = "the pod's kybernate.json is invalid";
+                return r;
+        }
+        op->pod.is_pod = true;
+        if (isempty(op->pod.container_id)) {
+                free(op->pod.container_id);
+                op->pod.container_id = strdup(op->man.sandbox_id);
+                if (!op->pod.container_id)
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; i < op->man.n; i++) {
+                const char *name = op->man.members[i].container;
+                CatalogEntry *e = &op->members[i];
+                *e = (CatalogEntry){.state = CHECKPOINT_PENDING,
+                                    .created_ns = op->pod.created_ns,
+                                    .durable = m->config->durable};
+                _cleanup_free_ char *md = strdup_printf("%s/" ARCHIVE_POD_MEMBERS_DIR "/%s", sd, name);
+                if (!md)
+                        return -ENOMEM;
+                *what = "a member's kybernate.json is invalid";
+                r = staging_identity(md, e);
+                if (r < 0)
+                        return r;
+                if (isempty(e->k8s_container) && !(e->k8s_container = strdup(name)))
+                        return -ENOMEM;
+                /* A member is in the pod's namespace and pod, under its own name. */
+                *what = "a member's metadata names another container, pod or namespace than pod.json "
+                        "and the pod's kybernate.json";
+                if (!streq(e->k8s_container, name))
+                        return -EBADMSG;
+                /* What the pod's kybernate.json lacks, its first member says. */
+                char **pod_f[] = {&op->pod.k8s_namespace, &op->pod.k8s_pod, &op->pod.containerd_namespace};
+                char *const mem_f[] = {e->k8s_namespace, e->k8s_pod, e->containerd_namespace};
+                for (size_t k = 0; k < ELEMENTSOF(mem_f); k++) {
+                        if (isempty(mem_f[k]))
+                                continue;
+                        if (isempty(*pod_f[k])) {
+                                free(*pod_f[k]);
+                                if (!(*pod_f[k] = strdup(mem_f[k])))
+                                        return -ENOMEM;
+                        } else if (!streq(*pod_f[k], mem_f[k]))
+                                return -EBADMSG;
+                }
+        }
+        return 0;
+}
+
+/* Returns 1 once sd has moved (the caller must not remove it), else 0. */
+static int import_pod(Connection *c, const Kybernate__V1__ImportRequest *req, const char *sd) {
+        Manager *m = c->manager;
+        const char *what = "pod.json is invalid";
+
+        if (req->override) {
+                connection_send_error(c, EINVAL, "an override is not taken for a pod checkpoint's archive");
+                return 0;
+        }
+        PodImportOp *op = calloc(1, sizeof(*op));
+        if (!op) {
+                connection_send_error(c, ENOMEM, "out of memory");
+                return 0;
+        }
+        op->manager = m;
+        op->conn = c;
+        op->pod = (CatalogEntry){.state = CHECKPOINT_PENDING,
+                                 .created_ns = now_realtime_ns(),
+                                 .durable = m->config->durable,
+                                 .pinned = req->has_pin && req->pin};
+        m->n_jobs++;
+        _cleanup_free_ char *pj = strdup_printf("%s/" POD_JSON_FILE, sd), *text = NULL;
+        int r = pj ? read_full_file(pj, 1 << 20, &text, NULL) : -ENOMEM;
+        if (r >= 0)
+                r = metadata_parse_pod_json(text, &op->man);
+        if (r >= 0) {
+                op->members = calloc(op->man.n, sizeof(*op->members));
+                op->dirs = calloc(op->man.n, sizeof(*op->dirs));
+                op->sums = calloc(op->man.n, sizeof(*op->sums));
+                op->sizes = calloc(op->man.n, sizeof(*op->sizes));
+                if (!op->members || !op->dirs || !op->sums || !op->sizes) {
+                        pod_manifest_done(&op->man); /* nothing of it to free */
+                        r = -ENOMEM;
+                }
+        }
+        if (r >= 0)
+                r = pod_import_check_layout(sd, &op->man, &what);
+        if (r >= 0)
+                r = pod_import_identities(op, sd, &what);
+        if (r >= 0 && !isempty(req->name) && !(op->pod.name = strdup(req->name)))
+                r = -ENOMEM;
+        if (r >= 0) {
+                what = "adding the pod checkpoint";
+                r = staging_adopt(m, sd, &op->pod, &op->dir);
+                if (r == -EEXIST)
+                        what = "a checkpoint of that name exists already";
+        }
+        if (r < 0) {
+                pod_import_fail(op, r, what);
+                return 0;
+        }
+        /* sd is the pod's directory now: from here on, failures remove it. */
+        for (size_t i = 0; r >= 0 && i < op->man.n; i++) {
+                CatalogEntry *e = &op->members[i];
+                _cleanup_free_ char *md = strdup_printf("%s/" ARCHIVE_POD_MEMBERS_DIR "/%s", op->dir,
+                                                        op->man.members[i].container);
+                if (!md || !(e->pod_id = strdup(op->pod.id)))
+                        r = -ENOMEM;
+                if (r >= 0)
+                        r = staging_adopt(m, md, e, &op->dirs[i]);
+        }
+        _cleanup_free_ char *mdir = strdup_printf("%s/" ARCHIVE_POD_MEMBERS_DIR, op->dir);
+        if (r >= 0 && (!mdir || rmdir(mdir) < 0))
+                r = mdir ? negative_errno() : -ENOMEM;
+        if (r >= 0)
+                r = checksum_task_start(m->event, op->dirs[0], NULL, m->config->durable,
+                                        pod_import_member_done, op, NULL);
+        if (r < 0) {
+                pod_import_fail(op, r, "adding its members");
+                return 1;
+        }
+        c->op = op;
+        c->op_detach = pod_import_detach;
+        return 1;
+}
+
 void op_import(Connection *c, const Kybernate__V1__ImportRequest *req) {
         Manager *m = c->manager;
         char id[33];
@@ -170,6 +513,12 @@ void op_import(Connection *c, const Kybernate__V1__ImportRequest *req) {
         if (!isempty(req->name) && !ident_valid(req->name, NAME_MAX_LEN)) {
                 connection_send_error(c, EINVAL, "invalid name: use 1-%d characters of [A-Za-z0-9._-]",
                                       NAME_MAX_LEN);
+                return;
+        }
+        _cleanup_free_ char *pod_json = strdup_printf("%s/" POD_JSON_FILE, sd);
+        if (pod_json && lstat(pod_json, &st) >= 0) {
+                if (import_pod(c, req, sd) > 0)
+                        staging = NULL; /* moved */
                 return;
         }
         _cleanup_free_ char *inventory = NULL;

@@ -3,6 +3,7 @@
  * and the checksum verification that resolve, inspect and export run first. */
 #include "ops.h"
 #include "log.h"
+#include "metadata.h"
 #include "spawn.h"
 
 void entry_to_info(const CatalogEntry *e, const char *path, Kybernate__V1__CheckpointInfo *info,
@@ -70,14 +71,8 @@ void entry_to_info(const CatalogEntry *e, const char *path, Kybernate__V1__Check
 
 static int member_add(const CatalogEntry *e, void *userdata) {
         PodMembers *pm = userdata;
-        if (pm->n == pm->alloc) {
-                size_t na = pm->alloc ? pm->alloc * 2 : 8;
-                Kybernate__V1__PodMember *ni = realloc(pm->items, na * sizeof(*ni));
-                if (!ni)
-                        return -ENOMEM;
-                pm->items = ni;
-                pm->alloc = na;
-        }
+        if (GREEDY_REALLOC(pm->items, pm->alloc, pm->n + 1, 8) < 0)
+                return -ENOMEM;
         Kybernate__V1__PodMember *x = &pm->items[pm->n];
         kybernate__v1__pod_member__init(x);
         x->k8s_container = strdup(nn(e->k8s_container));
@@ -181,6 +176,18 @@ void reply_info(Connection *c, int kind, const CatalogEntry *e) {
         (void)connection_send(c, &resp, true);
 }
 
+int adopt_ready(Manager *m, CatalogEntry *e, const char *dir, uint64_t size, const char *checksum) {
+        int r = catalog_set_ready(m->catalog, e->id, size, checksum);
+        if (r < 0)
+                return r;
+        e->state = CHECKPOINT_READY;
+        e->size_bytes = size;
+        free(e->checksum);
+        e->checksum = strdup(checksum);
+        (void)metadata_write_kybernate_json(dir, e, m->config->durable);
+        return 0;
+}
+
 /* ---- operations that verify the checksum first (resolve, inspect, export) ----
  *
  * At most config->max_verify_jobs hashing children run at once; the other
@@ -197,7 +204,24 @@ static void verify_op_free(VerifyOp *op) {
         catalog_entry_done(&op->entry);
         free(op->pod_id);
         free(op->path);
+        for (size_t i = 0; i < op->n_members; i++) {
+                catalog_entry_done(&op->members[i]);
+                free(op->member_paths[i]);
+        }
+        free(op->members);
+        free(op->member_paths);
         free(op);
+}
+
+/* The directory and checksum the op's (next) hashing child checks. */
+static const char *verify_target(const VerifyOp *op, const CatalogEntry **ret) {
+        if (op->n_members == 0) {
+                *ret = &op->entry;
+                return op->path;
+        }
+        size_t i = MIN(op->checked, op->n_members - 1);
+        *ret = &op->members[i];
+        return op->member_paths[i];
 }
 
 static void verify_done(int r, uint64_t size, const char *checksum, void *userdata);
@@ -209,8 +233,9 @@ static void verify_start_queued(Manager *m) {
                 m->verify_queue = op->next;
                 op->next = NULL;
                 m->n_verify_queued--;
-                int r = checksum_task_start(m->event, op->path, op->entry.checksum, false, verify_done, op,
-                                            &op->task);
+                const CatalogEntry *t;
+                const char *path = verify_target(op, &t);
+                int r = checksum_task_start(m->event, path, t->checksum, false, verify_done, op, &op->task);
                 if (r < 0) {
                         Connection *c = op->conn;
                         c->op = NULL;
@@ -249,18 +274,21 @@ static int collect_container_name(const CatalogEntry *e, void *userdata) {
 static void verify_reply(VerifyOp *op, int r, uint64_t size, const char *checksum) {
         Connection *c = op->conn;
         Manager *m = op->manager;
-        const CatalogEntry *e = &op->entry;
-        bool ok = r >= 0 && streq_ptr(checksum, e->checksum) && size == e->size_bytes;
+        const CatalogEntry *e = &op->entry, *t;
+        const char *tpath = verify_target(op, &t);
+        bool ok = r >= 0 && (op->n_members ? op->checked == op->n_members
+                                           : streq_ptr(checksum, e->checksum) && size == e->size_bytes);
         const char *path = op->path;
 
         if (!ok && op->kind != KYBERNATE__V1__RESPONSE__RESULT_INSPECT) {
-                log_warning("Checkpoint %s failed verification: %s", e->id,
+                log_warning("Checkpoint %s failed verification: %s", t->id,
                             r < 0 ? strerror(-r) : "checksum mismatch");
                 connection_send_error(
                         c, EUCLEAN,
-                        "checkpoint %s failed verification (%s): its files under %s changed or "
+                        "checkpoint %s%s%s failed verification (%s): its files under %s changed or "
                         "are missing; refusing to use it",
-                        e->id, r < 0 ? strerror(-r) : "checksum mismatch", path);
+                        t->id, t != e ? ", a member of pod checkpoint " : "", t != e ? e->id : "",
+                        r < 0 ? strerror(-r) : "checksum mismatch", tpath);
                 return;
         }
 
@@ -318,7 +346,40 @@ static void verify_reply(VerifyOp *op, int r, uint64_t size, const char *checksu
                 exp.info = &info;
                 resp.export = &exp;
         }
+        /* A pod's export: the pod with its members named, and each member. */
+        _cleanup_(pod_members_done) PodMembers names = {};
+        _cleanup_free_ Kybernate__V1__CheckpointInfo *minfo = NULL, **mptrs = NULL;
+        _cleanup_free_ Kybernate__V1__CheckpointOptions *mopts = NULL;
+        if (op->n_members) {
+                minfo = calloc(op->n_members, sizeof(*minfo));
+                mptrs = calloc(op->n_members, sizeof(*mptrs));
+                mopts = calloc(op->n_members, sizeof(*mopts));
+                if (!minfo || !mptrs || !mopts || pod_members_load(m->catalog, e->id, &names) < 0) {
+                        connection_send_error(c, ENOMEM, "out of memory");
+                        return;
+                }
+                pod_members_attach(&names, &info);
+                for (size_t i = 0; i < op->n_members; i++) {
+                        entry_to_info(&op->members[i], op->member_paths[i], &minfo[i], &mopts[i]);
+                        mptrs[i] = &minfo[i];
+                }
+                exp.n_members = op->n_members;
+                exp.members = mptrs;
+        }
         (void)connection_send(c, &resp, true);
+}
+
+/* A pod's export: the member just hashed matched; starts the next one's
+ * hashing. False when there is none (all checked) or it failed (*r). */
+static bool verify_next_member(VerifyOp *op, int *r, uint64_t size, const char *checksum) {
+        const CatalogEntry *t = &op->members[op->checked];
+        if (*r < 0 || !streq_ptr(checksum, t->checksum) || size != t->size_bytes)
+                return false;
+        if (++op->checked == op->n_members)
+                return false;
+        *r = checksum_task_start(op->manager->event, op->member_paths[op->checked],
+                                 op->members[op->checked].checksum, false, verify_done, op, &op->task);
+        return *r >= 0;
 }
 
 static void verify_done(int r, uint64_t size, const char *checksum, void *userdata) {
@@ -329,6 +390,8 @@ static void verify_done(int r, uint64_t size, const char *checksum, void *userda
         /* The task freed itself; the op leaves its connection before the
          * reply (which marks the request done). */
         op->task = NULL;
+        if (op->n_members && verify_next_member(op, &r, size, checksum))
+                return;
         m->n_verify_running--;
         c->op = NULL;
         c->op_detach = NULL;
@@ -341,13 +404,16 @@ void start_verify(Connection *c, CatalogEntry *e, int kind, bool count_restore) 
         start_verify_member(c, e, NULL, kind, count_restore);
 }
 
-void start_verify_member(Connection *c, CatalogEntry *e, const char *pod_id, int kind, bool count_restore) {
+static void verify_enqueue(Connection *c, VerifyOp *op);
+
+/* A new op for e (taking it), or NULL after answering the client. */
+static VerifyOp *verify_op_new(Connection *c, CatalogEntry *e, const char *pod_id, int kind) {
         Manager *m = c->manager;
 
         if (m->no_spawn) {
                 connection_send_error(c, EOPNOTSUPP, "verification disabled in this instance");
                 catalog_entry_done(e);
-                return;
+                return NULL;
         }
         if (!c->privileged && m->n_verify_running >= m->config->max_verify_jobs &&
             m->n_verify_queued >= VERIFY_QUEUE_MAX) {
@@ -356,7 +422,7 @@ void start_verify_member(Connection *c, CatalogEntry *e, const char *pod_id, int
                                       "try again later",
                                       m->n_verify_running, m->n_verify_queued);
                 catalog_entry_done(e);
-                return;
+                return NULL;
         }
         VerifyOp *op = calloc(1, sizeof(*op));
         if (!op || manager_checkpoint_dir(m, e->id, &op->path) < 0 ||
@@ -366,17 +432,56 @@ void start_verify_member(Connection *c, CatalogEntry *e, const char *pod_id, int
                 free(op);
                 catalog_entry_done(e);
                 connection_send_error(c, ENOMEM, "out of memory");
-                return;
+                return NULL;
         }
         op->manager = m;
         op->conn = c;
         op->kind = kind;
         op->entry = *e;
         *e = (CatalogEntry){};
-        op->count_restore = count_restore;
         op->privileged = c->privileged;
         m->n_jobs++;
+        return op;
+}
 
+void start_verify_member(Connection *c, CatalogEntry *e, const char *pod_id, int kind, bool count_restore) {
+        VerifyOp *op = verify_op_new(c, e, pod_id, kind);
+        if (!op)
+                return;
+        op->count_restore = count_restore;
+        verify_enqueue(c, op);
+}
+
+void start_verify_pod_export(Connection *c, CatalogEntry *e, CatalogEntry *members, size_t n) {
+        char **paths = calloc(n, sizeof(*paths));
+        bool oom = !paths;
+        for (size_t i = 0; !oom && i < n; i++)
+                oom = manager_checkpoint_dir(c->manager, members[i].id, &paths[i]) < 0;
+        VerifyOp *op = NULL;
+        if (oom || n == 0) {
+                connection_send_error(c, oom ? ENOMEM : EINVAL,
+                                      oom ? "out of memory" : "pod checkpoint %s has no members", e->id);
+                catalog_entry_done(e);
+        } else
+                op = verify_op_new(c, e, NULL, KYBERNATE__V1__RESPONSE__RESULT_EXPORT);
+        if (!op) {
+                for (size_t i = 0; i < n; i++) {
+                        catalog_entry_done(&members[i]);
+                        if (paths)
+                                free(paths[i]);
+                }
+                free(members);
+                free(paths);
+                return;
+        }
+        op->members = members;
+        op->member_paths = paths;
+        op->n_members = n;
+        verify_enqueue(c, op);
+}
+
+static void verify_enqueue(Connection *c, VerifyOp *op) {
+        Manager *m = c->manager;
         /* Queue it (root's after the other root ones, ahead of the rest),
          * then start what fits. */
         VerifyOp **p = &m->verify_queue;

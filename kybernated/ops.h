@@ -49,6 +49,9 @@ void entry_to_info(const CatalogEntry *e, const char *path, Kybernate__V1__Check
 int lookup_or_reply(Connection *c, const char *reference, CatalogEntry *ret);
 /* Sends a response carrying one CheckpointInfo in the result `kind`. */
 void reply_info(Connection *c, int kind, const CatalogEntry *e);
+/* An adopted checkpoint (import, pull) is ready, of size bytes and checksum:
+ * its row first, then e and the kybernate.json in its dir say so. */
+int adopt_ready(Manager *m, CatalogEntry *e, const char *dir, uint64_t size, const char *checksum);
 /* The members of a pod checkpoint as CheckpointInfo.members (PodMember
  * {k8s_container, id}), newest first; the strings are copies, freed by
  * pod_members_done(). */
@@ -71,6 +74,13 @@ void start_verify(Connection *c, CatalogEntry *e, int kind, bool count_restore);
 /* The same for e, a member of pod checkpoint pod_id (NULL: start_verify()):
  * a restore is counted on both. */
 void start_verify_member(Connection *c, CatalogEntry *e, const char *pod_id, int kind, bool count_restore);
+/* Export of pod checkpoint e (taking e and its n ready members, an array
+ * freed with them): each member verified in turn, one hashing child at a
+ * time; the reply carries the pod and every member with its path. */
+void start_verify_pod_export(Connection *c, CatalogEntry *e, CatalogEntry *members, size_t n);
+/* Whether e is a member of a pod checkpoint that is still in the catalog
+ * (a member whose pod row is gone is on its own again): ops-catalog.c. */
+bool member_of_pod(Manager *m, const CatalogEntry *e);
 
 /* ops-transfer.c, for import and pull: a checkpoint unpacked into the staging
  * directory sd. staging_identity() fills e's identity from its kybernate.json
@@ -96,4 +106,9 @@ struct VerifyOp {
         bool privileged;    /* root's: queued ahead, never refused for a full queue */
         ChecksumTask *task; /* running */
         VerifyOp *next;     /* queued */
+        /* Export of a pod checkpoint (entry): its members and their
+         * directories, verified one after the other (checked so far). */
+        CatalogEntry *members;
+        char **member_paths;
+        size_t n_members, checked;
 };

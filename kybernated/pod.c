@@ -46,7 +46,7 @@
 #include "spawn.h"
 #include "store.h"
 
-#define POD_MAX_CONTAINERS 64
+#define POD_MAX_CONTAINERS POD_MAX_MEMBERS
 #define FREEZE_TIMEOUT_USEC (10 * USEC_PER_SEC)
 
 typedef struct PodMemberState {
@@ -250,30 +250,21 @@ static void pod_kill(PodJob *p) {
 }
 
 static int write_pod_json(PodJob *p) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON *members = cJSON_AddArrayToObject(o, "members");
-        int r = -ENOMEM;
-        if (!members || !cJSON_AddNumberToObject(o, "version", 1) ||
-            !cJSON_AddStringToObject(o, "sandboxId", p->sandbox->id) ||
-            !cJSON_AddStringToObject(o, "podCgroup", p->pod_cgroup ? p->pod_cgroup : "") ||
-            !cJSON_AddNumberToObject(o, "frozenUsec", (double)p->frozen_usec))
-                goto out;
-        for (size_t i = 0; i < p->n; i++) {
-                cJSON *e = cJSON_CreateObject();
-                if (!e || !cJSON_AddItemToArray(members, e) ||
-                    !cJSON_AddStringToObject(e, "container", p->members[i].c->name) ||
-                    !cJSON_AddStringToObject(e, "id", p->members[i].id) ||
-                    !cJSON_AddStringToObject(e, "containerId", p->members[i].c->id))
-                        goto out;
-        }
-        char *text = cJSON_Print(o), *path = NULL;
-        if (text && asprintf(&path, "%s/pod.json", p->dir) >= 0)
-                r = write_file_replace(path, text, strlen(text), 0600, p->manager->config->durable);
-        free(text);
-        free(path);
-out:
-        cJSON_Delete(o);
-        return r;
+        _cleanup_free_ PodManifestMember *members = calloc(p->n, sizeof(*members));
+        if (!members)
+                return -ENOMEM;
+        for (size_t i = 0; i < p->n; i++)
+                members[i] = (PodManifestMember){
+                        .container = p->members[i].c->name,
+                        .id = p->members[i].id,
+                        .container_id = p->members[i].c->id,
+                };
+        const PodManifest pm = {.sandbox_id = p->sandbox->id,
+                                .pod_cgroup = p->pod_cgroup,
+                                .frozen_usec = p->frozen_usec,
+                                .members = members,
+                                .n = p->n};
+        return metadata_write_pod_json(p->dir, &pm, p->manager->config->durable);
 }
 
 static void pod_reply(PodJob *p) {

@@ -99,16 +99,10 @@ static int collect(int fd, const char *rel, dev_t dev, bool sync, FileList *l, i
                         if (r < 0)
                                 break;
                 } else if (S_ISREG(st.st_mode)) {
-                        if (l->n + 1 > l->alloc) {
-                                size_t na = l->alloc ? l->alloc * 2 : 64;
-                                char **np = realloc(l->paths, na * sizeof(char *));
-                                if (!np) {
-                                        free(p);
-                                        r = -ENOMEM;
-                                        break;
-                                }
-                                l->paths = np;
-                                l->alloc = na;
+                        if (GREEDY_REALLOC(l->paths, l->alloc, l->n + 1, 64) < 0) {
+                                free(p);
+                                r = -ENOMEM;
+                                break;
                         }
                         l->paths[l->n++] = p;
                 } else {

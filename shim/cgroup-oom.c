@@ -93,67 +93,72 @@ static int oom_v2_handler(sd_event_source *s, int fd, uint32_t revents, void *us
         return 0;
 }
 
+/* open(2) of the cgroup's file name, with O_CLOEXEC: the fd or a negative errno. */
+static int open_in(const OomWatch *w, const char *name, int flags) {
+        char p[PATH_MAX];
+        int r = path_join(p, sizeof(p), w->dir, name);
+        if (r < 0)
+                return r;
+        int fd = open(p, flags | O_CLOEXEC);
+        return fd < 0 ? negative_errno() : fd;
+}
+
+/* Watches the cgroup's file name for changes on inotify fd ifd. */
+static int watch_in(const OomWatch *w, int ifd, const char *name) {
+        char p[PATH_MAX];
+        int r = path_join(p, sizeof(p), w->dir, name);
+        if (r < 0)
+                return r;
+        return inotify_add_watch(ifd, p, IN_MODIFY) < 0 ? negative_errno() : 0;
+}
+
+/* w->source: handler called when *fd is readable; the source owns *fd from
+ * then on (taken from the caller). */
+static int add_source(sd_event *e, OomWatch *w, int *fd, sd_event_io_handler_t handler,
+                      const char *description) {
+        int r = sd_event_add_io(e, &w->source, *fd, EPOLLIN, handler, w);
+        if (r < 0)
+                return r;
+        (void)sd_event_source_set_io_fd_own(w->source, true);
+        *fd = -EBADF;
+        (void)sd_event_source_set_description(w->source, description);
+        return 0;
+}
+
 static int oom_watch_v1(sd_event *e, OomWatch *w) {
         _cleanup_close_ int efd = -EBADF, ofd = -EBADF, cfd = -EBADF;
-        char p[PATH_MAX], buf[64];
+        char buf[64];
         int r;
 
         efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (efd < 0)
                 return negative_errno();
-        r = path_join(p, sizeof(p), w->dir, "memory.oom_control");
-        if (r < 0)
-                return r;
-        ofd = open(p, O_RDONLY | O_CLOEXEC);
+        ofd = open_in(w, "memory.oom_control", O_RDONLY);
         if (ofd < 0)
-                return negative_errno();
-        r = path_join(p, sizeof(p), w->dir, "cgroup.event_control");
-        if (r < 0)
-                return r;
-        cfd = open(p, O_WRONLY | O_CLOEXEC);
+                return ofd;
+        cfd = open_in(w, "cgroup.event_control", O_WRONLY);
         if (cfd < 0)
-                return negative_errno();
+                return cfd;
         int n = snprintf(buf, sizeof(buf), "%d %d", efd, ofd);
         r = write_all(cfd, buf, (size_t)n);
         if (r < 0)
                 return r;
-        r = sd_event_add_io(e, &w->source, efd, EPOLLIN, oom_v1_handler, w);
-        if (r < 0)
-                return r;
-        (void)sd_event_source_set_io_fd_own(w->source, true);
-        TAKE_FD(efd);
-        (void)sd_event_source_set_description(w->source, "cgroup-oom-v1");
-        return 0;
+        return add_source(e, w, &efd, oom_v1_handler, "cgroup-oom-v1");
 }
 
 static int oom_watch_v2(sd_event *e, OomWatch *w) {
         _cleanup_close_ int ifd = -EBADF;
-        char p[PATH_MAX];
         bool populated = true;
         int r;
 
         ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
         if (ifd < 0)
                 return negative_errno();
-        r = path_join(p, sizeof(p), w->dir, "memory.events");
-        if (r < 0)
+        if ((r = watch_in(w, ifd, "memory.events")) < 0 || (r = watch_in(w, ifd, "cgroup.events")) < 0)
                 return r;
-        if (inotify_add_watch(ifd, p, IN_MODIFY) < 0)
-                return negative_errno();
-        r = path_join(p, sizeof(p), w->dir, "cgroup.events");
-        if (r < 0)
-                return r;
-        if (inotify_add_watch(ifd, p, IN_MODIFY) < 0)
-                return negative_errno();
         /* Only kills after this point count. */
         oom_v2_read(w, &w->last_oom_kill, &populated);
-        r = sd_event_add_io(e, &w->source, ifd, EPOLLIN, oom_v2_handler, w);
-        if (r < 0)
-                return r;
-        (void)sd_event_source_set_io_fd_own(w->source, true);
-        TAKE_FD(ifd);
-        (void)sd_event_source_set_description(w->source, "cgroup-oom-v2");
-        return 0;
+        return add_source(e, w, &ifd, oom_v2_handler, "cgroup-oom-v2");
 }
 
 int cgroup_oom_watch(sd_event *e, const Cgroup *cg, CgroupOomHandler handler, void *userdata,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <stdarg.h>
+#include <sys/stat.h>
 
 #include "blocking.h"
 #include "image-ref.h"
@@ -91,49 +92,62 @@ static int apply_rootfs_diff(const void *arg) {
         return r < 0 ? r : pod_volumes_restore(op->src, spec);
 }
 
-static void on_held(pid_t pid, int status, int64_t at, void *userdata) {
-        Op *op = userdata;
+/* The container once a forked step of the restore ended with status, or
+ * NULL when the restore has failed (what: the step, "... of <id>"). */
+static Container *step_done(Op *op, int status, const char *what) {
         Container *c = container_find(op->shim, op->cid);
         if (!c)
-                return restore_failed(op, NULL, TTRPC_NOT_FOUND, "container %s went away during create",
-                                      op->cid);
-        if (status != 0)
-                return restore_failed(
-                        op, c, TTRPC_FAILED_PRECONDITION,
-                        "cannot hold the pod's loopback TCP for the restore of %s (iptables): %s", c->id,
-                        status < 128 ? strerror(status) : "killed");
+                restore_failed(op, NULL, TTRPC_NOT_FOUND, "container %s went away during create", op->cid);
+        else if (status != 0)
+                restore_failed(op, c, TTRPC_FAILED_PRECONDITION, "cannot %s %s: %s", what, c->id,
+                               status < 128 ? strerror(status) : "killed");
+        else
+                return c;
+        return NULL;
+}
+
+static void on_held(pid_t pid, int status, int64_t at, void *userdata) {
+        Op *op = userdata;
+        Container *c = step_done(op, status, "hold the pod's loopback TCP (iptables) for the restore of");
+        if (!c)
+                return;
         op->restore_ready(op, c);
         op_free(op);
 }
 
 static void on_rootfs_diff_applied(pid_t pid, int status, int64_t at, void *userdata) {
         Op *op = userdata;
-        Container *c = container_find(op->shim, op->cid);
+        Container *c = step_done(op, status, "restore the checkpoint's files into the rootfs of");
         if (!c)
-                return restore_failed(op, NULL, TTRPC_NOT_FOUND, "container %s went away during create",
-                                      op->cid);
-        if (status != 0)
-                return restore_failed(op, c, TTRPC_FAILED_PRECONDITION,
-                                      "cannot restore the checkpoint's files into the rootfs of %s: %s",
-                                      c->id, status < 128 ? strerror(status) : "killed");
+                return;
         /* A pod member: the pod's loopback TCP is held before its restore (netlock.h). */
         if (c->netlock) {
                 int r = fork_call(op->shim->reaper, netlock_hold, c->netlock, on_held, op);
                 if (r < 0)
-                        return restore_failed(op, c, TTRPC_INTERNAL,
-                                              "cannot hold the pod's loopback TCP: %s", strerror(-r));
+                        restore_failed(op, c, TTRPC_INTERNAL, "cannot hold the pod's loopback TCP: %s",
+                                       strerror(-r));
                 return;
         }
         op->restore_ready(op, c);
         op_free(op);
 }
 
+/* Whether path is the node's network namespace, the shim's own (containerd's;
+ * init's may not be readable): a host-network pod's containers join it
+ * through the sandbox's /proc/PID/ns/net. */
+static bool netns_is_host(const char *path) {
+        struct stat a, b;
+        return stat(path, &a) == 0 && stat("/proc/self/ns/net", &b) == 0 && a.st_dev == b.st_dev &&
+               a.st_ino == b.st_ino;
+}
+
 /* A member of a pod checkpoint dumped with its TCP connections, restored into
- * a pod with its own network namespace, with other members to come. */
+ * a pod with its own network namespace, with other members to come. Never
+ * the node's: its loopback is every process's on the node. */
 static int pod_member_netlock(Container *c, const Kybernate__V1__ResolveResponse *rr) {
         const Kybernate__V1__CheckpointInfo *info = rr->info;
         if (!info || isempty(info->pod_checkpoint_id) || !c->restore_tcp || rr->n_pod_containers < 2 ||
-            !c->spec.netns_path || !c->spec.sandbox_id)
+            !c->spec.netns_path || !c->spec.sandbox_id || netns_is_host(c->spec.netns_path))
                 return 0;
         return netlock_new(c->spec.netns_path, info->pod_checkpoint_id, rr->pod_containers,
                            rr->n_pod_containers, c->spec.sandbox_id, c->runc.root, &c->netlock);

@@ -193,6 +193,20 @@ static int capture_setup(sd_event *e, Capture *c, int fd) {
         return sd_event_add_io(e, &c->source, fd, EPOLLIN, on_capture, c);
 }
 
+/* The fd of the child's stdout or stderr: the caller's (given, if >= 0), or
+ * the write end of a new pipe whose read end (*ret_r) is captured. Returns
+ * the fd or a negative errno. */
+static int output_fd(int given, int *ret_r, int *ret_w) {
+        int p[2];
+        if (given >= 0)
+                return given;
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return negative_errno();
+        *ret_r = p[0];
+        *ret_w = p[1];
+        return p[1];
+}
+
 int runc_run(sd_event *e, Reaper *reaper, const RuncConfig *cfg, char *const *args, const RuncSpawn *spawn,
              RuncDoneFn cb, void *userdata) {
         _cleanup_free_ char **argv = NULL;
@@ -213,20 +227,12 @@ int runc_run(sd_event *e, Reaper *reaper, const RuncConfig *cfg, char *const *ar
                 in_r = p[0], in_w = p[1];
                 fds[0] = in_r;
         }
-        fds[1] = spawn->stdio[1];
-        if (fds[1] < 0) {
-                if (pipe2(p, O_CLOEXEC) < 0)
-                        return negative_errno();
-                out_r = p[0], out_w = p[1];
-                fds[1] = out_w;
-        }
-        fds[2] = spawn->stdio[2];
-        if (fds[2] < 0) {
-                if (pipe2(p, O_CLOEXEC) < 0)
-                        return negative_errno();
-                err_r = p[0], err_w = p[1];
-                fds[2] = err_w;
-        }
+        fds[1] = output_fd(spawn->stdio[1], &out_r, &out_w);
+        if (fds[1] < 0)
+                return fds[1];
+        fds[2] = output_fd(spawn->stdio[2], &err_r, &err_w);
+        if (fds[2] < 0)
+                return fds[2];
         /* The whole input fits into an empty pipe, so this cannot block. */
         if (spawn->input && (r = write_all(in_w, spawn->input, spawn->input_len)) < 0)
                 return r;

@@ -119,6 +119,43 @@ TEST(roundtrip) {
         ASSERT_ERROR(archive_extract(in, dfd, NULL, false), EEXIST);
 }
 
+/* A pod: its own files at the top, each member's checkpoint under
+ * members/<container>/ in the single-export layout (stats-dump beside
+ * checkpoint/ too); names that would leave members/ are refused. */
+TEST(pod_checkpoint_layout) {
+        const char *pod = test_tmpdir(), *a = test_tmpdir(), *b = test_tmpdir(), *dst = test_tmpdir();
+        make_checkpoint_tree(a);
+        make_checkpoint_tree(b);
+        _cleanup_close_ int bfd = open(b, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        write_file_at(bfd, "checkpoint/stats-dump", "stats", 5, 0644);
+        _cleanup_close_ int pfd = open(pod, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        write_file_at(pfd, "pod.json", "{}", 2, 0600);
+        write_file_at(pfd, "kybernate.json", "{}", 2, 0600);
+
+        const char *names[] = {"web", "sidecar"}, *dirs[] = {a, b};
+        _cleanup_close_ int out = memfd();
+        uint64_t bytes = 0;
+        ASSERT_OK(archive_write_pod_checkpoint(pod, names, dirs, 2, out, NULL, NULL, &bytes));
+        ASSERT_TRUE(bytes > 0 && bytes % 512 == 0);
+        ASSERT_OK(lseek(out, 0, SEEK_SET));
+        _cleanup_close_ int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* 2 top files + members/ + 2 x (member dir + 9 entries) + b's stats-dump twice */
+        ASSERT_EQ(archive_extract(out, dfd, NULL, false), 2 + 1 + 2 * 10 + 2);
+        assert_file(dfd, "pod.json", "{}", 2, 0600);
+        assert_file(dfd, "kybernate.json", "{}", 2, 0600);
+        assert_file(dfd, "members/web/config.dump", "{\"id\":\"abc\"}\n", 13, 0644);
+        assert_file(dfd, "members/sidecar/spec.dump", "{}\n", 3, 0600);
+        assert_file(dfd, "members/sidecar/stats-dump", "stats", 5, 0644);
+        assert_file(dfd, "members/sidecar/checkpoint/stats-dump", "stats", 5, 0644);
+        ASSERT_TRUE(faccessat(dfd, "members/web/stats-dump", F_OK, 0) < 0);
+        ASSERT_TRUE(faccessat(dfd, "config.dump", F_OK, 0) < 0);
+
+        const char *bad[] = {"../x"}, *dot[] = {".hidden"};
+        _cleanup_close_ int out2 = memfd();
+        ASSERT_ERROR(archive_write_pod_checkpoint(pod, bad, dirs, 1, out2, NULL, NULL, &bytes), EINVAL);
+        ASSERT_ERROR(archive_write_pod_checkpoint(pod, dot, dirs, 1, out2, NULL, NULL, &bytes), EINVAL);
+}
+
 static bool have_tar(void) {
         return access("/bin/tar", X_OK) == 0;
 }

@@ -95,3 +95,28 @@ TEST(fd_flags_set_and_clear) {
         ASSERT_ERROR(fd_cloexec(-1, true), EBADF);
         ASSERT_ERROR(fd_nonblock(-1, true), EBADF);
 }
+
+TEST(greedy_realloc_doubles_and_keeps) {
+        _cleanup_free_ int *a = NULL;
+        size_t alloc = 0;
+
+        ASSERT_OK(GREEDY_REALLOC(a, alloc, 1, 4));
+        ASSERT_TRUE(a != NULL && alloc == 4);
+        for (int i = 0; i < 4; i++)
+                a[i] = i;
+        int *before = a;
+        ASSERT_OK(GREEDY_REALLOC(a, alloc, 4, 4)); /* room already */
+        ASSERT_TRUE(a == before && alloc == 4);
+        ASSERT_OK(GREEDY_REALLOC(a, alloc, 9, 4)); /* 4 -> 8 -> 16 */
+        ASSERT_TRUE(alloc == 16);
+        for (int i = 0; i < 4; i++)
+                ASSERT_TRUE(a[i] == i);
+        ASSERT_ERROR(GREEDY_REALLOC(a, alloc, SIZE_MAX / 2, 4), ENOMEM);
+        ASSERT_TRUE(alloc == 16 && a[3] == 3);
+
+        _cleanup_strv_free_ char **l = NULL;
+        ASSERT_TRUE(strv_length(l) == 0);
+        ASSERT_OK(strv_push_dup(&l, "a"));
+        ASSERT_OK(strv_push_dup(&l, "b"));
+        ASSERT_TRUE(strv_length(l) == 2 && streq(l[1], "b") && !l[2]);
+}

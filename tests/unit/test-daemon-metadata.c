@@ -212,3 +212,83 @@ TEST(status_dump) {
         cJSON_Delete(st);
         ASSERT_OK(remove_tree_one_fs(d));
 }
+
+#define ID1 "0123456789abcdef0123456789abcdef"
+#define ID2 "fedcba9876543210fedcba9876543210"
+
+/* pod.json as written, and as an imported archive may carry it. */
+TEST(pod_json_round_trip) {
+        const char *dir = test_tmpdir();
+        PodManifestMember mm[] = {
+                {.container = (char *)"web", .id = (char *)ID1, .container_id = (char *)"c1"},
+                {.container = (char *)"side", .id = (char *)ID2, .container_id = (char *)"c2"}};
+        PodManifest w = {.sandbox_id = (char *)"sb",
+                         .pod_cgroup = (char *)"/kubepods/pod1",
+                         .frozen_usec = 1234,
+                         .members = mm,
+                         .n = 2};
+        ASSERT_OK(metadata_write_pod_json(dir, &w, false));
+        _cleanup_free_ char *path = strdup_printf("%s/pod.json", dir), *text = NULL;
+        ASSERT_OK(read_full_file(path, 1 << 20, &text, NULL));
+        PodManifest r = {};
+        ASSERT_OK(metadata_parse_pod_json(text, &r));
+        ASSERT_STREQ(r.sandbox_id, "sb");
+        ASSERT_STREQ(r.pod_cgroup, "/kubepods/pod1");
+        ASSERT_EQ(r.frozen_usec, 1234u);
+        ASSERT_EQ(r.n, 2u);
+        ASSERT_STREQ(r.members[0].container, "web");
+        ASSERT_STREQ(r.members[0].id, ID1);
+        ASSERT_STREQ(r.members[1].container, "side");
+        ASSERT_STREQ(r.members[1].container_id, "c2");
+        pod_manifest_done(&r);
+        ASSERT_EQ(r.n, 0u);
+}
+
+TEST(pod_json_refused) {
+        static const char *const bad[] = {
+                "not json",
+                "[]",
+                "{\"version\":2,\"sandboxId\":\"sb\",\"members\":[{\"container\":\"a\",\"id\":\"" ID1
+                "\",\"containerId\":\"c\"}]}",
+                /* no members */
+                "{\"version\":1,\"sandboxId\":\"sb\",\"members\":[]}",
+                /* a container name that would leave members/ */
+                "{\"version\":1,\"sandboxId\":\"sb\",\"members\":[{\"container\":\"..\",\"id\":\"" ID1
+                "\",\"containerId\":\"c\"}]}",
+                "{\"version\":1,\"sandboxId\":\"sb\",\"members\":[{\"container\":\"a/b\",\"id\":\"" ID1
+                "\",\"containerId\":\"c\"}]}",
+                /* a bad member id */
+                "{\"version\":1,\"sandboxId\":\"sb\",\"members\":[{\"container\":\"a\",\"id\":\"XYZ\","
+                "\"containerId\":\"c\"}]}",
+                /* the same container twice */
+                "{\"version\":1,\"sandboxId\":\"sb\",\"members\":[{\"container\":\"a\",\"id\":\"" ID1
+                "\",\"containerId\":\"c\"},{\"container\":\"a\",\"id\":\"" ID2 "\",\"containerId\":\"d\"}]}",
+                /* no sandbox id, a member missing its container id, a negative freeze */
+                "{\"version\":1,\"members\":[{\"container\":\"a\",\"id\":\"" ID1
+                "\",\"containerId\":\"c\"}]}",
+                "{\"version\":1,\"sandboxId\":\"sb\",\"members\":[{\"container\":\"a\",\"id\":\"" ID1
+                "\"}]}",
+                "{\"version\":1,\"sandboxId\":\"sb\",\"frozenUsec\":-1,\"members\":[{\"container\":\"a\","
+                "\"id\":\"" ID1 "\",\"containerId\":\"c\"}]}",
+                "{\"version\":1,\"sandboxId\":\"sb\",\"podCgroup\":\"relative\",\"members\":[{\"container\":"
+                "\"a\",\"id\":\"" ID1 "\",\"containerId\":\"c\"}]}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                PodManifest r = {};
+                ASSERT_ERROR(metadata_parse_pod_json(bad[i], &r), EBADMSG);
+                ASSERT_EQ(r.n, 0u);
+        }
+        /* 65 members: more than a pod checkpoint ever has. */
+        _cleanup_free_ char *many = strdup("{\"version\":1,\"sandboxId\":\"sb\",\"members\":[");
+        for (int i = 0; i <= POD_MAX_MEMBERS; i++) {
+                char *n = strdup_printf("%s%s{\"container\":\"c%d\",\"id\":\"%032x\",\"containerId\":\"x\"}",
+                                        many, i ? "," : "", i, i);
+                ASSERT_NOT_NULL(n);
+                free(many);
+                many = n;
+        }
+        char *all = strdup_printf("%s]}", many);
+        PodManifest r = {};
+        ASSERT_ERROR(metadata_parse_pod_json(all, &r), EBADMSG);
+        free(all);
+}
