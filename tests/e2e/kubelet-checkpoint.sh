@@ -65,29 +65,8 @@ SOCK_DIR=$(mktemp -d /run/kybkubelet.XXXXXX)
 kyb_on_exit "rm -rf --one-file-system '$SOCK_DIR'"
 SOCK=$SOCK_DIR/kybernated.sock
 export KYBERNATE_SOCKET=$SOCK
-DAEMON_PID=
-DAEMON_LOG=
 
-start_daemon() { # start_daemon STORE
-	DAEMON_LOG=$1.log
-	"$BUILD/kybernated" --config /dev/null --store "$1" --socket "$SOCK" \
-		--runc-root-base /run/containerd/runc --durable=no >>"$DAEMON_LOG" 2>&1 &
-	DAEMON_PID=$!
-	kyb_wait 10 "$CTL" status || die "kybernated did not come up: $(tail -n 20 "$DAEMON_LOG")"
-}
-stop_daemon() {
-	[ -n "$DAEMON_PID" ] || return 0
-	kill "$DAEMON_PID" 2>/dev/null
-	wait "$DAEMON_PID" 2>/dev/null
-	DAEMON_PID=
-	if [ "$_kyb_fail" -gt 0 ] && [ -f "$DAEMON_LOG" ]; then
-		log "--- kybernated log:"
-		tail -n 40 "$DAEMON_LOG" >&2
-	fi
-	mkdir -p "$BUILD/test-logs" && cp "$DAEMON_LOG" "$BUILD/test-logs/kybernated-$KYB_TEST-$(basename "$DAEMON_LOG")" 2>/dev/null
-	return 0
-}
-kyb_on_exit 'stop_daemon'
+kyb_on_exit 'kyb_daemon_stop'
 
 pod_json() { # pod_json NAME K8S_NS UID LOG_DIR
 	jq -n --arg n "$1" --arg ns "$2" --arg u "$3" --arg d "$4" '{metadata: {name: $n, uid: $u,
@@ -168,7 +147,7 @@ not_frozen() {
 N=kybkc21-$$
 kyb_registry_start
 kyb_registry_plain_start
-start_daemon "$KYB_TMP/store-a"
+kyb_daemon_start "$KYB_TMP/store-a" "$KYB_TEST-store-a"
 KYB_CTD_NS=k8s.io ctd_start "$N" 2.1
 kyb_image_import k8s.io
 
@@ -293,8 +272,8 @@ else
 fi
 
 # ---- 2. kubelet's archive imported into another kybernated's store ------------------------------
-stop_daemon
-start_daemon "$KYB_TMP/store-b"
+kyb_daemon_stop
+kyb_daemon_start "$KYB_TMP/store-b" "$KYB_TEST-store-b"
 if ij=$("$CTL" import --json "$ARCHIVE" 2>"$KYB_TMP/import.err"); then
 	pass "$T kybernatectl import of kubelet's archive"
 	IMP_ID=$(jq -r '.id // empty' <<<"$ij")
@@ -442,5 +421,5 @@ else
 fi
 
 expect_eq "$T no pods left" 0 "$(cri pods | jq length || true)"
-stop_daemon
+kyb_daemon_stop
 kyb_finish

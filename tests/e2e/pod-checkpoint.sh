@@ -71,8 +71,6 @@ SOCK_DIR=$(mktemp -d /run/kybpod.XXXXXX)
 kyb_on_exit "rm -rf --one-file-system '$SOCK_DIR'"
 SOCK=$SOCK_DIR/kybernated.sock
 export KYBERNATE_SOCKET=$SOCK
-DAEMON_PID=
-DAEMON_LOG=
 DAEMON_LOG_NAME=
 
 # ---- failure injection: a criu wrapper ------------------------------------------
@@ -104,31 +102,7 @@ chmod 755 "$WRAP/criu"
 wrap_arm() { rm -f "$WRAP/calls" "$WRAP/hit" && echo "$1" >"$WRAP/fail-id"; }
 wrap_disarm() { : >"$WRAP/fail-id"; }
 
-start_daemon() { # start_daemon STORE LOG_NAME
-	DAEMON_LOG=$1.log DAEMON_LOG_NAME=$2
-	"$BUILD/kybernated" --config /dev/null --store "$1" --socket "$SOCK" --criu "$WRAP/criu" \
-		--runc-root-base /run/containerd/runc --durable=no >>"$DAEMON_LOG" 2>&1 &
-	DAEMON_PID=$!
-	kyb_wait 10 "$CTL" status || die "kybernated did not come up: $(tail -n 20 "$DAEMON_LOG")"
-}
-stop_daemon() {
-	[ -n "$DAEMON_PID" ] || return 0
-	kill "$DAEMON_PID" 2>/dev/null
-	wait "$DAEMON_PID" 2>/dev/null
-	DAEMON_PID=
-	if [ "$_kyb_fail" -gt 0 ] && [ -f "$DAEMON_LOG" ]; then
-		log "--- kybernated log:"
-		tail -n 40 "$DAEMON_LOG" >&2
-	fi
-	mkdir -p "$BUILD/test-logs" && cp "$DAEMON_LOG" "$BUILD/test-logs/kybernated-$DAEMON_LOG_NAME.log" 2>/dev/null
-	# The CRIU logs of failed checkpoints (the store goes with $KYB_TMP).
-	rm -rf "$BUILD/test-logs/criu-$DAEMON_LOG_NAME"
-	if [ -d "${DAEMON_LOG%.log}/logs" ]; then
-		cp -r "${DAEMON_LOG%.log}/logs" "$BUILD/test-logs/criu-$DAEMON_LOG_NAME" 2>/dev/null
-	fi
-	return 0
-}
-kyb_on_exit 'stop_daemon'
+kyb_on_exit 'kyb_daemon_stop'
 
 # ---- the pod ---------------------------------------------------------------------
 # Per pod (by its uid): $KYB_TMP/pods/<uid>/{pod.json,<name>.json,logs/<name>/0.log}
@@ -445,7 +419,7 @@ run_suite() {
 		skip "$t pod checkpoint suite" "containerd $v not installed in $(ctd_bin_dir "$v") (scripts/setup.sh)"
 		return 0
 	fi
-	start_daemon "$KYB_TMP/store-$n" "pod-checkpoint-$vn"
+	kyb_daemon_start "$KYB_TMP/store-$n" "pod-checkpoint-$vn" --criu "$WRAP/criu"
 	KYB_CTD_NS=k8s.io ctd_start "$n" "$v"
 	kyb_image_import k8s.io
 	# A bridge and subnet per version (and per run: $$) so instances may overlap.
@@ -672,7 +646,7 @@ finish_suite() {
 	out=$(awk -v d="$CTD_STATE" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo)
 	expect_eq "$t no mount left under the instance's state dir" "" "$out"
 	stop_instance "$n"
-	stop_daemon
+	kyb_daemon_stop
 	rm_pod_cgroups
 }
 

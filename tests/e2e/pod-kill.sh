@@ -36,14 +36,8 @@ SOCK_DIR=$(mktemp -d /run/kybpodkill.XXXXXX)
 kyb_on_exit "rm -rf --one-file-system '$SOCK_DIR'"
 export KYBERNATE_SOCKET=$SOCK_DIR/kybernated.sock
 STORE=$KYB_TMP/store
-DPID=
-start_daemon() { # [OPTION...]
-	"$BUILD/kybernated" --config /dev/null --store "$STORE" --socket "$KYBERNATE_SOCKET" \
-		--runc-root-base /run/containerd/runc --durable=no "$@" >>"$KYB_TMP/daemon.log" 2>&1 &
-	DPID=$!
-	kyb_wait 10 "$CTL" status >/dev/null || die "kybernated did not come up: $(tail -n 20 "$KYB_TMP/daemon.log")"
-}
-kyb_on_exit '[ -z "$DPID" ] || kill "$DPID" 2>/dev/null; mkdir -p "$BUILD/test-logs"; cp "$KYB_TMP/daemon.log" "$BUILD/test-logs/kybernated-pod-kill.log" 2>/dev/null'
+start_daemon() { kyb_daemon_start "$STORE" pod-kill "$@"; }
+kyb_on_exit 'kyb_daemon_stop'
 start_daemon
 
 ctd_start "kybpodkill-$$" 1.6
@@ -108,8 +102,8 @@ kill_when() {
 	else
 		pass "$t: killed kybernated $what"
 	fi
-	kill -KILL "$DPID"
-	wait "$DPID" 2>/dev/null
+	kill -KILL "$DAEMON_PID"
+	wait "$DAEMON_PID" 2>/dev/null
 	wait "$ck" 2>/dev/null
 	start_daemon
 	all_thawed "$t"
@@ -141,8 +135,8 @@ esac
 exec runc "$@"
 EOF2
 chmod +x "$W"
-kill "$DPID"
-wait "$DPID" 2>/dev/null
+kill "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null
 KYB_FAIL_ID=${IDS[1]} start_daemon --runc "$W"
 if out=$("$CTL" checkpoint --pod "$NS/$POD" 2>&1); then
 	fail "a failure in the second dump fails the pod checkpoint" "it succeeded: $out"
@@ -159,8 +153,8 @@ for i in 0 1; do
 	expect_eq "after the failed dump: container ${IDS[$i]:0:12} is running" running \
 		"$(runc --root /run/containerd/runc/k8s.io state "${IDS[$i]}" 2>/dev/null | jq -r .status)"
 done
-kill "$DPID"
-wait "$DPID" 2>/dev/null
+kill "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null
 start_daemon
 
 # 4. and the checkpoint then succeeds, the pod running on.

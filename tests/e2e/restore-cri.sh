@@ -55,30 +55,7 @@ SOCK_DIR=$(mktemp -d /run/kybcri-restore.XXXXXX)
 kyb_on_exit "rm -rf --one-file-system '$SOCK_DIR'"
 SOCK=$SOCK_DIR/kybernated.sock
 export KYBERNATE_SOCKET=$SOCK
-DAEMON_PID=
-DAEMON_LOG=
-DAEMON_LOG_NAME=
-
-start_daemon() { # start_daemon STORE LOG_NAME
-	DAEMON_LOG=$1.log DAEMON_LOG_NAME=$2
-	"$BUILD/kybernated" --config /dev/null --store "$1" --socket "$SOCK" \
-		--runc-root-base /run/containerd/runc --durable=no >>"$DAEMON_LOG" 2>&1 &
-	DAEMON_PID=$!
-	kyb_wait 10 "$CTL" status || die "kybernated did not come up: $(tail -n 20 "$DAEMON_LOG")"
-}
-stop_daemon() {
-	[ -n "$DAEMON_PID" ] || return 0
-	kill "$DAEMON_PID" 2>/dev/null
-	wait "$DAEMON_PID" 2>/dev/null
-	DAEMON_PID=
-	if [ "$_kyb_fail" -gt 0 ] && [ -f "$DAEMON_LOG" ]; then
-		log "--- kybernated log:"
-		tail -n 40 "$DAEMON_LOG" >&2
-	fi
-	mkdir -p "$BUILD/test-logs" && cp "$DAEMON_LOG" "$BUILD/test-logs/kybernated-$DAEMON_LOG_NAME.log" 2>/dev/null
-	return 0
-}
-kyb_on_exit 'stop_daemon'
+kyb_on_exit 'kyb_daemon_stop'
 
 # pod_json NAME K8S_NAMESPACE UID LOG_DIR: a host-network pod sandbox config.
 pod_json() {
@@ -281,7 +258,7 @@ run_suite() {
 		skip "$t CRI restore suite" "containerd $v not installed in $(ctd_bin_dir "$v") (scripts/setup.sh)"
 		return 0
 	fi
-	start_daemon "$KYB_TMP/store-$n" "${n%-*}"
+	kyb_daemon_start "$KYB_TMP/store-$n" "${n%-*}"
 	KYB_CTD_NS=k8s.io KYB_CTD_EXTRA_CONFIG="
 [$(ctd_cri_runtimes "$v").$ANN_HANDLER]
   runtime_type = \"$KYB_RUNTIME\"
@@ -296,7 +273,7 @@ run_suite() {
 	if ! run_pod cpu-test "$NS" "$uid" "$logdir" "$KYB_TMP/$uid.ctr.json" || ! cri start "$CTR_ID"; then
 		fail "$t cpu-test pod runs" "pod '$POD_ID' container '$CTR_ID'"
 		stop_instance "$n"
-		stop_daemon
+		kyb_daemon_stop
 		return 0
 	fi
 	pass "$t cpu-test pod runs"
@@ -318,7 +295,7 @@ run_suite() {
 	else
 		fail "$t kybernatectl checkpoint of the counter" "$(cat "$KYB_TMP/ckpt-$n.err")"
 		stop_instance "$n"
-		stop_daemon
+		kyb_daemon_stop
 		return 0
 	fi
 	id=$(tail -n 1 <<<"$id")
@@ -418,7 +395,7 @@ run_suite() {
 		"no ready checkpoint of Kubernetes container $REF"
 	expect_refused "$t host path" "$NS" cpu-hostpath /some/host/path "/some/host/path" "refused"
 	expect_refused "$t unknown reference" "$NS" cpu-unknown "$NS/no-such-pod/counter" "$NS/no-such-pod/counter"
-	stop_daemon
+	kyb_daemon_stop
 	expect_refused "$t kybernated not running" "$NS" cpu-nodaemon "$REF" "kybernated"
 
 	finish_suite "$n"
@@ -436,7 +413,7 @@ finish_suite() {
 	out=$(awk -v d="$CTD_STATE" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo)
 	expect_eq "$t no mount left under the instance's state dir" "" "$out"
 	stop_instance "$n"
-	stop_daemon
+	kyb_daemon_stop
 }
 
 run_suite 1.6

@@ -270,6 +270,42 @@ _kyb_exit_cmds=()
 # kyb_on_exit CMD...: runs CMD (as one eval'd string) at exit, last registered first.
 kyb_on_exit() { _kyb_exit_cmds+=("$*"); }
 
+# kyb_daemon_start STORE LOG_NAME [OPTION...]: a private kybernated for a test
+# (no config file, store STORE, socket $KYBERNATE_SOCKET, the runc roots of
+# containerd, durable=no, then OPTION...), waited for. Sets DAEMON_PID and
+# DAEMON_LOG (STORE.log). kyb_daemon_stop: stops it; on a failed test the end
+# of its log goes to stderr; the log is kept as
+# build/test-logs/kybernated-LOG_NAME.log and the CRIU logs of its failed
+# checkpoints (STORE/logs; the store goes with $KYB_TMP) as
+# build/test-logs/criu-LOG_NAME. The test registers kyb_daemon_stop with
+# kyb_on_exit once.
+DAEMON_PID='' DAEMON_LOG='' DAEMON_LOG_NAME=''
+kyb_daemon_start() {
+	local store=$1
+	DAEMON_LOG=$1.log DAEMON_LOG_NAME=$2
+	shift 2
+	"$BUILD/kybernated" --config /dev/null --store "$store" --socket "$KYBERNATE_SOCKET" \
+		--runc-root-base /run/containerd/runc --durable=no "$@" >>"$DAEMON_LOG" 2>&1 &
+	DAEMON_PID=$!
+	kyb_wait 10 "$BUILD/kybernatectl" status || die "kybernated did not come up: $(tail -n 20 "$DAEMON_LOG")"
+}
+kyb_daemon_stop() {
+	[ -n "$DAEMON_PID" ] || return 0
+	kill "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_PID=
+	if [ "$_kyb_fail" -gt 0 ] && [ -f "$DAEMON_LOG" ]; then
+		log "--- kybernated log:"
+		tail -n 40 "$DAEMON_LOG" >&2
+	fi
+	mkdir -p "$BUILD/test-logs" && cp "$DAEMON_LOG" "$BUILD/test-logs/kybernated-$DAEMON_LOG_NAME.log" 2>/dev/null
+	rm -rf "$BUILD/test-logs/criu-$DAEMON_LOG_NAME"
+	if [ -d "${DAEMON_LOG%.log}/logs" ]; then
+		cp -r "${DAEMON_LOG%.log}/logs" "$BUILD/test-logs/criu-$DAEMON_LOG_NAME" 2>/dev/null
+	fi
+	return 0
+}
+
 _kyb_exit() {
 	local rc=$? i
 	set +e
