@@ -267,39 +267,39 @@ static int write_pod_json(PodJob *p) {
         return metadata_write_pod_json(p->dir, &pm, p->manager->config->durable);
 }
 
+/* The pod checkpoint, its members named in it (as inspect gives them) and
+ * each member whole. */
 static void pod_reply(PodJob *p) {
         Manager *m = p->manager;
         if (!p->conn)
                 return;
         _cleanup_free_ char *path = NULL;
+        _cleanup_(pod_members_done) PodMembers names = {};
         Kybernate__V1__CheckpointInfo info, *infos = calloc(p->n, sizeof(*infos));
         Kybernate__V1__CheckpointInfo **ptrs = calloc(p->n, sizeof(*ptrs));
         Kybernate__V1__CheckpointOptions opts, *mopts = calloc(p->n, sizeof(*mopts));
-        Kybernate__V1__PodMember *pm = calloc(p->n, sizeof(*pm));
-        Kybernate__V1__PodMember **pmp = calloc(p->n, sizeof(*pmp));
         CatalogEntry *rows = calloc(p->n, sizeof(*rows));
         char **paths = calloc(p->n, sizeof(*paths));
         Kybernate__V1__Response resp = KYBERNATE__V1__RESPONSE__INIT;
         Kybernate__V1__CheckpointResponse ck = KYBERNATE__V1__CHECKPOINT_RESPONSE__INIT;
 
-        if (!infos || !ptrs || !mopts || !pm || !pmp || !rows || !paths) {
-                connection_send_error(p->conn, ENOMEM, "out of memory");
+        int r = !infos || !ptrs || !mopts || !rows || !paths
+                        ? -ENOMEM
+                        : pod_members_load(m->catalog, p->entry.id, &names);
+        if (r < 0) {
+                connection_send_error(p->conn, r, "pod checkpoint %s is ready; its reply failed: %s",
+                                      p->entry.id, strerror(-r));
                 goto out;
         }
         (void)manager_checkpoint_dir(m, p->entry.id, &path);
         entry_to_info(&p->entry, path, &info, &opts);
+        pod_members_attach(&names, &info);
         for (size_t i = 0; i < p->n; i++) {
-                kybernate__v1__pod_member__init(&pm[i]);
-                pm[i].k8s_container = p->members[i].c->name;
-                pm[i].id = p->members[i].id;
-                pmp[i] = &pm[i];
                 (void)catalog_get(m->catalog, p->members[i].id, &rows[i]);
                 (void)manager_checkpoint_dir(m, p->members[i].id, &paths[i]);
                 entry_to_info(&rows[i], paths[i], &infos[i], &mopts[i]);
                 ptrs[i] = &infos[i];
         }
-        info.n_members = p->n;
-        info.members = pmp;
         ck.info = &info;
         ck.n_members = p->n;
         ck.members = ptrs;
@@ -314,8 +314,6 @@ out:
         free(infos);
         free(ptrs);
         free(mopts);
-        free(pm);
-        free(pmp);
         free(rows);
         free(paths);
 }
