@@ -159,9 +159,10 @@ static char *pod_cgroup(const PodJob *p) {
         _cleanup_free_ char *top = NULL;
         if (!parent || !freezer_path_valid(parent))
                 return NULL;
-        /* Not a controller's root (/sys/fs/cgroup/freezer) nor the v2 root. */
+        /* Not a controller's root (/sys/fs/cgroup/freezer); the v2 root
+         * itself freezer_path_valid() refuses. */
         top = parent_dir(parent);
-        if (!top || streq(parent, "/sys/fs/cgroup") || streq(top, "/sys/fs/cgroup"))
+        if (!top || streq(top, "/sys/fs/cgroup"))
                 return NULL;
         for (size_t i = 0; i < p->n; i++) {
                 _cleanup_free_ char *mine =
