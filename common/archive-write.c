@@ -582,3 +582,11 @@ int archive_write_pod_checkpoint(const char *dir, const char *const *names, cons
                 return -EINVAL;
         return write_checkpoints(dir, names, dirs, n, out_fd, fn, userdata, ret_bytes);
 }
+
+int archive_write_source(const ArchiveSource *src, int out_fd, ArchiveProgressFunc fn, void *userdata,
+                         uint64_t *ret_bytes) {
+        if (src->member_names && !src->member_dirs)
+                return -EINVAL;
+        return write_checkpoints(src->path, src->member_names, src->member_dirs, src->n_members, out_fd, fn,
+                                 userdata, ret_bytes);
+}

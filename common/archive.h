@@ -168,6 +168,18 @@ int archive_write_checkpoint_progress(const char *dir, int out_fd, ArchiveProgre
 int archive_write_pod_checkpoint(const char *dir, const char *const *names, const char *const *dirs,
                                  size_t n, int out_fd, ArchiveProgressFunc fn, void *userdata,
                                  uint64_t *ret_bytes);
+/* What an export archive or a checkpoint image's layer holds: one
+ * checkpoint's directory, or a pod checkpoint's (path its own directory,
+ * member_names and member_dirs its members'). */
+typedef struct ArchiveSource {
+        const char *path;
+        const char *const *member_names; /* NULL: one checkpoint */
+        const char *const *member_dirs;
+        size_t n_members;
+} ArchiveSource;
+/* archive_write_checkpoint_progress() or archive_write_pod_checkpoint(), as src says. */
+int archive_write_source(const ArchiveSource *src, int out_fd, ArchiveProgressFunc fn, void *userdata,
+                         uint64_t *ret_bytes);
 /* Limits the file data archive_writer_add_entry() stores (holes not counted)
  * to max bytes (0: no limit). The entry that goes over it and all later ones
  * are only counted, not written, and archive_writer_finish() fails with

@@ -31,9 +31,24 @@ static const char *oci_architecture(void) {
         return u.machine;
 }
 
-int checkpoint_image_write(const Kybernate__V1__CheckpointInfo *info, const char *layout,
-                           char ret_digest[static OCI_DIGEST_MAX], ArchiveProgressFunc progress,
-                           void *progress_userdata, uint64_t *ret_bytes) {
+int checkpoint_image_write(const Kybernate__V1__CheckpointInfo *info, const ArchiveSource *src,
+                           const char *layout, char ret_digest[static OCI_DIGEST_MAX],
+                           ArchiveProgressFunc progress, void *progress_userdata, uint64_t *ret_bytes) {
+        /* A pod's members by name, as its image says them. */
+        _cleanup_free_ char *members = NULL;
+        if (src->member_names) {
+                size_t len = 1;
+                for (size_t i = 0; i < src->n_members; i++)
+                        len += strlen(src->member_names[i]) + 1;
+                members = calloc(1, len);
+                if (!members)
+                        return -ENOMEM;
+                for (size_t i = 0; i < src->n_members; i++) {
+                        if (i > 0)
+                                strcat(members, ",");
+                        strcat(members, src->member_names[i]);
+                }
+        }
         if (mkdir(layout, 0700) < 0)
                 return negative_errno();
         _cleanup_close_ int dfd = open(layout, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -44,8 +59,7 @@ int checkpoint_image_write(const Kybernate__V1__CheckpointInfo *info, const char
                         openat(dfd, "layer.tar", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
                 if (fd < 0)
                         return negative_errno();
-                int r = archive_write_checkpoint_progress(info->path, fd, progress, progress_userdata,
-                                                          ret_bytes);
+                int r = archive_write_source(src, fd, progress, progress_userdata, ret_bytes);
                 if (r < 0)
                         return r;
         }
@@ -57,7 +71,9 @@ int checkpoint_image_write(const Kybernate__V1__CheckpointInfo *info, const char
                 .created = created,
                 .k8s_namespace = info->k8s_namespace,
                 .pod_name = info->k8s_pod,
-                .container_name = !isempty(info->k8s_container) ? info->k8s_container : info->container_id,
+                .container_name = members                         ? NULL
+                                  : !isempty(info->k8s_container) ? info->k8s_container
+                                                                  : info->container_id,
                 .containerd_namespace = info->containerd_namespace,
                 .image_ref = info->image_ref,
                 .image_digest = info->image_digest,
@@ -66,6 +82,7 @@ int checkpoint_image_write(const Kybernate__V1__CheckpointInfo *info, const char
                 .kernel_version = info->kernel_version,
                 .architecture = arch,
                 .kybernate_version = KYB_VERSION,
+                .pod_members = members,
         };
         OciAnnotation *ann = NULL;
         size_t n_ann = 0;

@@ -839,9 +839,16 @@ static int push(OciAnnotation **a, size_t *n, const char *key, const char *value
         return b[*n - 1].key && b[*n - 1].value ? 0 : -ENOMEM;
 }
 
+/* The number of other runtimes' keys at the start of the set below. */
+#define FOREIGN_KEYS 19
+
 int oci_checkpoint_annotations(const OciCheckpointInfo *info, OciAnnotation **ret, size_t *ret_n) {
-        if (!info || !info->container_name)
+        if (!info || (!info->container_name && !info->pod_members))
                 return -EINVAL;
+        /* A pod's image is ours alone: no runtime restores a pod from one
+         * image, so none is told it holds a checkpoint (the foreign keys are
+         * the first ones of the set). */
+        size_t first = info->pod_members ? FOREIGN_KEYS : 0;
         const char *runtime = info->runtime_name ?: "runc";
         char criu[16] = "";
         if (info->criu_version > 0)
@@ -872,8 +879,9 @@ int oci_checkpoint_annotations(const OciCheckpointInfo *info, OciAnnotation **re
                 {PODMAN_CHECKPOINT_CRIU_VERSION, criu_or_null},
                 {PODMAN_CHECKPOINT_HOST_ARCH, info->architecture},
                 {PODMAN_CHECKPOINT_HOST_KERNEL, info->kernel_version},
-                /* Ours. */
+                /* Ours (FOREIGN_KEYS above). */
                 {KYB_CHECKPOINT_ID, info->checkpoint_id},
+                {KYB_CHECKPOINT_POD_MEMBERS, info->pod_members},
                 {KYB_CHECKPOINT_CREATED, info->created},
                 {KYB_CHECKPOINT_K8S_NAMESPACE, info->k8s_namespace},
                 {KYB_CHECKPOINT_POD, info->pod_name},
@@ -891,7 +899,7 @@ int oci_checkpoint_annotations(const OciCheckpointInfo *info, OciAnnotation **re
 
         OciAnnotation *a = NULL;
         size_t n = 0;
-        for (size_t i = 0; i < ELEMENTSOF(set); i++) {
+        for (size_t i = first; i < ELEMENTSOF(set); i++) {
                 if (set[i].value && !annotation_value_valid(set[i].value)) {
                         oci_annotations_free(a, n);
                         return -EINVAL;
@@ -910,7 +918,8 @@ int oci_checkpoint_annotations(const OciCheckpointInfo *info, OciAnnotation **re
 static bool is_checkpoint(const OciImage *img) {
         return oci_annotation_get(img, CRIO_CHECKPOINT_NAME) ||
                oci_annotation_get(img, PODMAN_CHECKPOINT_NAME) ||
-               oci_annotation_get(img, CRIU_CHECKPOINT_CONTAINER_NAME);
+               oci_annotation_get(img, CRIU_CHECKPOINT_CONTAINER_NAME) ||
+               oci_annotation_get(img, KYB_CHECKPOINT_POD_MEMBERS);
 }
 
 int oci_image_read_pinned(const char *path, const char *digest, OciImage *ret, char **ret_error) {

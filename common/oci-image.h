@@ -134,6 +134,10 @@
 #define KYB_CHECKPOINT_KERNEL KYB_CHECKPOINT_PREFIX "kernel"
 #define KYB_CHECKPOINT_RUNTIME KYB_CHECKPOINT_PREFIX "runtime"
 #define KYB_CHECKPOINT_VERSION KYB_CHECKPOINT_PREFIX "kybernate-version"
+/* A pod checkpoint's image (its layer the pod's archive, archive.h): its
+ * members' container names, comma-separated. Such an image carries none of
+ * the other runtimes' keys. */
+#define KYB_CHECKPOINT_POD_MEMBERS KYB_CHECKPOINT_PREFIX "pod-members"
 
 /* Annotation keys: 1 to 255 bytes of [A-Za-z0-9._/-]; values: UTF-8 bytes
  * without control characters but tab and newline. */
@@ -217,7 +221,8 @@ const char *oci_annotation_get(const OciImage *img, const char *key);
 /* A pulled checkpoint image: the layout in the directory path, read as
  * oci_image_read() does with the default limits, whose manifest must be the
  * one digest pinned (-EBADMSG otherwise) and which must carry one of the keys
- * the runtimes detect a checkpoint image by (-EMEDIUMTYPE otherwise). Errors
+ * the runtimes detect a checkpoint image by, or KYB_CHECKPOINT_POD_MEMBERS
+ * (-EMEDIUMTYPE otherwise). Errors
  * as oci_image_read(); *ret_error says why. */
 int oci_image_read_pinned(const char *path, const char *digest, OciImage *ret, char **ret_error);
 /* The layer as an uncompressed tar: a new fd of the verified blob itself, or
@@ -229,7 +234,7 @@ int oci_image_layer_tar(const OciImage *img, int *ret_fd, pid_t *ret_pid);
 
 /* What one checkpoint's image says about it. Strings may be NULL (the keys
  * are then left out) but container_name, which the runtimes' detection keys
- * carry. */
+ * carry, unless pod_members is set (a pod's image: only our keys). */
 typedef struct OciCheckpointInfo {
         const char *checkpoint_id;
         const char *created; /* RFC 3339 */
@@ -242,6 +247,7 @@ typedef struct OciCheckpointInfo {
         const char *runtime_name;             /* NULL: "runc" */
         const char *architecture;             /* GOARCH style, e.g. "amd64" */
         const char *kybernate_version;
+        const char *pod_members; /* a pod's: its containers, "a,b,c" */
 } OciCheckpointInfo;
 
 /* The full annotation set for one checkpoint's manifest: each runtime's

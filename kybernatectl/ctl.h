@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "archive.h"
 #include "ctl-format.h"
 #include "kyb-client.h"
 #include "progress.h"
@@ -80,11 +81,18 @@ extern const CtlVerb ctl_verb_list, ctl_verb_inspect, ctl_verb_delete, ctl_verb_
  * progress (NULL: none) shows the unpacking as a step, "Unpacking WHAT into
  * the catalog", ended before the result is printed. */
 int ctl_import_fd(Ctl *ctl, int in, const char *what, const char *name, bool pin, Progress *progress);
-/* export.c: asks kybernated to verify checkpoint ref and name its directory
- * (an export request, for export and push); *ret_info is that checkpoint, in
- * *ret, with an absolute path. Returns an exit code. */
-int ctl_export_info(const Ctl *ctl, const char *verb, const char *ref, Kybernate__V1__Response **ret,
-                    const Kybernate__V1__CheckpointInfo **ret_info);
+/* export.c: a checkpoint to write out (export, push): kybernated verified
+ * it and named its directory (and a pod's, its members' by container). */
+typedef struct CtlExport {
+        Kybernate__V1__Response *resp;
+        const Kybernate__V1__CheckpointInfo *info; /* in resp, with an absolute path */
+        const Kybernate__V1__ExportResponse *exp;  /* in resp: a pod's members */
+        ArchiveSource src;
+} CtlExport;
+/* Asks kybernated for checkpoint ref (an export request). Returns an exit
+ * code; ctl_export_done() frees *ret in any case. */
+int ctl_export_info(const Ctl *ctl, const char *verb, const char *ref, CtlExport *ret);
+void ctl_export_done(CtlExport *e);
 /* Refuses (CTL_EXIT_CONFLICT, with a message) a name a checkpoint has. */
 int ctl_import_check_name(const Ctl *ctl, const char *name);
 

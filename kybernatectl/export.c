@@ -13,24 +13,9 @@ typedef struct ExportOpts {
         bool force;
 } ExportOpts;
 
-/* What the archive holds: one checkpoint directory, or a pod's (its own
- * files at the top, each member's directory under members/<container>/). */
-typedef struct ExportSource {
-        const char *path;
-        const char **names, **dirs; /* a pod's members; NULL for one checkpoint */
-        size_t n;
-} ExportSource;
-
-static int export_write(const ExportSource *src, int fd, uint64_t *ret_bytes) {
-        if (!src->names)
-                return archive_write_checkpoint(src->path, fd, ret_bytes);
-        return archive_write_pod_checkpoint(src->path, src->names, src->dirs, src->n, fd, NULL, NULL,
-                                            ret_bytes);
-}
-
 /* Written beside the target and renamed into place, so a failed export leaves
  * no partial archive under its name. */
-static int export_to_file(const ExportSource *src, const char *output, uint64_t *ret_bytes) {
+static int export_to_file(const ArchiveSource *src, const char *output, uint64_t *ret_bytes) {
         _cleanup_free_ char *tmp = NULL;
         if (asprintf(&tmp, "%s.tmp-XXXXXX", output) < 0)
                 return CTL_EXIT_FAILED;
@@ -40,7 +25,7 @@ static int export_to_file(const ExportSource *src, const char *output, uint64_t 
                 return ctl_exit_code(negative_errno());
         }
         (void)fchmod(fd, 0600);
-        int r = export_write(src, fd, ret_bytes);
+        int r = archive_write_source(src, fd, NULL, NULL, ret_bytes);
         if (r >= 0 && fsync(fd) < 0)
                 r = negative_errno();
         if (r >= 0 && rename(tmp, output) < 0)
@@ -53,22 +38,52 @@ static int export_to_file(const ExportSource *src, const char *output, uint64_t 
         return CTL_EXIT_OK;
 }
 
-int ctl_export_info(const Ctl *ctl, const char *verb, const char *ref, Kybernate__V1__Response **ret,
-                    const Kybernate__V1__CheckpointInfo **ret_info) {
+void ctl_export_done(CtlExport *e) {
+        free((void *)e->src.member_names);
+        free((void *)e->src.member_dirs);
+        kyb_response_freep(&e->resp);
+        *e = (CtlExport){};
+}
+
+int ctl_export_info(const Ctl *ctl, const char *verb, const char *ref, CtlExport *ret) {
         Kybernate__V1__ExportRequest er = KYBERNATE__V1__EXPORT_REQUEST__INIT;
         er.reference = (char *)ref;
-        _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
-        const Kybernate__V1__CheckpointInfo *info;
+        *ret = (CtlExport){};
         int x = ctl_call_info(ctl, verb, KYBERNATE__V1__REQUEST__OP_EXPORT, &er,
-                              KYBERNATE__V1__RESPONSE__RESULT_EXPORT, &resp, &info);
+                              KYBERNATE__V1__RESPONSE__RESULT_EXPORT, &ret->resp, &ret->info);
         if (x != CTL_EXIT_OK)
                 return x;
+        const Kybernate__V1__CheckpointInfo *info = ret->info;
         if (!info || isempty(info->path) || info->path[0] != '/') {
                 ERR("%s: kybernated did not name the checkpoint directory\n", verb);
                 return CTL_EXIT_FAILED;
         }
-        *ret = TAKE_PTR(resp);
-        *ret_info = info;
+        ret->exp = ret->resp->export;
+        ret->src.path = info->path;
+        if (!info->has_is_pod || !info->is_pod)
+                return CTL_EXIT_OK;
+        /* A pod: every member, with its directory, named by its container. */
+        const Kybernate__V1__ExportResponse *exp = ret->exp;
+        if (exp->n_members == 0) {
+                ERR("%s: pod checkpoint %s has no members\n", verb, info->id);
+                return CTL_EXIT_FAILED;
+        }
+        const char **names = calloc(exp->n_members, sizeof(*names));
+        const char **dirs = calloc(exp->n_members, sizeof(*dirs));
+        ret->src.member_names = names;
+        ret->src.member_dirs = dirs;
+        if (!names || !dirs)
+                return CTL_EXIT_FAILED;
+        for (size_t i = 0; i < exp->n_members; i++) {
+                const Kybernate__V1__CheckpointInfo *mi = exp->members[i];
+                if (isempty(mi->k8s_container) || isempty(mi->path) || mi->path[0] != '/') {
+                        ERR("%s: kybernated did not name the directory of every member\n", verb);
+                        return CTL_EXIT_FAILED;
+                }
+                names[i] = mi->k8s_container;
+                dirs[i] = mi->path;
+        }
+        ret->src.n_members = exp->n_members;
         return CTL_EXIT_OK;
 }
 
@@ -89,48 +104,22 @@ static int verb_export(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
                 return CTL_EXIT_CONFLICT;
         }
 
-        _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
-        const Kybernate__V1__CheckpointInfo *info;
-        x = ctl_export_info(ctl, "export", argv[optind], &resp, &info);
+        _cleanup_(ctl_export_done) CtlExport ex = {};
+        x = ctl_export_info(ctl, "export", argv[optind], &ex);
         if (x != CTL_EXIT_OK)
                 return x;
-
-        /* A pod: every member, with its directory, named by its container. */
-        const Kybernate__V1__ExportResponse *exp = resp->export;
-        _cleanup_free_ const char **names = NULL, **dirs = NULL;
-        ExportSource src = {.path = info->path};
-        if (info->has_is_pod && info->is_pod) {
-                names = calloc(exp->n_members + 1, sizeof(*names));
-                dirs = calloc(exp->n_members + 1, sizeof(*dirs));
-                if (!names || !dirs)
-                        return CTL_EXIT_FAILED;
-                for (size_t i = 0; i < exp->n_members; i++) {
-                        const Kybernate__V1__CheckpointInfo *mi = exp->members[i];
-                        if (isempty(mi->k8s_container) || isempty(mi->path) || mi->path[0] != '/') {
-                                ERR("export: kybernated did not name the directory of every member\n");
-                                return CTL_EXIT_FAILED;
-                        }
-                        names[i] = mi->k8s_container;
-                        dirs[i] = mi->path;
-                }
-                if (exp->n_members == 0) {
-                        ERR("export: pod checkpoint %s has no members\n", info->id);
-                        return CTL_EXIT_FAILED;
-                }
-                src.names = names;
-                src.dirs = dirs;
-                src.n = exp->n_members;
-        }
+        const Kybernate__V1__CheckpointInfo *info = ex.info;
+        const ArchiveSource *src = &ex.src;
 
         uint64_t bytes = 0;
         if (to_stdout) {
-                int r = export_write(&src, STDOUT_FILENO, &bytes);
+                int r = archive_write_source(src, STDOUT_FILENO, NULL, NULL, &bytes);
                 if (r < 0) {
                         ERR("export: writing the archive failed: %s\n", strerror(-r));
                         return ctl_exit_code(r);
                 }
         } else {
-                x = export_to_file(&src, o.output, &bytes);
+                x = export_to_file(src, o.output, &bytes);
                 if (x != CTL_EXIT_OK)
                         return x;
         }
@@ -145,11 +134,11 @@ static int verb_export(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         }
         char b[32];
         _cleanup_free_ char *id = strdup_printable(info->id);
-        fprintf(stderr, "Exported %s%s to %s (%s)\n", src.names ? "pod checkpoint " : "", id ? id : "",
-                to_stdout ? "standard output" : o.output, format_bytes(b, sizeof(b), bytes));
-        for (size_t i = 0; i < src.n; i++) {
-                _cleanup_free_ char *mn = strdup_printable(src.names[i]),
-                                    *mid = strdup_printable(exp->members[i]->id);
+        fprintf(stderr, "Exported %s%s to %s (%s)\n", src->member_names ? "pod checkpoint " : "",
+                id ? id : "", to_stdout ? "standard output" : o.output, format_bytes(b, sizeof(b), bytes));
+        for (size_t i = 0; i < src->n_members; i++) {
+                _cleanup_free_ char *mn = strdup_printable(src->member_names[i]),
+                                    *mid = strdup_printable(ex.exp->members[i]->id);
                 fprintf(stderr, "  %s -> %s\n", mn ? mn : "", mid ? mid : "");
         }
         return CTL_EXIT_OK;

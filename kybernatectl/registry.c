@@ -122,22 +122,14 @@ static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         if (has_digest)
                 return ctl_usage_error("push", "%s: a push names a tag, not a digest", image);
 
-        _cleanup_(kyb_response_freep) Kybernate__V1__Response *resp = NULL;
-        const Kybernate__V1__CheckpointInfo *info;
-        x = ctl_export_info(ctl, "push", ref, &resp, &info);
+        _cleanup_(ctl_export_done) CtlExport ex = {};
+        x = ctl_export_info(ctl, "push", ref, &ex);
         if (x != CTL_EXIT_OK)
                 return x;
+        const Kybernate__V1__CheckpointInfo *info = ex.info;
         if (isempty(info->id)) {
                 ERR("push: kybernated did not name the checkpoint directory\n");
                 return CTL_EXIT_FAILED;
-        }
-        /* Its directory holds only pod.json: the images are its members'. */
-        if (info->has_is_pod && info->is_pod) {
-                _cleanup_free_ char *id = strdup_printable(info->id);
-                ERR("push: %s is a pod checkpoint: pod checkpoints are exported, not pushed, in this "
-                    "version (kybernatectl export %s -o FILE)\n",
-                    id ? id : "", id ? id : "");
-                return CTL_EXIT_USAGE;
         }
 
         _cleanup_(work_dir_done) WorkDir work = {};
@@ -148,13 +140,15 @@ static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
         int64_t t0 = now_monotonic_usec();
         _cleanup_(progress_done) Progress pr;
         progress_init(&pr, stderr, progress_mode(STDERR_FILENO, o.quiet));
-        progress_begin(&pr, true, info->has_size_bytes ? info->size_bytes : 0, "Packing checkpoint %s",
-                       info->id);
+        progress_begin(&pr, true, info->has_size_bytes ? info->size_bytes : 0, "Packing %scheckpoint %s",
+                       ex.src.member_names ? "pod " : "", info->id);
         char local[OCI_DIGEST_MAX];
         uint64_t bytes = 0;
+        /* A pod's memory is its members': the first one's tells. */
         if (!o.compression)
-                ro.compression = checkpoint_image_compression(info->path);
-        int r = checkpoint_image_write(info, work.layout, local, on_archive_written, &pr, &bytes);
+                ro.compression = checkpoint_image_compression(ex.src.n_members > 0 ? ex.src.member_dirs[0]
+                                                                                   : info->path);
+        int r = checkpoint_image_write(info, &ex.src, work.layout, local, on_archive_written, &pr, &bytes);
         if (r < 0) {
                 progress_fail(&pr);
                 ERR("push: writing the image of %s failed: %s\n", info->id, strerror(-r));
@@ -184,6 +178,7 @@ static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
                 cJSON_AddNumberToObject(j, "layer_bytes", (double)bytes);
                 cJSON_AddStringToObject(j, "compression", oci_compression_to_string(ro.compression));
                 cJSON_AddStringToObject(j, "checkpoint", info->id);
+                cJSON_AddBoolToObject(j, "pod", ex.src.member_names != NULL);
                 return ctl_print_json(j);
         }
         printf("%s\n", digest);
@@ -306,10 +301,12 @@ const CtlVerb ctl_verb_push = {
                  "Push a checkpoint to a registry as an OCI image."),
         .intro = "IMAGE is HOST[:PORT]/REPOSITORY[:TAG]. The image's one layer is the checkpoint archive\n"
                  "(as export writes it), annotated so Podman, CRI-O and containerd 2.x recognise it.\n"
+                 "A pod checkpoint is pushed whole, as one image of its archive (only Kybernate\n"
+                 "restores it: a new pod names the image in kybernate.io/restore-from).\n"
                  "Prints the image's digest. Credentials and CAs are the node's unless given.\n"
                  "A layer the registry holds already is reused as it is stored there, whatever\n"
                  "--compression says (skopeo reuses blobs it knows).\n",
-        .json = "JSON object: image, digest, layer_bytes, compression, checkpoint",
+        .json = "JSON object: image, digest, layer_bytes, compression, checkpoint, pod",
         CTL_ARGS(2, "expected a checkpoint reference and an image"),
         .options = push_options,
 };

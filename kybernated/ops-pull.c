@@ -23,7 +23,12 @@
  *      then a row as op_import makes one, recording the source image, and
  *      its checksum (child);
  *   5. the checksum verification and the Resolve reply of a local checkpoint
- *      (start_verify()).
+ *      (resolve_reply()).
+ * A pod checkpoint's image (its layer the pod's archive) is adopted in step 4
+ * as an import of that archive is (pod_import(): the tenant rule on the pod
+ * first, then the pod row, recording the image, and its members, each
+ * checksummed); the reply is the member of the target container's name. The
+ * other containers of the new pod find the pod row by the image (step 2).
  * A failure at any step leaves no row and no staging files. A client that
  * goes away during steps 1 and 3 kills the child (skopeo and the
  * decompressor die with it) and the staging files are removed; once the row
@@ -214,28 +219,6 @@ static void pull_detach(void *userdata) {
         }
 }
 
-/* The tenant rule and the image rule for row e, then the verification and
- * the reply (takes e). */
-static void resolve_entry(Connection *c, CatalogEntry *e, const RestoreIdentity *t, bool ignore_image,
-                          bool count_restore) {
-        const char *why = NULL;
-        if (tenant_check(e, t, &why) < 0) {
-                connection_send_error(c, EACCES, "restore of checkpoint %s refused: %s", e->id, why);
-                catalog_entry_done(e);
-                return;
-        }
-        if (!ignore_image) {
-                char msg[1024];
-                int r = image_check(e, t, msg, sizeof(msg));
-                if (r < 0) {
-                        connection_send_error(c, -r, "restore of checkpoint %s refused: %s", e->id, msg);
-                        catalog_entry_done(e);
-                        return;
-                }
-        }
-        start_verify(c, e, KYBERNATE__V1__RESPONSE__RESULT_RESOLVE, count_restore);
-}
-
 /* Step 2: a ready row from the pinned image already? 1 and the request
  * answered (or handed to the verification), 0 if not. */
 static int pull_try_cache(Connection *c, const char *pinned, const RestoreIdentity *t, bool ignore_image,
@@ -249,7 +232,7 @@ static int pull_try_cache(Connection *c, const char *pinned, const RestoreIdenti
                 return 1;
         }
         log_info("Image %s is checkpoint %s already (cached, not pulled again)", pinned, e.id);
-        resolve_entry(c, &e, t, ignore_image, count_restore);
+        resolve_reply(c, &e, t, ignore_image, count_restore);
         return 1;
 }
 
@@ -384,10 +367,44 @@ static void pull_adopted(int r, uint64_t size, const char *checksum, void *userd
                 *e = (CatalogEntry){};
                 /* The rules passed before the row was made; checked again on
                  * the row as it is now, like any resolve. */
-                resolve_entry(c, &taken, &t, op->ignore_image, op->count_restore);
+                resolve_reply(c, &taken, &t, op->ignore_image, op->count_restore);
         } else if (c)
                 connection_send_error(c, ENOMEM, "out of memory");
         pull_op_free(op);
+}
+
+/* The pod checkpoint of a pod image is in (or failed): the request's
+ * container resolves to its member. */
+static void pull_pod_adopted(Connection *unused, int r, const char *what, CatalogEntry *pod,
+                             void *userdata) {
+        PullOp *op = userdata;
+        if (r < 0) {
+                pull_fail(op, r, "adopting the pulled pod checkpoint failed: %s: %s", what, strerror(-r));
+                return;
+        }
+        log_info("Pulled %s as pod checkpoint %s (%" PRIu64 " bytes, checksums in %.1f s)", op->pinned,
+                 pod->id, pod->size_bytes, pull_seconds(op));
+        Connection *c = pull_op_release(op);
+        CatalogEntry e = {};
+        if (c && catalog_entry_copy(pod, &e) < 0)
+                connection_send_error(c, ENOMEM, "out of memory");
+        else if (c) {
+                RestoreIdentity t = pull_target(op);
+                resolve_reply(c, &e, &t, op->ignore_image, op->count_restore);
+        }
+        pull_op_free(op);
+}
+
+/* A pod image (our push of a pod checkpoint): its layer is the pod's
+ * archive, adopted as an import of it is, the pod recording the image. */
+static void pull_adopt_pod(PullOp *op) {
+        RestoreIdentity t = pull_target(op);
+        PodImportParams p = {.source_image = op->pinned, .target = &t};
+        _cleanup_free_ char *sd = TAKE_PTR(op->staging);
+        op->step = PULL_STEP_CHECKSUM;
+        op->step_usec = now_monotonic_usec();
+        pull_progress(op, "checksum", "adopting the pod checkpoint of %s", op->pinned);
+        pod_import(op->manager, NULL, sd, &p, pull_pod_adopted, op);
 }
 
 static void pull_adopt(PullOp *op) {
@@ -395,6 +412,12 @@ static void pull_adopt(PullOp *op) {
         const char *sd = op->staging;
         RestoreIdentity t = pull_target(op);
         struct stat st;
+
+        _cleanup_free_ char *pod_json = strdup_printf("%s/" POD_JSON_FILE, sd);
+        if (pod_json && lstat(pod_json, &st) >= 0) {
+                pull_adopt_pod(op);
+                return;
+        }
 
         _cleanup_free_ char *inventory = strdup_printf("%s/checkpoint/inventory.img", sd);
         if (!inventory) {

@@ -35,6 +35,57 @@ static bool in_catalog(Manager *m, const char *id) {
         return r != -ENOENT;
 }
 
+void resolve_reply(Connection *c, CatalogEntry *entry, const RestoreIdentity *t, bool ignore_image,
+                   bool count_restore) {
+        Manager *m = c->manager;
+        CatalogEntry e = *entry;
+        *entry = (CatalogEntry){};
+        char msg[1024];
+        const char *why = NULL;
+        int r;
+
+        if (e.state != CHECKPOINT_READY) {
+                connection_send_error(c, EBUSY, "checkpoint %s is not ready", e.id);
+                catalog_entry_done(&e);
+                return;
+        }
+        if (tenant_check(&e, t, &why) < 0) {
+                connection_send_error(c, EACCES, "restore of checkpoint %s refused: %s", e.id, why);
+                catalog_entry_done(&e);
+                return;
+        }
+        _cleanup_free_ char *pod_id = NULL;
+        if (e.is_pod) {
+                /* A pod checkpoint restores each container of the new pod
+                 * from its member of the same container name. */
+                CatalogEntry member = {};
+                r = resolve_pod_member(m->catalog, &e, t, &member, msg, sizeof(msg));
+                if (r < 0) {
+                        connection_send_error(c, r, "%s", msg);
+                        catalog_entry_done(&e);
+                        return;
+                }
+                pod_id = TAKE_PTR(e.id);
+                catalog_entry_done(&e);
+                e = member;
+                if (e.state != CHECKPOINT_READY) {
+                        connection_send_error(c, EBUSY, "checkpoint %s (of pod checkpoint %s) is not ready",
+                                              e.id, pod_id);
+                        catalog_entry_done(&e);
+                        return;
+                }
+        }
+        if (!ignore_image) {
+                r = image_check(&e, t, msg, sizeof(msg));
+                if (r < 0) {
+                        connection_send_error(c, -r, "restore of checkpoint %s refused: %s", e.id, msg);
+                        catalog_entry_done(&e);
+                        return;
+                }
+        }
+        start_verify_member(c, &e, pod_id, KYBERNATE__V1__RESPONSE__RESULT_RESOLVE, count_restore);
+}
+
 void op_resolve(Connection *c, const Kybernate__V1__ResolveRequest *req) {
         Manager *m = c->manager;
         char msg[512];
@@ -87,41 +138,6 @@ void op_resolve(Connection *c, const Kybernate__V1__ResolveRequest *req) {
                 connection_send_error(c, r, "%s", msg);
                 return;
         }
-        if (e.state != CHECKPOINT_READY) {
-                connection_send_error(c, EBUSY, "checkpoint %s is not ready", e.id);
-                catalog_entry_done(&e);
-                return;
-        }
-        _cleanup_free_ char *pod_id = NULL;
-        if (e.is_pod) {
-                /* A pod checkpoint restores each container of the new pod
-                 * from its member of the same container name. */
-                CatalogEntry member = {};
-                r = resolve_pod_member(m->catalog, &e, &t, &member, msg, sizeof(msg));
-                if (r < 0) {
-                        connection_send_error(c, r, "%s", msg);
-                        catalog_entry_done(&e);
-                        return;
-                }
-                pod_id = TAKE_PTR(e.id);
-                catalog_entry_done(&e);
-                e = member;
-                if (e.state != CHECKPOINT_READY) {
-                        connection_send_error(c, EBUSY, "checkpoint %s (of pod checkpoint %s) is not ready",
-                                              e.id, pod_id);
-                        catalog_entry_done(&e);
-                        return;
-                }
-        }
-        if (!(req->has_ignore_image && req->ignore_image)) {
-                char why[1024];
-                r = image_check(&e, &t, why, sizeof(why));
-                if (r < 0) {
-                        connection_send_error(c, -r, "restore of checkpoint %s refused: %s", e.id, why);
-                        catalog_entry_done(&e);
-                        return;
-                }
-        }
-        start_verify_member(c, &e, pod_id, KYBERNATE__V1__RESPONSE__RESULT_RESOLVE,
-                            !(req->has_dry_run && req->dry_run));
+        resolve_reply(c, &e, &t, req->has_ignore_image && req->ignore_image,
+                      !(req->has_dry_run && req->dry_run));
 }

@@ -165,7 +165,10 @@ int staging_adopt(Manager *m, const char *sd, CatalogEntry *e, char **ret_dir) {
 
 typedef struct PodImportOp {
         Manager *manager;
-        Connection *conn;
+        Connection *conn; /* the client's, while it stays (NULL: none was given) */
+        PodImportDone done;
+        void *userdata;
+        char *staging; /* until it is adopted */
         CatalogEntry pod;
         char *dir; /* the pod's, once adopted */
         PodManifest man;
@@ -190,6 +193,7 @@ static void pod_import_free(PodImportOp *op) {
         pod_manifest_done(&op->man);
         catalog_entry_done(&op->pod);
         free(op->dir);
+        remove_tree_one_fs_free(&op->staging);
         free(op);
 }
 
@@ -197,24 +201,27 @@ static void pod_import_detach(void *userdata) {
         ((PodImportOp *)userdata)->conn = NULL;
 }
 
-/* Removes whatever the import adopted, answers the client and frees op. */
-static void pod_import_fail(PodImportOp *op, int r, const char *what) {
-        Manager *m = op->manager;
+/* The import is over: the client is let go and told, op freed. */
+static void pod_import_end(PodImportOp *op, int r, const char *what) {
         Connection *c = op->conn;
         if (c) {
                 c->op = NULL;
                 c->op_detach = NULL;
         }
+        op->done(c, r, what, r >= 0 ? &op->pod : NULL, op->userdata);
+        pod_import_free(op);
+}
+
+/* Removes whatever the import adopted, then pod_import_end(). */
+static void pod_import_fail(PodImportOp *op, int r, const char *what) {
+        Manager *m = op->manager;
         for (size_t i = 0; i < op->man.n; i++)
                 if (op->dirs[i] && manager_remove_checkpoint(m, op->members[i].id) < 0)
                         log_error("Import of pod checkpoint %s: could not remove member %s", op->pod.id,
                                   op->members[i].id);
         if (op->dir && manager_remove_checkpoint(m, op->pod.id) < 0)
                 log_error("Import of pod checkpoint %s: could not remove %s", op->pod.id, op->dir);
-        if (c)
-                connection_send_error(c, r, "import of the pod checkpoint failed: %s: %s", what,
-                                      strerror(-r));
-        pod_import_free(op);
+        pod_import_end(op, r, what);
 }
 
 /* The member checksums are in: pod.json names the new ids, and the pod and
@@ -284,16 +291,9 @@ static void pod_import_member_done(int r, uint64_t size, const char *checksum, v
                 pod_import_fail(op, r, "recording it");
                 return;
         }
-        Connection *c = op->conn;
-        if (c) {
-                c->op = NULL;
-                c->op_detach = NULL;
-        }
         log_info("Imported pod checkpoint %s of %s/%s: %zu containers, %" PRIu64 " bytes", op->pod.id,
                  nn(op->pod.k8s_namespace), nn(op->pod.k8s_pod), op->man.n, op->pod.size_bytes);
-        if (c)
-                reply_info(c, KYBERNATE__V1__RESPONSE__RESULT_IMPORT, &op->pod);
-        pod_import_free(op);
+        pod_import_end(op, 0, NULL);
 }
 
 /* The archive's layout: pod.json, kybernate.json and members/ at the top,
@@ -389,26 +389,27 @@ static int pod_import_identities(PodImportOp *op, const char *sd, const char **w
         return 0;
 }
 
-/* Returns 1 once sd has moved (the caller must not remove it), else 0. */
-static int import_pod(Connection *c, const Kybernate__V1__ImportRequest *req, const char *sd) {
-        Manager *m = c->manager;
+void pod_import(Manager *m, Connection *c, const char *sd, const PodImportParams *p, PodImportDone done,
+                void *userdata) {
         const char *what = "pod.json is invalid";
-
-        if (req->override) {
-                connection_send_error(c, EINVAL, "an override is not taken for a pod checkpoint's archive");
-                return 0;
-        }
         PodImportOp *op = calloc(1, sizeof(*op));
-        if (!op) {
-                connection_send_error(c, ENOMEM, "out of memory");
-                return 0;
+        char *staging = strdup(sd);
+        if (!op || !staging) {
+                free(op);
+                free(staging);
+                (void)remove_tree_one_fs(sd);
+                done(c, -ENOMEM, "out of memory", NULL, userdata);
+                return;
         }
         op->manager = m;
         op->conn = c;
+        op->done = done;
+        op->userdata = userdata;
+        op->staging = staging;
         op->pod = (CatalogEntry){.state = CHECKPOINT_PENDING,
                                  .created_ns = now_realtime_ns(),
                                  .durable = m->config->durable,
-                                 .pinned = req->has_pin && req->pin};
+                                 .pinned = p->pin};
         m->n_jobs++;
         _cleanup_free_ char *pj = strdup_printf("%s/" POD_JSON_FILE, sd), *text = NULL;
         int r = pj ? read_full_file(pj, 1 << 20, &text, NULL) : -ENOMEM;
@@ -428,7 +429,13 @@ static int import_pod(Connection *c, const Kybernate__V1__ImportRequest *req, co
                 r = pod_import_check_layout(sd, &op->man, &what);
         if (r >= 0)
                 r = pod_import_identities(op, sd, &what);
-        if (r >= 0 && !isempty(req->name) && !(op->pod.name = strdup(req->name)))
+        const char *why = NULL;
+        if (r >= 0 && p->target && tenant_check(&op->pod, p->target, &why) < 0) {
+                what = why;
+                r = -EACCES;
+        }
+        if (r >= 0 && ((!isempty(p->name) && !(op->pod.name = strdup(p->name))) ||
+                       (p->source_image && !(op->pod.source_image = strdup(p->source_image)))))
                 r = -ENOMEM;
         if (r >= 0) {
                 what = "adding the pod checkpoint";
@@ -438,9 +445,11 @@ static int import_pod(Connection *c, const Kybernate__V1__ImportRequest *req, co
         }
         if (r < 0) {
                 pod_import_fail(op, r, what);
-                return 0;
+                return;
         }
         /* sd is the pod's directory now: from here on, failures remove it. */
+        free(op->staging);
+        op->staging = NULL;
         for (size_t i = 0; r >= 0 && i < op->man.n; i++) {
                 CatalogEntry *e = &op->members[i];
                 _cleanup_free_ char *md = strdup_printf("%s/" ARCHIVE_POD_MEMBERS_DIR "/%s", op->dir,
@@ -458,11 +467,20 @@ static int import_pod(Connection *c, const Kybernate__V1__ImportRequest *req, co
                                         pod_import_member_done, op, NULL);
         if (r < 0) {
                 pod_import_fail(op, r, "adding its members");
-                return 1;
+                return;
         }
-        c->op = op;
-        c->op_detach = pod_import_detach;
-        return 1;
+        if (c) {
+                c->op = op;
+                c->op_detach = pod_import_detach;
+        }
+}
+
+static void import_pod_done(Connection *c, int r, const char *what, CatalogEntry *pod, void *userdata) {
+        if (c && r < 0)
+                connection_send_error(c, r, "import of the pod checkpoint failed: %s: %s", what,
+                                      strerror(-r));
+        else if (c)
+                reply_info(c, KYBERNATE__V1__RESPONSE__RESULT_IMPORT, pod);
 }
 
 void op_import(Connection *c, const Kybernate__V1__ImportRequest *req) {
@@ -517,8 +535,14 @@ void op_import(Connection *c, const Kybernate__V1__ImportRequest *req) {
         }
         _cleanup_free_ char *pod_json = strdup_printf("%s/" POD_JSON_FILE, sd);
         if (pod_json && lstat(pod_json, &st) >= 0) {
-                if (import_pod(c, req, sd) > 0)
-                        staging = NULL; /* moved */
+                if (req->override) {
+                        connection_send_error(c, EINVAL,
+                                              "an override is not taken for a pod checkpoint's archive");
+                        return;
+                }
+                staging = NULL; /* taken */
+                PodImportParams p = {.name = req->name, .pin = req->has_pin && req->pin};
+                pod_import(m, c, sd, &p, import_pod_done, NULL);
                 return;
         }
         _cleanup_free_ char *inventory = NULL;

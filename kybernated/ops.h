@@ -28,6 +28,12 @@ void op_pin(Connection *c, const Kybernate__V1__PinRequest *req);
 void op_status(Connection *c, const Kybernate__V1__StatusRequest *req);
 /* ops-resolve.c */
 void op_resolve(Connection *c, const Kybernate__V1__ResolveRequest *req);
+/* The Resolve reply for row e (taken), found or pulled for target t: it
+ * must be ready and pass the tenant rule; a pod checkpoint gives its member
+ * of t's container name; then the image rule (unless ignore_image) and the
+ * checksum verification (start_verify_member()). */
+void resolve_reply(Connection *c, CatalogEntry *e, const RestoreIdentity *t, bool ignore_image,
+                   bool count_restore);
 /* ops-pull.c: a Resolve whose reference is a registry image (REF_IMAGE), or
  * push_to:<id> for an id this node does not have: then not_found is the
  * answer of a local lookup, given (ENOENT, with the reason) when the node does
@@ -93,6 +99,24 @@ bool member_of_pod(Manager *m, const CatalogEntry *e);
 #define CRI_CONTAINERD_NAMESPACE "k8s.io"
 int staging_identity(const char *sd, CatalogEntry *e);
 int staging_adopt(Manager *m, const char *sd, CatalogEntry *e, char **ret_dir);
+
+/* ops-transfer.c, for import and pull: the pod checkpoint archive unpacked
+ * in the staging directory sd, which it takes (moved into the store, or
+ * removed), becomes a pod row (name, pin and source_image as p says) and its
+ * members, each checksummed, ready together. With p->target, the pod's
+ * identity must pass the tenant rule for it before anything is adopted.
+ * done is called once, maybe before pod_import() returns: with c (NULL: none
+ * was given, or it went away) let go, and either r < 0 and what failed
+ * (nothing of the import is left) or the ready pod row. */
+typedef struct PodImportParams {
+        const char *name;
+        bool pin;
+        const char *source_image;
+        const RestoreIdentity *target;
+} PodImportParams;
+typedef void (*PodImportDone)(Connection *c, int r, const char *what, CatalogEntry *pod, void *userdata);
+void pod_import(Manager *m, Connection *c, const char *sd, const PodImportParams *p, PodImportDone done,
+                void *userdata);
 
 /* One verification: waiting in m->verify_queue (task NULL) or running. */
 struct VerifyOp {

@@ -42,6 +42,7 @@
 #include "metadata.h"
 #include "mount-util.h"
 #include "ops.h"
+#include "push.h"
 #include "resolve.h"
 #include "spawn.h"
 #include "store.h"
@@ -369,6 +370,8 @@ static void pod_complete(PodJob *p) {
                          p->frozen_usec / USEC_PER_MSEC,
                          (now_monotonic_usec() - p->started) / USEC_PER_MSEC);
                 pod_reply(p);
+                if (p->entry.push_pending)
+                        push_checkpoint(m, p->entry.id);
         }
         m->n_jobs--;
         pod_free(p);
@@ -639,6 +642,7 @@ void op_pod_checkpoint(Connection *c, const Kybernate__V1__CheckpointRequest *re
         e->options = options;
         e->pinned = req->has_pin && req->pin;
         e->allow_cross_namespace = req->has_allow_cross_namespace && req->allow_cross_namespace;
+        e->push_pending = m->config->push_to != NULL; /* the pod whole: its members are not pushed */
         r = store_new_id(id);
         if (r < 0)
                 goto fail_early;

@@ -23,6 +23,8 @@ struct Pusher {
         /* The push running (child set), or waiting for its retry (retry set). */
         CatalogEntry entry;
         char *dir;              /* the checkpoint's directory */
+        char **member_names;    /* a pod's members (NULL-terminated, or NULL) */
+        char **member_dirs;     /* and their directories */
         char *image;            /* push_to:<id> */
         char *layout;           /* <staging>/<random>: the OCI layout the child writes */
         sd_event_source *child; /* owns the child: unref kills and reaps it */
@@ -42,6 +44,9 @@ static void push_clear(Pusher *p) {
         free(p->dir);
         free(p->image);
         p->dir = p->image = NULL;
+        strv_free(p->member_names);
+        strv_free(p->member_dirs);
+        p->member_names = p->member_dirs = NULL;
 }
 
 Pusher *pusher_free(Pusher *p) {
@@ -121,9 +126,13 @@ static void push_child(void *userdata, int result_fd) {
         Kybernate__V1__CheckpointInfo info;
         Kybernate__V1__CheckpointOptions opts;
         entry_to_info(&p->entry, p->dir, &info, &opts);
+        ArchiveSource src = {.path = p->dir,
+                             .member_names = (const char *const *)p->member_names,
+                             .member_dirs = (const char *const *)p->member_dirs,
+                             .n_members = strv_length(p->member_names)};
         char local[OCI_DIGEST_MAX];
         uint64_t bytes = 0;
-        int r = checkpoint_image_write(&info, p->layout, local, NULL, NULL, &bytes);
+        int r = checkpoint_image_write(&info, &src, p->layout, local, NULL, NULL, &bytes);
         if (r < 0) {
                 _cleanup_free_ char *msg = strdup_printf("packing the image failed: %s", strerror(-r));
                 spawn_report(result_fd, r, msg);
@@ -131,7 +140,7 @@ static void push_child(void *userdata, int result_fd) {
         }
         RegistryOptions ro;
         config_registry_options(p->manager->config, &ro);
-        ro.compression = checkpoint_image_compression(p->dir);
+        ro.compression = checkpoint_image_compression(src.n_members > 0 ? src.member_dirs[0] : p->dir);
         char digest[IMAGE_DIGEST_LEN + 1];
         _cleanup_free_ char *err = NULL;
         r = registry_push(&ro, p->layout, p->image, digest, &err);
@@ -171,6 +180,29 @@ static int on_push_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
         return 0;
 }
 
+/* A pod is pushed whole (checkpoint_image_write()): its members' container
+ * names and directories. */
+static int push_pod_members(Pusher *p) {
+        _cleanup_(pod_members_done) PodMembers pm = {};
+        int r = pod_members_load(p->manager->catalog, p->entry.id, &pm);
+        if (r < 0)
+                return r;
+        if (pm.n == 0)
+                return -ENOENT;
+        p->member_names = calloc(pm.n + 1, sizeof(char *));
+        p->member_dirs = calloc(pm.n + 1, sizeof(char *));
+        if (!p->member_names || !p->member_dirs)
+                return -ENOMEM;
+        for (size_t i = 0; i < pm.n; i++) {
+                if (!(p->member_names[i] = strdup(pm.items[i].k8s_container)))
+                        return -ENOMEM;
+                r = manager_checkpoint_dir(p->manager, pm.items[i].id, &p->member_dirs[i]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* Starts the push of the next queued checkpoint that is still ready and
  * marked, unless one runs or the queue waits for a retry. */
 static void push_next(Pusher *p) {
@@ -187,6 +219,8 @@ static void push_next(Pusher *p) {
                 }
                 char rnd[ID_LEN + 1];
                 r = manager_checkpoint_dir(m, id, &p->dir);
+                if (r >= 0 && p->entry.is_pod)
+                        r = push_pod_members(p);
                 if (r >= 0 && !(p->image = strdup_printf("%s:%s", m->config->push_to, id)))
                         r = -ENOMEM;
                 if (r >= 0)

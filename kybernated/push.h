@@ -12,7 +12,8 @@
  * mid-push, or a push that failed, leaves the mark, and the push is done
  * again at the next start (push_start()) and, while the daemon runs, after a
  * delay that doubles with each failure (30 s up to 30 min). Imported and
- * pulled checkpoints are never marked.
+ * pulled checkpoints are never marked. A pod checkpoint is pushed whole, as
+ * one image of its archive (the pod row marked, its members not).
  *
  * One push runs at a time, in a forked child (the event loop never waits):
  * the checkpoint is packed as kybernatectl push packs it

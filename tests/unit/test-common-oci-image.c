@@ -298,6 +298,25 @@ TEST(checkpoint_annotations) {
         ASSERT_ERROR(oci_checkpoint_annotations(&info, &a, &n), EINVAL);
 }
 
+/* A pod's image: our keys only (every one of them: the set's first
+ * FOREIGN_KEYS are exactly the other runtimes'), with its members. */
+TEST(pod_checkpoint_annotations) {
+        OciCheckpointInfo info = {.checkpoint_id = "x", .pod_name = "p", .pod_members = "a,b"};
+        OciAnnotation *a = NULL;
+        size_t n = 0;
+        ASSERT_OK(oci_checkpoint_annotations(&info, &a, &n));
+        bool members = false, id = false, runtime = false;
+        for (size_t i = 0; i < n; i++) {
+                ASSERT_TRUE(startswith(a[i].key, KYB_CHECKPOINT_PREFIX) ||
+                            streq(a[i].key, OCI_ANNOTATION_CREATED));
+                members |= streq(a[i].key, KYB_CHECKPOINT_POD_MEMBERS) && streq(a[i].value, "a,b");
+                id |= streq(a[i].key, KYB_CHECKPOINT_ID) && streq(a[i].value, "x");
+                runtime |= streq(a[i].key, KYB_CHECKPOINT_RUNTIME);
+        }
+        ASSERT_TRUE(members && id && runtime);
+        oci_annotations_free(a, n);
+}
+
 TEST(hand_built_layout_reads) {
         build_and_read(&(Spec){.annotations = "{\"a.b\":\"one\",\"c/d\":\"two\\nlines\"}"}, NULL, 0);
         /* Docker schema 2, as a registry may serve it. */
