@@ -31,7 +31,9 @@
 #     frozen instant, continued without a gap); a container of the restored pod with
 #     no member of its name fails to start, its status naming it, and no
 #     fresh process starts.
-# On 1.7 only: 20 checkpoint/restore rounds in a row, each restored pod
+# On 1.7 only: the pod to a second node through a registry (case_registry:
+# pushed from this instance, restored on a second containerd with a
+# kybernated of its own), and 20 checkpoint/restore rounds in a row, each restored pod
 # checkpointed (--exit) and restored into a fresh pod, each continuing the
 # client's and the sidecar's counts exactly. One version only to keep the
 # test near 6 minutes (KYB_POD_ROUNDS, KYB_POD_ROUNDS_ON and KYB_POD_VERSIONS
@@ -42,6 +44,8 @@
 set -u -o pipefail # no -e: a failed check must not end the suite
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/registry.sh
+. "$(dirname "$0")/../lib/registry.sh"
 
 require_root
 require_cmd runc criu ctr containerd jq ip
@@ -427,7 +431,66 @@ run_suite() {
 
 	case_a "$t" "$v"
 	case_b "$t" "$v"
+	[ "$v" != "$ROUNDS_ON" ] || case_registry "$t" "$v" "$n"
 	finish_suite "$n"
+}
+
+# case_registry T VERSION NAME: the pod to a second node through a registry.
+# Node A is the instance NAME: the pod checkpointed with --exit and pushed
+# with `kybernatectl push` (one image, the pod's archive). Node B is a second
+# containerd of VERSION with a kybernated of its own (an empty store,
+# pull_allow for the repository into team-a) and its own CNI bridge: a pod
+# whose annotation names the image restores the three containers from it and
+# continues exactly (the client on its connection, the sidecar's emptyDir).
+case_registry() {
+	local t="$1 node B:" v=$2 vn=${2/./} n=$3 uid uid2 cl sl img digest out bsock bpid
+	kyb_registry_start
+	img=$REG/ckpt/web:v$vn
+	uid=kybpod-$vn-x-$$ uid2=kybpod-$vn-y-$$
+	POD_CGROUP_OF[$uid]=1
+	if ! run_pod "$uid" yes "" || ! wait_counting "$uid" 3; then
+		fail "$1 pod for the registry runs and counts" "$RUN_ERR"
+		[ -z "$POD_ID" ] || rm_pod "$POD_ID"
+		return 0
+	fi
+	checkpoint_pod "$1" "$NS/$POD" --exit || { rm_pod "$POD_ID"; return 0; }
+	wait_exited || fail "$1 after --exit all three are EXITED" "$(states)"
+	sleep 0.5 # containerd drains the FIFOs into the logs
+	cl=$(client_last "$uid") sl=$(sidecar_last "$uid")
+	expect_ok "$1 pod stops and is removed" rm_pod "$POD_ID"
+	if digest=$("$CTL" push -q --authfile "$REG_AUTHFILE" --cert-dir "$REG_CERT_DIR" "$CKPT" "$img" 2>&1); then
+		pass "$1 kybernatectl push of pod checkpoint $CKPT to $img"
+	else
+		fail "$1 kybernatectl push of pod checkpoint $CKPT to $img" "$digest"
+		return 0
+	fi
+
+	# Node B.
+	bsock=$SOCK_DIR/node-b.sock
+	printf 'pull_allow = %s\nregistry_authfile = %s\nregistry_cert_dir = %s\n' "$REG/ckpt=$NS" \
+		"$REG_AUTHFILE" "$REG_CERT_DIR" >"$KYB_TMP/node-b.conf"
+	"$BUILD/kybernated" --config "$KYB_TMP/node-b.conf" --store "$KYB_TMP/store-$n-b" --socket "$bsock" \
+		--runc-root-base /run/containerd/runc --durable=no >"$KYB_TMP/node-b.log" 2>&1 &
+	bpid=$!
+	KYBERNATE_SOCKET=$bsock kyb_wait 10 "$CTL" status || fail "$t kybernated comes up" "$(tail -n 5 "$KYB_TMP/node-b.log")"
+	KYBERNATE_SOCKET=$bsock KYB_CTD_NS=k8s.io ctd_start "$n-b" "$v"
+	kyb_image_import k8s.io
+	ctd_cni_bridge "kb$vn-$(($$ % 100000))" "10.234.$(((vn + $$) % 200 + 20)).0/24"
+	expect_eq "$t its store is empty" 0 "$(KYBERNATE_SOCKET=$bsock "$CTL" list --json | jq length)"
+	if restore_pod "$t" "$uid2" yes "$img"; then
+		continues_exactly "$t restored from $img:" "$uid2" "$cl" "$sl"
+		out=$(KYBERNATE_SOCKET=$bsock "$CTL" list --json)
+		expect_eq "$t the pod checkpoint and its three members came with the image" \
+			"4 $REG/ckpt/web@$digest" \
+			"$(jq -r '[length, (.[] | select(.is_pod) | .source_image)] | join(" ")' <<<"$out")"
+		expect_ok "$t the restored pod stops and is removed" rm_pod "$POD_ID"
+	fi
+	expect_eq "$t no pods left" 0 "$(cri pods | jq length || true)"
+	stop_instance "$n-b"
+	kill "$bpid" 2>/dev/null
+	wait "$bpid" 2>/dev/null
+	cp "$KYB_TMP/node-b.log" "$BUILD/test-logs/kybernated-pod-checkpoint-node-b.log" 2>/dev/null
+	ctd_use "$n"
 }
 
 # case_a T VERSION: cgroup parent /kubepods/pod<uid>: the injected failure,
