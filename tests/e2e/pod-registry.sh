@@ -24,7 +24,9 @@
 #     push_to:<pod id>; a pod on B naming that id, which B never saw, pulls
 #     it from there and continues;
 #   - on node A, the pod checkpoint deleted, `kybernatectl pull` of the
-#     image brings back the pod and its members.
+#     image brings back the pod and its members;
+#   - a kybernated killed (SIGKILL) at eight moments of a pull of the pod
+#     image and started again holds the whole pod, ready, or nothing of it.
 # Container commands are single-quoted on purpose:
 # shellcheck disable=SC2016
 set -u -o pipefail # no -e: a failed check must not end the suite
@@ -202,4 +204,59 @@ if id=$(kctl pull -q "${REGOPTS[@]}" "$IMG:v1" 2>"$KYB_TMP/pull.err") && id=$(ta
 else
 	fail "node A: kybernatectl pull of the pod image prints the pod checkpoint's id" "'$id'" "$(cat "$KYB_TMP/pull.err")"
 fi
+# ---- a kybernated killed while it pulls a pod image --------------------------------------
+# Node C: a kybernated alone (no containerd: `kybernatectl pull` needs none),
+# killed with SIGKILL at a different moment of each pull of the pod image
+# (resolving, fetching, adopting, checksumming the members), then started
+# again: it holds either the whole pod, ready, or nothing of it: no pending
+# row, no directory without a row, nothing in staging.
+C=$KYB_TMP/node-c
+mkdir -p "$C"
+printf 'registry_authfile = %s\nregistry_cert_dir = %s\n' "$REG_AUTHFILE" "$REG_CERT_DIR" >"$C/kybernated.conf"
+CPID=""
+c_start() {
+	"$BUILD/kybernated" --config "$C/kybernated.conf" --store "$C/store" --socket "$C/sock" \
+		--runc-root-base /run/containerd/runc --durable=no >>"$C/kybernated.log" 2>&1 &
+	CPID=$!
+	kyb_wait 10 "$BUILD/kybernatectl" --socket "$C/sock" status
+}
+# shellcheck disable=SC2317 # run at exit (kyb_on_exit)
+c_stop() { [ -z "$CPID" ] || { kill -KILL "$CPID" 2>/dev/null; wait "$CPID" 2>/dev/null; }; }
+kyb_on_exit c_stop
+# c_state: "<rows> <ready pods> <ready members> <pending rows> <checkpoint dirs> <staging entries>".
+c_state() {
+	local j
+	j=$("$BUILD/kybernatectl" --socket "$C/sock" list --json 2>/dev/null || echo '[]')
+	echo "$(jq length <<<"$j") $(jq '[.[] | select(.is_pod and .state == "ready")] | length' <<<"$j")" \
+		"$(jq '[.[] | select((.is_pod | not) and .state == "ready")] | length' <<<"$j")" \
+		"$(jq '[.[] | select(.state != "ready")] | length' <<<"$j")" \
+		"$(find "$C/store/checkpoints" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)" \
+		"$(find "$C/store/staging" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)"
+}
+ok=1 whole=0 none=0
+for delay in 0.05 0.15 0.3 0.45 0.6 0.8 1.0 1.3; do
+	c_start || { fail "node C: kybernated starts" "$(tail -n 5 "$C/kybernated.log")"; ok=0; break; }
+	"$BUILD/kybernatectl" --socket "$C/sock" pull -q "${REGOPTS[@]}" "$IMG@$DIGEST" >/dev/null 2>&1 &
+	pull=$!
+	sleep "$delay"
+	c_stop
+	wait "$pull" 2>/dev/null
+	c_start || { fail "node C: kybernated starts again" "$(tail -n 5 "$C/kybernated.log")"; ok=0; break; }
+	st=$(c_state)
+	case $st in
+	"0 0 0 0 0 0") none=$((none + 1)) ;;
+	"3 1 2 0 3 0") whole=$((whole + 1)) ;;
+	*)
+		fail "node C: killed ${delay} s into a pull of the pod image: the whole pod or nothing" \
+			"rows, ready pods, ready members, pending, dirs, staging: $st"
+		ok=0
+		;;
+	esac
+	# Start over with an empty store.
+	for id in $("$BUILD/kybernatectl" --socket "$C/sock" list --json | jq -r '.[] | select(.is_pod) | .id'); do
+		"$BUILD/kybernatectl" --socket "$C/sock" delete "$id" >/dev/null
+	done
+	c_stop
+done
+[ "$ok" = 0 ] || pass "node C: killed at 8 moments of a pull of the pod image, then started again: the whole pod or nothing each time ($whole whole, $none nothing)"
 kyb_finish
