@@ -77,6 +77,8 @@ static int container_new(Shim *s, const Containerd__Task__V2__CreateTaskRequest 
         }
         r = shim_options_from_any(req->options, &c->opts);
         if (r >= 0)
+                r = shim_options_save(req->options, c->bundle);
+        if (r >= 0)
                 r = shim_options_runc_config(&c->opts, s->ns, c->bundle, &c->runc);
         if (r >= 0)
                 r = spec_load(c->bundle, &c->spec);
@@ -84,6 +86,8 @@ static int container_new(Shim *s, const Containerd__Task__V2__CreateTaskRequest 
                 container_free(c);
                 return r;
         }
+        if (c->spec.systemd_cgroup)
+                c->runc.systemd_cgroup = true;
         *ret = c;
         return 0;
 }

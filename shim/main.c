@@ -254,12 +254,21 @@ static int action_start(const Args *a) {
 
 /* ---- delete ------------------------------------------------------------------------------------ */
 
-/* runc delete --force ID of BUNDLE: kills what is left of the container. */
-static int force_delete(const char *ns, const char *id, const char *bundle) {
-        ShimOptions opts = {};
+/* The runtime options Create of the container in bundle was given (the
+ * runc binary and root to call), the defaults without. */
+static void load_options(const char *bundle, ShimOptions *ret) {
+        int r = shim_options_load(bundle, ret);
+        if (r < 0)
+                log_warning_errno(r, "Failed to read the runtime options kept in %s, using the defaults: %m",
+                                  bundle);
+}
+
+/* runc delete --force ID of BUNDLE, as opts say: kills what is left of the container. */
+static int force_delete(const char *ns, const char *id, const char *bundle, const ShimOptions *opts) {
         RuncConfig runc = {};
 
-        if (shim_options_runc_config(&opts, ns, bundle, &runc) < 0)
+        int r = shim_options_runc_config(opts, ns, bundle, &runc);
+        if (r < 0)
                 return -EINVAL;
         if (access(bundle, F_OK) < 0) {
                 /* containerd removed the bundle already: runc cannot log there */
@@ -270,7 +279,7 @@ static int force_delete(const char *ns, const char *id, const char *bundle) {
         /* runc delete removes the state directory recursively, and containerd the
          * bundle and work directory after us: never through a mount a killed
          * restore left there. */
-        int r = mount_detach_runc_leftovers(runc.root, id, bundle, NULL, NULL);
+        r = mount_detach_runc_leftovers(runc.root, id, bundle, NULL, NULL);
         if (r < 0)
                 log_error_errno(
                         r,
@@ -332,8 +341,13 @@ static void delete_orphans_of_pod(const Args *a, const char *bundle) {
         const char *slash = strrchr(bundle, '/');
         if (!slash || !(parent = strndup(bundle, (size_t)(slash - bundle))))
                 return;
-        if (shim_options_runc_config(&opts, a->ns, bundle, &runc) < 0)
+        /* A pod's containers have the sandbox's options (one runtime handler);
+         * their bundles may be gone already. */
+        load_options(bundle, &opts);
+        if (shim_options_runc_config(&opts, a->ns, bundle, &runc) < 0) {
+                shim_options_done(&opts);
                 return;
+        }
         _cleanup_close_ int dfd = open(runc.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         _cleanup_strv_free_ char **names = NULL;
         if (dfd >= 0 && dir_list_sorted(dfd, &names) >= 0)
@@ -344,9 +358,10 @@ static void delete_orphans_of_pod(const Args *a, const char *bundle) {
                             asprintf(&dir, "%s/%s", parent, *n) < 0 || !in_pod(state, a->id, dir))
                                 continue;
                         log_info("Deleting container %s of pod %s, whose shim is gone", *n, a->id);
-                        (void)force_delete(a->ns, *n, dir);
+                        (void)force_delete(a->ns, *n, dir, &opts);
                 }
         runc_config_done(&runc);
+        shim_options_done(&opts);
 }
 
 static int action_delete(const Args *a) {
@@ -361,7 +376,11 @@ static int action_delete(const Args *a) {
         /* The pod's containers first: containerd removes their bundles meanwhile. */
         if (!isempty(a->address))
                 delete_orphans_of_pod(a, bundle);
-        if (force_delete(a->ns, a->id, bundle) < 0)
+        ShimOptions opts = {};
+        load_options(bundle, &opts);
+        r = force_delete(a->ns, a->id, bundle, &opts);
+        shim_options_done(&opts);
+        if (r < 0)
                 return 1;
         if (asprintf(&rootfs, "%s/rootfs", bundle) >= 0 && (r = mount_unmount_all(rootfs)) < 0)
                 log_warning_errno(r, "Failed to unmount %s: %m", rootfs);

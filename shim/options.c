@@ -86,3 +86,30 @@ int shim_options_runc_config(const ShimOptions *o, const char *ns, const char *b
         *ret = c;
         return 0;
 }
+
+int shim_options_save(const Google__Protobuf__Any *any, const char *bundle) {
+        if (!any || isempty(any->type_url) || !streq(any->type_url, RUNC_OPTIONS_TYPE))
+                return 0;
+        size_t len = google__protobuf__any__get_packed_size(any);
+        _cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
+        _cleanup_free_ char *path = strdup_printf("%s/" SHIM_OPTIONS_FILE, bundle);
+        if (!buf || !path)
+                return -ENOMEM;
+        google__protobuf__any__pack(any, buf);
+        /* The bundle goes with the container: nothing to sync. */
+        return write_file_replace(path, buf, len, 0600, false);
+}
+
+int shim_options_load(const char *bundle, ShimOptions *ret) {
+        *ret = (ShimOptions){};
+        _cleanup_free_ char *path = strdup_printf("%s/" SHIM_OPTIONS_FILE, bundle), *buf = NULL;
+        size_t len = 0;
+        if (!path)
+                return -ENOMEM;
+        int r = read_full_file(path, 64 * 1024, &buf, &len);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        return shim_options_from_bytes((const uint8_t *)buf, len, ret);
+}

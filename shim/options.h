@@ -32,5 +32,15 @@ void shim_options_done(ShimOptions *o);
 int shim_options_from_any(const Google__Protobuf__Any *any, ShimOptions *ret);
 /* Same from the raw bytes of a packed Any (the start action's stdin). */
 int shim_options_from_bytes(const uint8_t *data, size_t len, ShimOptions *ret);
+/* The options as containerd gave them to Create, kept in the bundle (as the
+ * runc shim keeps its options.json there) for the `delete` action, a new
+ * process run when the shim is gone, which must call the same runc binary
+ * with the same root. shim_options_save() writes any (nothing when NULL or
+ * not runc's options) to BUNDLE/SHIM_OPTIONS_FILE; shim_options_load()
+ * reads it back as shim_options_from_bytes() does (bounded, validated),
+ * default options when there is none. */
+#define SHIM_OPTIONS_FILE "options.pb"
+int shim_options_save(const Google__Protobuf__Any *any, const char *bundle);
+int shim_options_load(const char *bundle, ShimOptions *ret);
 /* runc's global options for a container of namespace ns in bundle. */
 int shim_options_runc_config(const ShimOptions *o, const char *ns, const char *bundle, RuncConfig *ret);

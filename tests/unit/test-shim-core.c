@@ -118,6 +118,33 @@ TEST(options_runc) {
         ASSERT_ERROR(shim_options_from_any(pack_options(&o), &so), EINVAL);
 }
 
+/* Kept in the bundle at Create, read back by the delete action. */
+TEST(options_kept_in_bundle) {
+        Containerd__Runc__V1__Options o = CONTAINERD__RUNC__V1__OPTIONS__INIT;
+        ShimOptions so;
+        const char *d = test_tmpdir();
+        _cleanup_free_ char *file = strdup_printf("%s/" SHIM_OPTIONS_FILE, d);
+
+        ASSERT_OK(shim_options_load(d, &so)); /* none kept: the defaults */
+        ASSERT_NULL(so.root);
+        ASSERT_OK(shim_options_save(NULL, d)); /* no options: nothing kept */
+        ASSERT_TRUE(access(file, F_OK) < 0);
+        o.binary_name = (char *)"/usr/local/bin/myrunc";
+        o.root = (char *)"/run/alt";
+        ASSERT_OK(shim_options_save(pack_options(&o), d));
+        ASSERT_OK(shim_options_load(d, &so));
+        ASSERT_STREQ(so.binary_name, "/usr/local/bin/myrunc");
+        ASSERT_STREQ(so.root, "/run/alt");
+        shim_options_done(&so);
+
+        /* what is kept is checked as containerd's own bytes are */
+        o.root = (char *)"relative";
+        ASSERT_OK(shim_options_save(pack_options(&o), d));
+        ASSERT_ERROR(shim_options_load(d, &so), EINVAL);
+        ASSERT_OK(unlink(file));
+        ASSERT_OK(rmdir(d));
+}
+
 TEST(options_absent_empty_unknown) {
         ShimOptions so;
         RuncConfig rc;
@@ -152,6 +179,41 @@ TEST(options_absent_empty_unknown) {
         /* the start action's stdin: packed Any, nothing, or not an Any at all */
         ASSERT_OK(shim_options_from_bytes(NULL, 0, &so));
         ASSERT_OK(shim_options_from_bytes((const uint8_t *)"\x0a\x02", 2, &so));
+}
+
+/* linux.cgroupsPath: containerd's CRI writes SLICE:cri-containerd:ID under
+ * kubelet's systemd driver, a path under its cgroupfs driver. */
+TEST(spec_systemd_cgroups_path) {
+        static const struct {
+                const char *path;
+                bool systemd;
+        } cases[] = {
+                {"kubepods-besteffort-pod1.slice:cri-containerd:abc", true},
+                {":cri-containerd:abc", true}, /* runc's default slice */
+                {"system.slice:docker:abc", true},
+                {"/kubepods/besteffort/pod1/abc", false},
+                {"kubepods/pod1/abc", false},
+                {"a.slice:b", false},
+                {"a.slice:b:", false},
+                {"a.slice:b:c:d", false},
+                {"kubepods.slice/x.slice:b:c", false},
+                {"notaslice:b:c", false},
+                {".slice:b:c", false},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *json =
+                        strdup_printf("{\"linux\":{\"cgroupsPath\":\"%s\"}}", cases[i].path);
+                Spec s;
+                ASSERT_OK(spec_parse(json, strlen(json), &s));
+                if (s.systemd_cgroup != cases[i].systemd)
+                        fprintf(stderr, "cgroupsPath %s\n", cases[i].path);
+                ASSERT_EQ(s.systemd_cgroup, cases[i].systemd);
+                spec_done(&s);
+        }
+        Spec s;
+        ASSERT_OK(spec_parse("{\"linux\":{\"cgroupsPath\":7}}", 27, &s));
+        ASSERT_FALSE(s.systemd_cgroup);
+        spec_done(&s);
 }
 
 TEST(spec_parse) {
