@@ -53,6 +53,15 @@ static const char *namespace_path(const cJSON *root, const char *which, bool *re
         return NULL;
 }
 
+/* SLICE:PREFIX:NAME, SLICE empty or a unit name ending in .slice, no '/'. */
+static bool systemd_cgroups_path(const char *p) {
+        const char *c1 = p ? strchr(p, ':') : NULL, *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2 || strchr(c2 + 1, ':') || strchr(p, '/') || c2[1] == 0)
+                return false;
+        size_t slice = (size_t)(c1 - p);
+        return slice == 0 || (slice > 6 && memcmp(c1 - 6, ".slice", 6) == 0);
+}
+
 int spec_parse(const char *json, size_t len, Spec *ret) {
         _cleanup_json_ cJSON *root = cJSON_ParseWithLength(json, len);
         Spec s = {};
@@ -68,6 +77,9 @@ int spec_parse(const char *json, size_t len, Spec *ret) {
                 r = -ENOMEM;
                 goto fail;
         }
+        const cJSON *cgp = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "linux"),
+                                                            "cgroupsPath");
+        s.systemd_cgroup = cJSON_IsString(cgp) && systemd_cgroups_path(cgp->valuestring);
         const cJSON *env =
                 cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "process"), "env");
         const cJSON *e;

@@ -15,7 +15,13 @@ typedef struct Spec {
         bool private_pid_ns; /* a new PID namespace (no path to join) */
         char *sandbox_id;    /* io.kubernetes.cri.sandbox-id */
         char *netns_path;    /* the network namespace joined (a pod's), NULL for a new one */
-        char **env;          /* process.env, NULL-terminated */
+        /* linux.cgroupsPath in systemd's form, SLICE:PREFIX:NAME: what
+         * containerd's CRI writes when the pod's cgroup parent is a systemd
+         * slice (kubelet's systemd cgroup driver); runc needs --systemd-cgroup
+         * for it, which no runtime option of ours says under CRI (containerd
+         * sends runc's options only to runtimes of the runc type). */
+        bool systemd_cgroup;
+        char **env; /* process.env, NULL-terminated */
         char **annotation_keys, **annotation_values;
 } Spec;
 
