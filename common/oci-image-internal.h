@@ -7,16 +7,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cjson-util.h"
 #include "oci-image.h"
 #include "util.h"
 
 #define OCI_DIGEST_PREFIX "sha256:"
 #define HASH_CHUNK ((size_t)1 << 17)
-
-static inline void cjson_deletep(cJSON **j) {
-        cJSON_Delete(*j);
-}
-#define _cleanup_cjson_ _cleanup_(cjson_deletep)
 
 /* "sha256:<hex>" of buf. */
 void oci_digest_of(const void *buf, size_t len, char ret[static OCI_DIGEST_MAX]);

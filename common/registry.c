@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "registry.h"
 
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "cjson-util.h"
 #include "runc-args.h"
 #include "sha256.h"
 #include "spawn-child.h"
@@ -167,14 +168,10 @@ static int docker_ref(const char *image, char **ret) {
         return asprintf(ret, "docker://%s", image) < 0 ? -ENOMEM : 0;
 }
 
-static void cjson_deletep(cJSON **j) {
-        cJSON_Delete(*j);
-}
-
 /* The sizes of the config and the layers a manifest lists, added up; 0 if
  * it is no manifest or says nothing sensible. */
 static uint64_t manifest_blob_bytes(const char *manifest) {
-        _cleanup_(cjson_deletep) cJSON *j = cJSON_Parse(manifest);
+        _cleanup_cjson_ cJSON *j = cJSON_Parse(manifest);
         const cJSON *config = cJSON_GetObjectItemCaseSensitive(j, "config");
         const cJSON *layers = cJSON_GetObjectItemCaseSensitive(j, "layers");
         const cJSON *e;

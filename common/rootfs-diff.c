@@ -11,14 +11,9 @@
 #include <sys/xattr.h>
 
 #include "archive.h"
+#include "cjson-util.h"
 #include "rootfs-diff.h"
 #include "util.h"
-
-static inline void cjson_deletep(cJSON **p) {
-        if (*p)
-                cJSON_Delete(*p);
-}
-#define _cleanup_cjson_ _cleanup_(cjson_deletep)
 
 #define COPY_BUF_SIZE ((size_t)128 * 1024)
 

@@ -4,15 +4,11 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "cjson-util.h"
 #include "image-ref.h"
 #include "metadata.h"
 #include "resolve.h"
 #include "util.h"
-
-static void cjson_deletep(cJSON **j) {
-        cJSON_Delete(*j);
-}
-#define _cleanup_cjson_ _cleanup_(cjson_deletep)
 
 static const char *get_str(const cJSON *o, const char *key) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);

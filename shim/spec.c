@@ -1,15 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <cJSON.h>
 
+#include "cjson-util.h"
 #include "spec.h"
 #include "util.h"
 
 #define SPEC_LIST_MAX 4096
-
-static void cjson_deletep(cJSON **j) {
-        cJSON_Delete(*j);
-}
-#define _cleanup_json_ _cleanup_(cjson_deletep)
 
 void spec_done(Spec *s) {
         free(s->sandbox_id);
@@ -63,7 +59,7 @@ static bool systemd_cgroups_path(const char *p) {
 }
 
 int spec_parse(const char *json, size_t len, Spec *ret) {
-        _cleanup_json_ cJSON *root = cJSON_ParseWithLength(json, len);
+        _cleanup_cjson_ cJSON *root = cJSON_ParseWithLength(json, len);
         Spec s = {};
         size_t n_env = 0, n_ann = 0, n_val = 0;
         int r = 0;
@@ -156,7 +152,7 @@ static int print_json(cJSON *j, char **ret) {
 }
 
 int spec_process_from_any(const Google__Protobuf__Any *any, char **ret_json) {
-        _cleanup_json_ cJSON *j = NULL;
+        _cleanup_cjson_ cJSON *j = NULL;
         int r = any_json(any, &j);
         if (r < 0)
                 return r;
@@ -172,7 +168,7 @@ int spec_process_from_any(const Google__Protobuf__Any *any, char **ret_json) {
 }
 
 int spec_process_with_terminal(const char *json, bool terminal, char **ret_json) {
-        _cleanup_json_ cJSON *j = cJSON_Parse(json);
+        _cleanup_cjson_ cJSON *j = cJSON_Parse(json);
         if (!cJSON_IsObject(j))
                 return -EBADMSG;
         cJSON_DeleteItemFromObjectCaseSensitive(j, "terminal");
@@ -182,7 +178,7 @@ int spec_process_with_terminal(const char *json, bool terminal, char **ret_json)
 }
 
 int spec_resources_from_any(const Google__Protobuf__Any *any, char **ret_json) {
-        _cleanup_json_ cJSON *j = NULL;
+        _cleanup_cjson_ cJSON *j = NULL;
         int r = any_json(any, &j);
         if (r < 0)
                 return r;
