@@ -205,25 +205,24 @@ void job_fail(CheckpointJob *j, int error, const char *what) {
         if (r < 0)
                 log_error_errno(r, "Failed to clean up checkpoint %s: %m", j->dir);
 
-        log_error("Checkpoint of %s/%s failed: %s%s%s%s%s", j->entry.containerd_namespace,
-                  j->entry.container_id, what, last ? ": " : "", last ? last : "",
-                  kept_dump ? "; CRIU log kept at " : "", kept_dump ? kept_dump : "");
+        /* What failed, runc's last word and where CRIU's log is: for the log, the pod and the client. */
+        _cleanup_free_ char *detail = NULL;
+        if (asprintf(&detail, "%s%s%s%s%s", what, last ? ": " : "", last ? last : "",
+                     kept_dump ? "; CRIU log kept at " : "", kept_dump ? kept_dump : "") < 0)
+                detail = NULL;
+        const char *why = detail ? detail : what;
+        log_error("Checkpoint of %s/%s failed: %s", j->entry.containerd_namespace, j->entry.container_id,
+                  why);
         if (j->hooks) {
-                _cleanup_free_ char *msg = NULL;
-                if (asprintf(&msg, "%s%s%s%s%s", what, last ? ": " : "", last ? last : "",
-                             kept_dump ? "; CRIU log kept at " : "", kept_dump ? kept_dump : "") < 0)
-                        msg = NULL;
                 if (!j->member_dumped) {
                         j->member_dumped = true;
                         j->hooks->dumped(j->hooks_userdata, error > 0 ? -error : error);
                 }
-                j->hooks->done(j->hooks_userdata, error > 0 ? -error : error, 0, NULL, msg ? msg : what);
+                j->hooks->done(j->hooks_userdata, error > 0 ? -error : error, 0, NULL, why);
         }
         if (j->conn)
-                connection_send_error(j->conn, error, "checkpoint of %s/%s failed: %s%s%s%s%s%s%s",
-                                      j->entry.containerd_namespace, j->entry.container_id, what,
-                                      last ? ": " : "", last ? last : "",
-                                      kept_dump ? "; CRIU log kept at " : "", kept_dump ? kept_dump : "",
+                connection_send_error(j->conn, error, "checkpoint of %s/%s failed: %s%s%s",
+                                      j->entry.containerd_namespace, j->entry.container_id, why,
                                       kept_runc ? "; runc output kept at " : "", kept_runc ? kept_runc : "");
         job_free(j);
 }
