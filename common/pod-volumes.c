@@ -59,11 +59,7 @@ static int capture_one(const char *source, const char *name, const char *dest_di
                 r = archive_writer_add_tree(w, src, NULL);
         if (r >= 0)
                 r = archive_writer_finish(w);
-        if (r >= 0 && rename(tmp, tar) < 0)
-                r = negative_errno();
-        if (r < 0)
-                (void)unlink(tmp);
-        return r;
+        return tmp_file_commit(tmp, tar, r);
 }
 
 int pod_volumes_capture(const char *spec_json, const char *dest_dir) {

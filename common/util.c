@@ -119,6 +119,10 @@ int write_file_replace(const char *path, const void *buf, size_t len, int mode, 
                 r = negative_errno();
         if (r >= 0 && sync && fsync(fd) < 0)
                 r = negative_errno();
+        return tmp_file_commit(tmp, path, r);
+}
+
+int tmp_file_commit(const char *tmp, const char *path, int r) {
         if (r >= 0 && rename(tmp, path) < 0)
                 r = negative_errno();
         if (r < 0)

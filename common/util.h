@@ -153,6 +153,9 @@ ssize_t send_nowait(int fd, const void *buf, size_t len);
 /* Writes path atomically: temporary file in the same directory, fsync (with
  * sync only), rename. write_file_atomic() always syncs. */
 int write_file_replace(const char *path, const void *buf, size_t len, int mode, bool sync);
+/* The end of a temporary file written for path: renamed over path if r (how
+ * writing it went) is >= 0, else removed. Returns r, or rename's error. */
+int tmp_file_commit(const char *tmp, const char *path, int r);
 int write_file_atomic(const char *path, const void *buf, size_t len, int mode);
 int mkdir_p(const char *path, int mode);
 /* mkdir_p() of the directory holding path's last component. */

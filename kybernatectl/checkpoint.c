@@ -86,6 +86,11 @@ static int checkpoint_pod_target(Kybernate__V1__CheckpointRequest *cr, int argc,
         return CTL_EXIT_OK;
 }
 
+static void print_pod_member(const char *container, const char *id) {
+        _cleanup_free_ char *c = strdup_printable(container), *i = strdup_printable(id);
+        fprintf(stderr, "  %s -> %s\n", c ? c : "", i ? i : "");
+}
+
 /* The members of a pod checkpoint, from its info or else the reply's list. */
 static void print_pod_members(const Kybernate__V1__CheckpointResponse *ck) {
         const Kybernate__V1__CheckpointInfo *info = ck->info;
@@ -93,17 +98,11 @@ static void print_pod_members(const Kybernate__V1__CheckpointResponse *ck) {
         fprintf(stderr, "Pod checkpoint %s: frozen for %s, %zu containers:\n", info->id ? info->id : "",
                 format_usec(b, sizeof(b), info->frozen_usec),
                 info->n_members ? info->n_members : ck->n_members);
-        for (size_t k = 0; k < info->n_members; k++) {
-                _cleanup_free_ char *c = strdup_printable(info->members[k]->k8s_container),
-                                    *id = strdup_printable(info->members[k]->id);
-                fprintf(stderr, "  %s -> %s\n", c ? c : "", id ? id : "");
-        }
+        for (size_t k = 0; k < info->n_members; k++)
+                print_pod_member(info->members[k]->k8s_container, info->members[k]->id);
         if (info->n_members == 0)
-                for (size_t k = 0; k < ck->n_members; k++) {
-                        _cleanup_free_ char *c = strdup_printable(ck->members[k]->k8s_container),
-                                            *id = strdup_printable(ck->members[k]->id);
-                        fprintf(stderr, "  %s -> %s\n", c ? c : "", id ? id : "");
-                }
+                for (size_t k = 0; k < ck->n_members; k++)
+                        print_pod_member(ck->members[k]->k8s_container, ck->members[k]->id);
 }
 
 /* The checkpoint's object; a pod checkpoint's also lists its members as

@@ -5,7 +5,7 @@
 
 typedef struct ListState {
         Kybernate__V1__Response **pages;
-        size_t n_pages;
+        size_t n_pages, alloc_pages;
 } ListState;
 
 static void list_state_done(ListState *s) {
@@ -18,11 +18,8 @@ static int list_page(Kybernate__V1__Response *resp, void *userdata) {
         ListState *s = userdata;
         if (resp->result_case != KYBERNATE__V1__RESPONSE__RESULT_LIST)
                 return 0;
-        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
-        Kybernate__V1__Response **np = reallocarray(s->pages, s->n_pages + 1, sizeof(*np));
-        if (!np)
+        if (GREEDY_REALLOC(s->pages, s->alloc_pages, s->n_pages + 1, 4) < 0)
                 return -ENOMEM;
-        s->pages = np;
         s->pages[s->n_pages++] = resp;
         return 1;
 }

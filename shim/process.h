@@ -46,7 +46,7 @@ typedef struct Process {
         bool terminal;
         char *spec_json; /* execs: the OCI process, as given */
         TtrpcCall **waiters;
-        size_t n_waiters;
+        size_t n_waiters, alloc_waiters;
 } Process;
 
 struct Container {

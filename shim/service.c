@@ -72,11 +72,8 @@ static int method_wait(TtrpcCall *call, const ProtobufCMessage *msg, void *userd
                 resp.exited_at = &ts;
                 return ttrpc_call_reply(call, &resp.base);
         }
-        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
-        TtrpcCall **w = reallocarray(p->waiters, p->n_waiters + 1, sizeof(*w));
-        if (!w)
+        if (GREEDY_REALLOC(p->waiters, p->alloc_waiters, p->n_waiters + 1, 4) < 0)
                 return -ENOMEM;
-        p->waiters = w;
         p->waiters[p->n_waiters++] = call;
         return 0;
 }

@@ -120,3 +120,32 @@ TEST(greedy_realloc_doubles_and_keeps) {
         ASSERT_OK(strv_push_dup(&l, "b"));
         ASSERT_TRUE(strv_length(l) == 2 && streq(l[1], "b") && !l[2]);
 }
+
+TEST(tmp_file_commit_renames_or_removes) {
+        const char *d = test_tmpdir();
+        _cleanup_free_ char *tmp = NULL, *path = NULL, *data = NULL;
+        ASSERT_TRUE(asprintf(&tmp, "%s/f.tmp", d) >= 0 && asprintf(&path, "%s/f", d) >= 0);
+
+        /* Written well: it takes path's place. */
+        ASSERT_OK(write_file_replace(tmp, "new", 3, 0600, false));
+        ASSERT_OK(tmp_file_commit(tmp, path, 0));
+        ASSERT_TRUE(access(tmp, F_OK) < 0 && errno == ENOENT);
+        ASSERT_OK(read_full_file(path, 16, &data, NULL));
+        ASSERT_STREQ(data, "new");
+
+        /* Writing failed: the temporary file goes, path stays, the error is returned. */
+        ASSERT_OK(write_file_replace(tmp, "bad", 3, 0600, false));
+        ASSERT_ERROR(tmp_file_commit(tmp, path, -EIO), EIO);
+        ASSERT_TRUE(access(tmp, F_OK) < 0 && errno == ENOENT);
+        free(data);
+        data = NULL;
+        ASSERT_OK(read_full_file(path, 16, &data, NULL));
+        ASSERT_STREQ(data, "new");
+
+        /* The rename fails (no such directory): its error, and the temporary file goes. */
+        _cleanup_free_ char *nowhere = NULL;
+        ASSERT_TRUE(asprintf(&nowhere, "%s/missing/f", d) >= 0);
+        ASSERT_OK(write_file_replace(tmp, "x", 1, 0600, false));
+        ASSERT_ERROR(tmp_file_commit(tmp, nowhere, 0), ENOENT);
+        ASSERT_TRUE(access(tmp, F_OK) < 0 && errno == ENOENT);
+}
