@@ -28,10 +28,8 @@ static int export_to_file(const ArchiveSource *src, const char *output, uint64_t
         int r = archive_write_source(src, fd, NULL, NULL, ret_bytes);
         if (r >= 0 && fsync(fd) < 0)
                 r = negative_errno();
-        if (r >= 0 && rename(tmp, output) < 0)
-                r = negative_errno();
+        r = tmp_file_commit(tmp, output, r);
         if (r < 0) {
-                (void)unlink(tmp);
                 ERR("export: writing %s failed: %s\n", output, strerror(-r));
                 return ctl_exit_code(r);
         }
