@@ -7,7 +7,8 @@
 # side by side in one run of one private containerd 2.1.
 #
 #   BUILD=$PWD/build bench/kubelet-bench.sh [--runs N] [--mib N] [--small-mib N]
-#                                           [--durable yes|no]
+#                                           [--durable yes|no] [--store DIR]
+#                                           [--drop-store-cache yes|no]
 #
 # Two sizes: "small", bench/memhog.c holding --small-mib (default 4) MiB, and
 # "large", memhog holding --mib (default 1024) MiB of touched memory, each in a
@@ -15,7 +16,13 @@
 # namespace of their own; image: a busybox root filesystem with memhog, built
 # and imported here). Our handler talks to a private kybernated started with
 # durable = --durable (default no: containerd's runc path does not fsync the
-# archive either). Each round checkpoints every pod once, as kubelet asks it
+# archive either) and its store in --store DIR (default: a directory in the
+# script's temporary directory, on the same filesystem as containerd's; DIR
+# must exist, e.g. a tmpfs mount point, and is left in place). A diagnosis:
+# --drop-store-cache yes drops the page cache of kybernated's store (dd
+# iflag=nocache) as containerd's log shows its checkpoint image, i.e. as its
+# archive step starts, in odd rounds only (even rounds are the control); only
+# clean pages are dropped, so it needs --durable yes. Each round checkpoints every pod once, as kubelet asks it
 # (tests/lib/cri-client.js `checkpoint ID PATH 0`: CRI CheckpointContainer
 # with location <root>/checkpoints/checkpoint-<pod>_<ns>-<ctr>-<time>.tar and
 # no timeout), the handlers' order alternating per round. `sync` runs before
@@ -26,7 +33,10 @@
 # medians (and the ratio ours/runc), then where each run's time went, from
 # kybernated's and containerd's log lines (request to kybernated's dump, the
 # dump, to containerd's checkpoint image, to its archive, to the client's
-# return); writes nothing to docs/. Needs root,
+# return), and the page cache during the archive step: the most memory that
+# was dirty or under writeback, and what the kernel wrote back (machine-wide,
+# /proc/meminfo and /proc/vmstat sampled every 100 ms); writes nothing to
+# docs/. Needs root,
 # runc, CRIU >= 4, node with the CRI client, containerd 2.1 (scripts/setup.sh)
 # and a built shim, kybernated and kybernatectl.
 set -uo pipefail
@@ -39,18 +49,23 @@ RUNS=3
 MIB=1024
 SMALL_MIB=4
 DURABLE=no
-usage="usage: bench/kubelet-bench.sh [--runs N] [--mib N] [--small-mib N] [--durable yes|no]"
+STORE=
+DROP=no
+usage="usage: bench/kubelet-bench.sh [--runs N] [--mib N] [--small-mib N] [--durable yes|no] [--store DIR] [--drop-store-cache yes|no]"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--runs) RUNS=${2:-} && shift 2 ;;
 	--mib) MIB=${2:-} && shift 2 ;;
 	--small-mib) SMALL_MIB=${2:-} && shift 2 ;;
 	--durable) DURABLE=${2:-} && shift 2 ;;
+	--store) STORE=${2:-} && shift 2 ;;
+	--drop-store-cache) DROP=${2:-} && shift 2 ;;
 	*) die "$usage" ;;
 	esac
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ && $MIB =~ ^[0-9]+$ && $SMALL_MIB =~ ^[0-9]+$ ]] || die "$usage"
-[[ $DURABLE =~ ^(yes|no)$ ]] || die "$usage"
+[[ $DURABLE =~ ^(yes|no)$ && $DROP =~ ^(yes|no)$ ]] || die "$usage"
+[ -z "$STORE" ] || [ -d "$STORE" ] || die "--store $STORE: no such directory"
 
 require_root
 require_cmd runc criu jq tar cc
@@ -60,6 +75,7 @@ ctd_have 2.1 || die "containerd 2.1 is not installed in $(ctd_bin_dir 2.1) (scri
 criu check >/dev/null 2>&1 || die "criu check fails here (CRIU >= 4 is needed: run scripts/setup.sh)"
 
 D=$KYB_TMP
+STORE=${STORE:-$D/store}
 CTL=$BUILD/kybernatectl
 NS=bench
 IMG=docker.io/kybernate/memhog:bench
@@ -71,13 +87,25 @@ SOCK_DIR=$(mktemp -d /run/kybkbench.XXXXXX)
 kyb_on_exit "rm -rf --one-file-system '$SOCK_DIR'"
 export KYBERNATE_SOCKET=$SOCK_DIR/kybernated.sock
 printf 'durable = %s\n' "$DURABLE" >"$D/kybernated.conf"
-"$BUILD/kybernated" --config "$D/kybernated.conf" --store "$D/store" --socket "$KYBERNATE_SOCKET" \
+"$BUILD/kybernated" --config "$D/kybernated.conf" --store "$STORE" --socket "$KYBERNATE_SOCKET" \
 	--runc-root-base /run/containerd/runc >"$D/kybernated.log" 2>&1 &
 DAEMON_PID=$!
 kyb_on_exit "kill $DAEMON_PID 2>/dev/null; wait $DAEMON_PID 2>/dev/null"
 kyb_wait 10 "$CTL" status || die "kybernated did not come up: $(tail -n 20 "$D/kybernated.log")"
 
 KYB_CTD_NS=k8s.io ctd_start "kybkbench-$$" 2.1
+if [ "$DROP" = yes ]; then
+	(
+		tail -n 0 -F "$CTD_LOG" 2>/dev/null | grep --line-buffered -F 'ImageCreate event name:\"containerd.io/checkpoint/' |
+			while read -r _; do
+				[ -e "$D/drop" ] || continue
+				find "$STORE/checkpoints" -type f -exec dd iflag=nocache count=0 status=none if={} \; 2>/dev/null
+				echo "$(now_ns) dropped" >>"$D/drops.txt"
+			done
+	) &
+	DROP_PID=$!
+	kyb_on_exit "pkill -P $DROP_PID 2>/dev/null; kill $DROP_PID 2>/dev/null"
+fi
 kyb_image_build
 kyb_image_import k8s.io "$KYB_PAUSE_TAR"
 
@@ -135,10 +163,20 @@ kyb_clean_store() {
 	done
 }
 
+# The page cache, every 100 ms: "ns Dirty_KiB Writeback_KiB nr_written nr_dirtied".
+perl -MTime::HiRes=time,sleep -e '$| = 1;
+	while (1) { my %m; for my $f ("/proc/meminfo", "/proc/vmstat") { open(my $h, "<", $f) or next;
+			while (<$h>) { $m{$1} = $2 if /^(Dirty|Writeback|nr_written|nr_dirtied):?\s+(\d+)/ } close $h }
+		printf "%.0f %d %d %d %d\n", time * 1e9, @m{qw(Dirty Writeback nr_written nr_dirtied)}; sleep 0.1 }' \
+	>"$D/pagecache.txt" 2>/dev/null &
+SAMPLER_PID=$!
+kyb_on_exit "kill $SAMPLER_PID 2>/dev/null; wait $SAMPLER_PID 2>/dev/null"
+
 RUNLOG=$D/runs.txt
 : >"$RUNLOG"
 for ((r = 1; r <= RUNS; r++)); do
 	if ((r % 2)); then order=(kybernate runc); else order=(runc kybernate); fi
+	if [ "$DROP" = yes ] && ((r % 2)); then touch "$D/drop"; else rm -f "$D/drop"; fi
 	for s in "${SIZES[@]}"; do
 		for h in "${order[@]}"; do
 			key=$s-$h
@@ -171,7 +209,8 @@ med() { tr ' ' '\n' <<<"${R[$1]}" | grep . | median; }
 medp() { tr ' ' '\n' <<<"${R[$1]:-}" | grep -v '^-*$' | median; }
 # iso_ns TIME: an RFC 3339 time as ns since the epoch.
 iso_ns() { date -d "$1" +%s%N; }
-# phases CTR_ID T0 T1 ARCHIVE: "req dump image archive rest" in ms ("-" where a log line is missing).
+# phases CTR_ID T0 T1 ARCHIVE: "req dump image archive rest" in ms ("-" where a log line is missing),
+# then kybernated's dump's start and end and the archive step's start and end in ns ("-" likewise).
 phases() {
 	local id=$1 a=$2 b=$3 loc=$4 ks ke ci ca x
 	x=$(sed -nE "s/^([^ ]+) kybernated\[[0-9]+\] info: Checkpoint [0-9a-f]+ of k8s\.io\/$id started.*/\1/p" "$D/kybernated.log" |
@@ -187,12 +226,21 @@ phases() {
 	ca=${x:+$(iso_ns "$x")}
 	echo "$([ -n "$ks" ] && ms "$a" "$ks" || echo -) $([ -n "$ks" ] && [ -n "$ke" ] && ms "$ks" "$ke" || echo -)" \
 		"$([ -n "$ci" ] && ms "${ke:-$a}" "$ci" || echo -) $([ -n "$ci" ] && [ -n "$ca" ] && ms "$ci" "$ca" || echo -)" \
-		"$([ -n "$ca" ] && ms "$ca" "$b" || echo -)"
+		"$([ -n "$ca" ] && ms "$ca" "$b" || echo -)" "${ks:--}" "${ke:--}" "${ci:--}" "${ca:--}"
+}
+# pagecache A B: "dirty written" in MiB between ns A and B: the most memory dirty or under
+# writeback at one sample, and what the kernel wrote back (nr_written) ("- -" without samples).
+pagecache() {
+	awk -v a="$1" -v b="$2" '$1 >= a && $1 <= b { n++; d = ($2 + $3) / 1024; if (d > m) m = d
+			if (n == 1) w0 = $4; w1 = $4 }
+		END { if (!n) print "- -"; else printf "%.0f %.0f\n", m, (w1 - w0) * 4 / 1024 }' "$D/pagecache.txt"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 echo
-echo "containerd 2.1, CRI CheckpointContainer, $RUNS rounds, kybernated durable = $DURABLE"
+echo "containerd 2.1, CRI CheckpointContainer, $RUNS rounds, kybernated durable = $DURABLE, store $STORE ($(stat -f -c %T "$STORE"))"
+[ "$DROP" = no ] || echo "the store's page cache dropped at the start of containerd's archive step in odd rounds ($(wc -l <"$D/drops.txt" 2>/dev/null || echo 0) drops)"
 echo "load: $(uptime)"
+echo "writeback: the kernel starts it at $(awk '/^nr_dirty_background_threshold / { printf "%.0f", $2 * 4 / 1024 }' /proc/vmstat) MiB dirty and throttles writers from $(awk '/^nr_dirty_threshold / { printf "%.0f", $2 * 4 / 1024 }' /proc/vmstat) MiB (vm.dirty_background_ratio $(cat /proc/sys/vm/dirty_background_ratio), vm.dirty_ratio $(cat /proc/sys/vm/dirty_ratio))"
 echo
 echo "| workload | ours (kybernate) median ms | runc shim median ms | ours/runc |"
 echo "|---|---:|---:|---:|"
@@ -208,18 +256,26 @@ echo
 echo "where the time goes, per run (ms, from kybernated's and containerd's logs): req = request to"
 echo "kybernated's start of the dump, dump = kybernated's dump (ours only), image = to containerd's"
 echo "checkpoint image in its content store (runc: from the request, so its dump is in it),"
-echo "archive = to containerd's \"Wrote checkpoint archive\", rest = to the client's return"
+echo "archive = to containerd's \"Wrote checkpoint archive\", rest = to the client's return;"
+echo "during the archive step (machine-wide, MiB): dirty = the most page cache dirty or under"
+echo "writeback, written = what the kernel wrote back"
 while read -r key id a b loc; do
 	phases "$id" "$a" "$b" "$loc" >"$D/ph"
-	read -r rq dp im ar rs <"$D/ph"
-	for f in req:"$rq" dump:"$dp" image:"$im" archive:"$ar" rest:"$rs"; do rec "$key.${f%%:*}" "${f#*:}"; done
-	printf '%-16s req %8s  dump %8s  image %8s  archive %8s  rest %8s\n' "$key" "$rq" "$dp" "$im" "$ar" "$rs"
+	read -r rq dp im ar rs ks ke ci ca <"$D/ph"
+	echo "$key $a $ks $ke $ci $ca $b" >>"$D/windows.txt"
+	if [ "$ar" = - ]; then dt=- wr=-; else read -r dt wr < <(pagecache "$ci" "$ca"); fi
+	for f in req:"$rq" dump:"$dp" image:"$im" archive:"$ar" rest:"$rs" dirty:"$dt" written:"$wr"; do
+		rec "$key.${f%%:*}" "${f#*:}"
+	done
+	printf '%-16s req %8s  dump %8s  image %8s  archive %8s  rest %8s  dirty %6s  written %6s\n' \
+		"$key" "$rq" "$dp" "$im" "$ar" "$rs" "$dt" "$wr"
 done <"$D/phases.in"
 echo "medians:"
 for s in "${SIZES[@]}"; do
 	for h in "${HANDLERS[@]}"; do
-		printf '%-16s req %8s  dump %8s  image %8s  archive %8s  rest %8s\n' "$s-$h" "$(medp "$s-$h.req")" \
-			"$(medp "$s-$h.dump")" "$(medp "$s-$h.image")" "$(medp "$s-$h.archive")" "$(medp "$s-$h.rest")"
+		printf '%-16s req %8s  dump %8s  image %8s  archive %8s  rest %8s  dirty %6s  written %6s\n' \
+			"$s-$h" "$(medp "$s-$h.req")" "$(medp "$s-$h.dump")" "$(medp "$s-$h.image")" \
+			"$(medp "$s-$h.archive")" "$(medp "$s-$h.rest")" "$(medp "$s-$h.dirty")" "$(medp "$s-$h.written")"
 	done
 done
 
@@ -233,4 +289,7 @@ kyb_clean_store
 kill "$DAEMON_PID" 2>/dev/null
 wait "$DAEMON_PID" 2>/dev/null
 mkdir -p "$BUILD/bench-logs" && cp "$D/kybernated.log" "$BUILD/bench-logs/kubelet-bench-kybernated.log"
+# the page cache samples and each run's "key start dump-start dump-end archive-start archive-end end" (ns)
+cp "$D/pagecache.txt" "$BUILD/bench-logs/kubelet-bench-pagecache.txt"
+cp "$D/windows.txt" "$BUILD/bench-logs/kubelet-bench-windows.txt"
 kyb_finish
