@@ -28,14 +28,16 @@
 #           created and started in order with RESTORE_FROM=<member id> (our
 #           shim restores each through kybernated), timed from the first
 #           CreateContainer to the last StartContainer's return with all
-#           three RUNNING;
+#           three RUNNING; twice, order alternating: all six CRI calls from
+#           one cri-client process (`createstart`, timed inside it, as
+#           kubelet, a long-lived client, sees it), and one cri-client
+#           process per call (node's start-up in each, timed here);
 #      raw  three `runc restore -d --tcp-established` of step 1's raw images
 #           (bundle: the original container's config.json, a plain rootfs
 #           directory with the same files, a new cgroup; stdio on pipes), the
 #           sum of the three, each timed until runc returns;
 #      fresh the same pod created and started with `sleep` (no restore): what
-#           CRI create + start through our shim cost anyway (six cri-client
-#           calls, node's start-up in each).
+#           CRI create + start through our shim cost anyway (both ways).
 #      Beside each, containerd's own StartContainer times from its log (no
 #      client start-up in them).
 # `sync` before each measurement. Medians of --runs (default 3). Writes the
@@ -57,7 +59,7 @@ CTD_V=1.7
 CMDLINE="bench/pod-bench.sh${*:+ $*}"
 
 usage() {
-	sed -n '4,46p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '4,48p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-0}"
 }
 while [ $# -gt 0 ]; do
@@ -193,17 +195,22 @@ ctr_json() { # NAME MODE(hog|sleep|restore:ID)
 		linux: {security_context: {namespace_options: {pid: "CONTAINER"}}}}'
 }
 
-# POD_ID, CID[name], T_CREATE, T_START (ms, sums) after
-# run_pod NAME UID MODE: the sandbox (not timed), then each container created
-# and started in order; T0/T1 (ns) around the containers. MODE as ctr_json's,
-# "restore" taking each member's id from MEMBER[name]. Returns 1 with RUN_ERR.
+# POD_ID, CID[name], T_TOTAL, T_CREATE, T_START (ms; the latter two sums) after
+# run_pod NAME UID MODE [HOW]: the sandbox (not timed), then each container
+# created and started in order. MODE as ctr_json's, "restore" taking each
+# member's id from MEMBER[name]. HOW "one" (the default): all containers in one
+# cri-client process (`createstart`), timed inside it, as kubelet (a long-lived
+# client) would see it; "calls": one cri-client process per CRI call, timed
+# here around them (each call pays node's start-up). Either way from the first
+# CreateContainer to the last StartContainer's return, or to all RUNNING
+# should CRI not say so by then. Returns 1 with RUN_ERR.
 POD_ID=""
 RUN_ERR=""
-T0=0 T1=0 T_CREATE=0 T_START=0
+T_TOTAL=0 T_CREATE=0 T_START=0
 declare -A CID MEMBER
 run_pod() {
-	local name=$1 uid=$2 mode=$3 c m out a b e
-	POD_ID="" RUN_ERR="" T_CREATE=0 T_START=0
+	local name=$1 uid=$2 mode=$3 how=${4:-one} c m out a b e t0 t1 cfgs=()
+	POD_ID="" RUN_ERR="" T_TOTAL=0 T_CREATE=0 T_START=0
 	CID=()
 	POD_UIDS+=("$uid")
 	for c in $CONTAINERS; do mkdir -p "$D/pods/$uid/logs/$c"; done
@@ -212,13 +219,26 @@ run_pod() {
 		m=$mode
 		[ "$mode" != restore ] || m=restore:${MEMBER[$c]}
 		ctr_json "$c" "$m" >"$D/pods/$uid/$c.json"
+		cfgs+=("$D/pods/$uid/$c.json")
 	done
 	if ! POD_ID=$(cri runp "$D/pods/$uid/pod.json" "$KYB_CRI_HANDLER" 2>&1); then
 		RUN_ERR="RunPodSandbox: $POD_ID" POD_ID=""
 		return 1
 	fi
 	sync
-	T0=$(now_ns)
+	if [ "$how" = one ]; then
+		out=$(cri createstart "$POD_ID" "$D/pods/$uid/pod.json" "${cfgs[@]}" 2>"$D/createstart.err")
+		local rc=$?
+		while read -r a b e; do
+			if [ -z "$e" ] && [ -n "$b" ]; then CID[$a]=$b; else read -r T_TOTAL T_CREATE T_START <<<"$a $b $e"; fi
+		done <<<"$out"
+		if [ $rc -ne 0 ] || [ "${#CID[@]}" -ne "${#cfgs[@]}" ] || ! [[ $T_TOTAL =~ ^[0-9.]+$ ]]; then
+			RUN_ERR="cri createstart (exit $rc): $out $(cat "$D/createstart.err")"
+			return 1
+		fi
+		return 0
+	fi
+	t0=$(now_ns)
 	for c in $CONTAINERS; do
 		a=$(now_ns)
 		if ! CID[$c]=$(cri create "$POD_ID" "$D/pods/$uid/$c.json" "$D/pods/$uid/pod.json" 2>&1); then
@@ -235,7 +255,7 @@ run_pod() {
 		T_CREATE=$(awk -v s="$T_CREATE" -v a="$a" -v b="$b" 'BEGIN { printf "%.1f", s + (b - a) / 1e6 }')
 		T_START=$(awk -v s="$T_START" -v b="$b" -v e="$e" 'BEGIN { printf "%.1f", s + (e - b) / 1e6 }')
 	done
-	T1=$(now_ns)
+	t1=$(now_ns)
 	# StartContainer returns once the task runs; should CRI not say RUNNING
 	# yet, the time runs on until it does.
 	if ! all_running; then
@@ -243,8 +263,9 @@ run_pod() {
 			RUN_ERR="not all RUNNING: $(for c in $CONTAINERS; do cri inspect "${CID[$c]}" | jq -c '.status | {state, reason, message}'; done)"
 			return 1
 		}
-		T1=$(now_ns)
+		t1=$(now_ns)
 	fi
+	T_TOTAL=$(ms "$t0" "$t1")
 }
 all_running() {
 	local c
@@ -365,39 +386,43 @@ ckpt_raw() {
 
 # ---- 2. restore ------------------------------------------------------------------------------
 
-# restore_ours RUN: a new pod from the members of PODCK[RUN]; R[RUN.ours.*].
+# restore_ours RUN HOW: a new pod from the members of PODCK[RUN], run_pod's
+# HOW; R[RUN.ours.*] (one client) or R[RUN.oursc.*] (a client per call).
 restore_ours() {
-	local i=$1 uid=podbench-r$1-$$ c first
-	if run_pod "$RPOD" "$uid" restore; then
-		R[$i.ours.t]=$(ms "$T0" "$T1")
-		R[$i.ours.create]=$T_CREATE
-		R[$i.ours.start]=$T_START
-		R[$i.ours.ctdstart]=$(ctd_start_ms "${CID[@]}")
+	local i=$1 how=$2 k=ours uid=podbench-r$1$2-$$ c first
+	[ "$how" = one ] || k=oursc
+	if run_pod "$RPOD" "$uid" restore "$how"; then
+		R[$i.$k.t]=$T_TOTAL
+		R[$i.$k.create]=$T_CREATE
+		R[$i.$k.start]=$T_START
+		R[$i.$k.ctdstart]=$(ctd_start_ms "${CID[@]}")
 		# memhog counts on: its first number after the restore is not 0.
 		first=
 		for c in $CONTAINERS; do
 			kyb_wait 20 sh -c "grep -qE ' stdout F [0-9]+$' '$D/pods/$uid/logs/$c/0.log'"
 			first+="${first:+/}$(numbers "$uid" "$c" | head -n 1)"
 		done
-		R[$i.ours.first]=$first
+		R[$i.$k.first]=$first
 	else
-		R[$i.ours.t]=fail
-		log "restore of run $i through our shim failed: $RUN_ERR"
+		R[$i.$k.t]=fail
+		log "restore of run $i through our shim ($how) failed: $RUN_ERR"
 	fi
 	rm_pod "$POD_ID"
 }
 
-# fresh_pod RUN: the same pod with `sleep`, no restore; R[RUN.fresh.*].
+# fresh_pod RUN HOW: the same pod with `sleep`, no restore; R[RUN.fresh.*]
+# (one client) or R[RUN.freshc.*] (a client per call).
 fresh_pod() {
-	local i=$1 uid=podbench-f$1-$$
-	if run_pod "$RPOD" "$uid" sleep; then
-		R[$i.fresh.t]=$(ms "$T0" "$T1")
-		R[$i.fresh.create]=$T_CREATE
-		R[$i.fresh.start]=$T_START
-		R[$i.fresh.ctdstart]=$(ctd_start_ms "${CID[@]}")
+	local i=$1 how=$2 k=fresh uid=podbench-f$1$2-$$
+	[ "$how" = one ] || k=freshc
+	if run_pod "$RPOD" "$uid" sleep "$how"; then
+		R[$i.$k.t]=$T_TOTAL
+		R[$i.$k.create]=$T_CREATE
+		R[$i.$k.start]=$T_START
+		R[$i.$k.ctdstart]=$(ctd_start_ms "${CID[@]}")
 	else
-		R[$i.fresh.t]=fail
-		log "fresh pod of run $i failed: $RUN_ERR"
+		R[$i.$k.t]=fail
+		log "fresh pod of run $i ($how) failed: $RUN_ERR"
 	fi
 	rm_pod "$POD_ID"
 }
@@ -460,15 +485,21 @@ for ((i = 0; i <= RUNS; i++)); do # run 0: warm-up
 	log "run $i checkpoint: pod ${R[$i.pod.t]} ms (frozen $(usms "${R[$i.pod.frozen]}") ms)," \
 		"raw sum ${R[$i.raw.t]} ms, +sync ${R[$i.raw.ts]} ms"
 	if ((i % 2)); then
-		restore_ours "$i"
+		restore_ours "$i" one
 		restore_raw "$i"
+		restore_ours "$i" calls
+		fresh_pod "$i" one
+		fresh_pod "$i" calls
 	else
+		restore_ours "$i" calls
 		restore_raw "$i"
-		restore_ours "$i"
+		restore_ours "$i" one
+		fresh_pod "$i" calls
+		fresh_pod "$i" one
 	fi
-	fresh_pod "$i"
 	log "run $i restore: ours ${R[$i.ours.t]} ms (create ${R[$i.ours.create]:--}, start ${R[$i.ours.start]:--})," \
-		"raw sum ${R[$i.raw.rt]} ms, fresh pod ${R[$i.fresh.t]} ms; first numbers after restore ${R[$i.ours.first]:--}"
+		"a client per call ${R[$i.oursc.t]} ms, raw sum ${R[$i.raw.rt]} ms, fresh pod ${R[$i.fresh.t]} ms" \
+		"(a client per call ${R[$i.freshc.t]} ms); first numbers after restore ${R[$i.ours.first]:--} / ${R[$i.oursc.first]:--}"
 	"$CTL" delete "${PODCK[$i]}" >/dev/null 2>&1 || log "kybernatectl delete ${PODCK[$i]} failed"
 	rm -rf --one-file-system "$D/raw/$i"
 done
@@ -500,14 +531,17 @@ table_ckpt() {
 	echo "| 3 x raw \`runc checkpoint\`, unsynced, sum | $raw | | | | | |"
 }
 table_restore() {
-	local ours raw fresh oc fc
-	ours=$(med ours.t) raw=$(med raw.rt) fresh=$(med fresh.t) oc=$(med ours.ctdstart) fc=$(med fresh.ctdstart)
+	local ours oursc raw fresh freshc oc fc
+	ours=$(med ours.t) oursc=$(med oursc.t) raw=$(med raw.rt) fresh=$(med fresh.t) freshc=$(med freshc.t)
+	oc=$(med ours.ctdstart) fc=$(med fresh.ctdstart)
 	echo "| way | total [ms] | vs raw | CreateContainer, sum [ms] | StartContainer, sum [ms] | StartContainer inside containerd, sum [ms] |"
 	echo "|:---|---:|---:|---:|---:|---:|"
-	echo "| ours: new pod, 3 x create + start with \`RESTORE_FROM=<member>\` | $ours | $(ratio "$ours" "$raw") | $(med ours.create) | $(med ours.start) | $oc |"
+	echo "| ours: new pod, 3 x create + start with \`RESTORE_FROM=<member>\`, one client process | $ours | $(ratio "$ours" "$raw") | $(med ours.create) | $(med ours.start) | $oc |"
+	echo "| the same, a client process per CRI call (six) | $oursc | $(ratio "$oursc" "$raw") | $(med oursc.create) | $(med oursc.start) | $(med oursc.ctdstart) |"
 	echo "| 3 x raw \`runc restore -d\`, sum | $raw | 1.00x | | | |"
-	echo "| fresh pod (ours, \`sleep\`, no restore): 3 x create + start | $fresh | | $(med fresh.create) | $(med fresh.start) | $fc |"
-	echo "| ours minus the fresh pod | $(diff_ms "$ours" "$fresh") | $(ratio "$(diff_ms "$ours" "$fresh")" "$raw") | | | $(diff_ms "$oc" "$fc") ($(ratio "$(diff_ms "$oc" "$fc")" "$raw") of raw) |"
+	echo "| fresh pod (ours, \`sleep\`, no restore): 3 x create + start, one client process | $fresh | | $(med fresh.create) | $(med fresh.start) | $fc |"
+	echo "| the same, a client process per CRI call (six) | $freshc | | $(med freshc.create) | $(med freshc.start) | $(med freshc.ctdstart) |"
+	echo "| ours minus the fresh pod, one client process each | $(diff_ms "$ours" "$fresh") | $(ratio "$(diff_ms "$ours" "$fresh")" "$raw") | | | $(diff_ms "$oc" "$fc") ($(ratio "$(diff_ms "$oc" "$fc")" "$raw") of raw) |"
 }
 detail() {
 	echo "    checkpoint pod [ms]: $(all pod.t)"
@@ -515,14 +549,16 @@ detail() {
 	echo "    checkpoint raw sum [ms]: $(all raw.t)"
 	echo "    checkpoint raw sum + sync [ms]: $(all raw.ts)"
 	echo "    checkpoint CRIU freezing sum pod / raw [us]: $(all pod.freezing) / $(all raw.freezing)"
-	echo "    restore ours [ms]: $(all ours.t)"
-	echo "    restore ours create / start sums [ms]: $(all ours.create) / $(all ours.start)"
-	echo "    restore ours StartContainer inside containerd, sum [ms]: $(all ours.ctdstart)"
+	echo "    restore ours, one client [ms]: $(all ours.t)"
+	echo "    restore ours, one client, create / start sums [ms]: $(all ours.create) / $(all ours.start)"
+	echo "    restore ours, one client, StartContainer inside containerd, sum [ms]: $(all ours.ctdstart)"
+	echo "    restore ours, a client per call [ms]: $(all oursc.t)"
+	echo "    restore ours, a client per call, StartContainer inside containerd, sum [ms]: $(all oursc.ctdstart)"
 	echo "    restore raw sum [ms]: $(all raw.rt)"
-	echo "    fresh pod [ms]: $(all fresh.t)"
-	echo "    fresh pod StartContainer inside containerd, sum [ms]: $(all fresh.ctdstart)"
-	echo "    first numbers after restore (hog1/hog2/hog3): $(all ours.first)"
-	echo "    warm-up (run 0): pod ${R[0.pod.t]} ms, raw + sync ${R[0.raw.ts]} ms; restore ours ${R[0.ours.t]} ms, raw ${R[0.raw.rt]} ms, fresh ${R[0.fresh.t]} ms"
+	echo "    fresh pod, one client / a client per call [ms]: $(all fresh.t) / $(all freshc.t)"
+	echo "    fresh pod StartContainer inside containerd, sum, one client [ms]: $(all fresh.ctdstart)"
+	echo "    first numbers after restore (hog1/hog2/hog3), one client / a client per call: $(all ours.first) / $(all oursc.first)"
+	echo "    warm-up (run 0): pod ${R[0.pod.t]} ms, raw + sync ${R[0.raw.ts]} ms; restore ours ${R[0.ours.t]} ms (a client per call ${R[0.oursc.t]} ms), raw ${R[0.raw.rt]} ms, fresh ${R[0.fresh.t]} ms (${R[0.freshc.t]} ms)"
 }
 TAB1=$(table_ckpt)
 TAB2=$(table_restore)
@@ -555,17 +591,20 @@ three summed. "Pod frozen" is the pod checkpoint's \`frozen_usec\` (\`kybernatec
 \`freezing_time\`/\`frozen_time\` of the three dumps' \`stats-dump\`. Restore: a new pod
 (RunPodSandbox not timed) whose three containers are created and started in order with
 \`RESTORE_FROM=<member checkpoint id>\`, timed from the first CreateContainer to the last
-StartContainer's return with all three RUNNING; against three \`runc restore -d
---tcp-established\` of the raw images just taken (bundle: the original container's
-\`config.json\` with a plain rootfs directory holding the same files and a new cgroup; stdio on
-pipes), each timed until runc returns, summed. A fresh pod of the same three containers running
-\`sleep\` (no restore) shows what CRI create + start cost through containerd and our shim anyway:
-six cri-client calls, each a \`node\` process that loads gRPC and the CRI proto. "Inside
-containerd": from containerd's log, its own StartContainer lines for each container (request to
-"returns successfully"), summed: the restore as containerd and our shim do it, without the
-client's start-up; the difference to the fresh pod's is what the restore adds. \`sync\` before
-each measurement; checkpoints and images deleted after each run. Medians of $RUNS runs after one
-warm-up.
+StartContainer's return with all three RUNNING. Two ways, order alternating: all six calls
+from one cri-client process (\`cri-client.js createstart\`: connected before the clock starts,
+timed inside with \`process.hrtime\`), as kubelet, one long-lived client, makes them; and one
+cri-client process per call, timed by the script around them, each call paying a \`node\`
+start-up that loads gRPC and the CRI proto (a second restore of the same checkpoint). Against
+three \`runc restore -d --tcp-established\` of the raw images just taken (bundle: the original
+container's \`config.json\` with a plain rootfs directory holding the same files and a new
+cgroup; stdio on pipes), each timed until runc returns, summed. A fresh pod of the same three
+containers running \`sleep\` (no restore), both ways, shows what CRI create + start cost
+through containerd and our shim anyway. "Inside containerd": from containerd's log, its own
+StartContainer lines for each container (request to "returns successfully"), summed: the
+restore as containerd and our shim do it, without any client; the difference to the fresh
+pod's is what the restore adds. \`sync\` before each measurement; checkpoints and images
+deleted after each run. Medians of $RUNS runs after one warm-up.
 
 Command, exactly as run:
 

@@ -22,6 +22,21 @@
 //                                         "pod ID", then "NAME ID" per container
 //                                         as it is created (a failure: the step on
 //                                         stderr, exit 1); HANDLER may be ""
+//   createstart POD_ID POD.json CTR.json...
+//                                         CreateContainer and StartContainer of
+//                                         each in order in the existing sandbox,
+//                                         timed inside this one process as
+//                                         kubelet, a long-lived client, would
+//                                         see it; prints "NAME ID" per container
+//                                         as it is created, then "MS CREATE_MS
+//                                         START_MS": from the first
+//                                         CreateContainer request to the last
+//                                         StartContainer's return (later, should
+//                                         a ContainerStatus then not say all are
+//                                         RUNNING: until it does), and the sums
+//                                         of the two calls, in ms (hrtime). The
+//                                         connection is made (Version) before
+//                                         the clock starts.
 //   rmpod POD_ID                          StopPodSandbox, then RemovePodSandbox
 //   states ID...                          "ID STATE" per container
 //   ps [POD_ID]                           containers (JSON array)
@@ -239,6 +254,61 @@ async function main() {
 				throw e;
 			}
 		}
+		break;
+	}
+	case 'createstart': {
+		const podId = arg(1, 'POD_ID');
+		const pod = readJson(arg(2, 'POD.json'));
+		arg(3, 'CTR.json');
+		const ctrs = args.slice(3).map(readJson);
+		for (const ctr of ctrs) {
+			ctr.linux = ctr.linux || {};
+			ctr.linux.security_context = ctr.linux.security_context || {};
+			const no = (ctr.linux.security_context.namespace_options =
+				ctr.linux.security_context.namespace_options || {});
+			if (no.pid === undefined) no.pid = 'CONTAINER';
+		}
+		// A long-lived client is connected already: connect before timing.
+		await call(rt, 'Version', { version: 'v1' });
+		const ids = [];
+		let create = 0n;
+		let start = 0n;
+		const t0 = process.hrtime.bigint();
+		for (const ctr of ctrs) {
+			const name = (ctr.metadata && ctr.metadata.name) || '';
+			const a = process.hrtime.bigint();
+			const c = await call(rt, 'CreateContainer', { pod_sandbox_id: podId, config: ctr, sandbox_config: pod });
+			const b = process.hrtime.bigint();
+			process.stdout.write(`${name} ${c.container_id}\n`);
+			ids.push(c.container_id);
+			try {
+				await call(rt, 'StartContainer', { container_id: c.container_id });
+			} catch (e) {
+				e.message = `${name}: ${e.message}`;
+				throw e;
+			}
+			create += b - a;
+			start += process.hrtime.bigint() - b;
+		}
+		// Should CRI not say RUNNING yet, the time runs on until it does.
+		let t1 = process.hrtime.bigint();
+		const until = Date.now() + timeoutS * 1000;
+		for (let first = true; ; first = false) {
+			const st = [];
+			for (const id of ids)
+				st.push((await call(rt, 'ContainerStatus', { container_id: id, verbose: false })).status);
+			if (st.every((x) => x.state === 'CONTAINER_RUNNING')) {
+				if (!first) t1 = process.hrtime.bigint();
+				break;
+			}
+			if (Date.now() > until) {
+				const why = st.map((x) => `${x.metadata.name} ${x.state} ${x.reason} ${x.message}`).join('; ');
+				throw new Error(`not all RUNNING after ${timeoutS} s: ${why}`);
+			}
+			await new Promise((r) => setTimeout(r, 20));
+		}
+		const ms = (ns) => (Number(ns) / 1e6).toFixed(1);
+		process.stdout.write(`${ms(t1 - t0)} ${ms(create)} ${ms(start)}\n`);
 		break;
 	}
 	case 'rmpod':
