@@ -79,7 +79,7 @@ static int container_read(const char *runc_root, const char *id, CriContainer *r
         c.sandbox_id = annotation(ann, "io.kubernetes.cri.sandbox-id");
         c.sandbox_name = annotation(ann, "io.kubernetes.cri.sandbox-name");
         c.sandbox_namespace = annotation(ann, "io.kubernetes.cri.sandbox-namespace");
-        c.name = annotation(ann, "io.kubernetes.cri.container-name");
+        c.name = annotation(ann, CRI_CONTAINER_NAME_ANNOTATION);
         cJSON_Delete(o);
         c.id = strdup(id);
         if (stat(state_path, &st) >= 0)

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define CRI_CONTAINER_NAME_ANNOTATION "io.kubernetes.cri.container-name"
+
 typedef struct CriContainer {
         char *id;
         char *state;             /* runc's state.json */
@@ -16,7 +18,7 @@ typedef struct CriContainer {
         char *sandbox_id;        /* io.kubernetes.cri.sandbox-id */
         char *sandbox_name;      /* io.kubernetes.cri.sandbox-name (NULL if absent) */
         char *sandbox_namespace; /* io.kubernetes.cri.sandbox-namespace */
-        char *name;              /* io.kubernetes.cri.container-name */
+        char *name;              /* CRI_CONTAINER_NAME_ANNOTATION */
         char *cgroup;            /* cgroup_paths: the freezer's (v1) or the unified one (v2); NULL if none */
         int64_t created_ns;      /* when runc wrote its state */
         bool alive;              /* its init process runs */

@@ -7,12 +7,14 @@
 #include "cri-scan.h"
 #include "log.h"
 #include "netlock.h"
+#include "process.h"
 #include "spawn-child.h"
 
 #define NETLOCK_POLL_USEC (250 * USEC_PER_MSEC)
 #define NETLOCK_TAG_MAX 64
 
 struct NetLock {
+        NetLock *next; /* in shim->netlocks while watched */
         char *netns;
         char *comment; /* kybernate-restore:<tag> */
         char **members;
@@ -23,9 +25,21 @@ struct NetLock {
         uint64_t deadline;
 };
 
+/* Out of shim->netlocks: a later member's release starts its own watch. */
+static void netlock_unwatch(NetLock *l) {
+        for (NetLock **p = &l->shim->netlocks; *p; p = &(*p)->next)
+                if (*p == l) {
+                        *p = l->next;
+                        break;
+                }
+        l->next = NULL;
+}
+
 NetLock *netlock_free(NetLock *l) {
         if (!l)
                 return NULL;
+        if (l->shim)
+                netlock_unwatch(l);
         sd_event_source_disable_unref(l->timer);
         free(l->netns);
         free(l->comment);
@@ -107,23 +121,42 @@ static int netlock_drop(const void *arg) {
         return -EIO;
 }
 
+/* Whether member runs in the sandbox as a container of this shim (one shim
+ * serves a whole pod): in memory, no file read. */
+static bool runs_here(const NetLock *l, const char *member) {
+        for (const Container *c = l->shim->containers; c; c = c->next)
+                if (c->init && c->init->started && !c->init->exited &&
+                    streq_ptr(c->spec.sandbox_id, l->sandbox_id) &&
+                    streq_ptr(spec_annotation(&c->spec, CRI_CONTAINER_NAME_ANNOTATION), member))
+                        return true;
+        return false;
+}
+
 /* Whether every member runs in the sandbox; if not, *ret_missing (unless
- * NULL) names the first one that does not. */
+ * NULL) names the first one that does not. The shim's own containers first;
+ * only when one is not among them, every container under the runc root
+ * (cri-scan: a member served by another shim). */
 static bool members_running(const NetLock *l, const char **ret_missing) {
-        CriContainer *all = NULL;
-        size_t n = 0;
-        if (cri_scan(l->runc_root, &all, &n) < 0)
-                return false;
         const char *missing = NULL;
-        for (size_t i = 0; !missing && l->members && l->members[i]; i++) {
-                bool found = false;
-                for (size_t k = 0; !found && k < n; k++)
-                        found = all[k].alive && streq(all[k].sandbox_id, l->sandbox_id) &&
-                                streq_ptr(all[k].name, l->members[i]);
-                if (!found)
+        for (size_t i = 0; !missing && l->members && l->members[i]; i++)
+                if (!runs_here(l, l->members[i]))
                         missing = l->members[i];
+        if (missing) {
+                CriContainer *all = NULL;
+                size_t n = 0;
+                if (cri_scan(l->runc_root, &all, &n) < 0)
+                        return false;
+                missing = NULL;
+                for (size_t i = 0; !missing && l->members && l->members[i]; i++) {
+                        bool found = false;
+                        for (size_t k = 0; !found && k < n; k++)
+                                found = all[k].alive && streq(all[k].sandbox_id, l->sandbox_id) &&
+                                        streq_ptr(all[k].name, l->members[i]);
+                        if (!found)
+                                missing = l->members[i];
+                }
+                cri_containers_free(all, n);
         }
-        cri_containers_free(all, n);
         if (ret_missing)
                 *ret_missing = missing;
         return !missing;
@@ -153,6 +186,7 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
                             missing ? missing : "?", l->sandbox_id, (int)(NETLOCK_MAX_USEC / USEC_PER_SEC),
                             l->comment);
         l->timer = sd_event_source_disable_unref(l->timer);
+        netlock_unwatch(l);
         if (fork_call(l->shim->reaper, netlock_drop, l, on_dropped, l) < 0) {
                 log_error("Cannot release the loopback TCP hold %s in %s", l->comment, l->netns);
                 netlock_free(l);
@@ -163,6 +197,16 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
 void netlock_release_when_complete(Shim *s, NetLock *l) {
         uint64_t now;
         l->shim = s;
+        /* The pod's other members (this shim serves the whole pod) wait for
+         * the same hold: one watcher releases it, its deadline the latest. */
+        for (NetLock *w = s->netlocks; w; w = w->next)
+                if (streq(w->comment, l->comment) && streq(w->netns, l->netns) &&
+                    sd_event_now(s->event, CLOCK_MONOTONIC, &now) >= 0) {
+                        w->deadline = now + NETLOCK_MAX_USEC;
+                        l->shim = NULL;
+                        netlock_free(l);
+                        return;
+                }
         if (sd_event_now(s->event, CLOCK_MONOTONIC, &now) < 0 ||
             sd_event_add_time(s->event, &l->timer, CLOCK_MONOTONIC, now, 0, on_poll, l) < 0) {
                 log_error("Cannot watch the pod's containers: releasing %s now", l->comment);
@@ -171,4 +215,6 @@ void netlock_release_when_complete(Shim *s, NetLock *l) {
                 return;
         }
         l->deadline = now + NETLOCK_MAX_USEC;
+        l->next = s->netlocks;
+        s->netlocks = l;
 }

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "blocking.h"
+#include "cri-scan.h"
 #include "image-ref.h"
 #include "kyb-client.h"
 #include "log.h"
@@ -57,8 +58,8 @@ void restore_target_from_spec(const Spec *spec, const char *ns, const char *id,
         t->k8s_namespace = annotation_or_empty(spec, "io.kubernetes.cri.sandbox-namespace",
                                                "io.kubernetes.pod.namespace");
         t->k8s_pod = annotation_or_empty(spec, "io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name");
-        t->k8s_container = annotation_or_empty(spec, "io.kubernetes.cri.container-name",
-                                               "io.kubernetes.container.name");
+        t->k8s_container =
+                annotation_or_empty(spec, CRI_CONTAINER_NAME_ANNOTATION, "io.kubernetes.container.name");
         t->image_ref = annotation_or_empty(spec, "io.kubernetes.cri.image-name", NULL);
 }
 

@@ -25,6 +25,7 @@ typedef struct Shim {
         char *id;
         char *socket_path; /* our listening socket, removed at exit */
         Container *containers;
+        struct NetLock *netlocks; /* loopback holds watched until their pod's members run (netlock.h) */
         bool exiting;
         uint64_t exit_deadline_usec;
 } Shim;
