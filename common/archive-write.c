@@ -506,10 +506,6 @@ int archive_writer_finish(ArchiveWriter *w) {
         return 0;
 }
 
-int archive_write_checkpoint(const char *dir, int out_fd, uint64_t *ret_bytes) {
-        return archive_write_checkpoint_progress(dir, out_fd, NULL, NULL, ret_bytes);
-}
-
 /* The checkpoint directory open at dfd under prefix ("" for the top level),
  * with CRIU's stats-dump also beside checkpoint/ where checkpointctl reads it. */
 static int add_checkpoint(ArchiveWriter *w, int dfd, const char *prefix) {
@@ -528,9 +524,13 @@ static int add_checkpoint(ArchiveWriter *w, int dfd, const char *prefix) {
         return archive_writer_add_file(w, path, s);
 }
 
-static int write_checkpoints(const char *dir, const char *const *names, const char *const *dirs, size_t n,
-                             int out_fd, ArchiveProgressFunc fn, void *userdata, uint64_t *ret_bytes) {
-        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+int archive_write_source(const ArchiveSource *src, int out_fd, ArchiveProgressFunc fn, void *userdata,
+                         uint64_t *ret_bytes) {
+        const char *const *names = src->member_names, *const *dirs = src->member_dirs;
+        size_t n = src->n_members;
+        if (names && !dirs)
+                return -EINVAL;
+        _cleanup_close_ int dfd = open(src->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return negative_errno();
         _cleanup_(archive_writer_freep) ArchiveWriter *w = NULL;
@@ -568,25 +568,4 @@ static int write_checkpoints(const char *dir, const char *const *names, const ch
                 return r;
         *ret_bytes = archive_writer_bytes(w);
         return 0;
-}
-
-int archive_write_checkpoint_progress(const char *dir, int out_fd, ArchiveProgressFunc fn, void *userdata,
-                                      uint64_t *ret_bytes) {
-        return write_checkpoints(dir, NULL, NULL, 0, out_fd, fn, userdata, ret_bytes);
-}
-
-int archive_write_pod_checkpoint(const char *dir, const char *const *names, const char *const *dirs,
-                                 size_t n, int out_fd, ArchiveProgressFunc fn, void *userdata,
-                                 uint64_t *ret_bytes) {
-        if (!names || !dirs)
-                return -EINVAL;
-        return write_checkpoints(dir, names, dirs, n, out_fd, fn, userdata, ret_bytes);
-}
-
-int archive_write_source(const ArchiveSource *src, int out_fd, ArchiveProgressFunc fn, void *userdata,
-                         uint64_t *ret_bytes) {
-        if (src->member_names && !src->member_dirs)
-                return -EINVAL;
-        return write_checkpoints(src->path, src->member_names, src->member_dirs, src->n_members, out_fd, fn,
-                                 userdata, ret_bytes);
 }

@@ -152,22 +152,6 @@ uint64_t archive_writer_bytes(const ArchiveWriter *w);
 /* Calls fn (NULL: none) after each write. */
 void archive_writer_set_progress(ArchiveWriter *w, ArchiveProgressFunc fn, void *userdata);
 
-/* The whole checkpoint directory dir as one archive to out_fd, in the layout
- * Podman and CRI-O export (CRIU's stats-dump also at the top level, where
- * checkpointctl reads it): what `kybernatectl export` writes and a checkpoint
- * image's layer holds. The archive's size in *ret_bytes. */
-int archive_write_checkpoint(const char *dir, int out_fd, uint64_t *ret_bytes);
-/* The same, telling fn (NULL: none) the bytes written as it goes. */
-int archive_write_checkpoint_progress(const char *dir, int out_fd, ArchiveProgressFunc fn, void *userdata,
-                                      uint64_t *ret_bytes);
-/* A pod checkpoint as one archive: the files of the pod's own directory dir
- * (pod.json, kybernate.json) at the top, and each member's checkpoint
- * directory dirs[i], in the layout above, under members/<names[i]>/ (a
- * container name: no '/', not starting with '.', else -EINVAL). */
-#define ARCHIVE_POD_MEMBERS_DIR "members"
-int archive_write_pod_checkpoint(const char *dir, const char *const *names, const char *const *dirs,
-                                 size_t n, int out_fd, ArchiveProgressFunc fn, void *userdata,
-                                 uint64_t *ret_bytes);
 /* What an export archive or a checkpoint image's layer holds: one
  * checkpoint's directory, or a pod checkpoint's (path its own directory,
  * member_names and member_dirs its members'). */
@@ -177,7 +161,17 @@ typedef struct ArchiveSource {
         const char *const *member_dirs;
         size_t n_members;
 } ArchiveSource;
-/* archive_write_checkpoint_progress() or archive_write_pod_checkpoint(), as src says. */
+/* src as one archive to out_fd, telling fn (NULL: none) the bytes written as
+ * it goes; the archive's size in *ret_bytes. What `kybernatectl export`
+ * writes and a checkpoint image's layer holds.
+ *
+ * One checkpoint: its whole directory, in the layout Podman and CRI-O export
+ * (CRIU's stats-dump also at the top level, where checkpointctl reads it).
+ * A pod: the files of the pod's own directory (pod.json, kybernate.json) at
+ * the top, and each member's checkpoint directory member_dirs[i], in the
+ * layout above, under members/<member_names[i]>/ (a container name: no '/',
+ * not starting with '.', else -EINVAL). */
+#define ARCHIVE_POD_MEMBERS_DIR "members"
 int archive_write_source(const ArchiveSource *src, int out_fd, ArchiveProgressFunc fn, void *userdata,
                          uint64_t *ret_bytes);
 /* Limits the file data archive_writer_add_entry() stores (holes not counted)

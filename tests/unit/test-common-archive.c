@@ -135,7 +135,8 @@ TEST(pod_checkpoint_layout) {
         const char *names[] = {"web", "sidecar"}, *dirs[] = {a, b};
         _cleanup_close_ int out = memfd();
         uint64_t bytes = 0;
-        ASSERT_OK(archive_write_pod_checkpoint(pod, names, dirs, 2, out, NULL, NULL, &bytes));
+        ArchiveSource src = {.path = pod, .member_names = names, .member_dirs = dirs, .n_members = 2};
+        ASSERT_OK(archive_write_source(&src, out, NULL, NULL, &bytes));
         ASSERT_TRUE(bytes > 0 && bytes % 512 == 0);
         ASSERT_OK(lseek(out, 0, SEEK_SET));
         _cleanup_close_ int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -152,8 +153,11 @@ TEST(pod_checkpoint_layout) {
 
         const char *bad[] = {"../x"}, *dot[] = {".hidden"};
         _cleanup_close_ int out2 = memfd();
-        ASSERT_ERROR(archive_write_pod_checkpoint(pod, bad, dirs, 1, out2, NULL, NULL, &bytes), EINVAL);
-        ASSERT_ERROR(archive_write_pod_checkpoint(pod, dot, dirs, 1, out2, NULL, NULL, &bytes), EINVAL);
+        src.n_members = 1;
+        src.member_names = bad;
+        ASSERT_ERROR(archive_write_source(&src, out2, NULL, NULL, &bytes), EINVAL);
+        src.member_names = dot;
+        ASSERT_ERROR(archive_write_source(&src, out2, NULL, NULL, &bytes), EINVAL);
 }
 
 static bool have_tar(void) {
@@ -430,7 +434,7 @@ TEST(progress_counts_archive_bytes) {
         _cleanup_close_ int out = memfd();
         Seen w = {};
         uint64_t bytes = 0;
-        ASSERT_OK(archive_write_checkpoint_progress(dir, out, seen_bytes, &w, &bytes));
+        ASSERT_OK(archive_write_source(&(ArchiveSource){.path = dir}, out, seen_bytes, &w, &bytes));
         ASSERT_TRUE(w.calls > 1);
         ASSERT_FALSE(w.decreased);
         ASSERT_EQ(w.last, bytes);
