@@ -122,7 +122,8 @@ bool checkpoint_sample_incompressible(const uint8_t *buf, size_t n) {
 #define SAMPLE_CHUNKS 64u
 #define SAMPLE_FILES 64u
 
-OciCompression checkpoint_image_compression(const char *dir) {
+OciCompression checkpoint_image_compression(const ArchiveSource *src) {
+        const char *dir = src->n_members > 0 ? src->member_dirs[0] : src->path;
         _cleanup_free_ char *images = strdup_printf("%s/checkpoint", dir);
         _cleanup_close_ int dfd =
                 images ? open(images, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -EBADF;

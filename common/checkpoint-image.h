@@ -25,13 +25,14 @@ int checkpoint_image_write(const Kybernate__V1__CheckpointInfo *info, const Arch
                            const char *layout, char ret_digest[static OCI_DIGEST_MAX],
                            ArchiveProgressFunc progress, void *progress_userdata, uint64_t *ret_bytes);
 
-/* The layer compression a push uses unless told: zstd, or none when the
- * checkpoint's memory pages (checkpoint/pages-*.img below dir) look
+/* The layer compression a push of src uses unless told: zstd, or none when
+ * the checkpoint's memory pages (checkpoint/pages-*.img below its directory;
+ * a pod's: below its first member's, its memory being its members') look
  * incompressible: a 1 MiB sample spread over them has its bytes as evenly
  * spread as random data's (a chi-square test of the byte counts). For such
  * memory zstd and gzip win nothing back and the push and pull are slower
  * (docs/BENCHMARKS.md, "Across nodes"). */
-OciCompression checkpoint_image_compression(const char *dir);
+OciCompression checkpoint_image_compression(const ArchiveSource *src);
 /* The test behind it: a sample of n bytes whose byte counts are even
  * (sum of (count - n/256)^2 / (n/256) below n/16). */
 bool checkpoint_sample_incompressible(const uint8_t *buf, size_t n);

@@ -144,10 +144,8 @@ static int verb_push(Ctl *ctl, const CtlVerb *verb, int argc, char **argv) {
                        ex.src.member_names ? "pod " : "", info->id);
         char local[OCI_DIGEST_MAX];
         uint64_t bytes = 0;
-        /* A pod's memory is its members': the first one's tells. */
         if (!o.compression)
-                ro.compression = checkpoint_image_compression(ex.src.n_members > 0 ? ex.src.member_dirs[0]
-                                                                                   : info->path);
+                ro.compression = checkpoint_image_compression(&ex.src);
         int r = checkpoint_image_write(info, &ex.src, work.layout, local, on_archive_written, &pr, &bytes);
         if (r < 0) {
                 progress_fail(&pr);

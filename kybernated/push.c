@@ -140,7 +140,7 @@ static void push_child(void *userdata, int result_fd) {
         }
         RegistryOptions ro;
         config_registry_options(p->manager->config, &ro);
-        ro.compression = checkpoint_image_compression(src.n_members > 0 ? src.member_dirs[0] : p->dir);
+        ro.compression = checkpoint_image_compression(&src);
         char digest[IMAGE_DIGEST_LEN + 1];
         _cleanup_free_ char *err = NULL;
         r = registry_push(&ro, p->layout, p->image, digest, &err);

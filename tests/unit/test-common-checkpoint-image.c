@@ -53,16 +53,22 @@ TEST(choice_per_checkpoint) {
         _cleanup_free_ char *images = strdup_printf("%s/checkpoint", d);
         ASSERT_TRUE(mkdir(images, 0700) == 0);
         /* No pages at all: the default. */
-        ASSERT_EQ((int)checkpoint_image_compression(d), (int)OCI_COMPRESSION_ZSTD);
+        ASSERT_EQ((int)checkpoint_image_compression(&(ArchiveSource){.path = d}), (int)OCI_COMPRESSION_ZSTD);
         write_pages(d, "pages-1.img", true, 4 << 20);
-        ASSERT_EQ((int)checkpoint_image_compression(d), (int)OCI_COMPRESSION_NONE);
+        ASSERT_EQ((int)checkpoint_image_compression(&(ArchiveSource){.path = d}), (int)OCI_COMPRESSION_NONE);
         /* Most of the memory compresses: zstd again. */
         write_pages(d, "pages-2.img", false, 12 << 20);
-        ASSERT_EQ((int)checkpoint_image_compression(d), (int)OCI_COMPRESSION_ZSTD);
+        ASSERT_EQ((int)checkpoint_image_compression(&(ArchiveSource){.path = d}), (int)OCI_COMPRESSION_ZSTD);
         /* Other images do not count. */
         write_pages(d, "pages-2.img", true, 12 << 20);
         write_pages(d, "core-1.img", false, 1 << 20);
-        ASSERT_EQ((int)checkpoint_image_compression(d), (int)OCI_COMPRESSION_NONE);
+        ASSERT_EQ((int)checkpoint_image_compression(&(ArchiveSource){.path = d}), (int)OCI_COMPRESSION_NONE);
+        /* A pod: its own directory has no pages, its first member's tell. */
+        const char *names[] = {"web"}, *dirs[] = {d};
+        ArchiveSource pod = {
+                .path = "/nonexistent", .member_names = names, .member_dirs = dirs, .n_members = 1};
+        ASSERT_EQ((int)checkpoint_image_compression(&pod), (int)OCI_COMPRESSION_NONE);
         /* No checkpoint/ directory: the default. */
-        ASSERT_EQ((int)checkpoint_image_compression("/nonexistent"), (int)OCI_COMPRESSION_ZSTD);
+        ASSERT_EQ((int)checkpoint_image_compression(&(ArchiveSource){.path = "/nonexistent"}),
+                  (int)OCI_COMPRESSION_ZSTD);
 }
