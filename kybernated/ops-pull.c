@@ -411,20 +411,17 @@ static void pull_adopt(PullOp *op) {
         Manager *m = op->manager;
         const char *sd = op->staging;
         RestoreIdentity t = pull_target(op);
-        struct stat st;
 
-        _cleanup_free_ char *pod_json = strdup_printf("%s/" POD_JSON_FILE, sd);
-        if (pod_json && lstat(pod_json, &st) >= 0) {
-                pull_adopt_pod(op);
-                return;
-        }
-
-        _cleanup_free_ char *inventory = strdup_printf("%s/checkpoint/inventory.img", sd);
-        if (!inventory) {
+        int r = staging_kind(sd);
+        if (r == -ENOMEM) {
                 pull_fail(op, ENOMEM, "out of memory");
                 return;
         }
-        if (lstat(inventory, &st) < 0 || !S_ISREG(st.st_mode)) {
+        if (r == STAGING_POD) {
+                pull_adopt_pod(op);
+                return;
+        }
+        if (r < 0) {
                 pull_fail(op, EMEDIUMTYPE,
                           "refusing %s: its layer holds no CRIU images (checkpoint/inventory.img missing)",
                           op->pinned);
@@ -435,7 +432,7 @@ static void pull_adopt(PullOp *op) {
         CatalogEntry *e = &op->entry;
         *e = (CatalogEntry){
                 .state = CHECKPOINT_PENDING, .created_ns = now_realtime_ns(), .durable = m->config->durable};
-        int r = staging_identity(sd, e);
+        r = staging_identity(sd, e);
         if (r < 0) {
                 pull_fail(op, r, "refusing %s: kybernate.json in its layer is invalid: %s", op->pinned,
                           strerror(-r));

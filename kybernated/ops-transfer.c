@@ -106,6 +106,19 @@ static void import_done(int r, uint64_t size, const char *checksum, void *userda
         import_op_free(op);
 }
 
+int staging_kind(const char *sd) {
+        struct stat st;
+        _cleanup_free_ char *pod = strdup_printf("%s/" POD_JSON_FILE, sd),
+                            *inventory = strdup_printf("%s/checkpoint/inventory.img", sd);
+        if (!pod || !inventory)
+                return -ENOMEM;
+        if (lstat(pod, &st) >= 0)
+                return STAGING_POD;
+        if (lstat(inventory, &st) >= 0 && S_ISREG(st.st_mode))
+                return STAGING_CHECKPOINT;
+        return -EMEDIUMTYPE;
+}
+
 int staging_identity(const char *sd, CatalogEntry *e) {
         int r = metadata_read_kybernate_json(sd, e);
         if (r < 0 && r != -ENOENT)
@@ -533,8 +546,12 @@ void op_import(Connection *c, const Kybernate__V1__ImportRequest *req) {
                                       NAME_MAX_LEN);
                 return;
         }
-        _cleanup_free_ char *pod_json = strdup_printf("%s/" POD_JSON_FILE, sd);
-        if (pod_json && lstat(pod_json, &st) >= 0) {
+        r = staging_kind(sd);
+        if (r == -ENOMEM) {
+                connection_send_error(c, ENOMEM, "out of memory");
+                return;
+        }
+        if (r == STAGING_POD) {
                 if (req->override) {
                         connection_send_error(c, EINVAL,
                                               "an override is not taken for a pod checkpoint's archive");
@@ -545,12 +562,7 @@ void op_import(Connection *c, const Kybernate__V1__ImportRequest *req) {
                 pod_import(m, c, sd, &p, import_pod_done, NULL);
                 return;
         }
-        _cleanup_free_ char *inventory = NULL;
-        if (asprintf(&inventory, "%s/checkpoint/inventory.img", sd) < 0) {
-                connection_send_error(c, ENOMEM, "out of memory");
-                return;
-        }
-        if (lstat(inventory, &st) < 0 || !S_ISREG(st.st_mode)) {
+        if (r < 0) {
                 connection_send_error(c, EINVAL,
                                       "%s holds no CRIU images (checkpoint/inventory.img missing)", sd);
                 return;

@@ -98,6 +98,10 @@ bool member_of_pod(Manager *m, const CatalogEntry *e);
  * on failure no row is left and sd stays where it was. */
 #define CRI_CONTAINERD_NAMESPACE "k8s.io"
 int staging_identity(const char *sd, CatalogEntry *e);
+/* What sd holds: a pod checkpoint's archive (pod.json at the top), one
+ * checkpoint (checkpoint/inventory.img a regular file), else -EMEDIUMTYPE. */
+enum { STAGING_CHECKPOINT, STAGING_POD };
+int staging_kind(const char *sd);
 int staging_adopt(Manager *m, const char *sd, CatalogEntry *e, char **ret_dir);
 
 /* ops-transfer.c, for import and pull: the pod checkpoint archive unpacked
