@@ -132,31 +132,34 @@ static bool runs_here(const NetLock *l, const char *member) {
         return false;
 }
 
+/* Whether member runs in the sandbox among the containers under the runc
+ * root (a member served by another shim). */
+static bool runs_under_root(const NetLock *l, const CriContainer *all, size_t n, const char *member) {
+        for (size_t k = 0; k < n; k++)
+                if (all[k].alive && streq(all[k].sandbox_id, l->sandbox_id) &&
+                    streq_ptr(all[k].name, member))
+                        return true;
+        return false;
+}
+
 /* Whether every member runs in the sandbox; if not, *ret_missing (unless
  * NULL) names the first one that does not. The shim's own containers first;
- * only when one is not among them, every container under the runc root
- * (cri-scan: a member served by another shim). */
+ * the runc root is scanned (cri-scan) only for a member not among them. */
 static bool members_running(const NetLock *l, const char **ret_missing) {
+        CriContainer *all = NULL;
+        size_t n = 0;
+        bool scanned = false;
         const char *missing = NULL;
-        for (size_t i = 0; !missing && l->members && l->members[i]; i++)
-                if (!runs_here(l, l->members[i]))
-                        missing = l->members[i];
-        if (missing) {
-                CriContainer *all = NULL;
-                size_t n = 0;
-                if (cri_scan(l->runc_root, &all, &n) < 0)
+        for (size_t i = 0; !missing && l->members && l->members[i]; i++) {
+                if (runs_here(l, l->members[i]))
+                        continue;
+                if (!scanned && cri_scan(l->runc_root, &all, &n) < 0)
                         return false;
-                missing = NULL;
-                for (size_t i = 0; !missing && l->members && l->members[i]; i++) {
-                        bool found = false;
-                        for (size_t k = 0; !found && k < n; k++)
-                                found = all[k].alive && streq(all[k].sandbox_id, l->sandbox_id) &&
-                                        streq_ptr(all[k].name, l->members[i]);
-                        if (!found)
-                                missing = l->members[i];
-                }
-                cri_containers_free(all, n);
+                scanned = true;
+                if (!runs_under_root(l, all, n, l->members[i]))
+                        missing = l->members[i];
         }
+        cri_containers_free(all, n);
         if (ret_missing)
                 *ret_missing = missing;
         return !missing;
@@ -197,18 +200,16 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
 void netlock_release_when_complete(Shim *s, NetLock *l) {
         uint64_t now;
         l->shim = s;
+        int r = sd_event_now(s->event, CLOCK_MONOTONIC, &now);
         /* The pod's other members (this shim serves the whole pod) wait for
          * the same hold: one watcher releases it, its deadline the latest. */
-        for (NetLock *w = s->netlocks; w; w = w->next)
-                if (streq(w->comment, l->comment) && streq(w->netns, l->netns) &&
-                    sd_event_now(s->event, CLOCK_MONOTONIC, &now) >= 0) {
+        for (NetLock *w = s->netlocks; r >= 0 && w; w = w->next)
+                if (streq(w->comment, l->comment) && streq(w->netns, l->netns)) {
                         w->deadline = now + NETLOCK_MAX_USEC;
-                        l->shim = NULL;
                         netlock_free(l);
                         return;
                 }
-        if (sd_event_now(s->event, CLOCK_MONOTONIC, &now) < 0 ||
-            sd_event_add_time(s->event, &l->timer, CLOCK_MONOTONIC, now, 0, on_poll, l) < 0) {
+        if (r < 0 || sd_event_add_time(s->event, &l->timer, CLOCK_MONOTONIC, now, 0, on_poll, l) < 0) {
                 log_error("Cannot watch the pod's containers: releasing %s now", l->comment);
                 if (fork_call(s->reaper, netlock_drop, l, on_dropped, l) < 0)
                         netlock_free(l);
