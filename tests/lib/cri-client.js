@@ -161,6 +161,16 @@ function readJson(file) {
 	}
 }
 
+// A container config as kubelet sends it: a PID namespace of its own
+// unless the config says otherwise.
+function ctrConfig(ctr) {
+	ctr.linux = ctr.linux || {};
+	ctr.linux.security_context = ctr.linux.security_context || {};
+	const no = (ctr.linux.security_context.namespace_options = ctr.linux.security_context.namespace_options || {});
+	if (no.pid === undefined) no.pid = 'CONTAINER';
+	return ctr;
+}
+
 function arg(i, what) {
 	if (args.length <= i) die(`${args[0]}: missing ${what}`, 2);
 	return args[i];
@@ -201,11 +211,7 @@ async function main() {
 		const podId = arg(1, 'POD_ID');
 		const ctr = readJson(arg(2, 'CTR.json'));
 		const pod = readJson(arg(3, 'POD.json'));
-		ctr.linux = ctr.linux || {};
-		ctr.linux.security_context = ctr.linux.security_context || {};
-		const no = (ctr.linux.security_context.namespace_options =
-			ctr.linux.security_context.namespace_options || {});
-		if (no.pid === undefined) no.pid = 'CONTAINER';
+		ctrConfig(ctr);
 		const res = await call(rt, 'CreateContainer', {
 			pod_sandbox_id: podId,
 			config: ctr,
@@ -239,11 +245,7 @@ async function main() {
 		const podId = res.pod_sandbox_id;
 		process.stdout.write(`pod ${podId}\n`);
 		for (const ctr of ctrs) {
-			ctr.linux = ctr.linux || {};
-			ctr.linux.security_context = ctr.linux.security_context || {};
-			const no = (ctr.linux.security_context.namespace_options =
-				ctr.linux.security_context.namespace_options || {});
-			if (no.pid === undefined) no.pid = 'CONTAINER';
+			ctrConfig(ctr);
 			const name = (ctr.metadata && ctr.metadata.name) || '';
 			const c = await call(rt, 'CreateContainer', { pod_sandbox_id: podId, config: ctr, sandbox_config: pod });
 			process.stdout.write(`${name} ${c.container_id}\n`);
@@ -260,14 +262,7 @@ async function main() {
 		const podId = arg(1, 'POD_ID');
 		const pod = readJson(arg(2, 'POD.json'));
 		arg(3, 'CTR.json');
-		const ctrs = args.slice(3).map(readJson);
-		for (const ctr of ctrs) {
-			ctr.linux = ctr.linux || {};
-			ctr.linux.security_context = ctr.linux.security_context || {};
-			const no = (ctr.linux.security_context.namespace_options =
-				ctr.linux.security_context.namespace_options || {});
-			if (no.pid === undefined) no.pid = 'CONTAINER';
-		}
+		const ctrs = args.slice(3).map((f) => ctrConfig(readJson(f)));
 		// A long-lived client is connected already: connect before timing.
 		await call(rt, 'Version', { version: 'v1' });
 		const ids = [];
