@@ -291,6 +291,13 @@ static int force_delete(const char *ns, const char *id, const char *bundle, cons
                                 "Detached %d mount(s) an interrupted restore left below the directories of %s",
                                 r, id);
                 r = runc_run_sync(&runc, args);
+                if (r != 0 && runc.log_path && access(bundle, F_OK) < 0) {
+                        /* containerd removed the bundle meanwhile (a 2.x pod's
+                         * container): runc could not open its log there. */
+                        free(runc.log_path);
+                        runc.log_path = NULL;
+                        r = runc_run_sync(&runc, args);
+                }
                 if (r != 0)
                         log_debug("runc delete --force %s: %d", id, r);
         }
