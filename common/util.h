@@ -100,6 +100,8 @@ int greedy_realloc(void **p, size_t *alloc, size_t need, size_t size, size_t min
         greedy_realloc((void **)&(p), &(alloc), (need), sizeof(*(p)), (min))
 /* The number of strings of a NULL-terminated list (NULL: 0). */
 size_t strv_length(char *const *l);
+/* Whether the NULL-terminated list l (NULL: empty) holds s. */
+bool strv_contains(char *const *l, const char *s);
 /* Appends a copy of s to the NULL-terminated list *l (NULL: empty). */
 int strv_push_dup(char ***l, const char *s);
 /* NOLINTNEXTLINE(bugprone-macro-parentheses): s names the loop variable */

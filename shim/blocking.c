@@ -47,7 +47,7 @@ static int copy_fd(int in, int out) {
         }
 }
 
-int copy_dir_files(const char *src, const char *dst) {
+int copy_dir_files(const char *src, const char *dst, char *const *only) {
         _cleanup_close_ int sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         _cleanup_close_ int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (sfd < 0 || dfd < 0)
@@ -57,7 +57,7 @@ int copy_dir_files(const char *src, const char *dst) {
         if (r < 0)
                 return r;
         for (struct dirent *de; r >= 0 && (de = readdir(d));) {
-                if (de->d_type != DT_REG)
+                if (de->d_type != DT_REG || (only && !strv_contains(only, de->d_name)))
                         continue;
                 /* containerd only reads the images (it tars them into its content store), so
                  * on the same filesystem a hard link is enough and costs nothing at 1 GiB. */
@@ -83,8 +83,9 @@ int keep_criu_log(const char *work, const char *name, const char *id, char **ret
         _cleanup_free_ char *src = NULL, *dst = NULL;
         char stamp[32];
 
-        if (mkdir_p(CRIU_LOG_DIR, 0700) < 0)
-                return negative_errno();
+        int r = mkdir_p(CRIU_LOG_DIR, 0700);
+        if (r < 0)
+                return r;
         snprintf(stamp, sizeof(stamp), "%lld", (long long)(now_realtime_ns() / (int64_t)NSEC_PER_SEC));
         if (asprintf(&src, "%s/%s", work, name) < 0 ||
             asprintf(&dst, CRIU_LOG_DIR "/%s-%s-%s", id, stamp, name) < 0)
@@ -95,7 +96,7 @@ int keep_criu_log(const char *work, const char *name, const char *id, char **ret
         _cleanup_close_ int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (out < 0)
                 return negative_errno();
-        int r = copy_fd(in, out);
+        r = copy_fd(in, out);
         if (r < 0)
                 return r;
         *ret_path = TAKE_PTR(dst);

@@ -13,9 +13,10 @@
 int fork_call(Reaper *reaper, int (*fn)(const void *arg), const void *arg, ReaperExitFn cb, void *userdata);
 
 /* Hard-links (or, across filesystems, copies) the regular files of directory
- * src into the existing directory dst (CRIU's image directory is flat). Never
- * follows symlinks. Blocking. */
-int copy_dir_files(const char *src, const char *dst);
+ * src into the existing directory dst (CRIU's image directory is flat): all of
+ * them, or those named in the NULL-terminated only. Never follows symlinks.
+ * Blocking. */
+int copy_dir_files(const char *src, const char *dst, char *const *only);
 
 /* Copies <work>/<name> to CRIU_LOG_DIR/<id>-<name> so it outlives the bundle;
  * returns the new path. */

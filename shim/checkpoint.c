@@ -73,9 +73,20 @@ static void checkpoint_done(Op *op) {
         op_free(op);
 }
 
+/* CRIU's log and statistics, which runc's CRIU writes into containerd's work path (it
+ * gives one to runc's runtime type only): kubelet's archive carries them at its top. */
+static char *const work_files[] = {(char *)"dump.log", (char *)"stats-dump", NULL};
+
 static int copy_images(const void *arg) {
         const Op *op = arg;
-        return copy_dir_files(op->src, op->dst);
+        _cleanup_free_ char *images = NULL;
+        if (asprintf(&images, "%s/checkpoint", op->images) < 0)
+                return -ENOMEM;
+        int r = copy_dir_files(images, op->path, NULL);
+        if (r < 0 || !op->work)
+                return r;
+        r = mkdir_p(op->work, 0700); /* as runc makes it for CRIU */
+        return r < 0 ? r : copy_dir_files(op->images, op->work, work_files);
 }
 
 static void on_images_copied(pid_t pid, int status, int64_t at, void *userdata) {
@@ -112,12 +123,8 @@ static void on_daemon_checkpoint(int r, const Kybernate__V1__Response *resp, voi
         if (isempty(op->path)) /* a caller that wants the catalog entry only */
                 return checkpoint_done(op);
         /* containerd's own flow stores what it finds in path in its content store. */
-        if (asprintf(&op->images, "%s/checkpoint", info->path) < 0) {
-                op->images = NULL;
+        if (!(op->images = strdup(info->path)))
                 goto oom;
-        }
-        op->src = op->images;
-        op->dst = op->path;
         r = fork_call(op->shim->reaper, copy_images, op, on_images_copied, op);
         if (r >= 0)
                 return;
@@ -145,8 +152,7 @@ static int checkpoint_with_runc(Container *c, Op *op, const CheckpointOpts *o) {
         _cleanup_free_ char **args = NULL;
         Argv a = {};
 
-        if ((o->work_path ? !(op->work = strdup(o->work_path))
-                          : asprintf(&op->work, "%s/work/criu-work", c->bundle) < 0)) {
+        if (!op->work && asprintf(&op->work, "%s/work/criu-work", c->bundle) < 0) {
                 op->work = NULL;
                 op_free(op);
                 return -ENOMEM;
@@ -197,6 +203,7 @@ int method_checkpoint(TtrpcCall *call, const ProtobufCMessage *msg, void *userda
                 checkpoint_options_done(&o);
                 return -ENOMEM;
         }
+        op->work = TAKE_PTR(o.work_path);
 
         Kybernate__V1__CheckpointOptions ko = KYBERNATE__V1__CHECKPOINT_OPTIONS__INIT;
         ko.has_leave_running = ko.has_tcp_established = ko.has_ext_unix_sk = true;

@@ -81,9 +81,9 @@ typedef struct Op {
         /* Checkpoint: where containerd wants the images, and what to report. */
         char *path;
         char *checkpoint_id;
-        char *images;
-        const char *src, *dst; /* for a child that copies or applies files */
-        char *work;            /* CRIU's work directory, for its log */
+        char *images;          /* the checkpoint's directory in kybernated's store */
+        const char *src, *dst; /* for a child that applies files */
+        char *work;            /* CRIU's work directory, for its log (containerd's, when it gives one) */
         /* Restore: what Create does once the checkpoint is resolved and applied. */
         void (*restore_ready)(struct Op *op, Container *c);
 } Op;

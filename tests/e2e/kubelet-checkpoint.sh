@@ -148,7 +148,12 @@ N=kybkc21-$$
 kyb_registry_start
 kyb_registry_plain_start
 kyb_daemon_start "$KYB_TMP/store-a" "$KYB_TEST-store-a"
-KYB_CTD_NS=k8s.io ctd_start "$N" 2.1
+# A second handler names our shim under runc's runtime type (README): containerd
+# then sends it runc's checkpoint options, with CRIU's work path.
+KYB_CTD_NS=k8s.io KYB_CTD_EXTRA_CONFIG="
+[$(ctd_cri_runtimes 2.1).kybernate-runc]
+  runtime_type = \"io.containerd.runc.v2\"
+  runtime_path = \"$BUILD/containerd-shim-kybernate-v1\"" ctd_start "$N" 2.1
 kyb_image_import k8s.io
 
 # The base image: the busybox test image in the plain registry, pulled
@@ -250,6 +255,35 @@ if run_pod exiting "$uid" "$KYB_TMP/$uid.ctr.json" && cri start "$CTR_ID" >/dev/
 else
 	fail "$T the exiting pod runs" "pod '$POD_ID' container '$CTR_ID'"
 fi
+
+# ---- our shim under runc's runtime type -------------------------------------------------------
+# containerd 2.1 gives CRIU's work path (its archive directory) to runc's type
+# only; there runc's CRIU writes dump.log and stats-dump, which kubelet's
+# archive carries at its top (checkpointctl inspect --stats reads them there).
+uid=kybkc-rt-$$
+ctr_json >"$KYB_TMP/$uid.ctr.json"
+if run_pod counter-rt "$uid" "$KYB_TMP/$uid.ctr.json" kybernate-runc && cri start "$CTR_ID" >/dev/null; then
+	pass "$T a pod of handler kybernate-runc (runc's type, our shim) runs"
+	kyb_wait_eval 20 '[ -n "$(numbers "$LOGDIR/main/0.log")" ]' || true
+	if RT_ARCHIVE=$(kubelet_ckpt counter-rt "$CTR_ID" 2>"$KYB_TMP/ckpt-rt.err"); then
+		pass "$T kubelet's checkpoint through handler kybernate-runc"
+		names=$(tar -tf "$RT_ARCHIVE" 2>/dev/null)
+		expect_match "$T its archive has CRIU's stats-dump and dump.log at the top, as with runc" \
+			"^dump.log stats-dump\$" "$(grep -xE 'dump.log|stats-dump' <<<"$names" | sort | tr '\n' ' ' | sed 's/ $//')"
+		expect_contains "$T its archive has the images under checkpoint/" "$names" "checkpoint/pages-1.img"
+		out=$(checkpointctl inspect --stats "$RT_ARCHIVE" 2>&1)
+		expect_contains "$T checkpointctl inspect --stats reads its stats-dump" "$out" "Pages scanned"
+		expect_eq "$T kybernatectl list: the checkpoint is in the catalog, ready" "ready $NS counter-rt main" \
+			"$("$CTL" list --json | jq -r '[.[] | select((.k8s_pod // .k8sPod) == "counter-rt")][0] | [.state,
+				(.k8s_namespace // .k8sNamespace), (.k8s_pod // .k8sPod), (.k8s_container // .k8sContainer)] | join(" ")')"
+		expect_eq "$T the container keeps running" CONTAINER_RUNNING "$(ctr_state "$CTR_ID")"
+	else
+		fail "$T kubelet's checkpoint through handler kybernate-runc" "$(cat "$KYB_TMP/ckpt-rt.err")"
+	fi
+else
+	fail "$T a pod of handler kybernate-runc (runc's type, our shim) runs" "pod '$POD_ID' container '$CTR_ID'"
+fi
+[ -z "$POD_ID" ] || expect_ok "$T the kybernate-runc pod stops and is removed" rm_pod "$POD_ID"
 
 # ---- RESTORE_FROM=<ns>/<pod>/<container> ------------------------------------------------------
 expect_ok "$T the counter pod stops and is removed" rm_pod "$SRC_POD"

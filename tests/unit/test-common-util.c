@@ -119,6 +119,7 @@ TEST(greedy_realloc_doubles_and_keeps) {
         ASSERT_OK(strv_push_dup(&l, "a"));
         ASSERT_OK(strv_push_dup(&l, "b"));
         ASSERT_TRUE(strv_length(l) == 2 && streq(l[1], "b") && !l[2]);
+        ASSERT_TRUE(strv_contains(l, "b") && !strv_contains(l, "c") && !strv_contains(NULL, "a"));
 }
 
 TEST(tmp_file_commit_renames_or_removes) {

@@ -142,7 +142,7 @@ TEST(copy_dir_files_flat) {
         ASSERT_OK(write_file_atomic(path, "pages", 5, 0600));
         snprintf(path, sizeof(path), "%s/link", src);
         ASSERT_OK(symlink("/etc/shadow", path)); /* never followed or copied */
-        ASSERT_OK(copy_dir_files(src, dst));
+        ASSERT_OK(copy_dir_files(src, dst, NULL));
         _cleanup_free_ char *data = NULL;
         snprintf(path, sizeof(path), "%s/pages-1.img", dst);
         ASSERT_OK(read_full_file(path, 64, &data, NULL));
@@ -156,4 +156,25 @@ TEST(copy_dir_files_flat) {
         snprintf(path, sizeof(path), "%s/link", dst);
         struct stat st;
         ASSERT_EQ(lstat(path, &st), -1);
+}
+
+TEST(copy_dir_files_only_named) {
+        const char *src = test_tmpdir(), *dst = test_tmpdir();
+        char path[256];
+        struct stat st;
+        static const char *const files[] = {"dump.log", "stats-dump", "kybernate.json"};
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                snprintf(path, sizeof(path), "%s/%s", src, files[i]);
+                ASSERT_OK(write_file_atomic(path, files[i], strlen(files[i]), 0600));
+        }
+        char *const only[] = {(char *)"stats-dump", (char *)"dump.log", (char *)"absent", NULL};
+        ASSERT_OK(copy_dir_files(src, dst, only));
+        snprintf(path, sizeof(path), "%s/stats-dump", dst);
+        ASSERT_OK(stat(path, &st));
+        snprintf(path, sizeof(path), "%s/dump.log", dst);
+        ASSERT_OK(stat(path, &st));
+        snprintf(path, sizeof(path), "%s/kybernate.json", dst);
+        ASSERT_EQ(stat(path, &st), -1);
+        snprintf(path, sizeof(path), "%s/absent", dst);
+        ASSERT_EQ(stat(path, &st), -1);
 }
