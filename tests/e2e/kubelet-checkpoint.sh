@@ -17,6 +17,9 @@
 #     container keeps running, `kybernatectl list --json` has the checkpoint
 #     under the pod's Kubernetes namespace/pod/container, and a new pod with
 #     RESTORE_FROM=<ns>/<pod>/<container> continues the count;
+#   - through a handler naming our shim under runc's runtime type (which
+#     gets CRIU's work path): kubelet's archive has dump.log and stats-dump
+#     at its top, as with runc, and `checkpointctl inspect --stats` reads it;
 #   - a paused container (ctr task pause: CRI has no pause, CRI still says
 #     RUNNING) and an exiting one (SIGTERM'd as the checkpoint is asked for):
 #     whatever the outcome, a clear answer and nothing frozen or left behind;
