@@ -8,7 +8,7 @@
 #
 #   BUILD=$PWD/build bench/kubelet-bench.sh [--runs N] [--mib N] [--small-mib N]
 #                                           [--durable yes|no] [--store DIR]
-#                                           [--drop-store-cache yes|no]
+#                                           [--drop-store-cache yes|no] [--runc-keep yes|no]
 #
 # Two sizes: "small", bench/memhog.c holding --small-mib (default 4) MiB, and
 # "large", memhog holding --mib (default 1024) MiB of touched memory, each in a
@@ -22,7 +22,16 @@
 # --drop-store-cache yes drops the page cache of kybernated's store (dd
 # iflag=nocache) as containerd's log shows its checkpoint image, i.e. as its
 # archive step starts, in odd rounds only (even rounds are the control); only
-# clean pages are dropped, so it needs --durable yes. Each round checkpoints every pod once, as kubelet asks it
+# clean pages are dropped, so it needs --durable yes. Another: --runc-keep yes
+# makes runc's path keep its dump as our catalog does, in odd rounds only (even
+# rounds are the control): while the runc handler checkpoints the large pod, a
+# watcher finds the `runc checkpoint` of that container, hard-links every
+# regular file of its --image-path (containerd's temporary ctrd-checkpoint
+# directory, which containerd removes once it has its checkpoint image) into a
+# holding directory beside it, and the links are removed only at the end of the
+# round; in even rounds the same watcher runs and only looks. Each keep round
+# prints what was kept; the 1 GiB medians are then also given by round parity
+# (odd: ours first, runc's dump kept; even: runc first, control). Each round checkpoints every pod once, as kubelet asks it
 # (tests/lib/cri-client.js `checkpoint ID PATH 0`: CRI CheckpointContainer
 # with location <root>/checkpoints/checkpoint-<pod>_<ns>-<ctr>-<time>.tar and
 # no timeout), the handlers' order alternating per round. `sync` runs before
@@ -51,7 +60,8 @@ SMALL_MIB=4
 DURABLE=no
 STORE=
 DROP=no
-usage="usage: bench/kubelet-bench.sh [--runs N] [--mib N] [--small-mib N] [--durable yes|no] [--store DIR] [--drop-store-cache yes|no]"
+KEEP=no
+usage="usage: bench/kubelet-bench.sh [--runs N] [--mib N] [--small-mib N] [--durable yes|no] [--store DIR] [--drop-store-cache yes|no] [--runc-keep yes|no]"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--runs) RUNS=${2:-} && shift 2 ;;
@@ -60,11 +70,12 @@ while [ $# -gt 0 ]; do
 	--durable) DURABLE=${2:-} && shift 2 ;;
 	--store) STORE=${2:-} && shift 2 ;;
 	--drop-store-cache) DROP=${2:-} && shift 2 ;;
+	--runc-keep) KEEP=${2:-} && shift 2 ;;
 	*) die "$usage" ;;
 	esac
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ && $MIB =~ ^[0-9]+$ && $SMALL_MIB =~ ^[0-9]+$ ]] || die "$usage"
-[[ $DURABLE =~ ^(yes|no)$ && $DROP =~ ^(yes|no)$ ]] || die "$usage"
+[[ $DURABLE =~ ^(yes|no)$ && $DROP =~ ^(yes|no)$ && $KEEP =~ ^(yes|no)$ ]] || die "$usage"
 [ -z "$STORE" ] || [ -d "$STORE" ] || die "--store $STORE: no such directory"
 
 require_root
@@ -152,9 +163,73 @@ for s in "${SIZES[@]}"; do
 	done
 done
 
+# ---- --runc-keep: runc's dump kept as our catalog keeps ours ------------------------------
+
+# containerd's tasks service makes its temporary checkpoint directory with
+# os.MkdirTemp($XDG_RUNTIME_DIR, "ctrd-checkpoint") (os.TempDir() when unset) and
+# removes it once the checkpoint image is in its content store: the holding
+# directory goes beside it, on the same filesystem, so the links can be made.
+KEEP_HOLD=
+if [ "$KEEP" = yes ]; then
+	keep_base=$(tr '\0' '\n' <"/proc/$CTD_PID/environ" | sed -n 's/^XDG_RUNTIME_DIR=//p')
+	[ -n "$keep_base" ] || keep_base=$(tr '\0' '\n' <"/proc/$CTD_PID/environ" | sed -n 's/^TMPDIR=//p')
+	KEEP_HOLD=${keep_base:-/tmp}/kybkbench-keep.$$
+	kyb_on_exit "rm -f '$D/keep.on'; rm -rf --one-file-system '$KEEP_HOLD'"
+fi
+# keep_watch ID MODE: until $D/keep.on is gone, finds the `runc checkpoint` of container ID
+# (its --image-path is containerd's temporary checkpoint directory) and, with MODE link,
+# hard-links every regular file of that directory not linked yet into $KEEP_HOLD; with MODE
+# look it only lists them (the control does the same work but keeps nothing). Logs to
+# $D/keep.log "dir DIR" and, per link, "link NAME LINKS" (the file's link count just after).
+keep_watch() {
+	local id=$1 mode=$2 dir='' line f n
+	while [ -e "$D/keep.on" ]; do
+		if [ -z "$dir" ]; then
+			line=$(pgrep -a -x runc | grep -F ' checkpoint ' | grep -E " $id\$" | head -n 1)
+			if [[ $line =~ --image-path[=\ ]([^ ]+) ]]; then
+				dir=${BASH_REMATCH[1]}
+				echo "dir $dir $(stat -c %d "$dir" 2>/dev/null) $(stat -c %d "$KEEP_HOLD")" >>"$D/keep.log"
+			fi
+		fi
+		if [ -n "$dir" ] && [ -d "$dir" ]; then
+			while IFS= read -r -d '' f; do
+				[ "$mode" = link ] || continue
+				n=${f#"$dir"/}
+				n=${n//\//%}
+				ln "$f" "$KEEP_HOLD/$n" 2>/dev/null && echo "link $n $(stat -c %h "$f" 2>/dev/null)" >>"$D/keep.log"
+			done < <(find "$dir" -type f -links 1 -print0 2>/dev/null)
+		fi
+		sleep 0.05
+	done
+}
+
 # ---- the runs -------------------------------------------------------------------------
 
-declare -A R
+declare -A R PARITY
+# keep_report: after a large runc checkpoint with --runc-keep yes, what the watcher did, for the run's
+# line: in a keep round the files and bytes held, the link count of each pages-*.img just after its
+# link (2: containerd's and ours) and whether containerd's directory is gone (so the holding
+# directory has the only links); in a control round only that the directory was found.
+keep_report() {
+	local dir dev hdev files bytes links gone
+	read -r _ dir dev hdev < <(grep '^dir ' "$D/keep.log" | head -n 1)
+	if [ -z "${dir:-}" ]; then
+		echo "  (runc checkpoint not seen: nothing kept)"
+		return
+	fi
+	gone=yes
+	[ ! -d "$dir" ] || gone=no
+	if [ "$keep_mode" = look ]; then
+		echo "  (control: nothing kept; containerd's dir gone: $gone)"
+		return
+	fi
+	[ "$dev" = "$hdev" ] || log "warning: $dir and $KEEP_HOLD are on different filesystems"
+	files=$(find "$KEEP_HOLD" -type f | wc -l)
+	bytes=$(du -sb "$KEEP_HOLD" | cut -f1)
+	links=$(awk '$1 == "link" && $2 ~ /^pages-.*\.img$/ { printf "%s%s=%s", s, $2, $3; s = "," }' "$D/keep.log")
+	echo "  kept $files files, $(mib "$bytes") MiB in $KEEP_HOLD (links when linked: ${links:-none}; containerd's dir gone: $gone)"
+	[ "$bytes" -gt $((MIB * 1048576 / 2)) ] || log "warning: round $r kept only $bytes bytes of runc's dump"
+}
 rec() { R[$1]+="$2 "; }
 kyb_clean_store() {
 	local id
@@ -177,22 +252,41 @@ RUNLOG=$D/runs.txt
 for ((r = 1; r <= RUNS; r++)); do
 	if ((r % 2)); then order=(kybernate runc); else order=(runc kybernate); fi
 	if [ "$DROP" = yes ] && ((r % 2)); then touch "$D/drop"; else rm -f "$D/drop"; fi
+	if ((r % 2)); then parity=odd keep_mode=link; else parity=even keep_mode=look; fi
 	for s in "${SIZES[@]}"; do
 		for h in "${order[@]}"; do
 			key=$s-$h
 			loc=$D/kubelet/checkpoints/checkpoint-${key}_$NS-main-$(date -u +%Y-%m-%dT%H:%M:%SZ).tar
 			mkdir -p "$(dirname "$loc")"
+			keep_pid=''
+			if [ "$KEEP" = yes ] && [ "$key" = large-runc ]; then
+				: >"$D/keep.log"
+				mkdir -p "$KEEP_HOLD"
+				touch "$D/keep.on"
+				keep_watch "${CTR[$key]}" "$keep_mode" &
+				keep_pid=$!
+			fi
 			sync
 			t0=$(now_ns)
 			out=$(cri checkpoint "${CTR[$key]}" "$loc" 0 2>&1) || die "round $r: CheckpointContainer of $key failed: $out"
 			t1=$(now_ns)
 			t=$(ms "$t0" "$t1")
+			kept=''
+			if [ -n "$keep_pid" ]; then
+				rm -f "$D/keep.on"
+				wait "$keep_pid"
+				kept=$(keep_report)
+			fi
 			[ -s "$loc" ] || die "round $r: no archive of $key at $loc"
 			bytes=$(stat -c %s "$loc")
 			[ "$(ctr_state "${CTR[$key]}")" = CONTAINER_RUNNING ] || die "round $r: $key does not run after its checkpoint"
 			rec "$key" "$t"
+			if [ "$KEEP" = yes ] && [ "$s" = large ]; then
+				rec "$key@$parity" "$t"
+				PARITY[$t0]=$parity
+			fi
 			echo "$key ${CTR[$key]} $t0 $t1 $loc" >>"$D/phases.in"
-			printf 'round %d  %-6s %-9s %9s ms  archive %8s MiB\n' "$r" "$s" "$h" "$t" "$(mib "$bytes")" | tee -a "$RUNLOG"
+			printf 'round %d  %-6s %-9s %9s ms  archive %8s MiB%s\n' "$r" "$s" "$h" "$t" "$(mib "$bytes")" "$kept" | tee -a "$RUNLOG"
 			rm -f "$loc"
 			[ "$h" != kybernate ] || kyb_clean_store
 		done
@@ -201,6 +295,8 @@ for ((r = 1; r <= RUNS; r++)); do
 	cri status >/dev/null 2>&1
 	t1=$(now_ns)
 	rec floor "$(ms "$t0" "$t1")"
+	# the round's timing is done: runc's kept dump goes now
+	[ -z "$KEEP_HOLD" ] || rm -rf --one-file-system "$KEEP_HOLD"
 done
 
 # ---- report ----------------------------------------------------------------------------
@@ -238,6 +334,7 @@ pagecache() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 echo
 echo "containerd 2.1, CRI CheckpointContainer, $RUNS rounds, kybernated durable = $DURABLE, store $STORE ($(stat -f -c %T "$STORE"))"
+[ "$KEEP" = no ] || echo "runc's dump of the large pod kept (hard links) until the round's end in odd rounds ($(grep -c 'kept [0-9]' "$RUNLOG") rounds kept it)"
 [ "$DROP" = no ] || echo "the store's page cache dropped at the start of containerd's archive step in odd rounds ($(wc -l <"$D/drops.txt" 2>/dev/null || echo 0) drops)"
 echo "load: $(uptime)"
 echo "writeback: the kernel starts it at $(awk '/^nr_dirty_background_threshold / { printf "%.0f", $2 * 4 / 1024 }' /proc/vmstat) MiB dirty and throttles writers from $(awk '/^nr_dirty_threshold / { printf "%.0f", $2 * 4 / 1024 }' /proc/vmstat) MiB (vm.dirty_background_ratio $(cat /proc/sys/vm/dirty_background_ratio), vm.dirty_ratio $(cat /proc/sys/vm/dirty_ratio))"
@@ -266,6 +363,7 @@ while read -r key id a b loc; do
 	if [ "$ar" = - ]; then dt=- wr=-; else read -r dt wr < <(pagecache "$ci" "$ca"); fi
 	for f in req:"$rq" dump:"$dp" image:"$im" archive:"$ar" rest:"$rs" dirty:"$dt" written:"$wr"; do
 		rec "$key.${f%%:*}" "${f#*:}"
+		[ -z "${PARITY[$a]:-}" ] || rec "$key@${PARITY[$a]}.${f%%:*}" "${f#*:}"
 	done
 	printf '%-16s req %8s  dump %8s  image %8s  archive %8s  rest %8s  dirty %6s  written %6s\n' \
 		"$key" "$rq" "$dp" "$im" "$ar" "$rs" "$dt" "$wr"
@@ -278,6 +376,21 @@ for s in "${SIZES[@]}"; do
 			"$(medp "$s-$h.archive")" "$(medp "$s-$h.rest")" "$(medp "$s-$h.dirty")" "$(medp "$s-$h.written")"
 	done
 done
+if [ "$KEEP" = yes ]; then
+	echo
+	echo "--runc-keep yes: memhog ${SZ[large]} MiB by round, medians in ms; odd rounds: ours first, runc's dump"
+	echo "kept until the round's end; even rounds: runc first, runc's dump removed by containerd (control)"
+	echo
+	echo "| rounds | ours total | ours archive | runc total | runc archive | ours/runc total | ours/runc archive |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
+	for p in odd even; do
+		[ -n "${R[large-runc@$p]:-}" ] || continue
+		a=$(med "large-kybernate@$p") b=$(med "large-runc@$p")
+		c=$(medp "large-kybernate@$p.archive") e=$(medp "large-runc@$p.archive")
+		[ "$p" = odd ] && l="odd (runc keeps)" || l="even (control)"
+		echo "| $l | $a | $c | $b | $e | $(ratio "$a" "$b") | $(ratio "$c" "$e") |"
+	done
+fi
 
 for s in "${SIZES[@]}"; do
 	for h in "${HANDLERS[@]}"; do
