@@ -102,7 +102,7 @@ jseed() {
 	local sel=$1 name=$2
 	shift 2
 	{
-		printf "\\$(printf %03o "$sel")"
+		printf %b "\\0$(printf %03o "$sel")"
 		cat "$@"
 	} >"$OUT/json/real-$name"
 }
