@@ -22,7 +22,8 @@ static char *annotation(const cJSON *ann, const char *key) {
         return cJSON_IsString(v) && ident_ok(v->valuestring) ? strdup(v->valuestring) : NULL;
 }
 
-/* The bundle (the config's label "bundle=..."), init pid and cgroup of a state.json. */
+/* The bundle (the config's label "bundle=...", the last if several), init
+ * pid and cgroup of a state.json. */
 static int parse_state(CriContainer *c, char **ret_bundle) {
         cJSON *st = cJSON_Parse(c->state);
         const cJSON *labels =
@@ -34,8 +35,10 @@ static int parse_state(CriContainer *c, char **ret_bundle) {
         int r = -EBADMSG;
         cJSON_ArrayForEach(l, labels) {
                 const char *b = cJSON_IsString(l) ? startswith(l->valuestring, "bundle=") : NULL;
-                if (b && b[0] == '/')
+                if (b && b[0] == '/') {
+                        free(*ret_bundle);
                         r = (*ret_bundle = strdup(b)) ? 0 : -ENOMEM;
+                }
         }
         if (cJSON_IsNumber(pid) && pid->valuedouble >= 1 && pid->valuedouble <= 4194304) {
                 c->pid = (int)pid->valuedouble;

@@ -14,6 +14,10 @@
 #  - `kybernatectl export` of it, without the page images and CRIU's log
 #    (every other block as written), and its rootfs-diff.tar go to archive/;
 #    deleted.files + rootfs-diff.tar to rootfs-diff/;
+#  - the container's config.json (whole, its process and its resources),
+#    `runc state` of it running and paused, runc's state.json, and the
+#    checkpoint's spec.dump and kybernate.json go to json/ behind the
+#    selector byte of their parser;
 #  - a private containerd 1.6 (tests/lib/common.sh) runs containers on our
 #    shim started under `strace -ff -e recvfrom,close -xx`; the bytes the
 #    shim received on each ttrpc connection from containerd are cut into
@@ -36,7 +40,7 @@ require_build kybernated kybernatectl containerd-shim-kybernate-v1
 OUT=${1:-$KYB_TOP/fuzz/corpus}
 TOOL=$KYB_TOP/fuzz/corpus-tool.py
 REAL_BUILD=$BUILD
-for t in archive criu-image daemon-request rootfs-diff stdio-uri ttrpc; do
+for t in archive criu-image daemon-request json rootfs-diff stdio-uri ttrpc; do
 	mkdir -p "$OUT/$t"
 	rm -f "$OUT/$t"/real-*
 done
@@ -90,6 +94,37 @@ kyb_on_exit "umount -l '$bundle/rootfs' 2>/dev/null"
 kyb_runc_counter "$RUNC_ROOT" "$bundle" "$ID" "$KYB_TMP/out.log" \
 	'echo state >/root/state; ln -s state /root/link; mkdir -p /data/a; echo x >/data/a/f; rm /etc/hostname; i=0; while true; do echo $i; i=$((i+1)); sleep 1; done'
 
+# ---- JSON documents (fuzz-json: selector byte, then the document) ---------------
+
+# jseed SELECTOR NAME FILE...: json/real-NAME, the byte SELECTOR (decimal)
+# then the files' bytes.
+jseed() {
+	local sel=$1 name=$2
+	shift 2
+	{
+		printf %b "\\0$(printf %03o "$sel")"
+		cat "$@"
+	} >"$OUT/json/real-$name"
+}
+runc --root "$RUNC_ROOT" state "$ID" >"$KYB_TMP/runc-state.json" || die "runc state failed"
+runc --root "$RUNC_ROOT" pause "$ID" || die "runc pause failed"
+runc --root "$RUNC_ROOT" state "$ID" >"$KYB_TMP/runc-state-paused.json" || die "runc state failed"
+runc --root "$RUNC_ROOT" resume "$ID" || die "runc resume failed"
+jseed 0 config.json "$bundle/config.json"
+jq .process "$bundle/config.json" >"$KYB_TMP/process.json"
+jseed 1 process.json "$KYB_TMP/process.json"
+jseed 129 process-terminal.json "$KYB_TMP/process.json"
+jq .linux.resources "$bundle/config.json" >"$KYB_TMP/resources.json"
+jseed 1 resources.json "$KYB_TMP/resources.json"
+jseed 5 runc-state "$KYB_TMP/runc-state.json"
+jseed 5 runc-state-paused "$KYB_TMP/runc-state-paused.json"
+jseed 5 state.json "$RUNC_ROOT/$ID/state.json"
+jseed 6 config.json-volumes "$bundle/config.json"
+# cri_scan: state.json with its bundle label as "@B", a NUL, config.json.
+sed "s|\"bundle=$bundle\"|\"bundle=@B\"|" "$RUNC_ROOT/$ID/state.json" >"$KYB_TMP/state-at-b.json"
+printf '\0' >"$KYB_TMP/nul"
+jseed 7 cri-scan "$KYB_TMP/state-at-b.json" "$KYB_TMP/nul" "$bundle/config.json"
+
 kctl status status
 kctl checkpoint checkpoint "$NS/$ID" --name "$N-first" || die "checkpoint failed: $(cat "$KYB_TMP/kctl.err")"
 CKPT=$(tail -n 1 "$KYB_TMP/kctl.out")
@@ -117,6 +152,9 @@ if [ ! -f "$dir/rootfs-diff.tar" ] || [ ! -f "$img/pstree.img" ]; then
 	die "no rootfs-diff.tar or pstree.img for $CKPT"
 fi
 python3 "$TOOL" criu "$img" "$OUT/criu-image"
+jseed 2 spec.dump "$dir/spec.dump"
+jseed 4 kybernate.json "$dir/kybernate.json"
+jseed 8 kybernate.json-rewrite "$dir/kybernate.json"
 python3 "$TOOL" rootfs-diff "$dir" "$OUT/rootfs-diff/real-checkpoint"
 cp "$dir/rootfs-diff.tar" "$OUT/archive/real-rootfs-diff.tar"
 [ -z "${KEEP_EXPORT:-}" ] || cp "$KYB_TMP/export.tar" "$KEEP_EXPORT"

@@ -167,6 +167,35 @@ static void rfc3339(int64_t ns, char buf[static 40]) {
         snprintf(buf + n, 40 - n, ".%09lldZ", (long long)(ns % (int64_t)NSEC_PER_SEC));
 }
 
+/* old's "rootfsDiff" into o: only the members metadata_set_rootfs_diff()
+ * writes, with their types, strings as paths or free text. An imported
+ * archive's kybernate.json is untrusted: kept whole, a 10 KiB subtree nested
+ * 990 deep printed (indented) to more than the 1 MiB its readers take. */
+static int rootfs_diff_copy(const cJSON *old, cJSON *o) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(old, "rootfsDiff");
+        if (!cJSON_IsObject(d))
+                return 0;
+        cJSON *n = cJSON_AddObjectToObject(o, "rootfsDiff");
+        if (!n)
+                return -ENOMEM;
+        const cJSON *captured = cJSON_GetObjectItemCaseSensitive(d, "captured");
+        if (cJSON_IsBool(captured) && !cJSON_AddBoolToObject(n, "captured", cJSON_IsTrue(captured)))
+                return -ENOMEM;
+        static const char *const strs[] = {"rootfs", "upperdir", "note"};
+        for (size_t i = 0; i < ELEMENTSOF(strs); i++) {
+                const char *v = get_str(d, strs[i]);
+                if (v && valid_text(v, PATH_MAX) && !cJSON_AddStringToObject(n, strs[i], v))
+                        return -ENOMEM;
+        }
+        static const char *const nums[] = {"entries", "deleted", "skipped", "archiveBytes"};
+        for (size_t i = 0; i < ELEMENTSOF(nums); i++) {
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(d, nums[i]);
+                if (cJSON_IsNumber(v) && !cJSON_AddNumberToObject(n, nums[i], v->valuedouble))
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 int metadata_write_kybernate_json(const char *dir, const CatalogEntry *e, bool sync) {
         _cleanup_cjson_ cJSON *o = cJSON_CreateObject();
         if (!o)
@@ -207,11 +236,9 @@ int metadata_write_kybernate_json(const char *dir, const CatalogEntry *e, bool s
         cJSON_AddBoolToObject(o, "allowCrossNamespace", e->allow_cross_namespace);
         /* Rewritten (import): what the checkpoint recorded about its rootfs stays. */
         _cleanup_cjson_ cJSON *old = read_json(dir, "kybernate.json");
-        cJSON *diff = old ? cJSON_DetachItemFromObjectCaseSensitive(old, "rootfsDiff") : NULL;
-        if (diff && !cJSON_AddItemToObject(o, "rootfsDiff", diff)) {
-                cJSON_Delete(diff);
-                return -ENOMEM;
-        }
+        int r = rootfs_diff_copy(old, o);
+        if (r < 0)
+                return r;
         return write_json(dir, "kybernate.json", o, sync);
 }
 

@@ -110,6 +110,55 @@ TEST(kybernate_json_round_trip) {
         ASSERT_OK(remove_tree_one_fs(d));
 }
 
+/* An import rewrites the archive's kybernate.json keeping its rootfsDiff:
+ * only the members we write, so that what was 10 KiB (fuzz-json's input: a
+ * subtree nested 990 deep, indented when printed) is no longer over the
+ * 1 MiB its reader takes. */
+TEST(kybernate_json_rewrite_rootfs_diff) {
+        const char *d = test_tmpdir();
+        char p[512];
+        snprintf(p, sizeof(p), "%s/kybernate.json", d);
+        size_t cap = 64 * 1024, n = 0;
+        _cleanup_free_ char *text = malloc(cap);
+        ASSERT_NOT_NULL(text);
+        n += (size_t)snprintf(text + n, cap - n,
+                              "{\"containerId\":\"old\",\"rootfsDiff\":{\"captured\":true,"
+                              "\"upperdir\":\"/var/lib/u\",\"note\":\"a\\nb\",\"entries\":7,"
+                              "\"rootfs\":{\"not\":\"a string\"},\"deep\":");
+        for (int i = 0; i < 990; i++)
+                n += (size_t)snprintf(text + n, cap - n, "{\"\":");
+        n += (size_t)snprintf(text + n, cap - n, "{");
+        for (int i = 0; i < 1100; i++)
+                n += (size_t)snprintf(text + n, cap - n, "%s\"\":0", i ? "," : "");
+        for (int i = 0; i < 991; i++)
+                n += (size_t)snprintf(text + n, cap - n, "}");
+        n += (size_t)snprintf(text + n, cap - n, "}}");
+        ASSERT_TRUE(n < cap - 1);
+        ASSERT_OK(write_file_replace(p, text, n, 0600, false));
+
+        CatalogEntry e = {.id = (char *)"0123456789abcdef0123456789abcdef", .container_id = (char *)"cid"};
+        ASSERT_OK(metadata_write_kybernate_json(d, &e, false));
+        CatalogEntry back = {};
+        ASSERT_OK(metadata_read_kybernate_json(d, &back));
+        ASSERT_STREQ(back.container_id, "cid");
+        catalog_entry_done(&back);
+
+        _cleanup_free_ char *out = NULL;
+        size_t len;
+        ASSERT_OK(read_full_file(p, 1 << 20, &out, &len));
+        ASSERT_TRUE(len < 4096);
+        cJSON *j = cJSON_Parse(out);
+        const cJSON *diff = cJSON_GetObjectItemCaseSensitive(j, "rootfsDiff");
+        ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(diff, "captured")));
+        ASSERT_STREQ(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(diff, "upperdir")), "/var/lib/u");
+        ASSERT_EQ(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(diff, "entries")), 7);
+        ASSERT_NULL(cJSON_GetObjectItemCaseSensitive(diff, "deep"));
+        ASSERT_NULL(cJSON_GetObjectItemCaseSensitive(diff, "rootfs"));
+        ASSERT_NULL(cJSON_GetObjectItemCaseSensitive(diff, "note")); /* a control character */
+        cJSON_Delete(j);
+        ASSERT_OK(remove_tree_one_fs(d));
+}
+
 /* config.dump's rootfsImageRef: what containerd 2.x pulls as the base image. */
 TEST(base_image_ref) {
         static const char dig[] = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
