@@ -134,18 +134,18 @@ check-unit: $(UNIT_BINS) $(SHIM_BIN) # test-shim-wire runs the real shim
 check-e2e: all
 	BUILD=$(abspath $(BUILD)) tests/run --e2e
 
-# ASan + UBSan over the whole suite.
+# ASan + UBSan over the unit tests.
+SAN_MAKE := OPT="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
+	LDFLAGS="-fsanitize=address,undefined"
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
-		LDFLAGS="-fsanitize=address,undefined" check-unit
+	$(MAKE) BUILD=build-asan $(SAN_MAKE) check-unit
 
 # The end-to-end suite with ASan + UBSan builds of the shim, kybernated and
 # kybernatectl (containerd runs the shim from $(BUILD)); fails on any report.
 # Not in .ci/run (it takes as long as the suite).
 ASAN_E2E := build-asan-e2e
 asan-e2e:
-	$(MAKE) BUILD=$(ASAN_E2E) OPT="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-		-fno-omit-frame-pointer" LDFLAGS="-fsanitize=address,undefined" $(BINS:$(BUILD)/%=$(ASAN_E2E)/%)
+	$(MAKE) BUILD=$(ASAN_E2E) $(SAN_MAKE) $(BINS:$(BUILD)/%=$(ASAN_E2E)/%)
 	rm -rf $(ASAN_E2E)/sanitizer && mkdir -p $(ASAN_E2E)/sanitizer
 	ASAN_OPTIONS=detect_leaks=0:log_path=$(abspath $(ASAN_E2E))/sanitizer/asan \
 		UBSAN_OPTIONS=print_stacktrace=1:log_path=$(abspath $(ASAN_E2E))/sanitizer/ubsan \
